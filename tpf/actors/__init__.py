@@ -1,0 +1,1 @@
+"""The actor runtime and every actor of the coordinator (executions and supervisors)."""

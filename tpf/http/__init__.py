@@ -1,0 +1,1 @@
+"""The aiohttp edge (control plane, admin, health, metrics). Built in the REST issue."""

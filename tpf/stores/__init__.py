@@ -1,0 +1,1 @@
+"""Durable stores: executions, await interactions, releases, artifacts and workers."""

@@ -1,0 +1,235 @@
+"""Store Protocols: one per backend kind, shared by every implementation.
+
+The state machine lives in :mod:`tpf.lifecycle` as pure functions that turn a record into its
+next version; stores only persist records with compare-and-set on ``version`` and keep the
+indexes the supervisors need (due executions, pending dead letters, overdue and unapplied
+interactions). Every index query is bounded by a ``limit`` and never a full scan.
+
+Conventions every implementation honours (the contract suite in ``tests/stores`` checks them):
+
+- records are immutable msgspec Structs; a store never hands out an object a caller could
+  mutate into the store's state;
+- a conditional write that loses returns ``None`` (or raises :class:`tpf.errors.ConditionFailed`
+  where the docstring says so); it never partially applies;
+- an execution whose ``ttl_epoch_s`` has passed (``ttl_epoch_s * 1000 <= now_ms``) reads as
+  absent and its execution key may be reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tpf.records import (
+    AwaitInteraction,
+    ExecutionRecord,
+    ReleaseRecord,
+    WorkerEvent,
+    WorkerRecord,
+)
+
+
+class ExecutionStore(Protocol):
+    async def create_or_get(
+        self, record: ExecutionRecord, now_ms: int
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert ``record`` unless ``(tenant_id, execution_key)`` already names a live execution.
+
+        Returns ``(stored, duplicate)``: the new record and ``False``, or the existing live record
+        and ``True``. An expired execution's key is free again.
+        """
+        ...
+
+    async def get(self, tenant_id: str, execution_id: str, now_ms: int) -> ExecutionRecord | None:
+        """The live record, or ``None`` if unknown, of another tenant, or expired."""
+        ...
+
+    async def compare_and_set(
+        self, record: ExecutionRecord, expected_version: int
+    ) -> ExecutionRecord | None:
+        """Replace the stored record with ``record`` iff the stored version is ``expected_version``.
+
+        ``record.version`` is written as given (callers bump it). Returns ``record`` on success,
+        ``None`` if the stored version differs or the record does not exist.
+        """
+        ...
+
+    async def claim_lease(
+        self, tenant_id: str, execution_id: str, owner: str, now_ms: int, lease_ms: int
+    ) -> ExecutionRecord | None:
+        """Claim the execution for ``owner`` if it is claimable now.
+
+        Claimable: live, status in ``CLAIMABLE_STATUSES`` and ``next_due_epoch_ms <= now_ms``.
+        (A RUNNING record's ``next_due_epoch_ms`` is its lease expiry, so an expired lease is
+        claimable and a live one is not.) On success the record becomes RUNNING with
+        ``lease_owner=owner``, ``lease_expires_epoch_ms = next_due_epoch_ms = now_ms + lease_ms``,
+        ``version + 1``, ``updated_at_epoch_ms = now_ms``; returns it. Otherwise ``None``.
+        ``lease_ms <= 0`` raises ``ValueError``.
+        """
+        ...
+
+    async def renew_lease(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        owner: str,
+        version: int,
+        now_ms: int,
+        lease_ms: int,
+    ) -> ExecutionRecord | None:
+        """Extend a held lease without bumping ``version``.
+
+        Succeeds iff the record is RUNNING, ``lease_owner == owner`` and ``version`` matches (a
+        re-claim bumps the version, so a stale holder cannot renew). Sets
+        ``lease_expires_epoch_ms = next_due_epoch_ms = now_ms + lease_ms``. Returns the record or
+        ``None``.
+        """
+        ...
+
+    async def find_due(self, now_ms: int, limit: int) -> list[ExecutionRecord]:
+        """Live records with status in ``CLAIMABLE_STATUSES`` and ``next_due <= now_ms``.
+
+        Ordered by ``next_due_epoch_ms`` then tenant then id; at most ``limit``. Uses an index.
+        """
+        ...
+
+    async def find_dead_letters(self, limit: int) -> list[ExecutionRecord]:
+        """Records whose ``dead_letter`` mark is set (not yet published), at most ``limit``."""
+        ...
+
+    async def clear_dead_letter(
+        self, tenant_id: str, execution_id: str, transition_key: str
+    ) -> bool:
+        """Clear the ``dead_letter`` mark iff it is still the one for ``transition_key``.
+
+        Publication bookkeeping, not a state change: ``version`` is not bumped.
+        """
+        ...
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Number of live executions per status (for metrics and tests)."""
+        ...
+
+
+class AwaitStore(Protocol):
+    async def create_or_get(self, interaction: AwaitInteraction) -> tuple[AwaitInteraction, bool]:
+        """Insert unless ``(tenant_id, interaction_id)`` exists. Returns ``(stored, created)``.
+
+        ``correlation_id`` is unique per tenant too; inserting a different interaction with a
+        taken correlation id raises :class:`tpf.errors.Conflict`.
+        """
+        ...
+
+    async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None: ...
+
+    async def get_by_correlation(
+        self, tenant_id: str, correlation_id: str
+    ) -> AwaitInteraction | None: ...
+
+    async def compare_and_set(
+        self, interaction: AwaitInteraction, expected_version: int
+    ) -> AwaitInteraction | None:
+        """Replace iff the stored version is ``expected_version`` (caller bumps the version)."""
+        ...
+
+    async def query_pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        limit: int = 100,
+    ) -> list[AwaitInteraction]:
+        """Pending (``PENDING_INTERACTION_STATUSES``) interactions of the tenant matching every
+        given filter exactly, ordered by ``deadline_epoch_ms`` then ``interaction_id``."""
+        ...
+
+    async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
+        """Pending interactions with ``deadline_epoch_ms <= now_ms``, earliest first."""
+        ...
+
+    async def find_unapplied(self, limit: int) -> list[AwaitInteraction]:
+        """Resolved interactions (COMPLETED or TIMED_OUT...) whose ``applied`` is still false."""
+        ...
+
+
+class ReleaseStore(Protocol):
+    async def register(self, record: ReleaseRecord) -> ReleaseRecord:
+        """Store an immutable release. Re-registering identical immutable metadata returns the
+        stored record; a different one under the same ``release_version`` raises
+        :class:`tpf.errors.Conflict`."""
+        ...
+
+    async def get(
+        self, tenant_id: str, pipeline_id: str, release_version: str
+    ) -> ReleaseRecord | None:
+        """The record with ``status``/``activated_at_epoch_ms`` derived from activations."""
+        ...
+
+    async def list(self, tenant_id: str, pipeline_id: str) -> list[ReleaseRecord]:
+        """All releases of the pipeline, ordered by ``created_at_epoch_ms``."""
+        ...
+
+    async def activate(
+        self, tenant_id: str, pipeline_id: str, release_version: str, now_ms: int
+    ) -> ReleaseRecord:
+        """Append an activation event; returns the record as ACTIVE. Unknown → ``NotFound``."""
+        ...
+
+    async def active(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord | None:
+        """The release named by the latest activation event, or ``None``."""
+        ...
+
+
+class WorkerStore(Protocol):
+    async def append(self, event: WorkerEvent) -> WorkerRecord | None:
+        """Append a lifecycle event and return the folded record.
+
+        HEARTBEAT and DRAIN for an unknown worker return ``None`` and store nothing. REGISTER
+        (re)sets identity and clears a drain. ``state`` in the returned record is HEALTHY or
+        DRAINING; staleness is derived by the caller (:func:`tpf.workers.effective_state`).
+        """
+        ...
+
+    async def get(self, tenant_id: str, pipeline_id: str, worker_id: str) -> WorkerRecord | None:
+        ...
+
+    async def list(self, tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
+        """Folded records of the pipeline's workers, ordered by ``worker_id``."""
+        ...
+
+
+class ArtifactStore(Protocol):
+    async def put_file(self, path: str, digest: str) -> tuple[str, int]:
+        """Copy a local file into the store under its ``sha256:<hex>`` digest.
+
+        Verifies the digest while copying (mismatch → :class:`tpf.errors.ValidationError`);
+        idempotent. Returns ``(stored_uri, size_bytes)``.
+        """
+        ...
+
+    async def verify(self, uri: str, digest: str, size_bytes: int) -> None:
+        """Raise :class:`tpf.errors.Conflict` unless the stored artifact exists and matches."""
+        ...
+
+    async def open_bytes(self, uri: str) -> bytes:
+        """The stored artifact's content."""
+        ...
+
+
+@dataclass
+class StoreSet:
+    """The stores one coordinator runs on, and how to close them."""
+
+    executions: ExecutionStore
+    awaits: AwaitStore
+    releases: ReleaseStore
+    workers: WorkerStore
+    artifacts: ArtifactStore
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()

@@ -1,0 +1,1 @@
+"""Transports: work queues, DLQ sinks, await channels and transition-worker protocols."""
