@@ -1,0 +1,390 @@
+"""tpf.config: sources, precedence, parsing and the error messages operators will read."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tpf.config import (
+    describe,
+    known_keys,
+    load_settings,
+    parse_duration_ms,
+    parse_properties,
+    read_properties,
+    resolve_secret,
+    unsupported_warnings,
+)
+from tpf.errors import ConfigError
+from tpf.records import IdempotencyPolicy
+from tpf.settings import Settings
+
+P = "pipeline.orchestrator."
+
+# The self-hosted recipe's "Minimum coordinator configuration" block, verbatim.
+RECIPE_MINIMUM = """\
+pipeline.orchestrator.mode=QUEUE_ASYNC
+pipeline.orchestrator.strict-startup=true
+pipeline.orchestrator.idempotency-policy=CLIENT_KEY_REQUIRED
+pipeline.orchestrator.execution-ttl-days=7
+pipeline.orchestrator.lease-ms=30000
+pipeline.orchestrator.max-retries=3
+pipeline.orchestrator.retry-delay=PT10S
+pipeline.orchestrator.retry-multiplier=2.0
+pipeline.orchestrator.sweep-interval=PT30S
+pipeline.orchestrator.sweep-limit=100
+pipeline.orchestrator.state-provider=dynamo
+pipeline.orchestrator.dispatcher-provider=sqs
+pipeline.orchestrator.dlq-provider=sqs
+pipeline.orchestrator.queue-url=https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-work
+pipeline.orchestrator.dlq-url=https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-execution-dlq
+pipeline.orchestrator.dynamo.execution-table=tpf_execution
+pipeline.orchestrator.dynamo.execution-key-table=tpf_execution_key
+pipeline.orchestrator.dynamo.await-interaction-table=tpf_await_interaction
+pipeline.orchestrator.dynamo.await-interaction-key-table=tpf_await_interaction_key
+pipeline.orchestrator.dynamo.release-table=tpf_release_registry
+pipeline.orchestrator.dynamo.worker-table=tpf_worker_registry
+pipeline.orchestrator.dynamo.region=eu-west-1
+pipeline.orchestrator.sqs.region=eu-west-1
+pipeline.orchestrator.control-plane.enabled=true
+pipeline.orchestrator.control-plane.admin-token-ref=env:TPF_CONTROL_PLANE_TOKEN
+pipeline.orchestrator.control-plane.require-remote-worker=true
+pipeline.orchestrator.admin.enabled=true
+pipeline.orchestrator.admin.admin-token-ref=env:TPF_ADMIN_TOKEN
+pipeline.orchestrator.releases.registry.provider=dynamo
+pipeline.orchestrator.releases.storage.provider=s3
+pipeline.orchestrator.releases.storage.s3.bucket=tpf-release-artifacts
+pipeline.orchestrator.releases.storage.s3.prefix=tpf/releases
+pipeline.orchestrator.releases.storage.s3.region=eu-west-1
+pipeline.orchestrator.worker.lifecycle.provider=dynamo
+pipeline.orchestrator.worker.lifecycle.stale-after=PT2M
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "app.properties") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_defaults_with_empty_environment() -> None:
+    settings = load_settings({})
+    assert settings == Settings()
+    assert describe(settings) == []
+    assert unsupported_warnings(settings) == []
+
+
+def test_unrelated_environment_is_ignored() -> None:
+    env = {"PATH": "/bin", "HOME": "/root", "TPF_ADMIN_TOKEN": "x", "PIPELINE_FOO": "1"}
+    assert load_settings(env) == Settings()
+
+
+def test_properties_syntax(tmp_path: Path) -> None:
+    text = (
+        "# a comment\n"
+        "! another comment\n"
+        "\n"
+        "   spaced.key   =   spaced value   \n"
+        "colon.key: colon value\n"
+        "space.key space value\n"
+        "cont.key = first, \\\n"
+        "           second, \\\n"
+        "    third\n"
+        "esc.key = a\\tb\\nc\\\\d\n"
+        "escaped\\=key = v\n"
+        "unicode = caf\\u00e9\n"
+        "empty.key =\n"
+        "dup = 1\n"
+        "dup = 2\n"
+        "# comment ending in backslash does not continue \\\n"
+        "after.comment = yes\n"
+    )
+    props = read_properties(write(tmp_path, text))
+    assert props == {
+        "spaced.key": "spaced value",
+        "colon.key": "colon value",
+        "space.key": "space value",
+        "cont.key": "first, second, third",
+        "esc.key": "a\tb\nc\\d",
+        "escaped=key": "v",
+        "unicode": "café",
+        "empty.key": "",
+        "dup": "2",
+        "after.comment": "yes",
+    }
+
+
+def test_file_values_map_into_settings(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"{P}max-retries = 5\n{P}lease-ms: 45000\n{P}retry-delay=PT2M\n"
+        f"{P}idempotency-policy=client-key-required\n{P}state-provider=MEMORY\n"
+        "tpf.state-dir=/var/lib/tpf\ntpf.sqlite.synchronous=full\nquarkus.http.port=8080\n",
+    )
+    settings = load_settings({}, config_file=path)
+    assert settings.max_retries == 5
+    assert settings.lease_ms == 45_000
+    assert settings.retry_delay_ms == 120_000
+    assert settings.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED
+    assert settings.state_provider == "memory"
+    assert settings.state_dir == "/var/lib/tpf"
+    assert settings.sqlite_synchronous == "FULL"
+    assert f"{P}max-retries = 5" in describe(settings)
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.properties")
+    with pytest.raises(ConfigError, match=re.escape("nope.properties")):
+        load_settings({}, config_file=missing)
+
+
+def test_tpf_config_env_var_picks_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{P}max-retries=7\n")
+    assert load_settings({"TPF_CONFIG": path}).max_retries == 7
+
+
+def test_config_file_argument_beats_tpf_config(tmp_path: Path) -> None:
+    a = write(tmp_path, f"{P}max-retries=7\n", "a.properties")
+    b = write(tmp_path, f"{P}max-retries=8\n", "b.properties")
+    assert load_settings({"TPF_CONFIG": a}, config_file=b).max_retries == 8
+
+
+def test_precedence_chain(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{P}max-retries=1\n{P}lease-ms=1000\n{P}sweep-limit=5\n")
+    env = {"PIPELINE_ORCHESTRATOR_MAX_RETRIES": "2", "PIPELINE_ORCHESTRATOR_LEASE_MS": "2000"}
+    settings = load_settings(env, config_file=path)
+    assert (settings.max_retries, settings.lease_ms, settings.sweep_limit) == (2, 2000, 5)
+
+    env["TPF_MAX_RETRIES"] = "3"  # short form beats the environment form
+    assert load_settings(env, config_file=path).max_retries == 3
+
+    overrides = {f"{P}max-retries": "4", "lease-ms": "4000"}  # relative names work too
+    settings = load_settings(env, config_file=path, overrides=overrides)
+    assert (settings.max_retries, settings.lease_ms) == (4, 4000)
+
+
+def test_orchestrator_short_alias_from_incident_demo() -> None:
+    assert load_settings({"TPF_ORCHESTRATOR_MAX_RETRIES": "0"}).max_retries == 0
+
+
+def test_disagreeing_short_aliases_rejected() -> None:
+    env = {"TPF_MAX_RETRIES": "1", "TPF_ORCHESTRATOR_MAX_RETRIES": "2"}
+    with pytest.raises(ConfigError, match="TPF_MAX_RETRIES"):
+        load_settings(env)
+
+
+def test_short_forms_map_to_their_keys() -> None:
+    env = {
+        "TPF_STATE_PROVIDER": "memory",
+        "TPF_DISPATCHER_PROVIDER": "sqs",
+        "TPF_DLQ_PROVIDER": "kafka",
+        "TPF_AWAIT_TRANSPORT": "kafka",
+        "TPF_STATE_DIR": "/tmp/x",
+        "TPF_RELEASES_REGISTRY_PROVIDER": "memory",
+        "TPF_RELEASES_STORAGE_PROVIDER": "s3",
+        "TPF_WORKER_LIFECYCLE_PROVIDER": "memory",
+        "TPF_IDEMPOTENCY_POLICY": "SERVER_KEY_ONLY",
+        "TPF_LEASE_MS": "5000",
+        "TPF_SQLITE_SYNCHRONOUS": "OFF",
+    }
+    s = load_settings(env)
+    assert (s.state_provider, s.dispatcher_provider, s.dlq_provider) == ("memory", "sqs", "kafka")
+    assert (s.await_transport, s.state_dir, s.lease_ms) == ("kafka", "/tmp/x", 5000)
+    assert (s.releases_registry_provider, s.releases_storage_provider) == ("memory", "s3")
+    assert s.worker_lifecycle_provider == "memory"
+    assert s.idempotency_policy is IdempotencyPolicy.SERVER_KEY_ONLY
+    assert s.sqlite_synchronous == "OFF"
+
+
+def test_env_form_maps_back_for_nested_keys() -> None:
+    env = {
+        "PIPELINE_ORCHESTRATOR_DYNAMO_EXECUTION_TABLE": "t1",
+        "PIPELINE_ORCHESTRATOR_WORKER_LIFECYCLE_STALE_AFTER": "PT5M",
+        "TPF_RETRY_JITTER": "0.25",
+    }
+    s = load_settings(env)
+    assert s.unsupported == {f"{P}dynamo.execution-table": "t1"}
+    assert s.worker_stale_after_ms == 300_000
+    assert s.retry_jitter == 0.25
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("PT10S", 10_000),
+        ("PT0.5S", 500),
+        ("PT2M", 120_000),
+        ("PT1H30M", 5_400_000),
+        ("P1D", 86_400_000),
+        ("P1DT2H", 93_600_000),
+        ("pt0s", 0),
+        ("250", 250),
+        ("10s", 10_000),
+        ("500ms", 500),
+    ],
+)
+def test_durations(text: str, ms: int) -> None:
+    assert parse_duration_ms(text, key="k") == ms
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "P1DT", "10 seconds", "PT-1S", "-5", "PTS", "1.5"])
+def test_malformed_duration_names_the_key(text: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape("my.key")):
+        parse_duration_ms(text, key="my.key")
+
+
+def test_malformed_duration_in_env_names_key_and_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"PIPELINE_ORCHESTRATOR_RETRY_DELAY": "ten seconds"})
+    assert f"{P}retry-delay" in info.value.message
+    assert "PIPELINE_ORCHESTRATOR_RETRY_DELAY" in info.value.message
+
+
+def test_sweep_interval_minimum_one_second() -> None:
+    assert load_settings({}, overrides={"sweep-interval": "PT1S"}).sweep_interval_ms == 1000
+    with pytest.raises(ConfigError, match="sweep-interval"):
+        load_settings({}, overrides={"sweep-interval": "PT0.5S"})
+
+
+def test_unknown_provider_names_key_and_valid_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, overrides={f"{P}state-provider": "postgres"})
+    assert info.value.message == (
+        f"{P}state-provider: unknown provider 'postgres'; valid values: memory, sqlite, dynamo"
+    )
+    with pytest.raises(ConfigError, match="TPF_DLQ_PROVIDER") as info:
+        load_settings({"TPF_DLQ_PROVIDER": "rabbit"})
+    assert "valid values: log, sqs, kafka" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("max-retries", "three", "expected an integer"),
+        ("max-retries", "-1", "at least 0"),
+        ("max-retries", "1_000", "expected an integer"),
+        ("lease-ms", "0", "at least 1"),
+        ("sweep-limit", "0", "at least 1"),
+        ("execution-ttl-days", "0", "at least 1"),
+        ("strict-startup", "yes", "expected true or false"),
+        ("retry-multiplier", "0.5", ">= 1.0"),
+        ("retry-multiplier", "abc", "expected a number"),
+        ("idempotency-policy", "MAYBE", "OPTIONAL_CLIENT_KEY"),
+    ],
+)
+def test_malformed_values_name_the_key(key: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, overrides={P + key: value})
+    assert info.value.message.startswith(P + key)
+    assert fragment in info.value.message
+
+
+def test_booleans_are_case_insensitive() -> None:
+    assert load_settings({}, overrides={f"{P}strict-startup": "FALSE"}).strict_startup is False
+
+
+def test_sync_mode_rejected_with_explanation() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"PIPELINE_ORCHESTRATOR_MODE": "SYNC"})
+    message = info.value.message
+    assert f"{P}mode" in message and "durabl" in message and "QUEUE_ASYNC" in message
+    assert "remove the key" in message
+    assert load_settings({}, overrides={"mode": "queue-async"}).mode == "QUEUE_ASYNC"
+
+
+def test_typo_in_orchestrator_env_var_suggests_the_closest_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"PIPELINE_ORCHESTRATOR_MAX_RETRIESS": "3"})
+    assert "PIPELINE_ORCHESTRATOR_MAX_RETRIESS" in info.value.message
+    assert "did you mean PIPELINE_ORCHESTRATOR_MAX_RETRIES" in info.value.message
+
+
+def test_unknown_orchestrator_key_in_file_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{P}lease-msec=1000\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, config_file=path)
+    assert f"{P}lease-msec" in info.value.message
+    assert f"did you mean {P}lease-ms" in info.value.message
+
+
+def test_unknown_tpf_key_and_unknown_override_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=re.escape("tpf.stat-dir")):
+        load_settings({}, config_file=write(tmp_path, "tpf.stat-dir=/x\n"))
+    with pytest.raises(ConfigError, match="did you mean"):
+        load_settings({}, overrides={"max-retry": "1"})
+
+
+def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"{P}worker.rest.base-url=http://worker:8080\n{P}tenancy.allowed-tenants=a,b\n"
+        f"{P}resume-token-secret=hunter2\npipeline.max-concurrency=128\n"
+        "tpf.await.sqs.max-messages=5\npipeline.resilience.circuit.failure-ratio=0.5\n"
+        f"{P}queue-url=\n",  # empty means unset, so it is not recorded
+    )
+    s = load_settings({}, config_file=path)
+    assert s.unsupported == {
+        f"{P}worker.rest.base-url": "http://worker:8080",
+        f"{P}tenancy.allowed-tenants": "a,b",
+        f"{P}resume-token-secret": "<redacted>",  # secrets never reach Settings or logs
+        "pipeline.max-concurrency": "128",
+        "tpf.await.sqs.max-messages": "5",
+        "pipeline.resilience.circuit.failure-ratio": "0.5",
+    }
+    warnings = unsupported_warnings(s)
+    assert (
+        f"{P}worker.rest.base-url is accepted but not supported yet by this build; it has no effect"
+        in warnings
+    )
+    assert not any("hunter2" in w for w in warnings)
+
+
+def test_recipe_minimum_configuration_loads(tmp_path: Path) -> None:
+    s = load_settings({}, config_file=write(tmp_path, RECIPE_MINIMUM))
+    assert s.state_provider == "dynamo"  # a valid name here; the store factory says "not built"
+    assert (s.dispatcher_provider, s.dlq_provider) == ("sqs", "sqs")
+    assert s.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED
+    assert s.releases_registry_provider == "dynamo"
+    assert s.releases_storage_provider == "s3"
+    assert s.worker_lifecycle_provider == "dynamo"
+    assert s.worker_stale_after_ms == 120_000
+    assert f"{P}control-plane.admin-token-ref" in s.unsupported
+    assert s.unsupported[f"{P}control-plane.admin-token-ref"] == "env:TPF_CONTROL_PLANE_TOKEN"
+    assert len(s.unsupported) == 18
+
+
+def test_known_keys_cover_spec_and_own_keys() -> None:
+    keys = known_keys()
+    for key in (
+        f"{P}max-retries",
+        f"{P}dynamo.execution-table",
+        f"{P}worker.rest.base-url",
+        f"{P}worker.sqs.visibility-timeout",
+        "pipeline.max-concurrency",
+        "tpf.await.sqs.poller.enabled",
+        "tpf.state-dir",
+        "tpf.sqlite.synchronous",
+        "tpf.retry-jitter",
+        "tpf.await-transport",
+    ):
+        assert key in keys
+
+
+def test_resolve_secret() -> None:
+    env = {"MY_TOKEN": "s3cret", "EMPTY": ""}
+    assert resolve_secret("env:MY_TOKEN", env) == "s3cret"
+    assert resolve_secret("literal-value", env) == "literal-value"
+    with pytest.raises(ConfigError, match="MISSING_TOKEN"):
+        resolve_secret("env:MISSING_TOKEN", env)
+    with pytest.raises(ConfigError, match="EMPTY"):
+        resolve_secret("env:EMPTY", env)
+    with pytest.raises(ConfigError, match="use env:NAME"):
+        resolve_secret("sys:some.prop", env)
+    with pytest.raises(ConfigError, match="use env:NAME"):
+        resolve_secret("config:other.key", env)
+
+
+def test_parse_properties_trailing_backslash_at_eof() -> None:
+    assert parse_properties("a = b\\") == {"a": "b"}
