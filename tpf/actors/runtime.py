@@ -1,0 +1,356 @@
+"""Virtual-actor runtime: the concurrency model of the coordinator.
+
+Every piece of mutable coordinator state (one execution, one supervisor) lives in an ``Actor``
+that handles one message at a time, so its state needs no locks. Actors are *virtual*, as in
+Orleans: callers address them by ``(kind, key)`` and the ``ActorSystem`` activates an instance on
+the first message, passivates it when idle and restarts it from durable state when it crashes.
+Every ``ask`` carries a timeout and, as in pykka, fails with ``ActorStopped`` instead of hanging
+when its actor dies or the system stops.
+
+The message loop is the hot path (tens of thousands of messages per second): no task per
+message, no logging per message, mailbox items are plain ``(message, future_or_None)`` tuples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+from tpf.errors import ActorStopped, AskTimeout
+
+log = logging.getLogger(__name__)
+
+_Item = tuple[Any, "asyncio.Future[Any] | None"]
+_Key = tuple[str, Hashable]
+_SYSTEM_STOPPED = "actor system stopped"
+
+
+class ActorCrash(Exception):
+    """Raised by actor code to request a restart: the instance is rebuilt from the store."""
+
+
+class Actor:
+    """Subclass; one instance per ``(kind, key)`` activation, handling one message at a time."""
+
+    key: Hashable  # set by the system before on_start
+    system: ActorSystem  # set by the system before on_start
+
+    async def on_start(self) -> None:
+        """Load state (e.g. from a store) before the first message; raising is a crash."""
+
+    async def receive(self, message: Any) -> Any:
+        """Handle one message; the return value answers an ``ask``, an exception is its answer."""
+        raise NotImplementedError
+
+    async def on_stop(self) -> None:
+        """Release resources on passivation, restart or system stop (best effort)."""
+
+
+class _Activation:
+    """Runtime bookkeeping of one live ``(kind, key)``; survives restarts of its instance."""
+
+    __slots__ = (
+        "actor",
+        "current",
+        "dead",
+        "failures",
+        "handling",
+        "idle",
+        "key",
+        "kind",
+        "queue",
+        "task",
+    )
+
+    def __init__(self, kind: str, key: Hashable, mailbox_size: int) -> None:
+        self.kind = kind
+        self.key = key
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue(mailbox_size)
+        self.task: asyncio.Task[None] | None = None
+        self.actor: Actor | None = None
+        self.current: asyncio.Future[Any] | None = None  # the in-flight ask, failed on stop
+        self.idle = False  # parked on an empty mailbox: the only state passivate_idle may stop
+        self.handling = False
+        self.dead = False  # detached from the registry: nobody reads this queue any more
+        self.failures = 0  # consecutive crashes without a handled message
+
+
+class ActorSystem:
+    """Activates, supervises, passivates and stops actors addressed by ``(kind, key)``."""
+
+    def __init__(
+        self,
+        *,
+        mailbox_size: int = 1024,
+        idle_timeout_s: float | None = 60.0,
+        restart_backoff_s: tuple[float, float] = (0.01, 1.0),
+        max_restarts: int = 10,
+        name: str = "tpf",
+        crash_on: tuple[type[Exception], ...] = (ActorCrash,),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._mailbox_size = mailbox_size
+        self._idle_timeout_s = idle_timeout_s
+        self._backoff = restart_backoff_s
+        self._max_restarts = max_restarts
+        self._name = name
+        self._crash_on = crash_on
+        self._sleep = sleep  # injectable so tests check backoff without waiting
+        self._factories: dict[str, Callable[[Hashable], Actor]] = {}
+        self._acts: dict[_Key, _Activation] = {}
+        # Tasks detached from the registry but still running on_stop: a new activation of the
+        # same key waits for them, so two instances never touch the same state at once.
+        self._retiring: dict[_Key, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._activations = self._restarts = self._passivations = 0
+
+    def register(self, kind: str, factory: Callable[[Hashable], Actor]) -> None:
+        self._factories[kind] = factory
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def tell(self, kind: str, key: Hashable, message: Any) -> None:
+        """Deliver without waiting for an answer; waits for mailbox space (backpressure)."""
+        await self._deliver(kind, key, (message, None))
+
+    def try_tell(self, kind: str, key: Hashable, message: Any) -> bool:
+        """Deliver if the mailbox has room; False when it is full or the system is stopped."""
+        if self._closed:
+            return False
+        try:
+            self._activation(kind, key).queue.put_nowait((message, None))
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def ask(self, kind: str, key: Hashable, message: Any, *, timeout_s: float) -> Any:
+        """Send and await the answer; the timeout covers waiting for mailbox space too."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        deadline = asyncio.timeout(timeout_s)
+        try:
+            async with deadline:
+                await self._deliver(kind, key, (message, fut))
+                # A timeout cancels fut; the actor skips replying to a done future.
+                return await fut
+        except TimeoutError:
+            if deadline.expired():  # not a TimeoutError that receive() itself raised
+                raise AskTimeout(f"{kind}/{key!r} did not answer within {timeout_s}s") from None
+            raise
+
+    async def _deliver(self, kind: str, key: Hashable, item: _Item) -> None:
+        while True:
+            act = self._activation(kind, key)
+            queue = act.queue
+            if not queue.full():
+                queue.put_nowait(item)
+                return
+            await queue.put(item)
+            if not act.dead:
+                return
+            # The activation died while we waited for space, so nobody will read our item.
+            if self._closed:
+                raise ActorStopped(_SYSTEM_STOPPED)
+
+    def _activation(self, kind: str, key: Hashable) -> _Activation:
+        k = (kind, key)
+        act = self._acts.get(k)
+        if act is not None:
+            return act
+        if self._closed:
+            raise ActorStopped(_SYSTEM_STOPPED)
+        if kind not in self._factories:
+            raise LookupError(f"no actor kind {kind!r} registered")
+        act = _Activation(kind, key, self._mailbox_size)
+        task = asyncio.get_running_loop().create_task(
+            self._run(act, self._retiring.get(k)), name=f"{self._name}:{kind}:{key!r}"
+        )
+        act.task = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._forget(k, t))
+        self._acts[k] = act
+        self._activations += 1
+        return act
+
+    def _forget(self, k: _Key, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._retiring.get(k) is task:
+            del self._retiring[k]
+
+    # -- the actor task ----------------------------------------------------------------------
+
+    async def _run(self, act: _Activation, predecessor: asyncio.Task[None] | None) -> None:
+        try:
+            if predecessor is not None:
+                await asyncio.wait((predecessor,))  # wait, but never cancel it
+            while True:
+                try:
+                    actor = act.actor = self._factories[act.kind](act.key)
+                    actor.key, actor.system = act.key, self
+                    await actor.on_start()
+                    crash = await self._serve(act, actor)
+                except Exception as exc:  # a failing factory or on_start is a crash
+                    crash = exc
+                await self._stop_instance(act)
+                if crash is None:  # passivated; _serve already detached it
+                    self._passivations += 1
+                    return
+                act.failures += 1
+                if act.failures > self._max_restarts:
+                    log.error(
+                        "actor %s/%r gave up after %d restarts",
+                        act.kind,
+                        act.key,
+                        self._max_restarts,
+                        exc_info=crash,
+                    )
+                    self._retire(act, f"actor {act.kind}/{act.key!r} gave up after crashing")
+                    return
+                delay = min(self._backoff[0] * 2 ** (act.failures - 1), self._backoff[1])
+                log.warning(
+                    "actor %s/%r crashed; restarting in %.3fs",
+                    act.kind,
+                    act.key,
+                    delay,
+                    exc_info=crash,
+                )
+                await self._sleep(delay)
+                self._restarts += 1
+        except asyncio.CancelledError:
+            # stop() or passivate_idle(): they already failed every pending ask.
+            await self._stop_instance(act)
+            raise
+
+    async def _serve(self, act: _Activation, actor: Actor) -> Exception | None:
+        """Handle messages until idle passivation (None) or a crash (the exception)."""
+        queue, receive, crash_on = act.queue, actor.receive, self._crash_on
+        idle_s = self._idle_timeout_s
+        while True:
+            if queue.empty():
+                if act.dead:  # an actor swallowed stop()'s cancellation
+                    raise asyncio.CancelledError
+                act.idle = True
+                try:
+                    if idle_s is None:
+                        item = await queue.get()
+                    else:
+                        try:
+                            async with asyncio.timeout(idle_s):
+                                item = await queue.get()
+                        except TimeoutError:
+                            if not queue.empty():  # a put raced the timer; keep serving
+                                continue
+                            # Same loop step as the emptiness check: no message can slip in
+                            # between, later ones go to a fresh activation.
+                            self._detach(act)
+                            return None
+                finally:
+                    act.idle = False
+            else:
+                item = queue.get_nowait()
+            message, fut = item
+            act.current, act.handling = fut, True
+            try:
+                result = await receive(message)
+            except crash_on as exc:
+                if fut is not None and not fut.done():
+                    fut.set_exception(exc)
+                act.current, act.handling = None, False
+                queue.task_done()
+                return exc
+            except Exception as exc:
+                if fut is None:
+                    log.exception("actor %s/%r failed on a told message", act.kind, act.key)
+                elif not fut.done():  # done = the asker timed out
+                    fut.set_exception(exc)
+            else:
+                if fut is not None and not fut.done():
+                    fut.set_result(result)
+            act.current, act.handling = None, False
+            act.failures = 0
+            queue.task_done()
+
+    async def _stop_instance(self, act: _Activation) -> None:
+        actor, act.actor = act.actor, None  # never call on_stop twice on one instance
+        if actor is None:
+            return
+        try:
+            await actor.on_stop()
+        except Exception:
+            log.exception("on_stop of actor %s/%r failed", act.kind, act.key)
+
+    def _detach(self, act: _Activation) -> None:
+        k = (act.kind, act.key)
+        if self._acts.get(k) is act:
+            del self._acts[k]
+        act.dead = True
+        if act.task is not None and not act.task.done():
+            self._retiring[k] = act.task
+
+    def _retire(self, act: _Activation, reason: str) -> None:
+        """Detach and fail every pending ask; synchronous so no put can interleave."""
+        self._detach(act)
+        fut = act.current
+        if fut is not None and not fut.done():
+            fut.set_exception(ActorStopped(reason))
+        queue = act.queue
+        while not queue.empty():
+            _, fut = queue.get_nowait()
+            queue.task_done()
+            if fut is not None and not fut.done():
+                fut.set_exception(ActorStopped(reason))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def passivate_idle(self) -> int:
+        """Stop every activation parked on an empty mailbox; returns how many."""
+        idle = [a for a in self._acts.values() if a.idle and a.queue.empty()]
+        tasks = [a.task for a in idle if a.task is not None]
+        for act in idle:
+            self._detach(act)
+        for task in tasks:
+            task.cancel()  # it is parked in queue.get(), so nothing is interrupted
+        if tasks:
+            await asyncio.wait(tasks)
+        self._passivations += len(idle)
+        return len(idle)
+
+    async def stop(self, *, drain: bool = False, drain_timeout_s: float = 5.0) -> None:
+        """Stop every actor; pending asks fail with ActorStopped. Idempotent."""
+        if drain and not self._closed:
+            await self._drain(drain_timeout_s)
+        self._closed = True
+        live = list(self._acts.values())
+        for act in live:
+            self._retire(act, _SYSTEM_STOPPED)
+        for act in live:
+            if act.task is not None:
+                act.task.cancel()
+        # Retiring tasks (passivating, giving up) are not cancelled: let them finish on_stop.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    async def _drain(self, timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                # Loop because handled messages may tell other actors.
+                while any(not a.queue.empty() or a.handling for a in self._acts.values()):
+                    await asyncio.gather(*(a.queue.join() for a in list(self._acts.values())))
+        except TimeoutError:
+            log.warning("actor system %s: drain timed out after %ss", self._name, timeout_s)
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "activations": self._activations,
+            "active": len(self._acts),
+            "restarts": self._restarts,
+            "mailbox_depth": sum(a.queue.qsize() for a in self._acts.values()),
+            "passivations": self._passivations,
+        }
+
+    def is_active(self, kind: str, key: Hashable) -> bool:
+        return (kind, key) in self._acts
