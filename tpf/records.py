@@ -82,7 +82,7 @@ class Record(msgspec.Struct, frozen=True, rename="camel", omit_defaults=False):
 # --------------------------------------------------------------------------- payloads
 
 
-class PayloadEnvelope(Record, kw_only=True):
+class PayloadEnvelope(Record, frozen=True, kw_only=True):
     """The original's serialized payload: a type id, an encoding and the JSON *text*."""
 
     payload_type_id: str | None = None
@@ -93,7 +93,7 @@ class PayloadEnvelope(Record, kw_only=True):
 # --------------------------------------------------------------------------- executions
 
 
-class DeadLetterEnvelope(Record, kw_only=True):
+class DeadLetterEnvelope(Record, frozen=True, kw_only=True):
     """What a terminal failure publishes to the DLQ sink (spec §3.6 field names)."""
 
     tenant_id: str
@@ -114,7 +114,7 @@ class DeadLetterEnvelope(Record, kw_only=True):
     created_at_epoch_ms: int = 0
 
 
-class RedriveEntry(Record, kw_only=True):
+class RedriveEntry(Record, frozen=True, kw_only=True):
     """One operator re-drive, kept on the record (the original only logs it)."""
 
     at_epoch_ms: int
@@ -124,7 +124,7 @@ class RedriveEntry(Record, kw_only=True):
     from_version: int
 
 
-class ExecutionRecord(Record, kw_only=True):
+class ExecutionRecord(Record, frozen=True, kw_only=True):
     """One submitted run of a pipeline (spec §3.1), plus our crash-safety fields.
 
     ``dead_letter`` is the durable "to publish" mark: a terminal failure commits it in the same
@@ -173,7 +173,7 @@ class ExecutionRecord(Record, kw_only=True):
 # --------------------------------------------------------------------------- awaits
 
 
-class AwaitInteraction(Record, kw_only=True):
+class AwaitInteraction(Record, frozen=True, kw_only=True):
     """One externally visible request an execution is parked on (spec §4.3).
 
     ``applied`` is our addition: it turns true once the interaction's resolution (completion or
@@ -215,7 +215,7 @@ class AwaitInteraction(Record, kw_only=True):
 # --------------------------------------------------------------------------- contracts & releases
 
 
-class ContractStep(Record, kw_only=True):
+class ContractStep(Record, frozen=True, kw_only=True):
     index: int
     authored_name: str
     step_id: str
@@ -228,7 +228,7 @@ class ContractStep(Record, kw_only=True):
     await_transport: str | None = None
 
 
-class PipelineContract(Record, kw_only=True):
+class PipelineContract(Record, frozen=True, kw_only=True):
     """``pipeline-contract.json`` (spec §5.1)."""
 
     schema_version: int = 1
@@ -244,7 +244,7 @@ class PipelineContract(Record, kw_only=True):
     capabilities: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class ArtifactDescriptor(Record, kw_only=True):
+class ArtifactDescriptor(Record, frozen=True, kw_only=True):
     artifact_id: str
     kind: str
     uri: str
@@ -253,7 +253,7 @@ class ArtifactDescriptor(Record, kw_only=True):
     capabilities: tuple[str, ...] = ()
 
 
-class ReleaseDescriptor(Record, kw_only=True):
+class ReleaseDescriptor(Record, frozen=True, kw_only=True):
     """``pipeline-release.json`` (spec §5.2)."""
 
     schema_version: int
@@ -263,7 +263,7 @@ class ReleaseDescriptor(Record, kw_only=True):
     artifacts: tuple[ArtifactDescriptor, ...]
 
 
-class ReleaseRecord(Record, kw_only=True):
+class ReleaseRecord(Record, frozen=True, kw_only=True):
     """A registered release (spec §2.3). ``descriptor`` keeps the raw JSON, extras included.
 
     ``status`` and ``activated_at_epoch_ms`` are derived from the activation events when read;
@@ -296,7 +296,7 @@ class WorkerEventType(enum.StrEnum):
     DRAIN = "DRAIN"
 
 
-class WorkerEvent(Record, kw_only=True):
+class WorkerEvent(Record, frozen=True, kw_only=True):
     """One append-only worker lifecycle event; a worker's record is the fold of its events."""
 
     tenant_id: str
@@ -312,7 +312,7 @@ class WorkerEvent(Record, kw_only=True):
     artifact_digest: str = ""
 
 
-class WorkerRecord(Record, kw_only=True):
+class WorkerRecord(Record, frozen=True, kw_only=True):
     """A worker's lifecycle view (spec §2.4). ``state`` is derived at read time."""
 
     tenant_id: str
@@ -333,7 +333,7 @@ class WorkerRecord(Record, kw_only=True):
 # --------------------------------------------------------------------------- transitions
 
 
-class TransitionCommand(Record, kw_only=True):
+class TransitionCommand(Record, frozen=True, kw_only=True):
     """``TransitionCommandEnvelope`` (spec §7.1): one pinned transition for a worker."""
 
     tenant_id: str
@@ -359,7 +359,7 @@ class TransitionOutcome(enum.StrEnum):
     FAILED = "FAILED"
 
 
-class AwaitSuspension(Record, kw_only=True):
+class AwaitSuspension(Record, frozen=True, kw_only=True):
     tenant_id: str
     execution_id: str
     unit_id: str
@@ -368,7 +368,7 @@ class AwaitSuspension(Record, kw_only=True):
     unit: dict[str, Any] | None = None
 
 
-class TransitionFailure(Record, kw_only=True):
+class TransitionFailure(Record, frozen=True, kw_only=True):
     """Why a transition failed. ``retryable`` and ``error_code`` are our additions."""
 
     failure_class: str
@@ -377,7 +377,7 @@ class TransitionFailure(Record, kw_only=True):
     error_code: str | None = None
 
 
-class TransitionResult(Record, kw_only=True):
+class TransitionResult(Record, frozen=True, kw_only=True):
     """``TransitionResultEnvelope`` (spec §7.1)."""
 
     outcome: TransitionOutcome
@@ -388,7 +388,7 @@ class TransitionResult(Record, kw_only=True):
     terminal_input_passthrough: bool = False
 
 
-class WorkItem(Record, kw_only=True):
+class WorkItem(Record, frozen=True, kw_only=True):
     """What the work queue carries: only "look at execution X now" (the store is the truth)."""
 
     tenant_id: str
