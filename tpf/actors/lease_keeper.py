@@ -1,0 +1,100 @@
+"""The lease keeper: renews the leases of running transitions and cancels lost ones.
+
+The original never renews, so a step longer than ``lease-ms`` is claimed again by a sweeper and
+runs twice. Here every running transition holds a :class:`Ticket`; each ``tick()`` renews the
+tickets whose lease is past ``lease_renew_fraction`` of its length. A renewal that fails means
+another coordinator took the execution over (the re-claim bumped its version): the transition
+is cancelled at once, and its commit would be refused anyway by the version check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from tpf.actors.context import Engine
+from tpf.records import ExecutionRecord
+
+LOG = logging.getLogger("tpf.leases")
+T = TypeVar("T")
+
+
+class LeaseLost(Exception):
+    """The transition's lease was taken over; its result must not be committed."""
+
+
+class Ticket:
+    __slots__ = ("execution_id", "lost", "renew_at_ms", "task", "tenant_id", "version")
+
+    def __init__(self, record: ExecutionRecord, renew_at_ms: int) -> None:
+        self.tenant_id = record.tenant_id
+        self.execution_id = record.execution_id
+        self.version = record.version
+        self.renew_at_ms = renew_at_ms
+        self.task: asyncio.Task[Any] | None = None
+        self.lost = False
+
+
+class LeaseKeeper:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._tickets: set[Ticket] = set()
+        lease_ms = engine.settings.lease_ms
+        self._renew_after_ms = max(1, int(lease_ms * engine.settings.lease_renew_fraction))
+
+    @property
+    def interval_s(self) -> float:
+        return max(0.05, self._renew_after_ms / 2000.0)
+
+    def held(self) -> int:
+        return len(self._tickets)
+
+    async def run(self, record: ExecutionRecord, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` for the claimed ``record`` under lease protection.
+
+        Raises :class:`LeaseLost` if the lease was lost while it ran.
+        """
+        ticket = Ticket(record, self._engine.clock.now_ms() + self._renew_after_ms)
+        task = asyncio.ensure_future(work)
+        ticket.task = task
+        self._tickets.add(ticket)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if ticket.lost:
+                raise LeaseLost(f"lease lost on execution {record.execution_id}") from None
+            raise
+        finally:
+            self._tickets.discard(ticket)
+
+    async def tick(self) -> int:
+        """Renew every lease that is due for renewal; returns how many were renewed or lost."""
+        engine = self._engine
+        now = engine.clock.now_ms()
+        done = 0
+        for ticket in [t for t in self._tickets if t.renew_at_ms <= now]:
+            renewed = await engine.stores.executions.renew_lease(
+                ticket.tenant_id,
+                ticket.execution_id,
+                engine.owner,
+                ticket.version,
+                now,
+                engine.settings.lease_ms,
+            )
+            done += 1
+            if renewed is not None:
+                ticket.renew_at_ms = now + self._renew_after_ms
+                engine.counters["lease_renewals"] += 1
+                continue
+            ticket.lost = True
+            engine.counters["leases_lost"] += 1
+            LOG.warning(
+                "lease lost on execution %s/%s; cancelling its transition",
+                ticket.tenant_id,
+                ticket.execution_id,
+            )
+            if ticket.task is not None:
+                ticket.task.cancel()
+        return done

@@ -1,0 +1,170 @@
+"""The local transition worker: runs pipeline code in the coordinator's own process.
+
+One worker hosts one pipeline release. It refuses a command pinned to another identity (the
+execution must run the code it was submitted against), runs steps from the command's step to
+the end or to the next await, and reports the outcome as a ``TransitionResult``; it never raises
+for a failing step. Sync steps run inline on the event loop: step code that blocks should be
+``async`` (or hand its work to a thread itself).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from tpf.clock import Clock
+from tpf.errors import TerminalError, TpfError
+from tpf.interactions import new_interaction
+from tpf.pipeline import Pipeline
+from tpf.records import (
+    AwaitSuspension,
+    PayloadEnvelope,
+    TransitionCommand,
+    TransitionFailure,
+    TransitionOutcome,
+    TransitionResult,
+)
+
+LOG = logging.getLogger("tpf.worker.local")
+_json_decode = msgspec.json.Decoder().decode
+_json_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """What a step did, for observers (the demo prints these)."""
+
+    execution_id: str
+    step_index: int
+    step_name: str
+    kind: str
+    output: Any
+
+
+StepObserver = Callable[[StepEvent], None]
+
+
+def failure_result(exc: BaseException, *, retryable: bool) -> TransitionResult:
+    cls = type(exc)
+    code = exc.code if isinstance(exc, TpfError) else cls.__name__
+    return TransitionResult(
+        outcome=TransitionOutcome.FAILED,
+        failure=TransitionFailure(
+            failure_class=f"{cls.__module__}.{cls.__qualname__}",
+            message=str(exc) or cls.__name__,
+            retryable=retryable,
+            error_code=code if isinstance(exc, TpfError) and code != "NON_RETRYABLE" else None,
+        ),
+    )
+
+
+class LocalTransitionWorker:
+    protocol = "local"
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        clock: Clock,
+        *,
+        release_version: str | None = None,
+        observer: StepObserver | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self._clock = clock
+        self._observer = observer
+        contract = pipeline.contract()
+        # The original's demos use the contract version as the release version.
+        self._identity = (
+            pipeline.pipeline_id,
+            contract.contract_version,
+            release_version or contract.contract_version,
+        )
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return self._identity
+
+    async def execute(self, command: TransitionCommand) -> TransitionResult:
+        wanted = (command.pipeline_id, command.contract_version, command.release_version)
+        if wanted != self._identity:
+            pid, cv, rv = self._identity
+            return failure_result(
+                TpfError(
+                    f"Transition command targets pipelineId={command.pipeline_id}, "
+                    f"contractVersion={command.contract_version}, "
+                    f"releaseVersion={command.release_version} but local worker is "
+                    f"pipelineId={pid}, contractVersion={cv}, releaseVersion={rv}"
+                ),
+                retryable=True,
+            )
+        try:
+            return await self._run(command)
+        except (TerminalError, msgspec.ValidationError) as exc:
+            return failure_result(exc, retryable=False)
+        except TpfError as exc:
+            return failure_result(exc, retryable=exc.http_status >= 500)
+        except Exception as exc:  # step code failed: the coordinator decides on retries
+            return failure_result(exc, retryable=True)
+
+    async def _run(self, command: TransitionCommand) -> TransitionResult:
+        pipeline = self.pipeline
+        steps = pipeline.steps
+        stop = command.stop_before_step_index
+        end = len(steps) if stop < 0 else min(stop, len(steps))
+        value: Any = _json_decode(command.payload)
+        plain = True  # ``value`` is a plain JSON value (not yet a step's typed output)
+        for index in range(command.current_step_index, end):
+            step = steps[index]
+            if step.kind == "await":
+                request = value if plain else pipeline.to_plain(value)
+                interaction = new_interaction(
+                    tenant_id=command.tenant_id,
+                    execution_id=command.execution_id,
+                    step_id=step.step_id,
+                    step_index=index,
+                    attempt=command.attempt,
+                    output_type=step.output_type_id,
+                    request_payload=request,
+                    key_fields=step.key_fields,
+                    timeout_ms=step.timeout_ms or 0,
+                    now_ms=self._clock.now_ms(),
+                    assignee=step.assignee,
+                    group=step.group,
+                    transport_type=step.transport or "interaction-api",
+                )
+                self._notify(command, index, step.name, "await", request)
+                return TransitionResult(
+                    outcome=TransitionOutcome.WAITING_EXTERNAL,
+                    await_suspension=AwaitSuspension(
+                        tenant_id=command.tenant_id,
+                        execution_id=command.execution_id,
+                        unit_id=interaction.unit_id,
+                        step_index=index,
+                        interactions=(interaction,),
+                    ),
+                )
+            typed = pipeline.decode_input(index, value if plain else pipeline.to_plain(value))
+            value = await pipeline.run_step(index, typed)
+            plain = False
+            self._notify(command, index, step.name, "internal", value)
+        result = value if plain else pipeline.to_plain(value)
+        type_id = steps[end - 1].output_type_id if end > 0 else command.payload_type_id
+        return TransitionResult(
+            outcome=TransitionOutcome.COMPLETED,
+            output_payloads=(
+                PayloadEnvelope(payload_type_id=type_id, payload=_json_encode(result).decode()),
+            ),
+        )
+
+    def _notify(
+        self, command: TransitionCommand, index: int, name: str, kind: str, output: Any
+    ) -> None:
+        if self._observer is not None:
+            try:
+                self._observer(StepEvent(command.execution_id, index, name, kind, output))
+            except Exception:  # an observer must never fail the transition
+                LOG.exception("step observer failed")
