@@ -1,0 +1,197 @@
+"""The awaits supervisor: admits interaction completions from every channel the same way.
+
+REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
+
+- first writer wins: a completion of a ``COMPLETED`` interaction answers ``duplicate=True`` with
+  the stored record (and re-sends the resume, so a crash between completion and resume heals);
+- a completion of a timed-out, failed or cancelled interaction is refused, and one that arrives
+  after the deadline times the interaction out (and so fails its execution) instead of leaving it
+  parked, which fixes the original's edge case;
+- a channel completion whose interaction is not stored yet is *held* and retried on each
+  ``tick()`` for ``hold_ms`` (the original's SQS poller dropped it);
+- ``tick()`` also re-applies resolved interactions whose execution never heard of them (the
+  ``applied`` mark), the repair for a crash between the two writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tpf import interactions as inter
+from tpf.actors.context import EXECUTION, Engine
+from tpf.actors.execution import Resolve
+from tpf.actors.runtime import ActorSystem
+from tpf.errors import NotFound, ValidationError
+from tpf.records import AwaitInteraction, InteractionStatus
+
+LOG = logging.getLogger("tpf.awaits")
+DEFAULT_HOLD_MS = 60_000
+
+# Checks a completion's response against the await step's declared output type; returns the
+# plain value to store or raises ValidationError. ``None`` when no type is known (remote code).
+ResponseValidator = Callable[[AwaitInteraction, Any], Any]
+
+
+@dataclass(frozen=True)
+class Completion:
+    interaction: AwaitInteraction | None
+    duplicate: bool = False
+    held: bool = False
+
+
+@dataclass
+class _Held:
+    tenant_id: str
+    interaction_id: str | None
+    correlation_id: str | None
+    response: Any
+    actor: str | None
+    expires_at_ms: int
+
+
+class Awaits:
+    def __init__(
+        self,
+        engine: Engine,
+        system: ActorSystem,
+        *,
+        validator: ResponseValidator | None = None,
+        hold_ms: int = DEFAULT_HOLD_MS,
+    ) -> None:
+        self._engine = engine
+        self._system = system
+        self._validator = validator
+        self._hold_ms = hold_ms
+        self._held: list[_Held] = []
+
+    def held(self) -> int:
+        return len(self._held)
+
+    async def complete(
+        self,
+        tenant_id: str,
+        *,
+        interaction_id: str | None = None,
+        correlation_id: str | None = None,
+        response: Any,
+        actor: str | None = None,
+        hold_if_missing: bool = False,
+    ) -> Completion:
+        if not interaction_id and not correlation_id:
+            raise ValidationError("interactionId, correlationId, or resumeToken is required")
+        found = await self._lookup(tenant_id, interaction_id, correlation_id)
+        if found is None:
+            if not hold_if_missing:
+                handle = interaction_id or correlation_id
+                raise NotFound(f"Await interaction not found: {handle}")
+            self._held.append(
+                _Held(
+                    tenant_id,
+                    interaction_id,
+                    correlation_id,
+                    response,
+                    actor,
+                    self._engine.clock.now_ms() + self._hold_ms,
+                )
+            )
+            self._engine.counters["completions_held"] += 1
+            return Completion(None, held=True)
+        return await self._admit(found, response, actor)
+
+    async def _lookup(
+        self, tenant_id: str, interaction_id: str | None, correlation_id: str | None
+    ) -> AwaitInteraction | None:
+        awaits = self._engine.stores.awaits
+        if interaction_id:
+            return await awaits.get(tenant_id, interaction_id)
+        assert correlation_id is not None
+        return await awaits.get_by_correlation(tenant_id, correlation_id)
+
+    async def _admit(
+        self, interaction: AwaitInteraction, response: Any, actor: str | None
+    ) -> Completion:
+        engine = self._engine
+        awaits = engine.stores.awaits
+        value = response
+        if self._validator is not None and interaction.pending:
+            value = self._validator(interaction, response)
+        current: AwaitInteraction | None = interaction
+        while current is not None:
+            if current.status is InteractionStatus.COMPLETED:
+                engine.counters["completions_duplicate"] += 1
+                if not current.applied:
+                    await self._resume(current)
+                return Completion(current, duplicate=True)
+            if not current.pending:
+                raise ValidationError(
+                    f"Await interaction {current.interaction_id} is {current.status.value} "
+                    "and can no longer be completed",
+                    code="INTERACTION_CLOSED",
+                )
+            now = engine.clock.now_ms()
+            if current.deadline_epoch_ms <= now:
+                timed_out = await awaits.compare_and_set(
+                    inter.time_out(current, now), current.version
+                )
+                if timed_out is not None:
+                    engine.counters["await_timed_out"] += 1
+                    await self._resume(timed_out)
+                    raise ValidationError(
+                        f"Await interaction {current.interaction_id} passed its deadline and "
+                        "timed out",
+                        code="INTERACTION_CLOSED",
+                    )
+            else:
+                done = await awaits.compare_and_set(
+                    inter.complete(current, now, value, actor), current.version
+                )
+                if done is not None:
+                    engine.counters["completions"] += 1
+                    await self._resume(done)
+                    return Completion(done)
+            # Lost a race with another writer: look again and answer from what won.
+            current = await awaits.get(current.tenant_id, current.interaction_id)
+        raise NotFound(f"Await interaction not found: {interaction.interaction_id}")
+
+    async def _resume(self, interaction: AwaitInteraction) -> None:
+        await self._system.tell(
+            EXECUTION, (interaction.tenant_id, interaction.execution_id), Resolve(interaction)
+        )
+
+    async def tick(self) -> int:
+        return await self._retry_held() + await self._repair_unapplied()
+
+    async def _retry_held(self) -> int:
+        if not self._held:
+            return 0
+        now = self._engine.clock.now_ms()
+        held, self._held = self._held, []
+        admitted = 0
+        for item in held:
+            found = await self._lookup(item.tenant_id, item.interaction_id, item.correlation_id)
+            if found is not None:
+                try:
+                    await self._admit(found, item.response, item.actor)
+                    admitted += 1
+                except (ValidationError, NotFound) as exc:
+                    self._engine.counters["completions_dropped"] += 1
+                    LOG.warning("held completion dropped: %s", exc)
+            elif item.expires_at_ms > now:
+                self._held.append(item)
+            else:
+                self._engine.counters["completions_dropped"] += 1
+                LOG.warning(
+                    "held completion for %s dropped: interaction never appeared",
+                    item.interaction_id or item.correlation_id,
+                )
+        return admitted
+
+    async def _repair_unapplied(self) -> int:
+        engine = self._engine
+        unapplied = await engine.stores.awaits.find_unapplied(engine.settings.sweep_limit)
+        for interaction in unapplied:
+            await self._resume(interaction)
+        return 0  # resends are not progress by themselves; don't spin the loop on them

@@ -1,0 +1,84 @@
+"""The registry actor: one per ``(tenant, pipeline)``, it serialises release and worker changes.
+
+Registering and activating releases and recording worker lifecycle events are commands, so they
+arrive here as messages and run one at a time per pipeline: two operators activating at once
+cannot interleave a verify and an append. After each change it drops the admission cache so the
+next submission sees the new state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import msgspec
+
+from tpf.actors.runtime import Actor
+from tpf.clock import Clock
+from tpf.errors import NotFound, ValidationError
+from tpf.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
+from tpf.releases import ReleaseRegistrar
+from tpf.stores.base import WorkerStore
+
+REGISTRY = "registry"
+
+
+class RegisterRelease(msgspec.Struct, frozen=True):
+    descriptor_path: str
+
+
+class ActivateRelease(msgspec.Struct, frozen=True):
+    release_version: str
+
+
+class RecordWorkerEvent(msgspec.Struct, frozen=True):
+    event: WorkerEvent
+
+
+class RegistryActor(Actor):
+    def __init__(
+        self,
+        registrar: ReleaseRegistrar,
+        workers: WorkerStore,
+        clock: Clock,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._registrar = registrar
+        self._workers = workers
+        self._clock = clock
+        self._on_change = on_change
+
+    async def receive(self, message: Any) -> Any:
+        tenant_id, pipeline_id = cast(tuple[str, str], self.key)
+        try:
+            if isinstance(message, RegisterRelease):
+                return await self._registrar.register(
+                    tenant_id, pipeline_id, message.descriptor_path
+                )
+            if isinstance(message, ActivateRelease):
+                return await self._registrar.activate(
+                    tenant_id, pipeline_id, message.release_version
+                )
+            if isinstance(message, RecordWorkerEvent):
+                return await self._worker_event(message.event)
+        finally:
+            self._on_change()
+        raise TypeError(f"unknown registry message {type(message).__name__}")
+
+    async def _worker_event(self, event: WorkerEvent) -> WorkerRecord:
+        if event.event_type is WorkerEventType.REGISTER:
+            for name in ("worker_id", "contract_version", "release_version", "protocol"):
+                if not str(getattr(event, name)).strip():
+                    camel = "".join(
+                        w.capitalize() if i else w for i, w in enumerate(name.split("_"))
+                    )
+                    raise ValidationError(f"{camel} is required")
+        record = await self._workers.append(event)
+        if record is None:
+            raise NotFound(f"Worker not found: {event.worker_id}")
+        return record
+
+
+def release_of(result: Any) -> ReleaseRecord:
+    assert isinstance(result, ReleaseRecord)
+    return result

@@ -1,0 +1,62 @@
+"""The sweeper: times out overdue awaits and re-dispatches due executions (spec §3.8).
+
+It is the safety net under the queue: an execution whose work message was lost, whose lease
+expired with its holder, or whose retry is later than the queue can delay, is due in the store,
+and the sweeper finds it through the due index (never a scan). Overdue interactions are marked
+``TIMED_OUT`` and their executions fail with ``AWAIT_TIMEOUT`` (and, unlike the original, a DLQ
+envelope).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tpf import interactions as inter
+from tpf.actors.context import EXECUTION, Engine
+from tpf.actors.execution import WORK, Resolve
+from tpf.actors.runtime import ActorSystem
+
+LOG = logging.getLogger("tpf.sweeper")
+
+
+class Sweeper:
+    def __init__(self, engine: Engine, system: ActorSystem) -> None:
+        self._engine = engine
+        self._system = system
+
+    async def tick(self) -> int:
+        return await self.time_out_awaits() + await self.dispatch_due()
+
+    async def time_out_awaits(self) -> int:
+        engine = self._engine
+        awaits = engine.stores.awaits
+        now = engine.clock.now_ms()
+        count = 0
+        for interaction in await awaits.find_overdue(now, engine.settings.sweep_limit):
+            timed_out = await awaits.compare_and_set(
+                inter.time_out(interaction, now), interaction.version
+            )
+            if timed_out is None:
+                continue  # completed (or timed out elsewhere) meanwhile
+            count += 1
+            engine.counters["await_timed_out"] += 1
+            LOG.info(
+                "await interaction %s of execution %s/%s timed out",
+                timed_out.interaction_id,
+                timed_out.tenant_id,
+                timed_out.execution_id,
+            )
+            await self._system.tell(
+                EXECUTION, (timed_out.tenant_id, timed_out.execution_id), Resolve(timed_out)
+            )
+        return count
+
+    async def dispatch_due(self) -> int:
+        engine = self._engine
+        due = await engine.stores.executions.find_due(
+            engine.clock.now_ms(), engine.settings.sweep_limit
+        )
+        for record in due:
+            await self._system.tell(EXECUTION, (record.tenant_id, record.execution_id), WORK)
+        engine.counters["swept"] += len(due)
+        return len(due)

@@ -1,0 +1,123 @@
+"""Submit admission: an execution is accepted only if it can run (spec §6.3).
+
+A submission needs an active release for its tenant and pipeline, whose stored artifact still
+verifies, a transition worker in this process hosting exactly that release, and a ``HEALTHY``
+lifecycle record for such a worker. Only new submissions are gated; resumes, retries and
+re-drives of pinned executions are not. Positive answers are cached briefly (the original
+re-hashes the artifact and calls the worker on every submit); any release or worker change made
+through this coordinator drops the cache at once.
+"""
+
+from __future__ import annotations
+
+from tpf.actors.context import WorkerRouter
+from tpf.clock import Clock
+from tpf.errors import Conflict, Unavailable
+from tpf.records import ReleaseRecord, WorkerRecord, WorkerState
+from tpf.releases import ReleaseRegistrar
+from tpf.stores.base import StoreSet
+
+
+def effective_state(record: WorkerRecord, now_ms: int, stale_after_ms: int) -> WorkerState:
+    """DRAINING once drained; STALE when the last heartbeat is older than ``stale_after_ms``
+    (``<= 0`` disables staleness); else HEALTHY."""
+    if record.draining_since_epoch_ms > 0:
+        return WorkerState.DRAINING
+    if stale_after_ms > 0 and now_ms - record.last_heartbeat_at_epoch_ms > stale_after_ms:
+        return WorkerState.STALE
+    return WorkerState.HEALTHY
+
+
+def _artifact_compatible(worker: WorkerRecord, release: ReleaseRecord) -> bool:
+    # Artifact identity only has to agree where both sides state it.
+    id_clash = bool(worker.artifact_id and release.primary_artifact_id) and (
+        worker.artifact_id != release.primary_artifact_id
+    )
+    digest_clash = bool(worker.artifact_digest and release.primary_artifact_digest) and (
+        worker.artifact_digest != release.primary_artifact_digest
+    )
+    return not (id_clash or digest_clash)
+
+
+class Admission:
+    def __init__(
+        self,
+        stores: StoreSet,
+        registrar: ReleaseRegistrar,
+        router: WorkerRouter,
+        clock: Clock,
+        *,
+        stale_after_ms: int,
+        cache_ms: int = 1_000,
+    ) -> None:
+        self._stores = stores
+        self._registrar = registrar
+        self._router = router
+        self._clock = clock
+        self._stale_after_ms = stale_after_ms
+        self._cache_ms = cache_ms
+        self._cache: dict[tuple[str, str], tuple[int, ReleaseRecord]] = {}
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    async def admit(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord:
+        """The active release new executions pin to, or an error saying why none can run."""
+        now = self._clock.now_ms()
+        cached = self._cache.get((tenant_id, pipeline_id))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        release = await self._stores.releases.active(tenant_id, pipeline_id)
+        if release is None:
+            raise Conflict(
+                "No active release is registered for the requested pipeline",
+                code="NO_ACTIVE_RELEASE",
+            )
+        await self._registrar.verify(release)
+        identity = (pipeline_id, release.contract_version, release.release_version)
+        worker = self._router.get(identity)
+        if worker is None:
+            raise Unavailable(
+                "No worker available for active release: no transition worker in this "
+                f"coordinator hosts pipelineId={pipeline_id}, "
+                f"contractVersion={release.contract_version}, "
+                f"releaseVersion={release.release_version}",
+                code="NO_WORKER",
+            )
+        await self._check_lifecycle(tenant_id, pipeline_id, release, worker.protocol, now)
+        self._cache[(tenant_id, pipeline_id)] = (now + self._cache_ms, release)
+        return release
+
+    async def _check_lifecycle(
+        self, tenant_id: str, pipeline_id: str, release: ReleaseRecord, protocol: str, now: int
+    ) -> None:
+        records = await self._stores.workers.list(tenant_id, pipeline_id)
+        matching = [
+            r
+            for r in records
+            if r.protocol.lower() == protocol
+            and r.contract_version == release.contract_version
+            and r.release_version == release.release_version
+        ]
+        if not matching:
+            raise Unavailable(
+                "No worker available for active release: "
+                "No worker lifecycle record for active release",
+                code="NO_WORKER",
+            )
+        compatible = [r for r in matching if _artifact_compatible(r, release)]
+        if not compatible:
+            raise Unavailable(
+                "No worker available for active release: "
+                "Registered worker artifact identity does not match active release",
+                code="NO_WORKER",
+            )
+        states = {r.worker_id: effective_state(r, now, self._stale_after_ms) for r in compatible}
+        if WorkerState.HEALTHY not in states.values():
+            listing = ", ".join(f"{wid}={state.value}" for wid, state in sorted(states.items()))
+            raise Unavailable(
+                "No worker available for active release: "
+                f"No healthy {protocol} worker lifecycle record for active release; "
+                f"current states: {listing}",
+                code="NO_WORKER",
+            )

@@ -1,0 +1,487 @@
+"""The coordinator: one object that wires stores, actors, supervisors and workers together.
+
+This is the Python face of the one-process durable coordinator (the REST edge and the ``tpf``
+command sit on top of it). Commands (submit, complete, re-drive, release and worker changes)
+become messages to actors; queries read the stores. ``start()`` runs the supervisor loops;
+tests may skip it and drive each supervisor's ``tick()`` with a fake clock instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from tpf import codec, ids
+from tpf.actors.awaits import Awaits, Completion
+from tpf.actors.context import EXECUTION, Engine, WorkerRouter
+from tpf.actors.dead_letters import DeadLetters
+from tpf.actors.execution import ExecutionActor, Redrive, Submit
+from tpf.actors.lease_keeper import LeaseKeeper
+from tpf.actors.registry import (
+    REGISTRY,
+    ActivateRelease,
+    RecordWorkerEvent,
+    RegisterRelease,
+    RegistryActor,
+    release_of,
+)
+from tpf.actors.runtime import ActorSystem
+from tpf.actors.supervisor import SupervisorLoop
+from tpf.actors.sweeper import Sweeper
+from tpf.actors.work_consumer import WorkConsumer
+from tpf.admission import Admission, effective_state
+from tpf.clock import Clock, SystemClock
+from tpf.errors import NotFound, ValidationError
+from tpf.pipeline import Pipeline
+from tpf.records import (
+    AwaitInteraction,
+    ExecutionRecord,
+    ExecutionStatus,
+    IdempotencyPolicy,
+    ReleaseRecord,
+    WorkerEvent,
+    WorkerEventType,
+    WorkerRecord,
+)
+from tpf.releases import ReleaseRegistrar
+from tpf.settings import Settings
+from tpf.stores.base import StoreSet
+from tpf.transports.base import DeadLetterSink, WorkQueue
+from tpf.transports.dlq_log import LogDeadLetterSink
+from tpf.transports.inproc import InProcessWorkQueue
+from tpf.transports.local_worker import LocalTransitionWorker, StepObserver
+
+LOG = logging.getLogger("tpf.coordinator")
+INPUT_SHAPES = frozenset({"UNI", "MULTI", "RAW"})
+_GENERIC_TYPE_IDS = frozenset({None, "java.util.Map", "java.util.List", "java.util.Set"})
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    execution_id: str
+    duplicate: bool
+    submitted_at_epoch_ms: int
+    record: ExecutionRecord
+
+
+class Coordinator:
+    def __init__(
+        self,
+        settings: Settings,
+        stores: StoreSet,
+        *,
+        clock: Clock | None = None,
+        queue: WorkQueue | None = None,
+        dlq_sink: DeadLetterSink | None = None,
+        owner: str | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.clock = clock or SystemClock()
+        self.router = WorkerRouter()
+        engine = Engine(
+            settings=settings,
+            stores=stores,
+            clock=self.clock,
+            queue=queue or InProcessWorkQueue(self.clock),
+            router=self.router,
+            owner=owner or f"coordinator-{uuid.uuid4()}",
+        )
+        if rand is not None:
+            engine.rand = rand
+        self.engine = engine
+        self.system = ActorSystem(name="tpf")
+        self.leases = LeaseKeeper(engine)
+        self.sweeper = Sweeper(engine, self.system)
+        self.dead_letters = DeadLetters(engine, dlq_sink or LogDeadLetterSink())
+        self.awaits = Awaits(engine, self.system, validator=self._validate_response)
+        self.work_consumer = WorkConsumer(engine, self.system)
+        self.registrar = ReleaseRegistrar(stores.releases, stores.artifacts, self.clock)
+        self.admission = Admission(
+            stores,
+            self.registrar,
+            self.router,
+            self.clock,
+            stale_after_ms=settings.worker_stale_after_ms,
+        )
+        self.system.register(EXECUTION, lambda _key: ExecutionActor(engine, self.leases))
+        self.system.register(
+            REGISTRY,
+            lambda _key: RegistryActor(
+                self.registrar, stores.workers, self.clock, self.admission.invalidate
+            ),
+        )
+        self._loops: list[SupervisorLoop] = []
+        self._consumer_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def host(
+        self,
+        pipeline: Pipeline,
+        *,
+        release_version: str | None = None,
+        observer: StepObserver | None = None,
+    ) -> LocalTransitionWorker:
+        """Run ``pipeline``'s code in this process as a local transition worker."""
+        worker = LocalTransitionWorker(
+            pipeline, self.clock, release_version=release_version, observer=observer
+        )
+        self.router.add(worker)
+        self.admission.invalidate()
+        return worker
+
+    async def start(self) -> None:
+        """Start the supervisor loops (work consumer, sweeper, leases, dead letters, awaits)."""
+        s = self.settings
+        sweep_s = max(1.0, s.sweep_interval_ms / 1000.0)
+        dead_letters = SupervisorLoop("dead-letters", self.dead_letters, sweep_s)
+        self.engine.wake_dead_letters = dead_letters.wake
+        self._loops = [
+            SupervisorLoop("sweeper", self.sweeper, sweep_s),
+            SupervisorLoop("lease-keeper", self.leases, self.leases.interval_s),
+            dead_letters,
+            SupervisorLoop("awaits", self.awaits, min(sweep_s, 1.0)),
+        ]
+        for loop in self._loops:
+            loop.start()
+        self._consumer_task = asyncio.create_task(self.work_consumer.run(), name="tpf-work")
+        LOG.info("coordinator %s started", self.engine.owner)
+
+    async def close(self) -> None:
+        """Stop loops and actors (pending asks fail), then close the stores."""
+        task, self._consumer_task = self._consumer_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for loop in self._loops:
+            await loop.stop()
+        self._loops = []
+        await self.system.stop()
+        await self.engine.queue.close()
+        await self.stores.close()
+
+    async def __aenter__(self) -> Coordinator:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def ask_timeout_s(self) -> float:
+        return self.settings.ask_timeout_ms / 1000.0
+
+    # ------------------------------------------------------------------ executions
+
+    async def submit(
+        self,
+        tenant_id: str,
+        pipeline_id: str,
+        input_payload: Any,
+        *,
+        input_shape: str = "UNI",
+        idempotency_key: str | None = None,
+    ) -> SubmitResult:
+        """Accept an execution of the tenant's active release of ``pipeline_id``."""
+        _require(tenant_id, "tenantId")
+        _require(pipeline_id, "pipelineId")
+        if input_shape not in INPUT_SHAPES:
+            raise ValidationError(
+                f"inputShape: must be one of {', '.join(sorted(INPUT_SHAPES))}, got {input_shape!r}"
+            )
+        if input_payload is None:
+            raise ValidationError("inputPayload is required")
+        type_id, value = codec.decode_payload(input_payload, field="inputPayload")
+        release = await self.admission.admit(tenant_id, pipeline_id)
+        identity = (pipeline_id, release.contract_version, release.release_version)
+        worker = self.router.get(identity)
+        if isinstance(worker, LocalTransitionWorker) and worker.pipeline.steps:
+            first = worker.pipeline.steps[0]
+            try:
+                worker.pipeline.decode_input(0, value)
+            except ValidationError as exc:
+                raise ValidationError(f"inputPayload: {exc.message}") from None
+            if type_id in _GENERIC_TYPE_IDS:
+                type_id = first.input_type_id
+        canonical = codec.canonical_json(value)
+        key = self._execution_key(tenant_id, idempotency_key, canonical)
+        now = self.clock.now_ms()
+        record = ExecutionRecord(
+            tenant_id=tenant_id,
+            execution_id=ids.new_execution_id(),
+            execution_key=key,
+            pipeline_id=pipeline_id,
+            contract_version=release.contract_version,
+            release_version=release.release_version,
+            status=ExecutionStatus.QUEUED,
+            input_shape=input_shape,
+            input_type_id=type_id,
+            input_payload=value,
+            input_digest=codec.canonical_digest([pipeline_id, input_shape, value]),
+            next_due_epoch_ms=now,
+            created_at_epoch_ms=now,
+            updated_at_epoch_ms=now,
+            ttl_epoch_s=(now + self.settings.execution_ttl_ms) // 1000,
+        )
+        stored, duplicate = await self.system.ask(
+            EXECUTION,
+            (tenant_id, record.execution_id),
+            Submit(record),
+            timeout_s=self.ask_timeout_s,
+        )
+        return SubmitResult(stored.execution_id, duplicate, stored.created_at_epoch_ms, stored)
+
+    def _execution_key(self, tenant_id: str, client_key: str | None, canonical: bytes) -> str:
+        policy = self.settings.idempotency_policy
+        client_key = client_key.strip() if client_key else None
+        if policy is IdempotencyPolicy.SERVER_KEY_ONLY:
+            return ids.server_execution_key(tenant_id, canonical)
+        if client_key:
+            return client_key
+        if policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED:
+            raise ValidationError(
+                "idempotencyKey is required (idempotency-policy=CLIENT_KEY_REQUIRED)",
+                code="IDEMPOTENCY_KEY_REQUIRED",
+            )
+        return ids.server_execution_key(tenant_id, canonical)
+
+    async def status(self, tenant_id: str, execution_id: str) -> ExecutionRecord:
+        record = await self.stores.executions.get(tenant_id, execution_id, self.clock.now_ms())
+        if record is None:
+            raise NotFound(f"Execution not found: {execution_id}")
+        return record
+
+    async def wait_for(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        statuses: Iterable[ExecutionStatus],
+        *,
+        timeout_s: float,
+    ) -> ExecutionRecord:
+        """The execution once its status is one of ``statuses``; the current record on timeout.
+
+        Waits on commit notifications of this process, never by polling the store.
+        """
+        wanted = frozenset(statuses)
+        key = (tenant_id, execution_id)
+        future = self.engine.watchers.add(key, lambda r: r.status in wanted)
+        try:
+            record = await self.status(tenant_id, execution_id)
+            if record.status in wanted:
+                return record
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+            except TimeoutError:
+                return await self.status(tenant_id, execution_id)
+        finally:
+            self.engine.watchers.discard(key, future)
+
+    async def redrive(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        *,
+        expected_version: int | None = None,
+        allow_failed: bool = False,
+        reason: str | None = None,
+    ) -> ExecutionRecord:
+        result = await self.system.ask(
+            EXECUTION,
+            (tenant_id, execution_id),
+            Redrive(expected_version, allow_failed, reason),
+            timeout_s=self.ask_timeout_s,
+        )
+        assert isinstance(result, ExecutionRecord)
+        return result
+
+    # ------------------------------------------------------------------ awaits
+
+    async def pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        limit: int = 100,
+    ) -> list[AwaitInteraction]:
+        limit = max(1, min(1000, limit))
+        return await self.stores.awaits.query_pending(
+            tenant_id, assignee=assignee, group=group, step_id=step_id, limit=limit
+        )
+
+    async def complete(
+        self,
+        tenant_id: str,
+        *,
+        interaction_id: str | None = None,
+        correlation_id: str | None = None,
+        response: Any,
+        actor: str | None = None,
+    ) -> Completion:
+        if response is None:
+            raise ValidationError("responsePayload is required")
+        _, value = codec.decode_payload(response, field="responsePayload")
+        return await self.awaits.complete(
+            tenant_id,
+            interaction_id=interaction_id,
+            correlation_id=correlation_id,
+            response=value,
+            actor=actor,
+        )
+
+    def _validate_response(self, interaction: AwaitInteraction, response: Any) -> Any:
+        """Reject a completion whose response does not fit the await's declared output type
+        (when this process hosts the code), so a malformed answer is a 400 now rather than a
+        failed execution later."""
+        for worker in self.router.all():
+            if not isinstance(worker, LocalTransitionWorker):
+                continue
+            steps = worker.pipeline.steps
+            index = interaction.step_index
+            if index < len(steps) and steps[index].step_id == interaction.step_id:
+                if steps[index].output_type_id != interaction.output_type:
+                    continue
+                try:
+                    msgspec.convert(response, steps[index].output_type, str_keys=True)
+                except msgspec.ValidationError as exc:
+                    raise ValidationError(f"responsePayload: {exc}") from None
+                return response
+        return response
+
+    # ------------------------------------------------------------------ releases & workers
+
+    async def register_release(
+        self, tenant_id: str, pipeline_id: str, descriptor_path: str
+    ) -> ReleaseRecord:
+        return release_of(
+            await self.system.ask(
+                REGISTRY,
+                (tenant_id, pipeline_id),
+                RegisterRelease(descriptor_path),
+                timeout_s=self.ask_timeout_s,
+            )
+        )
+
+    async def activate_release(
+        self, tenant_id: str, pipeline_id: str, release_version: str
+    ) -> ReleaseRecord:
+        return release_of(
+            await self.system.ask(
+                REGISTRY,
+                (tenant_id, pipeline_id),
+                ActivateRelease(release_version),
+                timeout_s=self.ask_timeout_s,
+            )
+        )
+
+    async def active_release(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord:
+        record = await self.stores.releases.active(tenant_id, pipeline_id)
+        if record is None:
+            raise NotFound(f"No active release for pipeline {pipeline_id}")
+        return record
+
+    async def worker_event(self, event: WorkerEvent) -> WorkerRecord:
+        record = await self.system.ask(
+            REGISTRY,
+            (event.tenant_id, event.pipeline_id),
+            RecordWorkerEvent(event),
+            timeout_s=self.ask_timeout_s,
+        )
+        assert isinstance(record, WorkerRecord)
+        return self._with_state(record)
+
+    async def register_worker(
+        self,
+        tenant_id: str,
+        pipeline_id: str,
+        worker_id: str,
+        *,
+        contract_version: str,
+        release_version: str,
+        protocol: str,
+        endpoint: str = "",
+        artifact_id: str = "",
+        artifact_digest: str = "",
+    ) -> WorkerRecord:
+        return await self.worker_event(
+            WorkerEvent(
+                tenant_id=tenant_id,
+                pipeline_id=pipeline_id,
+                worker_id=worker_id.strip(),
+                event_type=WorkerEventType.REGISTER,
+                at_epoch_ms=self.clock.now_ms(),
+                contract_version=contract_version.strip(),
+                release_version=release_version.strip(),
+                protocol=protocol.strip().lower(),
+                endpoint=endpoint.strip(),
+                artifact_id=artifact_id.strip(),
+                artifact_digest=artifact_digest.strip(),
+            )
+        )
+
+    async def register_local_worker(
+        self, tenant_id: str, worker: LocalTransitionWorker, worker_id: str
+    ) -> WorkerRecord:
+        """Record a lifecycle entry for a worker this process hosts, with the artifact identity
+        of its registered release when there is one."""
+        pipeline_id, contract_version, release_version = worker.identity
+        release = await self.stores.releases.get(tenant_id, pipeline_id, release_version)
+        return await self.register_worker(
+            tenant_id,
+            pipeline_id,
+            worker_id,
+            contract_version=contract_version,
+            release_version=release_version,
+            protocol=worker.protocol,
+            endpoint="in-process",
+            artifact_id=release.primary_artifact_id if release else "",
+            artifact_digest=release.primary_artifact_digest if release else "",
+        )
+
+    async def heartbeat_worker(
+        self, tenant_id: str, pipeline_id: str, worker_id: str
+    ) -> WorkerRecord:
+        return await self._simple_worker_event(
+            tenant_id, pipeline_id, worker_id, WorkerEventType.HEARTBEAT
+        )
+
+    async def drain_worker(self, tenant_id: str, pipeline_id: str, worker_id: str) -> WorkerRecord:
+        return await self._simple_worker_event(
+            tenant_id, pipeline_id, worker_id, WorkerEventType.DRAIN
+        )
+
+    async def _simple_worker_event(
+        self, tenant_id: str, pipeline_id: str, worker_id: str, kind: WorkerEventType
+    ) -> WorkerRecord:
+        return await self.worker_event(
+            WorkerEvent(
+                tenant_id=tenant_id,
+                pipeline_id=pipeline_id,
+                worker_id=worker_id,
+                event_type=kind,
+                at_epoch_ms=self.clock.now_ms(),
+            )
+        )
+
+    async def list_workers(self, tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
+        return [self._with_state(r) for r in await self.stores.workers.list(tenant_id, pipeline_id)]
+
+    def _with_state(self, record: WorkerRecord) -> WorkerRecord:
+        state = effective_state(record, self.clock.now_ms(), self.settings.worker_stale_after_ms)
+        return msgspec.structs.replace(record, state=state)
+
+
+def _require(value: str | None, name: str) -> None:
+    if value is None or not str(value).strip():
+        raise ValidationError(f"{name} is required")
