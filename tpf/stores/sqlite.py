@@ -1,0 +1,608 @@
+"""SQLite stores: the embedded ``sqlite`` providers for executions, interactions and workers.
+
+:class:`SqliteDatabase` owns one connection on one background thread. Every store operation is
+a plain ``(conn) -> result`` function queued to that thread; the thread drains everything queued,
+runs the whole batch in ONE transaction (each op inside its own SAVEPOINT, so a failing op rolls
+back only itself), commits once and hands all results back to asyncio with one
+``call_soon_threadsafe``. That group commit is what lets one coordinator persist thousands of
+writes per second with WAL durability: a commit per batch survives SIGKILL of the process.
+
+Each table stores the whole record as msgspec JSON in ``data`` plus the columns its queries
+filter or order on; partial indexes keep every index query proportional to its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec.structs import replace
+
+from tpf.errors import Conflict, Unavailable
+from tpf.records import AwaitInteraction, ExecutionRecord, WorkerEvent, WorkerRecord
+from tpf.settings import SQLITE_SYNCHRONOUS
+from tpf.stores.memory import (
+    claimed,
+    dead_letter_key,
+    fold_worker_event,
+    is_expired,
+    renewed,
+)
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+_Item = tuple[Op, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Outcome = tuple["asyncio.Future[Any]", bool, Any]
+
+_CLAIMABLE_SQL = "('QUEUED', 'RUNNING', 'WAIT_RETRY')"  # mirrors records.CLAIMABLE_STATUSES
+_PENDING_SQL = "pending = 1"
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS executions (
+        tenant_id TEXT NOT NULL, execution_id TEXT NOT NULL, execution_key TEXT NOT NULL,
+        version INTEGER NOT NULL, status TEXT NOT NULL, next_due_epoch_ms INTEGER NOT NULL,
+        ttl_epoch_s INTEGER NOT NULL, dead_letter_key TEXT, data BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, execution_id))""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS executions_by_key
+        ON executions (tenant_id, execution_key)""",
+    f"""CREATE INDEX IF NOT EXISTS executions_due
+        ON executions (next_due_epoch_ms, tenant_id, execution_id)
+        WHERE status IN {_CLAIMABLE_SQL}""",
+    """CREATE INDEX IF NOT EXISTS executions_dead_letters
+        ON executions (tenant_id, execution_id) WHERE dead_letter_key IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS interactions (
+        tenant_id TEXT NOT NULL, interaction_id TEXT NOT NULL, correlation_id TEXT NOT NULL,
+        version INTEGER NOT NULL, status TEXT NOT NULL, pending INTEGER NOT NULL,
+        deadline_epoch_ms INTEGER NOT NULL, assignee TEXT, grp TEXT, step_id TEXT NOT NULL,
+        applied INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, interaction_id))""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS interactions_by_correlation
+        ON interactions (tenant_id, correlation_id)""",
+    f"""CREATE INDEX IF NOT EXISTS interactions_pending
+        ON interactions (tenant_id, deadline_epoch_ms, interaction_id) WHERE {_PENDING_SQL}""",
+    f"""CREATE INDEX IF NOT EXISTS interactions_pending_by_assignee
+        ON interactions (tenant_id, assignee, deadline_epoch_ms, interaction_id)
+        WHERE {_PENDING_SQL} AND assignee IS NOT NULL""",
+    f"""CREATE INDEX IF NOT EXISTS interactions_pending_by_group
+        ON interactions (tenant_id, grp, deadline_epoch_ms, interaction_id)
+        WHERE {_PENDING_SQL} AND grp IS NOT NULL""",
+    f"""CREATE INDEX IF NOT EXISTS interactions_pending_by_step
+        ON interactions (tenant_id, step_id, deadline_epoch_ms, interaction_id)
+        WHERE {_PENDING_SQL}""",
+    f"""CREATE INDEX IF NOT EXISTS interactions_overdue
+        ON interactions (deadline_epoch_ms, tenant_id, interaction_id) WHERE {_PENDING_SQL}""",
+    """CREATE INDEX IF NOT EXISTS interactions_unapplied
+        ON interactions (tenant_id, interaction_id) WHERE pending = 0 AND applied = 0""",
+    """CREATE TABLE IF NOT EXISTS worker_events (
+        tenant_id TEXT NOT NULL, pipeline_id TEXT NOT NULL, worker_id TEXT NOT NULL,
+        seq INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, pipeline_id, worker_id, seq))""",
+    # The fold of each worker's events, updated in the same transaction as the append, so reads
+    # don't replay the (never compacted) event log.
+    """CREATE TABLE IF NOT EXISTS workers (
+        tenant_id TEXT NOT NULL, pipeline_id TEXT NOT NULL, worker_id TEXT NOT NULL,
+        seq INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, pipeline_id, worker_id))""",
+)
+
+_MAX_BATCH = 1024  # bounds one transaction's size (and the latency of the first op in it)
+
+
+class SqliteDatabase:
+    """One SQLite connection on one thread, with group commit. Use :meth:`open`."""
+
+    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+        synchronous = synchronous.upper()
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
+        self.path = path
+        self._synchronous = synchronous
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        # Makes "check closed + enqueue" atomic against close(), so nothing lands behind the
+        # stop marker and waits forever.
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="tpf-sqlite", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    async def open(cls, path: str, *, synchronous: str = "NORMAL") -> SqliteDatabase:
+        """Open (creating the file, its directory and the schema) and return the database."""
+        db = cls(path, synchronous=synchronous)
+        try:
+            await db.run(_create_schema)
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` on the database thread inside the next batch's transaction."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise Unavailable(f"the sqlite database {self.path} is closed")
+            self._queue.put((op, future, loop))
+        return await future
+
+    async def close(self) -> None:
+        """Finish every queued operation, then close the connection."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    # ----------------------------------------------------------------- database thread
+
+    def _connect(self) -> sqlite3.Connection:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _serve(self) -> None:
+        conn: sqlite3.Connection | None = None
+        failure: Exception | None = None
+        try:
+            conn = self._connect()
+        except Exception as exc:  # reported to every caller instead of killing the thread
+            failure = exc
+        stop = False
+        while not stop:
+            batch: list[_Item] = []
+            item = self._queue.get()
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= _MAX_BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            stop = item is None
+            if not batch:
+                continue
+            if conn is None:
+                assert failure is not None
+                outcomes: list[_Outcome] = [(fut, False, failure) for _, fut, _ in batch]
+            else:
+                outcomes = _run_batch(conn, batch)
+            _deliver_all(batch, outcomes)
+        if conn is not None:
+            conn.close()
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
+    outcomes: list[_Outcome] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for op, future, _ in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                value = op(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((future, False, exc))
+            else:
+                conn.execute("RELEASE op")
+                outcomes.append((future, True, value))
+        conn.execute("COMMIT")
+    except Exception as exc:
+        # The transaction itself failed (disk full, I/O error...): nothing in it is durable, so
+        # every op of the batch fails, including those that had succeeded.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        return [(future, False, exc) for _, future, _ in batch]
+    return outcomes
+
+
+def _deliver_all(batch: list[_Item], outcomes: list[_Outcome]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for (_, _, loop), outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting any more
+            loop.call_soon_threadsafe(_deliver, items)
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():
+            continue  # the caller was cancelled
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA:
+        conn.execute(statement)
+
+
+# --------------------------------------------------------------------------- executions
+
+_encode = msgspec.json.Encoder().encode
+_decode_execution = msgspec.json.Decoder(ExecutionRecord).decode
+_decode_interaction = msgspec.json.Decoder(AwaitInteraction).decode
+_decode_worker = msgspec.json.Decoder(WorkerRecord).decode
+
+
+def _execution_row(r: ExecutionRecord) -> tuple[Any, ...]:
+    return (
+        r.execution_key,
+        r.version,
+        r.status.value,
+        r.next_due_epoch_ms,
+        r.ttl_epoch_s,
+        dead_letter_key(r),
+        _encode(r),
+        r.tenant_id,
+        r.execution_id,
+    )
+
+
+_INSERT_EXECUTION = """INSERT INTO executions (execution_key, version, status,
+    next_due_epoch_ms, ttl_epoch_s, dead_letter_key, data, tenant_id, execution_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_UPDATE_EXECUTION = """UPDATE executions SET execution_key = ?, version = ?, status = ?,
+    next_due_epoch_ms = ?, ttl_epoch_s = ?, dead_letter_key = ?, data = ?
+    WHERE tenant_id = ? AND execution_id = ?"""
+
+
+def _load_execution(
+    conn: sqlite3.Connection, tenant_id: str, execution_id: str
+) -> ExecutionRecord | None:
+    row = conn.execute(
+        "SELECT data FROM executions WHERE tenant_id = ? AND execution_id = ?",
+        (tenant_id, execution_id),
+    ).fetchone()
+    return None if row is None else _decode_execution(row[0])
+
+
+def _load_live(
+    conn: sqlite3.Connection, tenant_id: str, execution_id: str, now_ms: int
+) -> ExecutionRecord | None:
+    record = _load_execution(conn, tenant_id, execution_id)
+    if record is not None and is_expired(record, now_ms):
+        _delete_execution(conn, record)  # lazy expiry, as the original does on read
+        return None
+    return record
+
+
+def _delete_execution(conn: sqlite3.Connection, record: ExecutionRecord) -> None:
+    conn.execute(
+        "DELETE FROM executions WHERE tenant_id = ? AND execution_id = ?",
+        (record.tenant_id, record.execution_id),
+    )
+
+
+def _store_if_version(
+    conn: sqlite3.Connection, record: ExecutionRecord, expected_version: int
+) -> ExecutionRecord | None:
+    cursor = conn.execute(
+        _UPDATE_EXECUTION + " AND version = ?", (*_execution_row(record), expected_version)
+    )
+    return record if cursor.rowcount == 1 else None
+
+
+class SqliteExecutionStore:
+    """Executions in the ``executions`` table."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def create_or_get(
+        self, record: ExecutionRecord, now_ms: int
+    ) -> tuple[ExecutionRecord, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
+            row = conn.execute(
+                "SELECT data FROM executions WHERE tenant_id = ? AND execution_key = ?",
+                (record.tenant_id, record.execution_key),
+            ).fetchone()
+            if row is not None:
+                existing = _decode_execution(row[0])
+                if not is_expired(existing, now_ms):
+                    return existing, True
+                _delete_execution(conn, existing)  # an expired execution frees its key
+            if _load_live(conn, record.tenant_id, record.execution_id, now_ms) is not None:
+                raise Conflict(f"execution id {record.execution_id} already exists")
+            conn.execute(_INSERT_EXECUTION, _execution_row(record))
+            return record, False
+
+        return await self._db.run(op)
+
+    async def get(self, tenant_id: str, execution_id: str, now_ms: int) -> ExecutionRecord | None:
+        return await self._db.run(lambda conn: _load_live(conn, tenant_id, execution_id, now_ms))
+
+    async def compare_and_set(
+        self, record: ExecutionRecord, expected_version: int
+    ) -> ExecutionRecord | None:
+        return await self._db.run(lambda conn: _store_if_version(conn, record, expected_version))
+
+    async def claim_lease(
+        self, tenant_id: str, execution_id: str, owner: str, now_ms: int, lease_ms: int
+    ) -> ExecutionRecord | None:
+        if lease_ms <= 0:
+            raise ValueError(f"lease_ms must be positive, got {lease_ms}")
+
+        def op(conn: sqlite3.Connection) -> ExecutionRecord | None:
+            stored = _load_execution(conn, tenant_id, execution_id)
+            record = claimed(stored, owner, now_ms, lease_ms)
+            if stored is None or record is None:
+                return None
+            return _store_if_version(conn, record, stored.version)
+
+        return await self._db.run(op)
+
+    async def renew_lease(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        owner: str,
+        version: int,
+        now_ms: int,
+        lease_ms: int,
+    ) -> ExecutionRecord | None:
+        if lease_ms <= 0:
+            raise ValueError(f"lease_ms must be positive, got {lease_ms}")
+
+        def op(conn: sqlite3.Connection) -> ExecutionRecord | None:
+            stored = _load_execution(conn, tenant_id, execution_id)
+            record = renewed(stored, owner, version, now_ms, lease_ms)
+            return None if record is None else _store_if_version(conn, record, version)
+
+        return await self._db.run(op)
+
+    async def find_due(self, now_ms: int, limit: int) -> list[ExecutionRecord]:
+        def op(conn: sqlite3.Connection) -> list[ExecutionRecord]:
+            found: list[ExecutionRecord] = []
+            # Expired rows found on the way are deleted, so the loop ends and later calls don't
+            # walk them again.
+            while len(found) < limit:
+                rows = conn.execute(
+                    f"""SELECT data FROM executions INDEXED BY executions_due
+                    WHERE status IN {_CLAIMABLE_SQL} AND next_due_epoch_ms <= ?
+                    ORDER BY next_due_epoch_ms, tenant_id, execution_id LIMIT ? OFFSET ?""",
+                    (now_ms, limit - len(found), len(found)),
+                ).fetchall()
+                expired = 0
+                for (data,) in rows:
+                    record = _decode_execution(data)
+                    if is_expired(record, now_ms):
+                        _delete_execution(conn, record)
+                        expired += 1
+                    else:
+                        found.append(record)
+                if not expired:
+                    break
+            return found
+
+        return await self._db.run(op)
+
+    async def find_dead_letters(self, limit: int) -> list[ExecutionRecord]:
+        def op(conn: sqlite3.Connection) -> list[ExecutionRecord]:
+            rows = conn.execute(
+                """SELECT data FROM executions INDEXED BY executions_dead_letters
+                WHERE dead_letter_key IS NOT NULL ORDER BY tenant_id, execution_id LIMIT ?""",
+                (limit,),
+            ).fetchall()
+            return [_decode_execution(data) for (data,) in rows]
+
+        return await self._db.run(op)
+
+    async def clear_dead_letter(
+        self, tenant_id: str, execution_id: str, transition_key: str
+    ) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            stored = _load_execution(conn, tenant_id, execution_id)
+            if stored is None or dead_letter_key(stored) != transition_key:
+                return False
+            cleared = replace(stored, dead_letter=None)
+            return _store_if_version(conn, cleared, stored.version) is not None
+
+        return await self._db.run(op)
+
+    async def count_by_status(self) -> dict[str, int]:
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute("SELECT status, COUNT(*) FROM executions GROUP BY status")
+            return {status: count for status, count in rows}
+
+        return await self._db.run(op)
+
+
+# --------------------------------------------------------------------------- awaits
+
+
+def _interaction_row(i: AwaitInteraction) -> tuple[Any, ...]:
+    return (
+        i.correlation_id,
+        i.version,
+        i.status.value,
+        int(i.pending),
+        i.deadline_epoch_ms,
+        i.assignee,
+        i.group,
+        i.step_id,
+        int(i.applied),
+        _encode(i),
+        i.tenant_id,
+        i.interaction_id,
+    )
+
+
+def _load_interactions(
+    conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
+) -> list[AwaitInteraction]:
+    rows = conn.execute(f"SELECT data FROM interactions {where}", params).fetchall()
+    return [_decode_interaction(data) for (data,) in rows]
+
+
+class SqliteAwaitStore:
+    """Await interactions in the ``interactions`` table."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def create_or_get(self, interaction: AwaitInteraction) -> tuple[AwaitInteraction, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[AwaitInteraction, bool]:
+            key = (interaction.tenant_id, interaction.interaction_id)
+            existing = _load_interactions(conn, "WHERE tenant_id = ? AND interaction_id = ?", key)
+            if existing:
+                return existing[0], False
+            try:
+                conn.execute(
+                    """INSERT INTO interactions (correlation_id, version, status, pending,
+                    deadline_epoch_ms, assignee, grp, step_id, applied, data, tenant_id,
+                    interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    _interaction_row(interaction),
+                )
+            except sqlite3.IntegrityError as exc:  # only the correlation index can collide
+                raise Conflict(
+                    f"correlation id {interaction.correlation_id} is already in use"
+                ) from exc
+            return interaction, True
+
+        return await self._db.run(op)
+
+    async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None:
+        found = await self._db.run(
+            lambda conn: _load_interactions(
+                conn, "WHERE tenant_id = ? AND interaction_id = ?", (tenant_id, interaction_id)
+            )
+        )
+        return found[0] if found else None
+
+    async def get_by_correlation(
+        self, tenant_id: str, correlation_id: str
+    ) -> AwaitInteraction | None:
+        found = await self._db.run(
+            lambda conn: _load_interactions(
+                conn, "WHERE tenant_id = ? AND correlation_id = ?", (tenant_id, correlation_id)
+            )
+        )
+        return found[0] if found else None
+
+    async def compare_and_set(
+        self, interaction: AwaitInteraction, expected_version: int
+    ) -> AwaitInteraction | None:
+        def op(conn: sqlite3.Connection) -> AwaitInteraction | None:
+            try:
+                cursor = conn.execute(
+                    """UPDATE interactions SET correlation_id = ?, version = ?, status = ?,
+                    pending = ?, deadline_epoch_ms = ?, assignee = ?, grp = ?, step_id = ?,
+                    applied = ?, data = ? WHERE tenant_id = ? AND interaction_id = ?
+                    AND version = ?""",
+                    (*_interaction_row(interaction), expected_version),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(
+                    f"correlation id {interaction.correlation_id} is already in use"
+                ) from exc
+            return interaction if cursor.rowcount == 1 else None
+
+        return await self._db.run(op)
+
+    async def query_pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        limit: int = 100,
+    ) -> list[AwaitInteraction]:
+        clauses = ["tenant_id = ?", _PENDING_SQL]
+        params: list[Any] = [tenant_id]
+        for column, value in (("assignee", assignee), ("grp", group), ("step_id", step_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = " AND ".join(clauses)
+        sql = f"WHERE {where} ORDER BY deadline_epoch_ms, interaction_id LIMIT ?"
+        return await self._db.run(lambda conn: _load_interactions(conn, sql, (*params, limit)))
+
+    async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
+        sql = (
+            f"INDEXED BY interactions_overdue WHERE {_PENDING_SQL} AND deadline_epoch_ms <= ? "
+            "ORDER BY deadline_epoch_ms, tenant_id, interaction_id LIMIT ?"
+        )
+        return await self._db.run(lambda conn: _load_interactions(conn, sql, (now_ms, limit)))
+
+    async def find_unapplied(self, limit: int) -> list[AwaitInteraction]:
+        sql = (
+            "INDEXED BY interactions_unapplied WHERE pending = 0 AND applied = 0 "
+            "ORDER BY tenant_id, interaction_id LIMIT ?"
+        )
+        return await self._db.run(lambda conn: _load_interactions(conn, sql, (limit,)))
+
+
+# --------------------------------------------------------------------------- workers
+
+
+class SqliteWorkerStore:
+    """Append-only ``worker_events`` plus the folded ``workers`` row, written together."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def append(self, event: WorkerEvent) -> WorkerRecord | None:
+        key = (event.tenant_id, event.pipeline_id, event.worker_id)
+
+        def op(conn: sqlite3.Connection) -> WorkerRecord | None:
+            row = conn.execute(
+                """SELECT seq, data FROM workers
+                WHERE tenant_id = ? AND pipeline_id = ? AND worker_id = ?""",
+                key,
+            ).fetchone()
+            previous = None if row is None else _decode_worker(row[1])
+            record = fold_worker_event(previous, event)
+            if record is None:
+                return None
+            seq = 1 if row is None else row[0] + 1
+            conn.execute(
+                "INSERT INTO worker_events VALUES (?, ?, ?, ?, ?)", (*key, seq, _encode(event))
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?)",
+                (*key, seq, _encode(record)),
+            )
+            return record
+
+        return await self._db.run(op)
+
+    async def get(self, tenant_id: str, pipeline_id: str, worker_id: str) -> WorkerRecord | None:
+        def op(conn: sqlite3.Connection) -> WorkerRecord | None:
+            row = conn.execute(
+                """SELECT data FROM workers
+                WHERE tenant_id = ? AND pipeline_id = ? AND worker_id = ?""",
+                (tenant_id, pipeline_id, worker_id),
+            ).fetchone()
+            return None if row is None else _decode_worker(row[0])
+
+        return await self._db.run(op)
+
+    async def list(self, tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
+        def op(conn: sqlite3.Connection) -> list[WorkerRecord]:
+            rows = conn.execute(
+                """SELECT data FROM workers WHERE tenant_id = ? AND pipeline_id = ?
+                ORDER BY worker_id""",
+                (tenant_id, pipeline_id),
+            ).fetchall()
+            return [_decode_worker(data) for (data,) in rows]
+
+        return await self._db.run(op)
