@@ -1,33 +1,20 @@
 """SQLite stores: the embedded ``sqlite`` providers for executions, interactions and workers.
 
-:class:`SqliteDatabase` owns one connection on one background thread. Every store operation is
-a plain ``(conn) -> result`` function queued to that thread; the thread drains everything queued,
-runs the whole batch in ONE transaction (each op inside its own SAVEPOINT, so a failing op rolls
-back only itself), commits once and hands all results back to asyncio with one
-``call_soon_threadsafe``. That group commit is what lets one coordinator persist thousands of
-writes per second with WAL durability: a commit per batch survives SIGKILL of the process.
-
-Each table stores the whole record as msgspec JSON in ``data`` plus the columns its queries
-filter or order on; partial indexes keep every index query proportional to its result.
+The connection, its thread and group commit live in :mod:`tpf.stores.sqlite_db`. Each table
+stores the whole record as msgspec JSON in ``data`` plus the columns its queries filter or
+order on; partial indexes keep every index query proportional to its result.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from msgspec.structs import replace
 
-from tpf.errors import Conflict, Unavailable
+from tpf.errors import Conflict
 from tpf.records import AwaitInteraction, ExecutionRecord, WorkerEvent, WorkerRecord
-from tpf.settings import SQLITE_SYNCHRONOUS
 from tpf.stores.memory import (
     claimed,
     dead_letter_key,
@@ -35,11 +22,7 @@ from tpf.stores.memory import (
     is_expired,
     renewed,
 )
-
-T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], Any]
-_Item = tuple[Op, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
-_Outcome = tuple["asyncio.Future[Any]", bool, Any]
+from tpf.stores.sqlite_db import GroupCommitDatabase
 
 _CLAIMABLE_SQL = "('QUEUED', 'RUNNING', 'WAIT_RETRY')"  # mirrors records.CLAIMABLE_STATUSES
 _PENDING_SQL = "pending = 1"
@@ -92,146 +75,11 @@ SCHEMA = (
         PRIMARY KEY (tenant_id, pipeline_id, worker_id))""",
 )
 
-_MAX_BATCH = 1024  # bounds one transaction's size (and the latency of the first op in it)
 
+class SqliteDatabase(GroupCommitDatabase):
+    """The coordinator's SQLite database: the group-commit engine with our schema."""
 
-class SqliteDatabase:
-    """One SQLite connection on one thread, with group commit. Use :meth:`open`."""
-
-    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
-        synchronous = synchronous.upper()
-        if synchronous not in SQLITE_SYNCHRONOUS:
-            raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
-        self.path = path
-        self._synchronous = synchronous
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        # Makes "check closed + enqueue" atomic against close(), so nothing lands behind the
-        # stop marker and waits forever.
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._serve, name="tpf-sqlite", daemon=True)
-        self._thread.start()
-
-    @classmethod
-    async def open(cls, path: str, *, synchronous: str = "NORMAL") -> SqliteDatabase:
-        """Open (creating the file, its directory and the schema) and return the database."""
-        db = cls(path, synchronous=synchronous)
-        try:
-            await db.run(_create_schema)
-        except BaseException:
-            await db.close()
-            raise
-        return db
-
-    async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``op`` on the database thread inside the next batch's transaction."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            if self._closed:
-                raise Unavailable(f"the sqlite database {self.path} is closed")
-            self._queue.put((op, future, loop))
-        return await future
-
-    async def close(self) -> None:
-        """Finish every queued operation, then close the connection."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
-
-    # ----------------------------------------------------------------- database thread
-
-    def _connect(self) -> sqlite3.Connection:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA busy_timeout=5000")
-        return conn
-
-    def _serve(self) -> None:
-        conn: sqlite3.Connection | None = None
-        failure: Exception | None = None
-        try:
-            conn = self._connect()
-        except Exception as exc:  # reported to every caller instead of killing the thread
-            failure = exc
-        stop = False
-        while not stop:
-            batch: list[_Item] = []
-            item = self._queue.get()
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= _MAX_BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            stop = item is None
-            if not batch:
-                continue
-            if conn is None:
-                assert failure is not None
-                outcomes: list[_Outcome] = [(fut, False, failure) for _, fut, _ in batch]
-            else:
-                outcomes = _run_batch(conn, batch)
-            _deliver_all(batch, outcomes)
-        if conn is not None:
-            conn.close()
-
-
-def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
-    outcomes: list[_Outcome] = []
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        for op, future, _ in batch:
-            conn.execute("SAVEPOINT op")
-            try:
-                value = op(conn)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                outcomes.append((future, False, exc))
-            else:
-                conn.execute("RELEASE op")
-                outcomes.append((future, True, value))
-        conn.execute("COMMIT")
-    except Exception as exc:
-        # The transaction itself failed (disk full, I/O error...): nothing in it is durable, so
-        # every op of the batch fails, including those that had succeeded.
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        return [(future, False, exc) for _, future, _ in batch]
-    return outcomes
-
-
-def _deliver_all(batch: list[_Item], outcomes: list[_Outcome]) -> None:
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-    for (_, _, loop), outcome in zip(batch, outcomes, strict=True):
-        by_loop.setdefault(loop, []).append(outcome)
-    for loop, items in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting any more
-            loop.call_soon_threadsafe(_deliver, items)
-
-
-def _deliver(outcomes: list[_Outcome]) -> None:
-    for future, ok, value in outcomes:
-        if future.done():
-            continue  # the caller was cancelled
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-
-def _create_schema(conn: sqlite3.Connection) -> None:
-    for statement in SCHEMA:
-        conn.execute(statement)
+    schema = SCHEMA
 
 
 # --------------------------------------------------------------------------- executions
@@ -327,7 +175,9 @@ class SqliteExecutionStore:
         return await self._db.run(op)
 
     async def get(self, tenant_id: str, execution_id: str, now_ms: int) -> ExecutionRecord | None:
-        return await self._db.run(lambda conn: _load_live(conn, tenant_id, execution_id, now_ms))
+        return await self._db.run(
+            lambda conn: _load_live(conn, tenant_id, execution_id, now_ms), readonly=True
+        )
 
     async def compare_and_set(
         self, record: ExecutionRecord, expected_version: int
@@ -483,7 +333,8 @@ class SqliteAwaitStore:
         found = await self._db.run(
             lambda conn: _load_interactions(
                 conn, "WHERE tenant_id = ? AND interaction_id = ?", (tenant_id, interaction_id)
-            )
+            ),
+            readonly=True,
         )
         return found[0] if found else None
 
@@ -493,7 +344,8 @@ class SqliteAwaitStore:
         found = await self._db.run(
             lambda conn: _load_interactions(
                 conn, "WHERE tenant_id = ? AND correlation_id = ?", (tenant_id, correlation_id)
-            )
+            ),
+            readonly=True,
         )
         return found[0] if found else None
 
@@ -534,21 +386,27 @@ class SqliteAwaitStore:
                 params.append(value)
         where = " AND ".join(clauses)
         sql = f"WHERE {where} ORDER BY deadline_epoch_ms, interaction_id LIMIT ?"
-        return await self._db.run(lambda conn: _load_interactions(conn, sql, (*params, limit)))
+        return await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (*params, limit)), readonly=True
+        )
 
     async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
         sql = (
             f"INDEXED BY interactions_overdue WHERE {_PENDING_SQL} AND deadline_epoch_ms <= ? "
             "ORDER BY deadline_epoch_ms, tenant_id, interaction_id LIMIT ?"
         )
-        return await self._db.run(lambda conn: _load_interactions(conn, sql, (now_ms, limit)))
+        return await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (now_ms, limit)), readonly=True
+        )
 
     async def find_unapplied(self, limit: int) -> list[AwaitInteraction]:
         sql = (
             "INDEXED BY interactions_unapplied WHERE pending = 0 AND applied = 0 "
             "ORDER BY tenant_id, interaction_id LIMIT ?"
         )
-        return await self._db.run(lambda conn: _load_interactions(conn, sql, (limit,)))
+        return await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (limit,)), readonly=True
+        )
 
 
 # --------------------------------------------------------------------------- workers
@@ -594,7 +452,7 @@ class SqliteWorkerStore:
             ).fetchone()
             return None if row is None else _decode_worker(row[0])
 
-        return await self._db.run(op)
+        return await self._db.run(op, readonly=True)
 
     async def list(self, tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
         def op(conn: sqlite3.Connection) -> list[WorkerRecord]:
@@ -605,4 +463,4 @@ class SqliteWorkerStore:
             ).fetchall()
             return [_decode_worker(data) for (data,) in rows]
 
-        return await self._db.run(op)
+        return await self._db.run(op, readonly=True)

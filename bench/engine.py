@@ -1,0 +1,113 @@
+"""In-process coordinator benchmark: the restaurant workload on the memory and SQLite stores.
+
+N executions, each: submit -> validate -> create approval -> park on the await; the client
+completes each await as soon as it parks and waits for the result. Reports executions/s (first
+submit to last result), p50/p99 latency from completion sent to result seen, and CPU ms per
+execution. ``BENCH_N`` and ``BENCH_CONCURRENCY`` override the defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from demos.restaurant_approval.pipeline import PIPELINE_ID, pipeline
+from tpf.coordinator import Coordinator
+from tpf.records import ExecutionStatus
+from tpf.releases import build_release
+from tpf.settings import Settings
+from tpf.stores.factory import open_stores
+
+TENANT = "bench"
+TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
+
+
+@dataclass
+class Figures:
+    shape: str
+    n: int
+    seconds: float
+    cpu_s: float
+    latencies_ms: list[float]
+
+    def line(self) -> str:
+        lat = sorted(self.latencies_ms)
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        return (
+            f"{self.shape:<8} n={self.n:<6} {self.n / self.seconds:8.0f} executions/s  "
+            f"completion->result p50={p50:6.2f} ms p99={p99:7.2f} ms  "
+            f"cpu={1000 * self.cpu_s / self.n:5.3f} ms/execution"
+        )
+
+
+async def run_shape(shape: str, n: int, concurrency: int, root: Path) -> Figures:
+    settings = Settings(
+        state_provider=shape,
+        worker_lifecycle_provider=shape,
+        releases_registry_provider="memory" if shape == "memory" else "file",
+        state_dir=str(root / shape),
+        worker_max_in_flight=256,
+    )
+    coordinator = Coordinator(settings, await open_stores(settings))
+    await coordinator.start()
+    worker = coordinator.host(pipeline)
+    descriptor = build_release(pipeline, root / shape / "build")
+    release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
+    await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
+    await coordinator.register_local_worker(TENANT, worker, "bench-worker")
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            order = {
+                "requestId": f"{i}-{uuid.uuid4()}",
+                "customerName": "Ada Lovelace",
+                "restaurantName": "Cafe TPF",
+                "items": "Margherita Pizza",
+                "totalAmount": "27.50",
+                "currency": "EUR",
+            }
+            submitted = await coordinator.submit(TENANT, PIPELINE_ID, order)
+            eid = submitted.execution_id
+            parked = await coordinator.wait_for(
+                TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL), timeout_s=60
+            )
+            assert parked.await_interaction_id is not None, parked
+            start = time.perf_counter()
+            await coordinator.complete(
+                TENANT,
+                interaction_id=parked.await_interaction_id,
+                response={"accepted": {"orderId": str(uuid.uuid4())}},
+            )
+            done = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=60)
+            latencies.append((time.perf_counter() - start) * 1000)
+            assert done.status is ExecutionStatus.SUCCEEDED, done
+
+    await asyncio.gather(*(one(i) for i in range(min(n, 200))))  # warm-up
+    latencies.clear()
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    figures = Figures(
+        shape, n, time.perf_counter() - wall, time.process_time() - cpu, latencies
+    )
+    await coordinator.close()
+    return figures
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    n = int(os.environ.get("BENCH_N", "5000"))
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "256"))
+    print(f"in-process coordinator, restaurant workload, {concurrency} executions in flight")
+    with tempfile.TemporaryDirectory() as tmp:
+        for shape in ("memory", "sqlite"):
+            print((await run_shape(shape, n, concurrency, Path(tmp))).line(), flush=True)
