@@ -38,6 +38,7 @@ from tpf.actors.sweeper import Sweeper
 from tpf.actors.work_consumer import WorkConsumer
 from tpf.admission import Admission, effective_state
 from tpf.clock import Clock, SystemClock
+from tpf.config import unsupported_warnings
 from tpf.errors import NotFound, ValidationError
 from tpf.pipeline import Pipeline
 from tpf.records import (
@@ -53,8 +54,14 @@ from tpf.records import (
 from tpf.releases import ReleaseRegistrar
 from tpf.settings import Settings
 from tpf.stores.base import StoreSet
+from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink
+from tpf.transports.factory import (
+    check_await_transport,
+    open_dead_letter_sink,
+    open_work_queue,
+)
 from tpf.transports.inproc import InProcessWorkQueue
 from tpf.transports.local_worker import LocalTransitionWorker, StepObserver
 
@@ -121,6 +128,28 @@ class Coordinator:
         )
         self._loops: list[SupervisorLoop] = []
         self._consumer_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        dlq_sink: DeadLetterSink | None = None,
+    ) -> Coordinator:
+        """Build the coordinator a configuration describes: its stores, queue and DLQ sink.
+
+        Providers the configuration names but this build cannot run fail here, before any
+        store is opened.
+        """
+        clock = clock or SystemClock()
+        queue = open_work_queue(settings, clock)
+        sink = dlq_sink or open_dead_letter_sink(settings)
+        check_await_transport(settings)
+        for line in unsupported_warnings(settings):
+            LOG.warning("%s", line)
+        stores = await open_stores(settings)
+        return cls(settings, stores, clock=clock, queue=queue, dlq_sink=sink)
 
     # ------------------------------------------------------------------ lifecycle
 

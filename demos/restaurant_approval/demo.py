@@ -23,7 +23,6 @@ from tpf.config import load_settings
 from tpf.coordinator import Coordinator
 from tpf.records import ExecutionStatus
 from tpf.releases import build_release
-from tpf.stores.factory import open_stores
 from tpf.transports.local_worker import StepEvent
 
 TENANT = "restaurant-demo"
@@ -88,7 +87,7 @@ async def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     print(f"tpf restaurant demo: state in {settings.state_dir}/ ({settings.state_provider})")
-    coordinator = Coordinator(settings, await open_stores(settings))
+    coordinator = await Coordinator.open(settings)
     try:
         await coordinator.start()
         worker = coordinator.host(pipeline, observer=show_step)

@@ -1,0 +1,40 @@
+"""Providers the configuration accepts but this build cannot run fail startup, by name."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tpf.coordinator import Coordinator
+from tpf.errors import ConfigError
+from tpf.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("dispatcher_provider", "sqs", "pipeline.orchestrator.dispatcher-provider=sqs"),
+        ("dlq_provider", "sqs", "pipeline.orchestrator.dlq-provider=sqs"),
+        ("await_transport", "kafka", "tpf.await-transport=kafka"),
+        ("state_provider", "dynamo", "dynamo"),
+    ],
+)
+async def test_unbuilt_provider_fails_startup(
+    tmp_path: Path, field: str, value: str, named: str
+) -> None:
+    settings = replace(Settings(state_dir=str(tmp_path)), **{field: value})
+    with pytest.raises(ConfigError) as info:
+        await Coordinator.open(settings)
+    assert named in str(info.value)
+    assert "not available in this build" in str(info.value)
+
+
+async def test_default_configuration_opens_the_embedded_coordinator(tmp_path: Path) -> None:
+    coordinator = await Coordinator.open(Settings(state_dir=str(tmp_path)))
+    try:
+        assert (tmp_path / "tpf.sqlite3").exists()
+        assert await coordinator.stores.executions.count_by_status() == {}
+    finally:
+        await coordinator.close()

@@ -1,0 +1,41 @@
+"""Choose the work queue and DLQ sink a configuration names.
+
+A provider name that the configuration accepts but this build cannot run yet fails startup
+here, naming the key, instead of silently running on the in-process default.
+"""
+
+from __future__ import annotations
+
+from tpf.clock import Clock
+from tpf.errors import ConfigError
+from tpf.settings import Settings
+from tpf.transports.base import DeadLetterSink, WorkQueue
+from tpf.transports.dlq_log import LogDeadLetterSink
+from tpf.transports.inproc import InProcessWorkQueue
+
+
+def _not_built(key: str, value: str, supported: str) -> ConfigError:
+    return ConfigError(
+        f"pipeline.orchestrator.{key}={value} is not available in this build yet "
+        f"(supported: {supported})"
+    )
+
+
+def open_work_queue(settings: Settings, clock: Clock) -> WorkQueue:
+    if settings.dispatcher_provider == "event":
+        return InProcessWorkQueue(clock)
+    raise _not_built("dispatcher-provider", settings.dispatcher_provider, "event")
+
+
+def open_dead_letter_sink(settings: Settings) -> DeadLetterSink:
+    if settings.dlq_provider == "log":
+        return LogDeadLetterSink()
+    raise _not_built("dlq-provider", settings.dlq_provider, "log")
+
+
+def check_await_transport(settings: Settings) -> None:
+    if settings.await_transport != "rest":
+        raise ConfigError(
+            f"tpf.await-transport={settings.await_transport} is not available in this build yet "
+            "(supported: rest; completions arrive through Coordinator.complete)"
+        )
