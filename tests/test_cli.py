@@ -1,0 +1,57 @@
+"""The ``tpf`` command, run as users run it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TPF = str(Path(sys.executable).parent / "tpf")
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TPF, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_release_build_prints_the_descriptor_path(tmp_path: Path) -> None:
+    done = run(
+        "release", "build", "--pipeline", "demos.restaurant_approval:pipeline",
+        "--output", str(tmp_path / "out"),
+    )
+    assert done.returncode == 0, done.stderr
+    path = Path(done.stdout.strip())
+    assert path.is_absolute() and path.name == "pipeline-release.json"
+    descriptor = json.loads(path.read_text())
+    assert descriptor["pipelineId"] == "org.pipelineframework.restaurantapproval"
+    assert descriptor["artifacts"][0]["digest"].startswith("sha256:")
+
+
+def test_release_build_rejects_a_bad_pipeline_reference(tmp_path: Path) -> None:
+    done = run("release", "build", "--pipeline", "no_such_module:x", "--output", str(tmp_path))
+    assert done.returncode != 0
+    assert "cannot import 'no_such_module'" in done.stderr
+
+
+def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
+    config = tmp_path / "app.properties"
+    config.write_text("pipeline.orchestrator.state-provider=postgres\n")
+    done = run("config", "check", "--config", str(config))
+    assert done.returncode == 2
+    assert "pipeline.orchestrator.state-provider" in done.stderr
+    assert "memory, sqlite, dynamo" in done.stderr
+
+
+def test_config_check_prints_effective_settings(tmp_path: Path) -> None:
+    done = run("config", "check", env={"PIPELINE_ORCHESTRATOR_MAX_RETRIES": "0"})
+    assert done.returncode == 0, done.stderr
+    assert "max" in done.stdout.lower() and "0" in done.stdout
