@@ -1,0 +1,1 @@
+"""Demo pipelines mirroring the original TPF examples."""

@@ -1,0 +1,156 @@
+"""Contract: deterministic hash, every shape change changes it, wire names, round trip."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import msgspec
+import orjson
+import pytest
+
+from tpf.contract import build_contract, contract_to_json, parse_contract
+from tpf.errors import ValidationError
+from tpf.pipeline import Pipeline
+
+
+class In(msgspec.Struct, rename="camel"):
+    order_id: str
+
+
+class Mid(msgspec.Struct, rename="camel"):
+    order_id: str
+    note: str = ""
+
+
+class Out(msgspec.Struct, rename="camel"):
+    done: bool
+
+
+def build(
+    *,
+    first_name: str = "First",
+    mid_id: str = "com.example.Mid",
+    timeout: str = "PT30M",
+    key_fields: tuple[str, ...] = ("orderId",),
+    swap: bool = False,
+) -> Pipeline:
+    p = Pipeline("com.example.pipe", type_ids={In: "com.example.In", Mid: mid_id})
+
+    def first(x: In) -> Mid:
+        return Mid(order_id=x.order_id)
+
+    def second(x: Mid) -> Mid:
+        return x
+
+    steps: list[tuple[str, Callable[..., object]]] = [(first_name, first), ("Second", second)]
+    if swap:
+        steps.reverse()
+    for name, fn in steps:
+        p.step(name)(fn)
+    p.await_step("Wait", step_id="WaitService", output=Out, timeout=timeout, key_fields=key_fields)
+    return p
+
+
+def test_hash_is_deterministic_and_version_derives_from_it() -> None:
+    a, b = build().contract(), build().contract()
+    assert a.contract_hash == b.contract_hash
+    assert len(a.contract_hash) == 64
+    assert a.contract_version == "sha256:" + a.contract_hash
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"first_name": "Renamed"},
+        {"mid_id": "com.example.Mid2"},
+        {"swap": True},
+        {"timeout": "PT31M"},
+        {"key_fields": ("orderId", "note")},
+    ],
+)
+def test_shape_changes_change_the_hash(changed: dict[str, object]) -> None:
+    assert build(**changed).contract().contract_hash != build().contract().contract_hash  # type: ignore[arg-type]
+
+
+def test_wire_shape_uses_spec_field_names() -> None:
+    p = build()
+    data = orjson.loads(contract_to_json(p.contract()))
+    assert data["schemaVersion"] == 1
+    assert data["pipelineId"] == "com.example.pipe"
+    assert data["transport"] == "LOCAL" and data["platform"] == "COMPUTE"
+    assert data["capabilities"] == {
+        "localTransitionExecution": True,
+        "transitionWorkerProtocols": ["local"],
+    }
+    step0, _, wait = data["steps"]
+    assert step0 == {
+        "index": 0,
+        "authoredName": "First",
+        "stepId": "First",
+        "kind": "internal",
+        "cardinality": "ONE_TO_ONE",
+        "inputTypeId": "com.example.In",
+        "outputTypeId": "com.example.Mid",
+        "runtimeClass": None,
+        "clientClass": None,
+        "awaitTransport": None,
+    }
+    assert wait["kind"] == "await" and wait["stepId"] == "WaitService"
+    assert wait["awaitTransport"] == "interaction-api"
+
+
+def test_hash_is_sha256_of_canonical_json_without_hash_fields() -> None:
+    p = build()
+    contract = p.contract()
+    document = orjson.loads(contract_to_json(contract, p))
+    assert document["steps"][2]["awaitTimeoutMs"] == 1_800_000
+    assert document["steps"][2]["idempotencyKeyFields"] == ["orderId"]
+    del document["contractHash"], document["contractVersion"]
+    canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    assert hashlib.sha256(canonical).hexdigest() == contract.contract_hash
+
+
+def test_contract_to_json_refuses_a_foreign_pipeline() -> None:
+    with pytest.raises(ValueError, match="not built from"):
+        contract_to_json(build().contract(), build(first_name="Other"))
+
+
+def test_round_trip() -> None:
+    p = build()
+    contract = p.contract()
+    assert parse_contract(contract_to_json(contract)) == contract
+    assert parse_contract(contract_to_json(contract, p)) == contract
+    assert build_contract(p) == contract
+
+
+def test_parse_accepts_v3_with_unknown_fields() -> None:
+    data = orjson.loads(contract_to_json(build().contract()))
+    data.update(schemaVersion=3, canonicalTypes={"x": 1}, composition={}, futureField=[1])
+    data["steps"][0]["somethingNew"] = True
+    parsed = parse_contract(orjson.dumps(data))
+    assert parsed.schema_version == 3 and len(parsed.steps) == 3
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(schemaVersion=4), "schemaVersion 4"),
+        (lambda d: d.update(schemaVersion=0), "schemaVersion 0"),
+        (lambda d: d.pop("pipelineId"), "pipelineId"),
+        (lambda d: d.update(pipelineId=" "), "pipelineId and contractVersion"),
+        (lambda d: d.update(steps="nope"), "steps"),
+    ],
+)
+def test_parse_rejects_bad_contracts(
+    mutate: Callable[[dict[str, object]], object], message: str
+) -> None:
+    data = orjson.loads(contract_to_json(build().contract()))
+    mutate(data)
+    with pytest.raises(ValidationError, match=message):
+        parse_contract(orjson.dumps(data))
+
+
+def test_parse_rejects_non_json() -> None:
+    with pytest.raises(ValidationError, match="invalid pipeline contract"):
+        parse_contract(b"{not json")
