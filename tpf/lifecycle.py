@@ -223,7 +223,7 @@ def mark_failed(
         next_due_epoch_ms=now_ms,
         error_code=error_code,
         error_message=message,
-        dead_letter=envelope,
+        dead_letters=(*record.dead_letters, envelope),
     )
 
 
@@ -275,8 +275,8 @@ def redrive(
 ) -> ExecutionRecord:
     """Operator re-drive of a terminal execution (spec §2.2): same id and step, attempt + 1.
 
-    The reason is kept on the record (the original only logs it). A still-unpublished DLQ mark
-    is kept so the evidence of the earlier failure is not lost.
+    The reason is kept on the record (the original only logs it). Unpublished DLQ envelopes stay
+    in the outbox, so the evidence of the earlier failure is not lost.
     """
     eid = record.execution_id
     if record.status is ExecutionStatus.DLQ:

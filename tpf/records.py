@@ -127,11 +127,12 @@ class RedriveEntry(Record, frozen=True, kw_only=True):
 class ExecutionRecord(Record, frozen=True, kw_only=True):
     """One submitted run of a pipeline (spec §3.1), plus our crash-safety fields.
 
-    ``dead_letter`` is the durable "to publish" mark: a terminal failure commits it in the same
-    write as the FAILED status, and the dead-letters supervisor clears it only after the sink
-    accepted the envelope. ``await_interaction_id`` points at the interaction whose request
-    (when re-running the await step) or response (when resuming after it) feeds the next
-    transition.
+    ``dead_letters`` is the durable "to publish" outbox: a terminal failure appends its envelope
+    in the same write as the FAILED status, and the dead-letters supervisor removes an envelope
+    only after the sink accepted it. It is a tuple so that a re-driven execution that fails again
+    before the first envelope went out keeps both. ``await_interaction_id`` points at the
+    interaction whose request (when re-running the await step) or response (when resuming after
+    it) feeds the next transition.
     """
 
     tenant_id: str
@@ -162,7 +163,7 @@ class ExecutionRecord(Record, frozen=True, kw_only=True):
     created_at_epoch_ms: int = 0
     updated_at_epoch_ms: int = 0
     ttl_epoch_s: int = 0
-    dead_letter: DeadLetterEnvelope | None = None
+    dead_letters: tuple[DeadLetterEnvelope, ...] = ()
     redrives: tuple[RedriveEntry, ...] = ()
 
     @property

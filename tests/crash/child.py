@@ -14,7 +14,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
@@ -114,63 +114,66 @@ async def answer(coordinator: Coordinator, execution_id: str) -> None:
             )
 
 
-async def run(root: Path, count: int) -> None:
-    with open(root / "commits.log", "a") as log, open(root / "accepted.txt", "a") as accepted:
-        coordinator = await open_coordinator(root, log)
-        ids: list[tuple[str, bool]] = []
-        for n in range(count):
-            slow = n % 3 == 0
-            result = await coordinator.submit(
-                TENANT, PIPELINE_ID, {"n": n, "slow": slow}, idempotency_key=f"job-{n}"
-            )
-            accepted.write(f"{result.execution_id} {n}\n")
-            accepted.flush()
-            ids.append((result.execution_id, slow))
-        fast = [eid for eid, slow in ids if not slow]
-        for eid in fast:
-            await coordinator.wait_for(TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL,), timeout_s=30)
-        for eid in fast[: len(fast) // 2]:  # finish half of the parked ones before the crash
-            await answer(coordinator, eid)
-            await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=30)
-        print("READY", flush=True)
-        await asyncio.Event().wait()  # until killed
+async def run(root: Path, count: int, log: IO[str], accepted: IO[str]) -> None:
+    coordinator = await open_coordinator(root, log)
+    ids: list[tuple[str, bool]] = []
+    for n in range(count):
+        slow = n % 3 == 0
+        result = await coordinator.submit(
+            TENANT, PIPELINE_ID, {"n": n, "slow": slow}, idempotency_key=f"job-{n}"
+        )
+        accepted.write(f"{result.execution_id} {n}\n")
+        accepted.flush()
+        ids.append((result.execution_id, slow))
+    fast = [eid for eid, slow in ids if not slow]
+    for eid in fast:
+        await coordinator.wait_for(TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL,), timeout_s=30)
+    for eid in fast[: len(fast) // 2]:  # finish half of the parked ones before the crash
+        await answer(coordinator, eid)
+        await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=30)
+    print("READY", flush=True)
+    await asyncio.Event().wait()  # until killed
 
 
-async def recover(root: Path) -> None:
+async def recover(root: Path, log: IO[str]) -> None:
     accepted = [line.split() for line in (root / "accepted.txt").read_text().splitlines()]
-    with open(root / "commits.log", "a") as log:
-        coordinator = await open_coordinator(root, log)
-        summary: dict[str, Any] = {}
-        try:
-            for eid, n in accepted:
-                record = await coordinator.wait_for(
-                    TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL), timeout_s=30
-                )
-                if record.status is ExecutionStatus.WAITING_EXTERNAL:
-                    await answer(coordinator, eid)
-                    record = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=30)
-                summary[eid] = {
-                    "n": int(n),
-                    "status": record.status.value,
-                    "total": (record.result_payload or {}).get("total"),
-                    "pending": len(
-                        [p for p in await coordinator.pending(TENANT, limit=1000)
-                         if p.execution_id == eid]
-                    ),
-                }
-        finally:
-            await coordinator.close()
-        print(json.dumps(summary), flush=True)
+    coordinator = await open_coordinator(root, log)
+    summary: dict[str, Any] = {}
+    try:
+        for eid, n in accepted:
+            record = await coordinator.wait_for(
+                TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL), timeout_s=30
+            )
+            if record.status is ExecutionStatus.WAITING_EXTERNAL:
+                await answer(coordinator, eid)
+                record = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=30)
+            summary[eid] = {
+                "n": int(n),
+                "status": record.status.value,
+                "total": (record.result_payload or {}).get("total"),
+                "pending": len(
+                    [
+                        p
+                        for p in await coordinator.pending(TENANT, limit=1000)
+                        if p.execution_id == eid
+                    ]
+                ),
+            }
+    finally:
+        await coordinator.close()
+    print(json.dumps(summary), flush=True)
 
 
 def main() -> None:
     global SLOW_STEP_S
     mode, root = sys.argv[1], Path(sys.argv[2])
-    if mode == "run":
-        SLOW_STEP_S = 60.0
-        asyncio.run(run(root, int(sys.argv[3])))
-    else:
-        asyncio.run(recover(root))
+    with open(root / "commits.log", "a") as log:
+        if mode == "run":
+            SLOW_STEP_S = 60.0
+            with open(root / "accepted.txt", "a") as accepted:
+                asyncio.run(run(root, int(sys.argv[3]), log, accepted))
+        else:
+            asyncio.run(recover(root, log))
 
 
 if __name__ == "__main__":

@@ -251,7 +251,7 @@ async def test_dead_letters(execution_store: ExecutionStore) -> None:
     await execution_store.create_or_get(make(), T0)
     await execution_store.create_or_get(make("e2", "k2"), T0)
     assert await execution_store.find_dead_letters(10) == []
-    failed = make(status=ExecutionStatus.FAILED, version=1, dead_letter=dead_letter("tk1"))
+    failed = make(status=ExecutionStatus.FAILED, version=1, dead_letters=(dead_letter("tk1"),))
     assert await execution_store.compare_and_set(failed, 0) == failed
     assert await execution_store.find_dead_letters(10) == [failed]
     assert await execution_store.find_dead_letters(0) == []
@@ -262,7 +262,7 @@ async def test_dead_letters(execution_store: ExecutionStore) -> None:
 
     assert await execution_store.clear_dead_letter("t1", "e1", "tk1") is True
     cleared = await execution_store.get("t1", "e1", T0)
-    assert cleared == replace(failed, dead_letter=None)  # version not bumped
+    assert cleared == replace(failed, dead_letters=())  # version not bumped
     assert await execution_store.find_dead_letters(10) == []
     assert await execution_store.clear_dead_letter("t1", "e1", "tk1") is False
 

@@ -1,8 +1,8 @@
 """The dead-letters supervisor: publishes DLQ envelopes from the durable "to publish" mark.
 
-A terminal failure commits the envelope on the execution record in the same write as the
-``FAILED`` status; this supervisor publishes it to the configured sink and only then clears the
-mark. A crash between commit and publish therefore loses nothing (the envelope is published
+A terminal failure appends its envelope to the execution record's outbox in the same write as
+the ``FAILED`` status; this supervisor publishes it to the configured sink and only then removes
+it. A crash between commit and publish therefore loses nothing (the envelope is published
 after restart); a crash between publish and clear publishes it twice, which is the right side
 to err on for evidence.
 """
@@ -27,18 +27,18 @@ class DeadLetters:
         executions = engine.stores.executions
         published = 0
         for record in await executions.find_dead_letters(engine.settings.dead_letter_batch):
-            envelope = record.dead_letter
-            if envelope is None:
-                continue
-            try:
-                await self._sink.publish(envelope)
-            except Exception:
-                engine.counters["dlq_publish_failures"] += 1
-                LOG.exception("DLQ publish failed for %s; will retry", envelope.execution_id)
-                break  # the sink is down: try the whole batch again on the next pass
-            await executions.clear_dead_letter(
-                record.tenant_id, record.execution_id, envelope.transition_key
-            )
-            published += 1
+            for envelope in record.dead_letters:  # oldest first
+                try:
+                    await self._sink.publish(envelope)
+                except Exception:
+                    engine.counters["dlq_publish_failures"] += 1
+                    LOG.exception("DLQ publish failed for %s; will retry", envelope.execution_id)
+                    # The sink is down: try again on the next pass.
+                    engine.counters["dlq_published"] += published
+                    return published
+                await executions.clear_dead_letter(
+                    record.tenant_id, record.execution_id, envelope.transition_key
+                )
+                published += 1
         engine.counters["dlq_published"] += published
         return published

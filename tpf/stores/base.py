@@ -95,13 +95,15 @@ class ExecutionStore(Protocol):
         ...
 
     async def find_dead_letters(self, limit: int) -> list[ExecutionRecord]:
-        """Records whose ``dead_letter`` mark is set (not yet published), at most ``limit``."""
+        """Records with unpublished envelopes in ``dead_letters``, at most ``limit``."""
         ...
 
     async def clear_dead_letter(
         self, tenant_id: str, execution_id: str, transition_key: str
     ) -> bool:
-        """Clear the ``dead_letter`` mark iff it is still the one for ``transition_key``.
+        """Remove the unpublished envelope of ``transition_key`` from ``dead_letters``.
+
+        Returns ``False`` if there is none (already published, or another execution state).
 
         Publication bookkeeping, not a state change: ``version`` is not bumped.
         """

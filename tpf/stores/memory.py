@@ -86,7 +86,16 @@ def renewed(
 
 
 def dead_letter_key(record: ExecutionRecord) -> str | None:
-    return record.dead_letter.transition_key if record.dead_letter is not None else None
+    """The oldest unpublished envelope's transition key (indexed: non-null = to publish)."""
+    return record.dead_letters[0].transition_key if record.dead_letters else None
+
+
+def without_dead_letter(record: ExecutionRecord, transition_key: str) -> ExecutionRecord | None:
+    """``record`` with the envelope of ``transition_key`` published, or ``None`` if it has none."""
+    kept = tuple(e for e in record.dead_letters if e.transition_key != transition_key)
+    if len(kept) == len(record.dead_letters):
+        return None
+    return replace(record, dead_letters=kept)
 
 
 def is_unapplied(interaction: AwaitInteraction) -> bool:
@@ -186,7 +195,7 @@ class MemoryExecutionStore:
                 self._compact_due()
         else:
             self._stamps.pop(key, None)
-        if record.dead_letter is not None:
+        if record.dead_letters:
             self._dead_letters[key] = None
         else:
             self._dead_letters.pop(key, None)
@@ -287,9 +296,10 @@ class MemoryExecutionStore:
         self, tenant_id: str, execution_id: str, transition_key: str
     ) -> bool:
         record = self._records.get((tenant_id, execution_id))
-        if record is None or dead_letter_key(record) != transition_key:
+        cleared = None if record is None else without_dead_letter(record, transition_key)
+        if cleared is None:
             return False
-        self._put(replace(record, dead_letter=None))
+        self._put(cleared)
         return True
 
     async def count_by_status(self) -> dict[str, int]:

@@ -11,7 +11,6 @@ import sqlite3
 from typing import Any
 
 import msgspec
-from msgspec.structs import replace
 
 from tpf.errors import Conflict
 from tpf.records import AwaitInteraction, ExecutionRecord, WorkerEvent, WorkerRecord
@@ -21,6 +20,7 @@ from tpf.stores.memory import (
     fold_worker_event,
     is_expired,
     renewed,
+    without_dead_letter,
 )
 from tpf.stores.sqlite_db import GroupCommitDatabase
 
@@ -260,9 +260,9 @@ class SqliteExecutionStore:
     ) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
             stored = _load_execution(conn, tenant_id, execution_id)
-            if stored is None or dead_letter_key(stored) != transition_key:
+            cleared = None if stored is None else without_dead_letter(stored, transition_key)
+            if stored is None or cleared is None:
                 return False
-            cleared = replace(stored, dead_letter=None)
             return _store_if_version(conn, cleared, stored.version) is not None
 
         return await self._db.run(op)
