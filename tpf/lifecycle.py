@@ -26,6 +26,7 @@ import msgspec
 from tpf.errors import Conflict
 from tpf.ids import transition_key
 from tpf.records import (
+    CLAIMABLE_STATUSES,
     NEVER_DUE_EPOCH_MS,
     AwaitInteraction,
     DeadLetterEnvelope,
@@ -71,6 +72,26 @@ def _trim(message: str | None) -> str | None:
     if message is None:
         return None
     return message if len(message) <= MAX_ERROR_MESSAGE else message[: MAX_ERROR_MESSAGE - 1] + "…"
+
+
+def lease(record: ExecutionRecord, owner: str, now_ms: int, lease_ms: int) -> ExecutionRecord:
+    """``record`` RUNNING under ``owner``'s lease. Its due time becomes the lease expiry, so the
+    due index alone finds an expired lease (the original leaves ``nextDue`` unchanged)."""
+    if lease_ms <= 0:
+        raise ValueError(f"lease_ms must be positive, got {lease_ms}")
+    expires = now_ms + lease_ms
+    return _touch(
+        record,
+        now_ms,
+        status=ExecutionStatus.RUNNING,
+        lease_owner=owner,
+        lease_expires_epoch_ms=expires,
+        next_due_epoch_ms=expires,
+    )
+
+
+def is_claimable(record: ExecutionRecord, now_ms: int) -> bool:
+    return record.status in CLAIMABLE_STATUSES and record.next_due_epoch_ms <= now_ms
 
 
 def current_transition_key(record: ExecutionRecord) -> str:

@@ -12,6 +12,7 @@ Messages: :class:`Submit` (ask), :class:`Work` (tell: claim and run if due), :cl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, cast
 
@@ -49,6 +50,12 @@ class Work(msgspec.Struct, frozen=True):
     pass
 
 
+class RunClaimed(msgspec.Struct, frozen=True):
+    """Run an execution this actor already holds the lease of (created claimed at submit)."""
+
+    record: ExecutionRecord
+
+
 class Resolve(msgspec.Struct, frozen=True):
     interaction: AwaitInteraction
 
@@ -66,10 +73,17 @@ class ExecutionActor(Actor):
     def __init__(self, engine: Engine, leases: LeaseKeeper) -> None:
         self.engine = engine
         self.leases = leases
+        # The resolved interaction the next transition starts from, when this actor just applied
+        # it: saves reading it back from the store.
+        self._resolved: AwaitInteraction | None = None
+        self._pending_tells: set[asyncio.Task[None]] = set()
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, Work):
             await self._work()
+            return None
+        if isinstance(message, RunClaimed):
+            await self._run(message.record)
             return None
         if isinstance(message, Resolve):
             await self._resolve(message.interaction)
@@ -84,9 +98,11 @@ class ExecutionActor(Actor):
 
     async def _submit(self, record: ExecutionRecord) -> tuple[ExecutionRecord, bool]:
         engine = self.engine
-        stored, duplicate = await engine.stores.executions.create_or_get(
-            record, engine.clock.now_ms()
-        )
+        now = engine.clock.now_ms()
+        # Created already leased to us, so the first transition needs no separate claim write.
+        # If this process dies first, the lease expires and the sweeper finds it.
+        claimed = lifecycle.lease(record, engine.owner, now, engine.settings.lease_ms)
+        stored, duplicate = await engine.stores.executions.create_or_get(claimed, now)
         if duplicate:
             if stored.input_digest != record.input_digest:
                 raise Conflict(
@@ -97,7 +113,7 @@ class ExecutionActor(Actor):
             return stored, True
         engine.counters["submitted"] += 1
         engine.committed(stored)
-        await self._continue(stored)
+        self._tell_self(RunClaimed(stored))
         return stored, False
 
     async def _redrive(self, message: Redrive) -> ExecutionRecord:
@@ -131,6 +147,14 @@ class ExecutionActor(Actor):
         await self._continue(committed)
         return committed
 
+    def _tell_self(self, message: Any) -> None:
+        """Queue ``message`` behind the current one (an actor cannot wait on its own mailbox)."""
+        if self.system.try_tell(EXECUTION, self.key, message):
+            return
+        task = asyncio.ensure_future(self.system.tell(EXECUTION, self.key, message))
+        self._pending_tells.add(task)
+        task.add_done_callback(self._pending_tells.discard)
+
     async def _continue(self, record: ExecutionRecord) -> None:
         """Run the execution next (it is due now), without a round trip through the queue."""
         if not self.system.try_tell(EXECUTION, self.key, WORK):
@@ -151,6 +175,11 @@ class ExecutionActor(Actor):
                 engine.clock.now_ms(),
                 engine.settings.lease_ms,
             )
+            while claimed is not None:
+                claimed = await self._transition(claimed)
+
+    async def _run(self, claimed: ExecutionRecord | None) -> None:
+        async with self.engine.in_flight:
             while claimed is not None:
                 claimed = await self._transition(claimed)
 
@@ -214,11 +243,13 @@ class ExecutionActor(Actor):
         """
         if record.current_step_index == 0:
             return record.input_type_id, record.input_payload
-        interaction = None
-        if record.await_interaction_id is not None:
-            interaction = await self.engine.stores.awaits.get(
-                record.tenant_id, record.await_interaction_id
-            )
+        interaction, self._resolved = self._resolved, None
+        if interaction is None or interaction.interaction_id != record.await_interaction_id:
+            interaction = None
+            if record.await_interaction_id is not None:
+                interaction = await self.engine.stores.awaits.get(
+                    record.tenant_id, record.await_interaction_id
+                )
         if interaction is not None:
             if (
                 interaction.step_index == record.current_step_index - 1
@@ -327,11 +358,7 @@ class ExecutionActor(Actor):
             interaction.tenant_id, interaction.execution_id, now
         )
         if record is not None and lifecycle.is_parked_on(record, interaction):
-            claimed = await self._apply(record, interaction, parked=True)
-            if claimed is not None:
-                async with engine.in_flight:
-                    while claimed is not None:
-                        claimed = await self._transition(claimed)
+            await self._run(await self._apply(record, interaction, parked=True))
             return
         if record is not None and record.status is ExecutionStatus.RUNNING:
             # A transition (maybe in another process) may be about to park on this interaction;
@@ -355,18 +382,15 @@ class ExecutionActor(Actor):
                 queued = lifecycle.resume_after_await(record, now, interaction)
             else:
                 queued = lifecycle.resume_without_parking(record, now, interaction)
-            committed = await self._commit(queued, record.version)
+            # Queue and claim in one write: the next transition runs here and now.
+            running = lifecycle.lease(queued, engine.owner, now, engine.settings.lease_ms)
+            committed = await self._commit(running, record.version)
             if committed is None:
                 return None
             engine.counters["resumed"] += 1
             await self._mark_applied(interaction)
-            return await engine.stores.executions.claim_lease(
-                committed.tenant_id,
-                committed.execution_id,
-                engine.owner,
-                now,
-                engine.settings.lease_ms,
-            )
+            self._resolved = interaction
+            return committed
         failed = lifecycle.fail_await_timeout(record, now, interaction)
         if interaction.status is not InteractionStatus.TIMED_OUT:
             failed = msgspec.structs.replace(
@@ -385,7 +409,7 @@ class ExecutionActor(Actor):
     async def _mark_applied(self, interaction: AwaitInteraction) -> None:
         engine = self.engine
         awaits = engine.stores.awaits
-        current = await awaits.get(interaction.tenant_id, interaction.interaction_id)
+        current: AwaitInteraction | None = interaction  # usually current: try it before reading
         while current is not None and not current.applied and not current.pending:
             done = await awaits.compare_and_set(
                 inter.mark_applied(current, engine.clock.now_ms()), current.version

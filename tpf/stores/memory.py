@@ -22,6 +22,7 @@ import msgspec
 from msgspec.structs import replace
 
 from tpf.errors import Conflict, NotFound
+from tpf.lifecycle import is_claimable, lease
 from tpf.records import (
     CLAIMABLE_STATUSES,
     PENDING_INTERACTION_STATUSES,
@@ -51,20 +52,9 @@ def claimed(
     """``record`` leased to ``owner`` if it is claimable now, else ``None``."""
     if lease_ms <= 0:
         raise ValueError(f"lease_ms must be positive, got {lease_ms}")
-    if record is None or is_expired(record, now_ms):
+    if record is None or is_expired(record, now_ms) or not is_claimable(record, now_ms):
         return None
-    if record.status not in CLAIMABLE_STATUSES or record.next_due_epoch_ms > now_ms:
-        return None
-    expires = now_ms + lease_ms
-    return replace(
-        record,
-        status=ExecutionStatus.RUNNING,
-        lease_owner=owner,
-        lease_expires_epoch_ms=expires,
-        next_due_epoch_ms=expires,
-        version=record.version + 1,
-        updated_at_epoch_ms=now_ms,
-    )
+    return lease(record, owner, now_ms, lease_ms)
 
 
 def renewed(

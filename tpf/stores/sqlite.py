@@ -176,13 +176,15 @@ class SqliteExecutionStore:
 
     async def get(self, tenant_id: str, execution_id: str, now_ms: int) -> ExecutionRecord | None:
         return await self._db.run(
-            lambda conn: _load_live(conn, tenant_id, execution_id, now_ms), readonly=True
+            lambda conn: _load_live(conn, tenant_id, execution_id, now_ms), atomic=True
         )
 
     async def compare_and_set(
         self, record: ExecutionRecord, expected_version: int
     ) -> ExecutionRecord | None:
-        return await self._db.run(lambda conn: _store_if_version(conn, record, expected_version))
+        return await self._db.run(
+            lambda conn: _store_if_version(conn, record, expected_version), atomic=True
+        )
 
     async def claim_lease(
         self, tenant_id: str, execution_id: str, owner: str, now_ms: int, lease_ms: int
@@ -197,7 +199,7 @@ class SqliteExecutionStore:
                 return None
             return _store_if_version(conn, record, stored.version)
 
-        return await self._db.run(op)
+        return await self._db.run(op, atomic=True)
 
     async def renew_lease(
         self,
@@ -216,7 +218,7 @@ class SqliteExecutionStore:
             record = renewed(stored, owner, version, now_ms, lease_ms)
             return None if record is None else _store_if_version(conn, record, version)
 
-        return await self._db.run(op)
+        return await self._db.run(op, atomic=True)
 
     async def find_due(self, now_ms: int, limit: int) -> list[ExecutionRecord]:
         def op(conn: sqlite3.Connection) -> list[ExecutionRecord]:
@@ -265,7 +267,7 @@ class SqliteExecutionStore:
                 return False
             return _store_if_version(conn, cleared, stored.version) is not None
 
-        return await self._db.run(op)
+        return await self._db.run(op, atomic=True)
 
     async def count_by_status(self) -> dict[str, int]:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
@@ -334,7 +336,7 @@ class SqliteAwaitStore:
             lambda conn: _load_interactions(
                 conn, "WHERE tenant_id = ? AND interaction_id = ?", (tenant_id, interaction_id)
             ),
-            readonly=True,
+            atomic=True,
         )
         return found[0] if found else None
 
@@ -345,7 +347,7 @@ class SqliteAwaitStore:
             lambda conn: _load_interactions(
                 conn, "WHERE tenant_id = ? AND correlation_id = ?", (tenant_id, correlation_id)
             ),
-            readonly=True,
+            atomic=True,
         )
         return found[0] if found else None
 
@@ -367,7 +369,7 @@ class SqliteAwaitStore:
                 ) from exc
             return interaction if cursor.rowcount == 1 else None
 
-        return await self._db.run(op)
+        return await self._db.run(op, atomic=True)
 
     async def query_pending(
         self,
@@ -387,7 +389,7 @@ class SqliteAwaitStore:
         where = " AND ".join(clauses)
         sql = f"WHERE {where} ORDER BY deadline_epoch_ms, interaction_id LIMIT ?"
         return await self._db.run(
-            lambda conn: _load_interactions(conn, sql, (*params, limit)), readonly=True
+            lambda conn: _load_interactions(conn, sql, (*params, limit)), atomic=True
         )
 
     async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
@@ -396,7 +398,7 @@ class SqliteAwaitStore:
             "ORDER BY deadline_epoch_ms, tenant_id, interaction_id LIMIT ?"
         )
         return await self._db.run(
-            lambda conn: _load_interactions(conn, sql, (now_ms, limit)), readonly=True
+            lambda conn: _load_interactions(conn, sql, (now_ms, limit)), atomic=True
         )
 
     async def find_unapplied(self, limit: int) -> list[AwaitInteraction]:
@@ -405,7 +407,7 @@ class SqliteAwaitStore:
             "ORDER BY tenant_id, interaction_id LIMIT ?"
         )
         return await self._db.run(
-            lambda conn: _load_interactions(conn, sql, (limit,)), readonly=True
+            lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True
         )
 
 
@@ -452,7 +454,7 @@ class SqliteWorkerStore:
             ).fetchone()
             return None if row is None else _decode_worker(row[0])
 
-        return await self._db.run(op, readonly=True)
+        return await self._db.run(op, atomic=True)
 
     async def list(self, tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
         def op(conn: sqlite3.Connection) -> list[WorkerRecord]:
@@ -463,4 +465,4 @@ class SqliteWorkerStore:
             ).fetchall()
             return [_decode_worker(data) for (data,) in rows]
 
-        return await self._db.run(op, readonly=True)
+        return await self._db.run(op, atomic=True)

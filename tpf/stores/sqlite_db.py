@@ -24,7 +24,7 @@ from tpf.settings import SQLITE_SYNCHRONOUS
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
-# (operation, its future, the loop to answer on, read-only?)
+# (operation, its future, the loop to answer on, atomic?)
 _Item = tuple[Op, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
@@ -68,18 +68,19 @@ class GroupCommitDatabase:
         for statement in self.schema:
             conn.execute(statement)
 
-    async def run(self, op: Callable[[sqlite3.Connection], T], *, readonly: bool = False) -> T:
+    async def run(self, op: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
         """Run ``op`` on the database thread inside the next batch's transaction.
 
-        ``readonly`` ops skip their savepoint (nothing of theirs needs rolling back), which
-        saves two statements per read on the hot path.
+        ``atomic`` ops only read, or write once as their last statement: a failure can never
+        leave half their change behind, so they skip their savepoint, which saves two
+        statements per operation on the hot path.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closed:
                 raise Unavailable(f"the sqlite database {self.path} is closed")
-            self._queue.put((op, future, loop, readonly))
+            self._queue.put((op, future, loop, atomic))
         return await future
 
     async def close(self) -> None:
@@ -137,8 +138,8 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
     outcomes: list[_Outcome] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for op, future, _, readonly in batch:
-            if readonly:
+        for op, future, _, atomic in batch:
+            if atomic:
                 try:
                     outcomes.append((future, True, op(conn)))
                 except Exception as exc:
