@@ -350,9 +350,33 @@ def test_recipe_minimum_configuration_loads(tmp_path: Path) -> None:
     assert s.releases_storage_provider == "s3"
     assert s.worker_lifecycle_provider == "dynamo"
     assert s.worker_stale_after_ms == 120_000
-    assert f"{P}control-plane.admin-token-ref" in s.unsupported
-    assert s.unsupported[f"{P}control-plane.admin-token-ref"] == "env:TPF_CONTROL_PLANE_TOKEN"
-    assert len(s.unsupported) == 18
+    assert s.control_plane_enabled and s.admin_enabled
+    assert s.control_plane_token_ref == "env:TPF_CONTROL_PLANE_TOKEN"
+    assert s.admin_token_ref == "env:TPF_ADMIN_TOKEN"
+    assert s.control_plane_require_remote_worker is True
+    assert len(s.unsupported) == 13
+
+
+@pytest.mark.parametrize("surface", ["control-plane", "admin"])
+def test_enabled_surface_needs_exactly_one_token(tmp_path: Path, surface: str) -> None:
+    with pytest.raises(ConfigError, match=f"{surface}.enabled=true needs"):
+        load_settings({}, overrides={f"{surface}.enabled": "true"})
+    both = {
+        f"{surface}.enabled": "true",
+        f"{surface}.admin-token": "t",
+        f"{surface}.admin-token-ref": "env:T",
+    }
+    with pytest.raises(ConfigError, match="set exactly one"):
+        load_settings({}, overrides=both)
+    ok = load_settings({}, overrides={f"{surface}.enabled": "true", f"{surface}.admin-token": "t"})
+    assert ok.control_plane_enabled or ok.admin_enabled
+
+
+def test_http_keys_and_short_forms() -> None:
+    s = load_settings({"TPF_HTTP_PORT": "9090", "TPF_HTTP_HOST": "0.0.0.0"})
+    assert (s.http_host, s.http_port) == ("0.0.0.0", 9090)
+    s = load_settings({}, overrides={"tpf.http.max-wait": "PT5S"})
+    assert s.http_max_wait_ms == 5_000
 
 
 def test_known_keys_cover_spec_and_own_keys() -> None:

@@ -14,12 +14,14 @@ keys) and our own ``tpf.*`` keys, from these sources, highest precedence first:
 Short forms: ``TPF_STATE_PROVIDER``, ``TPF_DISPATCHER_PROVIDER``, ``TPF_DLQ_PROVIDER``,
 ``TPF_AWAIT_TRANSPORT``, ``TPF_STATE_DIR``, ``TPF_RELEASES_REGISTRY_PROVIDER``,
 ``TPF_RELEASES_STORAGE_PROVIDER``, ``TPF_WORKER_LIFECYCLE_PROVIDER``, ``TPF_IDEMPOTENCY_POLICY``,
-``TPF_MAX_RETRIES``, ``TPF_LEASE_MS``, ``TPF_SQLITE_SYNCHRONOUS`` and
-``TPF_ORCHESTRATOR_MAX_RETRIES`` (the name the original's incident demo uses).
+``TPF_MAX_RETRIES``, ``TPF_LEASE_MS``, ``TPF_SQLITE_SYNCHRONOUS``, ``TPF_HTTP_HOST``,
+``TPF_HTTP_PORT`` and ``TPF_ORCHESTRATOR_MAX_RETRIES`` (the name the original's incident demo
+uses).
 
 Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``,
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
-``tpf.dead-letter-batch``, ``tpf.ask-timeout``.
+``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
+``tpf.http.max-body-bytes``, ``tpf.http.max-wait``.
 
 Strictness: a misspelt key must fail startup rather than silently fall back to a default, so an
 unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
@@ -221,6 +223,17 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
         _float(lambda v: 0.0 < v < 1.0, "must be strictly between 0 and 1"),
     ),
     "tpf.dead-letter-batch": ("dead_letter_batch", _int(1)),
+    _P + "control-plane.enabled": ("control_plane_enabled", _bool),
+    _P + "control-plane.admin-token": ("control_plane_token", _text),
+    _P + "control-plane.admin-token-ref": ("control_plane_token_ref", _text),
+    _P + "control-plane.require-remote-worker": ("control_plane_require_remote_worker", _bool),
+    _P + "admin.enabled": ("admin_enabled", _bool),
+    _P + "admin.admin-token": ("admin_token", _text),
+    _P + "admin.admin-token-ref": ("admin_token_ref", _text),
+    "tpf.http.host": ("http_host", _text),
+    "tpf.http.port": ("http_port", _int(0)),
+    "tpf.http.max-body-bytes": ("http_max_body_bytes", _int(1024)),
+    "tpf.http.max-wait": ("http_max_wait_ms", _duration(0)),
     "tpf.ask-timeout": ("ask_timeout_ms", _duration(1)),
 }
 
@@ -246,8 +259,6 @@ dynamo: worker-table region endpoint-override
 sqs: poll-start-delay region endpoint-override local-loopback
 tenancy: allowed-tenants require-explicit-tenant
 quotas: max-in-flight-transitions-per-tenant
-control-plane: enabled require-remote-worker admin-token admin-token-ref
-admin: enabled admin-token admin-token-ref
 releases.storage.s3: bucket prefix region endpoint-override path-style-access
 worker: execution-mode allowed-payload-prefixes
 worker.rest: base-url path capabilities-path connect-timeout request-timeout server-enabled
@@ -304,6 +315,8 @@ _SHORT_FORMS: dict[str, str] = {
     "TPF_LEASE_MS": _P + "lease-ms",
     "TPF_SQLITE_SYNCHRONOUS": "tpf.sqlite.synchronous",
     "TPF_ORCHESTRATOR_MAX_RETRIES": _P + "max-retries",
+    "TPF_HTTP_HOST": "tpf.http.host",
+    "TPF_HTTP_PORT": "tpf.http.port",
 }
 
 
@@ -453,7 +466,32 @@ def _build(layered: Mapping[str, tuple[str, str]]) -> Settings:
             if not source:
                 raise
             raise ConfigError(f"{exc.message} ({source})") from None
-    return Settings(**values, unsupported=unsupported)
+    settings = Settings(**values, unsupported=unsupported)
+    _check_surfaces(settings)
+    return settings
+
+
+def _check_surfaces(settings: Settings) -> None:
+    """An enabled REST surface needs exactly one of its token and its token reference."""
+    for surface, enabled, token, ref in (
+        (
+            "control-plane",
+            settings.control_plane_enabled,
+            settings.control_plane_token,
+            settings.control_plane_token_ref,
+        ),
+        ("admin", settings.admin_enabled, settings.admin_token, settings.admin_token_ref),
+    ):
+        if enabled and not (token or ref):
+            raise ConfigError(
+                f"{_P}{surface}.enabled=true needs {_P}{surface}.admin-token or "
+                f"{_P}{surface}.admin-token-ref"
+            )
+        if token and ref:
+            raise ConfigError(
+                f"{_P}{surface}.admin-token and {_P}{surface}.admin-token-ref are both set; "
+                "set exactly one"
+            )
 
 
 def resolve_secret(ref_or_value: str, environ: Mapping[str, str] | None = None) -> str:

@@ -68,6 +68,20 @@ class Settings:
     dead_letter_batch: int = 100
     ask_timeout_ms: int = 30_000
 
+    # REST edge (``tpf serve``). Each surface is off unless enabled, and then needs exactly one
+    # of its token or token reference (``env:NAME``, resolved at request time).
+    http_host: str = "127.0.0.1"
+    http_port: int = 8081
+    http_max_body_bytes: int = 1_048_576
+    http_max_wait_ms: int = 30_000  # cap on ?waitMs= long polls
+    control_plane_enabled: bool = False
+    control_plane_token: str | None = None
+    control_plane_token_ref: str | None = None
+    control_plane_require_remote_worker: bool = False
+    admin_enabled: bool = False
+    admin_token: str | None = None
+    admin_token_ref: str | None = None
+
     # Everything the configuration named that this build recognises but does not use yet.
     unsupported: dict[str, str] = field(default_factory=dict)
 
