@@ -205,7 +205,7 @@ def test_env_form_maps_back_for_nested_keys() -> None:
         "TPF_RETRY_JITTER": "0.25",
     }
     s = load_settings(env)
-    assert s.unsupported == {f"{P}dynamo.execution-table": "t1"}
+    assert s.dynamo_execution_table == "t1"
     assert s.worker_stale_after_ms == 300_000
     assert s.retry_jitter == 0.25
 
@@ -354,7 +354,11 @@ def test_recipe_minimum_configuration_loads(tmp_path: Path) -> None:
     assert s.control_plane_token_ref == "env:TPF_CONTROL_PLANE_TOKEN"
     assert s.admin_token_ref == "env:TPF_ADMIN_TOKEN"
     assert s.control_plane_require_remote_worker is True
-    assert len(s.unsupported) == 13
+    assert s.dynamo_await_interaction_table == "tpf_await_interaction"
+    assert s.queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-work"
+    assert s.s3_bucket == "tpf-release-artifacts"
+    assert (s.dynamo_region, s.sqs_region, s.s3_region) == ("eu-west-1",) * 3
+    assert s.unsupported == {}  # every key of the recipe's block is implemented
 
 
 @pytest.mark.parametrize("surface", ["control-plane", "admin"])

@@ -230,6 +230,39 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "admin.enabled": ("admin_enabled", _bool),
     _P + "admin.admin-token": ("admin_token", _text),
     _P + "admin.admin-token-ref": ("admin_token_ref", _text),
+    _P + "dynamo.execution-table": ("dynamo_execution_table", _text),
+    _P + "dynamo.execution-key-table": ("dynamo_execution_key_table", _text),
+    _P + "dynamo.execution-payload-table": ("dynamo_execution_payload_table", _text),
+    _P + "dynamo.await-interaction-table": ("dynamo_await_interaction_table", _text),
+    _P + "dynamo.await-interaction-key-table": ("dynamo_await_interaction_key_table", _text),
+    _P + "dynamo.release-table": ("dynamo_release_table", _text),
+    _P + "dynamo.worker-table": ("dynamo_worker_table", _text),
+    _P + "dynamo.region": ("dynamo_region", _text),
+    _P + "dynamo.endpoint-override": ("dynamo_endpoint_override", _text),
+    "tpf.dynamo.index.by-unit": ("dynamo_index_by_unit", _text),
+    "tpf.dynamo.index.pending-by-tenant": ("dynamo_index_pending_by_tenant", _text),
+    "tpf.dynamo.index.pending-by-assignee": ("dynamo_index_pending_by_assignee", _text),
+    "tpf.dynamo.index.pending-by-group": ("dynamo_index_pending_by_group", _text),
+    "tpf.dynamo.index.pending-by-step": ("dynamo_index_pending_by_step", _text),
+    "tpf.dynamo.index.pending-by-deadline": ("dynamo_index_pending_by_deadline", _text),
+    "tpf.dynamo.index.execution-due": ("dynamo_index_execution_due", _text),
+    "tpf.dynamo.index.execution-dead-letters": ("dynamo_index_execution_dead_letters", _text),
+    "tpf.dynamo.index.unapplied": ("dynamo_index_unapplied", _text),
+    "tpf.dynamo.shards": ("dynamo_shards", _int(1)),
+    _P + "sqs.region": ("sqs_region", _text),
+    _P + "sqs.endpoint-override": ("sqs_endpoint_override", _text),
+    _P + "sqs.local-loopback": ("sqs_local_loopback", _bool),
+    _P + "sqs.poll-start-delay": ("sqs_poll_start_delay_ms", _duration(0)),
+    "tpf.sqs.receivers": ("sqs_receivers", _int(1)),
+    _P + "queue-url": ("queue_url", _text),
+    _P + "dlq-url": ("dlq_url", _text),
+    _P + "releases.storage.s3.bucket": ("s3_bucket", _text),
+    _P + "releases.storage.s3.prefix": ("s3_prefix", _text),
+    _P + "releases.storage.s3.region": ("s3_region", _text),
+    _P + "releases.storage.s3.endpoint-override": ("s3_endpoint_override", _text),
+    _P + "releases.storage.s3.path-style-access": ("s3_path_style_access", _bool),
+    "tpf.sweeper.leader-election": ("sweeper_leader_election", _bool),
+    "tpf.sweeper.leader-lease": ("sweeper_leader_lease_ms", _duration(1_000)),
     "tpf.http.host": ("http_host", _text),
     "tpf.http.port": ("http_port", _int(0)),
     "tpf.http.max-body-bytes": ("http_max_body_bytes", _int(1024)),
@@ -251,15 +284,11 @@ def _grouped(spec: str, prefix: str = "") -> frozenset[str]:
 # Keys the original defines (spec §8) whose feature this build does not have yet.
 _UNSUPPORTED = _grouped(
     """
-: max-circuit-deferral queue-url dlq-url resume-token-secret
+: max-circuit-deferral resume-token-secret
 : await-aggregate-max-input-items await-aggregate-max-output-items
-dynamo: execution-table execution-key-table execution-payload-table await-interaction-table
-dynamo: await-interaction-key-table await-unit-table await-admission-table release-table
-dynamo: worker-table region endpoint-override
-sqs: poll-start-delay region endpoint-override local-loopback
+dynamo: await-unit-table await-admission-table
 tenancy: allowed-tenants require-explicit-tenant
 quotas: max-in-flight-transitions-per-tenant
-releases.storage.s3: bucket prefix region endpoint-override path-style-access
 worker: execution-mode allowed-payload-prefixes
 worker.rest: base-url path capabilities-path connect-timeout request-timeout server-enabled
 worker.grpc: endpoint plaintext request-timeout max-inbound-message-size server-enabled

@@ -128,6 +128,12 @@ class Coordinator:
         )
         self._loops: list[SupervisorLoop] = []
         self._consumer_task: asyncio.Task[None] | None = None
+        self._running = False
+
+    @property
+    def ready(self) -> bool:
+        """True once ``start()`` ran (stores open, supervisors and actors running) until close."""
+        return self._running
 
     @classmethod
     async def open(
@@ -183,10 +189,12 @@ class Coordinator:
         for loop in self._loops:
             loop.start()
         self._consumer_task = asyncio.create_task(self.work_consumer.run(), name="tpf-work")
+        self._running = True
         LOG.info("coordinator %s started", self.engine.owner)
 
     async def close(self) -> None:
         """Stop loops and actors (pending asks fail), then close the stores."""
+        self._running = False
         task, self._consumer_task = self._consumer_task, None
         if task is not None:
             task.cancel()

@@ -82,6 +82,44 @@ class Settings:
     admin_token: str | None = None
     admin_token_ref: str | None = None
 
+    # AWS: DynamoDB stores, SQS work queue and DLQ, S3 artifacts (the durable HA shape).
+    # Names default to the original's; ``*_endpoint_override`` points at a local endpoint.
+    dynamo_execution_table: str = "tpf_execution"
+    dynamo_execution_key_table: str = "tpf_execution_key"
+    dynamo_execution_payload_table: str = "tpf_execution_payload"
+    dynamo_await_interaction_table: str = "tpf_await_interaction"
+    dynamo_await_interaction_key_table: str = "tpf_await_interaction_key"
+    dynamo_release_table: str = "tpf_release_registry"
+    dynamo_worker_table: str = "tpf_worker_registry"
+    dynamo_region: str | None = None
+    dynamo_endpoint_override: str | None = None
+    # The six await-interaction GSIs of the original, plus our sharded execution indexes.
+    dynamo_index_by_unit: str = "await-interaction-by-unit"
+    dynamo_index_pending_by_tenant: str = "await-interaction-pending-by-tenant"
+    dynamo_index_pending_by_assignee: str = "await-interaction-pending-by-assignee"
+    dynamo_index_pending_by_group: str = "await-interaction-pending-by-group"
+    dynamo_index_pending_by_step: str = "await-interaction-pending-by-step"
+    dynamo_index_pending_by_deadline: str = "await-interaction-pending-by-deadline"
+    dynamo_index_execution_due: str = "execution-due"
+    dynamo_index_execution_dead_letters: str = "execution-dead-letters"
+    dynamo_index_unapplied: str = "await-interaction-unapplied"
+    dynamo_shards: int = 16  # spreads due/overdue index partitions (no single hot key)
+    sqs_region: str | None = None
+    sqs_endpoint_override: str | None = None
+    sqs_local_loopback: bool = True
+    sqs_poll_start_delay_ms: int = 0
+    sqs_receivers: int = 4
+    queue_url: str | None = None
+    dlq_url: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = "tpf/releases"
+    s3_region: str | None = None
+    s3_endpoint_override: str | None = None
+    s3_path_style_access: bool = False
+    # Optional sweeper leadership: one coordinator sweeps, elected through a lease item.
+    sweeper_leader_election: bool = False
+    sweeper_leader_lease_ms: int = 15_000
+
     # Everything the configuration named that this build recognises but does not use yet.
     unsupported: dict[str, str] = field(default_factory=dict)
 
