@@ -12,6 +12,7 @@ endpoint (``*.endpoint-override``) such as moto accepts any.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
 from typing import Any
 
@@ -59,17 +60,13 @@ class AwsClients:
                 service, region_name=region, endpoint_url=endpoint, config=config
             )
         )
-        client.meta.events.register("before-send", self._count)
+        # Each client counts its own requests (several may share one local endpoint).
+        client.meta.events.register("before-send", functools.partial(self._count, service))
         self._clients[service] = client
         return client
 
-    def _count(self, request: Any = None, **kwargs: Any) -> None:
-        url = str(getattr(request, "url", ""))
-        for service, client in self._clients.items():
-            if url.startswith(client.meta.endpoint_url):
-                self.requests[service] += 1
-                return
-        self.requests["other"] += 1
+    def _count(self, service: str, **kwargs: Any) -> None:
+        self.requests[service] += 1
 
     async def close(self) -> None:
         self._clients.clear()
