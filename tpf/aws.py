@@ -73,6 +73,20 @@ class AwsClients:
         await self._stack.aclose()
 
 
+def needs_aws(settings: Settings) -> bool:
+    """Whether any configured provider lives on AWS (and so needs :class:`AwsClients`)."""
+    return (
+        "dynamo"
+        in (
+            settings.state_provider,
+            settings.releases_registry_provider,
+            settings.worker_lifecycle_provider,
+        )
+        or "sqs" in (settings.dispatcher_provider, settings.dlq_provider)
+        or settings.releases_storage_provider == "s3"
+    )
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ``ClientError`` (``""`` for anything else)."""
     response = getattr(exc, "response", None)

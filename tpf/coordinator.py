@@ -37,6 +37,7 @@ from tpf.actors.supervisor import SupervisorLoop
 from tpf.actors.sweeper import Sweeper
 from tpf.actors.work_consumer import WorkConsumer
 from tpf.admission import Admission, effective_state
+from tpf.aws import AwsClients, needs_aws
 from tpf.clock import Clock, SystemClock
 from tpf.config import unsupported_warnings
 from tpf.errors import NotFound, ValidationError
@@ -149,12 +150,20 @@ class Coordinator:
         store is opened.
         """
         clock = clock or SystemClock()
-        queue = open_work_queue(settings, clock)
-        sink = dlq_sink or open_dead_letter_sink(settings)
         check_await_transport(settings)
         for line in unsupported_warnings(settings):
             LOG.warning("%s", line)
-        stores = await open_stores(settings)
+        aws = AwsClients(settings) if needs_aws(settings) else None
+        try:
+            queue = open_work_queue(settings, clock, aws)
+            sink = dlq_sink or open_dead_letter_sink(settings, aws)
+            stores = await open_stores(settings, aws)
+        except BaseException:
+            if aws is not None:
+                await aws.close()
+            raise
+        if aws is not None:
+            stores.closers.insert(0, aws.close)  # closed last, after every store using it
         return cls(settings, stores, clock=clock, queue=queue, dlq_sink=sink)
 
     # ------------------------------------------------------------------ lifecycle

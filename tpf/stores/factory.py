@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from tpf.aws import AwsClients
 from tpf.errors import ConfigError
 from tpf.settings import Settings
 from tpf.stores.artifacts import LocalArtifactStore
@@ -43,8 +44,12 @@ def _check(setting: str, value: str, supported: tuple[str, ...]) -> None:
         )
 
 
-async def open_stores(settings: Settings) -> StoreSet:
-    """Open every store named by ``settings``; close them with :meth:`StoreSet.close`."""
+async def open_stores(settings: Settings, aws: AwsClients | None = None) -> StoreSet:
+    """Open every store named by ``settings``; close them with :meth:`StoreSet.close`.
+
+    ``aws`` is the coordinator's shared AWS clients, needed by the ``dynamo`` and ``s3``
+    providers (the caller closes it).
+    """
     _check("state-provider", settings.state_provider, ("memory", "sqlite"))
     _check("releases-registry-provider", settings.releases_registry_provider, ("memory", "file"))
     _check("releases-storage-provider", settings.releases_storage_provider, ("local",))

@@ -6,6 +6,7 @@ here, naming the key, instead of silently running on the in-process default.
 
 from __future__ import annotations
 
+from tpf.aws import AwsClients
 from tpf.clock import Clock
 from tpf.errors import ConfigError
 from tpf.settings import Settings
@@ -21,13 +22,13 @@ def _not_built(key: str, value: str, supported: str) -> ConfigError:
     )
 
 
-def open_work_queue(settings: Settings, clock: Clock) -> WorkQueue:
+def open_work_queue(settings: Settings, clock: Clock, aws: AwsClients | None = None) -> WorkQueue:
     if settings.dispatcher_provider == "event":
         return InProcessWorkQueue(clock)
     raise _not_built("dispatcher-provider", settings.dispatcher_provider, "event")
 
 
-def open_dead_letter_sink(settings: Settings) -> DeadLetterSink:
+def open_dead_letter_sink(settings: Settings, aws: AwsClients | None = None) -> DeadLetterSink:
     if settings.dlq_provider == "log":
         return LogDeadLetterSink()
     raise _not_built("dlq-provider", settings.dlq_provider, "log")

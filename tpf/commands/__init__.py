@@ -1,0 +1,1 @@
+"""The ``tpf`` subcommands, one module per group; each exposes ``register(subparsers)``."""
