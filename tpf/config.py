@@ -41,7 +41,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -564,3 +564,27 @@ def unsupported_warnings(settings: Settings) -> list[str]:
         f"{key} is accepted but not supported yet by this build; it has no effect"
         for key in sorted(settings.unsupported)
     ]
+
+
+@dataclass(frozen=True)
+class ClientDefaults:
+    """Defaults of the ``tpf`` operator commands (the REST client side), from the environment.
+
+    ``TPF_BASE_URL`` (``http://127.0.0.1:8081``), ``TPF_TENANT`` (``restaurant-demo``, as in the
+    original's demos), ``TPF_CONTROL_PLANE_TOKEN`` and ``TPF_ADMIN_TOKEN``.
+    """
+
+    base_url: str
+    tenant: str
+    control_plane_token: str | None
+    admin_token: str | None
+
+
+def client_defaults(environ: Mapping[str, str] | None = None) -> ClientDefaults:
+    env = os.environ if environ is None else environ
+    return ClientDefaults(
+        base_url=env.get("TPF_BASE_URL") or "http://127.0.0.1:8081",
+        tenant=env.get("TPF_TENANT") or "restaurant-demo",
+        control_plane_token=env.get("TPF_CONTROL_PLANE_TOKEN") or None,
+        admin_token=env.get("TPF_ADMIN_TOKEN") or None,
+    )

@@ -1,0 +1,315 @@
+"""Operator commands: the REST API from the shell.
+
+``tpf executions submit|get|result``, ``tpf interactions pending|complete``, ``tpf redrive``,
+``tpf releases register|activate|active|list`` and ``tpf workers register|heartbeat|drain|list``.
+Every command takes ``--base-url``, ``--tenant``, ``--token`` (control plane) and
+``--admin-token`` (defaults from ``TPF_BASE_URL``, ``TPF_TENANT``, ``TPF_CONTROL_PLANE_TOKEN``,
+``TPF_ADMIN_TOKEN``) and prints a readable summary, or the raw JSON answer with ``--json``.
+Exit status: 0 success, 1 the API refused (its error code and message on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tpf.client import ApiError, RestClient
+from tpf.config import client_defaults
+
+Handler = Callable[[RestClient, argparse.Namespace], Any]
+Formatter = Callable[[Any], list[str]]
+
+
+def _json_arg(text: str) -> Any:
+    """A JSON value inline, or ``@path`` to read it from a file."""
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+
+
+def _status_line(s: dict[str, Any]) -> str:
+    line = (
+        f"execution {s['executionId']}: {s['status']} step={s['stepIndex']} "
+        f"attempt={s['attempt']} version={s['version']}"
+    )
+    if s.get("errorCode"):
+        line += f"\n  error {s['errorCode']}: {s.get('errorMessage') or ''}"
+    return line
+
+
+def _fmt_submit(r: Any) -> list[str]:
+    dup = " (duplicate: the existing execution)" if r["duplicate"] else ""
+    return [f"execution {r['executionId']} accepted{dup}", f"status: {r['statusUrl']}"]
+
+
+def _fmt_result(r: Any) -> list[str]:
+    lines = [_status_line(r["status"])]
+    payload = r.get("resultPayload")
+    if payload:
+        lines.append(f"result ({payload.get('payloadTypeId')}): {payload.get('payload')}")
+    return lines
+
+
+def _fmt_pending(rows: Any) -> list[str]:
+    if not rows:
+        return ["no pending interactions"]
+    return [
+        f"{p['interactionId']} execution={p['executionId']} step={p['stepId']} "
+        f"deadline={p['deadlineEpochMs']} assignee={p.get('assignee') or '-'} "
+        f"group={p.get('group') or '-'}"
+        for p in rows
+    ]
+
+
+def _fmt_completion(r: Any) -> list[str]:
+    dup = " (duplicate: first completion wins)" if r["duplicate"] else ""
+    return [f"interaction {r['interactionId']} {r['status']}{dup}; execution {r['executionId']}"]
+
+
+def _fmt_redrive(r: Any) -> list[str]:
+    return [
+        f"execution {r['executionId']} re-driven: {r['previousStatus']} -> {r['status']} "
+        f"(version {r['version']}, step {r['currentStepIndex']}, attempt {r['attempt']})"
+    ]
+
+
+def _fmt_release(r: Any) -> list[str]:
+    return [
+        f"release {r['releaseVersion']} {r['status']} pipeline={r['pipelineId']} "
+        f"contract={r['contractVersion']} artifact={r.get('primaryArtifactId')}"
+    ]
+
+
+def _fmt_releases(rows: Any) -> list[str]:
+    return [line for r in rows for line in _fmt_release(r)] or ["no releases"]
+
+
+def _fmt_worker(r: Any) -> list[str]:
+    return [
+        f"worker {r['workerId']} {r['state']} protocol={r['protocol']} "
+        f"release={r['releaseVersion']} lastHeartbeat={r['lastHeartbeatAtEpochMs']}"
+    ]
+
+
+def _fmt_workers(rows: Any) -> list[str]:
+    return [line for r in rows for line in _fmt_worker(r)] or ["no workers"]
+
+
+def _command(
+    group: Any, name: str, help_text: str, handler: Handler, formatter: Formatter
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
+    defaults = client_defaults()
+    parser.add_argument("--base-url", default=defaults.base_url)
+    parser.add_argument("--tenant", default=defaults.tenant)
+    parser.add_argument("--token", default=defaults.control_plane_token, help="control plane")
+    parser.add_argument("--admin-token", default=defaults.admin_token)
+    parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    parser.set_defaults(handler=_runner(handler, formatter))
+    return parser
+
+
+def _runner(handler: Handler, formatter: Formatter) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        client = RestClient(
+            args.base_url,
+            args.tenant,
+            control_plane_token=args.token,
+            admin_token=args.admin_token,
+        )
+        try:
+            answer = handler(client, args)
+        except ApiError as exc:
+            print(f"error: HTTP {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(answer, indent=2))
+        else:
+            print("\n".join(formatter(answer)))
+        return 0
+
+    return run
+
+
+def register(commands: Any) -> None:
+    executions = commands.add_parser("executions", help="submit and inspect executions")
+    ex = executions.add_subparsers(dest="sub", required=True)
+    p = _command(
+        ex,
+        "submit",
+        "submit an execution",
+        lambda c, a: c.submit(
+            a.pipeline_id, a.input, idempotency_key=a.idempotency_key, input_shape=a.input_shape
+        ),
+        _fmt_submit,
+    )
+    p.add_argument("--pipeline-id", required=True)
+    p.add_argument("--input", required=True, type=_json_arg, help="JSON or @file")
+    p.add_argument("--idempotency-key")
+    p.add_argument("--input-shape", default="UNI", choices=["UNI", "MULTI", "RAW"])
+    p = _command(
+        ex,
+        "get",
+        "status of an execution",
+        lambda c, a: c.status(a.execution_id, wait_ms=a.wait_ms),
+        lambda r: [_status_line(r)],
+    )
+    p.add_argument("execution_id")
+    p.add_argument("--wait-ms", type=int, help="long poll until terminal or waiting")
+    p = _command(
+        ex,
+        "result",
+        "result of an execution",
+        lambda c, a: c.result(a.execution_id, wait_ms=a.wait_ms),
+        _fmt_result,
+    )
+    p.add_argument("execution_id")
+    p.add_argument("--wait-ms", type=int, help="long poll until terminal or waiting")
+
+    interactions = commands.add_parser("interactions", help="await interactions")
+    it = interactions.add_subparsers(dest="sub", required=True)
+    p = _command(
+        it,
+        "pending",
+        "list pending interactions",
+        lambda c, a: c.pending(
+            assignee=a.assignee, group=a.group, step_id=a.step_id, limit=a.limit
+        ),
+        _fmt_pending,
+    )
+    for flag in ("--assignee", "--group", "--step-id"):
+        p.add_argument(flag)
+    p.add_argument("--limit", type=int)
+    p = _command(
+        it,
+        "complete",
+        "complete an interaction",
+        lambda c, a: c.complete(
+            a.response,
+            interaction_id=a.interaction_id,
+            correlation_id=a.correlation_id,
+            resume_token=a.resume_token,
+            actor=a.actor,
+        ),
+        _fmt_completion,
+    )
+    for flag in ("--interaction-id", "--correlation-id", "--resume-token", "--actor"):
+        p.add_argument(flag)
+    p.add_argument("--response", required=True, type=_json_arg, help="JSON or @file")
+
+    p = _command(
+        commands,
+        "redrive",
+        "re-drive a failed execution",
+        lambda c, a: c.redrive(
+            a.execution_id,
+            expected_version=a.expected_version,
+            reason=a.reason,
+            allow_failed=a.allow_failed,
+        ),
+        _fmt_redrive,
+    )
+    p.add_argument("execution_id")
+    p.add_argument("--expected-version", type=int)
+    p.add_argument("--reason")
+    p.add_argument("--allow-failed", action="store_true")
+
+    releases = commands.add_parser("releases", help="register and activate releases")
+    rl = releases.add_subparsers(dest="sub", required=True)
+    p = _command(
+        rl,
+        "register",
+        "register a release descriptor",
+        lambda c, a: (
+            c.upload_release(a.pipeline_id, a.upload)
+            if a.upload
+            else c.register_release(a.pipeline_id, a.descriptor)
+        ),
+        _fmt_release,
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--descriptor", help="absolute path on the coordinator's filesystem")
+    where.add_argument("--upload", help="local pipeline-release.json: send it and its artifacts")
+    p = _command(
+        rl,
+        "activate",
+        "activate a release",
+        lambda c, a: c.activate_release(a.pipeline_id, a.release_version),
+        _fmt_release,
+    )
+    p.add_argument("release_version")
+    _command(
+        rl,
+        "active",
+        "the active release",
+        lambda c, a: c.active_release(a.pipeline_id),
+        _fmt_release,
+    )
+    _command(rl, "list", "all releases", lambda c, a: c.list_releases(a.pipeline_id), _fmt_releases)
+    for sub in rl.choices.values():
+        sub.add_argument("--pipeline-id", required=True)
+
+    workers = commands.add_parser("workers", help="worker lifecycle records")
+    wk = workers.add_subparsers(dest="sub", required=True)
+    p = _command(
+        wk,
+        "register",
+        "register or re-register a worker",
+        lambda c, a: c.register_worker(
+            a.pipeline_id,
+            **{
+                k: v
+                for k, v in {
+                    "workerId": a.worker_id,
+                    "contractVersion": a.contract_version,
+                    "releaseVersion": a.release_version,
+                    "protocol": a.protocol,
+                    "endpoint": a.endpoint,
+                    "artifactId": a.artifact_id,
+                    "artifactDigest": a.artifact_digest,
+                }.items()
+                if v is not None
+            },
+        ),
+        _fmt_worker,
+    )
+    for flag in ("--worker-id", "--contract-version", "--release-version", "--protocol"):
+        p.add_argument(flag, required=True)
+    for flag in ("--endpoint", "--artifact-id", "--artifact-digest"):
+        p.add_argument(flag)
+    p = _command(
+        wk,
+        "heartbeat",
+        "record a worker heartbeat",
+        lambda c, a: c.heartbeat_worker(a.pipeline_id, a.worker_id),
+        _fmt_worker,
+    )
+    p.add_argument("worker_id")
+    p = _command(
+        wk,
+        "drain",
+        "mark a worker draining",
+        lambda c, a: c.drain_worker(a.pipeline_id, a.worker_id),
+        _fmt_worker,
+    )
+    p.add_argument("worker_id")
+    p = _command(
+        wk,
+        "list",
+        "list workers",
+        lambda c, a: c.list_workers(
+            a.pipeline_id, contract_version=a.contract_version, release_version=a.release_version
+        ),
+        _fmt_workers,
+    )
+    p.add_argument("--contract-version")
+    p.add_argument("--release-version")
+    for sub in wk.choices.values():
+        sub.add_argument("--pipeline-id", required=True)
