@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo bench soak lint typecheck clean
+.PHONY: venv test demo incident recovery demo-inprocess bench soak lint typecheck clean dev-aws
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,21 @@ test: lint typecheck
 demo: $(STAMP)
 	$(BIN)/python -m demos.restaurant_approval.demo
 
+incident: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.incident
+
+recovery: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.recovery
+
+demo-inprocess: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.inprocess
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A local AWS (moto on 127.0.0.1:4566) bootstrapped for the durable HA shape; Ctrl-C stops it.
+dev-aws: $(STAMP)
+	$(BIN)/tpf dev aws
 
 # Slow soak and chaos runs, kept out of `make test`.
 soak: $(STAMP)

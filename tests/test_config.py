@@ -320,7 +320,7 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         f"{P}worker.rest.base-url=http://worker:8080\n{P}tenancy.allowed-tenants=a,b\n"
-        f"{P}resume-token-secret=hunter2\npipeline.max-concurrency=128\n"
+        f"{P}worker.rest.shared-secret=hunter2\npipeline.max-concurrency=128\n"
         "tpf.await.sqs.max-messages=5\npipeline.resilience.circuit.failure-ratio=0.5\n"
         f"{P}queue-url=\n",  # empty means unset, so it is not recorded
     )
@@ -328,7 +328,7 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
     assert s.unsupported == {
         f"{P}worker.rest.base-url": "http://worker:8080",
         f"{P}tenancy.allowed-tenants": "a,b",
-        f"{P}resume-token-secret": "<redacted>",  # secrets never reach Settings or logs
+        f"{P}worker.rest.shared-secret": "<redacted>",  # secrets never reach Settings or logs
         "pipeline.max-concurrency": "128",
         "tpf.await.sqs.max-messages": "5",
         "pipeline.resilience.circuit.failure-ratio": "0.5",
@@ -416,3 +416,29 @@ def test_resolve_secret() -> None:
 
 def test_parse_properties_trailing_backslash_at_eof() -> None:
     assert parse_properties("a = b\\") == {"a": "b"}
+
+
+def test_resume_token_secret_and_upload_limit_are_supported(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"{P}resume-token-secret=env:TPF_RESUME_SECRET\ntpf.http.max-upload-bytes=4096\n",
+    )
+    s = load_settings({}, config_file=path)
+    assert s.resume_token_secret == "env:TPF_RESUME_SECRET"
+    assert s.http_max_upload_bytes == 4096
+    assert s.unsupported == {}
+    assert f"{P}resume-token-secret = env:TPF_RESUME_SECRET" in describe(s)
+
+
+def test_describe_redacts_literal_tokens_and_secrets() -> None:
+    s = load_settings(
+        {
+            "PIPELINE_ORCHESTRATOR_RESUME_TOKEN_SECRET": "hunter2",
+            "PIPELINE_ORCHESTRATOR_ADMIN_ENABLED": "true",
+            "PIPELINE_ORCHESTRATOR_ADMIN_ADMIN_TOKEN": "hunter3",
+        }
+    )
+    lines = describe(s)
+    assert not any("hunter" in line for line in lines)
+    assert f"{P}resume-token-secret = <redacted>" in lines
+    assert f"{P}admin.admin-token = <redacted>" in lines

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "tpf.commands.release",
     "tpf.commands.config",
     "tpf.commands.operator",
+    "tpf.commands.serve",
 )
 
 

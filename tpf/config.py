@@ -21,7 +21,7 @@ uses).
 Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``,
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
 ``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
-``tpf.http.max-body-bytes``, ``tpf.http.max-wait``.
+``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``.
 
 Strictness: a misspelt key must fail startup rather than silently fall back to a default, so an
 unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
@@ -230,6 +230,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "admin.enabled": ("admin_enabled", _bool),
     _P + "admin.admin-token": ("admin_token", _text),
     _P + "admin.admin-token-ref": ("admin_token_ref", _text),
+    _P + "resume-token-secret": ("resume_token_secret", _text),
     _P + "dynamo.execution-table": ("dynamo_execution_table", _text),
     _P + "dynamo.execution-key-table": ("dynamo_execution_key_table", _text),
     _P + "dynamo.execution-payload-table": ("dynamo_execution_payload_table", _text),
@@ -267,6 +268,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.http.port": ("http_port", _int(0)),
     "tpf.http.max-body-bytes": ("http_max_body_bytes", _int(1024)),
     "tpf.http.max-wait": ("http_max_wait_ms", _duration(0)),
+    "tpf.http.max-upload-bytes": ("http_max_upload_bytes", _int(1024)),
     "tpf.ask-timeout": ("ask_timeout_ms", _duration(1)),
 }
 
@@ -284,7 +286,7 @@ def _grouped(spec: str, prefix: str = "") -> frozenset[str]:
 # Keys the original defines (spec §8) whose feature this build does not have yet.
 _UNSUPPORTED = _grouped(
     """
-: max-circuit-deferral resume-token-secret
+: max-circuit-deferral
 : await-aggregate-max-input-items await-aggregate-max-output-items
 dynamo: await-unit-table await-admission-table
 tenancy: allowed-tenants require-explicit-tenant
@@ -554,6 +556,8 @@ def describe(settings: Settings) -> list[str]:
         if f.name == "unsupported" or value == getattr(defaults, f.name):
             continue
         shown = value.value if isinstance(value, enum.Enum) else value
+        if _SECRET_KEY.search(f.name) and not str(value).startswith("env:"):
+            shown = "<redacted>"  # literal tokens and secrets stay out of startup logs
         lines.append(f"{_FIELD_TO_KEY.get(f.name, f.name)} = {shown}")
     return lines
 

@@ -527,6 +527,65 @@ class Coordinator:
         state = effective_state(record, self.clock.now_ms(), self.settings.worker_stale_after_ms)
         return msgspec.structs.replace(record, state=state)
 
+    # ------------------------------------------------------------------ REST edge queries
+
+    async def list_releases(self, tenant_id: str, pipeline_id: str) -> list[ReleaseRecord]:
+        """Every release of the pipeline, oldest first."""
+        releases = await self.stores.releases.list(tenant_id, pipeline_id)
+        return sorted(releases, key=lambda r: r.created_at_epoch_ms)
+
+    async def get_release(
+        self, tenant_id: str, pipeline_id: str, release_version: str
+    ) -> ReleaseRecord:
+        record = await self.stores.releases.get(tenant_id, pipeline_id, release_version)
+        if record is None:
+            raise NotFound(f"Release not found: {release_version} of pipeline {pipeline_id}")
+        return record
+
+    async def wait_settled(
+        self, tenant_id: str, execution_id: str, *, timeout_s: float
+    ) -> ExecutionRecord:
+        """The execution once terminal or parked on an interaction that still awaits its answer;
+        the current record after ``timeout_s`` (the REST edge's ``?waitMs=`` long poll).
+
+        A parked execution whose interaction is already resolved is about to resume, so it is not
+        settled: a client that completes an await and then long-polls the result gets the resumed
+        outcome, not the stale ``WAITING_EXTERNAL`` it had before.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        key = (tenant_id, execution_id)
+        floor = -1  # a park counts only if committed after the resolved one we saw
+
+        def settled_after(floor: int) -> Callable[[ExecutionRecord], bool]:
+            return lambda r: r.terminal or (
+                r.status is ExecutionStatus.WAITING_EXTERNAL and r.version > floor
+            )
+
+        while True:
+            settled = settled_after(floor)
+            # Watch before reading, so a commit between the read and the wait is not missed.
+            future = self.engine.watchers.add(key, settled)
+            try:
+                record = await self.status(tenant_id, execution_id)
+                if not settled(record):
+                    try:
+                        remaining = max(0.0, deadline - loop.time())
+                        record = await asyncio.wait_for(asyncio.shield(future), remaining)
+                    except TimeoutError:
+                        return await self.status(tenant_id, execution_id)
+            finally:
+                self.engine.watchers.discard(key, future)
+            if record.terminal or loop.time() >= deadline or not await self._resuming(record):
+                return record
+            floor = record.version
+
+    async def _resuming(self, record: ExecutionRecord) -> bool:
+        if record.await_interaction_id is None:
+            return False
+        interaction = await self.stores.awaits.get(record.tenant_id, record.await_interaction_id)
+        return interaction is not None and not interaction.pending
+
 
 def _require(value: str | None, name: str) -> None:
     if value is None or not str(value).strip():

@@ -74,6 +74,8 @@ class Settings:
     http_port: int = 8081
     http_max_body_bytes: int = 1_048_576
     http_max_wait_ms: int = 30_000  # cap on ?waitMs= long polls
+    # Multipart release uploads carry artifacts, which outgrow JSON bodies; they stream to disk.
+    http_max_upload_bytes: int = 268_435_456
     control_plane_enabled: bool = False
     control_plane_token: str | None = None
     control_plane_token_ref: str | None = None
@@ -81,6 +83,10 @@ class Settings:
     admin_enabled: bool = False
     admin_token: str | None = None
     admin_token_ref: str | None = None
+    # HMAC secret of await resume tokens (spec §4.6); a literal or ``env:NAME``, resolved once
+    # when the REST edge starts. Unset: pending interactions carry no token and completing by
+    # token is refused.
+    resume_token_secret: str | None = None
 
     # AWS: DynamoDB stores, SQS work queue and DLQ, S3 artifacts (the durable HA shape).
     # Names default to the original's; ``*_endpoint_override`` points at a local endpoint.

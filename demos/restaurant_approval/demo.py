@@ -1,122 +1,60 @@
-"""``make demo``: the restaurant approval flow, end to end, in one process on the SQLite default.
+"""``make demo``: the restaurant approval flow over REST, end to end, on the SQLite default.
 
-It does what an operator and two restaurants would: build the release, register and activate it,
-register the in-process worker, submit an order that the restaurant accepts and one it
-declines, complete both awaits, and check the outcomes (``APPROVED`` and ``DECLINED``). Every
-step the pipeline runs is printed. State lives under ``TPF_STATE_DIR`` (default ``.tpf/``), so
-the executions are still there after the demo exits.
+It plays the operator and two restaurants against a real ``tpf serve``: start the coordinator
+with the restaurant pipeline as its local worker, build the release (``tpf release build``),
+register and activate it, register the worker, submit an order the restaurant accepts and one
+it declines (the original's JSON: payload envelopes with Java type ids), complete both awaits,
+check the outcomes ``APPROVED`` and ``DECLINED``, and stop the server. Exit status 0 when both
+outcomes are right.
 
-Run: ``python -m demos.restaurant_approval.demo`` (exit status 0 when both outcomes are right).
+State lives under ``TPF_STATE_DIR`` (default ``.tpf/``); the port is ``TPF_HTTP_PORT`` (default
+8081, as in the original).
+
+Run: ``python -m demos.restaurant_approval.demo``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
-from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID, pipeline
+from demos.restaurant_approval import flows
+from demos.restaurant_approval.server import DemoServer
+from tpf.client import RestClient
 from tpf.config import load_settings
-from tpf.coordinator import Coordinator
-from tpf.records import ExecutionStatus
-from tpf.releases import build_release
-from tpf.transports.local_worker import StepEvent
-
-TENANT = "restaurant-demo"
-WORKER_ID = "restaurant-local-worker"
-TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
 
 
-def show_step(event: StepEvent) -> None:
-    what = "parked, waiting for the restaurant" if event.kind == "await" else "done"
-    print(f"  [{event.execution_id[:8]}] step {event.step_index} {event.step_name}: {what}")
+def run_flow(client: RestClient, label: str, customer: str, restaurant: str, decision: str) -> str:
+    flows.say(f"\n== {label}")
+    eid = flows.submit_order(client, customer, restaurant, "Margherita Pizza, Sparkling Water")
+    parked = flows.wait_for(client, eid, {"WAITING_EXTERNAL"})
+    flows.say(f"  status {parked['status']} at step {parked['stepIndex']}")
+    interaction = flows.pending_for(client, eid)
+    flows.say(f"  pending interaction {interaction['interactionId']} ({interaction['stepId']})")
+    flows.complete(client, interaction, decision)
+    final = flows.wait_for(client, eid, flows.TERMINAL)
+    result = flows.outcome(client, eid)
+    flows.say(f"  status {final['status']} version {final['version']}: outcome {result}")
+    return result
 
 
-def order(customer: str, restaurant: str, items: str, amount: str) -> dict[str, Any]:
-    return {
-        "requestId": str(uuid.uuid4()),
-        "customerName": customer,
-        "restaurantName": restaurant,
-        "items": items,
-        "totalAmount": amount,
-        "currency": "EUR",
-    }
-
-
-async def run_flow(
-    coordinator: Coordinator, label: str, request: dict[str, Any], decision: str
-) -> str:
-    print(f"\n== {label}: {request['customerName']} at {request['restaurantName']}")
-    submitted = await coordinator.submit(
-        TENANT, PIPELINE_ID, request, idempotency_key=f"order-{uuid.uuid4()}"
-    )
-    eid = submitted.execution_id
-    print(f"  submitted execution {eid}")
-    parked = await coordinator.wait_for(
-        TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL), timeout_s=30
-    )
-    if parked.status is not ExecutionStatus.WAITING_EXTERNAL:
-        raise SystemExit(f"expected the execution to park, it is {parked.status}")
-    pending = await coordinator.pending(TENANT, step_id=AWAIT_STEP_ID)
-    interaction = next(p for p in pending if p.execution_id == eid)
-    order_id = interaction.request_payload["orderId"]
-    print(f"  pending interaction {interaction.interaction_id} for order {order_id}")
-    body = {"orderId": order_id, "decidedAt": "2026-11-27T12:00:00Z"}
-    if decision == "accepted":
-        body["note"] = "See you at seven"
-    else:
-        body["declineReason"] = "Kitchen is closed tonight"
-    await coordinator.complete(
-        TENANT,
-        interaction_id=interaction.interaction_id,
-        response={decision: body},
-        actor="restaurant-demo",
-    )
-    print(f"  restaurant {decision} the order")
-    final = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=30)
-    outcome = (final.result_payload or {}).get("outcome")
-    print(f"  execution {final.status}: outcome={outcome}")
-    print(f"  summary: {(final.result_payload or {}).get('summary')}")
-    return str(outcome)
-
-
-async def main() -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def main() -> int:
     settings = load_settings()
-    print(f"tpf restaurant demo: state in {settings.state_dir}/ ({settings.state_provider})")
-    coordinator = await Coordinator.open(settings)
+    server = DemoServer(Path(settings.state_dir).resolve(), settings.http_port)
+    flows.say(f"tpf restaurant demo: tpf serve on {server.base_url}, state in {server.state_dir}")
+    server.start()
     try:
-        await coordinator.start()
-        worker = coordinator.host(pipeline, observer=show_step)
-        # A stable build directory keeps the descriptor identical across runs, so registering
-        # it again is idempotent rather than a conflicting re-registration.
-        descriptor = build_release(pipeline, Path(settings.state_dir) / "build")
-        release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
-        await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
-        print(f"release {release.release_version} active for tenant {TENANT}")
-        await coordinator.register_local_worker(TENANT, worker, WORKER_ID)
-        approved = await run_flow(
-            coordinator,
-            "Accepted order",
-            order("Ada Lovelace", "Cafe TPF", "Margherita Pizza, Sparkling Water", "27.50"),
-            "accepted",
-        )
-        declined = await run_flow(
-            coordinator,
-            "Declined order",
-            order("Grace Hopper", "Bistro Queue", "Ramen, Green Tea", "18.90"),
-            "declined",
-        )
+        client = server.client()
+        flows.prepare_release(client, server.state_dir / "build")
+        approved = run_flow(client, "Accepted order", "Ada Lovelace", "Cafe TPF", "accepted")
+        declined = run_flow(client, "Declined order", "Grace Hopper", "Bistro Queue", "declined")
     finally:
-        await coordinator.close()
+        server.stop()
     ok = approved == "APPROVED" and declined == "DECLINED"
-    print(f"\nresults: accepted order -> {approved}, declined order -> {declined}")
-    print("demo passed" if ok else "demo FAILED")
+    flows.say(f"\nresults: accepted order -> {approved}, declined order -> {declined}")
+    flows.say("demo passed" if ok else "demo FAILED")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""``tpf serve``: run a coordinator behind the REST edge until interrupted.
+
+``tpf serve [--config FILE] [--pipeline MODULE:ATTR ...] [--host H] [--port P]`` loads the
+configuration exactly as ``tpf config check`` does, opens the stores and transports it names
+(strict startup refuses missing resources), optionally hosts pipeline code as this process's
+local transition worker, and serves the control-plane and admin APIs. SIGINT/SIGTERM stop it
+cleanly: the listener closes first, then actors (pending asks fail) and stores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from tpf.commands.release import load_pipeline
+from tpf.config import describe, load_settings
+from tpf.errors import ConfigError
+
+LOG = logging.getLogger("tpf.serve")
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from tpf.coordinator import Coordinator
+    from tpf.http.server import serve
+
+    overrides: dict[str, str] = {}
+    if args.host is not None:
+        overrides["tpf.http.host"] = args.host
+    if args.port is not None:
+        overrides["tpf.http.port"] = str(args.port)
+    try:
+        settings = load_settings(config_file=args.config, overrides=overrides)
+        pipelines = [load_pipeline(ref) for ref in args.pipeline or ()]
+        if settings.control_plane_require_remote_worker and pipelines:
+            raise ConfigError(
+                "pipeline.orchestrator.control-plane.require-remote-worker=true forbids hosting "
+                "pipeline code in the coordinator (--pipeline); run it on a remote worker"
+            )
+        coordinator = await Coordinator.open(settings)
+    except ConfigError as exc:
+        print(f"tpf serve: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    for line in describe(settings):
+        LOG.info("setting %s", line)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for pipeline in pipelines:
+            worker = coordinator.host(pipeline)
+            pid, cv, rv = worker.identity
+            LOG.info("hosting %s (contract %s, release %s) as a local worker", pid, cv, rv)
+        await coordinator.start()
+
+        def started(port: int) -> None:
+            # Scripts wait for this line (or poll /q/health/ready) before calling the API.
+            print(f"tpf serve: listening on http://{settings.http_host}:{port}", flush=True)
+
+        server = asyncio.create_task(
+            serve(coordinator, host=settings.http_host, port=settings.http_port, started=started)
+        )
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({server, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if server in done:
+            server.result()  # re-raise a failure to bind or serve
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+        stopping.cancel()
+    finally:
+        await coordinator.close()
+    print("tpf serve: stopped", flush=True)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(_serve(args))
+    except OSError as exc:  # e.g. the port is taken
+        print(f"tpf serve: {exc}", file=sys.stderr)
+        return 1
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run a coordinator with the REST API")
+    serve.add_argument("--config", help=".properties file (default: $TPF_CONFIG)")
+    serve.add_argument(
+        "--pipeline",
+        action="append",
+        metavar="MODULE:ATTR",
+        help="host this pipeline's code as the local transition worker (repeatable)",
+    )
+    serve.add_argument("--host", help="listen address (default: tpf.http.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: tpf.http.port, 8081)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.set_defaults(handler=_run)

@@ -1,0 +1,62 @@
+"""Assemble the aiohttp application: routes, middlewares and shared state.
+
+:func:`create_app` is the one entry point (``tpf serve`` and the tests use it). The route table
+is the union of each module's ``ROUTES``; the same table is registered with the router and
+rendered as the OpenAPI document, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+from aiohttp import web
+
+from tpf.config import resolve_secret
+from tpf.coordinator import Coordinator
+from tpf.errors import ConfigError
+from tpf.http import admin, control_plane, health, metrics, openapi
+from tpf.http.auth import TokenGuard, auth_middleware
+from tpf.http.errors import error_middleware
+from tpf.http.wire import EDGE, Edge, Route
+
+ROUTES: tuple[Route, ...] = (
+    *control_plane.ROUTES,
+    *admin.ROUTES,
+    *health.ROUTES,
+    *metrics.ROUTES,
+    *openapi.ROUTES,
+)
+
+
+def create_app(
+    coordinator: Coordinator, *, environ: Mapping[str, str] | None = None
+) -> web.Application:
+    """The REST edge of ``coordinator``; ``environ`` resolves ``env:`` token refs (default
+    ``os.environ``)."""
+    settings = coordinator.settings
+    env = os.environ if environ is None else environ
+    secret = None
+    if settings.resume_token_secret:
+        try:
+            secret = resolve_secret(settings.resume_token_secret, env)
+        except ConfigError as exc:
+            raise ConfigError(f"pipeline.orchestrator.resume-token-secret: {exc.message}") from None
+    app = web.Application(
+        client_max_size=settings.http_max_body_bytes,
+        # Errors outermost, so auth failures render as JSON too.
+        middlewares=[error_middleware, auth_middleware(TokenGuard(settings, env))],
+    )
+    edge = Edge(coordinator, secret)
+    app[EDGE] = edge
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    edge.openapi = msgspec.json.encode(openapi.build_document(ROUTES))
+    metrics.install(app)
+
+    async def on_shutdown(_: web.Application) -> None:
+        edge.shutdown.set()  # long polls answer now rather than holding the shutdown
+
+    app.on_shutdown.append(on_shutdown)
+    return app

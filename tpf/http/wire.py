@@ -1,0 +1,151 @@
+"""What every handler shares: the route table entry, body decoding, path/query parsing, encoding.
+
+Handlers stay thin by leaning on these helpers: :func:`decode_body` turns any malformed or
+mistyped JSON into a :class:`~tpf.errors.ValidationError` whose message starts with the
+offending field (``inputPayload: Expected object, got str``), and :func:`json_response` encodes
+a DTO with msgspec. A :class:`Route` describes one endpoint once; the app registers it and the
+OpenAPI document is rendered from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from tpf.coordinator import Coordinator
+from tpf.errors import ValidationError
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JSON = "application/json"
+
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class Edge:
+    """What the handlers of one app share (``request.app[EDGE]``)."""
+
+    coordinator: Coordinator
+    resume_secret: str | None  # resolved once at startup
+    # Set when the server begins to shut down: long polls answer at once instead of holding it.
+    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    openapi: bytes = b""  # the rendered OpenAPI document, built once with the app
+
+
+EDGE = web.AppKey("tpf.edge", Edge)
+
+
+class Surface(enum.StrEnum):
+    """Which token guards a route (and which switch turns it off)."""
+
+    CONTROL_PLANE = "control-plane"
+    ADMIN = "admin"
+    PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter, documented in OpenAPI."""
+
+    name: str
+    description: str
+    type: str = "string"  # OpenAPI scalar type
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: how to serve it and how to document it."""
+
+    method: str
+    path: str
+    handler: Handler
+    surface: Surface
+    summary: str
+    request: type | None = None  # JSON body type
+    body_optional: bool = False
+    multipart: bool = False  # also accepts multipart/form-data (documented by openapi.py)
+    response: Any = None  # DTO type (``list[X]`` for arrays); None: not JSON
+    media_type: str = JSON
+    query: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encoder.encode(body), status=status, content_type=JSON)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+async def decode_body(request: web.Request, kind: type[T], *, optional: bool = False) -> T:
+    """The request body decoded into ``kind``; an empty body is the defaults when ``optional``."""
+    body = await request.read()  # raises 413 past client_max_size
+    if not body.strip():
+        if optional:
+            return msgspec.json.decode(b"{}", type=kind)
+        raise ValidationError("request body is required (a JSON object)")
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(describe_validation_error(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"malformed JSON: {exc}", code="MALFORMED_JSON") from None
+
+
+_AT = re.compile(r"(?P<what>.*) - at \$(?P<path>.*)", re.DOTALL)
+_MISSING = re.compile(r"Object missing required field (?P<field>.+)")
+_UNKNOWN = re.compile(r"Object contains unknown field (?P<field>.+)")
+
+
+def describe_validation_error(exc: msgspec.ValidationError) -> str:
+    """msgspec's message rephrased to lead with the field: ``inputShape: Invalid enum ...``."""
+    text = str(exc).replace("`", "")
+    match = _AT.fullmatch(text)
+    what, path = (match["what"], match["path"].lstrip(".")) if match else (text, "")
+    if missing := _MISSING.fullmatch(what):
+        return f"{_join(path, missing['field'])} is required"
+    if unknown := _UNKNOWN.fullmatch(what):
+        return f"{_join(path, unknown['field'])}: unknown field"
+    return f"{path}: {what}" if path else f"request body: {what}"
+
+
+def _join(path: str, field: str) -> str:
+    return f"{path}.{field}" if path else field
+
+
+def path_text(request: web.Request, name: str) -> str:
+    """A path parameter, trimmed; blank is a 400 naming it (the original's wording)."""
+    value = request.match_info.get(name, "").strip()
+    if not value:
+        raise ValidationError(f"{name} is required")
+    return value
+
+
+def query_text(request: web.Request, name: str) -> str | None:
+    """A query parameter, or ``None`` when absent or blank (blank filters mean "any")."""
+    value = request.query.get(name)
+    return value.strip() or None if value is not None else None
+
+
+def query_int(request: web.Request, name: str, *, minimum: int | None = None) -> int | None:
+    """An integer query parameter, ``None`` when absent; anything else non-integer is a 400."""
+    text = query_text(request, name)
+    if text is None:
+        return None
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
+        raise ValidationError(f"{name}: must be an integer, got {text!r}")
+    value = int(text)
+    if minimum is not None and value < minimum:
+        raise ValidationError(f"{name}: must be at least {minimum}, got {value}")
+    return value
