@@ -96,9 +96,7 @@ async def run_shape(shape: str, n: int, concurrency: int, root: Path) -> Figures
     latencies.clear()
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(i) for i in range(n)))
-    figures = Figures(
-        shape, n, time.perf_counter() - wall, time.process_time() - cpu, latencies
-    )
+    figures = Figures(shape, n, time.perf_counter() - wall, time.process_time() - cpu, latencies)
     await coordinator.close()
     return figures
 

@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
+from tpf.dev_moto import AtomicMotoServer
 from tpf.settings import Settings
 
 REGION = "us-east-1"
@@ -33,7 +33,7 @@ FAKE_CREDENTIALS = {
 def moto_endpoint() -> Iterator[str]:
     saved = {k: os.environ.get(k) for k in FAKE_CREDENTIALS}
     os.environ.update(FAKE_CREDENTIALS)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     try:

@@ -15,10 +15,8 @@ from tpf.settings import Settings
 @pytest.mark.parametrize(
     ("field", "value", "named"),
     [
-        ("dispatcher_provider", "sqs", "pipeline.orchestrator.dispatcher-provider=sqs"),
-        ("dlq_provider", "sqs", "pipeline.orchestrator.dlq-provider=sqs"),
         ("await_transport", "kafka", "tpf.await-transport=kafka"),
-        ("state_provider", "dynamo", "dynamo"),
+        ("state_provider", "cassandra", "state-provider=cassandra"),
     ],
 )
 async def test_unbuilt_provider_fails_startup(

@@ -16,6 +16,7 @@ from tpf import __version__
 COMMAND_MODULES = (
     "tpf.commands.release",
     "tpf.commands.config",
+    "tpf.commands.aws",
     "tpf.commands.operator",
     "tpf.commands.serve",
 )

@@ -54,6 +54,7 @@ from tpf.records import (
 )
 from tpf.releases import ReleaseRegistrar
 from tpf.settings import Settings
+from tpf.startup_checks import check_aws_resources
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue
@@ -155,6 +156,7 @@ class Coordinator:
             LOG.warning("%s", line)
         aws = AwsClients(settings) if needs_aws(settings) else None
         try:
+            await check_aws_resources(settings, aws)
             queue = open_work_queue(settings, clock, aws)
             sink = dlq_sink or open_dead_letter_sink(settings, aws)
             stores = await open_stores(settings, aws)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tpf.aws import AwsClients
+from tpf.settings import Settings
 from tpf.stores.base import AwaitStore, ExecutionStore, ReleaseStore, WorkerStore
+from tpf.stores.dynamo import (
+    DynamoAwaitStore,
+    DynamoExecutionStore,
+    DynamoReleaseStore,
+    DynamoWorkerStore,
+    create_tables,
+)
 from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import (
     MemoryAwaitStore,
@@ -23,6 +35,33 @@ from tpf.stores.sqlite import (
 )
 
 
+@contextlib.asynccontextmanager
+async def dynamo_for(
+    request: pytest.FixtureRequest, **providers: str
+) -> AsyncIterator[tuple[Any, Settings]]:
+    """A DynamoDB client on a freshly reset moto server, with the tables of ``providers`` created.
+
+    Only the named providers are ``dynamo`` so each fixture creates just the tables it uses.
+    """
+    base: Settings = request.getfixturevalue("aws_settings")
+    settings = dataclasses.replace(
+        base,
+        **{  # type: ignore[arg-type]
+            "state_provider": "memory",
+            "releases_registry_provider": "memory",
+            "worker_lifecycle_provider": "memory",
+            **providers,
+        },
+    )
+    clients = AwsClients(settings)
+    try:
+        client = await clients.client("dynamodb")
+        await create_tables(client, settings)
+        yield client, settings
+    finally:
+        await clients.close()
+
+
 @pytest.fixture
 async def sqlite_db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
     db = await SqliteDatabase.open(str(tmp_path / "state" / "tpf.sqlite3"))
@@ -30,42 +69,60 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
     await db.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "dynamo"])
 async def execution_store(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[ExecutionStore]:
     if request.param == "memory":
         yield MemoryExecutionStore()
         return
+    if request.param == "dynamo":
+        async with dynamo_for(request, state_provider="dynamo") as (client, settings):
+            yield DynamoExecutionStore(client, settings)
+        return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
     yield SqliteExecutionStore(db)
     await db.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "dynamo"])
 async def await_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AwaitStore]:
     if request.param == "memory":
         yield MemoryAwaitStore()
+        return
+    if request.param == "dynamo":
+        async with dynamo_for(request, state_provider="dynamo") as (client, settings):
+            yield DynamoAwaitStore(client, settings)
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
     yield SqliteAwaitStore(db)
     await db.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "dynamo"])
 async def worker_store(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[WorkerStore]:
     if request.param == "memory":
         yield MemoryWorkerStore()
         return
+    if request.param == "dynamo":
+        async with dynamo_for(request, worker_lifecycle_provider="dynamo") as (client, settings):
+            yield DynamoWorkerStore(client, settings)
+        return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
     yield SqliteWorkerStore(db)
     await db.close()
 
 
-@pytest.fixture(params=["memory", "file"])
-async def release_store(request: pytest.FixtureRequest, tmp_path: Path) -> ReleaseStore:
+@pytest.fixture(params=["memory", "file", "dynamo"])
+async def release_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ReleaseStore]:
     if request.param == "memory":
-        return MemoryReleaseStore()
-    return await FileReleaseStore.open(str(tmp_path / "releases"))
+        yield MemoryReleaseStore()
+    elif request.param == "file":
+        yield await FileReleaseStore.open(str(tmp_path / "releases"))
+    else:
+        async with dynamo_for(request, releases_registry_provider="dynamo") as (client, settings):
+            yield DynamoReleaseStore(client, settings)

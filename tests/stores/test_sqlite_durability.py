@@ -236,8 +236,13 @@ async def test_factory_memory_providers(tmp_path: Path) -> None:
         {"worker_lifecycle_provider": "dynamo"},
     ],
 )
-async def test_factory_rejects_unavailable_providers(
+async def test_factory_refuses_aws_providers_without_clients(
     tmp_path: Path, overrides: dict[str, str]
 ) -> None:
-    with pytest.raises(ConfigError, match="is not available in this build yet"):
+    with pytest.raises(ConfigError, match=r"AWS clients|bucket is required"):
         await open_stores(Settings(state_dir=str(tmp_path), **overrides))  # type: ignore[arg-type]
+
+
+async def test_factory_rejects_unknown_providers(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not available in this build yet"):
+        await open_stores(Settings(state_dir=str(tmp_path), state_provider="cassandra"))

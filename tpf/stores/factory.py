@@ -8,6 +8,7 @@ their writes share group commits. Providers this build does not implement fail s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tpf.aws import AwsClients
 from tpf.errors import ConfigError
@@ -20,6 +21,13 @@ from tpf.stores.base import (
     ReleaseStore,
     StoreSet,
     WorkerStore,
+)
+from tpf.stores.dynamo import (
+    DynamoAwaitStore,
+    DynamoExecutionStore,
+    DynamoReleaseStore,
+    DynamoWorkerStore,
+    missing_resources,
 )
 from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import (
@@ -44,16 +52,67 @@ def _check(setting: str, value: str, supported: tuple[str, ...]) -> None:
         )
 
 
+def _uses_dynamo(settings: Settings) -> bool:
+    return "dynamo" in (
+        settings.state_provider,
+        settings.releases_registry_provider,
+        settings.worker_lifecycle_provider,
+    )
+
+
+async def check_dynamo(aws: AwsClients, settings: Settings) -> list[str]:
+    """Every DynamoDB table and index the configured ``dynamo`` providers need but lack."""
+    if not _uses_dynamo(settings):
+        return []
+    return await missing_resources(await aws.client("dynamodb"), settings)
+
+
+async def _open_dynamo(settings: Settings, aws: AwsClients | None) -> Any | None:
+    """The shared DynamoDB client if a provider is ``dynamo``; strict startup checks that every
+    table and index exists first and names whatever is missing."""
+    if not _uses_dynamo(settings):
+        return None
+    if aws is None:
+        raise ConfigError("the dynamo providers need AWS clients (none were given)")
+    if settings.strict_startup:
+        missing = await check_dynamo(aws, settings)
+        if missing:
+            raise ConfigError(
+                "strict startup: missing DynamoDB resources: "
+                + "; ".join(missing)
+                + " (create them, for example with `tpf bootstrap aws`, or set "
+                "pipeline.orchestrator.strict-startup=false)"
+            )
+    return await aws.client("dynamodb")
+
+
 async def open_stores(settings: Settings, aws: AwsClients | None = None) -> StoreSet:
     """Open every store named by ``settings``; close them with :meth:`StoreSet.close`.
 
     ``aws`` is the coordinator's shared AWS clients, needed by the ``dynamo`` and ``s3``
     providers (the caller closes it).
     """
-    _check("state-provider", settings.state_provider, ("memory", "sqlite"))
-    _check("releases-registry-provider", settings.releases_registry_provider, ("memory", "file"))
-    _check("releases-storage-provider", settings.releases_storage_provider, ("local",))
-    _check("worker-lifecycle-provider", settings.worker_lifecycle_provider, ("memory", "sqlite"))
+    _check("state-provider", settings.state_provider, ("memory", "sqlite", "dynamo"))
+    _check(
+        "releases-registry-provider",
+        settings.releases_registry_provider,
+        ("memory", "file", "dynamo"),
+    )
+    _check("releases-storage-provider", settings.releases_storage_provider, ("local", "s3"))
+    _check(
+        "worker-lifecycle-provider",
+        settings.worker_lifecycle_provider,
+        ("memory", "sqlite", "dynamo"),
+    )
+    if settings.releases_storage_provider == "s3" and not settings.s3_bucket:
+        raise ConfigError(
+            "pipeline.orchestrator.releases.storage.s3.bucket is required when "
+            "releases.storage.provider=s3"
+        )
+    if settings.releases_storage_provider == "s3" and aws is None:
+        raise ConfigError("releases.storage.provider=s3 needs AWS clients (none were given)")
+
+    dynamo = await _open_dynamo(settings, aws)  # checked before anything local is opened
 
     closers: list[Callable[[], Awaitable[None]]] = []
     db: SqliteDatabase | None = None
@@ -67,12 +126,17 @@ async def open_stores(settings: Settings, aws: AwsClients | None = None) -> Stor
     awaits: AwaitStore
     if db is not None and settings.state_provider == "sqlite":
         executions, awaits = SqliteExecutionStore(db), SqliteAwaitStore(db)
+    elif dynamo is not None and settings.state_provider == "dynamo":
+        executions = DynamoExecutionStore(dynamo, settings)
+        awaits = DynamoAwaitStore(dynamo, settings)
     else:
         executions, awaits = MemoryExecutionStore(), MemoryAwaitStore()
 
     workers: WorkerStore
     if db is not None and settings.worker_lifecycle_provider == "sqlite":
         workers = SqliteWorkerStore(db)
+    elif dynamo is not None and settings.worker_lifecycle_provider == "dynamo":
+        workers = DynamoWorkerStore(dynamo, settings)
     else:
         workers = MemoryWorkerStore()
 
@@ -80,13 +144,22 @@ async def open_stores(settings: Settings, aws: AwsClients | None = None) -> Stor
     try:
         if settings.releases_registry_provider == "file":
             releases = await FileReleaseStore.open(settings.resolved_releases_root)
+        elif dynamo is not None and settings.releases_registry_provider == "dynamo":
+            releases = DynamoReleaseStore(dynamo, settings)
         else:
             releases = MemoryReleaseStore()
     except BaseException:
         if db is not None:
             await db.close()
         raise
-    artifacts: ArtifactStore = LocalArtifactStore(settings.resolved_releases_root)
+    artifacts: ArtifactStore
+    if settings.releases_storage_provider == "s3":
+        from tpf.stores.s3_artifacts import S3ArtifactStore
+
+        assert aws is not None  # checked before anything was opened
+        artifacts = S3ArtifactStore(aws, settings)
+    else:
+        artifacts = LocalArtifactStore(settings.resolved_releases_root)
     return StoreSet(
         executions=executions,
         awaits=awaits,

@@ -12,7 +12,9 @@ from tpf.errors import ConfigError
 from tpf.settings import Settings
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink
+from tpf.transports.dlq_sqs import SqsDeadLetterSink
 from tpf.transports.inproc import InProcessWorkQueue
+from tpf.transports.sqs_queue import SqsWorkQueue
 
 
 def _not_built(key: str, value: str, supported: str) -> ConfigError:
@@ -22,16 +24,32 @@ def _not_built(key: str, value: str, supported: str) -> ConfigError:
     )
 
 
+def _required(key: str, provider: str) -> ConfigError:
+    return ConfigError(f"pipeline.orchestrator.{key} is required when {provider}")
+
+
 def open_work_queue(settings: Settings, clock: Clock, aws: AwsClients | None = None) -> WorkQueue:
     if settings.dispatcher_provider == "event":
         return InProcessWorkQueue(clock)
-    raise _not_built("dispatcher-provider", settings.dispatcher_provider, "event")
+    if settings.dispatcher_provider == "sqs":
+        if not settings.queue_url:
+            raise _required("queue-url", "dispatcher-provider=sqs")
+        if aws is None:
+            raise ConfigError("dispatcher-provider=sqs needs AWS clients (none were given)")
+        return SqsWorkQueue(aws, settings, clock)
+    raise _not_built("dispatcher-provider", settings.dispatcher_provider, "event, sqs")
 
 
 def open_dead_letter_sink(settings: Settings, aws: AwsClients | None = None) -> DeadLetterSink:
     if settings.dlq_provider == "log":
         return LogDeadLetterSink()
-    raise _not_built("dlq-provider", settings.dlq_provider, "log")
+    if settings.dlq_provider == "sqs":
+        if not settings.dlq_url:
+            raise _required("dlq-url", "dlq-provider=sqs")
+        if aws is None:
+            raise ConfigError("dlq-provider=sqs needs AWS clients (none were given)")
+        return SqsDeadLetterSink(aws, settings)
+    raise _not_built("dlq-provider", settings.dlq_provider, "log, sqs")
 
 
 def check_await_transport(settings: Settings) -> None:

@@ -1,0 +1,45 @@
+"""SQS transports against the moto server: settings with only the SQS providers switched on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from tests.aws_calls import CallLog
+from tpf.aws import AwsClients
+from tpf.bootstrap import bootstrap_aws
+from tpf.settings import Settings
+
+
+@pytest.fixture
+def sqs_settings(aws_settings: Settings) -> Settings:
+    """SQS work queue (polling, not loopback) and SQS DLQ; everything else embedded."""
+    return replace(
+        aws_settings,
+        state_provider="memory",
+        releases_registry_provider="memory",
+        releases_storage_provider="local",
+        worker_lifecycle_provider="memory",
+        sqs_local_loopback=False,
+    )
+
+
+@pytest.fixture
+async def aws(sqs_settings: Settings) -> AsyncIterator[AwsClients]:
+    """Shared clients with the work queue and DLQ created."""
+    clients = AwsClients(sqs_settings)
+    try:
+        assert await bootstrap_aws(sqs_settings, clients) == [
+            "created queue tpf-work",
+            "created queue tpf-execution-dlq",
+        ]
+        yield clients
+    finally:
+        await clients.close()
+
+
+@pytest.fixture
+async def sqs_calls(aws: AwsClients) -> CallLog:
+    return CallLog().attach(await aws.client("sqs"))

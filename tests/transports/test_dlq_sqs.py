@@ -1,0 +1,105 @@
+"""SqsDeadLetterSink: the spec §3.6 envelope lands on the SQS DLQ; failures raise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tpf.aws import AwsClients
+from tpf.clock import SystemClock
+from tpf.errors import ConfigError, RetryableError
+from tpf.records import DeadLetterEnvelope
+from tpf.settings import Settings
+from tpf.transports.dlq_sqs import SqsDeadLetterSink
+from tpf.transports.factory import open_dead_letter_sink, open_work_queue
+from tpf.transports.sqs_queue import SqsWorkQueue
+
+ENVELOPE = DeadLetterEnvelope(
+    tenant_id="restaurant-demo",
+    execution_id="exec-1",
+    execution_key="order-1",
+    correlation_id="order-1",
+    transition_key="exec-1:3:0",
+    transport="REST",
+    error_code="TransitionWorkerFailureException",
+    error_message="kitchen on fire",
+    retries_observed=3,
+    created_at_epoch_ms=1_760_000_002_000,
+)
+
+# The Java record's field names, in the spec's order (§3.6).
+SPEC_FIELDS = [
+    "tenantId", "executionId", "executionKey", "correlationId", "transitionKey", "resourceType",
+    "resourceName", "transport", "platform", "terminalStatus", "terminalReason", "errorCode",
+    "errorMessage", "retryable", "retriesObserved", "createdAtEpochMs",
+]
+
+
+async def test_envelope_lands_on_the_dlq_with_the_spec_field_names(
+    sqs_settings: Settings, aws: AwsClients
+) -> None:
+    sink = SqsDeadLetterSink(aws, sqs_settings)
+    await sink.publish(ENVELOPE)
+    assert sink.published == 1
+    sqs = await aws.client("sqs")
+    response = await sqs.receive_message(QueueUrl=sqs_settings.dlq_url, WaitTimeSeconds=1)
+    [message] = response["Messages"]
+    body = json.loads(message["Body"])
+    assert list(body) == SPEC_FIELDS
+    assert body == {
+        "tenantId": "restaurant-demo",
+        "executionId": "exec-1",
+        "executionKey": "order-1",
+        "correlationId": "order-1",
+        "transitionKey": "exec-1:3:0",
+        "resourceType": "tpf.orchestrator.execution",
+        "resourceName": "OrchestratorService/Run",
+        "transport": "REST",
+        "platform": "COMPUTE",
+        "terminalStatus": "FAILED",
+        "terminalReason": "retry_exhausted",
+        "errorCode": "TransitionWorkerFailureException",
+        "errorMessage": "kitchen on fire",
+        "retryable": True,
+        "retriesObserved": 3,
+        "createdAtEpochMs": 1_760_000_002_000,
+    }
+
+
+async def test_a_failed_publish_raises_for_the_supervisor_to_retry(
+    sqs_settings: Settings, aws: AwsClients
+) -> None:
+    assert sqs_settings.dlq_url is not None
+    missing = replace(sqs_settings, dlq_url=sqs_settings.dlq_url.replace("dlq", "gone"))
+    sink = SqsDeadLetterSink(aws, missing)
+    with pytest.raises(RetryableError, match="exec-1"):
+        await sink.publish(ENVELOPE)
+    assert sink.published == 0
+
+
+async def test_factory_opens_the_sqs_providers(sqs_settings: Settings, aws: AwsClients) -> None:
+    queue = open_work_queue(sqs_settings, SystemClock(), aws)
+    assert isinstance(queue, SqsWorkQueue)
+    await queue.close()
+    assert isinstance(open_dead_letter_sink(sqs_settings, aws), SqsDeadLetterSink)
+
+
+@pytest.mark.parametrize(
+    ("field", "key"),
+    [
+        ("queue_url", "pipeline.orchestrator.queue-url"),
+        ("dlq_url", "pipeline.orchestrator.dlq-url"),
+    ],
+)
+def test_factory_names_a_missing_queue_url(tmp_path: Path, field: str, key: str) -> None:
+    urls = {"queue_url": "http://localhost/1/q", "dlq_url": "http://localhost/1/d", field: None}
+    settings = replace(
+        Settings(state_dir=str(tmp_path), dispatcher_provider="sqs", dlq_provider="sqs"), **urls
+    )
+    aws = AwsClients(settings)  # no client is created, so nothing to close
+    with pytest.raises(ConfigError, match=key):
+        open_work_queue(settings, SystemClock(), aws)
+        open_dead_letter_sink(settings, aws)

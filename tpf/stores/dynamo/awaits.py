@@ -1,0 +1,326 @@
+"""``DynamoAwaitStore``: interactions in ``tpf_await_interaction`` + ``tpf_await_interaction_key``.
+
+Every interaction item carries the spec's GSI keys (§9): ``query_unit_*`` always, and while it is
+pending the sparse ``query_pending_{tenant,assignee,group,step}_key`` + deadline sort and the
+overdue index's ``query_deadline_*``. Leaving pending drops them, so each index holds exactly
+what its query may return. The overdue partition is sharded (``active#{n}``, the original had
+one hot ``"active"`` key) and so is our ``unapplied`` index (resolved but not yet applied to
+its execution), which the awaits supervisor polls.
+
+Requests: ``create_or_get`` one ``TransactWriteItems`` (interaction + correlation row);
+``get`` one ``GetItem``; ``get_by_correlation`` two; ``compare_and_set`` one conditional
+``PutItem`` (a correlation change, which never happens on the engine's path, is a transaction);
+``query_pending`` one ``Query`` page per ``min(max(3 x limit, limit), 1000)`` candidates;
+``find_overdue``/``find_unapplied`` one ``Query`` per shard plus one ``BatchGetItem``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tpf.errors import Conflict, RetryableError
+from tpf.records import AwaitInteraction
+from tpf.settings import Settings
+from tpf.stores.dynamo import keys
+from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
+from tpf.stores.dynamo.codec import (
+    BOOL,
+    Item,
+    N,
+    S,
+    get_s,
+    interaction_from_json,
+    put_opt_s,
+    to_json,
+)
+from tpf.stores.dynamo.sharded import by_tenant_and_id, query_shards
+from tpf.stores.memory import is_unapplied
+
+_PAGE_MAX = 1000
+
+
+def _key(tenant_id: str, interaction_id: str) -> Item:
+    return {"tenant_id": S(tenant_id), "interaction_id": S(interaction_id)}
+
+
+def _lookup(tenant_id: str, correlation_id: str) -> Item:
+    return {"lookup_key": S(keys.correlation_lookup(tenant_id, correlation_id))}
+
+
+def _decode(item: Item) -> AwaitInteraction:
+    return interaction_from_json(get_s(item, "record_json"))
+
+
+class DynamoAwaitStore:
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self._db = Dynamo(client)
+        self._table = settings.dynamo_await_interaction_table
+        self._keys = settings.dynamo_await_interaction_key_table
+        self._shards = max(1, settings.dynamo_shards)
+        s = settings
+        self._pending_indexes = {
+            "assignee": (s.dynamo_index_pending_by_assignee, "query_pending_assignee_key"),
+            "group": (s.dynamo_index_pending_by_group, "query_pending_group_key"),
+            "step": (s.dynamo_index_pending_by_step, "query_pending_step_key"),
+            "tenant": (s.dynamo_index_pending_by_tenant, "query_pending_tenant_key"),
+        }
+        self._deadline_index = s.dynamo_index_pending_by_deadline
+        self._unapplied_index = s.dynamo_index_unapplied
+
+    def _item(self, i: AwaitInteraction) -> Item:
+        item: Item = {
+            "tenant_id": S(i.tenant_id),
+            "interaction_id": S(i.interaction_id),
+            "execution_id": S(i.execution_id),
+            "step_id": S(i.step_id),
+            "correlation_id": S(i.correlation_id),
+            "unit_id": S(i.unit_id),
+            "version": N(i.version),
+            "status": S(i.status.value),
+            "deadline_epoch_ms": N(i.deadline_epoch_ms),
+            "applied": BOOL(i.applied),
+            "record_json": S(to_json(i)),
+            "query_unit_key": S(keys.scoped(i.tenant_id, i.unit_id)),
+            "query_unit_sort": S(keys.unit_sort(i.item_index, i.causation_id, i.interaction_id)),
+        }
+        put_opt_s(item, "assignee", i.assignee)
+        put_opt_s(item, "group_name", i.group)
+        if i.ttl_epoch_s > 0:
+            item["ttl_epoch_s"] = N(i.ttl_epoch_s)
+        shard = keys.shard_of(i.tenant_id, i.interaction_id, self._shards)
+        if i.pending:
+            item["query_pending_tenant_key"] = S(i.tenant_id)
+            item["query_pending_deadline_sort"] = S(
+                keys.pending_sort(i.deadline_epoch_ms, i.interaction_id)
+            )
+            if i.assignee is not None:
+                item["query_pending_assignee_key"] = S(keys.scoped(i.tenant_id, i.assignee))
+            if i.group is not None:
+                item["query_pending_group_key"] = S(keys.scoped(i.tenant_id, i.group))
+            item["query_pending_step_key"] = S(keys.scoped(i.tenant_id, i.step_id))
+            item["query_deadline_key"] = S(keys.deadline_shard(shard))
+            item["query_deadline_sort"] = S(
+                keys.deadline_sort(i.deadline_epoch_ms, i.tenant_id, i.interaction_id)
+            )
+        elif is_unapplied(i):
+            item["unapplied_shard"] = S(keys.unapplied_shard(shard))
+        return item
+
+    def _lookup_item(self, i: AwaitInteraction) -> Item:
+        return {
+            **_lookup(i.tenant_id, i.correlation_id),
+            "tenant_id": S(i.tenant_id),
+            "interaction_id": S(i.interaction_id),
+        }
+
+    # ------------------------------------------------------------------ create and read
+
+    async def create_or_get(self, interaction: AwaitInteraction) -> tuple[AwaitInteraction, bool]:
+        actions = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(interaction),
+                    "ConditionExpression": "attribute_not_exists(interaction_id)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._keys,
+                    "Item": self._lookup_item(interaction),
+                    "ConditionExpression": "attribute_not_exists(lookup_key)",
+                }
+            },
+        ]
+        try:
+            await self._db.transact_write(actions)
+        except TransactionCanceled as canceled:
+            if canceled.failed(0):  # the interaction exists: idempotent create
+                existing = canceled.items[0] or await self._db.get_item(
+                    self._table, _key(interaction.tenant_id, interaction.interaction_id)
+                )
+                if existing is not None:
+                    return _decode(existing), False
+                raise RetryableError("interaction vanished while being created") from None
+            raise Conflict(
+                f"correlation id {interaction.correlation_id} is already in use"
+            ) from None
+        return interaction, True
+
+    async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None:
+        item = await self._db.get_item(self._table, _key(tenant_id, interaction_id))
+        return None if item is None else _decode(item)
+
+    async def get_by_correlation(
+        self, tenant_id: str, correlation_id: str
+    ) -> AwaitInteraction | None:
+        row = await self._db.get_item(self._keys, _lookup(tenant_id, correlation_id))
+        if row is None:
+            return None
+        return await self.get(tenant_id, get_s(row, "interaction_id"))
+
+    async def compare_and_set(
+        self, interaction: AwaitInteraction, expected_version: int
+    ) -> AwaitInteraction | None:
+        i = interaction
+        item = self._item(i)
+        values = {":expected": N(expected_version), ":cid": S(i.correlation_id)}
+        try:
+            # The correlation id is in the condition so that the common case (unchanged) is
+            # one request and a change is noticed without reading first.
+            await self._db.put_item(
+                self._table,
+                item,
+                condition="#version = :expected AND correlation_id = :cid",
+                names={"#version": "version"},
+                values=values,
+                return_old_on_failure=True,
+            )
+            return i
+        except CheckFailed as failed:
+            old = failed.item or await self._db.get_item(
+                self._table, _key(i.tenant_id, i.interaction_id)
+            )
+        if old is None or int(old["version"]["N"]) != expected_version:
+            return None
+        return await self._move_correlation(i, item, expected_version, get_s(old, "correlation_id"))
+
+    async def _move_correlation(
+        self, i: AwaitInteraction, item: Item, expected_version: int, old_correlation: str
+    ) -> AwaitInteraction | None:
+        actions = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": item,
+                    "ConditionExpression": "#version = :expected",
+                    "ExpressionAttributeNames": {"#version": "version"},
+                    "ExpressionAttributeValues": {":expected": N(expected_version)},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._keys,
+                    "Item": self._lookup_item(i),
+                    "ConditionExpression": "attribute_not_exists(lookup_key)",
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self._keys,
+                    "Key": _lookup(i.tenant_id, old_correlation),
+                    "ConditionExpression": "interaction_id = :id",
+                    "ExpressionAttributeValues": {":id": S(i.interaction_id)},
+                }
+            },
+        ]
+        try:
+            await self._db.transact_write(actions)
+        except TransactionCanceled as canceled:
+            if canceled.failed(1):
+                raise Conflict(f"correlation id {i.correlation_id} is already in use") from None
+            return None
+        return i
+
+    # ------------------------------------------------------------------ queries
+
+    async def query_pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        limit: int = 100,
+    ) -> list[AwaitInteraction]:
+        if limit <= 0:
+            return []
+        # The most selective index first (assignee > group > step > tenant), as the original;
+        # the other filters apply in memory.
+        if assignee is not None:
+            kind, value = "assignee", keys.scoped(tenant_id, assignee)
+        elif group is not None:
+            kind, value = "group", keys.scoped(tenant_id, group)
+        elif step_id is not None:
+            kind, value = "step", keys.scoped(tenant_id, step_id)
+        else:
+            kind, value = "tenant", tenant_id
+        index, attribute = self._pending_indexes[kind]
+        page_size = min(max(3 * limit, limit), _PAGE_MAX)
+        found: list[AwaitInteraction] = []
+        start: Item | None = None
+        while len(found) < limit:
+            items, start = await self._db.query(
+                self._table,
+                f"{attribute} = :v",
+                {":v": S(value)},
+                index=index,
+                limit=page_size,
+                start=start,
+            )
+            for item in items:
+                i = _decode(item)
+                if (
+                    i.pending
+                    and i.tenant_id == tenant_id
+                    and (assignee is None or i.assignee == assignee)
+                    and (group is None or i.group == group)
+                    and (step_id is None or i.step_id == step_id)
+                ):
+                    found.append(i)
+            if start is None:
+                break
+        return found[:limit]
+
+    async def _fetch(self, ids: list[tuple[str, str]]) -> list[AwaitInteraction]:
+        items = await self._db.batch_get(self._table, [_key(t, i) for t, i in ids])
+        return [_decode(item) for item in items]
+
+    async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
+        if limit <= 0:
+            return []
+        pages = await query_shards(
+            self._db,
+            self._table,
+            self._deadline_index,
+            self._shards,
+            ("query_deadline_key", keys.deadline_shard),
+            condition=" AND query_deadline_sort < :upper",
+            values={":upper": S(keys.deadline_upper_bound(now_ms))},
+            limit=limit,
+        )
+        # The sort key starts with the padded deadline: string order is deadline order.
+        entries = sorted(
+            (
+                get_s(i, "query_deadline_sort")[:19],
+                get_s(i, "tenant_id"),
+                get_s(i, "interaction_id"),
+            )
+            for items, _ in pages
+            for i in items
+        )
+        # Fresh reads: the index lags, and the sweeper acts on what this returns.
+        found = [
+            i
+            for i in await self._fetch([(tenant, iid) for _, tenant, iid in entries[:limit]])
+            if i.pending and i.deadline_epoch_ms <= now_ms
+        ]
+        found.sort(key=lambda i: (i.deadline_epoch_ms, i.tenant_id, i.interaction_id))
+        return found
+
+    async def find_unapplied(self, limit: int) -> list[AwaitInteraction]:
+        if limit <= 0:
+            return []
+        pages = await query_shards(
+            self._db,
+            self._table,
+            self._unapplied_index,
+            self._shards,
+            ("unapplied_shard", keys.unapplied_shard),
+            limit=limit,
+        )
+        ids = by_tenant_and_id(pages, "interaction_id", limit)
+        found = [i for i in await self._fetch(ids) if is_unapplied(i)]
+        found.sort(key=lambda i: (i.tenant_id, i.interaction_id))
+        return found

@@ -1,0 +1,320 @@
+"""A typed edge over the untyped aiobotocore DynamoDB client, and the error mapping.
+
+Every store call goes through :class:`Dynamo`, so this is the one place where botocore errors
+become our error tree:
+
+- a failed condition becomes :class:`CheckFailed` (a :class:`~tpf.errors.ConditionFailed`
+  carrying the old item when it was asked for); stores turn it into ``None``, ``Conflict`` or a
+  re-read as their Protocol says;
+- a cancelled transaction with at least one failed condition becomes
+  :class:`TransactionCanceled`, with one reason per action, so callers can tell *which*
+  condition lost; one cancelled only by contention or throttling is retryable;
+- throttling, 5xx answers and connection failures become :class:`~tpf.errors.RetryableError`;
+- a missing table becomes :class:`~tpf.errors.Unavailable`, an invalid request (an item over
+  400 KB, say) :class:`~tpf.errors.ValidationError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import aiohttp
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from tpf.errors import (
+    ConditionFailed,
+    RetryableError,
+    TpfError,
+    Unavailable,
+    ValidationError,
+)
+from tpf.stores.dynamo.codec import Item
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+        "TransactionConflictException",
+        "LimitExceededException",
+    }
+)
+_BATCH_ATTEMPTS = 8  # unprocessed batch items are retried with backoff this many times
+_BATCH_GET_MAX = 100  # BatchGetItem's limit per request
+_BATCH_WRITE_MAX = 25  # BatchWriteItem's limit per request
+
+
+class CheckFailed(ConditionFailed):
+    """A single-item conditional write lost; ``item`` is the stored item if it was requested."""
+
+    def __init__(self, message: str, item: Item | None) -> None:
+        super().__init__(message)
+        self.item = item
+
+
+class TransactionCanceled(ConditionFailed):
+    """A transaction lost a condition. ``reasons[i]`` is action ``i``'s code (``"None"`` if it
+    passed) and ``items[i]`` its stored item when ``ALL_OLD`` was requested."""
+
+    def __init__(self, message: str, reasons: list[str], items: list[Item | None]) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+        self.items = items
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == CONDITION_FAILED
+
+
+def translate(exc: BaseException, operation: str, table: str | None) -> BaseException:
+    """The error of our tree for a library error (the original exception if it is not one)."""
+    where = f"DynamoDB {operation}" + (f" on {table}" if table else "")
+    if isinstance(exc, ClientError):
+        response: dict[str, Any] = cast(dict[str, Any], exc.response)
+        error = response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = f"{where}: {code}: {error.get('Message', '')}"
+        if code == "ConditionalCheckFailedException":
+            return CheckFailed(message, response.get("Item"))
+        if code == "TransactionCanceledException":
+            raw = response.get("CancellationReasons") or []
+            reasons = [str(r.get("Code", "None")) for r in raw]
+            if CONDITION_FAILED in reasons:
+                return TransactionCanceled(message, reasons, [r.get("Item") for r in raw])
+            return RetryableError(message)  # contention or throttling only: try again
+        if code in _RETRYABLE_CODES:
+            return RetryableError(message)
+        if code == "ResourceNotFoundException":
+            return Unavailable(message)
+        if code == "ValidationException":
+            return ValidationError(message)
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if status >= 500:
+            return RetryableError(message)
+        return TpfError(message, code="DYNAMO_" + (code or "ERROR"))
+    if isinstance(exc, HTTPClientError | BotoConnectionError | aiohttp.ClientError | TimeoutError):
+        return RetryableError(f"{where}: {type(exc).__name__}: {exc}")
+    return exc
+
+
+def _params(**params: Any) -> dict[str, Any]:
+    """botocore rejects ``None`` for optional parameters: drop them."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class Dynamo:
+    """Typed DynamoDB operations over one shared aiobotocore client."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        try:
+            result = await getattr(self.client, operation)(**_params(**params))
+        except Exception as exc:
+            mapped = translate(exc, operation, params.get("TableName"))
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return cast(dict[str, Any], result)
+
+    async def get_item(
+        self, table: str, key: Item, *, projection: str | None = None, names: Item | None = None
+    ) -> Item | None:
+        result = await self.call(
+            "get_item",
+            TableName=table,
+            Key=key,
+            ConsistentRead=True,
+            ProjectionExpression=projection,
+            ExpressionAttributeNames=names,
+        )
+        return cast(Item | None, result.get("Item"))
+
+    async def put_item(
+        self,
+        table: str,
+        item: Item,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: Item | None = None,
+        return_old_on_failure: bool = False,
+    ) -> None:
+        await self.call(
+            "put_item",
+            TableName=table,
+            Item=item,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD" if return_old_on_failure else None,
+        )
+
+    async def update_item(
+        self,
+        table: str,
+        key: Item,
+        update: str,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: Item | None = None,
+    ) -> Item:
+        """Apply ``update`` and return the whole new item (``ALL_NEW``)."""
+        result = await self.call(
+            "update_item",
+            TableName=table,
+            Key=key,
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return cast(Item, result["Attributes"])
+
+    async def delete_item(
+        self,
+        table: str,
+        key: Item,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: Item | None = None,
+    ) -> None:
+        await self.call(
+            "delete_item",
+            TableName=table,
+            Key=key,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    async def transact_write(self, actions: list[Item]) -> None:
+        """All-or-nothing; a lost condition raises :class:`TransactionCanceled`."""
+        await self.call("transact_write_items", TransactItems=actions)
+
+    async def query(
+        self,
+        table: str,
+        key_condition: str,
+        values: Item,
+        *,
+        names: dict[str, str] | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        forward: bool = True,
+        consistent: bool = False,
+        start: Item | None = None,
+        projection: str | None = None,
+    ) -> tuple[list[Item], Item | None]:
+        """One page: ``(items, last_evaluated_key)``."""
+        result = await self.call(
+            "query",
+            TableName=table,
+            IndexName=index,
+            KeyConditionExpression=key_condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            Limit=limit,
+            ScanIndexForward=forward,
+            ConsistentRead=consistent if index is None else None,
+            ExclusiveStartKey=start,
+            ProjectionExpression=projection,
+        )
+        return cast(list[Item], result.get("Items", [])), result.get("LastEvaluatedKey")
+
+    async def query_all(
+        self,
+        table: str,
+        key_condition: str,
+        values: Item,
+        *,
+        names: dict[str, str] | None = None,
+        index: str | None = None,
+        forward: bool = True,
+        consistent: bool = False,
+        projection: str | None = None,
+    ) -> list[Item]:
+        """Every page of a query (only for partitions the caller knows are bounded)."""
+        items: list[Item] = []
+        start: Item | None = None
+        while True:
+            page, start = await self.query(
+                table,
+                key_condition,
+                values,
+                names=names,
+                index=index,
+                forward=forward,
+                consistent=consistent,
+                start=start,
+                projection=projection,
+            )
+            items.extend(page)
+            if start is None:
+                return items
+
+    async def batch_get(self, table: str, keys: list[Item]) -> list[Item]:
+        """Consistent reads of ``keys`` (any number; unordered result, missing keys absent)."""
+        chunks = [keys[i : i + _BATCH_GET_MAX] for i in range(0, len(keys), _BATCH_GET_MAX)]
+        pages = await asyncio.gather(*(self._batch_get(table, chunk) for chunk in chunks))
+        return [item for page in pages for item in page]
+
+    async def _batch_get(self, table: str, keys: list[Item]) -> list[Item]:
+        found: list[Item] = []
+        pending: list[Item] = keys
+        for attempt in range(_BATCH_ATTEMPTS):
+            result = await self.call(
+                "batch_get_item",
+                RequestItems={table: {"Keys": pending, "ConsistentRead": True}},
+            )
+            found.extend(result.get("Responses", {}).get(table, []))
+            pending = result.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            if not pending:
+                return found
+            await asyncio.sleep(_backoff_s(attempt))  # throttled: back off, as AWS asks
+        raise RetryableError(f"DynamoDB batch_get_item on {table}: keys left unprocessed")
+
+    async def batch_put(self, table: str, items: list[Item]) -> None:
+        """Unconditional puts of any number of items (not atomic: callers write idempotently)."""
+        for i in range(0, len(items), _BATCH_WRITE_MAX):
+            pending = [{"PutRequest": {"Item": item}} for item in items[i : i + _BATCH_WRITE_MAX]]
+            for attempt in range(_BATCH_ATTEMPTS):
+                result = await self.call("batch_write_item", RequestItems={table: pending})
+                pending = result.get("UnprocessedItems", {}).get(table, [])
+                if not pending:
+                    break
+                await asyncio.sleep(_backoff_s(attempt))
+            else:
+                raise RetryableError(f"DynamoDB batch_write_item on {table}: items unprocessed")
+
+    async def scan_all(
+        self, table: str, *, projection: str, names: dict[str, str] | None = None
+    ) -> list[Item]:
+        items: list[Item] = []
+        start: Item | None = None
+        while True:
+            result = await self.call(
+                "scan",
+                TableName=table,
+                ProjectionExpression=projection,
+                ExpressionAttributeNames=names,
+                ExclusiveStartKey=start,
+            )
+            items.extend(result.get("Items", []))
+            start = result.get("LastEvaluatedKey")
+            if start is None:
+                return items
+
+
+def _backoff_s(attempt: int) -> float:
+    return float(min(1.0, 0.05 * 2**attempt))

@@ -1,0 +1,205 @@
+"""Execution records <-> ``tpf_execution`` items.
+
+The record is stored whole as JSON in ``record_json``, next to the attributes that keys,
+indexes and conditions use. Six of those attributes are *authoritative* over the JSON:
+``status``, ``version``, ``lease_owner``, ``lease_expires_epoch_ms``, ``next_due_epoch_ms`` and
+``updated_at_epoch_ms``. That is what lets a lease claim or renewal be ONE conditional
+``UpdateItem`` on attributes (no read-then-write), while every other change rewrites the item.
+
+Sparse index keys: ``due_shard`` exists only while the status is claimable (the due index holds
+exactly the executions the sweeper may need to re-dispatch) and ``dead_letter_shard`` only while
+an envelope waits to be published.
+"""
+
+from __future__ import annotations
+
+from msgspec.structs import replace
+
+from tpf.records import CLAIMABLE_STATUSES, ExecutionRecord, ExecutionStatus
+from tpf.stores.dynamo import keys
+from tpf.stores.dynamo.codec import (
+    Item,
+    N,
+    S,
+    execution_from_json,
+    get_n,
+    get_s,
+    opt_n,
+    opt_s,
+    put_opt_s,
+    to_json_bytes,
+)
+from tpf.stores.dynamo.payloads import ITEM_BUDGET_BYTES, PayloadRef
+from tpf.stores.memory import dead_letter_key
+
+PAYLOAD_SLOTS = ("input", "result")
+_CLAIMABLE_VALUES = tuple(sorted(s.value for s in CLAIMABLE_STATUSES))
+
+# Condition fragments shared by the execution store's writes (spec §3.9: every conditional
+# write is also conditional on the TTL not having passed).
+TTL_LIVE = "(attribute_not_exists(ttl_epoch_s) OR ttl_epoch_s > :now_s)"
+TTL_EXPIRED = "(ttl_epoch_s > :zero AND ttl_epoch_s <= :now_s)"
+CLAIMABLE = "#status IN (" + ", ".join(f":c{i}" for i in range(len(_CLAIMABLE_VALUES))) + ")"
+NAMES = {"#status": "status", "#version": "version"}
+
+
+def claimable_values() -> dict[str, dict[str, str]]:
+    return {f":c{i}": S(value) for i, value in enumerate(_CLAIMABLE_VALUES)}
+
+
+def key_of(tenant_id: str, execution_id: str) -> Item:
+    return {"tenant_id": S(tenant_id), "execution_id": S(execution_id)}
+
+
+def now_s(now_ms: int) -> int:
+    """``ttl_epoch_s > now_s`` iff ``ttl_epoch_s * 1000 > now_ms`` (the store's liveness rule)."""
+    return now_ms // 1000
+
+
+def item_expired(item: Item, now_ms: int) -> bool:
+    ttl = opt_n(item, "ttl_epoch_s")
+    return ttl > 0 and ttl * 1000 <= now_ms
+
+
+def split_payloads(record: ExecutionRecord) -> tuple[bytes, dict[str, bytes]]:
+    """``(record_json, payloads to chunk by slot)``: inline unless the item would be too big.
+
+    The larger payload goes out first, and the smaller one only if the record still does not
+    fit, so most big records keep one payload inline.
+    """
+    encoded = to_json_bytes(record)
+    if len(encoded) <= ITEM_BUDGET_BYTES:
+        return encoded, {}
+    slots = {
+        "input": to_json_bytes(record.input_payload),
+        "result": to_json_bytes(record.result_payload),
+    }
+    moved: dict[str, bytes] = {}
+    for slot in sorted(slots, key=lambda s: len(slots[s]), reverse=True):
+        moved[slot] = slots[slot]
+        record = replace(record, **{f"{slot}_payload": None})
+        encoded = to_json_bytes(record)
+        if len(encoded) <= ITEM_BUDGET_BYTES:
+            break
+    return encoded, moved
+
+
+def to_item(
+    record: ExecutionRecord, record_json: bytes, refs: dict[str, PayloadRef], shards: int
+) -> Item:
+    r = record
+    item: Item = {
+        "tenant_id": S(r.tenant_id),
+        "execution_id": S(r.execution_id),
+        "execution_key": S(r.execution_key),
+        "pipeline_id": S(r.pipeline_id),
+        "release_version": S(r.release_version),
+        "status": S(r.status.value),
+        "version": N(r.version),
+        "current_step_index": N(r.current_step_index),
+        "attempt": N(r.attempt),
+        "lease_expires_epoch_ms": N(r.lease_expires_epoch_ms),
+        "next_due_epoch_ms": N(r.next_due_epoch_ms),
+        "created_at_epoch_ms": N(r.created_at_epoch_ms),
+        "updated_at_epoch_ms": N(r.updated_at_epoch_ms),
+        "record_json": S(record_json.decode("utf-8")),
+    }
+    put_opt_s(item, "lease_owner", r.lease_owner)
+    put_opt_s(item, "error_code", r.error_code)
+    if r.ttl_epoch_s > 0:  # absent = never expires (the original's attribute_not_exists)
+        item["ttl_epoch_s"] = N(r.ttl_epoch_s)
+    shard = keys.shard_of(r.tenant_id, r.execution_id, shards)
+    if r.status in CLAIMABLE_STATUSES:
+        item["due_shard"] = S(keys.due_shard(shard))
+    pending = dead_letter_key(r)
+    if pending is not None:
+        item["dead_letter_shard"] = S(keys.dead_letter_shard(shard))
+        item["dead_letter_key"] = S(pending)
+        item["dead_letter_count"] = N(len(r.dead_letters))
+    for slot, ref in refs.items():
+        item[f"{slot}_payload_reference"] = S(ref.payload_id)
+        item[f"{slot}_payload_digest"] = S(ref.digest)
+    return item
+
+
+def key_item(record: ExecutionRecord) -> Item:
+    """The ``tpf_execution_key`` row naming ``record`` as its key's execution."""
+    item: Item = {
+        "tenant_execution_key": S(keys.execution_key(record.tenant_id, record.execution_key)),
+        "tenant_id": S(record.tenant_id),
+        "execution_id": S(record.execution_id),
+        "created_at_epoch_ms": N(record.created_at_epoch_ms),
+        "updated_at_epoch_ms": N(record.updated_at_epoch_ms),
+    }
+    if record.ttl_epoch_s > 0:
+        item["ttl_epoch_s"] = N(record.ttl_epoch_s)
+    return item
+
+
+def payload_refs(item: Item) -> dict[str, PayloadRef]:
+    refs: dict[str, PayloadRef] = {}
+    for slot in PAYLOAD_SLOTS:
+        pid = opt_s(item, f"{slot}_payload_reference")
+        if pid is not None:
+            refs[slot] = PayloadRef(pid, get_s(item, f"{slot}_payload_digest"))
+    return refs
+
+
+def base_record(item: Item) -> ExecutionRecord:
+    """The record without its chunked payloads (``None`` in their slots)."""
+    record = execution_from_json(get_s(item, "record_json"))
+    return replace(
+        record,
+        status=ExecutionStatus(get_s(item, "status")),
+        version=get_n(item, "version"),
+        lease_owner=opt_s(item, "lease_owner"),
+        lease_expires_epoch_ms=get_n(item, "lease_expires_epoch_ms"),
+        next_due_epoch_ms=get_n(item, "next_due_epoch_ms"),
+        updated_at_epoch_ms=get_n(item, "updated_at_epoch_ms"),
+    )
+
+
+def expired_values(now_ms: int) -> Item:
+    """Expression values of :data:`TTL_EXPIRED` at ``now_ms``."""
+    return {":zero": N(0), ":now_s": N(now_s(now_ms))}
+
+
+def retake_key(table: str, key_row: Item, old_execution_id: str) -> Item:
+    """Transaction action: point the key row at a new execution, iff it still names the old."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": key_row,
+            "ConditionExpression": "execution_id = :old",
+            "ExpressionAttributeValues": {":old": S(old_execution_id)},
+        }
+    }
+
+
+def delete_expired(table: str, key: Item, now_ms: int) -> Item:
+    """Transaction action: delete an execution iff its TTL has passed."""
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": key,
+            "ConditionExpression": TTL_EXPIRED,
+            "ExpressionAttributeValues": expired_values(now_ms),
+        }
+    }
+
+
+def dead_letter_update(cleared: ExecutionRecord) -> tuple[str, Item]:
+    """``(update expression, values)`` writing ``cleared``'s JSON and dead-letter attributes.
+
+    Only these change: the lease attributes are left alone, so a renewal racing with the
+    publication of a dead letter survives it.
+    """
+    values: Item = {":json": S(to_json_bytes(cleared).decode("utf-8"))}
+    pending = dead_letter_key(cleared)
+    if pending is None:
+        return (
+            "SET record_json = :json REMOVE dead_letter_shard, dead_letter_key, dead_letter_count",
+            values,
+        )
+    values |= {":key": S(pending), ":n": N(len(cleared.dead_letters))}
+    return "SET record_json = :json, dead_letter_key = :key, dead_letter_count = :n", values

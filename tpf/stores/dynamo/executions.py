@@ -1,0 +1,354 @@
+"""``DynamoExecutionStore``: executions in ``tpf_execution`` + ``tpf_execution_key``.
+
+Requests per operation (happy path): ``create_or_get`` one ``TransactWriteItems`` (execution +
+key row, both ``attribute_not_exists``; a duplicate costs one more ``GetItem``), ``get`` one
+``GetItem``, ``compare_and_set`` one conditional ``PutItem``, ``claim_lease`` and
+``renew_lease`` one conditional ``UpdateItem`` returning ``ALL_NEW``, ``find_due`` and
+``find_dead_letters`` one ``Query`` per shard (concurrently) plus one ``BatchGetItem``.
+Chunked payloads add their own reads and writes (see :mod:`.payloads`), cached per process.
+
+Due executions are found through the sparse, sharded ``execution-due`` index (``due_shard``
+H, ``next_due_epoch_ms`` N R): never a Scan (the original's GAP), never one hot partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from typing import Any
+
+import msgspec
+from msgspec.structs import replace
+
+from tpf.errors import Conflict, RetryableError
+from tpf.lifecycle import is_claimable
+from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.settings import Settings
+from tpf.stores.dynamo import keys
+from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
+from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s, opt_n
+from tpf.stores.dynamo.execution_items import (
+    CLAIMABLE,
+    NAMES,
+    TTL_EXPIRED,
+    TTL_LIVE,
+    base_record,
+    claimable_values,
+    dead_letter_update,
+    delete_expired,
+    expired_values,
+    item_expired,
+    key_item,
+    key_of,
+    now_s,
+    payload_refs,
+    retake_key,
+    split_payloads,
+    to_item,
+)
+from tpf.stores.dynamo.payloads import PayloadRef, PayloadStore
+from tpf.stores.dynamo.sharded import by_tenant_and_id, first_due, query_shards
+from tpf.stores.memory import is_expired, without_dead_letter
+
+_CREATE_ATTEMPTS = 4  # key takeovers lost to concurrent submitters before giving up
+_CLEAR_ATTEMPTS = 5
+_PURGE_ROUNDS = 4  # find_due re-queries after purging expired hits, at most this often
+
+
+class DynamoExecutionStore:
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self._db = Dynamo(client)
+        self._table = settings.dynamo_execution_table
+        self._keys = settings.dynamo_execution_key_table
+        self._due_index = settings.dynamo_index_execution_due
+        self._dead_letter_index = settings.dynamo_index_execution_dead_letters
+        self._shards = max(1, settings.dynamo_shards)
+        self._payloads = PayloadStore(self._db, settings.dynamo_execution_payload_table)
+
+    # ------------------------------------------------------------------ encoding
+
+    async def _item(self, record: ExecutionRecord) -> Item:
+        record_json, moved = split_payloads(record)
+        refs: dict[str, PayloadRef] = {}
+        for slot, data in moved.items():
+            refs[slot] = await self._payloads.put(
+                record.tenant_id, record.execution_id, slot, data, record.ttl_epoch_s
+            )
+        return to_item(record, record_json, refs, self._shards)
+
+    async def _record(self, item: Item) -> ExecutionRecord:
+        record = base_record(item)
+        refs = payload_refs(item)
+        if not refs:
+            return record
+        changes = {
+            f"{slot}_payload": msgspec.json.decode(await self._payloads.get(ref))
+            for slot, ref in refs.items()
+        }
+        return replace(record, **changes)
+
+    # ------------------------------------------------------------------ create and read
+
+    async def create_or_get(
+        self, record: ExecutionRecord, now_ms: int
+    ) -> tuple[ExecutionRecord, bool]:
+        put_execution = {
+            "Put": {
+                "TableName": self._table,
+                "Item": await self._item(record),
+                # A record whose TTL passed is absent: its id may be taken over.
+                "ConditionExpression": f"attribute_not_exists(execution_id) OR {TTL_EXPIRED}",
+                "ExpressionAttributeValues": expired_values(now_ms),
+            }
+        }
+        key_row = key_item(record)
+        put_key = {
+            "Put": {
+                "TableName": self._keys,
+                "Item": key_row,
+                "ConditionExpression": "attribute_not_exists(tenant_execution_key)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        for _ in range(_CREATE_ATTEMPTS):
+            try:
+                await self._db.transact_write([put_execution, put_key])
+                return record, False
+            except TransactionCanceled as canceled:
+                if not canceled.failed(1):
+                    raise Conflict(f"execution id {record.execution_id} already exists") from None
+                old_key = canceled.items[1] or await self._db.get_item(
+                    self._keys, {"tenant_execution_key": key_row["tenant_execution_key"]}
+                )
+            if old_key is None:
+                continue  # the key was freed meanwhile (lazy expiry elsewhere): try again
+            old_id = get_s(old_key, "execution_id")
+            old = await self._db.get_item(self._table, key_of(record.tenant_id, old_id))
+            owned = old is not None and get_s(old, "execution_key") == record.execution_key
+            if old is not None and owned and not item_expired(old, now_ms):
+                return await self._record(old), True
+            # The key names an expired, missing or re-keyed execution: take it over atomically,
+            # conditional on it still naming the execution we looked at.
+            actions = [put_execution, retake_key(self._keys, key_row, old_id)]
+            if old is not None and owned and old_id != record.execution_id:
+                actions.append(
+                    delete_expired(self._table, key_of(record.tenant_id, old_id), now_ms)
+                )
+            try:
+                await self._db.transact_write(actions)
+                return record, False
+            except TransactionCanceled as lost:
+                if lost.failed(0) and not lost.failed(1):
+                    raise Conflict(f"execution id {record.execution_id} already exists") from None
+        raise RetryableError(f"execution key {record.execution_key!r} is contended; try again")
+
+    async def _purge(self, item: Item, now_ms: int) -> None:
+        """Lazy expiry (spec §3.9): best-effort delete of an expired row and its key row."""
+        tenant_id, execution_id = get_s(item, "tenant_id"), get_s(item, "execution_id")
+        key_row = {
+            "tenant_execution_key": S(keys.execution_key(tenant_id, get_s(item, "execution_key")))
+        }
+
+        async def delete(table: str, key: Item, condition: str, values: Item) -> None:
+            # A failed condition: renewed, replaced or already gone, nothing to clean.
+            with contextlib.suppress(CheckFailed):
+                await self._db.delete_item(table, key, condition=condition, values=values)
+
+        await asyncio.gather(
+            delete(
+                self._table,
+                key_of(tenant_id, execution_id),
+                TTL_EXPIRED,
+                expired_values(now_ms),
+            ),
+            delete(self._keys, key_row, "execution_id = :id", {":id": S(execution_id)}),
+        )
+
+    async def get(self, tenant_id: str, execution_id: str, now_ms: int) -> ExecutionRecord | None:
+        item = await self._db.get_item(self._table, key_of(tenant_id, execution_id))
+        if item is None:
+            return None
+        if item_expired(item, now_ms):
+            await self._purge(item, now_ms)
+            return None
+        return await self._record(item)
+
+    # ------------------------------------------------------------------ conditional writes
+
+    async def compare_and_set(
+        self, record: ExecutionRecord, expected_version: int
+    ) -> ExecutionRecord | None:
+        # The record's own updated_at is the writer's clock for the TTL guard: the lifecycle
+        # functions stamp it with "now" on every change.
+        try:
+            await self._db.put_item(
+                self._table,
+                await self._item(record),
+                condition=f"#version = :expected AND {TTL_LIVE}",
+                names={"#version": "version"},
+                values={
+                    ":expected": N(expected_version),
+                    ":now_s": N(now_s(record.updated_at_epoch_ms)),
+                },
+            )
+        except CheckFailed:
+            return None
+        return record
+
+    async def claim_lease(
+        self, tenant_id: str, execution_id: str, owner: str, now_ms: int, lease_ms: int
+    ) -> ExecutionRecord | None:
+        if lease_ms <= 0:
+            raise ValueError(f"lease_ms must be positive, got {lease_ms}")
+        expires = now_ms + lease_ms
+        # ONE conditional update (the claim predicate is the condition), not a read-then-write.
+        try:
+            item = await self._db.update_item(
+                self._table,
+                key_of(tenant_id, execution_id),
+                "SET #status = :running, lease_owner = :owner, lease_expires_epoch_ms = :exp, "
+                "next_due_epoch_ms = :exp, updated_at_epoch_ms = :now, "
+                "#version = #version + :one",
+                condition=f"{CLAIMABLE} AND next_due_epoch_ms <= :now AND {TTL_LIVE}",
+                names=NAMES,
+                values={
+                    ":running": S(ExecutionStatus.RUNNING.value),
+                    ":owner": S(owner),
+                    ":exp": N(expires),
+                    ":now": N(now_ms),
+                    ":now_s": N(now_s(now_ms)),
+                    ":one": N(1),
+                    **claimable_values(),
+                },
+            )
+        except CheckFailed:
+            return None
+        return await self._record(item)
+
+    async def renew_lease(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        owner: str,
+        version: int,
+        now_ms: int,
+        lease_ms: int,
+    ) -> ExecutionRecord | None:
+        if lease_ms <= 0:
+            raise ValueError(f"lease_ms must be positive, got {lease_ms}")
+        expires = now_ms + lease_ms
+        try:
+            item = await self._db.update_item(
+                self._table,
+                key_of(tenant_id, execution_id),
+                "SET lease_expires_epoch_ms = :exp, next_due_epoch_ms = :exp",
+                condition=(
+                    "#status = :running AND lease_owner = :owner AND #version = :version "
+                    f"AND {TTL_LIVE}"
+                ),
+                names=NAMES,
+                values={
+                    ":running": S(ExecutionStatus.RUNNING.value),
+                    ":owner": S(owner),
+                    ":version": N(version),
+                    ":exp": N(expires),
+                    ":now_s": N(now_s(now_ms)),
+                },
+            )
+        except CheckFailed:
+            return None
+        return await self._record(item)
+
+    # ------------------------------------------------------------------ indexes
+
+    async def _fetch(self, ids: list[tuple[str, str]]) -> list[Item]:
+        return await self._db.batch_get(self._table, [key_of(t, e) for t, e in ids])
+
+    async def find_due(self, now_ms: int, limit: int) -> list[ExecutionRecord]:
+        if limit <= 0:
+            return []
+        live: list[Item] = []
+        for _ in range(_PURGE_ROUNDS):
+            entries = await first_due(
+                self._db,
+                self._table,
+                self._due_index,
+                self._shards,
+                ("due_shard", keys.due_shard),
+                "next_due_epoch_ms",
+                "execution_id",
+                upper=now_ms,
+                limit=limit,
+            )
+            if not entries:
+                return []
+            items = await self._fetch([(t, e) for _, t, e in entries])
+            expired = [i for i in items if item_expired(i, now_ms)]
+            live = [i for i in items if not item_expired(i, now_ms)]
+            if not expired:
+                break
+            # Purged rows leave the index, so the next round sees the ones behind them.
+            await asyncio.gather(*(self._purge(i, now_ms) for i in expired))
+        records = await asyncio.gather(*(self._record(i) for i in live))
+        # The index is eventually consistent; the batch read is not: keep what is due now.
+        due = [r for r in records if is_claimable(r, now_ms) and not is_expired(r, now_ms)]
+        due.sort(key=lambda r: (r.next_due_epoch_ms, r.tenant_id, r.execution_id))
+        return due[:limit]
+
+    async def find_dead_letters(self, limit: int) -> list[ExecutionRecord]:
+        if limit <= 0:
+            return []
+        pages = await query_shards(
+            self._db,
+            self._table,
+            self._dead_letter_index,
+            self._shards,
+            ("dead_letter_shard", keys.dead_letter_shard),
+            limit=limit,
+        )
+        items = await self._fetch(by_tenant_and_id(pages, "execution_id", limit))
+        records = await asyncio.gather(*(self._record(i) for i in items))
+        found = [r for r in records if r.dead_letters]
+        found.sort(key=lambda r: (r.tenant_id, r.execution_id))
+        return found
+
+    async def clear_dead_letter(
+        self, tenant_id: str, execution_id: str, transition_key: str
+    ) -> bool:
+        key = key_of(tenant_id, execution_id)
+        for _ in range(_CLEAR_ATTEMPTS):
+            item = await self._db.get_item(self._table, key)
+            if item is None:
+                return False
+            # Chunked payloads stay where they are: only the JSON and the dead-letter attributes
+            # change, and the lease attributes are left alone so a concurrent renewal survives.
+            cleared = without_dead_letter(base_record(item), transition_key)
+            if cleared is None:
+                return False
+            update, values = dead_letter_update(cleared)
+            values |= {
+                ":version": N(get_n(item, "version")),
+                ":count": N(opt_n(item, "dead_letter_count")),
+            }
+            try:
+                await self._db.update_item(
+                    self._table,
+                    key,
+                    update,
+                    condition="#version = :version AND dead_letter_count = :count",
+                    names={"#version": "version"},
+                    values=values,
+                )
+                return True
+            except CheckFailed:
+                continue  # changed under us: look again
+        raise RetryableError(f"dead letter of {execution_id} is contended; try again")
+
+    async def count_by_status(self) -> dict[str, int]:
+        # Metrics and tests only: the one operation that reads the whole table (a paged Scan of
+        # one attribute). Nothing on the execution path calls it.
+        items = await self._db.scan_all(
+            self._table, projection="#status", names={"#status": "status"}
+        )
+        return dict(Counter(get_s(i, "status") for i in items))

@@ -1,0 +1,128 @@
+"""Chunked execution payloads in ``tpf_execution_payload`` (spec §9).
+
+A DynamoDB item holds at most 400 KB, so an execution whose input or result would push its item
+past :data:`ITEM_BUDGET_BYTES` keeps that payload here instead: immutable ``CHUNK#%08d`` parts
+(``payload_bytes``, at most :data:`CHUNK_BYTES` each) plus a ``MANIFEST`` (length, chunk count,
+sha256). The id is content-derived, ``"p-" + sha256(tenant \\0 execution \\0 slot \\0 sha)``, so
+writing the same payload again is idempotent and a reader can trust a cached copy forever.
+
+Chunks are written before the execution item that references them, so a crash leaves at worst
+unreferenced chunks (they carry the execution's ``ttl_epoch_s`` and native TTL collects them),
+never a reference to a payload that is not there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from tpf.errors import TpfError
+from tpf.stores.dynamo import keys
+from tpf.stores.dynamo.client import Dynamo
+from tpf.stores.dynamo.codec import B, Item, N, S, get_b, get_n, get_s
+
+CHUNK_BYTES = 256 * 1024
+# The record JSON may use this much of an item; the indexed attributes need far less than the
+# remaining ~50 KB of DynamoDB's 400 KB limit.
+ITEM_BUDGET_BYTES = 350_000
+_CACHE_BYTES = 64 * 1024 * 1024
+_CACHE_ENTRY_MAX = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PayloadRef:
+    payload_id: str
+    digest: str  # "sha256:<hex>" of the payload bytes
+
+
+def payload_id(tenant_id: str, execution_id: str, slot: str, content_sha: str) -> str:
+    basis = "\0".join((tenant_id, execution_id, slot, content_sha)).encode("utf-8")
+    return "p-" + hashlib.sha256(basis).hexdigest()
+
+
+class PayloadStore:
+    """Writes and reads chunked payloads, with a bounded cache of the ones it has seen."""
+
+    def __init__(self, db: Dynamo, table: str) -> None:
+        self._db = db
+        self._table = table
+        # payload id -> bytes, least recently used first. Content-addressed, so never stale.
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cached_bytes = 0
+
+    def _remember(self, pid: str, data: bytes) -> None:
+        if len(data) > _CACHE_ENTRY_MAX:
+            return
+        if pid in self._cache:
+            self._cache.move_to_end(pid)
+            return
+        self._cache[pid] = data
+        self._cached_bytes += len(data)
+        while self._cached_bytes > _CACHE_BYTES:
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_bytes -= len(dropped)
+
+    async def put(
+        self, tenant_id: str, execution_id: str, slot: str, data: bytes, ttl_epoch_s: int
+    ) -> PayloadRef:
+        sha = hashlib.sha256(data).hexdigest()
+        ref = PayloadRef(payload_id(tenant_id, execution_id, slot, sha), f"sha256:{sha}")
+        if ref.payload_id in self._cache:
+            self._cache.move_to_end(ref.payload_id)
+            return ref  # written (or read) before: immutable, nothing to do
+        manifest_key = {"payload_id": S(ref.payload_id), "payload_part": S(keys.MANIFEST)}
+        # Another coordinator may have written it (every commit re-encodes the record): one
+        # small read instead of rewriting every chunk.
+        if await self._db.get_item(self._table, manifest_key, projection="payload_id") is None:
+            await self._db.batch_put(self._table, self._items(ref, sha, data, ttl_epoch_s))
+        self._remember(ref.payload_id, data)
+        return ref
+
+    def _items(self, ref: PayloadRef, sha: str, data: bytes, ttl_epoch_s: int) -> list[Item]:
+        chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+        items: list[Item] = []
+        for index, chunk in enumerate(chunks):
+            items.append(
+                {
+                    "payload_id": S(ref.payload_id),
+                    "payload_part": S(keys.payload_part(index)),
+                    "payload_bytes": B(chunk),
+                }
+            )
+        manifest: Item = {
+            "payload_id": S(ref.payload_id),
+            "payload_part": S(keys.MANIFEST),
+            "payload_length_bytes": N(len(data)),
+            "chunk_count": N(len(chunks)),
+            "sha256": S(sha),
+        }
+        items.append(manifest)
+        if ttl_epoch_s > 0:
+            for item in items:
+                item["ttl_epoch_s"] = N(ttl_epoch_s)
+        return items
+
+    async def get(self, ref: PayloadRef) -> bytes:
+        cached = self._cache.get(ref.payload_id)
+        if cached is not None:
+            self._cache.move_to_end(ref.payload_id)
+            return cached
+        items = await self._db.query_all(
+            self._table, "payload_id = :id", {":id": S(ref.payload_id)}, consistent=True
+        )
+        manifest = next((i for i in items if get_s(i, "payload_part") == keys.MANIFEST), None)
+        chunks = sorted(
+            (i for i in items if get_s(i, "payload_part").startswith("CHUNK#")),
+            key=lambda i: get_s(i, "payload_part"),
+        )
+        if manifest is None or len(chunks) != get_n(manifest, "chunk_count"):
+            raise TpfError(f"payload {ref.payload_id} is incomplete", code="PAYLOAD_CORRUPT")
+        data = b"".join(get_b(c, "payload_bytes") for c in chunks)
+        sha = hashlib.sha256(data).hexdigest()
+        if f"sha256:{sha}" != ref.digest or sha != get_s(manifest, "sha256"):
+            raise TpfError(
+                f"payload {ref.payload_id} does not match its digest", code="PAYLOAD_CORRUPT"
+            )
+        self._remember(ref.payload_id, data)
+        return data

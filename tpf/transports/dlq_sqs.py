@@ -1,0 +1,47 @@
+"""The ``sqs`` DLQ sink (``dlq-provider=sqs``): one message per terminally failed execution.
+
+The body is the :class:`~tpf.records.DeadLetterEnvelope` as JSON with the original's field
+names (spec §3.6), so existing alerting and triage consumers read it unchanged. The message is
+evidence for operators, not a replay source (re-drive reads the store).
+
+``publish`` raises on any failure: the dead-letters supervisor keeps the envelope in the store's
+"to publish" outbox and retries, so nothing is lost and nothing here needs to retry itself.
+A retried publish after an ambiguous failure may deliver the envelope twice; consumers can
+dedupe on ``transitionKey``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+import msgspec
+
+from tpf.aws import AwsClients, error_code
+from tpf.errors import RetryableError
+from tpf.records import DeadLetterEnvelope
+from tpf.settings import Settings
+
+
+class _SqsSend(Protocol):
+    async def send_message(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+class SqsDeadLetterSink:
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        if not settings.dlq_url:
+            raise ValueError("SqsDeadLetterSink needs settings.dlq_url")
+        self._aws = aws
+        self._url = settings.dlq_url
+        self.published = 0
+
+    async def publish(self, envelope: DeadLetterEnvelope) -> None:
+        body = msgspec.json.encode(envelope).decode()
+        sqs = cast(_SqsSend, await self._aws.client("sqs"))
+        try:
+            await sqs.send_message(QueueUrl=self._url, MessageBody=body)
+        except Exception as exc:
+            raise RetryableError(
+                f"DLQ publish of execution {envelope.execution_id} to {self._url} failed: "
+                f"{error_code(exc) or type(exc).__name__}: {exc}"
+            ) from exc
+        self.published += 1
