@@ -68,21 +68,12 @@ async def check_dynamo(aws: AwsClients, settings: Settings) -> list[str]:
 
 
 async def _open_dynamo(settings: Settings, aws: AwsClients | None) -> Any | None:
-    """The shared DynamoDB client if a provider is ``dynamo``; strict startup checks that every
-    table and index exists first and names whatever is missing."""
+    """The shared DynamoDB client if a provider is ``dynamo`` (strict startup has already
+    checked its tables and indexes: :mod:`tpf.startup_checks`)."""
     if not _uses_dynamo(settings):
         return None
     if aws is None:
         raise ConfigError("the dynamo providers need AWS clients (none were given)")
-    if settings.strict_startup:
-        missing = await check_dynamo(aws, settings)
-        if missing:
-            raise ConfigError(
-                "strict startup: missing DynamoDB resources: "
-                + "; ".join(missing)
-                + " (create them, for example with `tpf bootstrap aws`, or set "
-                "pipeline.orchestrator.strict-startup=false)"
-            )
     return await aws.client("dynamodb")
 
 

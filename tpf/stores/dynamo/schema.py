@@ -263,7 +263,7 @@ async def create_tables(client: Any, settings: Settings) -> list[str]:
         table = await _describe(db, spec.name)
         if table is None:
             if await _create_table(db, spec):
-                created.append(f"table {spec.name}")
+                created.append(f"created table {spec.name}")
                 continue
             await _wait_active(db, spec.name)
             table = await _describe(db, spec.name)
@@ -271,5 +271,5 @@ async def create_tables(client: Any, settings: Settings) -> list[str]:
         for index in spec.indexes:
             if index.name not in present:
                 await _add_index(db, spec, index)
-                created.append(f"table {spec.name}: index {index.name}")
+                created.append(f"created table {spec.name}: index {index.name}")
     return created
