@@ -40,7 +40,8 @@ from tpf.admission import Admission, effective_state
 from tpf.aws import AwsClients, needs_aws
 from tpf.clock import Clock, SystemClock
 from tpf.config import unsupported_warnings
-from tpf.errors import NotFound, ValidationError
+from tpf.errors import ConfigError, NotFound, ValidationError
+from tpf.leadership import AlwaysLeader, Leadership, LeaseLeadership
 from tpf.pipeline import Pipeline
 from tpf.records import (
     AwaitInteraction,
@@ -56,6 +57,7 @@ from tpf.releases import ReleaseRegistrar
 from tpf.settings import Settings
 from tpf.startup_checks import check_aws_resources
 from tpf.stores.base import StoreSet
+from tpf.stores.dynamo.leader import DynamoLeaseStore
 from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink
@@ -91,6 +93,7 @@ class Coordinator:
         dlq_sink: DeadLetterSink | None = None,
         owner: str | None = None,
         rand: Callable[[], float] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.settings = settings
         self.stores = stores
@@ -109,9 +112,12 @@ class Coordinator:
         self.engine = engine
         self.system = ActorSystem(name="tpf")
         self.leases = LeaseKeeper(engine)
-        self.sweeper = Sweeper(engine, self.system)
+        self.leadership: Leadership = leadership or AlwaysLeader()
+        self.sweeper = Sweeper(engine, self.system, self.leadership)
         self.dead_letters = DeadLetters(engine, dlq_sink or LogDeadLetterSink())
-        self.awaits = Awaits(engine, self.system, validator=self._validate_response)
+        self.awaits = Awaits(
+            engine, self.system, validator=self._validate_response, leadership=self.leadership
+        )
         self.work_consumer = WorkConsumer(engine, self.system)
         self.registrar = ReleaseRegistrar(stores.releases, stores.artifacts, self.clock)
         self.admission = Admission(
@@ -152,6 +158,11 @@ class Coordinator:
         """
         clock = clock or SystemClock()
         check_await_transport(settings)
+        if settings.sweeper_leader_election and settings.state_provider != "dynamo":
+            raise ConfigError(
+                "tpf.sweeper.leader-election=true needs pipeline.orchestrator.state-provider="
+                f"dynamo (coordinators sharing state); it is {settings.state_provider}"
+            )
         for line in unsupported_warnings(settings):
             LOG.warning("%s", line)
         aws = AwsClients(settings) if needs_aws(settings) else None
@@ -166,7 +177,21 @@ class Coordinator:
             raise
         if aws is not None:
             stores.closers.insert(0, aws.close)  # closed last, after every store using it
-        return cls(settings, stores, clock=clock, queue=queue, dlq_sink=sink)
+        owner = f"coordinator-{uuid.uuid4()}"
+        leadership: Leadership | None = None
+        if settings.sweeper_leader_election:
+            assert aws is not None  # the election needs dynamo state (checked above)
+            store = DynamoLeaseStore(await aws.client("dynamodb"), settings)
+            leadership = LeaseLeadership(store, owner, clock, settings.sweeper_leader_lease_ms)
+        return cls(
+            settings,
+            stores,
+            clock=clock,
+            queue=queue,
+            dlq_sink=sink,
+            owner=owner,
+            leadership=leadership,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -206,6 +231,8 @@ class Coordinator:
     async def close(self) -> None:
         """Stop loops and actors (pending asks fail), then close the stores."""
         self._running = False
+        with contextlib.suppress(Exception):  # best effort: a successor waits out the lease
+            await self.leadership.resign()
         task, self._consumer_task = self._consumer_task, None
         if task is not None:
             task.cancel()

@@ -1,9 +1,9 @@
 """Strict startup: refuse to run on AWS resources that do not exist, naming each one.
 
 With ``pipeline.orchestrator.strict-startup=true`` (the default) a coordinator checks, before it
-accepts work, that the DynamoDB tables and indexes, queues and bucket its configuration uses exist, and fails with one
-:class:`~tpf.errors.ConfigError` listing all that are missing, instead of failing later on the
-first message, registration or DLQ publish.
+accepts work, that the DynamoDB tables and indexes, queues and bucket its configuration uses
+exist, and fails with one :class:`~tpf.errors.ConfigError` listing all that are missing,
+instead of failing later on the first message, registration or DLQ publish.
 """
 
 from __future__ import annotations

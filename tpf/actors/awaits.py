@@ -25,6 +25,7 @@ from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.errors import NotFound, ValidationError
+from tpf.leadership import AlwaysLeader, Leadership
 from tpf.records import AwaitInteraction, InteractionStatus
 
 LOG = logging.getLogger("tpf.awaits")
@@ -60,12 +61,14 @@ class Awaits:
         *,
         validator: ResponseValidator | None = None,
         hold_ms: int = DEFAULT_HOLD_MS,
+        leadership: Leadership | None = None,
     ) -> None:
         self._engine = engine
         self._system = system
         self._validator = validator
         self._hold_ms = hold_ms
         self._held: list[_Held] = []
+        self._leadership = leadership or AlwaysLeader()
 
     def held(self) -> int:
         return len(self._held)
@@ -190,6 +193,8 @@ class Awaits:
         return admitted
 
     async def _repair_unapplied(self) -> int:
+        if not await self._leadership.is_leader():
+            return 0  # a sweep: the elected coordinator does it
         engine = self._engine
         unapplied = await engine.stores.awaits.find_unapplied(engine.settings.sweep_limit)
         for interaction in unapplied:

@@ -15,16 +15,22 @@ from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
+from tpf.leadership import AlwaysLeader, Leadership
 
 LOG = logging.getLogger("tpf.sweeper")
 
 
 class Sweeper:
-    def __init__(self, engine: Engine, system: ActorSystem) -> None:
+    def __init__(
+        self, engine: Engine, system: ActorSystem, leadership: Leadership | None = None
+    ) -> None:
         self._engine = engine
         self._system = system
+        self._leadership = leadership or AlwaysLeader()
 
     async def tick(self) -> int:
+        if not await self._leadership.is_leader():
+            return 0  # another coordinator sweeps (tpf.sweeper.leader-election)
         return await self.time_out_awaits() + await self.dispatch_due()
 
     async def time_out_awaits(self) -> int:
