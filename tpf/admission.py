@@ -10,6 +10,8 @@ through this coordinator drops the cache at once.
 
 from __future__ import annotations
 
+import asyncio
+
 from tpf.actors.context import WorkerRouter
 from tpf.clock import Clock
 from tpf.errors import Conflict, Unavailable
@@ -57,16 +59,28 @@ class Admission:
         self._stale_after_ms = stale_after_ms
         self._cache_ms = cache_ms
         self._cache: dict[tuple[str, str], tuple[int, ReleaseRecord]] = {}
+        self._checking: dict[tuple[str, str], asyncio.Future[ReleaseRecord]] = {}
 
     def invalidate(self) -> None:
         self._cache.clear()
 
     async def admit(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord:
         """The active release new executions pin to, or an error saying why none can run."""
-        now = self._clock.now_ms()
-        cached = self._cache.get((tenant_id, pipeline_id))
-        if cached is not None and cached[0] > now:
+        key = (tenant_id, pipeline_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > self._clock.now_ms():
             return cached[1]
+        # Single flight: submissions arriving while the answer is being worked out share that
+        # one check instead of each reading the registry and the workers again.
+        pending = self._checking.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._check(tenant_id, pipeline_id))
+            self._checking[key] = pending
+            pending.add_done_callback(lambda _: self._checking.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _check(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord:
+        now = self._clock.now_ms()
         release = await self._stores.releases.active(tenant_id, pipeline_id)
         if release is None:
             raise Conflict(

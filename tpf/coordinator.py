@@ -33,7 +33,7 @@ from tpf.actors.registry import (
     release_of,
 )
 from tpf.actors.runtime import ActorSystem
-from tpf.actors.supervisor import SupervisorLoop
+from tpf.actors.supervisor import Pass, SupervisorLoop
 from tpf.actors.sweeper import Sweeper
 from tpf.actors.work_consumer import WorkConsumer
 from tpf.admission import Admission, effective_state
@@ -94,9 +94,11 @@ class Coordinator:
         owner: str | None = None,
         rand: Callable[[], float] | None = None,
         leadership: Leadership | None = None,
+        aws: AwsClients | None = None,
     ) -> None:
         self.settings = settings
         self.stores = stores
+        self.aws = aws  # the shared AWS clients (their request counts feed metrics and bench)
         self.clock = clock or SystemClock()
         self.router = WorkerRouter()
         engine = Engine(
@@ -191,6 +193,7 @@ class Coordinator:
             dlq_sink=sink,
             owner=owner,
             leadership=leadership,
+            aws=aws,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -220,7 +223,10 @@ class Coordinator:
             SupervisorLoop("sweeper", self.sweeper, sweep_s),
             SupervisorLoop("lease-keeper", self.leases, self.leases.interval_s),
             dead_letters,
-            SupervisorLoop("awaits", self.awaits, min(sweep_s, 1.0)),
+            # Held completions are retried every second; the repair of unapplied resolutions
+            # is a sweep (index queries on every shard), so it runs at the sweep interval.
+            SupervisorLoop("awaits-held", Pass(self.awaits.retry_held), 1.0),
+            SupervisorLoop("awaits-repair", Pass(self.awaits.repair_unapplied), sweep_s),
         ]
         for loop in self._loops:
             loop.start()

@@ -165,9 +165,10 @@ class Awaits:
         )
 
     async def tick(self) -> int:
-        return await self._retry_held() + await self._repair_unapplied()
+        return await self.retry_held() + await self.repair_unapplied()
 
-    async def _retry_held(self) -> int:
+    async def retry_held(self) -> int:
+        """Admit held completions whose interaction has appeared (drop expired holds)."""
         if not self._held:
             return 0
         now = self._engine.clock.now_ms()
@@ -192,7 +193,8 @@ class Awaits:
                 )
         return admitted
 
-    async def _repair_unapplied(self) -> int:
+    async def repair_unapplied(self) -> int:
+        """A sweep: re-send the resolution of interactions their execution never applied."""
         if not await self._leadership.is_leader():
             return 0  # a sweep: the elected coordinator does it
         engine = self._engine

@@ -76,6 +76,12 @@ class ExecutionActor(Actor):
         # The resolved interaction the next transition starts from, when this actor just applied
         # it: saves reading it back from the store.
         self._resolved: AwaitInteraction | None = None
+        # The record as this actor last committed it. A completion usually reaches the actor that
+        # parked the execution, which can then skip reading the record back; if another
+        # coordinator moved it meanwhile, the version check refuses and the actor reads.
+        self._last: ExecutionRecord | None = None
+        self._optimistic = False  # a refused commit is expected (stale cache), not a lost lease
+        self._refused = False
         self._pending_tells: set[asyncio.Task[None]] = set()
 
     async def receive(self, message: Any) -> Any:
@@ -268,6 +274,10 @@ class ExecutionActor(Actor):
         engine = self.engine
         committed = await engine.stores.executions.compare_and_set(record, expected_version)
         if committed is None:
+            self._last = None
+            self._refused = True
+            if self._optimistic:
+                return None
             # Someone re-claimed the execution (our lease expired): our result is discarded and
             # theirs will be committed instead. This is the fence against double commits.
             engine.counters["commits_refused"] += 1
@@ -278,6 +288,7 @@ class ExecutionActor(Actor):
                 expected_version,
             )
             return None
+        self._last = committed
         engine.committed(committed)
         return committed
 
@@ -353,6 +364,17 @@ class ExecutionActor(Actor):
 
     async def _resolve(self, interaction: AwaitInteraction) -> None:
         engine = self.engine
+        cached = self._last
+        if cached is not None and lifecycle.is_parked_on(cached, interaction):
+            self._optimistic, self._refused = True, False
+            try:
+                claimed = await self._apply(cached, interaction, parked=True)
+            finally:
+                self._optimistic = False
+            if not self._refused:
+                await self._run(claimed)
+                return
+            engine.counters["record_cache_misses"] += 1
         now = engine.clock.now_ms()
         record = await engine.stores.executions.get(
             interaction.tenant_id, interaction.execution_id, now

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 LOG = logging.getLogger("tpf.supervisor")
@@ -18,6 +19,17 @@ LOG = logging.getLogger("tpf.supervisor")
 
 class Tickable(Protocol):
     async def tick(self) -> int: ...
+
+
+class Pass:
+    """A single coroutine function as a :class:`Tickable` (one loop per pass of a supervisor
+    whose passes need different cadences)."""
+
+    def __init__(self, run: Callable[[], Awaitable[int]]) -> None:
+        self._run = run
+
+    async def tick(self) -> int:
+        return await self._run()
 
 
 class SupervisorLoop:

@@ -34,8 +34,11 @@ class CoordinatorCollector:
         self._by_status: dict[str, int] = {}
 
     async def refresh(self) -> None:
-        # collect() is synchronous, so the store read happens first, on the event loop.
-        self._by_status = await self._coordinator.stores.executions.count_by_status()
+        # collect() is synchronous, so the store read happens first, on the event loop. On
+        # DynamoDB counting is a table Scan, which a scrape every few seconds must not cost:
+        # the status gauges are left out there (the counters still move).
+        if self._coordinator.settings.state_provider != "dynamo":
+            self._by_status = await self._coordinator.stores.executions.count_by_status()
 
     def collect(self) -> Iterator[Metric]:
         c = self._coordinator
@@ -52,23 +55,31 @@ class CoordinatorCollector:
             else:
                 family = GaugeMetricFamily(metric_name, help_text, value=value)
             yield family
-        executions = GaugeMetricFamily(
-            "tpf_executions", "Live executions by status", labels=["status"]
-        )
-        for status in ExecutionStatus:
-            executions.add_metric([status.value], self._by_status.get(status.value, 0))
-        yield executions
-        yield GaugeMetricFamily(
-            "tpf_await_pending",
-            "Executions parked on an open await interaction",
-            value=self._by_status.get(ExecutionStatus.WAITING_EXTERNAL.value, 0),
-        )
+        if c.settings.state_provider != "dynamo":
+            executions = GaugeMetricFamily(
+                "tpf_executions", "Live executions by status", labels=["status"]
+            )
+            for status in ExecutionStatus:
+                executions.add_metric([status.value], self._by_status.get(status.value, 0))
+            yield executions
+            yield GaugeMetricFamily(
+                "tpf_await_pending",
+                "Executions parked on an open await interaction",
+                value=self._by_status.get(ExecutionStatus.WAITING_EXTERNAL.value, 0),
+            )
         yield GaugeMetricFamily(
             "tpf_await_completions_held",
             "Channel completions held until their interaction is stored",
             value=c.awaits.held(),
         )
         yield GaugeMetricFamily("tpf_ready", "1 while the coordinator runs", value=int(c.ready))
+        if c.aws is not None:
+            requests = CounterMetricFamily(
+                "tpf_aws_requests", "AWS API requests sent", labels=["service"]
+            )
+            for service, count in sorted(c.aws.requests.items()):
+                requests.add_metric([service], count)
+            yield requests
 
 
 def _metric_name(name: str) -> str:
