@@ -116,7 +116,10 @@ class Coordinator:
         self.leases = LeaseKeeper(engine)
         self.leadership: Leadership = leadership or AlwaysLeader()
         self.sweeper = Sweeper(engine, self.system, self.leadership)
-        self.dead_letters = DeadLetters(engine, dlq_sink or LogDeadLetterSink())
+        self.dead_letters = DeadLetters(
+            engine, dlq_sink or LogDeadLetterSink(), leadership=self.leadership
+        )
+        engine.dead_letter_committed = self.dead_letters.committed
         self.awaits = Awaits(
             engine, self.system, validator=self._validate_response, leadership=self.leadership
         )
@@ -218,7 +221,7 @@ class Coordinator:
         s = self.settings
         sweep_s = max(1.0, s.sweep_interval_ms / 1000.0)
         dead_letters = SupervisorLoop("dead-letters", self.dead_letters, sweep_s)
-        self.engine.wake_dead_letters = dead_letters.wake
+        self.dead_letters.wake = dead_letters.wake
         self._loops = [
             SupervisorLoop("sweeper", self.sweeper, sweep_s),
             SupervisorLoop("lease-keeper", self.leases, self.leases.interval_s),

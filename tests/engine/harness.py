@@ -120,7 +120,6 @@ async def make_harness(tmp: Path, **overrides: Any) -> Harness:
     sink = RecordingSink()
     stores = await open_stores(settings)
     coordinator = Coordinator(settings, stores, clock=clock, dlq_sink=sink, rand=lambda: 0.5)
-    coordinator.engine.wake_dead_letters = lambda: None
     h = Harness(coordinator, clock, sink, None, tmp)  # type: ignore[arg-type]
     h.worker = await h.release(restaurant_pipeline)
     return h

@@ -16,7 +16,13 @@ from typing import Any
 
 from tpf.clock import Clock
 from tpf.lifecycle import RetryPolicy
-from tpf.records import ExecutionRecord, TransitionFailure, TransitionOutcome, TransitionResult
+from tpf.records import (
+    DeadLetterEnvelope,
+    ExecutionRecord,
+    TransitionFailure,
+    TransitionOutcome,
+    TransitionResult,
+)
 from tpf.settings import Settings
 from tpf.stores.base import StoreSet
 from tpf.transports.base import TransitionWorker, WorkQueue
@@ -108,7 +114,7 @@ class Engine:
     counters: Counter[str] = field(default_factory=Counter)
     watchers: Watchers = field(default_factory=Watchers)
     # Set by the coordinator once the supervisors exist (they need the engine first).
-    wake_dead_letters: Callable[[], None] = lambda: None
+    dead_letter_committed: Callable[[DeadLetterEnvelope], None] = lambda envelope: None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

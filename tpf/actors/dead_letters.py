@@ -1,44 +1,92 @@
-"""The dead-letters supervisor: publishes DLQ envelopes from the durable "to publish" mark.
+"""The dead-letters supervisor: publishes DLQ envelopes from the durable "to publish" outbox.
 
 A terminal failure appends its envelope to the execution record's outbox in the same write as
-the ``FAILED`` status; this supervisor publishes it to the configured sink and only then removes
-it. A crash between commit and publish therefore loses nothing (the envelope is published
-after restart); a crash between publish and clear publishes it twice, which is the right side
-to err on for evidence.
+the ``FAILED`` status; the envelope is published to the configured sink and only then removed
+from the outbox. A crash between commit and publish therefore loses nothing; a crash between
+publish and removal publishes it twice, which is the right side to err on for evidence.
+
+Two kinds of work, so coordinators sharing a store do not publish each other's envelopes twice:
+
+- *own* envelopes, committed by this process, are published at once from memory (no index
+  query): the execution actor hands each one over right after its commit;
+- *orphans*, left in the outbox by a coordinator that died or whose sink failed, are found
+  through the dead-letter index, but only once they are older than a grace period (the lease
+  length when coordinators share DynamoDB, so their owner has had its chance; zero for the
+  embedded stores, which no other process shares) and, with sweeper leadership, only by the
+  leader.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from tpf.actors.context import Engine
+from tpf.leadership import AlwaysLeader, Leadership
+from tpf.records import DeadLetterEnvelope
 from tpf.transports.base import DeadLetterSink
 
 LOG = logging.getLogger("tpf.dead_letters")
+_Key = tuple[str, str, str]  # tenant, execution, transition key
+
+
+def _key(envelope: DeadLetterEnvelope) -> _Key:
+    return envelope.tenant_id, envelope.execution_id, envelope.transition_key
 
 
 class DeadLetters:
-    def __init__(self, engine: Engine, sink: DeadLetterSink) -> None:
+    def __init__(
+        self, engine: Engine, sink: DeadLetterSink, leadership: Leadership | None = None
+    ) -> None:
         self._engine = engine
         self._sink = sink
+        self._leadership = leadership or AlwaysLeader()
+        self._own: dict[_Key, DeadLetterEnvelope] = {}
+        shared = engine.settings.state_provider == "dynamo"
+        self._grace_ms = engine.settings.lease_ms if shared else 0
+        self.wake: Callable[[], None] = lambda: None  # set by the coordinator's loop
+
+    def committed(self, envelope: DeadLetterEnvelope) -> None:
+        """This process committed ``envelope`` to an outbox: publish it on the next pass."""
+        self._own[_key(envelope)] = envelope
+        self.wake()
 
     async def tick(self) -> int:
-        engine = self._engine
-        executions = engine.stores.executions
         published = 0
-        for record in await executions.find_dead_letters(engine.settings.dead_letter_batch):
-            for envelope in record.dead_letters:  # oldest first
-                try:
-                    await self._sink.publish(envelope)
-                except Exception:
-                    engine.counters["dlq_publish_failures"] += 1
-                    LOG.exception("DLQ publish failed for %s; will retry", envelope.execution_id)
-                    # The sink is down: try again on the next pass.
-                    engine.counters["dlq_published"] += published
-                    return published
-                await executions.clear_dead_letter(
-                    record.tenant_id, record.execution_id, envelope.transition_key
-                )
-                published += 1
-        engine.counters["dlq_published"] += published
+        for key, envelope in list(self._own.items()):
+            if not await self._publish(envelope):
+                return published  # the sink is down: the next pass tries again
+            self._own.pop(key, None)
+            published += 1
+        if await self._leadership.is_leader():
+            published += await self._orphans()
         return published
+
+    async def _orphans(self) -> int:
+        engine = self._engine
+        cutoff = engine.clock.now_ms() - self._grace_ms
+        published = 0
+        for record in await engine.stores.executions.find_dead_letters(
+            engine.settings.dead_letter_batch
+        ):
+            for envelope in record.dead_letters:  # oldest first
+                if _key(envelope) in self._own or envelope.created_at_epoch_ms > cutoff:
+                    continue  # ours (published above) or its owner may still be publishing it
+                if not await self._publish(envelope):
+                    return published
+                published += 1
+        return published
+
+    async def _publish(self, envelope: DeadLetterEnvelope) -> bool:
+        engine = self._engine
+        try:
+            await self._sink.publish(envelope)
+        except Exception:
+            engine.counters["dlq_publish_failures"] += 1
+            LOG.exception("DLQ publish failed for %s; will retry", envelope.execution_id)
+            return False
+        await engine.stores.executions.clear_dead_letter(
+            envelope.tenant_id, envelope.execution_id, envelope.transition_key
+        )
+        engine.counters["dlq_published"] += 1
+        return True

@@ -328,7 +328,7 @@ class ExecutionActor(Actor):
             )
         else:
             engine.counters["failed"] += 1
-            engine.wake_dead_letters()
+            engine.dead_letter_committed(committed.dead_letters[-1])
 
     # ------------------------------------------------------------------ awaits
 
@@ -421,10 +421,11 @@ class ExecutionActor(Actor):
                 error_message=f"Await interaction {interaction.status.value.lower()}: "
                 f"{interaction.interaction_id}",
             )
-        if await self._commit(failed, record.version) is not None:
+        committed = await self._commit(failed, record.version)
+        if committed is not None:
             engine.counters["failed"] += 1
             engine.counters["await_timeouts"] += 1
-            engine.wake_dead_letters()
+            engine.dead_letter_committed(committed.dead_letters[-1])
             await self._mark_applied(interaction)
         return None
 
