@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -21,6 +22,21 @@ from tpf.config import describe, load_settings
 from tpf.errors import ConfigError
 
 LOG = logging.getLogger("tpf.serve")
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often, and never scan what startup built.
+
+    A coordinator allocates many short-lived objects per request and creates little cyclic
+    garbage, while CPython's default (a collection every 700 net allocations, walking every
+    tracked object of the generation) made collections the main source of tail latency under
+    load (REST benchmark, same run: p99 96 ms -> 43 ms). Freezing moves the long-lived startup
+    objects (modules, settings, stores) out of the collector's reach. A process-wide choice,
+    so it is made here, by the process entry point, not by the library.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -56,6 +72,7 @@ async def _serve(args: argparse.Namespace) -> int:
             pid, cv, rv = worker.identity
             LOG.info("hosting %s (contract %s, release %s) as a local worker", pid, cv, rv)
         await coordinator.start()
+        tune_garbage_collector()
 
         def started(port: int) -> None:
             # Scripts wait for this line (or poll /q/health/ready) before calling the API.
