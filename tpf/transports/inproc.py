@@ -18,12 +18,14 @@ from tpf.records import WorkItem
 
 
 class InProcessWorkQueue:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, signal: asyncio.Event | None = None) -> None:
+        """``signal`` is set whenever an item arrives; a queue that wraps this one (the SQS
+        queue keeps its loopback items here) passes its own, to wake on either source."""
         self._clock = clock
         self._ready: deque[WorkItem] = deque()
         self._delayed: list[tuple[int, int, WorkItem]] = []
         self._seq = itertools.count()
-        self._signal = asyncio.Event()
+        self._signal = signal or asyncio.Event()
 
     async def enqueue(self, item: WorkItem, delay_ms: int = 0) -> None:
         if delay_ms <= 0:
@@ -44,16 +46,25 @@ class InProcessWorkQueue:
             out.append(ready.popleft())
         return out
 
+    def has_ready(self) -> bool:
+        """Whether an item is receivable now (due, delayed or not)."""
+        return bool(self._ready) or bool(
+            self._delayed and self._delayed[0][0] <= self._clock.now_ms()
+        )
+
+    def wait_limit_s(self, timeout_s: float) -> float:
+        """``timeout_s``, shortened so a waiter wakes when the next delayed item falls due."""
+        if not self._delayed:
+            return timeout_s
+        until_next = (self._delayed[0][0] - self._clock.now_ms()) / 1000.0
+        return max(0.0, min(timeout_s, until_next))
+
     async def wait_ready(self, timeout_s: float) -> None:
-        if self._ready:
+        if self.has_ready():
             return
-        if self._delayed:
-            # Wake no later than the next delayed item falls due.
-            until_next = (self._delayed[0][0] - self._clock.now_ms()) / 1000.0
-            timeout_s = max(0.0, min(timeout_s, until_next))
         self._signal.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._signal.wait(), timeout_s)
+            await asyncio.wait_for(self._signal.wait(), self.wait_limit_s(timeout_s))
 
     def depth(self) -> int:
         return len(self._ready) + len(self._delayed)

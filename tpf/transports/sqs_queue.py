@@ -51,8 +51,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -65,6 +63,7 @@ from tpf.clock import Clock
 from tpf.errors import RetryableError
 from tpf.records import WorkItem
 from tpf.settings import Settings
+from tpf.transports.inproc import InProcessWorkQueue
 from tpf.transports.sqs_batches import BATCH, SqsBatches, decode_item, delay_seconds, failure
 
 LOG = logging.getLogger("tpf.transports.sqs")
@@ -102,10 +101,9 @@ class SqsWorkQueue:
         # coordinators until handed off, so read ahead only one batch per receiver.
         self._high_water = BATCH * self._receivers
         self._buffer: deque[_Buffered] = deque()
-        self._local: deque[WorkItem] = deque()  # loopback items due now
-        self._delayed: list[tuple[int, int, WorkItem]] = []  # loopback items, by due time
-        self._seq = itertools.count()
         self._signal = asyncio.Event()  # something may be receivable
+        # Loopback items (sqs.local-loopback): receivable here, at once or when due.
+        self._here = InProcessWorkQueue(clock, signal=self._signal)
         self._space = asyncio.Event()  # the buffer dropped below the high-water mark
         self._tasks: list[asyncio.Task[None]] = []
         self._remote_depth = 0
@@ -125,12 +123,7 @@ class SqsWorkQueue:
             raise RetryableError("the SQS work queue is closed")
         body = msgspec.json.encode(item).decode()
         if self._loopback:
-            if delay_ms <= 0:
-                self._local.append(item)
-            else:
-                due = self._clock.now_ms() + delay_ms
-                heapq.heappush(self._delayed, (due, next(self._seq), item))
-            self._signal.set()
+            await self._here.enqueue(item, delay_ms)
             # Already receivable here; the SQS copy is for other coordinators, so a failure to
             # send it is logged by the flush rather than failing the caller.
             self._sqs.sends.add((body, delay_seconds(delay_ms), None))
@@ -196,12 +189,7 @@ class SqsWorkQueue:
 
     async def receive(self, max_items: int) -> list[WorkItem]:
         self._ensure_started()
-        out: list[WorkItem] = []
-        now = self._clock.now_ms()
-        while self._delayed and self._delayed[0][0] <= now:
-            self._local.append(heapq.heappop(self._delayed)[2])
-        while self._local and len(out) < max_items:
-            out.append(self._local.popleft())
+        out = await self._here.receive(max_items)
         while self._buffer and len(out) < max_items:
             buffered = self._buffer.popleft()
             out.append(buffered.item)
@@ -213,18 +201,14 @@ class SqsWorkQueue:
 
     async def wait_ready(self, timeout_s: float) -> None:
         self._ensure_started()
-        if self._local or self._buffer:
+        if self._buffer or self._here.has_ready():
             return
-        if self._delayed:
-            # Wake no later than the next loopback item falls due.
-            until_next = (self._delayed[0][0] - self._clock.now_ms()) / 1000.0
-            timeout_s = max(0.0, min(timeout_s, until_next))
         self._signal.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._signal.wait(), timeout_s)
+            await asyncio.wait_for(self._signal.wait(), self._here.wait_limit_s(timeout_s))
 
     def depth(self) -> int:
-        return len(self._buffer) + len(self._local) + len(self._delayed) + self._remote_depth
+        return len(self._buffer) + self._here.depth() + self._remote_depth
 
     # ------------------------------------------------------------------ visibility & closing
 
@@ -268,5 +252,4 @@ class SqsWorkQueue:
         if unhanded:
             await self._sqs.change_visibility(unhanded, 0)
         await self._sqs.deletes.drain()
-        self._local.clear()
-        self._delayed.clear()
+        await self._here.close()
