@@ -14,14 +14,12 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from demos.restaurant_approval.pipeline import PIPELINE_ID, pipeline
+from bench.workload import one_execution, release_restaurant
 from tpf.coordinator import Coordinator
 from tpf.records import ExecutionStatus
-from tpf.releases import build_release
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 
@@ -58,39 +56,13 @@ async def run_shape(shape: str, n: int, concurrency: int, root: Path) -> Figures
     )
     coordinator = Coordinator(settings, await open_stores(settings))
     await coordinator.start()
-    worker = coordinator.host(pipeline)
-    descriptor = build_release(pipeline, root / shape / "build")
-    release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
-    await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
-    await coordinator.register_local_worker(TENANT, worker, "bench-worker")
+    await release_restaurant(coordinator, root / shape / "build")
     latencies: list[float] = []
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
         async with gate:
-            order = {
-                "requestId": f"{i}-{uuid.uuid4()}",
-                "customerName": "Ada Lovelace",
-                "restaurantName": "Cafe TPF",
-                "items": "Margherita Pizza",
-                "totalAmount": "27.50",
-                "currency": "EUR",
-            }
-            submitted = await coordinator.submit(TENANT, PIPELINE_ID, order)
-            eid = submitted.execution_id
-            parked = await coordinator.wait_for(
-                TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL), timeout_s=60
-            )
-            assert parked.await_interaction_id is not None, parked
-            start = time.perf_counter()
-            await coordinator.complete(
-                TENANT,
-                interaction_id=parked.await_interaction_id,
-                response={"accepted": {"orderId": str(uuid.uuid4())}},
-            )
-            done = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=60)
-            latencies.append((time.perf_counter() - start) * 1000)
-            assert done.status is ExecutionStatus.SUCCEEDED, done
+            latencies.append(await one_execution(coordinator, i))
 
     await asyncio.gather(*(one(i) for i in range(min(n, 200))))  # warm-up
     latencies.clear()

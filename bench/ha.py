@@ -15,17 +15,16 @@ import asyncio
 import os
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
-from demos.restaurant_approval.pipeline import PIPELINE_ID, pipeline
+from bench.workload import one_execution, release_restaurant
 from tpf.aws import AwsClients
 from tpf.bootstrap import bootstrap_aws
+from tpf.commands.aws import dev_settings
 from tpf.coordinator import Coordinator
 from tpf.dev_moto import AtomicMotoServer
 from tpf.records import ExecutionStatus
-from tpf.releases import build_release
 from tpf.settings import Settings
 
 TENANT = "bench"
@@ -35,25 +34,13 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 
 
 def ha_settings(endpoint: str, root: Path) -> Settings:
-    return Settings(
-        state_provider="dynamo",
-        dispatcher_provider="sqs",
-        dlq_provider="sqs",
-        releases_registry_provider="dynamo",
-        releases_storage_provider="s3",
-        worker_lifecycle_provider="dynamo",
+    """What ``tpf dev aws`` sets up (the recipe's durable shape) at ``endpoint``."""
+    base = Settings(
         state_dir=str(root),
-        dynamo_endpoint_override=endpoint,
-        sqs_endpoint_override=endpoint,
-        s3_endpoint_override=endpoint,
-        s3_path_style_access=True,
-        s3_bucket="tpf-release-artifacts",
-        queue_url=f"{endpoint}/123456789012/tpf-work",
-        dlq_url=f"{endpoint}/123456789012/tpf-execution-dlq",
-        sqs_local_loopback=False,
         sweep_interval_ms=30_000,  # the recipe's
         worker_max_in_flight=256,
     )
+    return dev_settings(base, endpoint)
 
 
 async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
@@ -65,40 +52,12 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
     assert coordinator.aws is not None
     try:
         await coordinator.start()
-        worker = coordinator.host(pipeline)
-        release = await coordinator.register_release(
-            TENANT, PIPELINE_ID, str(build_release(pipeline, root / "build"))
-        )
-        await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
-        await coordinator.register_local_worker(TENANT, worker, "bench-worker")
+        await release_restaurant(coordinator, root / "build")
         gate = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
             async with gate:
-                order = {
-                    "requestId": f"{i}-{uuid.uuid4()}",
-                    "customerName": "Ada Lovelace",
-                    "restaurantName": "Cafe TPF",
-                    "items": "Margherita Pizza",
-                    "totalAmount": "27.50",
-                    "currency": "EUR",
-                }
-                run = await coordinator.submit(
-                    TENANT, PIPELINE_ID, order, idempotency_key=order["requestId"]
-                )
-                parked = await coordinator.wait_for(
-                    TENANT,
-                    run.execution_id,
-                    (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL),
-                    timeout_s=60,
-                )
-                await coordinator.complete(
-                    TENANT,
-                    interaction_id=parked.await_interaction_id,
-                    response={"accepted": {"orderId": str(uuid.uuid4())}},
-                )
-                done = await coordinator.wait_for(TENANT, run.execution_id, TERMINAL, timeout_s=60)
-                assert done.status is ExecutionStatus.SUCCEEDED, done
+                await one_execution(coordinator, i)
 
         await asyncio.gather(*(one(i) for i in range(min(n, 10))))  # warm-up (admission caches)
         # The background rate (long polls, admission refreshes) is per second, not per execution:

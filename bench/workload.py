@@ -1,0 +1,61 @@
+"""The restaurant workload shared by the in-process benchmarks (engine and HA shapes)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from demos.restaurant_approval.pipeline import PIPELINE_ID, pipeline
+from tpf.coordinator import Coordinator
+from tpf.records import ExecutionStatus
+from tpf.releases import build_release
+
+TENANT = "bench"
+TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
+
+
+async def release_restaurant(coordinator: Coordinator, build_dir: Path) -> None:
+    """Host the restaurant pipeline, release and activate it, register its worker."""
+    worker = coordinator.host(pipeline)
+    descriptor = build_release(pipeline, build_dir)
+    release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
+    await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
+    await coordinator.register_local_worker(TENANT, worker, "bench-worker")
+
+
+def order(i: int) -> dict[str, Any]:
+    return {
+        "requestId": f"{i}-{uuid.uuid4()}",
+        "customerName": "Ada Lovelace",
+        "restaurantName": "Cafe TPF",
+        "items": "Margherita Pizza",
+        "totalAmount": "27.50",
+        "currency": "EUR",
+    }
+
+
+async def one_execution(coordinator: Coordinator, i: int) -> float:
+    """Submit, wait for the park, complete at once, wait for the result.
+
+    Returns the milliseconds from sending the completion to seeing the result.
+    """
+    request = order(i)
+    submitted = await coordinator.submit(
+        TENANT, PIPELINE_ID, request, idempotency_key=request["requestId"]
+    )
+    eid = submitted.execution_id
+    parked = await coordinator.wait_for(
+        TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL), timeout_s=60
+    )
+    assert parked.await_interaction_id is not None, parked
+    start = time.perf_counter()
+    await coordinator.complete(
+        TENANT,
+        interaction_id=parked.await_interaction_id,
+        response={"accepted": {"orderId": str(uuid.uuid4())}},
+    )
+    done = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=60)
+    assert done.status is ExecutionStatus.SUCCEEDED, done
+    return (time.perf_counter() - start) * 1000
