@@ -589,11 +589,18 @@ class Coordinator:
         A parked execution whose interaction is already resolved is about to resume, so it is not
         settled: a client that completes an await and then long-polls the result gets the resumed
         outcome, not the stale ``WAITING_EXTERNAL`` it had before.
+
+        Watchers only hear this process's commits. When the state is shared with other
+        coordinators (DynamoDB), the execution may run on one of them, so the store is also
+        re-read while waiting: after 0.1 s, then at doubling intervals up to once a second, or
+        only once a second while this process holds its lease (its own commit will wake us).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         key = (tenant_id, execution_id)
         floor = -1  # a park counts only if committed after the resolved one we saw
+        shared = self.settings.state_provider == "dynamo"
+        reread_s = _REREAD_FIRST_S
 
         def settled_after(floor: int) -> Callable[[ExecutionRecord], bool]:
             return lambda r: r.terminal or (
@@ -606,12 +613,20 @@ class Coordinator:
             future = self.engine.watchers.add(key, settled)
             try:
                 record = await self.status(tenant_id, execution_id)
-                if not settled(record):
+                while not settled(record):
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        return record
+                    ours = record.lease_owner == self.engine.owner
+                    wait_s = min(remaining, _REREAD_MAX_S if ours else reread_s)
                     try:
-                        remaining = max(0.0, deadline - loop.time())
-                        record = await asyncio.wait_for(asyncio.shield(future), remaining)
+                        record = await asyncio.wait_for(
+                            asyncio.shield(future), wait_s if shared else remaining
+                        )
                     except TimeoutError:
-                        return await self.status(tenant_id, execution_id)
+                        # Another coordinator may have committed it: look in the store.
+                        record = await self.status(tenant_id, execution_id)
+                        reread_s = min(reread_s * 2, _REREAD_MAX_S)
             finally:
                 self.engine.watchers.discard(key, future)
             if record.terminal or loop.time() >= deadline or not await self._resuming(record):
@@ -623,6 +638,11 @@ class Coordinator:
             return False
         interaction = await self.stores.awaits.get(record.tenant_id, record.await_interaction_id)
         return interaction is not None and not interaction.pending
+
+
+# Long polls on shared state re-read the store after 0.1 s, then at doubling intervals up to 1 s.
+_REREAD_FIRST_S = 0.1
+_REREAD_MAX_S = 1.0
 
 
 def _require(value: str | None, name: str) -> None:

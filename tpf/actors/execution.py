@@ -282,7 +282,8 @@ class ExecutionActor(Actor):
             # theirs will be committed instead. This is the fence against double commits.
             engine.counters["commits_refused"] += 1
             LOG.warning(
-                "commit refused for execution %s/%s at version %d: lease lost",
+                "commit refused for execution %s/%s at version %d: it changed meanwhile (our "
+                "lease was taken over, or another coordinator applied the same resolution)",
                 record.tenant_id,
                 record.execution_id,
                 expected_version,

@@ -1,0 +1,120 @@
+"""The recipe's "Minimum coordinator configuration", saved as a file, starts a coordinator.
+
+The block below is copied verbatim from ``self-hosted-deployment-recipe.txt`` (the file runs its
+last line into the next paragraph's prose; the block ends at ``PT2M``). The only lines added
+are the endpoint overrides of a local endpoint (:func:`endpoint_overrides`): DynamoDB, SQS and
+S3 ``endpoint-override`` plus ``releases.storage.s3.path-style-access=true``, which the recipe
+itself prescribes for "non-AWS S3-compatible stores" (moto serves no virtual-hosted buckets).
+
+The queue and DLQ URLs stay the recipe's ``https://sqs.eu-west-1.amazonaws.com/123456789012/...``:
+with ``sqs.endpoint-override`` every SQS call goes to moto, which finds a queue by the name in
+the ``QueueUrl`` (its last path component) in the region the request is signed for
+(``sqs.region=eu-west-1``), and 123456789012 is the account moto serves. So no line of the
+block is changed; the regions stay eu-west-1 as well (moto keeps one backend per region, and
+``tpf bootstrap aws`` creates everything in the regions the block names).
+
+``control-plane.require-remote-worker=true`` forbids hosting code, so ``tpf serve`` runs
+without ``--pipeline``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ha.cluster import ROOT, Node, bootstrap, child_env, endpoint_overrides, free_port, tpf
+from tpf.client import ApiError
+
+pytestmark = pytest.mark.ha
+
+RECIPE_MINIMUM = """\
+pipeline.orchestrator.mode=QUEUE_ASYNC
+pipeline.orchestrator.strict-startup=true
+pipeline.orchestrator.idempotency-policy=CLIENT_KEY_REQUIRED
+pipeline.orchestrator.execution-ttl-days=7
+pipeline.orchestrator.lease-ms=30000
+pipeline.orchestrator.max-retries=3
+pipeline.orchestrator.retry-delay=PT10S
+pipeline.orchestrator.retry-multiplier=2.0
+pipeline.orchestrator.sweep-interval=PT30S
+pipeline.orchestrator.sweep-limit=100
+pipeline.orchestrator.state-provider=dynamo
+pipeline.orchestrator.dispatcher-provider=sqs
+pipeline.orchestrator.dlq-provider=sqs
+pipeline.orchestrator.queue-url=https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-work
+pipeline.orchestrator.dlq-url=https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-execution-dlq
+pipeline.orchestrator.dynamo.execution-table=tpf_execution
+pipeline.orchestrator.dynamo.execution-key-table=tpf_execution_key
+pipeline.orchestrator.dynamo.await-interaction-table=tpf_await_interaction
+pipeline.orchestrator.dynamo.await-interaction-key-table=tpf_await_interaction_key
+pipeline.orchestrator.dynamo.release-table=tpf_release_registry
+pipeline.orchestrator.dynamo.worker-table=tpf_worker_registry
+pipeline.orchestrator.dynamo.region=eu-west-1
+pipeline.orchestrator.sqs.region=eu-west-1
+pipeline.orchestrator.control-plane.enabled=true
+pipeline.orchestrator.control-plane.admin-token-ref=env:TPF_CONTROL_PLANE_TOKEN
+pipeline.orchestrator.control-plane.require-remote-worker=true
+pipeline.orchestrator.admin.enabled=true
+pipeline.orchestrator.admin.admin-token-ref=env:TPF_ADMIN_TOKEN
+pipeline.orchestrator.releases.registry.provider=dynamo
+pipeline.orchestrator.releases.storage.provider=s3
+pipeline.orchestrator.releases.storage.s3.bucket=tpf-release-artifacts
+pipeline.orchestrator.releases.storage.s3.prefix=tpf/releases
+pipeline.orchestrator.releases.storage.s3.region=eu-west-1
+pipeline.orchestrator.worker.lifecycle.provider=dynamo
+pipeline.orchestrator.worker.lifecycle.stale-after=PT2M
+"""
+
+
+def recipe_file(tmp_path: Path, endpoint: str) -> Path:
+    config = tmp_path / "coordinator.properties"
+    config.write_text(RECIPE_MINIMUM + endpoint_overrides(endpoint))
+    return config
+
+
+def test_recipe_block_starts_unchanged(ha_endpoint: str, tmp_path: Path) -> None:
+    config = recipe_file(tmp_path, ha_endpoint)
+    created = bootstrap(config, ha_endpoint).stdout
+    for name in ("tpf-work", "tpf-execution-dlq", "tpf-release-artifacts", "tpf_execution"):
+        assert name in created, created
+    node = Node("recipe", config, tmp_path / "recipe.log")
+    node.launch()
+    try:
+        node.wait_ready()
+        # The API answers from the Dynamo release registry: nothing is active yet.
+        with pytest.raises(ApiError) as missing:
+            node.client().active_release("org.pipelineframework.restaurantapproval")
+        assert missing.value.status == 404, missing.value
+        assert node.client().list_workers("org.pipelineframework.restaurantapproval") == []
+    finally:
+        node.stop()
+    assert node.process is not None and node.process.returncode == 0, node.log()
+
+
+def test_recipe_block_without_bootstrap_names_what_is_missing(
+    ha_endpoint: str, tmp_path: Path
+) -> None:
+    config = recipe_file(tmp_path, ha_endpoint)
+    done = subprocess.run(
+        tpf("serve", "--config", str(config), "--port", str(free_port())),
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = done.stderr
+    assert "strict startup: missing AWS resources" in message, message
+    for name in (
+        "tpf_execution",
+        "tpf_await_interaction",
+        "tpf_release_registry",
+        "tpf_worker_registry",
+        "queue tpf-work",
+        "queue tpf-execution-dlq",
+        "bucket tpf-release-artifacts",
+    ):
+        assert name in message, f"{name} not named in:\n{message}"
