@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark shape and print its figures.
 
-``python -m bench engine|rest`` runs one shape only.
+``python -m bench engine|rest|ha`` runs the named shapes only.
 """
 
 from __future__ import annotations
@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench import engine, rest
+from bench import engine, ha, rest
 
 
 def main() -> None:
-    shapes = sys.argv[1:] or ["engine", "rest"]
+    shapes = sys.argv[1:] or ["engine", "rest", "ha"]
     if "engine" in shapes:
         asyncio.run(engine.main())
     if "rest" in shapes:
         rest.main()
+    if "ha" in shapes:
+        ha.main()
 
 
 if __name__ == "__main__":
