@@ -26,17 +26,13 @@ from tpf.actors.execution import ExecutionActor, Redrive, Submit
 from tpf.actors.lease_keeper import LeaseKeeper
 from tpf.actors.registry import (
     REGISTRY,
-    ActivateRelease,
-    RecordWorkerEvent,
-    RegisterRelease,
     RegistryActor,
-    release_of,
 )
 from tpf.actors.runtime import ActorSystem
 from tpf.actors.supervisor import Pass, SupervisorLoop
 from tpf.actors.sweeper import Sweeper
 from tpf.actors.work_consumer import WorkConsumer
-from tpf.admission import Admission, effective_state
+from tpf.admission import Admission
 from tpf.aws import AwsClients, needs_aws
 from tpf.clock import Clock, SystemClock
 from tpf.config import unsupported_warnings
@@ -48,11 +44,8 @@ from tpf.records import (
     ExecutionRecord,
     ExecutionStatus,
     IdempotencyPolicy,
-    ReleaseRecord,
-    WorkerEvent,
-    WorkerEventType,
-    WorkerRecord,
 )
+from tpf.registry_commands import RegistryCommands
 from tpf.releases import ReleaseRegistrar
 from tpf.settings import Settings
 from tpf.startup_checks import check_aws_resources
@@ -82,7 +75,7 @@ class SubmitResult:
     record: ExecutionRecord
 
 
-class Coordinator:
+class Coordinator(RegistryCommands):
     def __init__(
         self,
         settings: Settings,
@@ -259,10 +252,6 @@ class Coordinator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    @property
-    def ask_timeout_s(self) -> float:
-        return self.settings.ask_timeout_ms / 1000.0
 
     # ------------------------------------------------------------------ executions
 
@@ -443,142 +432,7 @@ class Coordinator:
                 return response
         return response
 
-    # ------------------------------------------------------------------ releases & workers
-
-    async def register_release(
-        self, tenant_id: str, pipeline_id: str, descriptor_path: str
-    ) -> ReleaseRecord:
-        return release_of(
-            await self.system.ask(
-                REGISTRY,
-                (tenant_id, pipeline_id),
-                RegisterRelease(descriptor_path),
-                timeout_s=self.ask_timeout_s,
-            )
-        )
-
-    async def activate_release(
-        self, tenant_id: str, pipeline_id: str, release_version: str
-    ) -> ReleaseRecord:
-        return release_of(
-            await self.system.ask(
-                REGISTRY,
-                (tenant_id, pipeline_id),
-                ActivateRelease(release_version),
-                timeout_s=self.ask_timeout_s,
-            )
-        )
-
-    async def active_release(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord:
-        record = await self.stores.releases.active(tenant_id, pipeline_id)
-        if record is None:
-            raise NotFound(f"No active release for pipeline {pipeline_id}")
-        return record
-
-    async def worker_event(self, event: WorkerEvent) -> WorkerRecord:
-        record = await self.system.ask(
-            REGISTRY,
-            (event.tenant_id, event.pipeline_id),
-            RecordWorkerEvent(event),
-            timeout_s=self.ask_timeout_s,
-        )
-        assert isinstance(record, WorkerRecord)
-        return self._with_state(record)
-
-    async def register_worker(
-        self,
-        tenant_id: str,
-        pipeline_id: str,
-        worker_id: str,
-        *,
-        contract_version: str,
-        release_version: str,
-        protocol: str,
-        endpoint: str = "",
-        artifact_id: str = "",
-        artifact_digest: str = "",
-    ) -> WorkerRecord:
-        return await self.worker_event(
-            WorkerEvent(
-                tenant_id=tenant_id,
-                pipeline_id=pipeline_id,
-                worker_id=worker_id.strip(),
-                event_type=WorkerEventType.REGISTER,
-                at_epoch_ms=self.clock.now_ms(),
-                contract_version=contract_version.strip(),
-                release_version=release_version.strip(),
-                protocol=protocol.strip().lower(),
-                endpoint=endpoint.strip(),
-                artifact_id=artifact_id.strip(),
-                artifact_digest=artifact_digest.strip(),
-            )
-        )
-
-    async def register_local_worker(
-        self, tenant_id: str, worker: LocalTransitionWorker, worker_id: str
-    ) -> WorkerRecord:
-        """Record a lifecycle entry for a worker this process hosts, with the artifact identity
-        of its registered release when there is one."""
-        pipeline_id, contract_version, release_version = worker.identity
-        release = await self.stores.releases.get(tenant_id, pipeline_id, release_version)
-        return await self.register_worker(
-            tenant_id,
-            pipeline_id,
-            worker_id,
-            contract_version=contract_version,
-            release_version=release_version,
-            protocol=worker.protocol,
-            endpoint="in-process",
-            artifact_id=release.primary_artifact_id if release else "",
-            artifact_digest=release.primary_artifact_digest if release else "",
-        )
-
-    async def heartbeat_worker(
-        self, tenant_id: str, pipeline_id: str, worker_id: str
-    ) -> WorkerRecord:
-        return await self._simple_worker_event(
-            tenant_id, pipeline_id, worker_id, WorkerEventType.HEARTBEAT
-        )
-
-    async def drain_worker(self, tenant_id: str, pipeline_id: str, worker_id: str) -> WorkerRecord:
-        return await self._simple_worker_event(
-            tenant_id, pipeline_id, worker_id, WorkerEventType.DRAIN
-        )
-
-    async def _simple_worker_event(
-        self, tenant_id: str, pipeline_id: str, worker_id: str, kind: WorkerEventType
-    ) -> WorkerRecord:
-        return await self.worker_event(
-            WorkerEvent(
-                tenant_id=tenant_id,
-                pipeline_id=pipeline_id,
-                worker_id=worker_id,
-                event_type=kind,
-                at_epoch_ms=self.clock.now_ms(),
-            )
-        )
-
-    async def list_workers(self, tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
-        return [self._with_state(r) for r in await self.stores.workers.list(tenant_id, pipeline_id)]
-
-    def _with_state(self, record: WorkerRecord) -> WorkerRecord:
-        state = effective_state(record, self.clock.now_ms(), self.settings.worker_stale_after_ms)
-        return msgspec.structs.replace(record, state=state)
-
-    # ------------------------------------------------------------------ REST edge queries
-
-    async def list_releases(self, tenant_id: str, pipeline_id: str) -> list[ReleaseRecord]:
-        """Every release of the pipeline, oldest first."""
-        releases = await self.stores.releases.list(tenant_id, pipeline_id)
-        return sorted(releases, key=lambda r: r.created_at_epoch_ms)
-
-    async def get_release(
-        self, tenant_id: str, pipeline_id: str, release_version: str
-    ) -> ReleaseRecord:
-        record = await self.stores.releases.get(tenant_id, pipeline_id, release_version)
-        if record is None:
-            raise NotFound(f"Release not found: {release_version} of pipeline {pipeline_id}")
-        return record
+    # ------------------------------------------------------------------ long polls
 
     async def wait_settled(
         self, tenant_id: str, execution_id: str, *, timeout_s: float
@@ -603,8 +457,8 @@ class Coordinator:
         reread_s = _REREAD_FIRST_S
 
         def settled_after(floor: int) -> Callable[[ExecutionRecord], bool]:
-            return lambda r: r.terminal or (
-                r.status is ExecutionStatus.WAITING_EXTERNAL and r.version > floor
+            return lambda r: (
+                r.terminal or (r.status is ExecutionStatus.WAITING_EXTERNAL and r.version > floor)
             )
 
         while True:
