@@ -16,9 +16,6 @@ import functools
 from collections import Counter
 from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-
 from tpf.settings import Settings
 
 # Local endpoints need a region name but do not care which.
@@ -27,6 +24,9 @@ LOCAL_REGION = "us-east-1"
 
 class AwsClients:
     def __init__(self, settings: Settings) -> None:
+        # aiobotocore (and botocore under it) loads only when a coordinator uses AWS.
+        from aiobotocore.session import get_session
+
         self._settings = settings
         self._session = get_session()
         self._stack = contextlib.AsyncExitStack()
@@ -49,6 +49,8 @@ class AwsClients:
         existing = self._clients.get(service)
         if existing is not None:
             return existing
+        from aiobotocore.config import AioConfig
+
         endpoint, region = self._target(service)
         config = AioConfig(
             max_pool_connections=64,

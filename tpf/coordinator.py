@@ -48,9 +48,7 @@ from tpf.records import (
 from tpf.registry_commands import RegistryCommands
 from tpf.releases import ReleaseRegistrar
 from tpf.settings import Settings
-from tpf.startup_checks import check_aws_resources
 from tpf.stores.base import StoreSet
-from tpf.stores.dynamo.leader import DynamoLeaseStore
 from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink
@@ -165,7 +163,10 @@ class Coordinator(RegistryCommands):
             LOG.warning("%s", line)
         aws = AwsClients(settings) if needs_aws(settings) else None
         try:
-            await check_aws_resources(settings, aws)
+            if aws is not None:
+                from tpf.startup_checks import check_aws_resources  # loads botocore: on demand
+
+                await check_aws_resources(settings, aws)
             queue = open_work_queue(settings, clock, aws)
             sink = dlq_sink or open_dead_letter_sink(settings, aws)
             stores = await open_stores(settings, aws)
@@ -179,6 +180,8 @@ class Coordinator(RegistryCommands):
         leadership: Leadership | None = None
         if settings.sweeper_leader_election:
             assert aws is not None  # the election needs dynamo state (checked above)
+            from tpf.stores.dynamo.leader import DynamoLeaseStore
+
             store = DynamoLeaseStore(await aws.client("dynamodb"), settings)
             leadership = LeaseLeadership(store, owner, clock, settings.sweeper_leader_lease_ms)
         return cls(

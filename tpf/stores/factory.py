@@ -1,5 +1,8 @@
 """Build the :class:`StoreSet` a coordinator runs on from its :class:`Settings`.
 
+The AWS-backed stores (and so botocore) are imported only when a configuration names them:
+the embedded default neither pays their import time nor carries their objects on its heap.
+
 One SQLite database (one file, one connection thread) is shared by every ``sqlite`` provider so
 their writes share group commits. Providers this build does not implement fail startup with a
 :class:`ConfigError` naming the setting, instead of failing on first use.
@@ -21,13 +24,6 @@ from tpf.stores.base import (
     ReleaseStore,
     StoreSet,
     WorkerStore,
-)
-from tpf.stores.dynamo import (
-    DynamoAwaitStore,
-    DynamoExecutionStore,
-    DynamoReleaseStore,
-    DynamoWorkerStore,
-    missing_resources,
 )
 from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import (
@@ -64,6 +60,8 @@ async def check_dynamo(aws: AwsClients, settings: Settings) -> list[str]:
     """Every DynamoDB table and index the configured ``dynamo`` providers need but lack."""
     if not _uses_dynamo(settings):
         return []
+    from tpf.stores.dynamo import missing_resources
+
     return await missing_resources(await aws.client("dynamodb"), settings)
 
 
@@ -118,6 +116,8 @@ async def open_stores(settings: Settings, aws: AwsClients | None = None) -> Stor
     if db is not None and settings.state_provider == "sqlite":
         executions, awaits = SqliteExecutionStore(db), SqliteAwaitStore(db)
     elif dynamo is not None and settings.state_provider == "dynamo":
+        from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
+
         executions = DynamoExecutionStore(dynamo, settings)
         awaits = DynamoAwaitStore(dynamo, settings)
     else:
@@ -127,6 +127,8 @@ async def open_stores(settings: Settings, aws: AwsClients | None = None) -> Stor
     if db is not None and settings.worker_lifecycle_provider == "sqlite":
         workers = SqliteWorkerStore(db)
     elif dynamo is not None and settings.worker_lifecycle_provider == "dynamo":
+        from tpf.stores.dynamo import DynamoWorkerStore
+
         workers = DynamoWorkerStore(dynamo, settings)
     else:
         workers = MemoryWorkerStore()
@@ -136,6 +138,8 @@ async def open_stores(settings: Settings, aws: AwsClients | None = None) -> Stor
         if settings.releases_registry_provider == "file":
             releases = await FileReleaseStore.open(settings.resolved_releases_root)
         elif dynamo is not None and settings.releases_registry_provider == "dynamo":
+            from tpf.stores.dynamo import DynamoReleaseStore
+
             releases = DynamoReleaseStore(dynamo, settings)
         else:
             releases = MemoryReleaseStore()

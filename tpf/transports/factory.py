@@ -12,9 +12,7 @@ from tpf.errors import ConfigError
 from tpf.settings import Settings
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink
-from tpf.transports.dlq_sqs import SqsDeadLetterSink
 from tpf.transports.inproc import InProcessWorkQueue
-from tpf.transports.sqs_queue import SqsWorkQueue
 
 
 def _not_built(key: str, value: str, supported: str) -> ConfigError:
@@ -36,6 +34,9 @@ def open_work_queue(settings: Settings, clock: Clock, aws: AwsClients | None = N
             raise _required("queue-url", "dispatcher-provider=sqs")
         if aws is None:
             raise ConfigError("dispatcher-provider=sqs needs AWS clients (none were given)")
+        # Imported on demand: the embedded default never loads aiobotocore.
+        from tpf.transports.sqs_queue import SqsWorkQueue
+
         return SqsWorkQueue(aws, settings, clock)
     raise _not_built("dispatcher-provider", settings.dispatcher_provider, "event, sqs")
 
@@ -48,6 +49,8 @@ def open_dead_letter_sink(settings: Settings, aws: AwsClients | None = None) -> 
             raise _required("dlq-url", "dlq-provider=sqs")
         if aws is None:
             raise ConfigError("dlq-provider=sqs needs AWS clients (none were given)")
+        from tpf.transports.dlq_sqs import SqsDeadLetterSink
+
         return SqsDeadLetterSink(aws, settings)
     raise _not_built("dlq-provider", settings.dlq_provider, "log, sqs")
 
