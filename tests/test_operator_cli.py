@@ -7,30 +7,18 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from demos.restaurant_approval import flows
 from demos.restaurant_approval.pipeline import PIPELINE_ID
-from demos.restaurant_approval.server import ROOT, TENANT, TOKEN, DemoServer, free_port
+from demos.restaurant_approval.server import ROOT, TENANT, TOKEN, DemoServer
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    demo = DemoServer(
-        tmp_path_factory.mktemp("operator"),
-        free_port(),
-        extra_env={"PIPELINE_ORCHESTRATOR_MAX_RETRIES": "0"},
-    )
-    demo.start()
-    try:
-        flows.prepare_release(demo.client(), demo.state_dir / "build")
-        yield demo
-    finally:
-        demo.stop()
+@pytest.fixture
+def server(restaurant_server: DemoServer) -> DemoServer:
+    return restaurant_server
 
 
 def tpf(server: DemoServer, *args: str) -> subprocess.CompletedProcess[str]:

@@ -161,7 +161,7 @@ def main():
                 break
             if time.time() > deadline:
                 raise SystemExit("re-driven execution did not fail again: %s" % again)
-            time.sleep(0.1)
+            time.sleep(0.1)  # the original client polls
         seen["again"] = again
     print(json.dumps(seen))
 

@@ -10,32 +10,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from demos.restaurant_approval import flows
 from demos.restaurant_approval.pipeline import PIPELINE_ID
-from demos.restaurant_approval.server import TENANT, TOKEN, DemoServer, free_port
+from demos.restaurant_approval.server import TENANT, TOKEN, DemoServer
 
 CLIENT = Path(__file__).with_name("original_client.py")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    demo = DemoServer(
-        tmp_path_factory.mktemp("compat"),
-        free_port(),
-        extra_env={"PIPELINE_ORCHESTRATOR_MAX_RETRIES": "0"},
-    )
-    demo.start()
-    try:
-        flows.prepare_release(demo.client(), demo.state_dir / "build")
-        yield demo
-    finally:
-        demo.stop()
+@pytest.fixture
+def server(restaurant_server: DemoServer) -> DemoServer:
+    return restaurant_server
 
 
 def run_client(server: DemoServer, flow: str) -> dict[str, Any]:

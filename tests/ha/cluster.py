@@ -252,4 +252,4 @@ def poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout_s: float
             return answer
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}: {answer}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # the subprocesses' REST API is the only channel to them
