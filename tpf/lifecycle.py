@@ -64,6 +64,10 @@ class RetryPolicy:
         return max(0, min(MAX_BACKOFF_MS, int(capped + spread)))
 
 
+# What every commit that ends a transition writes: nobody holds the lease any more.
+_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_epoch_ms": 0}
+
+
 def _touch(record: ExecutionRecord, now_ms: int, **changes: Any) -> ExecutionRecord:
     return replace(record, version=record.version + 1, updated_at_epoch_ms=now_ms, **changes)
 
@@ -108,8 +112,7 @@ def mark_succeeded(
         last_transition_key=current_transition_key(record),
         result_type_id=result_type_id,
         result_payload=result,
-        lease_owner=None,
-        lease_expires_epoch_ms=0,
+        **_NO_LEASE,
         next_due_epoch_ms=now_ms,
         error_code=None,
         error_message=None,
@@ -128,8 +131,7 @@ def mark_waiting(
         current_step_index=interaction.step_index,
         await_unit_id=interaction.unit_id,
         await_interaction_id=interaction.interaction_id,
-        lease_owner=None,
-        lease_expires_epoch_ms=0,
+        **_NO_LEASE,
         next_due_epoch_ms=NEVER_DUE_EPOCH_MS,
         result_payload=None,
         error_code=None,
@@ -161,8 +163,7 @@ def resume_after_await(
         status=ExecutionStatus.QUEUED,
         current_step_index=interaction.step_index + 1,
         next_due_epoch_ms=now_ms,
-        lease_owner=None,
-        lease_expires_epoch_ms=0,
+        **_NO_LEASE,
     )
 
 
@@ -181,8 +182,7 @@ def resume_without_parking(
         current_step_index=interaction.step_index + 1,
         await_unit_id=interaction.unit_id,
         await_interaction_id=interaction.interaction_id,
-        lease_owner=None,
-        lease_expires_epoch_ms=0,
+        **_NO_LEASE,
         next_due_epoch_ms=now_ms,
     )
 
@@ -201,8 +201,7 @@ def schedule_retry(
         last_transition_key=current_transition_key(record),
         attempt=record.attempt + 1,
         next_due_epoch_ms=now_ms + delay_ms,
-        lease_owner=None,
-        lease_expires_epoch_ms=0,
+        **_NO_LEASE,
         error_code=error_code,
         error_message=_trim(error_message),
     )
@@ -239,8 +238,7 @@ def mark_failed(
         now_ms,
         status=ExecutionStatus.FAILED,
         last_transition_key=key,
-        lease_owner=None,
-        lease_expires_epoch_ms=0,
+        **_NO_LEASE,
         next_due_epoch_ms=now_ms,
         error_code=error_code,
         error_message=message,
@@ -329,8 +327,7 @@ def redrive(
         attempt=record.attempt + 1,
         next_due_epoch_ms=now_ms,
         last_transition_key=f"redrive:{eid}:{expected_version}",
-        lease_owner=None,
-        lease_expires_epoch_ms=0,
+        **_NO_LEASE,
         result_payload=None,
         result_type_id=None,
         error_code=None,
