@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench.workload import one_execution, release_restaurant
 from tpf.coordinator import Coordinator
+from tpf.gc_tuning import tune_garbage_collector
 from tpf.records import ExecutionStatus
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
@@ -56,6 +57,7 @@ async def run_shape(shape: str, n: int, concurrency: int, root: Path) -> Figures
     )
     coordinator = Coordinator(settings, await open_stores(settings))
     await coordinator.start()
+    tune_garbage_collector()  # as tpf serve does
     await release_restaurant(coordinator, root / shape / "build")
     latencies: list[float] = []
     gate = asyncio.Semaphore(concurrency)

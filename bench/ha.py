@@ -24,6 +24,7 @@ from tpf.bootstrap import bootstrap_aws
 from tpf.commands.aws import dev_settings
 from tpf.coordinator import Coordinator
 from tpf.dev_moto import AtomicMotoServer
+from tpf.gc_tuning import tune_garbage_collector
 from tpf.records import ExecutionStatus
 from tpf.settings import Settings
 
@@ -52,6 +53,7 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
     assert coordinator.aws is not None
     try:
         await coordinator.start()
+        tune_garbage_collector()  # as tpf serve does
         await release_restaurant(coordinator, root / "build")
         gate = asyncio.Semaphore(concurrency)
 
