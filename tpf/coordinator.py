@@ -344,23 +344,12 @@ class Coordinator(RegistryCommands):
         *,
         timeout_s: float,
     ) -> ExecutionRecord:
-        """The execution once its status is one of ``statuses``; the current record on timeout.
-
-        Waits on commit notifications of this process, never by polling the store.
-        """
+        """The execution once its status is one of ``statuses``; the current record on timeout."""
         wanted = frozenset(statuses)
-        key = (tenant_id, execution_id)
-        future = self.engine.watchers.add(key, lambda r: r.status in wanted)
-        try:
-            record = await self.status(tenant_id, execution_id)
-            if record.status in wanted:
-                return record
-            try:
-                return await asyncio.wait_for(asyncio.shield(future), timeout_s)
-            except TimeoutError:
-                return await self.status(tenant_id, execution_id)
-        finally:
-            self.engine.watchers.discard(key, future)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        return await self._await_record(
+            tenant_id, execution_id, lambda r: r.status in wanted, deadline
+        )
 
     async def redrive(
         self,
@@ -447,54 +436,72 @@ class Coordinator(RegistryCommands):
         settled: a client that completes an await and then long-polls the result gets the resumed
         outcome, not the stale ``WAITING_EXTERNAL`` it had before.
 
-        Watchers only hear this process's commits. When the state is shared with other
-        coordinators (DynamoDB), the execution may run on one of them, so the store is also
-        re-read while waiting: after 0.1 s, then at doubling intervals up to once a second, or
-        only once a second while this process holds its lease (its own commit will wake us).
+        On shared state, the waiting also re-reads the store (see :meth:`_await_record`).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        key = (tenant_id, execution_id)
         floor = -1  # a park counts only if committed after the resolved one we saw
-        shared = self.settings.state_provider == "dynamo"
-        reread_s = _REREAD_FIRST_S
-
-        def settled_after(floor: int) -> Callable[[ExecutionRecord], bool]:
-            return lambda r: (
-                r.terminal or (r.status is ExecutionStatus.WAITING_EXTERNAL and r.version > floor)
-            )
-
         while True:
-            settled = settled_after(floor)
-            # Watch before reading, so a commit between the read and the wait is not missed.
-            future = self.engine.watchers.add(key, settled)
-            try:
-                record = await self.status(tenant_id, execution_id)
-                while not settled(record):
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        return record
-                    ours = record.lease_owner == self.engine.owner
-                    wait_s = min(remaining, _REREAD_MAX_S if ours else reread_s)
-                    try:
-                        record = await asyncio.wait_for(
-                            asyncio.shield(future), wait_s if shared else remaining
-                        )
-                    except TimeoutError:
-                        # Another coordinator may have committed it: look in the store.
-                        record = await self.status(tenant_id, execution_id)
-                        reread_s = min(reread_s * 2, _REREAD_MAX_S)
-            finally:
-                self.engine.watchers.discard(key, future)
+            record = await self._await_record(
+                tenant_id, execution_id, _settled_after(floor), deadline
+            )
             if record.terminal or loop.time() >= deadline or not await self._resuming(record):
                 return record
             floor = record.version
+
+    async def _await_record(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        done: Callable[[ExecutionRecord], bool],
+        deadline: float,
+    ) -> ExecutionRecord:
+        """The execution once ``done(record)``, or as it is at ``deadline`` (loop time).
+
+        Woken by this process's commits; it watches before reading, so a commit between the
+        read and the wait is not missed. Watchers only hear this process's commits: when the
+        state is shared with other coordinators (DynamoDB), the execution may run on one of
+        them, so the store is also re-read while waiting, after 0.1 s, then at doubling
+        intervals up to once a second, or only once a second while this process holds its lease
+        (its own commit will wake us).
+        """
+        loop = asyncio.get_running_loop()
+        key = (tenant_id, execution_id)
+        shared = self.settings.state_provider == "dynamo"
+        reread_s = _REREAD_FIRST_S
+        future = self.engine.watchers.add(key, done)
+        try:
+            record = await self.status(tenant_id, execution_id)
+            while not done(record):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return record
+                ours = record.lease_owner == self.engine.owner
+                wait_s = min(remaining, _REREAD_MAX_S if ours else reread_s)
+                try:
+                    record = await asyncio.wait_for(
+                        asyncio.shield(future), wait_s if shared else remaining
+                    )
+                except TimeoutError:
+                    # Another coordinator may have committed it: look in the store.
+                    record = await self.status(tenant_id, execution_id)
+                    reread_s = min(reread_s * 2, _REREAD_MAX_S)
+            return record
+        finally:
+            self.engine.watchers.discard(key, future)
 
     async def _resuming(self, record: ExecutionRecord) -> bool:
         if record.await_interaction_id is None:
             return False
         interaction = await self.stores.awaits.get(record.tenant_id, record.await_interaction_id)
         return interaction is not None and not interaction.pending
+
+
+def _settled_after(floor: int) -> Callable[[ExecutionRecord], bool]:
+    """Terminal, or parked by a commit after version ``floor``."""
+    return lambda r: (
+        r.terminal or (r.status is ExecutionStatus.WAITING_EXTERNAL and r.version > floor)
+    )
 
 
 # Long polls on shared state re-read the store after 0.1 s, then at doubling intervals up to 1 s.
