@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import orjson
 
+from tpf.codec import canonical_json
 from tpf.errors import ValidationError
 from tpf.records import ContractStep, PipelineContract
 
@@ -78,11 +79,6 @@ def contract_document(pipeline: Pipeline) -> dict[str, Any]:
         document.pop(name)
     document["steps"] = steps
     return document
-
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8 (non-ASCII kept as is)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def hash_document(document: dict[str, Any]) -> str:
