@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.workload import one_execution, release_restaurant
 from tpf.aws import AwsClients
 from tpf.bootstrap import bootstrap_aws
-from tpf.commands.aws import dev_settings
+from tpf.commands.aws import FAKE_CREDENTIALS, dev_settings
 from tpf.coordinator import Coordinator
 from tpf.dev_moto import AtomicMotoServer
 from tpf.gc_tuning import tune_garbage_collector
@@ -31,7 +31,6 @@ from tpf.settings import Settings
 TENANT = "bench"
 TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
 IDLE_WINDOW_S = 5.0
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def ha_settings(endpoint: str, root: Path) -> Settings:
