@@ -154,3 +154,23 @@ def test_parse_rejects_bad_contracts(
 def test_parse_rejects_non_json() -> None:
     with pytest.raises(ValidationError, match="invalid pipeline contract"):
         parse_contract(b"{not json")
+
+
+def test_an_await_that_ignores_unknown_fields_says_so_in_the_contract() -> None:
+    def with_wait(**flags: bool) -> Pipeline:
+        p = Pipeline("com.example.lenient", type_ids={In: "com.example.In"})
+        def first(x: In) -> In:
+            return x
+
+        p.step("First")(first)
+        p.await_step("Wait", step_id="WaitService", output=Out, timeout="PT1M", **flags)
+        return p
+
+    strict, lenient = with_wait(), with_wait(ignore_unknown_fields=True)
+    strict_doc = orjson.loads(contract_to_json(strict.contract(), strict))
+    lenient_doc = orjson.loads(contract_to_json(lenient.contract(), lenient))
+    # Strict is the default and is not written, so existing contracts keep their hash.
+    assert "ignoreUnknownFields" not in strict_doc["steps"][1]
+    assert strict.contract() == with_wait(ignore_unknown_fields=False).contract()
+    assert lenient_doc["steps"][1]["ignoreUnknownFields"] is True
+    assert lenient.contract().contract_hash != strict.contract().contract_hash

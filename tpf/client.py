@@ -155,8 +155,15 @@ class RestClient:
         expected_version: int | None = None,
         reason: str | None = None,
         allow_failed: bool = False,
+        reopen_await: bool = False,
     ) -> Any:
-        body = {"expectedVersion": expected_version, "reason": reason, "allowFailed": allow_failed}
+        body: dict[str, Any] = {
+            "expectedVersion": expected_version,
+            "reason": reason,
+            "allowFailed": allow_failed,
+        }
+        if reopen_await:  # sent only when asked, so a plain re-drive is the original's body
+            body["reopenAwait"] = True
         path = self._admin(f"/executions/{_quote(execution_id)}/redrive")
         return self.request("POST", path, surface="admin", body=body)
 

@@ -7,7 +7,8 @@ new ``contractVersion = "sha256:<hash>"`` and executions pinned to the old one a
 code of a different shape.
 
 Await steps also hash their timeout and idempotency key fields (``awaitTimeoutMs``,
-``idempotencyKeyFields``): they change how an execution parks, so they belong to its identity.
+``idempotencyKeyFields``) and, when set, ``ignoreUnknownFields``: they change how an execution
+parks and which answers complete it, so they belong to its identity.
 :class:`tpf.records.ContractStep` has no fields for them, so they appear in the hashed document
 and in the JSON written by :func:`contract_to_json` (when given the pipeline), but not in the
 parsed :class:`~tpf.records.PipelineContract`.
@@ -65,6 +66,9 @@ def contract_document(pipeline: Pipeline) -> dict[str, Any]:
         if spec.kind == "await":
             step["awaitTimeoutMs"] = spec.timeout_ms
             step["idempotencyKeyFields"] = list(spec.key_fields)
+            if spec.ignore_unknown_fields:
+                # Only when set, so the contracts of strict awaits (the default) keep their hash.
+                step["ignoreUnknownFields"] = True
         steps.append(step)
     # The two hash fields get placeholders only to satisfy the Struct; they are dropped below.
     skeleton = PipelineContract(

@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
-from tpf import codec, ids
+from tpf import codec, ids, responses
 from tpf.actors.awaits import Awaits, Completion
 from tpf.actors.context import EXECUTION, Engine, WorkerRouter
 from tpf.actors.dead_letters import DeadLetters
@@ -359,11 +357,15 @@ class Coordinator(RegistryCommands):
         expected_version: int | None = None,
         allow_failed: bool = False,
         reason: str | None = None,
+        reopen_await: bool = False,
     ) -> ExecutionRecord:
+        """Re-drive a terminal execution from its step; with ``reopen_await``, a FAILED one from
+        its last await, which parks again on a fresh interaction (see
+        :func:`tpf.lifecycle.reopen_await`)."""
         result = await self.system.ask(
             EXECUTION,
             (tenant_id, execution_id),
-            Redrive(expected_version, allow_failed, reason),
+            Redrive(expected_version, allow_failed, reason, reopen_await),
             timeout_s=self.ask_timeout_s,
         )
         assert isinstance(result, ExecutionRecord)
@@ -407,22 +409,9 @@ class Coordinator(RegistryCommands):
 
     def _validate_response(self, interaction: AwaitInteraction, response: Any) -> Any:
         """Reject a completion whose response does not fit the await's declared output type
-        (when this process hosts the code), so a malformed answer is a 400 now rather than a
-        failed execution later."""
-        for worker in self.router.all():
-            if not isinstance(worker, LocalTransitionWorker):
-                continue
-            steps = worker.pipeline.steps
-            index = interaction.step_index
-            if index < len(steps) and steps[index].step_id == interaction.step_id:
-                if steps[index].output_type_id != interaction.output_type:
-                    continue
-                try:
-                    msgspec.convert(response, steps[index].output_type, str_keys=True)
-                except msgspec.ValidationError as exc:
-                    raise ValidationError(f"responsePayload: {exc}") from None
-                return response
-        return response
+        strictly (when this process hosts the code), so a malformed answer is a 400 naming the
+        field now rather than a failed execution later."""
+        return responses.validate(self.router.all(), interaction, response)
 
     # ------------------------------------------------------------------ long polls
 

@@ -7,16 +7,25 @@ callers never need to know which backend raised.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TpfError(Exception):
-    """Base of every error the coordinator raises on purpose."""
+    """Base of every error the coordinator raises on purpose.
+
+    ``details`` are machine-readable facts the message also states (the offending ``field``,
+    who completed an interaction and when); the REST edge returns them in the error body.
+    """
 
     code: str = "TPF_ERROR"
     http_status: int = 500
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
         if code is not None:
             self.code = code
 

@@ -88,6 +88,7 @@ def complete(
         response_payload=response,
         actor=actor,
         updated_at_epoch_ms=now_ms,
+        completed_at_epoch_ms=now_ms,
         applied=False,
     )
 

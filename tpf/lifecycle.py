@@ -14,6 +14,8 @@ State diagram (spec §3.10), with our additions marked +::
                                |-otherwise-> FAILED + DLQ
                                `-lease expired-> claimable again (takeover)
     FAILED/DLQ -redrive (allowFailed for FAILED)-> QUEUED(attempt+1, same step)
+    FAILED -redrive reopenAwait(+)-> QUEUED(attempt+1, its last await step) -> WAITING_EXTERNAL
+                                     on a fresh interaction
 """
 
 from __future__ import annotations
@@ -307,11 +309,29 @@ def redrive(
             )
     else:
         raise Conflict(f"Execution {eid} cannot be re-driven from status {record.status}")
+    _check_version(record, expected_version)
+    return _requeue(record, now_ms, expected_version=expected_version, reason=reason)
+
+
+def _check_version(record: ExecutionRecord, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != record.version:
         raise Conflict(
-            f"Execution {eid} version mismatch: expected {expected_version} "
+            f"Execution {record.execution_id} version mismatch: expected {expected_version} "
             f"but current version is {record.version}"
         )
+
+
+def _requeue(
+    record: ExecutionRecord,
+    now_ms: int,
+    *,
+    expected_version: int | None,
+    reason: str | None,
+    reopened: AwaitInteraction | None = None,
+) -> ExecutionRecord:
+    """Queue a terminal execution again with attempt + 1, recording the re-drive; ``reopened``
+    moves it back to that interaction's await step."""
+    eid = record.execution_id
     text = (reason or "").strip()[:MAX_REDRIVE_REASON] or "operator"
     entry = RedriveEntry(
         at_epoch_ms=now_ms,
@@ -319,12 +339,14 @@ def redrive(
         previous_status=record.status.value,
         expected_version=expected_version,
         from_version=record.version,
+        reopened_interaction_id=reopened.interaction_id if reopened else None,
     )
     return _touch(
         record,
         now_ms,
         status=ExecutionStatus.QUEUED,
         attempt=record.attempt + 1,
+        current_step_index=reopened.step_index if reopened else record.current_step_index,
         next_due_epoch_ms=now_ms,
         last_transition_key=f"redrive:{eid}:{expected_version}",
         **_NO_LEASE,
@@ -333,4 +355,57 @@ def redrive(
         error_code=None,
         error_message=None,
         redrives=(*record.redrives, entry),
+    )
+
+
+NO_AWAIT_TO_REOPEN = "NO_AWAIT_TO_REOPEN"
+
+
+def reopen_await(
+    record: ExecutionRecord,
+    now_ms: int,
+    interaction: AwaitInteraction | None,
+    *,
+    expected_version: int | None,
+    reason: str | None,
+) -> ExecutionRecord:
+    """Re-drive a FAILED execution from its last await, so a corrected answer can complete it.
+
+    Its last await is the record's ``await_interaction_id`` (``interaction``, as stored); the
+    failure was in the transition resumed after it (a wrong answer failed the next step) or at
+    the await itself (a timeout). The execution is queued at the await step, attempt + 1, and
+    parks on a fresh interaction (ids derive from the attempt) with the old one's request; the
+    old one keeps its answer as evidence. A failure before any await has none to re-open.
+    """
+    eid = record.execution_id
+    if record.status is not ExecutionStatus.FAILED:
+        raise Conflict(
+            f"Execution {eid} is {record.status}: only a FAILED execution can re-open its await"
+        )
+    if record.await_interaction_id is None:
+        raise Conflict(
+            f"Execution {eid} has no await to re-open: it failed at step "
+            f"{record.current_step_index} before parking on any await",
+            code=NO_AWAIT_TO_REOPEN,
+        )
+    if interaction is None or interaction.interaction_id != record.await_interaction_id:
+        raise Conflict(
+            f"Execution {eid} cannot re-open its await: interaction "
+            f"{record.await_interaction_id} is no longer stored",
+            code=NO_AWAIT_TO_REOPEN,
+        )
+    if interaction.pending or interaction.step_index not in (
+        record.current_step_index,
+        record.current_step_index - 1,
+    ):
+        raise Conflict(
+            f"Execution {eid} has no await to re-open: it failed at step "
+            f"{record.current_step_index}, not at or right after its last await (step "
+            f"{interaction.step_index}, interaction {interaction.interaction_id} "
+            f"{interaction.status})",
+            code=NO_AWAIT_TO_REOPEN,
+        )
+    _check_version(record, expected_version)
+    return _requeue(
+        record, now_ms, expected_version=expected_version, reason=reason, reopened=interaction
     )

@@ -104,6 +104,9 @@ class StepSpec:
     assignee: str | None = None  # await only
     group: str | None = None  # await only
     transport: str | None = None  # await only: "interaction-api"
+    # await only: a completion may carry fields its output type does not declare (the next
+    # step does not see them); by default such a completion is refused, naming the field.
+    ignore_unknown_fields: bool = False
 
 
 class Pipeline:
@@ -156,8 +159,15 @@ class Pipeline:
         assignee: str | None = None,
         group: str | None = None,
         input: Any = None,
+        ignore_unknown_fields: bool = False,
     ) -> None:
-        """Register the next step as an await: the execution parks until it is completed."""
+        """Register the next step as an await: the execution parks until it is completed.
+
+        A completion's response must decode into ``output`` strictly: missing required fields,
+        wrong types and fields ``output`` does not declare are refused (400 naming the field).
+        ``ignore_unknown_fields=True`` accepts undeclared fields and drops them instead, for
+        answers from a system that sends more than the pipeline reads.
+        """
         if input is None:
             if not self._steps:
                 raise ConfigError(f"await step {name!r} is the first step: pass input=<type>")
@@ -180,6 +190,7 @@ class Pipeline:
                 assignee=assignee,
                 group=group,
                 transport=AWAIT_TRANSPORT,
+                ignore_unknown_fields=ignore_unknown_fields,
             )
         )
 

@@ -115,13 +115,18 @@ class DeadLetterEnvelope(Record, frozen=True, kw_only=True):
 
 
 class RedriveEntry(Record, frozen=True, kw_only=True):
-    """One operator re-drive, kept on the record (the original only logs it)."""
+    """One operator re-drive, kept on the record (the original only logs it).
+
+    ``reopened_interaction_id`` is set when the re-drive re-opened the execution's last await
+    (``reopenAwait``): the interaction whose answer is set aside for a fresh one.
+    """
 
     at_epoch_ms: int
     reason: str
     previous_status: str
     expected_version: int | None
     from_version: int
+    reopened_interaction_id: str | None = None
 
 
 class ExecutionRecord(Record, frozen=True, kw_only=True):
@@ -179,7 +184,9 @@ class AwaitInteraction(Record, frozen=True, kw_only=True):
 
     ``applied`` is our addition: it turns true once the interaction's resolution (completion or
     timeout) has been applied to its execution, so a crash between the two writes is repaired by
-    the awaits supervisor instead of leaving the execution parked forever.
+    the awaits supervisor instead of leaving the execution parked forever. So is
+    ``completed_at_epoch_ms``: when the completion was admitted (``updated_at`` moves on when it
+    is applied), to tell a conflicting later completion who answered and when.
     """
 
     tenant_id: str
@@ -207,6 +214,7 @@ class AwaitInteraction(Record, frozen=True, kw_only=True):
     updated_at_epoch_ms: int = 0
     ttl_epoch_s: int = 0
     applied: bool = False
+    completed_at_epoch_ms: int = 0
 
     @property
     def pending(self) -> bool:

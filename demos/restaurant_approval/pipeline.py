@@ -78,10 +78,20 @@ class RestaurantOrderDeclined(_Dto, frozen=True, kw_only=True):
 
 
 class RestaurantDecision(_Dto, frozen=True, kw_only=True, omit_defaults=True):
-    """The original's union: exactly one of ``{"accepted": ...}`` / ``{"declined": ...}``."""
+    """The original's union: exactly one of ``{"accepted": ...}`` / ``{"declined": ...}``.
+
+    Both members are optional fields, so the type alone would take ``{}`` (and, undeclared keys
+    aside, ``{"foo": 1}``); the check below makes "exactly one" part of the type, so such an
+    answer is refused when the restaurant completes the await instead of failing Finalize.
+    """
 
     accepted: RestaurantOrderAccepted | None = None
     declined: RestaurantOrderDeclined | None = None
+
+    def __post_init__(self) -> None:
+        # msgspec turns a ValueError here into a validation error of the decoded value.
+        if (self.accepted is None) == (self.declined is None):
+            raise ValueError("exactly one of accepted/declined must be set")
 
 
 class TerminalOrderState(_Dto, frozen=True, kw_only=True):
@@ -160,8 +170,6 @@ pipeline.await_step(
 
 @pipeline.step("Finalize Restaurant Decision")
 def finalize_decision(decision: RestaurantDecision) -> TerminalOrderState:
-    if (decision.accepted is None) == (decision.declined is None):
-        raise NonRetryableError("exactly one of accepted/declined must be set")
     if decision.accepted is not None:
         accepted = decision.accepted
         order_id = _order_uuid(accepted.order_id)
@@ -174,7 +182,7 @@ def finalize_decision(decision: RestaurantDecision) -> TerminalOrderState:
             + (f": {accepted.note}" if accepted.note else ""),
         )
     declined = decision.declined
-    assert declined is not None  # guaranteed by the exactly-one check above
+    assert declined is not None  # RestaurantDecision holds exactly one of the two
     order_id = _order_uuid(declined.order_id)
     return TerminalOrderState(
         order_id=order_id,

@@ -44,6 +44,8 @@ def test_incident_demo_fails_redrives_and_prints_triage(tmp_path: Path) -> None:
     out = run_demo("demos.restaurant_approval.incident", tmp_path)
     assert "coordinator log: Execution moved to DLQ:" in out or "Execution moved to DLQ" in out
     assert "== Triage summary" in out
+    assert "refused: INTERACTION_ALREADY_COMPLETED" in out
+    assert "corrected answer: APPROVED" in out
     assert "incident demo passed" in out
 
 

@@ -65,8 +65,10 @@ async def test_duplicate_completion_completes_exactly_once(h: Harness) -> None:
     first = await c.complete(
         TENANT, interaction_id=interaction.interaction_id, response=approve(interaction)
     )
+    # The same answer again (keys in another order): a harmless duplicate.
+    same = dict(reversed(list(approve(interaction)["accepted"].items())))
     second = await c.complete(
-        TENANT, correlation_id=interaction.correlation_id, response=accepted("something-else")
+        TENANT, correlation_id=interaction.correlation_id, response={"accepted": same}
     )
     assert first.duplicate is False
     assert second.duplicate is True

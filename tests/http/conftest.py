@@ -134,14 +134,15 @@ async def ok(call: Awaitable[ClientResponse], status: int = 200) -> Any:
     return body
 
 
-async def error(call: Awaitable[ClientResponse], status: int) -> dict[str, str]:
-    """The ``error`` member of a JSON error answer with ``status``."""
+async def error(call: Awaitable[ClientResponse], status: int) -> dict[str, Any]:
+    """The ``error`` member of a JSON error answer with ``status`` (``details`` are optional)."""
     response = await call
     assert response.content_type == "application/json"
     body = await response.json()
     assert response.status == status, (response.status, body)
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
-    detail: dict[str, str] = body["error"]
+    assert set(body) == {"error"}, body
+    assert {"code", "message"} <= set(body["error"]) <= {"code", "message", "details"}, body
+    detail: dict[str, Any] = body["error"]
     return detail
 
 

@@ -320,7 +320,7 @@ async def test_complete_errors(released: Api) -> None:
         (
             {"interactionId": task["interactionId"], "responsePayload": {"accepted": "yes"}},
             400,
-            "responsePayload:",
+            "responsePayload.accepted: expected `object | null`, got `str`",
         ),
         (
             {"interactionId": task["interactionId"], "responsePayload": "yes"},

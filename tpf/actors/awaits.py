@@ -2,13 +2,18 @@
 
 REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
 
-- first writer wins: a completion of a ``COMPLETED`` interaction answers ``duplicate=True`` with
-  the stored record (and re-sends the resume, so a crash between completion and resume heals);
+- first writer wins: a completion of a ``COMPLETED`` interaction with the same response
+  (compared canonically) answers ``duplicate=True`` with the stored record, one with a different
+  response is refused (409 ``INTERACTION_ALREADY_COMPLETED``, saying who completed it and when);
+  both re-send the resume, so a crash between completion and resume heals;
+- the response is validated against the await's output type before anything is stored;
 - a completion of a timed-out, failed or cancelled interaction is refused, and one that arrives
   after the deadline times the interaction out (and so fails its execution) instead of leaving it
   parked, which fixes the original's edge case;
 - a channel completion whose interaction is not stored yet is *held* and retried on each
-  ``tick()`` for ``hold_ms`` (the original's SQS poller dropped it);
+  ``tick()`` for ``hold_ms`` (the original's SQS poller dropped it); once its interaction
+  appears it is admitted like any other, and one refused then (invalid, conflicting, closed)
+  is dropped with a warning, as nobody is waiting for its answer;
 - ``tick()`` also re-applies resolved interactions whose execution never heard of them (the
   ``applied`` mark), the repair for a crash between the two writes.
 """
@@ -21,10 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpf import interactions as inter
+from tpf import responses
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import Resolve
 from tpf.actors.runtime import ActorSystem
-from tpf.errors import NotFound, ValidationError
+from tpf.errors import Conflict, NotFound, ValidationError
 from tpf.leadership import AlwaysLeader, Leadership
 from tpf.records import AwaitInteraction, InteractionStatus
 
@@ -124,9 +130,12 @@ class Awaits:
         current: AwaitInteraction | None = interaction
         while current is not None:
             if current.status is InteractionStatus.COMPLETED:
-                engine.counters["completions_duplicate"] += 1
                 if not current.applied:
                     await self._resume(current)
+                if not responses.same_response(current.response_payload, value):
+                    engine.counters["completions_conflicting"] += 1
+                    raise responses.already_completed(current)
+                engine.counters["completions_duplicate"] += 1
                 return Completion(current, duplicate=True)
             if not current.pending:
                 raise ValidationError(
@@ -180,7 +189,7 @@ class Awaits:
                 try:
                     await self._admit(found, item.response, item.actor)
                     admitted += 1
-                except (ValidationError, NotFound) as exc:
+                except (ValidationError, NotFound, Conflict) as exc:
                     self._engine.counters["completions_dropped"] += 1
                     LOG.warning("held completion dropped: %s", exc)
             elif item.expires_at_ms > now:

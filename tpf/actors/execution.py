@@ -64,6 +64,7 @@ class Redrive(msgspec.Struct, frozen=True):
     expected_version: int | None
     allow_failed: bool
     reason: str | None
+    reopen_await: bool = False  # back to the last await step, on a fresh interaction
 
 
 WORK = Work()
@@ -129,24 +130,41 @@ class ExecutionActor(Actor):
         record = await engine.stores.executions.get(tenant_id, execution_id, now)
         if record is None:
             raise NotFound(f"Execution not found: {execution_id}")
-        queued = lifecycle.redrive(
-            record,
-            now,
-            expected_version=message.expected_version,
-            allow_failed=message.allow_failed,
-            reason=message.reason,
-        )
+        if message.reopen_await:
+            last = None
+            if record.await_interaction_id is not None:
+                last = await engine.stores.awaits.get(tenant_id, record.await_interaction_id)
+            queued = lifecycle.reopen_await(
+                record,
+                now,
+                last,
+                expected_version=message.expected_version,
+                reason=message.reason,
+            )
+        else:
+            queued = lifecycle.redrive(
+                record,
+                now,
+                expected_version=message.expected_version,
+                allow_failed=message.allow_failed,
+                reason=message.reason,
+            )
         committed = await engine.stores.executions.compare_and_set(queued, record.version)
         if committed is None:
             raise Conflict(f"Execution {execution_id} changed before re-drive could be admitted")
+        entry = committed.redrives[-1]
         LOG.info(
-            "execution %s/%s re-driven from %s (version %d -> %d): %s",
+            "execution %s/%s re-driven from %s (version %d -> %d)%s: %s",
             tenant_id,
             execution_id,
             record.status,
             record.version,
             committed.version,
-            committed.redrives[-1].reason,
+            f", await {entry.reopened_interaction_id} re-opened at step "
+            f"{committed.current_step_index}"
+            if entry.reopened_interaction_id
+            else "",
+            entry.reason,
         )
         engine.counters["redriven"] += 1
         engine.committed(committed)

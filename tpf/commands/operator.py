@@ -5,7 +5,8 @@
 Every command takes ``--base-url``, ``--tenant``, ``--token`` (control plane) and
 ``--admin-token`` (defaults from ``TPF_BASE_URL``, ``TPF_TENANT``, ``TPF_CONTROL_PLANE_TOKEN``,
 ``TPF_ADMIN_TOKEN``) and prints a readable summary, or the raw JSON answer with ``--json``.
-Exit status: 0 success, 1 the API refused (its error code and message on stderr), 2 bad usage.
+Exit status: 0 success, 1 the API refused (its error code and message on stderr), 2 bad usage,
+3 ``executions result`` of an execution that FAILED (its error code and message on stderr).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from tpf.config import client_defaults
 
 Handler = Callable[[RestClient, argparse.Namespace], Any]
 Formatter = Callable[[Any], list[str]]
+# The exit status of a command the API answered (and a line for stderr when it is not 0).
+Outcome = Callable[[Any], tuple[int, str | None]]
+EXIT_EXECUTION_FAILED = 3
+_FAILED_STATUSES = frozenset({"FAILED", "DLQ"})
 
 
 def _json_arg(text: str) -> Any:
@@ -57,6 +62,21 @@ def _fmt_result(r: Any) -> list[str]:
     return lines
 
 
+def _result_outcome(r: Any) -> tuple[int, str | None]:
+    """A result read of a failed execution is not a result: exit non-zero, saying why."""
+    s = r["status"]
+    if s["status"] not in _FAILED_STATUSES:
+        return 0, None
+    return EXIT_EXECUTION_FAILED, (
+        f"error: execution {s['executionId']} {s['status']}: "
+        f"{s.get('errorCode') or 'no error code'}: {s.get('errorMessage') or ''}"
+    )
+
+
+def _succeeded(_answer: Any) -> tuple[int, str | None]:
+    return 0, None
+
+
 def _fmt_pending(rows: Any) -> list[str]:
     if not rows:
         return ["no pending interactions"]
@@ -74,10 +94,16 @@ def _fmt_completion(r: Any) -> list[str]:
 
 
 def _fmt_redrive(r: Any) -> list[str]:
-    return [
+    lines = [
         f"execution {r['executionId']} re-driven: {r['previousStatus']} -> {r['status']} "
         f"(version {r['version']}, step {r['currentStepIndex']}, attempt {r['attempt']})"
     ]
+    if r.get("reopenedInteractionId"):
+        lines.append(
+            f"await re-opened (answer of {r['reopenedInteractionId']} set aside): complete the "
+            "fresh interaction listed by `tpf interactions pending`"
+        )
+    return lines
 
 
 def _fmt_release(r: Any) -> list[str]:
@@ -103,7 +129,12 @@ def _fmt_workers(rows: Any) -> list[str]:
 
 
 def _command(
-    group: Any, name: str, help_text: str, handler: Handler, formatter: Formatter
+    group: Any,
+    name: str,
+    help_text: str,
+    handler: Handler,
+    formatter: Formatter,
+    outcome: Outcome = _succeeded,
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
     defaults = client_defaults()
@@ -112,11 +143,13 @@ def _command(
     parser.add_argument("--token", default=defaults.control_plane_token, help="control plane")
     parser.add_argument("--admin-token", default=defaults.admin_token)
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
-    parser.set_defaults(handler=_runner(handler, formatter))
+    parser.set_defaults(handler=_runner(handler, formatter, outcome))
     return parser
 
 
-def _runner(handler: Handler, formatter: Formatter) -> Callable[[argparse.Namespace], int]:
+def _runner(
+    handler: Handler, formatter: Formatter, outcome: Outcome = _succeeded
+) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         client = RestClient(
             args.base_url,
@@ -133,7 +166,10 @@ def _runner(handler: Handler, formatter: Formatter) -> Callable[[argparse.Namesp
             print(json.dumps(answer, indent=2))
         else:
             print("\n".join(formatter(answer)))
-        return 0
+        status, why = outcome(answer)
+        if why:
+            print(why, file=sys.stderr)
+        return status
 
     return run
 
@@ -169,6 +205,7 @@ def register(commands: Any) -> None:
         "result of an execution",
         lambda c, a: c.result(a.execution_id, wait_ms=a.wait_ms),
         _fmt_result,
+        _result_outcome,
     )
     p.add_argument("execution_id")
     p.add_argument("--wait-ms", type=int, help="long poll until terminal or waiting")
@@ -213,6 +250,7 @@ def register(commands: Any) -> None:
             expected_version=a.expected_version,
             reason=a.reason,
             allow_failed=a.allow_failed,
+            reopen_await=a.reopen_await,
         ),
         _fmt_redrive,
     )
@@ -220,6 +258,12 @@ def register(commands: Any) -> None:
     p.add_argument("--expected-version", type=int)
     p.add_argument("--reason")
     p.add_argument("--allow-failed", action="store_true")
+    p.add_argument(
+        "--reopen-await",
+        action="store_true",
+        help="FAILED only: park it again at its last await on a fresh interaction, so a "
+        "corrected answer can complete it (implies --allow-failed)",
+    )
 
     releases = commands.add_parser("releases", help="register and activate releases")
     rl = releases.add_subparsers(dest="sub", required=True)

@@ -66,12 +66,14 @@ async def redrive(request: web.Request) -> web.Response:
         expected_version=body.expected_version,
         allow_failed=body.allow_failed,
         reason=body.reason,
+        reopen_await=body.reopen_await,
     )
+    entry = record.redrives[-1]
     return json_response(
         dto.RedriveResponse(
             tenant_id=record.tenant_id,
             execution_id=record.execution_id,
-            previous_status=record.redrives[-1].previous_status,
+            previous_status=entry.previous_status,
             status=record.status.value,
             version=record.version,
             current_step_index=record.current_step_index,
@@ -80,6 +82,7 @@ async def redrive(request: web.Request) -> web.Response:
             contract_version=record.contract_version,
             release_version=record.release_version,
             updated_at_epoch_ms=record.updated_at_epoch_ms,
+            reopened_interaction_id=entry.reopened_interaction_id or dto.UNSET,
         )
     )
 
@@ -175,7 +178,8 @@ _ERR = (400, 401, 404)
 ROUTES = (
     Route(
         "POST", f"{BASE}/executions/{{executionId}}/redrive", redrive, Surface.ADMIN,
-        "Re-drive a terminal execution (DLQ; FAILED with allowFailed) from its current step",
+        "Re-drive a terminal execution (DLQ; FAILED with allowFailed) from its current step, "
+        "or a FAILED one from its last await (reopenAwait)",
         request=dto.RedriveRequest, body_optional=True, response=dto.RedriveResponse,
         errors=(*_ERR, 409),
     ),

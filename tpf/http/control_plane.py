@@ -272,8 +272,10 @@ ROUTES = (
     ),
     Route(
         "POST", f"{BASE}/interactions/complete", complete, Surface.CONTROL_PLANE,
-        "Complete an await interaction by interactionId, correlationId or resumeToken",
+        "Complete an await interaction by interactionId, correlationId or resumeToken; the "
+        "response must fit the await's output type (400 naming the field), and a different "
+        "answer to a completed interaction is a 409 INTERACTION_ALREADY_COMPLETED",
         request=dto.CompleteRequest, response=dto.CompleteResponse,
-        errors=(400, 401, 404, 413),
+        errors=(400, 401, 404, 409, 413),
     ),
 )  # fmt: skip

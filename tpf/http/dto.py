@@ -41,10 +41,13 @@ class Response(msgspec.Struct, kw_only=True, rename="camel"):
 class ErrorDetail(Response, kw_only=True):
     code: str
     message: str
+    # Only on some errors, facts the message also states: ``field`` (the JSON path of a refused
+    # field), ``completedBy``/``completedAt`` (INTERACTION_ALREADY_COMPLETED).
+    details: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ErrorBody(Response, kw_only=True):
-    """Every error answer: ``{"error": {"code", "message"}}``."""
+    """Every error answer: ``{"error": {"code", "message", "details"?}}``."""
 
     error: ErrorDetail
 
@@ -129,6 +132,17 @@ class RedriveRequest(Request, kw_only=True):
     expected_version: int | None = None
     reason: str | None = None
     allow_failed: bool = False
+    # Ours: re-drive a FAILED execution from its last await, parked on a fresh interaction.
+    reopen_await: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "Re-open the last await of a FAILED execution (implies allowFailed): it parks "
+                "again at that await step on a fresh interaction, so a corrected answer can "
+                "complete it. Refused (409) when the execution is not FAILED or has no await."
+            )
+        ),
+    ] = False
 
 
 class RedriveResponse(Response, kw_only=True):
@@ -143,6 +157,8 @@ class RedriveResponse(Response, kw_only=True):
     contract_version: str
     release_version: str
     updated_at_epoch_ms: int
+    # Ours, with reopenAwait: the interaction whose answer the re-drive set aside.
+    reopened_interaction_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class RegisterReleaseRequest(Request, kw_only=True):

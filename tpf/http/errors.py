@@ -1,4 +1,5 @@
-"""The one middleware that renders every error as JSON ``{"error": {"code", "message"}}``.
+"""The one middleware that renders every error as JSON ``{"error": {"code", "message"}}``
+(plus ``details`` when the error carries them).
 
 Handlers raise; they never build error responses. A :class:`~tpf.errors.TpfError` answers with
 its own status and code; aiohttp's own HTTP errors (unknown route, wrong method, oversized body)
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from tpf.errors import TpfError
-from tpf.http.dto import ErrorBody, ErrorDetail
+from tpf.http.dto import UNSET, ErrorBody, ErrorDetail
 from tpf.http.wire import EDGE, Handler, json_response
 
 LOG = logging.getLogger("tpf.http")
@@ -30,9 +32,14 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> web.Response:
-    response = json_response(ErrorBody(error=ErrorDetail(code=code, message=message)), status)
+    detail = ErrorDetail(code=code, message=message, details=details or UNSET)
+    response = json_response(ErrorBody(error=detail), status)
     response.headers.update(headers or {})
     return response
 
@@ -43,7 +50,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except TpfError as exc:
         # An error class may carry response headers (401's WWW-Authenticate).
-        return error_response(exc.http_status, exc.code, exc.message, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return error_response(exc.http_status, exc.code, exc.message, headers, exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects and the like are not errors
