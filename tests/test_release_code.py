@@ -20,11 +20,12 @@ import orjson
 import pytest
 
 from tests.code_modules import ModuleLoader, module_loader, write_orders
+from tests.test_cli import run
 from tpf.clock import FakeClock
 from tpf.commands.release import hosted_pipelines
 from tpf.errors import Conflict, ValidationError
 from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
-from tpf.releases import CONTRACT_ENTRY, ReleaseRegistrar, build_release
+from tpf.releases import CONTRACT_ENTRY, PIPELINE_REF_ENTRY, ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.file_releases import FileReleaseStore
 from tpf.transports.local_worker import LocalTransitionWorker
@@ -118,7 +119,8 @@ def test_the_artifact_holds_the_package_modules_the_pipeline_imports(
     descriptor, _ = built(build_release(pipeline, tmp_path / "out"))
     with zipfile.ZipFile(tmp_path / "out" / descriptor["artifacts"][0]["uri"]) as archive:
         names = set(archive.namelist())
-        assert names == {*first.files, CONTRACT_ENTRY, CODE_MANIFEST_ENTRY}
+        assert names == {*first.files, CONTRACT_ENTRY, CODE_MANIFEST_ENTRY, PIPELINE_REF_ENTRY}
+        assert archive.read(PIPELINE_REF_ENTRY) == b"shop.flow:pipeline\n"
         assert archive.read("shop/rules/pricing.py") == first.files["shop/rules/pricing.py"]
     assert descriptor["releaseVersion"] == first.digest
 
@@ -141,11 +143,14 @@ async def test_the_same_code_built_in_two_directories_registers_once(
     store = await FileReleaseStore.open(str(tmp_path / "state"))
     registrar = ReleaseRegistrar(store, LocalArtifactStore(str(tmp_path / "state")), FakeClock())
     first = await registrar.register(
-        "t1", pipeline.pipeline_id, str(build_release(pipeline, tmp_path / "build-a"))
+        "t1",
+        pipeline.pipeline_id,
+        str(build_release(pipeline, tmp_path / "build-a", module_ref="shop_orders:pipeline")),
     )
-    # e.g. `make demo` then `make demo-inprocess`: another build directory, the same content.
+    # `make demo` then `make demo-inprocess`: another build directory and another way to build
+    # (tpf release build --pipeline REF, build_release(pipeline, DIR)), the same content.
     second = await registrar.register(
-        "t1", pipeline.pipeline_id, str(build_release(pipeline, tmp_path / "elsewhere" / "build-b"))
+        "t1", pipeline.pipeline_id, str(build_release(pipeline, tmp_path / "elsewhere" / "b"))
     )
     assert second == first
     assert str(tmp_path) not in orjson.dumps(first.descriptor).decode()  # no build path recorded
@@ -252,3 +257,19 @@ def test_serve_hosts_each_pipeline_as_its_release(
         hosted_pipelines(["orders_a:pipeline@"], None)
     with pytest.raises(SystemExit, match="differ"):
         hosted_pipelines(["orders_a:pipeline@r1"], "r2")
+
+
+def test_release_build_takes_the_version_as_serve_does(tmp_path: Path) -> None:
+    ref = "demos.restaurant_approval:pipeline"
+    done = run("release", "build", "--pipeline", f"{ref}@v9", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    descriptor, _ = built(Path(done.stdout.strip()))
+    assert descriptor["releaseVersion"] == "v9"
+    with zipfile.ZipFile(tmp_path / descriptor["artifacts"][0]["uri"]) as archive:
+        defined_at = "demos.restaurant_approval.pipeline:pipeline"
+        assert archive.read(PIPELINE_REF_ENTRY).decode().strip() == defined_at
+    clash = run(
+        "release", "build", "--pipeline", f"{ref}@v9", "--release-version", "v8",
+        "--output", str(tmp_path),
+    )  # fmt: skip
+    assert clash.returncode != 0 and "differ" in clash.stderr

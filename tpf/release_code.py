@@ -16,9 +16,13 @@ and a serving coordinator import different things), while the source says the sa
 Module files are located without importing anything (``sys.modules`` specs for modules already
 loaded, else the path finder over the parent package's ``__path__``). Code reached only through
 ``importlib.import_module`` with a computed name, or in another top-level package (libraries,
-``tpf`` itself), is not covered. Files are named in the archive by their module path
-(``pkg/sub/mod.py``), never by where they lie on disk, so the same code built in two
-directories gives the same bytes.
+``tpf`` itself), is not covered; nor is a file edited after the process loaded it (the digest
+is taken from the files when a pipeline is built or hosted). Files are named in the archive by
+their module path (``pkg/sub/mod.py``, at the archive root, so the artifact can be put on
+``sys.path`` as it is), never by where they lie on disk, so the same code built in two
+directories gives the same bytes. ``META-INF/tpf/code-manifest.json`` lists each file's digest;
+registration re-checks it (:func:`artifact_code_digest`) and admission refuses code hosted under
+a release whose recorded code digest is another's (:func:`hosted_code_mismatch`).
 """
 
 from __future__ import annotations
@@ -114,9 +118,22 @@ def pipeline_code(pipeline: Pipeline) -> PipelineCode:
     return PipelineCode(pipeline.pipeline_id, pipeline.contract().contract_version, files)
 
 
-def code_release_version(pipeline: Pipeline) -> str:
-    """The default release version of ``pipeline``: its code digest."""
-    return pipeline_code(pipeline).digest
+def pipeline_ref(pipeline: Pipeline) -> str | None:
+    """``MODULE:ATTR`` of ``pipeline`` as a global of the module that defines it, if it is one.
+
+    Derived from the code rather than taken from the command line, so a build invoked with a
+    re-exporting package (``demos.restaurant_approval:pipeline``) and one from the Python API
+    write the same reference, and the same artifact bytes.
+    """
+    module = sys.modules.get(pipeline.module_name or "")
+    if module is None:
+        return None
+    spec = getattr(module, "__spec__", None)
+    name = spec.name if spec is not None else module.__name__
+    if name == "__main__":
+        return None  # a script: nothing another process could import it as
+    names = sorted(attr for attr, value in vars(module).items() if value is pipeline)
+    return f"{name}:{names[0]}" if names else None
 
 
 def artifact_code_digest(path: Path) -> str | None:

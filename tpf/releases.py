@@ -27,7 +27,12 @@ import orjson
 from tpf.contract import contract_to_json, parse_contract
 from tpf.errors import NotFound, ValidationError
 from tpf.records import ReleaseRecord, ReleaseStatus
-from tpf.release_code import CODE_MANIFEST_ENTRY, artifact_code_digest, pipeline_code
+from tpf.release_code import (
+    CODE_MANIFEST_ENTRY,
+    artifact_code_digest,
+    pipeline_code,
+    pipeline_ref,
+)
 
 if TYPE_CHECKING:
     from tpf.clock import Clock
@@ -73,8 +78,11 @@ def build_release(
     entries[CODE_MANIFEST_ENTRY] = orjson.dumps(
         code.manifest(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
     )
-    if module_ref:
-        entries[PIPELINE_REF_ENTRY] = (module_ref.strip() + "\n").encode()
+    # Where the pipeline lives in that code, derived from the code when it can be (the same
+    # bytes however the build was invoked); else the caller's MODULE:ATTR.
+    ref = pipeline_ref(pipeline) or (module_ref or "").strip()
+    if ref:
+        entries[PIPELINE_REF_ENTRY] = (ref + "\n").encode()
     artifact_path = out / f"{artifact_id}{ARTIFACT_SUFFIX}"
     _atomic_write(artifact_path, _deterministic_zip(entries))
     descriptor = {
