@@ -7,6 +7,7 @@ release, so hosting the second replaced the first and old executions ran the new
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,25 @@ async def test_code_hosted_as_a_release_built_from_other_code_admits_nothing(
     assert right.identity == wrong.identity == (ORDERS_ID, v1.contract().contract_version, "r1")
     accepted = await c.submit(TENANT, ORDERS_ID, {"value": "a"})
     assert accepted.record.release_version == "r1"
+
+
+async def test_a_release_versioned_as_its_contract_runs_on_code_hosted_as_that_version(
+    h: Harness, tmp_path: Path, modules: ModuleLoader
+) -> None:
+    """The original's scripts release a build as ``releaseVersion = contractVersion`` in a
+    descriptor that states no code digest: hosting the code as that version serves it."""
+    c = h.coordinator
+    write_orders(tmp_path / "code", "orders_v1", marker="v1")
+    v1 = modules.pipeline(tmp_path / "code", "orders_v1")
+    contract_version = v1.contract().contract_version
+    path = build_release(v1, tmp_path / "original", release_version=contract_version)
+    descriptor = json.loads(path.read_text())
+    del descriptor["artifacts"][0]["codeDigest"]  # the original's descriptors have none
+    path.write_text(json.dumps(descriptor))
+    await c.register_release(TENANT, ORDERS_ID, str(path))
+    await c.activate_release(TENANT, ORDERS_ID, contract_version)
+    worker = c.host(v1, release_version=contract_version)  # --pipeline orders_v1:pipeline@CV
+    await c.register_local_worker(TENANT, worker, "orders-local")
+    run = await c.submit(TENANT, ORDERS_ID, {"value": "a"})
+    assert run.record.release_version == run.record.contract_version == contract_version
+    assert (await h.settle(run.execution_id)).status is ExecutionStatus.WAITING_EXTERNAL
