@@ -17,6 +17,7 @@ from tpf.clock import FakeClock
 from tpf.contract import parse_contract
 from tpf.errors import Conflict, NotFound, ValidationError
 from tpf.records import ReleaseStatus
+from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
 from tpf.releases import CONTRACT_ENTRY, PIPELINE_REF_ENTRY, ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.memory import MemoryReleaseStore
@@ -24,6 +25,7 @@ from tpf.stores.memory import MemoryReleaseStore
 PID = restaurant.pipeline_id
 TENANT = "t1"
 REF = "demos.restaurant_approval:pipeline"
+DEFINED_AT = "demos.restaurant_approval.pipeline:pipeline"  # where the code defines it
 
 
 @pytest.fixture
@@ -50,10 +52,6 @@ def rewrite(path: Path, mutate: Callable[[dict[str, Any]], object]) -> str:
     return str(path)
 
 
-def file_size(path: str) -> int:
-    return Path(path).stat().st_size
-
-
 def overwrite(path: str, data: bytes) -> None:
     Path(path).write_bytes(data)
 
@@ -75,25 +73,39 @@ def test_build_pins_the_artifact_digest(built: Path) -> None:
     assert descriptor["schemaVersion"] == 1
     assert descriptor["pipelineId"] == PID
     assert descriptor["contractVersion"] == contract.contract_version
-    assert descriptor["releaseVersion"] == contract.contract_version
+    code = pipeline_code(restaurant)
+    assert descriptor["releaseVersion"] == code.digest  # the code, not just the contract
     (artifact,) = descriptor["artifacts"]
     assert artifact["artifactId"] == "restaurantapproval-pipeline"
     assert artifact["kind"] == "jar"
+    assert artifact["codeDigest"] == code.digest
     assert artifact["stepIds"] == [s.name for s in restaurant.steps]
     assert artifact["capabilities"] == ["local-transition-execution"]
-    data = Path(artifact["uri"]).read_bytes()
-    assert Path(artifact["uri"]).is_absolute() and artifact["uri"].endswith(".tpfa")
+    assert artifact["uri"] == "restaurantapproval-pipeline.tpfa"  # relative: no build path
+    data = (built.parent / artifact["uri"]).read_bytes()
     assert artifact["digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        assert archive.namelist() == [CONTRACT_ENTRY, PIPELINE_REF_ENTRY]
+        sources = sorted(code.files)
+        assert "demos/restaurant_approval/pipeline.py" in sources
+        assert archive.namelist() == sorted(
+            [CONTRACT_ENTRY, PIPELINE_REF_ENTRY, CODE_MANIFEST_ENTRY, *sources]
+        )
         assert parse_contract(archive.read(CONTRACT_ENTRY)) == contract
-        assert archive.read(PIPELINE_REF_ENTRY).decode().strip() == REF
+        # The module that defines the pipeline, not the re-exporting package the build named:
+        # the reference follows from the code, so the bytes do not depend on the invocation.
+        assert archive.read(PIPELINE_REF_ENTRY).decode().strip() == DEFINED_AT
+        for source in sources:
+            assert archive.read(source) == code.files[source]
+        assert orjson.loads(archive.read(CODE_MANIFEST_ENTRY)) == code.manifest()
 
 
 def test_build_is_deterministic(tmp_path: Path) -> None:
     first = load(build_release(restaurant, tmp_path / "a", module_ref=REF))
     second = load(build_release(restaurant, tmp_path / "b", module_ref=REF))
     assert first["artifacts"][0]["digest"] == second["artifacts"][0]["digest"]
+    # `make demo` builds with `tpf release build --pipeline REF`, `make demo-inprocess` with
+    # build_release(pipeline, ...): the same code, so the same artifact and descriptor.
+    assert load(build_release(restaurant, tmp_path / "c")) == first
 
 
 def test_build_options(tmp_path: Path) -> None:
@@ -102,9 +114,9 @@ def test_build_options(tmp_path: Path) -> None:
     )
     assert descriptor["releaseVersion"] == "v7"
     (artifact,) = descriptor["artifacts"]
-    assert artifact["artifactId"] == "custom" and artifact["uri"] == str(tmp_path / "custom.tpfa")
-    with zipfile.ZipFile(artifact["uri"]) as archive:
-        assert archive.namelist() == [CONTRACT_ENTRY]  # no module ref given
+    assert artifact["artifactId"] == "custom" and artifact["uri"] == "custom.tpfa"
+    with zipfile.ZipFile(tmp_path / artifact["uri"]) as archive:
+        assert archive.read(PIPELINE_REF_ENTRY).decode().strip() == DEFINED_AT
 
 
 # --------------------------------------------------------------------------- register
@@ -119,7 +131,8 @@ async def test_register_and_idempotent_reregister(built: Path, registrar: Releas
     assert record.primary_artifact_digest == descriptor["artifacts"][0]["digest"]
     assert record.primary_artifact_checksum == record.primary_artifact_digest
     assert record.primary_artifact_uri.startswith("file://")
-    assert record.primary_artifact_size_bytes == file_size(descriptor["artifacts"][0]["uri"])
+    artifact_file = built.parent / descriptor["artifacts"][0]["uri"]
+    assert record.primary_artifact_size_bytes == artifact_file.stat().st_size
     assert record.contract is not None and record.contract["pipelineId"] == PID
     assert record.descriptor == descriptor
     again = await registrar.register(TENANT, PID, str(built))
@@ -225,7 +238,7 @@ async def test_contract_mismatch_is_rejected(
     built: Path, tmp_path: Path, registrar: ReleaseRegistrar, field: str, value: str
 ) -> None:
     contract = load(built)  # only to find the real contract bytes
-    with zipfile.ZipFile(contract["artifacts"][0]["uri"]) as archive:
+    with zipfile.ZipFile(built.parent / contract["artifacts"][0]["uri"]) as archive:
         data = orjson.loads(archive.read(CONTRACT_ENTRY))
     data[field] = value
     jar = tmp_path / "other.jar"

@@ -1,7 +1,8 @@
 """Submit admission: an execution is accepted only if it can run (spec §6.3).
 
 A submission needs an active release for its tenant and pipeline, whose stored artifact still
-verifies, a transition worker in this process hosting exactly that release, and a ``HEALTHY``
+verifies, a transition worker in this process hosting exactly that release (and, when the release
+states the digest of the code it was built from, hosting that code), and a ``HEALTHY``
 lifecycle record for such a worker. Only new submissions are gated; resumes, retries and
 re-drives of pinned executions are not. Positive answers are cached briefly (the original
 re-hashes the artifact and calls the worker on every submit); any release or worker change made
@@ -16,6 +17,7 @@ from tpf.actors.context import WorkerRouter
 from tpf.clock import Clock
 from tpf.errors import Conflict, Unavailable
 from tpf.records import ReleaseRecord, WorkerRecord, WorkerState
+from tpf.release_code import hosted_code_mismatch
 from tpf.releases import ReleaseRegistrar
 from tpf.stores.base import StoreSet
 
@@ -97,6 +99,12 @@ class Admission:
                 f"contractVersion={release.contract_version}, "
                 f"releaseVersion={release.release_version}",
                 code="NO_WORKER",
+            )
+        # A release that names its code runs only on that code, whatever version it is hosted as.
+        mismatch = hosted_code_mismatch(release, getattr(worker, "code_digest", None))
+        if mismatch is not None:
+            raise Unavailable(
+                f"No worker available for active release: {mismatch}", code="NO_WORKER"
             )
         await self._check_lifecycle(tenant_id, pipeline_id, release, worker.protocol, now)
         self._cache[(tenant_id, pipeline_id)] = (now + self._cache_ms, release)

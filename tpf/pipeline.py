@@ -22,6 +22,7 @@ from __future__ import annotations
 import decimal
 import inspect
 import re
+import sys
 import types
 import typing
 import uuid
@@ -119,6 +120,9 @@ class Pipeline:
         self._type_ids: dict[Any, str] = dict(type_ids or {})
         self._steps: list[StepSpec] = []
         self._contract: PipelineContract | None = None
+        # The module that built this pipeline: its source (and what it imports) is the code a
+        # release of the pipeline carries (tpf/release_code.py).
+        self.module_name: str | None = _calling_module()
 
     @property
     def steps(self) -> tuple[StepSpec, ...]:
@@ -298,6 +302,15 @@ class Pipeline:
                         f"{where}: key field {key!r} is not a field of {spec.input_type_id} "
                         f"(fields: {', '.join(sorted(struct_fields))})"
                     )
+
+
+def _calling_module() -> str | None:
+    """``__name__`` of the first frame outside this module (a subclass's ``__init__`` counts)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    name = frame.f_globals.get("__name__") if frame is not None else None
+    return name if isinstance(name, str) else None
 
 
 def _annotated_types(name: str, fn: Callable[..., Any]) -> tuple[Any, Any]:

@@ -1,10 +1,11 @@
 """Release artifacts and their registration (spec §5.2-§5.4).
 
-:func:`build_release` is the build side: it packs the pipeline contract into a deterministic ZIP
-artifact (same pipeline, same bytes, same digest) and writes ``pipeline-release.json`` pinning
-that digest. :class:`ReleaseRegistrar` is the coordinator side: it validates a descriptor on the
-coordinator's filesystem, copies local artifacts into the artifact store, and records the
-immutable release; activation re-verifies the stored artifact first.
+:func:`build_release` is the build side: it packs the pipeline's contract and source code into a
+deterministic ZIP artifact (same code, same bytes, same digest) and writes
+``pipeline-release.json`` pinning that digest. :class:`ReleaseRegistrar` is the coordinator
+side: it validates a descriptor on the coordinator's filesystem, copies local artifacts into the
+artifact store, and records the immutable release; activation re-verifies the stored artifact
+first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ import orjson
 from tpf.contract import contract_to_json, parse_contract
 from tpf.errors import NotFound, ValidationError
 from tpf.records import ReleaseRecord, ReleaseStatus
+from tpf.release_code import (
+    CODE_MANIFEST_ENTRY,
+    artifact_code_digest,
+    pipeline_code,
+    pipeline_ref,
+)
 
 if TYPE_CHECKING:
     from tpf.clock import Clock
@@ -54,28 +61,42 @@ def build_release(
     artifact_id: str | None = None,
     module_ref: str | None = None,
 ) -> Path:
-    """Write ``<artifact_id>.tpfa`` and ``pipeline-release.json``; return the latter's path."""
+    """Write ``<artifact_id>.tpfa`` and ``pipeline-release.json``; return the latter's path.
+
+    The artifact holds the contract, the pipeline's source files and a code manifest listing
+    them (tpf/release_code.py); the default ``releaseVersion`` is the code digest, the version a
+    coordinator hosting the same code in-process serves. The descriptor names the artifact
+    relative to itself, so the same code built in two directories gives identical files.
+    """
     contract = pipeline.contract()
+    code = pipeline_code(pipeline)
     out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     artifact_id = artifact_id or pipeline.pipeline_id.rsplit(".", 1)[-1] + "-pipeline"
-    entries = {CONTRACT_ENTRY: contract_to_json(contract, pipeline)}
-    if module_ref:
-        entries[PIPELINE_REF_ENTRY] = (module_ref.strip() + "\n").encode()
+    entries = dict(code.files)
+    entries[CONTRACT_ENTRY] = contract_to_json(contract, pipeline)
+    entries[CODE_MANIFEST_ENTRY] = orjson.dumps(
+        code.manifest(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+    )
+    # Where the pipeline lives in that code, derived from the code when it can be (the same
+    # bytes however the build was invoked); else the caller's MODULE:ATTR.
+    ref = pipeline_ref(pipeline) or (module_ref or "").strip()
+    if ref:
+        entries[PIPELINE_REF_ENTRY] = (ref + "\n").encode()
     artifact_path = out / f"{artifact_id}{ARTIFACT_SUFFIX}"
     _atomic_write(artifact_path, _deterministic_zip(entries))
     descriptor = {
         "schemaVersion": 1,
         "pipelineId": pipeline.pipeline_id,
         "contractVersion": contract.contract_version,
-        # The original's demos release each build under its contract version.
-        "releaseVersion": release_version or contract.contract_version,
+        "releaseVersion": (release_version or "").strip() or code.digest,
         "artifacts": [
             {
                 "artifactId": artifact_id,
                 "kind": "jar",
-                "uri": str(artifact_path),
+                "uri": artifact_path.name,  # relative to this descriptor: no build path
                 "digest": sha256_file(artifact_path),
+                "codeDigest": code.digest,
                 "stepIds": [step.name for step in pipeline.steps],
                 "capabilities": ["local-transition-execution"],
             }
@@ -261,18 +282,24 @@ def _validate_descriptor(descriptor: dict[str, Any], pipeline_id: str) -> None:
                 f"{where}.kind {artifact['kind']!r} is not supported "
                 f"(expected one of {', '.join(sorted(ARTIFACT_KINDS))})"
             )
-        digest = artifact["digest"]
-        if not digest.startswith("sha256:"):
-            raise ValidationError(f"{where}.digest must start with 'sha256:': {digest!r}")
-        hex_part = digest.removeprefix("sha256:")
-        if len(hex_part) != 64 or not set(hex_part) <= _HEX:
-            raise ValidationError(
-                f"{where}.digest must be 'sha256:' + 64 lowercase hex: {digest!r}"
-            )
+        _check_digest(artifact["digest"], f"{where}.digest")
+        if "codeDigest" in artifact:  # ours only: the digest of the code the artifact carries
+            code_digest = artifact["codeDigest"]
+            if not isinstance(code_digest, str):
+                raise ValidationError(f"{where}.codeDigest must be a string")
+            _check_digest(code_digest, f"{where}.codeDigest")
         for name in ("stepIds", "capabilities"):
             values = artifact.get(name, [])
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise ValidationError(f"{where}.{name} must be an array of strings")
+
+
+def _check_digest(digest: str, label: str) -> None:
+    if not digest.startswith("sha256:"):
+        raise ValidationError(f"{label} must start with 'sha256:': {digest!r}")
+    hex_part = digest.removeprefix("sha256:")
+    if len(hex_part) != 64 or not set(hex_part) <= _HEX:
+        raise ValidationError(f"{label} must be 'sha256:' + 64 lowercase hex: {digest!r}")
 
 
 def _require_text(obj: Mapping[str, Any], name: str, label: str) -> None:
@@ -304,6 +331,7 @@ def _inspect_local(
     if raw is None:
         if artifact["kind"] == "jar":
             raise ValidationError(f"{where} (jar) does not contain {CONTRACT_ENTRY}")
+        _check_code(where, artifact, path)
         return _LocalArtifact(str(path), None)
     try:
         contract = parse_contract(raw)
@@ -319,7 +347,22 @@ def _inspect_local(
                 f"{where} contract {name} {actual_value!r} does not match the descriptor's "
                 f"{descriptor[name]!r}"
             )
+    _check_code(where, artifact, path)
     return _LocalArtifact(str(path), contract_json)
+
+
+def _check_code(where: str, artifact: dict[str, Any], path: Path) -> None:
+    """The artifact's code manifest must check out and match the ``codeDigest`` stated."""
+    try:
+        actual = artifact_code_digest(path)
+    except ValidationError as exc:
+        raise ValidationError(f"{where} code manifest is invalid: {exc.message}") from None
+    stated = artifact.get("codeDigest")
+    if stated is not None and stated != actual:
+        raise ValidationError(
+            f"{where}.codeDigest {stated} does not match the artifact's code manifest "
+            f"({actual or 'none'})"
+        )
 
 
 def _contract_bytes(path: Path) -> bytes | None:

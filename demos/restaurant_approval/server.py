@@ -33,6 +33,8 @@ class DemoServer:
     state_dir: Path
     port: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    # What ``--pipeline`` hosts (repeatable: tests host two versions of one pipeline).
+    pipelines: tuple[str, ...] = (PIPELINE_REF,)
     process: subprocess.Popen[str] | None = None
 
     @property
@@ -61,7 +63,12 @@ class DemoServer:
         }
         log = open(self.log_path, "a")  # noqa: SIM115 - the server process writes it until stop
         self.process = subprocess.Popen(
-            tpf_command("serve", "--pipeline", PIPELINE_REF, "--port", str(self.port)),
+            tpf_command(
+                "serve",
+                *(arg for ref in self.pipelines for arg in ("--pipeline", ref)),
+                "--port",
+                str(self.port),
+            ),
             cwd=ROOT,
             env=env,
             stdout=log,

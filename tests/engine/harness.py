@@ -55,7 +55,7 @@ class Harness:
         """Host, build, register and activate ``pipeline``; register a healthy worker."""
         c = self.coordinator
         worker = c.host(pipeline)
-        out = self.tmp / f"release-{pipeline.contract().contract_hash[:12]}"
+        out = self.tmp / f"release-{worker.code_digest.removeprefix('sha256:')[:12]}"
         descriptor = build_release(pipeline, out)
         rec = await c.register_release(tenant, pipeline.pipeline_id, str(descriptor))
         await c.activate_release(tenant, pipeline.pipeline_id, rec.release_version)

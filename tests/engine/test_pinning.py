@@ -13,18 +13,19 @@ APPROVED = {"approved": True}
 async def test_executions_stay_pinned_across_activation(h: Harness) -> None:
     c = h.coordinator
     v1, v2 = versioned_pipeline("v1"), versioned_pipeline("v2")
-    v1_version, v2_version = v1.contract().contract_version, v2.contract().contract_version
-    assert v1_version != v2_version
+    v1_contract, v2_contract = v1.contract().contract_version, v2.contract().contract_version
+    assert v1_contract != v2_contract
 
-    await h.release(v1, worker_id="worker-v1")
+    _, _, v1_version = (await h.release(v1, worker_id="worker-v1")).identity
     a = await c.submit(TENANT, PINNED_ID, {"value": "a"})
     assert (await h.settle(a.execution_id)).status is ExecutionStatus.WAITING_EXTERNAL
 
-    await h.release(v2, worker_id="worker-v2")
+    _, _, v2_version = (await h.release(v2, worker_id="worker-v2")).identity
+    assert v1_version != v2_version
     assert (await c.active_release(TENANT, PINNED_ID)).release_version == v2_version
     b = await c.submit(TENANT, PINNED_ID, {"value": "b"})
     assert (await h.settle(b.execution_id)).status is ExecutionStatus.WAITING_EXTERNAL
-    assert b.record.contract_version == b.record.release_version == v2_version
+    assert (b.record.contract_version, b.record.release_version) == (v2_contract, v2_version)
 
     for result in (b, a):  # complete the newer one first: order does not matter
         interaction = await h.pending_for(result.execution_id)
@@ -34,19 +35,18 @@ async def test_executions_stay_pinned_across_activation(h: Harness) -> None:
     assert final_a.status is final_b.status is ExecutionStatus.SUCCEEDED
     assert final_a.result_payload == {"outcome": "APPROVED", "marker": "v1"}
     assert final_b.result_payload == {"outcome": "APPROVED", "marker": "v2"}
-    assert (final_a.contract_version, final_a.release_version) == (v1_version, v1_version)
-    assert (final_b.contract_version, final_b.release_version) == (v2_version, v2_version)
+    assert (final_a.contract_version, final_a.release_version) == (v1_contract, v1_version)
+    assert (final_b.contract_version, final_b.release_version) == (v2_contract, v2_version)
 
 
 async def test_pinned_execution_without_its_worker_does_not_run_other_code(h: Harness) -> None:
     c = h.coordinator
     v1 = versioned_pipeline("v1")
-    await h.release(v1, worker_id="worker-v1")
+    v1_worker = await h.release(v1, worker_id="worker-v1")
     a = await c.submit(TENANT, PINNED_ID, {"value": "a"})
     await h.settle(a.execution_id)
     # v1's code leaves this process; only v2 is hosted now.
-    v1_version = v1.contract().contract_version
-    del c.router._workers[(PINNED_ID, v1_version, v1_version)]
+    del c.router._workers[v1_worker.identity]
     await h.release(versioned_pipeline("v2"), worker_id="worker-v2")
     interaction = await h.pending_for(a.execution_id)
     await c.complete(TENANT, interaction_id=interaction.interaction_id, response=APPROVED)

@@ -137,7 +137,7 @@ async def test_release_routes_and_versions_with_colons(api: Api) -> None:
     assert await ok(api.admin("GET", RELEASES)) == []
     active = await api.release()
     version = active["releaseVersion"]
-    assert version.startswith("sha256:")  # the demos release under the contract version
+    assert version.startswith("sha256:")  # the default release version is the code digest
     assert set(active) == RELEASE_FIELDS and active["status"] == "ACTIVE"
     assert active["activatedAtEpochMs"] > 0 and active["contract"]["pipelineId"]
     assert active["primaryArtifactChecksum"] == active["primaryArtifactDigest"]
@@ -177,6 +177,12 @@ async def test_release_errors(api: Api) -> None:
     clash = build_release(restaurant_pipeline, api.tmp / "b", release_version="v1", artifact_id="b")
     err = await error(api.admin("POST", register, json={"releaseDescriptorPath": str(clash)}), 409)
     assert err["code"] in ("CONFLICT", "RELEASE_CONFLICT"), err
+    # The conflict says what differs, not only that something does.
+    assert err["message"].startswith("Release version is already registered with different")
+    assert "releaseVersion v1" in err["message"]
+    for field in ("primaryArtifactId", "descriptor.artifacts[0].artifactId"):
+        assert field in err["message"], err["message"]
+    assert "primaryArtifactDigest" not in err["message"]  # the same code: same content
     other_pipeline = f"{ADMIN}/pipelines/other.pipeline/releases/register"
     err = await error(
         api.admin("POST", other_pipeline, json={"releaseDescriptorPath": str(first)}), 400
@@ -190,8 +196,8 @@ def _upload(
     """The multipart form: the descriptor part and the artifact part(s)."""
     raw = json.loads(descriptor.read_text())
     [entry] = raw["artifacts"]
-    artifact_path = Path(entry["uri"])
-    raw["artifacts"][0]["uri"] = artifact_path.name  # the client's relative path
+    artifact_path = descriptor.parent / entry["uri"]
+    assert entry["uri"] == artifact_path.name  # built with the client's relative path
     form = FormData()
     form.add_field(
         "descriptor",
@@ -210,19 +216,25 @@ def _upload(
 
 async def test_register_by_multipart_upload(api: Api) -> None:
     descriptor = build_release(restaurant_pipeline, api.tmp / "upload-src")
-    form = _upload(descriptor)
+    sent = json.loads(descriptor.read_text())
+    form, again = _upload(descriptor), _upload(descriptor)
     for path in descriptor.parent.iterdir():
         path.unlink()  # only the uploaded bytes can satisfy the registration
     record = await ok(api.admin("POST", f"{RELEASES}/register", data=form))
     assert record["status"] == "REGISTERED" and record["primaryArtifactSizeBytes"] > 0
-    uploads = (Path(api.coordinator.settings.state_dir) / "uploads").resolve()
-    assert record["descriptor"]["artifacts"][0]["uri"].startswith(str(uploads))
+    assert record["descriptor"] == sent  # recorded as sent: no upload directory in it
+    # The same build uploaded again, or built elsewhere and registered by path, is the same
+    # release: idempotent, not a 409.
+    assert await ok(api.admin("POST", f"{RELEASES}/register", data=again)) == record
+    elsewhere = build_release(restaurant_pipeline, api.tmp / "elsewhere")
+    by_path = {"releaseDescriptorPath": str(elsewhere)}
+    assert await ok(api.admin("POST", f"{RELEASES}/register", json=by_path)) == record
     active = await ok(api.admin("POST", f"{RELEASES}/{record['releaseVersion']}/activate"))
     assert active["status"] == "ACTIVE"
 
 
 async def test_upload_errors_leave_nothing_behind(make_api: ApiFactory) -> None:
-    api = await make_api(http_max_upload_bytes=1024)
+    api = await make_api(http_max_upload_bytes=64 * 1024)  # over the artifact
     descriptor = build_release(restaurant_pipeline, api.tmp / "src")
     register = f"{RELEASES}/register"
     no_descriptor = FormData()
@@ -238,7 +250,7 @@ async def test_upload_errors_leave_nothing_behind(make_api: ApiFactory) -> None:
     tampered = _upload(descriptor, artifact=b"not the artifact")
     err = await error(api.admin("POST", register, data=tampered), 400)
     assert "digest mismatch" in err["message"]
-    big = _upload(descriptor, artifact=b"x" * 4096)
+    big = _upload(descriptor, artifact=b"x" * 128 * 1024)
     err = await error(api.admin("POST", register, data=big), 413)
     assert "tpf.http.max-upload-bytes" in err["message"]
     garbage = b"--b\r\nnot a part"

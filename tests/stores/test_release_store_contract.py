@@ -47,10 +47,13 @@ async def test_register_is_idempotent(release_store: ReleaseStore) -> None:
 
 async def test_register_different_metadata_conflicts(release_store: ReleaseStore) -> None:
     await release_store.register(make())
-    with pytest.raises(Conflict):
+    # Every store's 409 names what differs, down to the descriptor's fields.
+    size = r"\(releaseVersion r1; differing: primaryArtifactSizeBytes\)"
+    with pytest.raises(Conflict, match=size):
         await release_store.register(replace(make(), primary_artifact_size_bytes=11))
-    with pytest.raises(Conflict):
-        await release_store.register(replace(make(), descriptor={"other": 1}))
+    changed = {"schemaVersion": 1, "releaseVersion": "r1", "extra": [1, 3], "new": True}
+    with pytest.raises(Conflict, match=r"differing: descriptor\.extra\[1\], descriptor\.new\)"):
+        await release_store.register(replace(make(), descriptor=changed))
 
 
 async def test_list_is_ordered_by_creation(release_store: ReleaseStore) -> None:

@@ -1,13 +1,33 @@
-"""``tpf release build``: build a pipeline's release artifact and descriptor."""
+"""``tpf release build``: build a pipeline's release artifact and descriptor.
+
+A pipeline reference is ``MODULE:ATTR``, optionally ``MODULE:ATTR@RELEASE_VERSION``; the same
+syntax names what ``tpf serve --pipeline`` hosts, so one string says "this code, as this
+release" on both sides. Without a version the release version is the code digest
+(tpf/release_code.py), which the build and a coordinator hosting the same code agree on.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from tpf.pipeline import Pipeline
+from tpf.release_code import pipeline_code
 from tpf.releases import build_release
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``MODULE:ATTR@VERSION`` -> ``("MODULE:ATTR", "VERSION")``; no ``@`` -> version ``None``.
+
+    Module paths and attribute names cannot contain ``@``, so the first one starts the version
+    (which may contain ``:`` and ``@``, e.g. ``sha256:...``).
+    """
+    target, at, version = ref.partition("@")
+    if at and not version.strip():
+        raise SystemExit(f"--pipeline {ref!r}: nothing after '@' (expected a release version)")
+    return target, version.strip() if at else None
 
 
 def load_pipeline(ref: str) -> Pipeline:
@@ -25,14 +45,52 @@ def load_pipeline(ref: str) -> Pipeline:
     return pipeline
 
 
+def hosted_pipelines(
+    refs: Sequence[str], release_version: str | None
+) -> list[tuple[Pipeline, str | None]]:
+    """What ``tpf serve --pipeline REF ... [--release-version V]`` hosts: (pipeline, version).
+
+    ``--release-version`` is shorthand for ``@V`` on a lone ``--pipeline``; with several it
+    would be ambiguous, so it is refused. Two references that would host the same
+    (pipelineId, contractVersion, releaseVersion) are refused too: only one could run it.
+    """
+    if release_version is not None and len(refs) != 1:
+        raise SystemExit(
+            "--release-version applies to exactly one --pipeline; with several, give each its "
+            "version as --pipeline MODULE:ATTR@VERSION"
+        )
+    hosted: list[tuple[Pipeline, str | None]] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    for ref in refs:
+        target, version = split_ref(ref)
+        if release_version is not None:
+            if version is not None and version != release_version.strip():
+                raise SystemExit(f"--pipeline {ref} and --release-version {release_version} differ")
+            version = release_version.strip() or None
+        pipeline = load_pipeline(target)
+        code = pipeline_code(pipeline)
+        identity = (pipeline.pipeline_id, code.contract_version, version or code.digest)
+        if identity in seen:
+            raise SystemExit(
+                f"--pipeline {ref} and --pipeline {seen[identity]} would both host "
+                f"pipelineId={identity[0]} releaseVersion={identity[2]}"
+            )
+        seen[identity] = ref
+        hosted.append((pipeline, version))
+    return hosted
+
+
 def _build(args: argparse.Namespace) -> int:
-    pipeline = load_pipeline(args.pipeline)
+    target, version = split_ref(args.pipeline)
+    if version is not None and args.release_version not in (None, version):
+        raise SystemExit(f"--pipeline {args.pipeline} and --release-version differ")
+    pipeline = load_pipeline(target)
     path = build_release(
         pipeline,
         args.output,
-        release_version=args.release_version,
+        release_version=version or args.release_version,
         artifact_id=args.artifact_id,
-        module_ref=args.pipeline,
+        module_ref=target,
     )
     print(path)
     return 0
@@ -42,8 +100,13 @@ def register(commands: Any) -> None:
     release = commands.add_parser("release", help="build pipeline releases")
     release_commands = release.add_subparsers(dest="release_command", required=True)
     build = release_commands.add_parser("build", help="build a release artifact and descriptor")
-    build.add_argument("--pipeline", required=True, help="MODULE:ATTR of the Pipeline")
+    build.add_argument(
+        "--pipeline", required=True, help="MODULE:ATTR of the Pipeline (or MODULE:ATTR@VERSION)"
+    )
     build.add_argument("--output", required=True, help="directory to write into")
-    build.add_argument("--release-version", help="default: the contract version")
+    build.add_argument(
+        "--release-version",
+        help="default: the code digest, the version tpf serve hosts this code as by default",
+    )
     build.add_argument("--artifact-id", help="default: <last part of pipelineId>-pipeline")
     build.set_defaults(handler=_build)

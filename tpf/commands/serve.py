@@ -1,6 +1,6 @@
 """``tpf serve``: run a coordinator behind the REST edge until interrupted.
 
-``tpf serve [--config FILE] [--pipeline MODULE:ATTR ...] [--host H] [--port P]`` loads the
+``tpf serve [--config FILE] [--pipeline MODULE:ATTR[@V] ...] [--host H] [--port P]`` loads the
 configuration exactly as ``tpf config check`` does, opens the stores and transports it names
 (strict startup refuses missing resources), optionally hosts pipeline code as this process's
 local transition worker, and serves the control-plane and admin APIs. SIGINT/SIGTERM stop it
@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import Any
 
-from tpf.commands.release import load_pipeline
+from tpf.commands.release import hosted_pipelines
 from tpf.config import describe, load_settings
 from tpf.errors import ConfigError
 from tpf.gc_tuning import tune_garbage_collector
@@ -35,7 +35,7 @@ async def _serve(args: argparse.Namespace) -> int:
         overrides["tpf.http.port"] = str(args.port)
     try:
         settings = load_settings(config_file=args.config, overrides=overrides)
-        pipelines = [load_pipeline(ref) for ref in args.pipeline or ()]
+        pipelines = hosted_pipelines(args.pipeline or (), args.release_version)
         if settings.control_plane_require_remote_worker and pipelines:
             raise ConfigError(
                 "pipeline.orchestrator.control-plane.require-remote-worker=true forbids hosting "
@@ -52,8 +52,8 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        for pipeline in pipelines:
-            worker = coordinator.host(pipeline)
+        for pipeline, release_version in pipelines:
+            worker = coordinator.host(pipeline, release_version=release_version)
             pid, cv, rv = worker.identity
             LOG.info("hosting %s (contract %s, release %s) as a local worker", pid, cv, rv)
         await coordinator.start()
@@ -97,8 +97,16 @@ def register(commands: Any) -> None:
     serve.add_argument(
         "--pipeline",
         action="append",
-        metavar="MODULE:ATTR",
-        help="host this pipeline's code as the local transition worker (repeatable)",
+        metavar="MODULE:ATTR[@VERSION]",
+        help=(
+            "host this pipeline's code as a local transition worker, as release VERSION "
+            "(default: the code digest, as tpf release build gives it); repeatable, e.g. two "
+            "versions of one pipeline side by side"
+        ),
+    )
+    serve.add_argument(
+        "--release-version",
+        help="host the one --pipeline as this release version (same as MODULE:ATTR@VERSION)",
     )
     serve.add_argument("--host", help="listen address (default: tpf.http.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: tpf.http.port, 8081)")

@@ -4,9 +4,10 @@ The original can only register a descriptor already on the coordinator's filesys
 forces operators to copy files onto the host first. Here a ``multipart/form-data`` request
 carries a ``descriptor`` part (``pipeline-release.json``) and one part per local artifact, named
 (part name or filename) after the artifact's ``artifactId`` or the basename of its ``uri``. The
-parts are streamed to ``<state_dir>/uploads/<uuid>/``, the descriptor's artifact uris are
-rewritten to the saved files, and the rewritten descriptor is registered from there, so exactly
-the same validation (digests, embedded contract) runs as for a path registration.
+parts are streamed to ``<state_dir>/uploads/<uuid>/``, each is given its artifact's relative uri
+as its name there (or, for an absolute uri, the descriptor's uri is rewritten to the saved file),
+and the descriptor is registered from there, so exactly the same validation (digests, embedded
+contract) runs as for a path registration, and the same build registers idempotently either way.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ async def register_upload(
             # aiohttp's multipart reader reports a malformed body with these (asserts included).
             raise ValidationError(f"malformed multipart body: {exc}") from None
         descriptor = _parse_descriptor(raw)
-        _bind_artifacts(descriptor, parts)
+        await asyncio.to_thread(_bind_artifacts, descriptor, parts, directory)
         path = directory / DESCRIPTOR_NAME
         await asyncio.to_thread(path.write_bytes, msgspec.json.encode(descriptor))
         return await coordinator.register_release(tenant_id, pipeline_id, str(path))
@@ -145,7 +146,22 @@ def _basename(uri: str) -> str:
     return PurePosixPath(path).name
 
 
-def _bind_artifacts(descriptor: dict[str, Any], parts: list[_Part]) -> None:
+def _keep_relative(artifact: dict[str, Any], part: _Part, directory: Path) -> bool:
+    """Save ``part`` under the artifact's relative uri (a plain file name) next to the saved
+    descriptor, so the registered descriptor is the one the client sent, byte for byte: an
+    upload then registers idempotently with another upload or a path registration of the same
+    build. ``False`` when the uri is absolute, has directories, or the name is taken."""
+    uri = artifact.get("uri")
+    if not isinstance(uri, str) or uri in ("", ".", "..", DESCRIPTOR_NAME) or _UNSAFE.search(uri):
+        return False
+    target = directory / uri
+    if target.exists():
+        return False
+    target.hardlink_to(part.path)  # a second name, not a copy (two artifacts may share a part)
+    return True
+
+
+def _bind_artifacts(descriptor: dict[str, Any], parts: list[_Part], directory: Path) -> None:
     """Point each artifact with an uploaded part at the saved file; every part must be used."""
     unused = list(parts)
     artifacts = descriptor.get("artifacts")
@@ -157,7 +173,8 @@ def _bind_artifacts(descriptor: dict[str, Any], parts: list[_Part]) -> None:
         keys = {k for k in (artifact_id, _basename(uri) if isinstance(uri, str) else None) if k}
         match = next((p for p in parts if p.name in keys or p.filename in keys), None)
         if match is not None:
-            artifact["uri"] = str(match.path)
+            if not _keep_relative(artifact, match, directory):
+                artifact["uri"] = str(match.path)
             if match in unused:
                 unused.remove(match)
         elif artifact.get("kind") in LOCAL_KINDS and not (

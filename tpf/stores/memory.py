@@ -145,6 +145,58 @@ def release_identity(record: ReleaseRecord) -> tuple[Any, ...]:
     )
 
 
+# The scalar parts of release_identity, by their JSON names (what a conflict message shows).
+_IDENTITY_FIELDS = (
+    ("contractVersion", "contract_version"),
+    ("primaryArtifactId", "primary_artifact_id"),
+    ("primaryArtifactDigest", "primary_artifact_digest"),
+    ("primaryArtifactUri", "primary_artifact_uri"),
+    ("primaryArtifactSizeBytes", "primary_artifact_size_bytes"),
+    ("primaryArtifactChecksum", "primary_artifact_checksum"),
+)
+_SHOWN_DIFFERENCES = 8
+
+
+def release_conflict(existing: ReleaseRecord, record: ReleaseRecord) -> Conflict | None:
+    """The 409 for registering ``record`` over ``existing``, naming what differs, or ``None``."""
+    if release_identity(existing) == release_identity(record):
+        return None
+    fields = [
+        name for name, attr in _IDENTITY_FIELDS if getattr(existing, attr) != getattr(record, attr)
+    ]
+    for name in ("descriptor", "contract"):
+        old, new = getattr(existing, name), getattr(record, name)
+        if msgspec.json.encode(old, order="deterministic") != msgspec.json.encode(
+            new, order="deterministic"
+        ):
+            fields.extend(_differences(name, old, new) or [name])
+    shown = ", ".join(fields[:_SHOWN_DIFFERENCES])
+    if len(fields) > _SHOWN_DIFFERENCES:
+        shown += f" and {len(fields) - _SHOWN_DIFFERENCES} more"
+    return Conflict(
+        "Release version is already registered with different metadata "
+        f"(releaseVersion {record.release_version}; differing: {shown})"
+    )
+
+
+def _differences(path: str, old: Any, new: Any) -> list[str]:
+    """Paths (``descriptor.artifacts[0].uri``) of the leaves where two JSON values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{path}.{key}"
+            if key not in old or key not in new:
+                found.append(where)
+            else:
+                found.extend(_differences(where, old[key], new[key]))
+        return found
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        pairs = enumerate(zip(old, new, strict=True))
+        return [d for i, (a, b) in pairs for d in _differences(f"{path}[{i}]", a, b)]
+    same = type(old) is type(new) and old == new
+    return [] if same else [path]
+
+
 # --------------------------------------------------------------------------- executions
 
 _Key = tuple[str, str]
@@ -471,8 +523,9 @@ class MemoryReleaseStore:
         versions = self._releases.setdefault((record.tenant_id, record.pipeline_id), {})
         existing = versions.get(record.release_version)
         if existing is not None:
-            if release_identity(existing) != release_identity(record):
-                raise Conflict("Release version is already registered with different metadata")
+            conflict = release_conflict(existing, record)
+            if conflict is not None:
+                raise conflict
             return existing, False
         stored = replace(record, status=ReleaseStatus.REGISTERED, activated_at_epoch_ms=0)
         versions[record.release_version] = stored

@@ -1,6 +1,8 @@
 """The local transition worker: runs pipeline code in the coordinator's own process.
 
-One worker hosts one pipeline release. It refuses a command pinned to another identity (the
+One worker hosts one pipeline release: by default the release version is the digest of the
+pipeline's code (tpf/release_code.py), the same one ``tpf release build`` gives a build of that
+code. It refuses a command pinned to another identity (the
 execution must run the code it was submitted against), runs steps from the command's step to
 the end or to the next await, and reports the outcome as a ``TransitionResult``; it never raises
 for a failing step. Sync steps run inline on the event loop: step code that blocks should be
@@ -28,6 +30,7 @@ from tpf.records import (
     TransitionOutcome,
     TransitionResult,
 )
+from tpf.release_code import pipeline_code
 
 LOG = logging.getLogger("tpf.worker.local")
 _json_decode = msgspec.json.Decoder().decode
@@ -76,12 +79,14 @@ class LocalTransitionWorker:
         self.pipeline = pipeline
         self._clock = clock
         self._observer = observer
-        contract = pipeline.contract()
-        # The original's demos use the contract version as the release version.
+        code = pipeline_code(pipeline)
+        # The code digest is what ``tpf release build`` releases this code as by default; an
+        # explicit ``release_version`` hosts it under a release built with that version.
+        self.code_digest = code.digest
         self._identity = (
             pipeline.pipeline_id,
-            contract.contract_version,
-            release_version or contract.contract_version,
+            code.contract_version,
+            release_version or code.digest,
         )
 
     @property

@@ -15,13 +15,13 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from tpf.errors import Conflict, NotFound
+from tpf.errors import NotFound
 from tpf.records import ReleaseRecord, ReleaseStatus
 from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s, release_from_json, to_json
-from tpf.stores.memory import release_identity
+from tpf.stores.memory import release_conflict
 
 
 def _derive(record: ReleaseRecord, active: bool, activated_at: int) -> ReleaseRecord:
@@ -70,10 +70,9 @@ class DynamoReleaseStore:
             if old is None:  # releases are never deleted; only a broken table gets here
                 raise
             existing = release_from_json(get_s(old, "record_json"))
-            if release_identity(existing) != release_identity(record):
-                raise Conflict(
-                    "Release version is already registered with different metadata"
-                ) from None
+            conflict = release_conflict(existing, record)
+            if conflict is not None:
+                raise conflict from None
             derived = await self.get(record.tenant_id, record.pipeline_id, record.release_version)
             return derived or existing
         # A release cannot have been activated before it existed: it is REGISTERED.
