@@ -3,8 +3,8 @@
 One worker hosts one pipeline release. It refuses a command pinned to another identity (the
 execution must run the code it was submitted against), runs steps from the command's step to
 the end or to the next await, and reports the outcome as a ``TransitionResult``; it never raises
-for a failing step. Sync steps run inline on the event loop: step code that blocks should be
-``async`` (or hand its work to a thread itself).
+for a failing step. Sync steps run in worker threads bounded by the coordinator's
+:class:`~tpf.step_threads.StepThreads`, async steps on the event loop.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tpf.records import (
     TransitionOutcome,
     TransitionResult,
 )
+from tpf.step_threads import StepThreads
 
 LOG = logging.getLogger("tpf.worker.local")
 _json_decode = msgspec.json.Decoder().decode
@@ -72,6 +73,7 @@ class LocalTransitionWorker:
         *,
         release_version: str | None = None,
         observer: StepObserver | None = None,
+        step_threads: StepThreads | None = None,
     ) -> None:
         self.pipeline = pipeline
         self._clock = clock
@@ -83,6 +85,7 @@ class LocalTransitionWorker:
             contract.contract_version,
             release_version or contract.contract_version,
         )
+        self._threads = step_threads or StepThreads()
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -148,7 +151,7 @@ class LocalTransitionWorker:
                     ),
                 )
             typed = pipeline.decode_input(index, value if plain else pipeline.to_plain(value))
-            value = await pipeline.run_step(index, typed)
+            value = await pipeline.run_step(index, typed, limiter=self._threads.limiter())
             plain = False
             self._notify(command, index, step.name, "internal", value)
         result = value if plain else pipeline.to_plain(value)
