@@ -33,6 +33,7 @@ class DemoServer:
     state_dir: Path
     port: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()  # more ``tpf serve`` flags (e.g. ``--log-format json``)
     process: subprocess.Popen[str] | None = None
 
     @property
@@ -61,7 +62,9 @@ class DemoServer:
         }
         log = open(self.log_path, "a")  # noqa: SIM115 - the server process writes it until stop
         self.process = subprocess.Popen(
-            tpf_command("serve", "--pipeline", PIPELINE_REF, "--port", str(self.port)),
+            tpf_command(
+                "serve", "--pipeline", PIPELINE_REF, "--port", str(self.port), *self.extra_args
+            ),
             cwd=ROOT,
             env=env,
             stdout=log,
