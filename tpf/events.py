@@ -12,7 +12,8 @@ Levels, so the default INFO log tells an operator what happens without per-step 
 - INFO: ``submitted`` (``duplicate``), ``parked`` (``interactionId``, ``deadlineEpochMs``),
   ``completed`` (``actor``), ``succeeded``, ``redriven``;
 - WARNING: ``retry`` (``delayMs``), ``await.timed-out``;
-- ERROR: ``failed`` (terminal; the DLQ sink's line carries the traceback).
+- ERROR: ``failed`` (terminal) and ``dlq``, the log sink's ``Execution moved to DLQ:`` line
+  (:mod:`tpf.transports.dlq_log`), which also carries the failing step's traceback.
 
 Nothing is formatted unless the level is enabled; hot-path callers also test
 ``logger.isEnabledFor`` before building the fields.
