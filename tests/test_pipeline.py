@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import msgspec
 import pytest
 
@@ -202,6 +204,25 @@ async def test_run_step_calls_sync_and_async_steps() -> None:
         await p.run_step(1, checked)
     with pytest.raises(IndexError):
         await p.run_step(9, None)
+
+
+async def test_sync_steps_run_in_a_worker_thread_and_async_steps_on_the_loop() -> None:
+    p = Pipeline("org.example.threads")
+    seen: dict[str, str] = {}
+
+    @p.step("Sync")
+    def sync_step(value: str) -> str:
+        seen["sync"] = threading.current_thread().name
+        return value
+
+    @p.step("Async")
+    async def async_step(value: str) -> str:
+        seen["async"] = threading.current_thread().name
+        return value
+
+    assert await p.run_step(0, "x") == "x" and await p.run_step(1, "x") == "x"
+    assert seen["async"] == threading.current_thread().name
+    assert seen["sync"] != threading.current_thread().name
 
 
 def test_contract_is_cached_and_invalidated_by_new_steps() -> None:

@@ -21,7 +21,8 @@ uses).
 Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``,
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
 ``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
-``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``.
+``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``,
+``tpf.worker.step-threads``.
 
 Strictness: a misspelt key must fail startup rather than silently fall back to a default, so an
 unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
@@ -205,6 +206,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     ),
     _P + "releases.storage.root": ("releases_storage_root", _text),
     _P + "worker.max-in-flight": ("worker_max_in_flight", _int(1)),
+    "tpf.worker.step-threads": ("worker_step_threads", _int(1)),
     _P + "worker.saturated-delay": ("worker_saturated_delay_ms", _duration(0)),
     _P + "worker.artifact-id": ("worker_artifact_id", _text),
     _P + "worker.artifact-digest": ("worker_artifact_digest", _text),

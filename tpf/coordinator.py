@@ -46,6 +46,7 @@ from tpf.records import (
 from tpf.registry_commands import RegistryCommands
 from tpf.releases import ReleaseRegistrar
 from tpf.settings import Settings
+from tpf.step_threads import StepThreads
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue
@@ -90,6 +91,7 @@ class Coordinator(RegistryCommands):
         self.aws = aws  # the shared AWS clients (their request counts feed metrics and bench)
         self.clock = clock or SystemClock()
         self.router = WorkerRouter()
+        self.step_threads = StepThreads(settings.worker_step_threads)  # shared by hosted code
         engine = Engine(
             settings=settings,
             stores=stores,
@@ -204,7 +206,11 @@ class Coordinator(RegistryCommands):
     ) -> LocalTransitionWorker:
         """Run ``pipeline``'s code in this process as a local transition worker."""
         worker = LocalTransitionWorker(
-            pipeline, self.clock, release_version=release_version, observer=observer
+            pipeline,
+            self.clock,
+            release_version=release_version,
+            observer=observer,
+            step_threads=self.step_threads,
         )
         self.router.add(worker)
         self.admission.invalidate()

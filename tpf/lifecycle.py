@@ -42,6 +42,7 @@ replace = msgspec.structs.replace
 
 MAX_BACKOFF_MS = 30 * 60 * 1000
 MAX_ERROR_MESSAGE = 512
+MAX_ERROR_DETAIL = 8192  # characters of a traceback kept: its end, where the raise is
 MAX_REDRIVE_REASON = 80
 AWAIT_TIMEOUT = "AWAIT_TIMEOUT"
 
@@ -78,6 +79,14 @@ def _trim(message: str | None) -> str | None:
     if message is None:
         return None
     return message if len(message) <= MAX_ERROR_MESSAGE else message[: MAX_ERROR_MESSAGE - 1] + "…"
+
+
+def trim_detail(detail: str | None) -> str | None:
+    """The last :data:`MAX_ERROR_DETAIL` characters of a traceback (the frame that raised and
+    the exception are at its end)."""
+    if detail is None or len(detail) <= MAX_ERROR_DETAIL:
+        return detail
+    return "…" + detail[-(MAX_ERROR_DETAIL - 1) :]
 
 
 def lease(record: ExecutionRecord, owner: str, now_ms: int, lease_ms: int) -> ExecutionRecord:
@@ -118,6 +127,7 @@ def mark_succeeded(
         next_due_epoch_ms=now_ms,
         error_code=None,
         error_message=None,
+        error_detail=None,
     )
 
 
@@ -138,6 +148,7 @@ def mark_waiting(
         result_payload=None,
         error_code=None,
         error_message=None,
+        error_detail=None,
     )
 
 
@@ -195,6 +206,7 @@ def schedule_retry(
     delay_ms: int,
     error_code: str,
     error_message: str | None,
+    error_detail: str | None = None,
 ) -> ExecutionRecord:
     return _touch(
         record,
@@ -206,6 +218,7 @@ def schedule_retry(
         **_NO_LEASE,
         error_code=error_code,
         error_message=_trim(error_message),
+        error_detail=trim_detail(error_detail),
     )
 
 
@@ -217,10 +230,12 @@ def mark_failed(
     error_message: str | None,
     terminal_reason: str,
     retryable: bool,
+    error_detail: str | None = None,
 ) -> ExecutionRecord:
     """Terminal FAILED plus the durable DLQ mark, in one write (nothing lost between the two)."""
     key = current_transition_key(record)
     message = _trim(error_message)
+    detail = trim_detail(error_detail)
     envelope = DeadLetterEnvelope(
         tenant_id=record.tenant_id,
         execution_id=record.execution_id,
@@ -234,6 +249,7 @@ def mark_failed(
         retryable=retryable,
         retries_observed=record.attempt,
         created_at_epoch_ms=now_ms,
+        error_detail=detail,
     )
     return _touch(
         record,
@@ -244,6 +260,7 @@ def mark_failed(
         next_due_epoch_ms=now_ms,
         error_code=error_code,
         error_message=message,
+        error_detail=detail,
         dead_letters=(*record.dead_letters, envelope),
     )
 
@@ -257,12 +274,13 @@ def decide_failure(
     error_message: str | None,
     retryable: bool,
     rand: float = 0.5,
+    error_detail: str | None = None,
 ) -> ExecutionRecord:
     """Retry with backoff while the budget lasts and the error allows, else fail terminally."""
     next_attempt = record.attempt + 1
     if retryable and next_attempt <= policy.max_retries:
         delay = policy.delay_ms(next_attempt, rand)
-        return schedule_retry(record, now_ms, delay, error_code, error_message)
+        return schedule_retry(record, now_ms, delay, error_code, error_message, error_detail)
     return mark_failed(
         record,
         now_ms,
@@ -270,6 +288,7 @@ def decide_failure(
         error_message=error_message,
         terminal_reason="retry_exhausted" if retryable else "non_retryable",
         retryable=retryable,
+        error_detail=error_detail,
     )
 
 
@@ -354,6 +373,7 @@ def _requeue(
         result_type_id=None,
         error_code=None,
         error_message=None,
+        error_detail=None,
         redrives=(*record.redrives, entry),
     )
 

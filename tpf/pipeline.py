@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import anyio
+import anyio.to_thread
 import msgspec
 
 from tpf.errors import ConfigError, ValidationError
@@ -252,13 +254,25 @@ class Pipeline:
         """A typed value as a plain JSON value (dicts, lists, strings, numbers)."""
         return msgspec.to_builtins(value)
 
-    async def run_step(self, index: int, value: Any) -> Any:
-        """Run internal step ``index`` on an already-decoded input, awaiting async steps."""
+    async def run_step(
+        self, index: int, value: Any, *, limiter: anyio.CapacityLimiter | None = None
+    ) -> Any:
+        """Run internal step ``index`` on an already-decoded input.
+
+        ``async def`` steps run on the event loop; plain ``def`` steps run in a worker thread
+        (bounded by ``limiter``, else anyio's default limit) so that blocking code cannot
+        freeze the loop. Cancelled while a sync step runs, this stops waiting at once and
+        drops the step's result; the step itself runs on to its end (see
+        :mod:`tpf.step_threads`).
+        """
         spec = self._spec(index)
-        if spec.fn is None:
+        fn = spec.fn
+        if fn is None:
             raise TypeError(f"step {index} {spec.name!r} is an await step and has no code")
-        result = spec.fn(value)
-        if inspect.isawaitable(result):
+        if inspect.iscoroutinefunction(fn):
+            return await fn(value)
+        result = await anyio.to_thread.run_sync(fn, value, limiter=limiter, abandon_on_cancel=True)
+        if inspect.isawaitable(result):  # a plain def returning an awaitable (a wrapper)
             result = await result
         return result
 

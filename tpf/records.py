@@ -112,6 +112,9 @@ class DeadLetterEnvelope(Record, frozen=True, kw_only=True):
     retryable: bool = True
     retries_observed: int = 0
     created_at_epoch_ms: int = 0
+    # Ours: the failing step's traceback (bounded), for the log sink's line. The SQS sink leaves
+    # it out, so the queue's messages keep the original's fields.
+    error_detail: str | None = None
 
 
 class RedriveEntry(Record, frozen=True, kw_only=True):
@@ -165,6 +168,7 @@ class ExecutionRecord(Record, frozen=True, kw_only=True):
     result_payload: Any = None
     error_code: str | None = None
     error_message: str | None = None
+    error_detail: str | None = None  # ours: the failing step's traceback, last 8 KiB
     created_at_epoch_ms: int = 0
     updated_at_epoch_ms: int = 0
     ttl_epoch_s: int = 0
@@ -378,12 +382,16 @@ class AwaitSuspension(Record, frozen=True, kw_only=True):
 
 
 class TransitionFailure(Record, frozen=True, kw_only=True):
-    """Why a transition failed. ``retryable`` and ``error_code`` are our additions."""
+    """Why a transition failed. ``retryable``, ``error_code`` and ``error_detail`` are ours.
+
+    ``error_detail`` is the traceback, captured where the step raised (the worker's process).
+    """
 
     failure_class: str
     message: str
     retryable: bool = True
     error_code: str | None = None
+    error_detail: str | None = None
 
 
 class TransitionResult(Record, frozen=True, kw_only=True):

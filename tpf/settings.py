@@ -58,6 +58,7 @@ class Settings:
 
     # Local worker and admission
     worker_max_in_flight: int = 64
+    worker_step_threads: int = 40  # threads running sync step code at once (tpf/step_threads.py)
     worker_saturated_delay_ms: int = 1_000
     worker_stale_after_ms: int = 120_000
     worker_artifact_id: str | None = None

@@ -3,7 +3,8 @@
 Steps: 0 validate the order → 1 create the pending approval → 2 await the restaurant's decision
 (30 minutes, keyed by ``orderId``) → 3 finalize into a terminal order state. Step code is pure:
 no I/O, no wall-clock reads, and ids are derived from the input so a retried transition produces
-the same output.
+the same output. Being cheap and non-blocking, the steps are ``async def``: they run on the event
+loop, where a plain ``def`` step would pay a hop to a worker thread (see :mod:`tpf.step_threads`).
 
 The Structs are camelCase so the original demo clients' JSON decodes unchanged, and their type
 ids are the original's Java class names.
@@ -117,7 +118,7 @@ pipeline = Pipeline(
 
 
 @pipeline.step("Validate Order Request")
-def validate_order(request: PlaceRestaurantOrderRequest) -> ValidatedRestaurantOrder:
+async def validate_order(request: PlaceRestaurantOrderRequest) -> ValidatedRestaurantOrder:
     for label, value in (
         ("customerName", request.customer_name),
         ("restaurantName", request.restaurant_name),
@@ -148,7 +149,7 @@ def validate_order(request: PlaceRestaurantOrderRequest) -> ValidatedRestaurantO
 
 
 @pipeline.step("Create Pending Approval")
-def create_pending_approval(order: ValidatedRestaurantOrder) -> PendingRestaurantApproval:
+async def create_pending_approval(order: ValidatedRestaurantOrder) -> PendingRestaurantApproval:
     return PendingRestaurantApproval(
         order_id=order.order_id,
         customer_name=order.customer_name,
@@ -169,7 +170,7 @@ pipeline.await_step(
 
 
 @pipeline.step("Finalize Restaurant Decision")
-def finalize_decision(decision: RestaurantDecision) -> TerminalOrderState:
+async def finalize_decision(decision: RestaurantDecision) -> TerminalOrderState:
     if decision.accepted is not None:
         accepted = decision.accepted
         order_id = _order_uuid(accepted.order_id)

@@ -35,6 +35,7 @@ class DemoServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     # What ``--pipeline`` hosts (repeatable: tests host two versions of one pipeline).
     pipelines: tuple[str, ...] = (PIPELINE_REF,)
+    extra_args: tuple[str, ...] = ()  # more ``tpf serve`` flags (e.g. ``--log-format json``)
     process: subprocess.Popen[str] | None = None
 
     @property
@@ -68,6 +69,7 @@ class DemoServer:
                 *(arg for ref in self.pipelines for arg in ("--pipeline", ref)),
                 "--port",
                 str(self.port),
+                *self.extra_args,
             ),
             cwd=ROOT,
             env=env,

@@ -39,6 +39,7 @@ STATUS_FIELDS = {
     "updatedAtEpochMs",
     "errorCode",
     "errorMessage",
+    "errorDetail",
 }
 HELD = ("QUEUED", "RUNNING")  # a gated execution before or inside its held step
 INTERACTION_FIELDS = {

@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tpf import events, responses
 from tpf import interactions as inter
-from tpf import responses
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.errors import Conflict, NotFound, ValidationError
+from tpf.events import log_event, log_timed_out
 from tpf.leadership import AlwaysLeader, Leadership
 from tpf.records import AwaitInteraction, InteractionStatus
 
@@ -150,6 +151,7 @@ class Awaits:
                 )
                 if timed_out is not None:
                     engine.counters["await_timed_out"] += 1
+                    log_timed_out(LOG, timed_out, "late-completion")
                     await self._resume(timed_out)
                     raise ValidationError(
                         f"Await interaction {current.interaction_id} passed its deadline and "
@@ -162,6 +164,18 @@ class Awaits:
                 )
                 if done is not None:
                     engine.counters["completions"] += 1
+                    log_event(
+                        LOG,
+                        logging.INFO,
+                        events.COMPLETED,
+                        done.tenant_id,
+                        done.execution_id,
+                        done.step_index,
+                        None,  # an interaction does not record its execution's attempt
+                        stepId=done.step_id,
+                        interactionId=done.interaction_id,
+                        actor=done.actor,
+                    )
                     await self._resume(done)
                     return Completion(done)
             # Lost a race with another writer: look again and answer from what won.

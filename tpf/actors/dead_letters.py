@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from tpf import events
 from tpf.actors.context import Engine
+from tpf.events import log_event
 from tpf.leadership import AlwaysLeader, Leadership
 from tpf.records import DeadLetterEnvelope
 from tpf.transports.base import DeadLetterSink
@@ -89,4 +91,9 @@ class DeadLetters:
             envelope.tenant_id, envelope.execution_id, envelope.transition_key
         )
         engine.counters["dlq_published"] += 1
+        if LOG.isEnabledFor(logging.DEBUG):
+            step, attempt = events.step_and_attempt(envelope.transition_key)
+            ids = (envelope.tenant_id, envelope.execution_id, step, attempt)
+            sink = type(self._sink).__name__
+            log_event(LOG, logging.DEBUG, events.DLQ_PUBLISHED, *ids, sink=sink)
         return True

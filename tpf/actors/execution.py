@@ -18,12 +18,13 @@ from typing import Any, cast
 
 import msgspec
 
+from tpf import events, lifecycle
 from tpf import interactions as inter
-from tpf import lifecycle
 from tpf.actors.context import EXECUTION, Engine, no_worker_result
 from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.actors.runtime import Actor
 from tpf.errors import Conflict, NotFound
+from tpf.events import log_event
 from tpf.ids import transition_key
 from tpf.records import (
     AwaitInteraction,
@@ -35,7 +36,7 @@ from tpf.records import (
     TransitionResult,
     WorkItem,
 )
-from tpf.transports.local_worker import failure_result
+from tpf.transports.local_worker import error_detail, failure_result
 
 LOG = logging.getLogger("tpf.execution")
 _encode = msgspec.json.Encoder().encode
@@ -68,6 +69,25 @@ class Redrive(msgspec.Struct, frozen=True):
 
 
 WORK = Work()
+
+
+def _log(level: int, event: str, record: ExecutionRecord, **fields: Any) -> None:
+    """One lifecycle line for ``record`` (see :mod:`tpf.events`)."""
+    if LOG.isEnabledFor(level):
+        ids = (record.tenant_id, record.execution_id, record.current_step_index, record.attempt)
+        log_event(LOG, level, event, *ids, **fields)
+
+
+def _log_failed(record: ExecutionRecord) -> None:
+    """A terminal failure; its traceback goes out with the DLQ envelope (and is on the record)."""
+    _log(
+        logging.ERROR,
+        events.FAILED,
+        record,
+        reason=record.dead_letters[-1].terminal_reason if record.dead_letters else None,
+        errorCode=record.error_code,
+        errorMessage=record.error_message,
+    )
 
 
 class ExecutionActor(Actor):
@@ -117,7 +137,16 @@ class ExecutionActor(Actor):
                     f"{stored.execution_id} with a different payload",
                     code="IDEMPOTENCY_KEY_REUSED",
                 )
+            _log(logging.INFO, events.SUBMITTED, stored, duplicate=True, status=stored.status)
             return stored, True
+        _log(
+            logging.INFO,
+            events.SUBMITTED,
+            stored,
+            duplicate=False,
+            pipeline=stored.pipeline_id,
+            release=stored.release_version,
+        )
         engine.counters["submitted"] += 1
         engine.committed(stored)
         self._tell_self(RunClaimed(stored))
@@ -153,18 +182,15 @@ class ExecutionActor(Actor):
         if committed is None:
             raise Conflict(f"Execution {execution_id} changed before re-drive could be admitted")
         entry = committed.redrives[-1]
-        LOG.info(
-            "execution %s/%s re-driven from %s (version %d -> %d)%s: %s",
-            tenant_id,
-            execution_id,
-            record.status,
-            record.version,
-            committed.version,
-            f", await {entry.reopened_interaction_id} re-opened at step "
-            f"{committed.current_step_index}"
-            if entry.reopened_interaction_id
-            else "",
-            entry.reason,
+        _log(
+            logging.INFO,
+            events.REDRIVEN,
+            committed,
+            fromStatus=record.status,
+            fromVersion=record.version,
+            version=committed.version,
+            reason=entry.reason,
+            reopenedInteractionId=entry.reopened_interaction_id,
         )
         engine.counters["redriven"] += 1
         engine.committed(committed)
@@ -230,7 +256,7 @@ class ExecutionActor(Actor):
                 except LeaseLost:
                     return None
                 except Exception as exc:  # the transport failed, not the step
-                    result = failure_result(exc, retryable=True)
+                    result = failure_result(exc, retryable=True, detail=error_detail(exc))
         if result.outcome is TransitionOutcome.COMPLETED:
             await self._succeed(claimed, result)
             return None
@@ -317,8 +343,10 @@ class ExecutionActor(Actor):
         type_id = outputs[0].payload_type_id if outputs else None
         value = _decode(outputs[0].payload) if outputs else None
         done = lifecycle.mark_succeeded(claimed, engine.clock.now_ms(), type_id, value)
-        if await self._commit(done, claimed.version) is not None:
+        committed = await self._commit(done, claimed.version)
+        if committed is not None:
             engine.counters["succeeded"] += 1
+            _log(logging.INFO, events.SUCCEEDED, committed, resultType=committed.result_type_id)
 
     async def _fail(self, claimed: ExecutionRecord, result: TransitionResult) -> None:
         engine = self.engine
@@ -334,6 +362,7 @@ class ExecutionActor(Actor):
             error_message=failure.message if failure else "transition failed without a reason",
             retryable=failure.retryable if failure else True,
             rand=engine.rand(),
+            error_detail=failure.error_detail if failure else None,
         )
         committed = await self._commit(decided, claimed.version)
         if committed is None:
@@ -341,12 +370,23 @@ class ExecutionActor(Actor):
         if committed.status is ExecutionStatus.WAIT_RETRY:
             engine.counters["retries_scheduled"] += 1
             delay = committed.next_due_epoch_ms - committed.updated_at_epoch_ms
+            # The failed attempt's numbers (the record already counts the next one).
+            _log(
+                logging.WARNING,
+                events.RETRY,
+                claimed,
+                delayMs=delay,
+                nextAttempt=committed.attempt,
+                errorCode=committed.error_code,
+                errorMessage=committed.error_message,
+            )
             await engine.queue.enqueue(
                 WorkItem(tenant_id=committed.tenant_id, execution_id=committed.execution_id),
                 delay,
             )
         else:
             engine.counters["failed"] += 1
+            _log_failed(committed)
             engine.dead_letter_committed(committed.dead_letters[-1])
 
     # ------------------------------------------------------------------ awaits
@@ -374,6 +414,14 @@ class ExecutionActor(Actor):
         if parked is None:
             return None
         engine.counters["parked"] += 1
+        _log(
+            logging.INFO,
+            events.PARKED,
+            parked,
+            stepId=stored.step_id,
+            interactionId=stored.interaction_id,
+            deadlineEpochMs=stored.deadline_epoch_ms,
+        )
         # A completion admitted between the create and the park saw a RUNNING execution and
         # left the resume to us: look again now that the park is committed.
         current = await engine.stores.awaits.get(stored.tenant_id, stored.interaction_id)
@@ -429,6 +477,13 @@ class ExecutionActor(Actor):
             if committed is None:
                 return None
             engine.counters["resumed"] += 1
+            _log(
+                logging.DEBUG,
+                events.RESUMED,
+                committed,
+                interactionId=interaction.interaction_id,
+                actor=interaction.actor,
+            )
             await self._mark_applied(interaction)
             self._resolved = interaction
             return committed
@@ -444,6 +499,7 @@ class ExecutionActor(Actor):
         if committed is not None:
             engine.counters["failed"] += 1
             engine.counters["await_timeouts"] += 1
+            _log_failed(committed)
             engine.dead_letter_committed(committed.dead_letters[-1])
             await self._mark_applied(interaction)
         return None

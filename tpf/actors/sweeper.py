@@ -15,6 +15,7 @@ from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
+from tpf.events import log_timed_out
 from tpf.leadership import AlwaysLeader, Leadership
 
 LOG = logging.getLogger("tpf.sweeper")
@@ -46,12 +47,7 @@ class Sweeper:
                 continue  # completed (or timed out elsewhere) meanwhile
             count += 1
             engine.counters["await_timed_out"] += 1
-            LOG.info(
-                "await interaction %s of execution %s/%s timed out",
-                timed_out.interaction_id,
-                timed_out.tenant_id,
-                timed_out.execution_id,
-            )
+            log_timed_out(LOG, timed_out, "sweeper")
             await self._system.tell(
                 EXECUTION, (timed_out.tenant_id, timed_out.execution_id), Resolve(timed_out)
             )

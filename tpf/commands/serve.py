@@ -1,6 +1,7 @@
 """``tpf serve``: run a coordinator behind the REST edge until interrupted.
 
-``tpf serve [--config FILE] [--pipeline MODULE:ATTR[@V] ...] [--host H] [--port P]`` loads the
+``tpf serve [--config FILE] [--pipeline MODULE:ATTR[@V] ...] [--host H] [--port P]
+[--log-level L] [--log-format text|json] [--access-log]`` loads the
 configuration exactly as ``tpf config check`` does, opens the stores and transports it names
 (strict startup refuses missing resources), optionally hosts pipeline code as this process's
 local transition worker, and serves the control-plane and admin APIs. SIGINT/SIGTERM stop it
@@ -16,6 +17,7 @@ import signal
 import sys
 from typing import Any
 
+from tpf import logs
 from tpf.commands.release import hosted_pipelines
 from tpf.config import describe, load_settings
 from tpf.errors import ConfigError
@@ -64,7 +66,13 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"tpf serve: listening on http://{settings.http_host}:{port}", flush=True)
 
         server = asyncio.create_task(
-            serve(coordinator, host=settings.http_host, port=settings.http_port, started=started)
+            serve(
+                coordinator,
+                host=settings.http_host,
+                port=settings.http_port,
+                started=started,
+                access_log=args.access_log,
+            )
         )
         stopping = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({server, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -80,10 +88,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(args.log_level, args.log_format, access_log=args.access_log)
     try:
         return asyncio.run(_serve(args))
     except OSError as exc:  # e.g. the port is taken
@@ -110,5 +115,5 @@ def register(commands: Any) -> None:
     )
     serve.add_argument("--host", help="listen address (default: tpf.http.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: tpf.http.port, 8081)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    logs.add_arguments(serve)
     serve.set_defaults(handler=_run)

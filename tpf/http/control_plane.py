@@ -97,6 +97,7 @@ def status_dto(record: ExecutionRecord) -> dto.ExecutionStatusDto:
         updated_at_epoch_ms=record.updated_at_epoch_ms,
         error_code=record.error_code,
         error_message=record.error_message,
+        error_detail=record.error_detail,
     )
 
 

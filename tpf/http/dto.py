@@ -80,6 +80,15 @@ class ExecutionStatusDto(Response, kw_only=True):
     updated_at_epoch_ms: int
     error_code: str | None
     error_message: str | None
+    error_detail: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "Ours: the traceback of the step that raised (its last 8 KiB), while the "
+                "execution is retrying or failed because of it; null otherwise"
+            )
+        ),
+    ] = None
 
 
 class ExecutionResultDto(Response, kw_only=True):

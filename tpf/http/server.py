@@ -8,12 +8,14 @@ state, in-flight requests finish, and the runner is cleaned up.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
 from tpf.coordinator import Coordinator
 from tpf.http.app import create_app
+from tpf.logs import ACCESS_LOGGER
 
 # In-flight requests get this long to finish once shutdown begins (long polls answer at once).
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -26,10 +28,16 @@ async def serve(
     port: int,
     started: Callable[[int], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    access_log: bool = False,
 ) -> None:
-    """Serve ``coordinator`` on ``host:port`` (0: an ephemeral port, reported to ``started``)."""
+    """Serve ``coordinator`` on ``host:port`` (0: an ephemeral port, reported to ``started``).
+
+    ``access_log``: one INFO line per request on the ``aiohttp.access`` logger (off by default:
+    at the REST benchmark's rates it would be most of the log).
+    """
     app = create_app(coordinator, environ=environ)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    access_logger = logging.getLogger(ACCESS_LOGGER) if access_log else None
+    runner = web.AppRunner(app, access_log=access_logger, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

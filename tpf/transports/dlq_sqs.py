@@ -22,6 +22,14 @@ from tpf.records import DeadLetterEnvelope
 from tpf.settings import Settings
 
 
+def _spec_body(envelope: DeadLetterEnvelope) -> str:
+    """The envelope's JSON without our ``errorDetail`` (a traceback), so the message has exactly
+    the original's fields; the traceback is on the execution record (``errorDetail``)."""
+    fields = msgspec.to_builtins(envelope)
+    fields.pop("errorDetail", None)
+    return msgspec.json.encode(fields).decode()
+
+
 class _SqsSend(Protocol):
     async def send_message(self, **kwargs: Any) -> dict[str, Any]: ...
 
@@ -35,7 +43,7 @@ class SqsDeadLetterSink:
         self.published = 0
 
     async def publish(self, envelope: DeadLetterEnvelope) -> None:
-        body = msgspec.json.encode(envelope).decode()
+        body = _spec_body(envelope)
         sqs = cast(_SqsSend, await self._aws.client("sqs"))
         try:
             await sqs.send_message(QueueUrl=self._url, MessageBody=body)

@@ -5,21 +5,26 @@ pipeline's code (tpf/release_code.py), the same one ``tpf release build`` gives 
 code. It refuses a command pinned to another identity (the
 execution must run the code it was submitted against), runs steps from the command's step to
 the end or to the next await, and reports the outcome as a ``TransitionResult``; it never raises
-for a failing step. Sync steps run inline on the event loop: step code that blocks should be
-``async`` (or hand its work to a thread itself).
+for a failing step. Sync steps run in worker threads bounded by the coordinator's
+:class:`~tpf.step_threads.StepThreads`, async steps on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from tpf import events, lifecycle
 from tpf.clock import Clock
 from tpf.errors import TerminalError, TpfError
+from tpf.events import log_event
 from tpf.interactions import new_interaction
 from tpf.pipeline import Pipeline
 from tpf.records import (
@@ -31,6 +36,7 @@ from tpf.records import (
     TransitionResult,
 )
 from tpf.release_code import pipeline_code
+from tpf.step_threads import StepThreads
 
 LOG = logging.getLogger("tpf.worker.local")
 _json_decode = msgspec.json.Decoder().decode
@@ -51,7 +57,16 @@ class StepEvent:
 StepObserver = Callable[[StepEvent], None]
 
 
-def failure_result(exc: BaseException, *, retryable: bool) -> TransitionResult:
+def error_detail(exc: BaseException) -> str:
+    """``exc``'s traceback as text, bounded to its end (where the step raised)."""
+    detail = lifecycle.trim_detail("".join(traceback.format_exception(exc)))
+    assert detail is not None
+    return detail
+
+
+def failure_result(
+    exc: BaseException, *, retryable: bool, detail: str | None = None
+) -> TransitionResult:
     cls = type(exc)
     code = exc.code if isinstance(exc, TpfError) else cls.__name__
     return TransitionResult(
@@ -61,6 +76,7 @@ def failure_result(exc: BaseException, *, retryable: bool) -> TransitionResult:
             message=str(exc) or cls.__name__,
             retryable=retryable,
             error_code=code if isinstance(exc, TpfError) and code != "NON_RETRYABLE" else None,
+            error_detail=detail,
         ),
     )
 
@@ -75,6 +91,7 @@ class LocalTransitionWorker:
         *,
         release_version: str | None = None,
         observer: StepObserver | None = None,
+        step_threads: StepThreads | None = None,
     ) -> None:
         self.pipeline = pipeline
         self._clock = clock
@@ -88,6 +105,7 @@ class LocalTransitionWorker:
             code.contract_version,
             release_version or code.digest,
         )
+        self._threads = step_threads or StepThreads()
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -108,12 +126,14 @@ class LocalTransitionWorker:
             )
         try:
             return await self._run(command)
+        # The traceback is taken here, where the step raised: the coordinator only ever sees
+        # the failure (for a remote worker, in the result envelope).
         except (TerminalError, msgspec.ValidationError) as exc:
-            return failure_result(exc, retryable=False)
+            return failure_result(exc, retryable=False, detail=error_detail(exc))
         except TpfError as exc:
-            return failure_result(exc, retryable=exc.http_status >= 500)
+            return failure_result(exc, retryable=exc.http_status >= 500, detail=error_detail(exc))
         except Exception as exc:  # step code failed: the coordinator decides on retries
-            return failure_result(exc, retryable=True)
+            return failure_result(exc, retryable=True, detail=error_detail(exc))
 
     async def _run(self, command: TransitionCommand) -> TransitionResult:
         pipeline = self.pipeline
@@ -153,7 +173,10 @@ class LocalTransitionWorker:
                     ),
                 )
             typed = pipeline.decode_input(index, value if plain else pipeline.to_plain(value))
-            value = await pipeline.run_step(index, typed)
+            if LOG.isEnabledFor(logging.DEBUG):
+                value = await self._logged_step(command, index, typed)
+            else:
+                value = await pipeline.run_step(index, typed, limiter=self._threads.limiter())
             plain = False
             self._notify(command, index, step.name, "internal", value)
         result = value if plain else pipeline.to_plain(value)
@@ -164,6 +187,34 @@ class LocalTransitionWorker:
                 PayloadEnvelope(payload_type_id=type_id, payload=_json_encode(result).decode()),
             ),
         )
+
+    async def _logged_step(self, command: TransitionCommand, index: int, typed: Any) -> Any:
+        """Run step ``index`` between ``step.start`` and ``step.finish`` lines (DEBUG only)."""
+        ids = (command.tenant_id, command.execution_id, index, command.attempt)
+        name = self.pipeline.steps[index].name
+        log_event(LOG, logging.DEBUG, events.STEP_START, *ids, stepName=name)
+        # A duration for the log, not a time the engine acts on: the monotonic counter, which
+        # (unlike the injected wall clock's milliseconds) resolves sub-millisecond steps.
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            value = await self.pipeline.run_step(index, typed, limiter=self._threads.limiter())
+        except asyncio.CancelledError:  # the lease was lost (a sync step runs on in its thread)
+            outcome = "cancelled"
+            raise
+        else:
+            outcome = "ok"
+            return value
+        finally:
+            log_event(
+                LOG,
+                logging.DEBUG,
+                events.STEP_FINISH,
+                *ids,
+                stepName=name,
+                outcome=outcome,
+                durationMs=round((time.perf_counter() - started) * 1000, 3),
+            )
 
     def _notify(
         self, command: TransitionCommand, index: int, name: str, kind: str, output: Any
