@@ -10,7 +10,9 @@ REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
 - a channel completion whose interaction is not stored yet is *held* and retried on each
   ``tick()`` for ``hold_ms`` (the original's SQS poller dropped it);
 - ``tick()`` also re-applies resolved interactions whose execution never heard of them (the
-  ``applied`` mark), the repair for a crash between the two writes.
+  ``applied`` mark), the repair for a crash between the two writes;
+- a completion whose execution no longer exists is refused with ``404 EXECUTION_NOT_FOUND``
+  (see :mod:`tpf.orphans`), never answered as a success.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpf import interactions as inter
+from tpf import orphans
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import Resolve
 from tpf.actors.runtime import ActorSystem
@@ -118,6 +121,8 @@ class Awaits:
     ) -> Completion:
         engine = self._engine
         awaits = engine.stores.awaits
+        # An execution that is gone will never resume: refuse rather than answer COMPLETED.
+        await orphans.require_execution(engine.stores, interaction, engine.clock.now_ms())
         value = response
         if self._validator is not None and interaction.pending:
             value = self._validator(interaction, response)
