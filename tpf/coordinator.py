@@ -391,6 +391,7 @@ class Coordinator(RegistryCommands):
             step_id=step_id,
             limit=limit,
             now_ms=self.clock.now_ms(),
+            retention_ms=self.settings.execution_ttl_ms,
         )
 
     async def complete(

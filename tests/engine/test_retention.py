@@ -73,7 +73,7 @@ async def test_a_finished_execution_expires_its_ttl_after_it_ended(h: Harness) -
 
 async def test_an_await_timeout_starts_the_retention_of_the_failed_execution(h: Harness) -> None:
     c = h.coordinator
-    eid, interaction = await parked_long(h)
+    eid, _ = await parked_long(h)
     h.clock.advance(long_approval.TIMEOUT_MS)  # the sweeper times the await out on day 14
     assert await c.sweeper.tick() >= 1
     failed = await h.settle(eid, TERMINAL)
@@ -148,22 +148,30 @@ async def test_completing_an_interaction_of_an_expired_execution_is_not_found(
     assert eid in refused.value.message
 
 
-async def test_an_orphaned_pending_interaction_is_refused_and_not_listed(h: Harness) -> None:
-    c = h.coordinator
-    eid, interaction = await parked_long(h)
-    orphan = inter.new_interaction(
+def orphan_of(h: Harness, execution_id: str, output_type: str | None) -> AwaitInteraction:
+    """A pending interaction of an execution that does not exist (as a transition whose lease
+    was taken over leaves behind, once the run ended another way and its retention passed)."""
+    return inter.new_interaction(
         tenant_id=TENANT,
-        execution_id="gone-1",
+        execution_id=execution_id,
         step_id=long_approval.STEP_ID,
         step_index=1,
         attempt=0,
-        output_type=interaction.output_type,
-        request_payload={"value": "orphan"},
+        output_type=output_type,
+        request_payload={"value": execution_id},
         key_fields=("value",),
         timeout_ms=long_approval.TIMEOUT_MS,
         now_ms=h.clock.now_ms(),
     )
+
+
+async def test_an_orphaned_pending_interaction_is_refused_and_not_listed(h: Harness) -> None:
+    c = h.coordinator
+    eid, interaction = await parked_long(h)
+    orphan = orphan_of(h, "gone-1", interaction.output_type)
     await c.stores.awaits.create_or_get(orphan)
+    # Its execution could only have expired once the TTL passed since it parked: look then.
+    h.clock.advance(ttl_ms(h))
 
     assert [p.execution_id for p in await c.pending(TENANT)] == [eid]
     with pytest.raises(NotFound) as refused:
@@ -179,3 +187,17 @@ async def test_an_orphaned_pending_interaction_is_refused_and_not_listed(h: Harn
     await c.complete(TENANT, interaction_id=interaction.interaction_id, response=APPROVE)
     await barrier(h, eid)
     assert (await h.settle(eid, TERMINAL)).status is ExecutionStatus.SUCCEEDED
+
+
+async def test_an_orphan_an_older_version_wrote_is_refused_at_once(h: Harness) -> None:
+    """Older versions gave interactions a TTL and their executions a submit-time one that
+    DynamoDB acts on, so such an interaction's execution is looked up however young it is."""
+    c = h.coordinator
+    _, interaction = await parked_long(h)
+    old = orphan_of(h, "gone-2", interaction.output_type)
+    old = replace(old, ttl_epoch_s=old.deadline_epoch_ms // 1000 + 86_400)
+    await c.stores.awaits.create_or_get(old)
+    assert "gone-2" not in {p.execution_id for p in await c.pending(TENANT)}
+    with pytest.raises(NotFound) as refused:
+        await c.complete(TENANT, interaction_id=old.interaction_id, response=APPROVE)
+    assert refused.value.code == EXECUTION_NOT_FOUND

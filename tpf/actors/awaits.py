@@ -122,7 +122,9 @@ class Awaits:
         engine = self._engine
         awaits = engine.stores.awaits
         # An execution that is gone will never resume: refuse rather than answer COMPLETED.
-        await orphans.require_execution(engine.stores, interaction, engine.clock.now_ms())
+        await orphans.require_execution(
+            engine.stores, interaction, engine.clock.now_ms(), engine.settings.execution_ttl_ms
+        )
         value = response
         if self._validator is not None and interaction.pending:
             value = self._validator(interaction, response)
