@@ -11,9 +11,10 @@ from tests import long_approval
 from tests.engine.harness import TENANT, TERMINAL, Harness
 from tests.engine.support import barrier
 from tpf import interactions as inter
+from tpf import lifecycle
 from tpf.errors import NotFound
-from tpf.orphans import EXECUTION_NOT_FOUND
-from tpf.records import AwaitInteraction, ExecutionStatus, InteractionStatus
+from tpf.orphans import EXECUTION_NOT_FOUND, could_be_gone
+from tpf.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
 
 DAY_MS = 86_400_000
 APPROVE = {"approved": True}
@@ -201,3 +202,49 @@ async def test_an_orphan_an_older_version_wrote_is_refused_at_once(h: Harness) -
     with pytest.raises(NotFound) as refused:
         await c.complete(TENANT, interaction_id=old.interaction_id, response=APPROVE)
     assert refused.value.code == EXECUTION_NOT_FOUND
+
+
+# --------------------------------------------------------------------------- pure rules
+
+
+def _record(status: ExecutionStatus, ttl_epoch_s: int = 0) -> ExecutionRecord:
+    return ExecutionRecord(
+        tenant_id=TENANT,
+        execution_id="e1",
+        execution_key="k1",
+        pipeline_id="p",
+        contract_version="c",
+        release_version="r",
+        status=status,
+        updated_at_epoch_ms=1_000_000,
+        ttl_epoch_s=ttl_epoch_s,
+    )
+
+
+def test_retain_stamps_terminal_records_and_clears_live_ones() -> None:
+    week = 7 * DAY_MS
+    for status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ):
+        assert lifecycle.retain(_record(status), week).ttl_epoch_s == (1_000_000 + week) // 1000
+    for status in (ExecutionStatus.QUEUED, ExecutionStatus.WAITING_EXTERNAL):
+        assert lifecycle.retain(_record(status, ttl_epoch_s=5), week).ttl_epoch_s == 0
+    # Any transition to a live status drops a TTL the record carried (a re-drive, an old record).
+    old = _record(ExecutionStatus.WAIT_RETRY, ttl_epoch_s=5)
+    assert lifecycle.lease(old, "me", 2_000_000, 1_000).ttl_epoch_s == 0
+
+
+def test_an_interaction_is_looked_at_once_its_execution_could_have_expired() -> None:
+    i = inter.new_interaction(
+        tenant_id=TENANT,
+        execution_id="e1",
+        step_id="s",
+        step_index=1,
+        attempt=0,
+        output_type=None,
+        request_payload={},
+        key_fields=(),
+        timeout_ms=1_000,
+        now_ms=1_000,
+    )
+    assert not could_be_gone(i, 1_000 + DAY_MS - 1, DAY_MS)
+    assert could_be_gone(i, 1_000 + DAY_MS, DAY_MS)
+    assert could_be_gone(replace(i, ttl_epoch_s=1), 1_000, DAY_MS)  # an older version wrote it
