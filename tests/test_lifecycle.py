@@ -460,7 +460,7 @@ def test_new_interaction_fields() -> None:
     assert i.causation_id == "exec-1:2"
     assert i.deadline_epoch_ms == NOW + 60_000
     assert i.created_at_epoch_ms == i.updated_at_epoch_ms == NOW
-    assert i.ttl_epoch_s == (NOW + 60_000) // 1000 + 86_400
+    assert i.ttl_epoch_s == 0  # never expires: its execution may live far past the deadline
     assert i.request_payload == {"orderId": "o-1"}
     assert i.output_type == "Decision"
     assert i.applied is False

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tpf import codec, ids, responses
+from tpf import codec, ids, orphans, responses
 from tpf.actors.awaits import Awaits, Completion
 from tpf.actors.context import EXECUTION, Engine, WorkerRouter
 from tpf.actors.dead_letters import DeadLetters
@@ -310,7 +310,8 @@ class Coordinator(RegistryCommands):
             next_due_epoch_ms=now,
             created_at_epoch_ms=now,
             updated_at_epoch_ms=now,
-            ttl_epoch_s=(now + self.settings.execution_ttl_ms) // 1000,
+            # No TTL while live: retention counts from the terminal state (lifecycle.retain).
+            ttl_epoch_s=0,
         )
         stored, duplicate = await self.system.ask(
             EXECUTION,
@@ -389,8 +390,16 @@ class Coordinator(RegistryCommands):
         limit: int = 100,
     ) -> list[AwaitInteraction]:
         limit = max(1, min(1000, limit))
-        return await self.stores.awaits.query_pending(
-            tenant_id, assignee=assignee, group=group, step_id=step_id, limit=limit
+        # Only interactions an answer can still resume: none whose execution is gone.
+        return await orphans.pending_with_execution(
+            self.stores,
+            tenant_id,
+            assignee=assignee,
+            group=group,
+            step_id=step_id,
+            limit=limit,
+            now_ms=self.clock.now_ms(),
+            retention_ms=self.settings.execution_ttl_ms,
         )
 
     async def complete(

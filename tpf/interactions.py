@@ -19,8 +19,6 @@ from tpf.records import AwaitInteraction, InteractionStatus
 
 replace = msgspec.structs.replace
 
-INTERACTION_TTL_AFTER_DEADLINE_S = 86_400
-
 
 def idempotency_key(
     execution_id: str, step_id: str, key_fields: Sequence[str], request: Any
@@ -74,7 +72,12 @@ def new_interaction(
         deadline_epoch_ms=deadline,
         created_at_epoch_ms=now_ms,
         updated_at_epoch_ms=now_ms,
-        ttl_epoch_s=deadline // 1000 + INTERACTION_TTL_AFTER_DEADLINE_S,
+        # No TTL (the original sets deadline + 1 day): the execution may outlive that by far,
+        # re-driven after the await timed out (it re-reads this request) or still running the
+        # steps after it (they read its response), and an interaction of a live execution must
+        # never expire. No store expires interactions and the interaction table has no native
+        # TTL, so an interaction stays as long as the deployment keeps that table.
+        ttl_epoch_s=0,
     )
 
 

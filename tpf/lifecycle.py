@@ -16,6 +16,12 @@ State diagram (spec §3.10), with our additions marked +::
     FAILED/DLQ -redrive (allowFailed for FAILED)-> QUEUED(attempt+1, same step)
     FAILED -redrive reopenAwait(+)-> QUEUED(attempt+1, its last await step) -> WAITING_EXTERNAL
                                      on a fresh interaction
+
+
+Retention (``ttl_epoch_s``) counts from the terminal state: every transition to a live status
+clears the TTL (so a re-drive makes a retained execution permanent again, and a record written
+by older code with a submit-time TTL loses it on its next change), and :func:`retain` stamps
+``terminal time + execution-ttl-days`` on the commit that makes an execution terminal.
 """
 
 from __future__ import annotations
@@ -72,7 +78,24 @@ _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_epoch_ms": 0}
 
 
 def _touch(record: ExecutionRecord, now_ms: int, **changes: Any) -> ExecutionRecord:
-    return replace(record, version=record.version + 1, updated_at_epoch_ms=now_ms, **changes)
+    touched = replace(record, version=record.version + 1, updated_at_epoch_ms=now_ms, **changes)
+    if touched.ttl_epoch_s and not touched.terminal:
+        # A live execution never expires, whatever TTL it carried (see retain).
+        touched = replace(touched, ttl_epoch_s=0)
+    return touched
+
+
+def retain(record: ExecutionRecord, retention_ms: int) -> ExecutionRecord:
+    """``record`` with the TTL its status calls for: ``retention_ms`` after it became terminal
+    (its ``updated_at_epoch_ms``, stamped by the transition), none while it is live.
+
+    Applied to every commit of a transition, so the terminal one starts the retention period; an
+    execution parked on a 14-day await is kept however long it waits.
+    """
+    if not record.terminal:
+        return record if record.ttl_epoch_s == 0 else replace(record, ttl_epoch_s=0)
+    ttl = (record.updated_at_epoch_ms + max(1, retention_ms)) // 1000
+    return record if record.ttl_epoch_s == ttl else replace(record, ttl_epoch_s=ttl)
 
 
 def _trim(message: str | None) -> str | None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.engine.conftest import HarnessFactory
-from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, Harness
+from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, TERMINAL, Harness, accepted
 from tests.engine.support import barrier
 from tpf.errors import Conflict, NotFound, ValidationError
 from tpf.records import ExecutionStatus, IdempotencyPolicy
@@ -122,7 +122,11 @@ async def test_an_envelope_with_a_bad_payload_names_the_field(h: Harness) -> Non
 async def test_expired_execution_reads_as_absent_and_frees_its_key(h: Harness) -> None:
     c = h.coordinator
     first = await c.submit(TENANT, PIPELINE_ID, ORDER, idempotency_key="ttl-1")
-    await h.settle(first.execution_id)
+    parked = await h.pending_for((await h.settle(first.execution_id)).execution_id)
+    order_id = parked.request_payload["orderId"]
+    await c.complete(TENANT, interaction_id=parked.interaction_id, response=accepted(order_id))
+    ended = await h.settle(first.execution_id, TERMINAL)
+    assert ended.status is ExecutionStatus.SUCCEEDED  # retention counts from here
     h.clock.advance(c.settings.execution_ttl_days * 86_400_000 - 1_000)
     assert (await c.status(TENANT, first.execution_id)).execution_id == first.execution_id
     h.clock.advance(1_000)
@@ -132,4 +136,4 @@ async def test_expired_execution_reads_as_absent_and_frees_its_key(h: Harness) -
     again = await c.submit(TENANT, PIPELINE_ID, ORDER, idempotency_key="ttl-1")
     assert again.duplicate is False
     assert again.execution_id != first.execution_id
-    assert again.record.ttl_epoch_s * 1000 > h.clock.now_ms()
+    assert again.record.ttl_epoch_s == 0  # live: no TTL until it ends

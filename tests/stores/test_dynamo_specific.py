@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from tests.engine.harness import (
     restaurant_pipeline,
 )
 from tests.stores.test_await_store_contract import make as make_interaction
-from tests.stores.test_execution_store_contract import LEASE, T0, dead_letter, make
+from tests.stores.test_execution_store_contract import DONE, LEASE, T0, dead_letter, make
 from tests.stores.test_worker_store_contract import event, register
 from tpf.aws import AwsClients
 from tpf.clock import FakeClock
@@ -131,7 +132,8 @@ async def test_claim_renew_commit_and_get_are_single_requests(dynamo: DynamoProb
     dynamo.reset()
     done = replace(claimed, version=2, status=ExecutionStatus.SUCCEEDED)
     assert await store.compare_and_set(done, 1) == done
-    assert dynamo.ops == {"PutItem": 1}
+    # The terminal commit also starts the key row's retention: one transaction, atomically.
+    assert dynamo.ops == {"TransactWriteItems": 1}
     # A refused claim is one request too (the predicate is the condition, nothing is read).
     dynamo.reset()
     assert await store.claim_lease("t1", "e1", "w2", T0 * 2, LEASE) is None
@@ -433,7 +435,7 @@ async def test_worker_events_in_the_same_millisecond_do_not_collide(dynamo: Dyna
 async def test_expired_execution_frees_its_key_atomically(dynamo: DynamoProbe) -> None:
     settings = dynamo.settings
     store = DynamoExecutionStore(dynamo.client, settings)
-    await store.create_or_get(make("e1", "k1", ttl_epoch_s=T0 // 1000 + 1), T0)
+    await store.create_or_get(make("e1", "k1", status=DONE, ttl_epoch_s=T0 // 1000 + 1), T0)
     later = T0 + 1_000
     fresh = make("e2", "k1", ttl_epoch_s=later // 1000 + 100)
     assert await store.create_or_get(fresh, later) == (fresh, False)
@@ -444,24 +446,132 @@ async def test_expired_execution_frees_its_key_atomically(dynamo: DynamoProbe) -
         i["execution_id"]["S"] for i in await dynamo.items(settings.dynamo_execution_table)
     ] == ["e2"]
     # A read of an expired record deletes it and its key row (lazy expiry).
-    await store.create_or_get(make("e3", "k3", ttl_epoch_s=T0 // 1000 + 1), T0)
+    await store.create_or_get(make("e3", "k3", status=DONE, ttl_epoch_s=T0 // 1000 + 1), T0)
     assert await store.get("t1", "e3", later) is None
     assert {
         r["execution_id"]["S"] for r in await dynamo.items(settings.dynamo_execution_key_table)
     } == {"e2"}
     assert await store.find_due(later + 1, 10) == [fresh]
-    # Expired writes are fenced: a commit or claim on an expired record is refused.
-    assert await store.claim_lease("t1", "e2", "w", (later // 1000 + 100) * 1000, LEASE) is None
+    # Expired writes are fenced: a commit (a re-drive, say) of an expired record is refused.
+    ended = replace(fresh, version=1, status=ExecutionStatus.FAILED)
+    assert await store.compare_and_set(ended, 0) == ended
+    expiry = fresh.ttl_epoch_s * 1000
+    redrive = replace(ended, version=2, status=ExecutionStatus.QUEUED, ttl_epoch_s=0)
+    assert await store.compare_and_set(replace(redrive, updated_at_epoch_ms=expiry), 1) is None
+    assert await store.compare_and_set(replace(redrive, updated_at_epoch_ms=expiry - 1), 1)
 
 
 async def test_execution_id_reuse_after_expiry(dynamo: DynamoProbe) -> None:
     store = DynamoExecutionStore(dynamo.client, dynamo.settings)
-    await store.create_or_get(make("e1", "k1", ttl_epoch_s=T0 // 1000 + 1), T0)
+    await store.create_or_get(make("e1", "k1", status=DONE, ttl_epoch_s=T0 // 1000 + 1), T0)
     again = make("e1", "k2", ttl_epoch_s=T0 // 1000 + 100)
     assert await store.create_or_get(again, T0 + 1_000) == (again, False)
     # The old key's row still names e1, whose record now belongs to k2: k1 is free.
     reuse = make("e9", "k1", ttl_epoch_s=T0 // 1000 + 100)
     assert await store.create_or_get(reuse, T0 + 1_000) == (reuse, False)
+
+
+def ttls(items: list[dict[str, Any]]) -> set[int | None]:
+    return {int(i["ttl_epoch_s"]["N"]) if "ttl_epoch_s" in i else None for i in items}
+
+
+async def test_only_a_terminal_execution_carries_the_native_ttl(dynamo: DynamoProbe) -> None:
+    """``ttl_epoch_s`` is DynamoDB's own TTL: no item a live execution needs (its item, key row
+    or payload chunks) may carry it; the terminal commit puts it on all of them; a re-drive
+    takes it off again."""
+    s = dynamo.settings
+    store = DynamoExecutionStore(dynamo.client, s)
+    live = replace(make(ttl_epoch_s=0), input_payload={"blob": "x" * 600_000})
+    await store.create_or_get(live, T0)
+    parked = replace(live, version=1, status=ExecutionStatus.WAITING_EXTERNAL)
+    assert await store.compare_and_set(parked, 0) == parked
+    for table in (s.dynamo_execution_table, s.dynamo_execution_key_table):
+        assert ttls(await dynamo.items(table)) == {None}, table
+    input_parts = await dynamo.items(s.dynamo_execution_payload_table)
+    assert len(input_parts) >= 4 and ttls(input_parts) == {None}
+
+    ttl = T0 // 1000 + 7 * 86_400
+    done = replace(
+        parked,
+        version=2,
+        status=ExecutionStatus.SUCCEEDED,
+        result_payload={"text": "y" * 500_000},
+        ttl_epoch_s=ttl,
+    )
+    assert await DynamoExecutionStore(dynamo.client, s).compare_and_set(done, 1) == done
+    for table in (
+        s.dynamo_execution_table,
+        s.dynamo_execution_key_table,
+        s.dynamo_execution_payload_table,
+    ):
+        assert ttls(await dynamo.items(table)) == {ttl}, table
+
+    redriven = replace(done, version=3, status=ExecutionStatus.QUEUED, ttl_epoch_s=0)
+    redriven = replace(redriven, result_payload=None)
+    assert await DynamoExecutionStore(dynamo.client, s).compare_and_set(redriven, 2) == redriven
+    for table in (s.dynamo_execution_table, s.dynamo_execution_key_table):
+        assert ttls(await dynamo.items(table)) == {None}, table
+    [item] = await dynamo.items(s.dynamo_execution_table)
+    input_id = item["input_payload_reference"]["S"]
+    chunks = await dynamo.items(s.dynamo_execution_payload_table)
+    assert ttls([c for c in chunks if c["payload_id"]["S"] == input_id]) == {None}
+    # The old result is referenced by nothing live: its chunks keep their TTL and go.
+    assert ttls([c for c in chunks if c["payload_id"]["S"] != input_id]) == {ttl}
+    assert await DynamoExecutionStore(dynamo.client, s).get("t1", "e1", ttl * 2000) == redriven
+
+
+async def stamp_ttl(dynamo: DynamoProbe, table: str, key: tuple[str, ...], ttl: int) -> None:
+    """Put ``ttl`` on every item of ``table``, as an older version wrote them (the execution's
+    record JSON said so too)."""
+    for item in await dynamo.items(table):
+        update, values = "SET ttl_epoch_s = :t", {":t": {"N": str(ttl)}}
+        if "record_json" in item:
+            record = json.loads(item["record_json"]["S"])
+            record["ttlEpochS"] = ttl
+            update += ", record_json = :j"
+            values[":j"] = {"S": json.dumps(record)}
+        await dynamo.client.update_item(
+            TableName=table,
+            Key={k: item[k] for k in key},
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+        )
+
+
+async def test_items_written_with_a_submit_time_ttl_lose_it_on_the_next_commit(
+    dynamo: DynamoProbe,
+) -> None:
+    """Older versions put ``ttl = submit + execution-ttl-days`` on a live execution's item, key
+    row and chunks, which DynamoDB would delete under a parked execution. Past that TTL the
+    execution still reads and owns its key, and its next commit takes the TTL off everything."""
+    s = dynamo.settings
+    parked = replace(
+        make(status=ExecutionStatus.WAITING_EXTERNAL, ttl_epoch_s=0),
+        input_payload={"b": "z" * 600_000},
+    )
+    await DynamoExecutionStore(dynamo.client, s).create_or_get(parked, T0)
+    old_ttl = T0 // 1000 + 7 * 86_400
+    await stamp_ttl(dynamo, s.dynamo_execution_table, ("tenant_id", "execution_id"), old_ttl)
+    await stamp_ttl(dynamo, s.dynamo_execution_key_table, ("tenant_execution_key",), old_ttl)
+    await stamp_ttl(
+        dynamo, s.dynamo_execution_payload_table, ("payload_id", "payload_part"), old_ttl
+    )
+    old = replace(parked, ttl_epoch_s=old_ttl)
+
+    later = (old_ttl + 86_400) * 1000
+    store = DynamoExecutionStore(dynamo.client, s)
+    assert await store.get("t1", "e1", later) == old
+    assert (await store.create_or_get(make("e2", "k1"), later))[1] is True
+    resumed = replace(old, version=1, status=ExecutionStatus.QUEUED, ttl_epoch_s=0)
+    resumed = replace(resumed, updated_at_epoch_ms=later)
+    assert await store.compare_and_set(resumed, 0) == resumed
+    for table in (
+        s.dynamo_execution_table,
+        s.dynamo_execution_key_table,
+        s.dynamo_execution_payload_table,
+    ):
+        assert ttls(await dynamo.items(table)) == {None}, table
+    assert await store.get("t1", "e1", later * 2) == resumed
 
 
 # --------------------------------------------------------------------------- errors

@@ -74,8 +74,19 @@ async def test_same_key_in_other_tenant_is_distinct(execution_store: ExecutionSt
     assert duplicate is False
 
 
+DONE = ExecutionStatus.SUCCEEDED
+LIVE = (
+    ExecutionStatus.QUEUED,
+    ExecutionStatus.RUNNING,
+    ExecutionStatus.WAITING_EXTERNAL,
+    ExecutionStatus.WAIT_RETRY,
+)
+
+
 async def test_expired_key_is_reusable(execution_store: ExecutionStore) -> None:
-    await execution_store.create_or_get(make("e1", "k1", ttl_epoch_s=T0 // 1000 + 10), T0)
+    await execution_store.create_or_get(
+        make("e1", "k1", status=DONE, ttl_epoch_s=T0 // 1000 + 10), T0
+    )
     later = T0 + 10_000  # ttl * 1000 <= now: expired
     assert await execution_store.get("t1", "e1", later) is None
     fresh = make("e2", "k1", ttl_epoch_s=later // 1000 + 100)
@@ -85,7 +96,9 @@ async def test_expired_key_is_reusable(execution_store: ExecutionStore) -> None:
 
 
 async def test_expired_key_reusable_without_prior_read(execution_store: ExecutionStore) -> None:
-    await execution_store.create_or_get(make("e1", "k1", ttl_epoch_s=T0 // 1000 + 1), T0)
+    await execution_store.create_or_get(
+        make("e1", "k1", status=DONE, ttl_epoch_s=T0 // 1000 + 1), T0
+    )
     _, duplicate = await execution_store.create_or_get(make("e2", "k1"), T0 + 1_000)
     assert duplicate is False
 
@@ -106,6 +119,58 @@ async def test_zero_ttl_never_expires(execution_store: ExecutionStore) -> None:
     record = make(ttl_epoch_s=0)
     await execution_store.create_or_get(record, T0)
     assert await execution_store.get("t1", "e1", T0 * 10) == record
+
+
+@pytest.mark.parametrize("status", LIVE)
+async def test_a_live_record_never_expires_whatever_its_ttl(
+    execution_store: ExecutionStore, status: ExecutionStatus
+) -> None:
+    """Older versions stamped a submit-time TTL on every record: a live one past it is still
+    read, still owns its key and can still be committed."""
+    record = make(status=status, ttl_epoch_s=T0 // 1000 + 1)
+    await execution_store.create_or_get(record, T0)
+    later = T0 + 30 * 86_400_000
+    assert await execution_store.get("t1", "e1", later) == record
+    stored, duplicate = await execution_store.create_or_get(make("e2", "k1"), later)
+    assert (stored, duplicate) == (record, True)
+    moved = replace(record, version=1, updated_at_epoch_ms=later, ttl_epoch_s=0)
+    assert await execution_store.compare_and_set(moved, 0) == moved
+    assert await execution_store.get("t1", "e1", later * 2) == moved
+
+
+async def test_a_terminal_record_expires_at_its_ttl(execution_store: ExecutionStore) -> None:
+    await execution_store.create_or_get(make(ttl_epoch_s=0), T0)
+    ended = T0 + 86_400_000
+    done = replace(
+        make(ttl_epoch_s=(ended + 10_000) // 1000),
+        version=1,
+        status=DONE,
+        updated_at_epoch_ms=ended,
+        result_payload={"ok": True},
+    )
+    assert await execution_store.compare_and_set(done, 0) == done
+    assert await execution_store.get("t1", "e1", ended + 9_999) == done
+    assert await execution_store.get("t1", "e1", ended + 10_000) is None
+    fresh = make("e2", "k1", ttl_epoch_s=0)
+    assert await execution_store.create_or_get(fresh, ended + 10_000) == (fresh, False)
+
+
+async def test_a_redrive_commit_keeps_a_terminal_record_again(
+    execution_store: ExecutionStore,
+) -> None:
+    await execution_store.create_or_get(make(ttl_epoch_s=0), T0)
+    failed = replace(
+        make(status=ExecutionStatus.FAILED, ttl_epoch_s=T0 // 1000 + 10),
+        version=1,
+        updated_at_epoch_ms=T0 + 1,
+    )
+    assert await execution_store.compare_and_set(failed, 0) == failed
+    queued = replace(failed, version=2, status=ExecutionStatus.QUEUED, ttl_epoch_s=0)
+    assert await execution_store.compare_and_set(queued, 1) == queued
+    later = T0 + 30 * 86_400_000
+    assert await execution_store.get("t1", "e1", later) == queued
+    assert await execution_store.find_due(later, 10) == [queued]
+    assert (await execution_store.create_or_get(make("e2", "k1"), later))[1] is True
 
 
 async def test_compare_and_set(execution_store: ExecutionStore) -> None:
@@ -166,9 +231,12 @@ async def test_live_lease_refused_expired_lease_reclaimable(
     assert (second.lease_owner, second.version) == ("w2", 2)
 
 
-async def test_claim_expired_record_refused(execution_store: ExecutionStore) -> None:
+async def test_claim_ignores_a_stale_ttl_of_a_live_record(execution_store: ExecutionStore) -> None:
     await execution_store.create_or_get(make(ttl_epoch_s=T0 // 1000 + 1), T0)
-    assert await execution_store.claim_lease("t1", "e1", "w", T0 + 1_000, LEASE) is None
+    claimed = await execution_store.claim_lease("t1", "e1", "w", T0 + 1_000, LEASE)
+    assert claimed is not None and claimed.lease_owner == "w"
+    renewed = await execution_store.renew_lease("t1", "e1", "w", 1, T0 + 2_000, LEASE)
+    assert renewed is not None
 
 
 @pytest.mark.parametrize("lease_ms", [0, -1])
@@ -216,19 +284,21 @@ async def test_find_due_order_limit_and_exclusions(execution_store: ExecutionSto
         make("waiting", "k6", status=ExecutionStatus.WAITING_EXTERNAL),
         make("done", "k7", status=ExecutionStatus.SUCCEEDED),
         make("failed", "k8", status=ExecutionStatus.FAILED),
-        make("expired", "k9", next_due=T0, ttl_epoch_s=T0 // 1000 + 5),
+        # Live, so still due although an older version's TTL (T0 + 5 s) has passed.
+        make("stale-ttl", "k9", next_due=T0 + 1, ttl_epoch_s=T0 // 1000 + 5),
     ]
     for record in records:
         await execution_store.create_or_get(record, T0)
-    now = T0 + 5_005  # the "expired" record's TTL (T0 + 5 s) has passed
+    now = T0 + 5_005
     due = await execution_store.find_due(now, 10)
     assert [(r.tenant_id, r.execution_id) for r in due] == [
         ("t1", "c"),
+        ("t1", "stale-ttl"),
         ("t0", "a"),
         ("t1", "a"),
         ("t1", "b"),
     ]
-    assert [r.execution_id for r in await execution_store.find_due(now, 2)] == ["c", "a"]
+    assert [r.execution_id for r in await execution_store.find_due(now, 2)] == ["c", "stale-ttl"]
     assert await execution_store.find_due(T0, 10) == []
     assert await execution_store.find_due(now, 0) == []
 

@@ -15,7 +15,9 @@ REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
   appears it is admitted like any other, and one refused then (invalid, conflicting, closed)
   is dropped with a warning, as nobody is waiting for its answer;
 - ``tick()`` also re-applies resolved interactions whose execution never heard of them (the
-  ``applied`` mark), the repair for a crash between the two writes.
+  ``applied`` mark), the repair for a crash between the two writes;
+- a completion whose execution no longer exists is refused with ``404 EXECUTION_NOT_FOUND``
+  (see :mod:`tpf.orphans`), never answered as a success.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tpf import events, responses
+from tpf import events, orphans, responses
 from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import Resolve
@@ -125,6 +127,10 @@ class Awaits:
     ) -> Completion:
         engine = self._engine
         awaits = engine.stores.awaits
+        # An execution that is gone will never resume: refuse rather than answer COMPLETED.
+        await orphans.require_execution(
+            engine.stores, interaction, engine.clock.now_ms(), engine.settings.execution_ttl_ms
+        )
         value = response
         if self._validator is not None and interaction.pending:
             value = self._validator(interaction, response)

@@ -316,6 +316,9 @@ class ExecutionActor(Actor):
         self, record: ExecutionRecord, expected_version: int
     ) -> ExecutionRecord | None:
         engine = self.engine
+        # Retention starts here when this commit makes the execution terminal (and never while
+        # it is live: a parked execution is kept however long it waits).
+        record = lifecycle.retain(record, engine.settings.execution_ttl_ms)
         committed = await engine.stores.executions.compare_and_set(record, expected_version)
         if committed is None:
             self._last = None

@@ -11,8 +11,10 @@ Conventions every implementation honours (the contract suite in ``tests/stores``
   mutate into the store's state;
 - a conditional write that loses returns ``None`` (or raises :class:`tpf.errors.ConditionFailed`
   where the docstring says so); it never partially applies;
-- an execution whose ``ttl_epoch_s`` has passed (``ttl_epoch_s * 1000 <= now_ms``) reads as
-  absent and its execution key may be reused.
+- a *terminal* execution whose ``ttl_epoch_s`` has passed (``ttl_epoch_s * 1000 <= now_ms``)
+  reads as absent and its execution key may be reused; a live one never expires, whatever TTL it
+  carries (records written by older versions have a submit-time TTL), and nothing a live
+  execution needs (its key row, its chunked payloads) is left with a TTL that could delete it.
 """
 
 from __future__ import annotations

@@ -42,8 +42,13 @@ from tpf.records import (
 
 def is_expired(record: ExecutionRecord, now_ms: int) -> bool:
     """TTL check of the store convention. ``ttl_epoch_s == 0`` means "no TTL" (the original's
-    ``attribute_not_exists(ttl)``), otherwise a default-built record would be born expired."""
-    return record.ttl_epoch_s > 0 and record.ttl_epoch_s * 1000 <= now_ms
+    ``attribute_not_exists(ttl)``), otherwise a default-built record would be born expired.
+
+    Only a terminal record expires. Live records no longer get a TTL, but ones written by older
+    versions carry a submit-time TTL; ignoring it keeps a parked execution readable, completable
+    and never deleted however long it waits (the TTL goes on its next commit).
+    """
+    return record.terminal and record.ttl_epoch_s > 0 and record.ttl_epoch_s * 1000 <= now_ms
 
 
 def claimed(

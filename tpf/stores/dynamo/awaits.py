@@ -85,8 +85,10 @@ class DynamoAwaitStore:
         }
         put_opt_s(item, "assignee", i.assignee)
         put_opt_s(item, "group_name", i.group)
-        if i.ttl_epoch_s > 0:
-            item["ttl_epoch_s"] = N(i.ttl_epoch_s)
+        # No ``ttl_epoch_s`` attribute, even for an interaction an older version wrote with one
+        # (deadline + 1 day): the execution may need it long after that (a re-drive re-reads the
+        # request, the steps after the await its response), so nothing may let DynamoDB delete
+        # it on a table where native TTL is on. The interaction table has none (schema.py).
         shard = keys.shard_of(i.tenant_id, i.interaction_id, self._shards)
         if i.pending:
             item["query_pending_tenant_key"] = S(i.tenant_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from tpf.records import CLAIMABLE_STATUSES, ExecutionRecord, ExecutionStatus
+from tpf.records import CLAIMABLE_STATUSES, TERMINAL_STATUSES, ExecutionRecord, ExecutionStatus
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.codec import (
     Item,
@@ -34,17 +34,36 @@ from tpf.stores.memory import dead_letter_key
 
 PAYLOAD_SLOTS = ("input", "result")
 _CLAIMABLE_VALUES = tuple(sorted(s.value for s in CLAIMABLE_STATUSES))
+_TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL_STATUSES))
 
-# Condition fragments shared by the execution store's writes (spec §3.9: every conditional
-# write is also conditional on the TTL not having passed).
-TTL_LIVE = "(attribute_not_exists(ttl_epoch_s) OR ttl_epoch_s > :now_s)"
-TTL_EXPIRED = "(ttl_epoch_s > :zero AND ttl_epoch_s <= :now_s)"
 CLAIMABLE = "#status IN (" + ", ".join(f":c{i}" for i in range(len(_CLAIMABLE_VALUES))) + ")"
+TERMINAL = "#status IN (" + ", ".join(f":t{i}" for i in range(len(_TERMINAL_VALUES))) + ")"
+# Condition fragments shared by the execution store's writes (spec §3.9: every conditional
+# write is also conditional on the TTL not having passed). Only a terminal record expires: items
+# written by older versions carry a submit-time TTL on live executions too, and it is ignored.
+TTL_LIVE = f"(attribute_not_exists(ttl_epoch_s) OR ttl_epoch_s > :now_s OR NOT ({TERMINAL}))"
+TTL_EXPIRED = f"(ttl_epoch_s > :zero AND ttl_epoch_s <= :now_s AND {TERMINAL})"
 NAMES = {"#status": "status", "#version": "version"}
+STATUS_NAMES = {"#status": "status"}
 
 
 def claimable_values() -> dict[str, dict[str, str]]:
     return {f":c{i}": S(value) for i, value in enumerate(_CLAIMABLE_VALUES)}
+
+
+def terminal_values() -> dict[str, dict[str, str]]:
+    return {f":t{i}": S(value) for i, value in enumerate(_TERMINAL_VALUES)}
+
+
+def native_ttl(record: ExecutionRecord) -> int:
+    """The DynamoDB TTL attribute ``record``'s items carry: its TTL once terminal, else none.
+
+    ``ttl_epoch_s`` is the tables' native TTL, so DynamoDB itself deletes an item whose time
+    has passed. A live execution must never carry it (on its item, its key row or its payload
+    chunks), whatever its record says: the record JSON keeps the value as given, the attribute
+    is written only for a terminal record.
+    """
+    return record.ttl_epoch_s if record.terminal else 0
 
 
 def key_of(tenant_id: str, execution_id: str) -> Item:
@@ -57,8 +76,9 @@ def now_s(now_ms: int) -> int:
 
 
 def item_expired(item: Item, now_ms: int) -> bool:
+    """:func:`tpf.stores.memory.is_expired` on an item's attributes (authoritative status)."""
     ttl = opt_n(item, "ttl_epoch_s")
-    return ttl > 0 and ttl * 1000 <= now_ms
+    return ttl > 0 and ttl * 1000 <= now_ms and get_s(item, "status") in _TERMINAL_VALUES
 
 
 def split_payloads(record: ExecutionRecord) -> tuple[bytes, dict[str, bytes]]:
@@ -106,7 +126,7 @@ def to_item(
     }
     put_opt_s(item, "lease_owner", r.lease_owner)
     put_opt_s(item, "error_code", r.error_code)
-    if r.ttl_epoch_s > 0:  # absent = never expires (the original's attribute_not_exists)
+    if native_ttl(r) > 0:  # absent = never expires (the original's attribute_not_exists)
         item["ttl_epoch_s"] = N(r.ttl_epoch_s)
     shard = keys.shard_of(r.tenant_id, r.execution_id, shards)
     if r.status in CLAIMABLE_STATUSES:
@@ -131,7 +151,7 @@ def key_item(record: ExecutionRecord) -> Item:
         "created_at_epoch_ms": N(record.created_at_epoch_ms),
         "updated_at_epoch_ms": N(record.updated_at_epoch_ms),
     }
-    if record.ttl_epoch_s > 0:
+    if native_ttl(record) > 0:  # a live execution's key row must not expire: dedupe needs it
         item["ttl_epoch_s"] = N(record.ttl_epoch_s)
     return item
 
@@ -160,8 +180,13 @@ def base_record(item: Item) -> ExecutionRecord:
 
 
 def expired_values(now_ms: int) -> Item:
-    """Expression values of :data:`TTL_EXPIRED` at ``now_ms``."""
-    return {":zero": N(0), ":now_s": N(now_s(now_ms))}
+    """Expression values of :data:`TTL_EXPIRED` at ``now_ms`` (names: :data:`STATUS_NAMES`)."""
+    return {":zero": N(0), ":now_s": N(now_s(now_ms)), **terminal_values()}
+
+
+def live_values(now_ms: int) -> Item:
+    """Expression values of :data:`TTL_LIVE` at ``now_ms`` (names: :data:`STATUS_NAMES`)."""
+    return {":now_s": N(now_s(now_ms)), **terminal_values()}
 
 
 def retake_key(table: str, key_row: Item, old_execution_id: str) -> Item:
@@ -183,6 +208,7 @@ def delete_expired(table: str, key: Item, now_ms: int) -> Item:
             "TableName": table,
             "Key": key,
             "ConditionExpression": TTL_EXPIRED,
+            "ExpressionAttributeNames": STATUS_NAMES,
             "ExpressionAttributeValues": expired_values(now_ms),
         }
     }

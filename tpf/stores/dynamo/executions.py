@@ -9,6 +9,12 @@ Chunked payloads add their own reads and writes (see :mod:`.payloads`), cached p
 
 Due executions are found through the sparse, sharded ``execution-due`` index (``due_shard``
 H, ``next_due_epoch_ms`` N R): never a Scan (the original's GAP), never one hot partition.
+
+Retention: ``ttl_epoch_s`` is DynamoDB's native TTL on the execution, key and payload tables,
+so only a terminal execution's items carry it (see ``native_ttl``). The commit that makes an
+execution terminal is one transaction that also puts the TTL on its key row and payload chunks;
+a commit that makes it live again (a re-drive), or the first commit of an item written by an
+older version with a submit-time TTL, removes the TTL from the key row and chunks first.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s, opt_n
 from tpf.stores.dynamo.execution_items import (
     CLAIMABLE,
     NAMES,
+    STATUS_NAMES,
     TTL_EXPIRED,
     TTL_LIVE,
     base_record,
@@ -41,7 +48,8 @@ from tpf.stores.dynamo.execution_items import (
     item_expired,
     key_item,
     key_of,
-    now_s,
+    live_values,
+    native_ttl,
     payload_refs,
     retake_key,
     split_payloads,
@@ -54,6 +62,8 @@ from tpf.stores.memory import is_expired, without_dead_letter
 _CREATE_ATTEMPTS = 4  # key takeovers lost to concurrent submitters before giving up
 _CLEAR_ATTEMPTS = 5
 _PURGE_ROUNDS = 4  # find_due re-queries after purging expired hits, at most this often
+_TRANSACT_MAX = 100  # TransactWriteItems' limit of actions
+_KEY_IS_OURS = "attribute_not_exists(tenant_execution_key) OR execution_id = :id"
 
 
 class DynamoExecutionStore:
@@ -73,7 +83,7 @@ class DynamoExecutionStore:
         refs: dict[str, PayloadRef] = {}
         for slot, data in moved.items():
             refs[slot] = await self._payloads.put(
-                record.tenant_id, record.execution_id, slot, data, record.ttl_epoch_s
+                record.tenant_id, record.execution_id, slot, data, native_ttl(record)
             )
         return to_item(record, record_json, refs, self._shards)
 
@@ -99,6 +109,7 @@ class DynamoExecutionStore:
                 "Item": await self._item(record),
                 # A record whose TTL passed is absent: its id may be taken over.
                 "ConditionExpression": f"attribute_not_exists(execution_id) OR {TTL_EXPIRED}",
+                "ExpressionAttributeNames": STATUS_NAMES,
                 "ExpressionAttributeValues": expired_values(now_ms),
             }
         }
@@ -150,10 +161,14 @@ class DynamoExecutionStore:
             "tenant_execution_key": S(keys.execution_key(tenant_id, get_s(item, "execution_key")))
         }
 
-        async def delete(table: str, key: Item, condition: str, values: Item) -> None:
+        async def delete(
+            table: str, key: Item, condition: str, values: Item, names: dict[str, str] | None
+        ) -> None:
             # A failed condition: renewed, replaced or already gone, nothing to clean.
             with contextlib.suppress(CheckFailed):
-                await self._db.delete_item(table, key, condition=condition, values=values)
+                await self._db.delete_item(
+                    table, key, condition=condition, names=names, values=values
+                )
 
         await asyncio.gather(
             delete(
@@ -161,8 +176,9 @@ class DynamoExecutionStore:
                 key_of(tenant_id, execution_id),
                 TTL_EXPIRED,
                 expired_values(now_ms),
+                STATUS_NAMES,
             ),
-            delete(self._keys, key_row, "execution_id = :id", {":id": S(execution_id)}),
+            delete(self._keys, key_row, "execution_id = :id", {":id": S(execution_id)}, None),
         )
 
     async def get(self, tenant_id: str, execution_id: str, now_ms: int) -> ExecutionRecord | None:
@@ -179,22 +195,116 @@ class DynamoExecutionStore:
     async def compare_and_set(
         self, record: ExecutionRecord, expected_version: int
     ) -> ExecutionRecord | None:
+        item = await self._item(record)
+        if native_ttl(record) > 0:
+            return await self._commit_retained(record, item, expected_version)
+        return await self._commit_kept(record, item, expected_version)
+
+    def _guarded(self, item: Item, expected_version: int, now_ms: int) -> Item:
+        """The conditional put of ``item``: at ``expected_version`` and not expired."""
         # The record's own updated_at is the writer's clock for the TTL guard: the lifecycle
         # functions stamp it with "now" on every change.
+        return {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": f"#version = :expected AND {TTL_LIVE}",
+            "ExpressionAttributeNames": NAMES,
+            "ExpressionAttributeValues": {":expected": N(expected_version), **live_values(now_ms)},
+        }
+
+    async def _commit_retained(
+        self, record: ExecutionRecord, item: Item, expected_version: int
+    ) -> ExecutionRecord | None:
+        """Commit a terminal record and start its retention on every item it owns, atomically:
+        the key row (recreated if an older version's TTL let DynamoDB delete it) and the
+        payload chunks. One ``TransactWriteItems`` instead of one ``PutItem``."""
+        put = self._guarded(item, expected_version, record.updated_at_epoch_ms)
+        key_row = {
+            "TableName": self._keys,
+            "Item": key_item(record),
+            "ConditionExpression": _KEY_IS_OURS,
+            "ExpressionAttributeValues": {":id": S(record.execution_id)},
+        }
+        parts = [
+            k for ref in payload_refs(item).values() for k in await self._payloads.part_keys(ref)
+        ]
+        chunks = self._payloads.ttl_actions(parts, record.ttl_epoch_s)
+        if 2 + len(chunks) > _TRANSACT_MAX:
+            chunks = []  # a payload of ~25 MB: its chunks keep no TTL (a leak, never a loss)
+        try:
+            await self._db.transact_write([{"Put": put}, {"Put": key_row}, *chunks])
+            return record
+        except TransactionCanceled as canceled:
+            if canceled.failed(0):
+                return None  # moved on meanwhile (or expired): the usual lost compare-and-set
+        # The key row names another execution (the key was reused after an older version let
+        # it expire) or a chunk is missing: commit the record alone; what keeps no TTL leaks.
         try:
             await self._db.put_item(
                 self._table,
-                await self._item(record),
-                condition=f"#version = :expected AND {TTL_LIVE}",
-                names={"#version": "version"},
-                values={
-                    ":expected": N(expected_version),
-                    ":now_s": N(now_s(record.updated_at_epoch_ms)),
-                },
+                item,
+                condition=put["ConditionExpression"],
+                names=NAMES,
+                values=put["ExpressionAttributeValues"],
             )
         except CheckFailed:
             return None
         return record
+
+    async def _commit_kept(
+        self, record: ExecutionRecord, item: Item, expected_version: int
+    ) -> ExecutionRecord | None:
+        """Commit a record that must not expire (a live one): one ``PutItem`` while the stored
+        item has no TTL, the common case. Otherwise (a re-drive of a terminal execution, or an
+        item an older version wrote with a submit-time TTL) the TTL is first removed from the
+        key row and the chunks, so nothing the live execution needs can be deleted by DynamoDB
+        even if this process dies between the writes."""
+        try:
+            await self._db.put_item(
+                self._table,
+                item,
+                condition="#version = :expected AND attribute_not_exists(ttl_epoch_s)",
+                names={"#version": "version"},
+                values={":expected": N(expected_version)},
+                return_old_on_failure=True,
+            )
+            return record
+        except CheckFailed as failed:
+            old = failed.item or await self._db.get_item(
+                self._table, key_of(record.tenant_id, record.execution_id)
+            )
+        now_ms = record.updated_at_epoch_ms
+        if (
+            old is None
+            or get_n(old, "version") != expected_version
+            or "ttl_epoch_s" not in old
+            or item_expired(old, now_ms)
+        ):
+            return None
+        await self._keep_key_row(record)
+        await asyncio.gather(*(self._payloads.keep(ref) for ref in payload_refs(item).values()))
+        put = self._guarded(item, expected_version, now_ms)
+        try:
+            await self._db.put_item(
+                self._table,
+                item,
+                condition=put["ConditionExpression"],
+                names=NAMES,
+                values=put["ExpressionAttributeValues"],
+            )
+        except CheckFailed:
+            return None
+        return record
+
+    async def _keep_key_row(self, record: ExecutionRecord) -> None:
+        """Write the key row without a TTL, unless the key names another execution by now."""
+        with contextlib.suppress(CheckFailed):
+            await self._db.put_item(
+                self._keys,
+                key_item(record),
+                condition=_KEY_IS_OURS,
+                values={":id": S(record.execution_id)},
+            )
 
     async def claim_lease(
         self, tenant_id: str, execution_id: str, owner: str, now_ms: int, lease_ms: int
@@ -210,14 +320,14 @@ class DynamoExecutionStore:
                 "SET #status = :running, lease_owner = :owner, lease_expires_epoch_ms = :exp, "
                 "next_due_epoch_ms = :exp, updated_at_epoch_ms = :now, "
                 "#version = #version + :one",
-                condition=f"{CLAIMABLE} AND next_due_epoch_ms <= :now AND {TTL_LIVE}",
+                # No TTL guard: a claimable record is live, and a live record never expires.
+                condition=f"{CLAIMABLE} AND next_due_epoch_ms <= :now",
                 names=NAMES,
                 values={
                     ":running": S(ExecutionStatus.RUNNING.value),
                     ":owner": S(owner),
                     ":exp": N(expires),
                     ":now": N(now_ms),
-                    ":now_s": N(now_s(now_ms)),
                     ":one": N(1),
                     **claimable_values(),
                 },
@@ -243,17 +353,14 @@ class DynamoExecutionStore:
                 self._table,
                 key_of(tenant_id, execution_id),
                 "SET lease_expires_epoch_ms = :exp, next_due_epoch_ms = :exp",
-                condition=(
-                    "#status = :running AND lease_owner = :owner AND #version = :version "
-                    f"AND {TTL_LIVE}"
-                ),
+                # No TTL guard: a RUNNING record is live, and a live record never expires.
+                condition="#status = :running AND lease_owner = :owner AND #version = :version",
                 names=NAMES,
                 values={
                     ":running": S(ExecutionStatus.RUNNING.value),
                     ":owner": S(owner),
                     ":version": N(version),
                     ":exp": N(expires),
-                    ":now_s": N(now_s(now_ms)),
                 },
             )
         except CheckFailed:

@@ -7,19 +7,28 @@ sha256). The id is content-derived, ``"p-" + sha256(tenant \\0 execution \\0 slo
 writing the same payload again is idempotent and a reader can trust a cached copy forever.
 
 Chunks are written before the execution item that references them, so a crash leaves at worst
-unreferenced chunks (they carry the execution's ``ttl_epoch_s`` and native TTL collects them),
-never a reference to a payload that is not there.
+unreferenced chunks, never a reference to a payload that is not there.
+
+Retention follows the execution (``ttl_epoch_s`` is the table's native TTL): the chunks of a live
+execution carry no TTL, since DynamoDB deleting one would corrupt a record that is still running
+or parked. The commit that makes the execution terminal sets its TTL on every chunk in the same
+transaction (:meth:`PayloadStore.ttl_actions`), and a re-drive removes it (:meth:`keep`) before
+the execution is live again. The price: chunks orphaned by a crash between the chunk writes and
+the item write of a live execution are never collected (a leak, bounded by such crashes), which
+is preferable to a TTL that could delete what a live execution references.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from tpf.errors import TpfError
 from tpf.stores.dynamo import keys
-from tpf.stores.dynamo.client import Dynamo
+from tpf.stores.dynamo.client import CheckFailed, Dynamo
 from tpf.stores.dynamo.codec import B, Item, N, S, get_b, get_n, get_s
 
 CHUNK_BYTES = 256 * 1024
@@ -102,6 +111,58 @@ class PayloadStore:
             for item in items:
                 item["ttl_epoch_s"] = N(ttl_epoch_s)
         return items
+
+    def _manifest_key(self, ref: PayloadRef) -> Item:
+        return {"payload_id": S(ref.payload_id), "payload_part": S(keys.MANIFEST)}
+
+    async def part_keys(self, ref: PayloadRef) -> list[Item]:
+        """The keys of every stored item of the payload (chunks and manifest); none if absent."""
+        cached = self._cache.get(ref.payload_id)
+        if cached is not None:
+            count = max(1, -(-len(cached) // CHUNK_BYTES))  # as _items splits it
+        else:
+            manifest = await self._db.get_item(
+                self._table, self._manifest_key(ref), projection="chunk_count"
+            )
+            if manifest is None:
+                return []
+            count = get_n(manifest, "chunk_count")
+        parts = [
+            {"payload_id": S(ref.payload_id), "payload_part": S(keys.payload_part(index))}
+            for index in range(count)
+        ]
+        return [*parts, self._manifest_key(ref)]
+
+    def ttl_actions(self, part_keys: list[Item], ttl_epoch_s: int) -> list[Item]:
+        """Transaction actions setting ``ttl_epoch_s`` on the given payload items."""
+        return [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key,
+                    "UpdateExpression": "SET ttl_epoch_s = :ttl",
+                    # Never create a stray item: the chunks exist before any record names them.
+                    "ConditionExpression": "attribute_exists(payload_id)",
+                    "ExpressionAttributeValues": {":ttl": N(ttl_epoch_s)},
+                }
+            }
+            for key in part_keys
+        ]
+
+    async def keep(self, ref: PayloadRef) -> None:
+        """Remove the TTL from every item of the payload: a live execution references it."""
+
+        async def strip(key: Item) -> None:
+            with contextlib.suppress(CheckFailed):  # an item that is not there has no TTL
+                await self._db.call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="REMOVE ttl_epoch_s",
+                    ConditionExpression="attribute_exists(payload_id)",
+                )
+
+        await asyncio.gather(*(strip(key) for key in await self.part_keys(ref)))
 
     async def get(self, ref: PayloadRef) -> bytes:
         cached = self._cache.get(ref.payload_id)
