@@ -276,7 +276,9 @@ class Coordinator(RegistryCommands):
             )
         if input_payload is None:
             raise ValidationError("inputPayload is required")
-        type_id, value = codec.decode_payload(input_payload, field="inputPayload")
+        type_id, value = codec.decode_payload(
+            input_payload, field="inputPayload", max_json_depth=self.settings.http_max_json_depth
+        )
         release = await self.admission.admit(tenant_id, pipeline_id)
         identity = (pipeline_id, release.contract_version, release.release_version)
         worker = self.router.get(identity)
@@ -396,7 +398,9 @@ class Coordinator(RegistryCommands):
     ) -> Completion:
         if response is None:
             raise ValidationError("responsePayload is required")
-        _, value = codec.decode_payload(response, field="responsePayload")
+        _, value = codec.decode_payload(
+            response, field="responsePayload", max_json_depth=self.settings.http_max_json_depth
+        )
         return await self.awaits.complete(
             tenant_id,
             interaction_id=interaction_id,
