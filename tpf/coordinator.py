@@ -292,8 +292,8 @@ class Coordinator(RegistryCommands):
                 type_id = first.input_type_id
         # What makes two submits the same: the derived key and the conflict check cover exactly
         # this, so a derived key can never be "reused" by a different submit.
-        identity = [pipeline_id, input_shape, value]
-        key = self._execution_key(tenant_id, idempotency_key, codec.canonical_json(identity))
+        submitted = [pipeline_id, input_shape, value]
+        key = self._execution_key(tenant_id, idempotency_key, codec.canonical_json(submitted))
         now = self.clock.now_ms()
         record = ExecutionRecord(
             tenant_id=tenant_id,
@@ -306,7 +306,7 @@ class Coordinator(RegistryCommands):
             input_shape=input_shape,
             input_type_id=type_id,
             input_payload=value,
-            input_digest=codec.canonical_digest(identity),
+            input_digest=codec.canonical_digest(submitted),
             next_due_epoch_ms=now,
             created_at_epoch_ms=now,
             updated_at_epoch_ms=now,
@@ -320,11 +320,11 @@ class Coordinator(RegistryCommands):
         )
         return SubmitResult(stored.execution_id, duplicate, stored.created_at_epoch_ms, stored)
 
-    def _execution_key(self, tenant_id: str, client_key: str | None, identity: bytes) -> str:
+    def _execution_key(self, tenant_id: str, client_key: str | None, submitted: bytes) -> str:
         policy = self.settings.idempotency_policy
         client_key = client_key.strip() if client_key else None
         if policy is IdempotencyPolicy.SERVER_KEY_ONLY:
-            return ids.server_execution_key(tenant_id, identity)
+            return ids.server_execution_key(tenant_id, submitted)
         if client_key:
             return client_key
         if policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED:
@@ -332,7 +332,7 @@ class Coordinator(RegistryCommands):
                 "idempotencyKey is required (idempotency-policy=CLIENT_KEY_REQUIRED)",
                 code="IDEMPOTENCY_KEY_REQUIRED",
             )
-        return ids.server_execution_key(tenant_id, identity)
+        return ids.server_execution_key(tenant_id, submitted)
 
     async def status(self, tenant_id: str, execution_id: str) -> ExecutionRecord:
         record = await self.stores.executions.get(tenant_id, execution_id, self.clock.now_ms())
