@@ -21,8 +21,10 @@ from tpf.errors import ValidationError
 
 DEFAULT_MAX_DEPTH = 64  # tpf.http.max-json-depth
 
-# A JSON string with its escapes, written as "unrolled loop" so a long string is one C scan.
-_STRING_RE = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+# A JSON string with its escapes, written as "unrolled loop" so a long string is one C scan. An
+# unterminated string runs to the end of the text, as it does for the decoder (which never gets
+# past it): the match can never fail, so the regex never rescans (no quadratic ``"\"\"\"...``).
+_STRING_RE = rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)'
 _STRING = re.compile(_STRING_RE, re.DOTALL)
 _TOKEN = re.compile(_STRING_RE + rb"|[\[\]{}:,]", re.DOTALL)
 _OPEN, _CLOSE = b"[{", b"]}"

@@ -196,3 +196,13 @@ async def test_a_bound_beyond_the_stack_still_answers_400(make_api: ApiFactory) 
     form.add_field("descriptor", nest(20_000), filename="pipeline-release.json")
     err = await error(api.admin("POST", f"{RELEASES}/register", data=form), 400)
     assert err["message"] == "descriptor: JSON nested too deeply", err
+
+
+async def test_an_unterminated_string_of_escaped_quotes_is_malformed_json(gated: Api) -> None:
+    """The scan treats an unterminated string as running to the end, as the decoder does: the
+    brackets in it do not count, and the scan does not retry at each escaped quote (quadratic:
+    minutes for these 100 KB)."""
+    body = '{"pipelineId": "' + '\\"' * 50_000 + "[" * 100
+    assert depth(body) == 1
+    err = await error(gated.cp("POST", "/executions", data=body.encode()), 400)
+    assert err["code"] == "MALFORMED_JSON", err
