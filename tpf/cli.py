@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "tpf.commands.aws",
     "tpf.commands.operator",
     "tpf.commands.serve",
+    "tpf.commands.state",
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from tpf.errors import ValidationError
+from tpf.json_depth import DEFAULT_MAX_DEPTH, check_depth
 from tpf.records import TRANSITION_ENCODING, PayloadEnvelope
 
 MAP_TYPE = "java.util.Map"
@@ -56,14 +57,22 @@ def is_envelope(obj: Any) -> bool:
     return isinstance(obj, dict) and ("payloadTypeId" in obj or "payloadEncoding" in obj)
 
 
-def decode_payload(obj: Any, *, field: str = "payload") -> tuple[str | None, Any]:
-    """``(payloadTypeId, plain value)`` of an envelope, or ``(None, obj)`` for plain JSON."""
+def decode_payload(
+    obj: Any, *, field: str = "payload", max_json_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[str | None, Any]:
+    """``(payloadTypeId, plain value)`` of an envelope, or ``(None, obj)`` for plain JSON.
+
+    Each envelope's ``payload`` text may nest at most ``max_json_depth`` levels (the client's
+    JSON is bounded before it is decoded, as the edge bounds request bodies).
+    """
     if not is_envelope(obj):
         return None, obj
-    return _decode_envelope(obj, field, 0)
+    return _decode_envelope(obj, field, 0, max_json_depth)
 
 
-def _decode_envelope(env: dict[str, Any], field: str, depth: int) -> tuple[str | None, Any]:
+def _decode_envelope(
+    env: dict[str, Any], field: str, depth: int, max_json_depth: int
+) -> tuple[str | None, Any]:
     if depth > MAX_DEPTH:
         raise ValidationError(f"{field}: envelopes nested deeper than {MAX_DEPTH} levels")
     type_id = env.get("payloadTypeId")
@@ -82,14 +91,17 @@ def _decode_envelope(env: dict[str, Any], field: str, depth: int) -> tuple[str |
         raise ValidationError(
             f"{field}.payload: must be a JSON text (a string), got {_json_kind(text)}"
         )
+    check_depth(text, max_json_depth, field=f"{field}.payload")
     try:
         value = _decoder.decode(text)
     except msgspec.DecodeError as exc:
         raise ValidationError(f"{field}.payload: invalid JSON text: {exc}") from exc
-    return type_id, _unwrap(type_id, value, f"{field}.payload", depth)
+    except RecursionError:  # a bound set above what the stack allows still answers 400
+        raise ValidationError(f"{field}.payload: JSON text nested too deeply") from None
+    return type_id, _unwrap(type_id, value, f"{field}.payload", depth, max_json_depth)
 
 
-def _unwrap(type_id: str | None, value: Any, path: str, depth: int) -> Any:
+def _unwrap(type_id: str | None, value: Any, path: str, depth: int, max_json_depth: int) -> Any:
     """Turn a decoded payload of ``type_id`` into a plain value (collections recursively)."""
     if type_id == NULL_TYPE:
         return None
@@ -99,11 +111,14 @@ def _unwrap(type_id: str | None, value: Any, path: str, depth: int) -> Any:
         for key, item in items.items():
             if not key.strip():
                 raise ValidationError(f"{path}.items: map keys must be non-blank strings")
-            result[key] = _unwrap_item(item, f"{path}.items.{key}", depth)
+            result[key] = _unwrap_item(item, f"{path}.items.{key}", depth, max_json_depth)
         return result
     if type_id in LIST_TYPES:
         items = _items(value, list, path)
-        return [_unwrap_item(item, f"{path}.items[{i}]", depth) for i, item in enumerate(items)]
+        return [
+            _unwrap_item(item, f"{path}.items[{i}]", depth, max_json_depth)
+            for i, item in enumerate(items)
+        ]
     if type_id is not None and type_id in _SCALAR_SHAPES:
         allowed = _SCALAR_SHAPES[type_id]
         # bool is an int subclass in Python but not a number in JSON's eyes.
@@ -123,10 +138,10 @@ def _items(value: Any, kind: type, path: str) -> Any:
     return items
 
 
-def _unwrap_item(item: Any, path: str, depth: int) -> Any:
+def _unwrap_item(item: Any, path: str, depth: int, max_json_depth: int) -> Any:
     # The original always nests envelopes; a bare JSON value is accepted as already plain.
     if is_envelope(item):
-        return _decode_envelope(item, path, depth + 1)[1]
+        return _decode_envelope(item, path, depth + 1, max_json_depth)[1]
     return item
 
 

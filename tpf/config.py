@@ -271,6 +271,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.http.max-body-bytes": ("http_max_body_bytes", _int(1024)),
     "tpf.http.max-wait": ("http_max_wait_ms", _duration(0)),
     "tpf.http.max-upload-bytes": ("http_max_upload_bytes", _int(1024)),
+    "tpf.http.max-json-depth": ("http_max_json_depth", _int(1)),
     "tpf.ask-timeout": ("ask_timeout_ms", _duration(1)),
 }
 

@@ -280,7 +280,9 @@ class Coordinator(RegistryCommands):
             )
         if input_payload is None:
             raise ValidationError("inputPayload is required")
-        type_id, value = codec.decode_payload(input_payload, field="inputPayload")
+        type_id, value = codec.decode_payload(
+            input_payload, field="inputPayload", max_json_depth=self.settings.http_max_json_depth
+        )
         release = await self.admission.admit(tenant_id, pipeline_id)
         identity = (pipeline_id, release.contract_version, release.release_version)
         worker = self.router.get(identity)
@@ -292,8 +294,10 @@ class Coordinator(RegistryCommands):
                 raise ValidationError(f"inputPayload: {exc.message}") from None
             if type_id in _GENERIC_TYPE_IDS:
                 type_id = first.input_type_id
-        canonical = codec.canonical_json(value)
-        key = self._execution_key(tenant_id, idempotency_key, canonical)
+        # What makes two submits the same: the derived key and the conflict check cover exactly
+        # this, so a derived key can never be "reused" by a different submit.
+        submitted = [pipeline_id, input_shape, value]
+        key = self._execution_key(tenant_id, idempotency_key, codec.canonical_json(submitted))
         now = self.clock.now_ms()
         record = ExecutionRecord(
             tenant_id=tenant_id,
@@ -306,7 +310,7 @@ class Coordinator(RegistryCommands):
             input_shape=input_shape,
             input_type_id=type_id,
             input_payload=value,
-            input_digest=codec.canonical_digest([pipeline_id, input_shape, value]),
+            input_digest=codec.canonical_digest(submitted),
             next_due_epoch_ms=now,
             created_at_epoch_ms=now,
             updated_at_epoch_ms=now,
@@ -321,11 +325,11 @@ class Coordinator(RegistryCommands):
         )
         return SubmitResult(stored.execution_id, duplicate, stored.created_at_epoch_ms, stored)
 
-    def _execution_key(self, tenant_id: str, client_key: str | None, canonical: bytes) -> str:
+    def _execution_key(self, tenant_id: str, client_key: str | None, submitted: bytes) -> str:
         policy = self.settings.idempotency_policy
         client_key = client_key.strip() if client_key else None
         if policy is IdempotencyPolicy.SERVER_KEY_ONLY:
-            return ids.server_execution_key(tenant_id, canonical)
+            return ids.server_execution_key(tenant_id, submitted)
         if client_key:
             return client_key
         if policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED:
@@ -333,7 +337,7 @@ class Coordinator(RegistryCommands):
                 "idempotencyKey is required (idempotency-policy=CLIENT_KEY_REQUIRED)",
                 code="IDEMPOTENCY_KEY_REQUIRED",
             )
-        return ids.server_execution_key(tenant_id, canonical)
+        return ids.server_execution_key(tenant_id, submitted)
 
     async def status(self, tenant_id: str, execution_id: str) -> ExecutionRecord:
         record = await self.stores.executions.get(tenant_id, execution_id, self.clock.now_ms())
@@ -413,7 +417,9 @@ class Coordinator(RegistryCommands):
     ) -> Completion:
         if response is None:
             raise ValidationError("responsePayload is required")
-        _, value = codec.decode_payload(response, field="responsePayload")
+        _, value = codec.decode_payload(
+            response, field="responsePayload", max_json_depth=self.settings.http_max_json_depth
+        )
         return await self.awaits.complete(
             tenant_id,
             interaction_id=interaction_id,

@@ -45,9 +45,14 @@ def correlation_id(
     return name_uuid(f"{tenant_id}:{execution_id}:{step_id}:{idempotency_key}:{attempt}")
 
 
-def server_execution_key(tenant_id: str, canonical_input_json: bytes) -> str:
-    """``SERVER_KEY_ONLY`` key: ``base64url(sha256(tenant + ":" + json(input)))``."""
-    digest = hashlib.sha256(tenant_id.encode("utf-8") + b":" + canonical_input_json).digest()
+def server_execution_key(tenant_id: str, canonical_identity_json: bytes) -> str:
+    """A derived execution key: ``base64url(sha256(tenant + ":" + json(identity)))``.
+
+    ``identity`` is what the idempotency conflict check compares (``[pipelineId, inputShape,
+    input]``), not the input alone as in the original: otherwise the same payload sent to a
+    second pipeline, or as another shape, would collide with a key the client never sent.
+    """
+    digest = hashlib.sha256(tenant_id.encode("utf-8") + b":" + canonical_identity_json).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

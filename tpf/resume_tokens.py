@@ -65,7 +65,9 @@ def peek(token: str) -> TokenPayload:
         )
     try:
         return _decoder.decode(_b64decode(encoded))
-    except (ValueError, msgspec.DecodeError):
+    # RecursionError: an unknown member nested deep enough to exhaust the decoder's stack (the
+    # claims are flat, so any deep JSON here is a forgery, not a real token).
+    except (ValueError, msgspec.DecodeError, RecursionError):
         raise ValidationError("resumeToken: malformed payload", code=CODE_INVALID) from None
 
 

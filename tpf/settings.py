@@ -77,6 +77,9 @@ class Settings:
     http_max_wait_ms: int = 30_000  # cap on ?waitMs= long polls
     # Multipart release uploads carry artifacts, which outgrow JSON bodies; they stream to disk.
     http_max_upload_bytes: int = 268_435_456
+    # Nesting bound of every JSON text from clients (bodies, envelope payload texts, descriptor
+    # parts), checked before decoding so deep input is a 400, not a RecursionError.
+    http_max_json_depth: int = 64
     control_plane_enabled: bool = False
     control_plane_token: str | None = None
     control_plane_token_ref: str | None = None

@@ -27,6 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from tpf.coordinator import Coordinator
 from tpf.errors import TpfError, ValidationError
+from tpf.json_depth import check_depth
 from tpf.records import ReleaseRecord
 from tpf.releases import DESCRIPTOR_NAME, LOCAL_KINDS
 
@@ -64,7 +65,7 @@ async def register_upload(
         except (ValueError, RuntimeError, AssertionError, HttpProcessingError) as exc:
             # aiohttp's multipart reader reports a malformed body with these (asserts included).
             raise ValidationError(f"malformed multipart body: {exc}") from None
-        descriptor = _parse_descriptor(raw)
+        descriptor = _parse_descriptor(raw, settings.http_max_json_depth)
         await asyncio.to_thread(_bind_artifacts, descriptor, parts, directory)
         path = directory / DESCRIPTOR_NAME
         await asyncio.to_thread(path.write_bytes, msgspec.json.encode(descriptor))
@@ -131,11 +132,14 @@ async def _save(part: BodyPartReader, target: Path, total: int, limit: int) -> i
     return total
 
 
-def _parse_descriptor(raw: bytes) -> dict[str, Any]:
+def _parse_descriptor(raw: bytes, max_depth: int) -> dict[str, Any]:
+    check_depth(raw, max_depth, field=DESCRIPTOR_PART)
     try:
         descriptor = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise ValidationError(f"descriptor: malformed JSON: {exc}") from None
+    except RecursionError:  # a bound set above what the stack allows still answers 400
+        raise ValidationError("descriptor: JSON nested too deeply") from None
     if not isinstance(descriptor, dict):
         raise ValidationError("descriptor: must be a JSON object")
     return descriptor

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from tpf.coordinator import Coordinator
 from tpf.errors import ValidationError
+from tpf.json_depth import check_depth
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -95,12 +96,16 @@ async def decode_body(request: web.Request, kind: type[T], *, optional: bool = F
         if optional:
             return msgspec.json.decode(b"{}", type=kind)
         raise ValidationError("request body is required (a JSON object)")
+    limit = request.app[EDGE].coordinator.settings.http_max_json_depth
+    check_depth(body, limit)  # before decoding: a deep body would exhaust the decoder's stack
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise ValidationError(describe_validation_error(exc)) from None
     except msgspec.DecodeError as exc:
         raise ValidationError(f"malformed JSON: {exc}", code="MALFORMED_JSON") from None
+    except RecursionError:  # a limit set above what the stack allows still answers 400
+        raise ValidationError(f"request body: JSON nested too deeply (limit {limit})") from None
 
 
 _AT = re.compile(r"(?P<what>.*) - at \$(?P<path>.*)", re.DOTALL)

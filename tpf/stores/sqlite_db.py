@@ -6,12 +6,21 @@ runs the whole batch in ONE transaction (each write inside its own SAVEPOINT, so
 rolls back only itself), commits once and hands all results back to asyncio with one
 ``call_soon_threadsafe``. That group commit is what lets one coordinator persist thousands of
 writes per second with WAL durability: a commit per batch survives SIGKILL of the process.
+
+The same thread checkpoints the WAL into the main file. SQLite's own auto-checkpoint waits for
+1000 WAL pages (4 MB), so a small database otherwise lives entirely in ``-wal`` beside an empty
+main file and a copy of ``tpf.sqlite3`` holds nothing. Here a PASSIVE checkpoint (it never waits
+for readers, it copies what it can) runs once writes pause for ``checkpoint_idle_s`` and after
+every ``checkpoint_every`` write commits when they never pause, always after the batch's callers
+have their answers; :meth:`close` ends with a TRUNCATE checkpoint, so a cleanly stopped
+database is one self-contained file even if a reader (``tpf state check``) was open meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -29,6 +38,10 @@ _Item = tuple[Op, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 _MAX_BATCH = 1024  # bounds one transaction's size (and the latency of the first op in it)
+CHECKPOINT_IDLE_S = 1.0  # a pause in writes this long checkpoints the WAL
+CHECKPOINT_EVERY = 256  # write commits between checkpoints when writes never pause
+
+LOG = logging.getLogger(__name__)
 
 
 class GroupCommitDatabase:
@@ -39,12 +52,22 @@ class GroupCommitDatabase:
 
     schema: tuple[str, ...] = ()
 
-    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "NORMAL",
+        checkpoint_idle_s: float = CHECKPOINT_IDLE_S,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
         synchronous = synchronous.upper()
         if synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
         self.path = path
         self._synchronous = synchronous
+        self._checkpoint_idle_s = checkpoint_idle_s
+        self._checkpoint_every = max(1, checkpoint_every)
+        self.checkpoints = 0  # completed checkpoints (read by tests and benchmarks)
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         # Makes "check closed + enqueue" atomic against close(), so nothing lands behind the
         # stop marker and waits forever.
@@ -54,9 +77,21 @@ class GroupCommitDatabase:
         self._thread.start()
 
     @classmethod
-    async def open(cls, path: str, *, synchronous: str = "NORMAL") -> Self:
+    async def open(
+        cls,
+        path: str,
+        *,
+        synchronous: str = "NORMAL",
+        checkpoint_idle_s: float = CHECKPOINT_IDLE_S,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> Self:
         """Open (creating the file, its directory and the schema) and return the database."""
-        db = cls(path, synchronous=synchronous)
+        db = cls(
+            path,
+            synchronous=synchronous,
+            checkpoint_idle_s=checkpoint_idle_s,
+            checkpoint_every=checkpoint_every,
+        )
         try:
             await db.run(db._create_schema)
         except BaseException:
@@ -84,7 +119,7 @@ class GroupCommitDatabase:
         return await future
 
     async def close(self) -> None:
-        """Finish every queued operation, then close the connection."""
+        """Finish every queued operation, checkpoint the WAL into the main file, then close."""
         with self._lock:
             if not self._closed:
                 self._closed = True
@@ -110,9 +145,17 @@ class GroupCommitDatabase:
         except Exception as exc:  # reported to every caller instead of killing the thread
             failure = exc
         stop = False
+        dirty = 0  # write commits since the last checkpoint
         while not stop:
             batch: list[_Item] = []
-            item = self._queue.get()
+            try:
+                # Wait for work; with uncheckpointed writes, only until writes have paused.
+                item = self._queue.get(timeout=self._checkpoint_idle_s if dirty else None)
+            except queue.Empty:
+                assert conn is not None  # only a working connection has dirty commits
+                self._checkpoint(conn, "PASSIVE")
+                dirty = 0
+                continue
             while item is not None:
                 batch.append(item)
                 if len(batch) >= _MAX_BATCH:
@@ -127,11 +170,38 @@ class GroupCommitDatabase:
             if conn is None:
                 assert failure is not None
                 outcomes: list[_Outcome] = [(fut, False, failure) for _, fut, _, _ in batch]
-            else:
-                outcomes = _run_batch(conn, batch)
-            _deliver_all(batch, outcomes)
+                _deliver_all(batch, outcomes)
+                continue
+            changes = conn.total_changes
+            outcomes = _run_batch(conn, batch)
+            _deliver_all(batch, outcomes)  # answer first: callers never wait for a checkpoint
+            if conn.total_changes != changes:
+                dirty += 1
+            if dirty >= self._checkpoint_every:
+                self._checkpoint(conn, "PASSIVE")
+                dirty = 0
         if conn is not None:
+            self._checkpoint(conn, "TRUNCATE")
             conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
+        """Copy the WAL into the main file (``mode`` PASSIVE or TRUNCATE). A failure is only
+        logged: the WAL still holds every commit, and the next checkpoint copies it."""
+        try:
+            busy, wal_frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as exc:  # e.g. disk full
+            LOG.warning("sqlite checkpoint (%s) of %s failed: %s", mode, self.path, exc)
+            return
+        self.checkpoints += 1
+        if mode == "TRUNCATE" and (busy or copied < wal_frames):
+            # A reader kept a snapshot open past busy_timeout: the data is safe in the WAL, which
+            # the next open checkpoints, but a copy of the main file alone would be stale.
+            LOG.warning(
+                "sqlite %s: %d of %d WAL frames left uncheckpointed (a reader is open)",
+                self.path,
+                wal_frames - copied,
+                wal_frames,
+            )
 
 
 def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
