@@ -7,6 +7,7 @@ choose, without sleeping: it stays RUNNING until :data:`GATE` is set.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 
@@ -19,6 +20,8 @@ class Ticket(msgspec.Struct, frozen=True, rename="camel"):
 
 class Answer(msgspec.Struct, frozen=True, rename="camel"):
     ok: bool
+    # Free-form, so nesting-depth tests can send a deep answer the strict check accepts.
+    extra: Any = None
 
 
 class Gate:
