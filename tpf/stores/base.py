@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tpf.records import (
     AwaitInteraction,
@@ -182,6 +182,20 @@ class ReleaseStore(Protocol):
 
     async def active(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord | None:
         """The release named by the latest activation event, or ``None``."""
+        ...
+
+
+@runtime_checkable
+class ReleaseCatalog(Protocol):
+    """A release registry that can answer across tenants without scanning a shared table.
+
+    The memory and file registries hold their whole content in memory, so they offer it; the
+    DynamoDB registry is partitioned by ``(tenant, pipeline)`` and does not (a coordinator then
+    learns tenants from the releases and submissions it sees: :mod:`tpf.actors.hosted_workers`).
+    """
+
+    async def tenant_releases(self, pipeline_id: str, release_version: str) -> list[ReleaseRecord]:
+        """Release ``release_version`` of ``pipeline_id`` of every tenant that registered it."""
         ...
 
 
