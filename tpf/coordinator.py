@@ -235,8 +235,13 @@ class Coordinator(RegistryCommands):
 
     async def start(self) -> None:
         """Start the supervisor loops (work consumer, sweeper, leases, dead letters, awaits,
-        hosted workers' heartbeats)."""
+        hosted workers' heartbeats).
+
+        On a state directory this process holds locked, leases of a dead predecessor are
+        reclaimed first: the sweeper's first pass re-dispatches them at once.
+        """
         s = self.settings
+        await self.reclaim_leases()
         sweep_s = max(1.0, s.sweep_interval_ms / 1000.0)
         dead_letters = SupervisorLoop("dead-letters", self.dead_letters, sweep_s)
         self.dead_letters.wake = dead_letters.wake
@@ -257,9 +262,27 @@ class Coordinator(RegistryCommands):
         self._running = True
         LOG.info("coordinator %s started", self.engine.owner)
 
+    async def reclaim_leases(self) -> int:
+        """Let the leases of a dead predecessor expire now, so the sweeper's next pass takes
+        their executions over instead of waiting out ``lease-ms``; how many.
+
+        Only on a state directory this process holds locked (0 elsewhere, e.g. on shared
+        DynamoDB state, where another lease holder may well be alive).
+        """
+        if self.stores.expire_leases is None:
+            return 0
+        reclaimed = await self.stores.expire_leases(self.engine.owner, self.clock.now_ms())
+        if reclaimed:
+            LOG.info(
+                "reclaimed %d execution(s) leased by a previous coordinator on this locked "
+                "state directory",
+                reclaimed,
+            )
+        return reclaimed
+
     async def close(self) -> None:
         """Stop loops, drain this coordinator's worker records, stop the actors (pending asks
-        fail), then close the stores."""
+        fail), then close the stores (and release the state-directory lock)."""
         self._running = False
         with contextlib.suppress(Exception):  # best effort: a successor waits out the lease
             await self.leadership.resign()

@@ -245,6 +245,10 @@ class StoreSet:
     workers: WorkerStore
     artifacts: ArtifactStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # ``(keep_owner, now_ms) -> count``: make every lease held by another owner expire now.
+    # Set only when this process holds the execution store's directory locked
+    # (:mod:`tpf.stores.state_lock`), which proves every other lease holder is dead.
+    expire_leases: Callable[[str, int], Awaitable[int]] | None = None
 
     async def close(self) -> None:
         for close in reversed(self.closers):
