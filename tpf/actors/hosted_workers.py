@@ -166,6 +166,7 @@ class HostedWorkers:
                     continue
                 entry.registered = False
                 drained += 1
+                LOG.info("drained worker %s of tenant %s", entry.worker_id, tenant_id)
             return drained
 
     # ------------------------------------------------------------------ internals
