@@ -110,14 +110,6 @@ class HostedWorkers:
     def host(self, worker: LocalTransitionWorker) -> None:
         self._hosted[worker.identity] = worker
 
-    def announced(self) -> list[tuple[str, str, str]]:
-        """``(tenant, pipeline, worker id)`` of every record this coordinator keeps fresh."""
-        return sorted(
-            (tenant, identity[0], a.worker_id)
-            for (tenant, identity), a in self._announced.items()
-            if a.registered
-        )
-
     async def learn(self, tenant_id: str, release: ReleaseRecord) -> None:
         """``tenant_id`` has ``release``: if this coordinator hosts it, register its record now.
 
