@@ -7,11 +7,17 @@ lifecycle record for such a worker. Only new submissions are gated; resumes, ret
 re-drives of pinned executions are not. Positive answers are cached briefly (the original
 re-hashes the artifact and calls the worker on every submit); any release or worker change made
 through this coordinator drops the cache at once.
+
+A coordinator that hosts the release registers and heartbeats its own lifecycle record
+(:mod:`tpf.actors.hosted_workers`); admission tells it about the tenant before looking at the
+records, so the first submission of a tenant it has not seen yet finds that record. Every
+refusal says what would make the submission admissible.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from tpf.actors.context import WorkerRouter
 from tpf.clock import Clock
@@ -53,6 +59,7 @@ class Admission:
         *,
         stale_after_ms: int,
         cache_ms: int = 1_000,
+        on_hosted: Callable[[str, ReleaseRecord], Awaitable[None]] | None = None,
     ) -> None:
         self._stores = stores
         self._registrar = registrar
@@ -60,6 +67,7 @@ class Admission:
         self._clock = clock
         self._stale_after_ms = stale_after_ms
         self._cache_ms = cache_ms
+        self._on_hosted = on_hosted
         self._cache: dict[tuple[str, str], tuple[int, ReleaseRecord]] = {}
         self._checking: dict[tuple[str, str], asyncio.Future[ReleaseRecord]] = {}
 
@@ -97,7 +105,8 @@ class Admission:
                 "No worker available for active release: no transition worker in this "
                 f"coordinator hosts pipelineId={pipeline_id}, "
                 f"contractVersion={release.contract_version}, "
-                f"releaseVersion={release.release_version}",
+                f"releaseVersion={release.release_version}; start a coordinator hosting that "
+                "release (tpf serve --pipeline MODULE:ATTR) or activate a release this one hosts",
                 code="NO_WORKER",
             )
         # A release that names its code runs only on that code, whatever version it is hosted as.
@@ -106,6 +115,8 @@ class Admission:
             raise Unavailable(
                 f"No worker available for active release: {mismatch}", code="NO_WORKER"
             )
+        if self._on_hosted is not None:
+            await self._on_hosted(tenant_id, release)  # registers this coordinator's record
         await self._check_lifecycle(tenant_id, pipeline_id, release, worker.protocol, now)
         self._cache[(tenant_id, pipeline_id)] = (now + self._cache_ms, release)
         return release
@@ -124,14 +135,18 @@ class Admission:
         if not matching:
             raise Unavailable(
                 "No worker available for active release: "
-                "No worker lifecycle record for active release",
+                "No worker lifecycle record for active release; register one "
+                f"(tpf workers register --pipeline-id {pipeline_id} --worker-id ID "
+                f"--contract-version {release.contract_version} "
+                f"--release-version {release.release_version} --protocol {protocol})",
                 code="NO_WORKER",
             )
         compatible = [r for r in matching if _artifact_compatible(r, release)]
         if not compatible:
             raise Unavailable(
                 "No worker available for active release: "
-                "Registered worker artifact identity does not match active release",
+                "Registered worker artifact identity does not match active release; "
+                "re-register the worker with the active release's artifactId and artifactDigest",
                 code="NO_WORKER",
             )
         states = {r.worker_id: effective_state(r, now, self._stale_after_ms) for r in compatible}
@@ -140,6 +155,8 @@ class Admission:
             raise Unavailable(
                 "No worker available for active release: "
                 f"No healthy {protocol} worker lifecycle record for active release; "
-                f"current states: {listing}",
+                f"current states: {listing}; a coordinator hosting this release heartbeats its "
+                "own record: check that one runs (tpf serve --pipeline MODULE:ATTR); for a worker "
+                "you manage, send tpf workers heartbeat (STALE) or register it again (DRAINING)",
                 code="NO_WORKER",
             )

@@ -214,7 +214,8 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
         "worker_lifecycle_provider",
         _choice(WORKER_LIFECYCLE_PROVIDERS),
     ),
-    _P + "worker.lifecycle.stale-after": ("worker_stale_after_ms", _duration(1)),
+    # PT0S turns staleness off (tpf.admission.effective_state).
+    _P + "worker.lifecycle.stale-after": ("worker_stale_after_ms", _duration(0)),
     "tpf.state-dir": ("state_dir", _text),
     "tpf.sqlite.path": ("sqlite_path", _text),
     "tpf.sqlite.synchronous": ("sqlite_synchronous", _choice(SQLITE_SYNCHRONOUS, "mode")),

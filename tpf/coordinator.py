@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from tpf.actors.awaits import Awaits, Completion
 from tpf.actors.context import EXECUTION, Engine, WorkerRouter
 from tpf.actors.dead_letters import DeadLetters
 from tpf.actors.execution import ExecutionActor, Redrive, Submit
+from tpf.actors.hosted_workers import HostedWorkers
 from tpf.actors.lease_keeper import LeaseKeeper
 from tpf.actors.registry import (
     REGISTRY,
@@ -85,7 +87,10 @@ class Coordinator(RegistryCommands):
         rand: Callable[[], float] | None = None,
         leadership: Leadership | None = None,
         aws: AwsClients | None = None,
+        instance: str | None = None,
     ) -> None:
+        """``instance`` names this coordinator in its worker ids (default ``host:port``, the
+        port being ``tpf.http.port``): keep it stable across restarts, distinct per process."""
         self.settings = settings
         self.stores = stores
         self.aws = aws  # the shared AWS clients (their request counts feed metrics and bench)
@@ -116,12 +121,20 @@ class Coordinator(RegistryCommands):
         )
         self.work_consumer = WorkConsumer(engine, self.system)
         self.registrar = ReleaseRegistrar(stores.releases, stores.artifacts, self.clock)
+        self.hosted = HostedWorkers(
+            self,
+            stores.releases,
+            self.clock,
+            instance=instance or f"{socket.gethostname()}:{settings.http_port}",
+            stale_after_ms=settings.worker_stale_after_ms,
+        )
         self.admission = Admission(
             stores,
             self.registrar,
             self.router,
             self.clock,
             stale_after_ms=settings.worker_stale_after_ms,
+            on_hosted=self.hosted.learn,
         )
         self.system.register(EXECUTION, lambda _key: ExecutionActor(engine, self.leases))
         self.system.register(
@@ -131,6 +144,7 @@ class Coordinator(RegistryCommands):
             ),
         )
         self._loops: list[SupervisorLoop] = []
+        self._hosted_loop: SupervisorLoop | None = None
         self._consumer_task: asyncio.Task[None] | None = None
         self._running = False
 
@@ -204,7 +218,11 @@ class Coordinator(RegistryCommands):
         release_version: str | None = None,
         observer: StepObserver | None = None,
     ) -> LocalTransitionWorker:
-        """Run ``pipeline``'s code in this process as a local transition worker."""
+        """Run ``pipeline``'s code in this process as a local transition worker.
+
+        The coordinator registers and heartbeats the worker's lifecycle record itself, for every
+        tenant with a release of its identity (:mod:`tpf.actors.hosted_workers`).
+        """
         worker = LocalTransitionWorker(
             pipeline,
             self.clock,
@@ -213,16 +231,27 @@ class Coordinator(RegistryCommands):
             step_threads=self.step_threads,
         )
         self.router.add(worker)
+        self.hosted.host(worker)
         self.admission.invalidate()
+        if self._hosted_loop is not None:
+            self._hosted_loop.wake()  # announce it to the tenants the registry knows
         return worker
 
     async def start(self) -> None:
-        """Start the supervisor loops (work consumer, sweeper, leases, dead letters, awaits)."""
+        """Start the supervisor loops (work consumer, sweeper, leases, dead letters, awaits,
+        hosted workers' heartbeats).
+
+        On a state directory this process holds locked, leases of a dead predecessor are
+        reclaimed first: the sweeper's first pass re-dispatches them at once.
+        """
         s = self.settings
+        await self.reclaim_leases()
         sweep_s = max(1.0, s.sweep_interval_ms / 1000.0)
         dead_letters = SupervisorLoop("dead-letters", self.dead_letters, sweep_s)
         self.dead_letters.wake = dead_letters.wake
+        self._hosted_loop = SupervisorLoop("hosted-workers", self.hosted, self.hosted.interval_s)
         self._loops = [
+            self._hosted_loop,
             SupervisorLoop("sweeper", self.sweeper, sweep_s),
             SupervisorLoop("lease-keeper", self.leases, self.leases.interval_s),
             dead_letters,
@@ -237,8 +266,27 @@ class Coordinator(RegistryCommands):
         self._running = True
         LOG.info("coordinator %s started", self.engine.owner)
 
+    async def reclaim_leases(self) -> int:
+        """Let the leases of a dead predecessor expire now, so the sweeper's next pass takes
+        their executions over instead of waiting out ``lease-ms``; how many.
+
+        Only on a state directory this process holds locked (0 elsewhere, e.g. on shared
+        DynamoDB state, where another lease holder may well be alive).
+        """
+        if self.stores.expire_leases is None:
+            return 0
+        reclaimed = await self.stores.expire_leases(self.engine.owner, self.clock.now_ms())
+        if reclaimed:
+            LOG.info(
+                "reclaimed %d execution(s) leased by a previous coordinator on this locked "
+                "state directory",
+                reclaimed,
+            )
+        return reclaimed
+
     async def close(self) -> None:
-        """Stop loops and actors (pending asks fail), then close the stores."""
+        """Stop loops, drain this coordinator's worker records, stop the actors (pending asks
+        fail), then close the stores (and release the state-directory lock)."""
         self._running = False
         with contextlib.suppress(Exception):  # best effort: a successor waits out the lease
             await self.leadership.resign()
@@ -250,6 +298,13 @@ class Coordinator(RegistryCommands):
         for loop in self._loops:
             await loop.stop()
         self._loops = []
+        self._hosted_loop = None
+        # Drained while the actors still run (the drain is a registry command); a successor
+        # registers again, which clears the drain.
+        try:
+            await asyncio.wait_for(self.hosted.drain(), self.ask_timeout_s)
+        except Exception as exc:  # best effort: undrained records just go stale
+            LOG.warning("could not drain this coordinator's worker records: %s", exc)
         await self.system.stop()
         await self.engine.queue.close()
         await self.stores.close()

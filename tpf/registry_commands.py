@@ -3,12 +3,15 @@
 Registering and activating releases and recording worker events are commands, so they go to
 the registry actor of their ``(tenant, pipeline)`` as messages; listings read the stores.
 Worker states are derived at read time from the lifecycle record and the staleness setting.
+A release registered or activated here that this coordinator hosts gets its worker record at
+once (:mod:`tpf.actors.hosted_workers`).
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from tpf.actors.hosted_workers import HostedWorkers
 from tpf.actors.registry import (
     REGISTRY,
     ActivateRelease,
@@ -31,6 +34,7 @@ class RegistryCommands:
     stores: StoreSet
     clock: Clock
     system: ActorSystem
+    hosted: HostedWorkers
 
     @property
     def ask_timeout_s(self) -> float:
@@ -39,7 +43,7 @@ class RegistryCommands:
     async def register_release(
         self, tenant_id: str, pipeline_id: str, descriptor_path: str
     ) -> ReleaseRecord:
-        return release_of(
+        record = release_of(
             await self.system.ask(
                 REGISTRY,
                 (tenant_id, pipeline_id),
@@ -47,11 +51,13 @@ class RegistryCommands:
                 timeout_s=self.ask_timeout_s,
             )
         )
+        await self.hosted.learn(tenant_id, record)
+        return record
 
     async def activate_release(
         self, tenant_id: str, pipeline_id: str, release_version: str
     ) -> ReleaseRecord:
-        return release_of(
+        record = release_of(
             await self.system.ask(
                 REGISTRY,
                 (tenant_id, pipeline_id),
@@ -59,6 +65,8 @@ class RegistryCommands:
                 timeout_s=self.ask_timeout_s,
             )
         )
+        await self.hosted.learn(tenant_id, record)
+        return record
 
     async def active_release(self, tenant_id: str, pipeline_id: str) -> ReleaseRecord:
         record = await self.stores.releases.active(tenant_id, pipeline_id)

@@ -49,9 +49,9 @@ class DemoServer:
     def client(self) -> RestClient:
         return RestClient(self.base_url, TENANT, control_plane_token=TOKEN, admin_token=TOKEN)
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        env = {
+    def environment(self) -> dict[str, str]:
+        """The environment the server runs with."""
+        return {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "TPF_STATE_DIR": str(self.state_dir),
@@ -62,6 +62,10 @@ class DemoServer:
             "PIPELINE_ORCHESTRATOR_RETRY_DELAY": "PT1S",
             **self.extra_env,
         }
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = self.environment()
         log = open(self.log_path, "a")  # noqa: SIM115 - the server process writes it until stop
         self.process = subprocess.Popen(
             tpf_command(

@@ -1,4 +1,9 @@
-"""Submit admission (spec §6.3): an execution is accepted only if it can run here."""
+"""Submit admission (spec §6.3): an execution is accepted only if it can run here.
+
+The lifecycle rules are tested on code the router runs but this coordinator does not announce
+(``release_only``): ``Coordinator.host`` would register and heartbeat a healthy record itself
+(``test_hosted_workers.py``), hiding the records these tests register by hand.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from tpf.errors import Conflict, Unavailable
 from tpf.pipeline import Pipeline
 from tpf.records import ExecutionStatus, ReleaseRecord
 from tpf.releases import build_release
+from tpf.transports.local_worker import LocalTransitionWorker
 
 ITEM = {"value": "x"}
 
@@ -17,8 +23,8 @@ ITEM = {"value": "x"}
 async def release_only(h: Harness, pipeline: Pipeline, *, host: bool = True) -> ReleaseRecord:
     """Register and activate ``pipeline``'s release without a worker lifecycle record."""
     c = h.coordinator
-    if host:
-        c.host(pipeline)
+    if host:  # the code runs here, but nothing announces it
+        c.router.add(LocalTransitionWorker(pipeline, h.clock))
     descriptor = build_release(pipeline, h.tmp / f"release-{pipeline.pipeline_id}")
     record = await c.register_release(TENANT, pipeline.pipeline_id, str(descriptor))
     return await c.activate_release(TENANT, pipeline.pipeline_id, record.release_version)
@@ -56,6 +62,7 @@ async def test_drained_worker_refuses_new_work(h: Harness) -> None:
     eid = await h.submit()  # cached positive answer...
     drained = await c.drain_worker(TENANT, PIPELINE_ID, "local-1")
     assert drained.state.value == "DRAINING"
+    await c.drain_worker(TENANT, PIPELINE_ID, c.hosted.worker_id(h.worker.identity))
     with pytest.raises(Unavailable) as caught:  # ...dropped by the drain at once
         await h.submit({**ORDER, "requestId": "req-2"})
     assert "DRAINING" in caught.value.message

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 import urllib.request
 from collections import Counter
@@ -113,11 +114,9 @@ def test_three_coordinators_share_one_truth(
             artifactDigest=active["primaryArtifactDigest"],
         )
     workers = clients[2].list_workers(PIPELINE_ID)
-    assert sorted(w["workerId"] for w in workers) == [
-        flows.WORKER_ID,
-        "restaurant-worker-2",
-        "restaurant-worker-3",
-    ]
+    by_hand = {flows.WORKER_ID, "restaurant-worker-2", "restaurant-worker-3"}
+    # Coordinator 1 announced its own record when the release was registered through it.
+    assert {w["workerId"] for w in workers} == {*by_hand, own_worker_id(nodes[0], active)}
     assert {w["state"] for w in workers} == {"HEALTHY"}
     ready = time.monotonic()
 
@@ -170,6 +169,10 @@ def test_three_coordinators_share_one_truth(
     failures = {ids[n] for n in range(COUNT) if failing(n)}
     assert statuses == {"SUCCEEDED": COUNT - len(failures), "FAILED": len(failures)}
     assert clients[2].pending(step_id=AWAIT_STEP_ID, limit=1000) == []
+    # Each coordinator admitted submissions, so each keeps its own record, one per port.
+    announced = {w["workerId"]: w["state"] for w in clients[0].list_workers(PIPELINE_ID)}
+    for node in nodes:
+        assert announced[own_worker_id(node, active)] == "HEALTHY", announced
 
     # One DLQ envelope per failing execution (spec §3.6), published by whichever coordinator
     # failed it, and no second copy from the others.
@@ -197,6 +200,18 @@ def test_three_coordinators_share_one_truth(
         f"{parked - ready:.1f} s, completed in {done - parked:.1f} s "
         f"({COUNT / (done - ready):.0f} executions/s end to end)"
     )
+
+    # A clean shutdown drains that coordinator's record and no other (one host, one table).
+    nodes[2].stop()
+    after = {w["workerId"]: w["state"] for w in clients[0].list_workers(PIPELINE_ID)}
+    assert after[own_worker_id(nodes[2], active)] == "DRAINING", after
+    for node in nodes[:2]:
+        assert after[own_worker_id(node, active)] == "HEALTHY", after
+
+
+def own_worker_id(node: Node, release: dict[str, Any]) -> str:
+    """The worker record a coordinator keeps for the code it hosts (host:port@release)."""
+    return f"{socket.gethostname()}:{node.port}@{release['releaseVersion']}"
 
 
 def aws_requests(node: Node) -> Counter[str]:

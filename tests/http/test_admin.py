@@ -264,8 +264,11 @@ async def test_upload_errors_leave_nothing_behind(make_api: ApiFactory) -> None:
 
 
 async def test_worker_lifecycle_routes(released: Api) -> None:
-    [worker] = await ok(released.admin("GET", WORKERS))
-    assert set(worker) == WORKER_FIELDS
+    listed = {w["workerId"]: w for w in await ok(released.admin("GET", WORKERS))}
+    own = released.coordinator.hosted.worker_id(released.coordinator.router.all()[0].identity)
+    assert set(listed) == {"restaurant-local-worker", own}  # by hand, and kept by the host
+    worker = listed["restaurant-local-worker"]
+    assert set(worker) == WORKER_FIELDS and set(listed[own]) == WORKER_FIELDS
     assert worker["state"] == "HEALTHY" and worker["protocol"] == "local"  # lower-cased
     assert worker["endpoint"] == "in-process"
     body = {
@@ -287,7 +290,7 @@ async def test_worker_lifecycle_routes(released: Api) -> None:
     by_contract = await ok(
         released.admin("GET", f"{WORKERS}?contractVersion={worker['contractVersion']}")
     )
-    assert len(by_contract) == 2
+    assert len(by_contract) == 3
     assert await ok(released.admin("GET", f"{WORKERS}?contractVersion=none")) == []
 
 

@@ -22,6 +22,7 @@ from tpf.commands.release import hosted_pipelines
 from tpf.config import describe, load_settings
 from tpf.errors import ConfigError
 from tpf.gc_tuning import tune_garbage_collector
+from tpf.stores.state_lock import StateDirInUse
 
 LOG = logging.getLogger("tpf.serve")
 
@@ -47,6 +48,9 @@ async def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tpf serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except StateDirInUse as exc:  # another coordinator runs on this state directory
+        print(f"tpf serve: {exc}", file=sys.stderr)
+        return 1
     for line in describe(settings):
         LOG.info("setting %s", line)
     stop = asyncio.Event()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tpf.records import (
     AwaitInteraction,
@@ -187,6 +187,20 @@ class ReleaseStore(Protocol):
         ...
 
 
+@runtime_checkable
+class ReleaseCatalog(Protocol):
+    """A release registry that can answer across tenants without scanning a shared table.
+
+    The memory and file registries hold their whole content in memory, so they offer it; the
+    DynamoDB registry is partitioned by ``(tenant, pipeline)`` and does not (a coordinator then
+    learns tenants from the releases and submissions it sees: :mod:`tpf.actors.hosted_workers`).
+    """
+
+    async def tenant_releases(self, pipeline_id: str, release_version: str) -> list[ReleaseRecord]:
+        """Release ``release_version`` of ``pipeline_id`` of every tenant that registered it."""
+        ...
+
+
 class WorkerStore(Protocol):
     async def append(self, event: WorkerEvent) -> WorkerRecord | None:
         """Append a lifecycle event and return the folded record.
@@ -233,6 +247,10 @@ class StoreSet:
     workers: WorkerStore
     artifacts: ArtifactStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # ``(keep_owner, now_ms) -> count``: make every lease held by another owner expire now.
+    # Set only when this process holds the execution store's directory locked
+    # (:mod:`tpf.stores.state_lock`), which proves every other lease holder is dead.
+    expire_leases: Callable[[str, int], Awaitable[int]] | None = None
 
     async def close(self) -> None:
         for close in reversed(self.closers):

@@ -6,6 +6,10 @@ the embedded default neither pays their import time nor carries their objects on
 One SQLite database (one file, one connection thread) is shared by every ``sqlite`` provider so
 their writes share group commits. Providers this build does not implement fail startup with a
 :class:`ConfigError` naming the setting, instead of failing on first use.
+
+The embedded providers' directory is locked for as long as the stores are open
+(:mod:`tpf.stores.state_lock`); a second process on it fails to open them with
+:class:`~tpf.stores.state_lock.StateDirInUse`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from tpf.stores.sqlite import (
     SqliteExecutionStore,
     SqliteWorkerStore,
 )
+from tpf.stores.state_lock import StateLock, acquire_all
 
 
 def _check(setting: str, value: str, supported: tuple[str, ...]) -> None:
@@ -79,8 +84,31 @@ async def open_stores(settings: Settings, aws: AwsClients | None = None) -> Stor
     """Open every store named by ``settings``; close them with :meth:`StoreSet.close`.
 
     ``aws`` is the coordinator's shared AWS clients, needed by the ``dynamo`` and ``s3``
-    providers (the caller closes it).
+    providers (the caller closes it). The embedded providers' directory stays locked until
+    the stores close; with SQLite state, the lock lets the coordinator reclaim the leases of
+    a dead predecessor at once (:attr:`StoreSet.expire_leases`).
     """
+    locks = acquire_all(settings)  # before any local file is opened
+    try:
+        stores = await _open_stores(settings, aws)
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
+    stores.closers[:0] = [_releaser(lock) for lock in locks]  # closed last
+    if locks and isinstance(stores.executions, SqliteExecutionStore):
+        stores.expire_leases = stores.executions.expire_leases
+    return stores
+
+
+def _releaser(lock: StateLock) -> Callable[[], Awaitable[None]]:
+    async def release() -> None:
+        lock.release()
+
+    return release
+
+
+async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
     _check("state-provider", settings.state_provider, ("memory", "sqlite", "dynamo"))
     _check(
         "releases-registry-provider",

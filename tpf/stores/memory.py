@@ -568,6 +568,16 @@ class MemoryReleaseStore:
         record = self._releases.get((tenant_id, pipeline_id), {}).get(release_version)
         return None if record is None else self._derive(record)
 
+    async def tenant_releases(self, pipeline_id: str, release_version: str) -> list[ReleaseRecord]:
+        """Release ``release_version`` of ``pipeline_id`` of every tenant that registered it
+        (:class:`tpf.stores.base.ReleaseCatalog`), ordered by tenant."""
+        found = [
+            versions[release_version]
+            for (_, pipeline), versions in self._releases.items()
+            if pipeline == pipeline_id and release_version in versions
+        ]
+        return [self._derive(r) for r in sorted(found, key=lambda r: r.tenant_id)]
+
     async def list(self, tenant_id: str, pipeline_id: str) -> list[ReleaseRecord]:
         records = self._releases.get((tenant_id, pipeline_id), {}).values()
         # sorted() is stable: equal timestamps keep registration order.

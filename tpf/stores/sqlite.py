@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 import msgspec
+from msgspec.structs import replace
 
 from tpf.errors import Conflict
 from tpf.records import AwaitInteraction, ExecutionRecord, WorkerEvent, WorkerRecord
@@ -273,6 +274,36 @@ class SqliteExecutionStore:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
             rows = conn.execute("SELECT status, COUNT(*) FROM executions GROUP BY status")
             return {status: count for status, count in rows}
+
+        return await self._db.run(op)
+
+    async def expire_leases(self, keep_owner: str, now_ms: int) -> int:
+        """Let every lease not held by ``keep_owner`` expire at ``now_ms``; how many did.
+
+        Only for a database this process holds locked (:mod:`tpf.stores.state_lock`): the
+        other holders are then known to be dead, and their executions, mid-transition when
+        they died, need not wait out their leases. The lease expiry and due time become
+        ``now_ms``, so the due index finds them and the next claim takes them over (bumping
+        ``version``, which fences as any takeover does). Like ``renew_lease`` this is lease
+        bookkeeping: ``version`` is not bumped here.
+        """
+
+        def op(conn: sqlite3.Connection) -> int:
+            # A live lease's due time is its expiry, in the future: the due index finds them.
+            rows = conn.execute(
+                f"""SELECT data FROM executions INDEXED BY executions_due
+                WHERE status IN {_CLAIMABLE_SQL} AND status = 'RUNNING'
+                AND next_due_epoch_ms > ?""",
+                (now_ms,),
+            ).fetchall()
+            expired = 0
+            for (data,) in rows:
+                record = _decode_execution(data)
+                if record.lease_owner == keep_owner:
+                    continue
+                due = replace(record, lease_expires_epoch_ms=now_ms, next_due_epoch_ms=now_ms)
+                expired += _store_if_version(conn, due, record.version) is not None
+            return expired
 
         return await self._db.run(op)
 
