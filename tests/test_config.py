@@ -12,7 +12,6 @@ from tpf.config import (
     describe,
     known_keys,
     load_settings,
-    parse_duration_ms,
     parse_properties,
     read_properties,
     resolve_secret,
@@ -170,31 +169,6 @@ def test_env_form_maps_back_for_nested_keys() -> None:
     assert s.dynamo_execution_table == "t1"
     assert s.worker_stale_after_ms == 300_000
     assert s.retry_jitter == 0.25
-
-
-@pytest.mark.parametrize(
-    ("text", "ms"),
-    [
-        ("PT10S", 10_000),
-        ("PT0.5S", 500),
-        ("PT2M", 120_000),
-        ("PT1H30M", 5_400_000),
-        ("P1D", 86_400_000),
-        ("P1DT2H", 93_600_000),
-        ("pt0s", 0),
-        ("250", 250),
-        ("10s", 10_000),
-        ("500ms", 500),
-    ],
-)
-def test_durations(text: str, ms: int) -> None:
-    assert parse_duration_ms(text, key="k") == ms
-
-
-@pytest.mark.parametrize("text", ["", "P", "PT", "P1DT", "10 seconds", "PT-1S", "-5", "PTS", "1.5"])
-def test_malformed_duration_names_the_key(text: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape("my.key")):
-        parse_duration_ms(text, key="my.key")
 
 
 def test_malformed_duration_in_env_names_key_and_variable() -> None:

@@ -42,9 +42,9 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from tpf.durations import parse_duration_ms
 from tpf.errors import ConfigError
 from tpf.records import IdempotencyPolicy
 from tpf.settings import (
@@ -68,36 +68,6 @@ Parser = Callable[[str, str], Any]  # (text, key) -> value; raises ConfigError n
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() would also take "1_000" and "١٢"
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_ISO_RE = re.compile(
-    r"P(?:(?P<d>[0-9]+)D)?(?:T(?:(?P<h>[0-9]+)H)?(?:(?P<m>[0-9]+)M)?"
-    r"(?:(?P<s>[0-9]+(?:[.,][0-9]{1,9})?)S)?)?",
-    re.IGNORECASE,
-)
-# Quarkus also accepts "500ms", "10s", "2m", "1h", "1d"; existing configs may use them.
-_SIMPLE_RE = re.compile(r"(?P<n>[0-9]+)(?P<u>ms|s|m|h|d)", re.IGNORECASE)
-_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def parse_duration_ms(text: str, *, key: str) -> int:
-    """ISO-8601 (``PT10S``, ``PT0.5S``, ``P1DT2H``), Quarkus short forms, or whole milliseconds."""
-    value = text.strip()
-    if _INT_RE.fullmatch(value):
-        ms = int(value)
-    elif simple := _SIMPLE_RE.fullmatch(value):
-        ms = int(simple["n"]) * _UNIT_MS[simple["u"].lower()]
-    # "P1DT" has a T but no time part: Java rejects it, so do we.
-    elif (iso := _ISO_RE.fullmatch(value)) and any(iso.groupdict().values()) and value[-1] != "T":
-        parts = {k: Decimal((v or "0").replace(",", ".")) for k, v in iso.groupdict().items()}
-        total = ((parts["d"] * 24 + parts["h"]) * 60 + parts["m"]) * 60_000 + parts["s"] * 1000
-        ms = int(total.to_integral_value(rounding=ROUND_HALF_UP))
-    else:
-        raise ConfigError(
-            f"{key}: malformed duration {text!r}; expected ISO-8601 such as PT10S, PT0.5S, PT2M, "
-            "PT1H30M, P1DT2H, or whole milliseconds"
-        )
-    if ms < 0:
-        raise ConfigError(f"{key}: duration must not be negative, got {text!r}")
-    return ms
 
 
 def _text(text: str, key: str) -> str:
@@ -138,7 +108,7 @@ def _bool(text: str, key: str) -> bool:
 
 def _duration(minimum_ms: int) -> Parser:
     def parse(text: str, key: str) -> int:
-        ms = parse_duration_ms(text, key=key)
+        ms = parse_duration_ms(text, name=key)
         if ms < minimum_ms:
             raise ConfigError(f"{key}: must be at least {minimum_ms} ms, got {text!r} ({ms} ms)")
         return ms
