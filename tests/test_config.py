@@ -9,7 +9,6 @@ import pytest
 
 from tests.recipe import RECIPE_MINIMUM
 from tpf.config import (
-    describe,
     known_keys,
     load_settings,
     parse_properties,
@@ -17,6 +16,7 @@ from tpf.config import (
     resolve_secret,
     unsupported_warnings,
 )
+from tpf.config_check import describe
 from tpf.errors import ConfigError
 from tpf.records import IdempotencyPolicy
 from tpf.settings import Settings
@@ -278,7 +278,8 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
 
 
 def test_recipe_minimum_configuration_loads(tmp_path: Path) -> None:
-    s = load_settings({}, config_file=write(tmp_path, RECIPE_MINIMUM))
+    env = {"TPF_CONTROL_PLANE_TOKEN": "cp", "TPF_ADMIN_TOKEN": "admin"}  # its env: references
+    s = load_settings(env, config_file=write(tmp_path, RECIPE_MINIMUM))
     assert s.state_provider == "dynamo"  # a valid name here; the store factory says "not built"
     assert (s.dispatcher_provider, s.dlq_provider) == ("sqs", "sqs")
     assert s.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED
@@ -359,7 +360,7 @@ def test_resume_token_secret_and_upload_limit_are_supported(tmp_path: Path) -> N
         tmp_path,
         f"{P}resume-token-secret=env:TPF_RESUME_SECRET\ntpf.http.max-upload-bytes=4096\n",
     )
-    s = load_settings({}, config_file=path)
+    s = load_settings({"TPF_RESUME_SECRET": "k"}, config_file=path)
     assert s.resume_token_secret == "env:TPF_RESUME_SECRET"
     assert s.http_max_upload_bytes == 4096
     assert s.unsupported == {}

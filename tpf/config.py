@@ -36,12 +36,11 @@ are never mapped onto something that merely looks similar. Other namespaces (``q
 from __future__ import annotations
 
 import difflib
-import enum
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tpf.durations import parse_duration_ms
@@ -74,13 +73,15 @@ def _text(text: str, key: str) -> str:
     return text
 
 
-def _int(minimum: int) -> Parser:
+def _int(minimum: int, maximum: int | None = None) -> Parser:
     def parse(text: str, key: str) -> int:
         if not _INT_RE.fullmatch(text):
             raise ConfigError(f"{key}: expected an integer, got {text!r}")
         value = int(text)
         if value < minimum:
             raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{key}: must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -150,8 +151,6 @@ def _mode(text: str, key: str) -> str:
 _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "mode": ("mode", _mode),
     _P + "default-tenant": ("default_tenant", _text),
-    _P + "pipeline-id": ("pipeline_id", _text),
-    _P + "release-version": ("release_version", _text),
     _P + "execution-ttl-days": ("execution_ttl_days", _int(1)),
     _P + "lease-ms": ("lease_ms", _int(1)),
     _P + "max-retries": ("max_retries", _int(0)),
@@ -175,7 +174,6 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     ),
     _P + "releases.storage.root": ("releases_storage_root", _text),
     _P + "worker.max-in-flight": ("worker_max_in_flight", _int(1)),
-    _P + "worker.saturated-delay": ("worker_saturated_delay_ms", _duration(0)),
     _P + "worker.artifact-id": ("worker_artifact_id", _text),
     _P + "worker.artifact-digest": ("worker_artifact_digest", _text),
     _P + "worker.lifecycle.provider": (
@@ -235,7 +233,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.sweeper.leader-election": ("sweeper_leader_election", _bool),
     "tpf.sweeper.leader-lease": ("sweeper_leader_lease_ms", _duration(1_000)),
     "tpf.http.host": ("http_host", _text),
-    "tpf.http.port": ("http_port", _int(0)),
+    "tpf.http.port": ("http_port", _int(0, 65535)),
     "tpf.http.max-body-bytes": ("http_max_body_bytes", _int(1024)),
     "tpf.http.max-wait": ("http_max_wait_ms", _duration(0)),
     "tpf.http.max-upload-bytes": ("http_max_upload_bytes", _int(1024)),
@@ -256,12 +254,12 @@ def _grouped(spec: str, prefix: str = "") -> frozenset[str]:
 # Keys the original defines (spec §8) whose feature this build does not have yet.
 _UNSUPPORTED = _grouped(
     """
-: max-circuit-deferral
+: max-circuit-deferral pipeline-id release-version
 : await-aggregate-max-input-items await-aggregate-max-output-items
 dynamo: await-unit-table await-admission-table
 tenancy: allowed-tenants require-explicit-tenant
 quotas: max-in-flight-transitions-per-tenant
-worker: execution-mode allowed-payload-prefixes
+worker: execution-mode allowed-payload-prefixes saturated-delay
 worker.rest: base-url path capabilities-path connect-timeout request-timeout server-enabled
 worker.grpc: endpoint plaintext request-timeout max-inbound-message-size server-enabled
 worker.sqs: request-queue-url response-queue-url pipeline-id contract-version release-version
@@ -321,19 +319,38 @@ _SHORT_FORMS: dict[str, str] = {
 }
 
 
+# Every TPF_* name that sets a key: the short forms and the environment forms of tpf.* keys.
+_TPF_NAMES = frozenset(_SHORT_FORMS) | {name for name in _ENV_TO_KEY if name.startswith("TPF_")}
+
+
 def known_keys() -> frozenset[str]:
     """Every exact property name this build accepts (supported or recorded as unsupported)."""
     return _KNOWN
+
+
+def supported_keys() -> dict[str, str]:
+    """Each implemented property name and the :class:`Settings` field it sets, in table order."""
+    return {key: field for key, (field, _) in _SUPPORTED.items()}
+
+
+def setting_variables() -> frozenset[str]:
+    """Every ``TPF_*`` variable that sets a key: short forms and environment forms of ``tpf.*``."""
+    return _TPF_NAMES
+
+
+def is_secret(name: str) -> bool:
+    """Whether a key or field name holds a token or secret (kept out of logs)."""
+    return _SECRET_KEY.search(name) is not None
 
 
 def _is_known(key: str) -> bool:
     return key in _KNOWN or key.startswith(_UNSUPPORTED_PREFIXES)
 
 
-def _unknown(name: str, candidates: Mapping[str, str] | frozenset[str], where: str) -> ConfigError:
+def _unknown(name: str, candidates: Mapping[str, str] | frozenset[str], where: str) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return ConfigError(f"{name}: unknown configuration key ({where}){hint}")
+    return f"{name}: unknown configuration key ({where}){hint}"
 
 
 # --- .properties files ---------------------------------------------------------------------------
@@ -348,6 +365,8 @@ def _unescape(text: str) -> str:
         code = match[1]
         if len(code) == 5:
             return chr(int(code[1:], 16))
+        if code == "u":  # java.util.Properties refuses it too
+            raise ConfigError("malformed \\uxxxx escape (expected four hex digits)")
         return _ESCAPES.get(code, code)  # "\=" -> "=", "\\" -> "\", lone trailing "\" -> ""
 
     return _ESCAPE.sub(one, text)
@@ -358,10 +377,12 @@ def _continues(line: str) -> bool:
     return (len(line) - len(line.rstrip("\\"))) % 2 == 1
 
 
-def _logical_lines(text: str) -> Iterator[str]:
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(number of its first physical line, logical line)`` for each non-comment line."""
     lines = text.splitlines()
     i = 0
     while i < len(lines):
+        number = i + 1
         line = lines[i].lstrip(_WS)
         i += 1
         if not line or line[0] in "#!":
@@ -369,36 +390,77 @@ def _logical_lines(text: str) -> Iterator[str]:
         while _continues(line) and i < len(lines):
             line = line[:-1] + lines[i].lstrip(_WS)
             i += 1
-        yield line[:-1] if _continues(line) else line
+        yield number, line[:-1] if _continues(line) else line
 
 
-def parse_properties(text: str) -> dict[str, str]:
-    """Parse ``.properties`` text; later duplicates win, as in ``java.util.Properties``."""
+def _parse_properties(text: str) -> tuple[dict[str, str], list[str]]:
+    """The entries, and one ``line N: ...`` message per malformed line (which is skipped)."""
     result: dict[str, str] = {}
-    for line in _logical_lines(text):
+    problems: list[str] = []
+    for number, line in _logical_lines(text):
         i = 0
         while i < len(line) and line[i] not in "=:" + _WS:
             i += 2 if line[i] == "\\" else 1  # an escaped separator belongs to the key
         rest = line[i:].lstrip(_WS)
-        if rest[:1] in ("=", ":") and rest:
+        separated = rest[:1] in ("=", ":")
+        if separated:
             rest = rest[1:].lstrip(_WS)
-        result[_unescape(line[:i])] = _unescape(rest.rstrip(_WS))
+        # java.util.Properties takes both as keys with an empty value; both are typos in a
+        # coordinator's configuration ("max-retries3", "=5"), so say so instead of ignoring them.
+        if i == 0:
+            problems.append(f"line {number}: no key before the separator in {line!r}")
+            continue
+        if not separated and not rest:
+            problems.append(f"line {number}: {line!r} has no value (expected key=value)")
+            continue
+        try:
+            result[_unescape(line[:i])] = _unescape(rest.rstrip(_WS))
+        except ConfigError as exc:
+            problems.append(f"line {number}: {exc.message} in {line!r}")
+    return result, problems
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Parse ``.properties`` text; later duplicates win, as in ``java.util.Properties``.
+
+    A malformed line (no value, no key, a bad ``\\u`` escape) is a :class:`ConfigError`."""
+    result, problems = _parse_properties(text)
+    if problems:
+        raise ConfigError(format_errors(problems))
     return result
 
 
-def read_properties(path: str) -> dict[str, str]:
-    """Read a Java ``.properties`` file (UTF-8). A missing file is a ConfigError naming it."""
+def _read_properties(path: str) -> tuple[dict[str, str], list[str]]:
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {path}") from None
+        return {}, [f"configuration file not found: {path}"]
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
-    return parse_properties(text)
+        return {}, [f"cannot read configuration file {path}: {exc}"]
+    result, problems = _parse_properties(text)
+    return result, [f"{path} {problem}" for problem in problems]
+
+
+def read_properties(path: str) -> dict[str, str]:
+    """Read a Java ``.properties`` file (UTF-8). A missing file or a malformed line is a
+    ConfigError naming it."""
+    result, problems = _read_properties(path)
+    if problems:
+        raise ConfigError(format_errors(problems))
+    return result
+
+
+def format_errors(errors: Sequence[str]) -> str:
+    """One error as it is; several as a count and a list, so each is fixed in one go."""
+    if len(errors) == 1:
+        return errors[0]
+    return f"{len(errors)} configuration errors:\n" + "\n".join(f"  - {e}" for e in errors)
 
 
 # --- assembling Settings -------------------------------------------------------------------------
+
+Layered = dict[str, tuple[str, str]]  # key -> (raw value, where it came from; "" = an override)
 
 
 def load_settings(
@@ -407,33 +469,55 @@ def load_settings(
     config_file: str | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Merge every source (see the module docstring) into a validated :class:`Settings`."""
-    env = os.environ if environ is None else environ
-    layered: dict[str, tuple[str, str]] = {}  # key -> (raw value, where it came from)
+    """Merge every source (see the module docstring) into a validated :class:`Settings`.
+
+    Raises one :class:`ConfigError` listing every error, not only the first."""
+    # The checks across settings live in tpf.config_check, which builds on this module's
+    # tables; imported here rather than at the top, where it would be circular.
+    from tpf.config_check import check_configuration
+
+    report = check_configuration(environ, config_file=config_file, overrides=overrides)
+    if report.errors:
+        raise ConfigError(format_errors(report.errors))
+    return report.settings
+
+
+def read_sources(
+    env: Mapping[str, str],
+    *,
+    config_file: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> tuple[Layered, list[str]]:
+    """Every configured value by key, highest precedence winning, and the errors met reading
+    them: an unreadable file, malformed lines, unknown keys and variables, disagreeing aliases."""
+    errors: list[str] = []
+    layered: Layered = {}
 
     path = env.get("TPF_CONFIG") if config_file is None else config_file
     if path:
-        for key, value in read_properties(path).items():
+        properties, problems = _read_properties(path)
+        errors += problems
+        for key, value in properties.items():
             if _is_known(key):
                 layered[key] = (value, f"in {path}")
             elif key.startswith(_STRICT_PREFIXES):
-                raise _unknown(key, _KNOWN, f"in {path}")
+                errors.append(_unknown(key, _KNOWN, f"in {path}"))
 
     for name, value in env.items():
         prop = _ENV_TO_KEY.get(name)
         if prop is not None and name not in _SHORT_FORMS:
             layered[prop] = (value, f"set by {name}")
         elif prop is None and name.startswith(_ENV_PREFIX):
-            raise _unknown(name, _ENV_TO_KEY, "environment variable")
+            errors.append(_unknown(name, _ENV_TO_KEY, "environment variable"))
 
-    short: dict[str, tuple[str, str]] = {}
+    short: Layered = {}
     for name, key in _SHORT_FORMS.items():
         if name not in env:
             continue
         earlier = short.get(key)
         if earlier and earlier[0].strip() != env[name].strip():
             # Two aliases of one key disagreeing is ambiguous; refuse rather than pick one.
-            raise ConfigError(f"{key}: {earlier[1][7:]} and {name} disagree; set only one")
+            errors.append(f"{key}: {earlier[1][7:]} and {name} disagree; set only one")
         short[key] = (env[name], f"set by {name}")
     layered.update(short)
 
@@ -444,12 +528,12 @@ def load_settings(
             layered[_P + name] = (value, "")
         else:
             relative = {k.removeprefix(_P) for k in _KNOWN}  # flags may omit the prefix
-            raise _unknown(name, _KNOWN | relative, "override")
+            errors.append(_unknown(name, _KNOWN | relative, "override"))
+    return layered, errors
 
-    return _build(layered)
 
-
-def _build(layered: Mapping[str, tuple[str, str]]) -> Settings:
+def parse_values(layered: Layered, errors: list[str]) -> Settings:
+    """Settings from the values that parse; each value that does not is one entry in errors."""
     values: dict[str, Any] = {}
     unsupported: dict[str, str] = {}
     for key, (raw, source) in sorted(layered.items()):
@@ -464,35 +548,8 @@ def _build(layered: Mapping[str, tuple[str, str]]) -> Settings:
         try:
             values[field_name] = parse(text, key)
         except ConfigError as exc:
-            if not source:
-                raise
-            raise ConfigError(f"{exc.message} ({source})") from None
-    settings = Settings(**values, unsupported=unsupported)
-    _check_surfaces(settings)
-    return settings
-
-
-def _check_surfaces(settings: Settings) -> None:
-    """An enabled REST surface needs exactly one of its token and its token reference."""
-    for surface, enabled, token, ref in (
-        (
-            "control-plane",
-            settings.control_plane_enabled,
-            settings.control_plane_token,
-            settings.control_plane_token_ref,
-        ),
-        ("admin", settings.admin_enabled, settings.admin_token, settings.admin_token_ref),
-    ):
-        if enabled and not (token or ref):
-            raise ConfigError(
-                f"{_P}{surface}.enabled=true needs {_P}{surface}.admin-token or "
-                f"{_P}{surface}.admin-token-ref"
-            )
-        if token and ref:
-            raise ConfigError(
-                f"{_P}{surface}.admin-token and {_P}{surface}.admin-token-ref are both set; "
-                "set exactly one"
-            )
+            errors.append(f"{exc.message} ({source})" if source else exc.message)
+    return Settings(**values, unsupported=unsupported)
 
 
 def resolve_secret(ref_or_value: str, environ: Mapping[str, str] | None = None) -> str:
@@ -517,27 +574,23 @@ def resolve_secret(ref_or_value: str, environ: Mapping[str, str] | None = None) 
     return ref_or_value
 
 
-def describe(settings: Settings) -> list[str]:
-    """Human-readable lines for each setting that differs from its default (for a startup log)."""
-    defaults = Settings()
-    lines: list[str] = []
-    for f in fields(Settings):
-        value = getattr(settings, f.name)
-        if f.name == "unsupported" or value == getattr(defaults, f.name):
-            continue
-        shown = value.value if isinstance(value, enum.Enum) else value
-        if _SECRET_KEY.search(f.name) and not str(value).startswith("env:"):
-            shown = "<redacted>"  # literal tokens and secrets stay out of startup logs
-        lines.append(f"{_FIELD_TO_KEY.get(f.name, f.name)} = {shown}")
-    return lines
-
-
 def unsupported_warnings(settings: Settings) -> list[str]:
     """One warning per accepted-but-unimplemented key, naming the key but never its value."""
     return [
         f"{key} is accepted but not supported yet by this build; it has no effect"
         for key in sorted(settings.unsupported)
     ]
+
+
+def process_environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """``environ`` if given, else this process's environment (read here and nowhere else)."""
+    return os.environ if environ is None else environ
+
+
+# The TPF_* variables the tpf command reads that are not settings (so never typos of one).
+CLIENT_VARIABLES = frozenset(
+    {"TPF_CONFIG", "TPF_BASE_URL", "TPF_TENANT", "TPF_CONTROL_PLANE_TOKEN", "TPF_ADMIN_TOKEN"}
+)
 
 
 @dataclass(frozen=True)

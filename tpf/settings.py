@@ -28,8 +28,6 @@ class Settings:
     # Execution lifecycle (pipeline.orchestrator.*)
     mode: str = "QUEUE_ASYNC"
     default_tenant: str = "default"
-    pipeline_id: str = "local-pipeline"
-    release_version: str = "local-contract"
     execution_ttl_days: int = 7
     lease_ms: int = 30_000
     max_retries: int = 3
@@ -58,7 +56,6 @@ class Settings:
 
     # Local worker and admission
     worker_max_in_flight: int = 64
-    worker_saturated_delay_ms: int = 1_000
     worker_stale_after_ms: int = 120_000
     worker_artifact_id: str | None = None
     worker_artifact_digest: str | None = None

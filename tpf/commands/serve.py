@@ -17,7 +17,8 @@ import sys
 from typing import Any
 
 from tpf.commands.release import load_pipeline
-from tpf.config import describe, load_settings
+from tpf.config import load_settings
+from tpf.config_check import describe, rest_surface_warnings
 from tpf.errors import ConfigError
 from tpf.gc_tuning import tune_garbage_collector
 
@@ -47,6 +48,8 @@ async def _serve(args: argparse.Namespace) -> int:
         return 2
     for line in describe(settings):
         LOG.info("setting %s", line)
+    for line in rest_surface_warnings(settings):
+        LOG.warning("%s", line)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
