@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "tpf.commands.release",
     "tpf.commands.config",
     "tpf.commands.aws",
+    "tpf.commands.dev",
     "tpf.commands.operator",
     "tpf.commands.serve",
 )

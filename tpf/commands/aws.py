@@ -229,8 +229,9 @@ def register(commands: Any) -> None:
     aws.add_argument("--config", help=".properties file (default: $TPF_CONFIG)")
     aws.set_defaults(handler=_bootstrap_command)
 
-    dev = commands.add_parser("dev", help="local development services")
-    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
+
+def register_dev(dev_commands: Any) -> None:
+    """``tpf dev aws``, under the ``tpf dev`` parser of :mod:`tpf.commands.dev`."""
     dev_aws = dev_commands.add_parser("aws", help="run a bootstrapped moto server on 127.0.0.1")
     dev_aws.add_argument("--port", type=int, default=4566, help="0 picks a free port")
     dev_aws.add_argument("--config", help=".properties file (default: $TPF_CONFIG)")
