@@ -143,3 +143,23 @@ def test_settings_parsed_but_not_implemented_are_reported_as_unsupported() -> No
         assert f"{P}{key} is accepted but not supported yet by this build; it has no effect" in (
             found
         )
+
+
+def test_static_aws_credentials_are_a_pair_and_the_secret_stays_out_of_output() -> None:
+    with pytest.raises(ConfigError, match="must be set together"):
+        load_settings({"TPF_AWS_ACCESS_KEY_ID": "AKIA"})
+    env = {"TPF_AWS_ACCESS_KEY_ID": "AKIA", "TPF_AWS_SECRET_ACCESS_KEY": "env:MY_AWS_SECRET"}
+    with pytest.raises(ConfigError, match="MY_AWS_SECRET is not set"):
+        load_settings(env)
+    report = check_configuration({**env, "MY_AWS_SECRET": "wJalr"})
+    assert report.errors == ()
+    lines = effective_configuration(report)
+    assert (
+        "tpf.aws.secret-access-key = env:MY_AWS_SECRET  (set by TPF_AWS_SECRET_ACCESS_KEY)" in lines
+    )
+    literal = check_configuration(
+        {"TPF_AWS_ACCESS_KEY_ID": "AKIA", "TPF_AWS_SECRET_ACCESS_KEY": "wJalr"}
+    )
+    assert "tpf.aws.secret-access-key = <redacted>  (set by TPF_AWS_SECRET_ACCESS_KEY)" in (
+        effective_configuration(literal)
+    )

@@ -230,6 +230,8 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "releases.storage.s3.region": ("s3_region", _text),
     _P + "releases.storage.s3.endpoint-override": ("s3_endpoint_override", _text),
     _P + "releases.storage.s3.path-style-access": ("s3_path_style_access", _bool),
+    "tpf.aws.access-key-id": ("aws_access_key_id", _text),
+    "tpf.aws.secret-access-key": ("aws_secret_access_key", _text),
     "tpf.sweeper.leader-election": ("sweeper_leader_election", _bool),
     "tpf.sweeper.leader-lease": ("sweeper_leader_lease_ms", _duration(1_000)),
     "tpf.http.host": ("http_host", _text),
@@ -286,7 +288,7 @@ _UNSUPPORTED_PREFIXES = (
 # Namespaces we own: an unknown key here is a typo, not someone else's setting.
 _STRICT_PREFIXES = (_P, "tpf.")
 # Values of these unsupported keys are secrets; keep them out of Settings (and so out of logs).
-_SECRET_KEY = re.compile(r"(token|secret)$")
+_SECRET_KEY = re.compile(r"(token|secret|secret[-_]access[-_]key)$")
 
 _KNOWN = frozenset(_SUPPORTED) | _UNSUPPORTED
 _FIELD_TO_KEY = {field: key for key, (field, _) in _SUPPORTED.items()}

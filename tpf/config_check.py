@@ -6,6 +6,7 @@ and where each value came from. :func:`tpf.config.load_settings`, and so ``tpf s
 to start on the same errors. Besides the value errors found while reading, the checks here are:
 
 - an enabled REST surface needs exactly one of its token and its token reference;
+- static AWS credentials come as a pair (key id and secret);
 - a secret reference (``env:NAME``) must resolve now: it would fail every request later;
 - a ``TPF_*`` environment variable that sets nothing is a misspelt short form
   (``TPF_STATE_PROVDER``), unless the ``tpf`` command reads it or a secret reference names it.
@@ -47,6 +48,7 @@ _SECRET_FIELDS = (
     "admin_token",
     "admin_token_ref",
     "resume_token_secret",
+    "aws_secret_access_key",
 )
 # Defaults computed from another setting, shown as what they resolve to.
 _DERIVED_DEFAULTS = {
@@ -77,6 +79,7 @@ def check_configuration(
     errors += short_form_typos(env, layered)
     settings = parse_values(layered, errors)
     errors += surface_errors(settings)
+    errors += credential_errors(settings)
     errors += reference_errors(settings, env)
     sources = {key: source or "override" for key, (raw, source) in layered.items() if raw.strip()}
     return Report(settings, tuple(errors), sources)
@@ -122,6 +125,13 @@ def surface_errors(settings: Settings) -> list[str]:
                 "set exactly one"
             )
     return errors
+
+
+def credential_errors(settings: Settings) -> list[str]:
+    """Static AWS credentials are a pair: one alone would silently use the default chain."""
+    if bool(settings.aws_access_key_id) == bool(settings.aws_secret_access_key):
+        return []
+    return ["tpf.aws.access-key-id and tpf.aws.secret-access-key must be set together"]
 
 
 def reference_errors(settings: Settings, env: Mapping[str, str]) -> list[str]:

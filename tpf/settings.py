@@ -119,6 +119,11 @@ class Settings:
     s3_region: str | None = None
     s3_endpoint_override: str | None = None
     s3_path_style_access: bool = False
+    # Static AWS credentials for every AWS client (a local endpoint needs some, any will do).
+    # Unset: botocore's usual chain (environment, profile, instance role), as in production.
+    # The secret may be a reference (env:NAME).
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
     # Optional sweeper leadership: one coordinator sweeps, elected through a lease item.
     sweeper_leader_election: bool = False
     sweeper_leader_lease_ms: int = 15_000
