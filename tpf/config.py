@@ -21,7 +21,8 @@ uses).
 Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``,
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
 ``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
-``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``.
+``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``,
+``tpf.aws.access-key-id``, ``tpf.aws.secret-access-key``.
 
 Strictness: a misspelt key must fail startup rather than silently fall back to a default, so an
 unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
@@ -29,8 +30,13 @@ unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
 key. Keys the original defines but this build does not implement (Dynamo, SQS, remote workers,
 tenancy, ...) are accepted and recorded in ``Settings.unsupported`` so the caller can warn; they
 are never mapped onto something that merely looks similar. Other namespaces (``quarkus.*``, other
-``pipeline.*`` keys) are ignored, as are unrelated environment variables. An empty value means
+``pipeline.*`` keys) are ignored, as are unrelated environment variables (but not ``TPF_*``
+ones that set nothing: see :mod:`tpf.config_check`). An empty value means
 "unset", as in MicroProfile Config.
+
+Errors are collected, not raised one at a time: :func:`read_sources` and :func:`parse_values`
+return every problem they meet, :mod:`tpf.config_check` adds the checks across keys, and
+:func:`load_settings` raises one :class:`ConfigError` listing them all.
 """
 
 from __future__ import annotations
