@@ -148,6 +148,9 @@ def test_the_printed_properties_block_runs_a_coordinator_on_its_own(
     )
     block = dev_aws[start : dev_aws.index("", start)]
     assert "tpf.aws.access-key-id=testing" in block
+    # The environment form says the same; no AWS_* variable is needed any more.
+    assert "export TPF_AWS_ACCESS_KEY_ID=testing" in dev_aws
+    assert not any(re.match(r"export AWS_", line) for line in dev_aws)
     config = tmp_path / "dev.properties"
     config.write_text("\n".join(block) + "\n")
     env = {**clean_env(), "TPF_STATE_DIR": str(tmp_path / "state")}
@@ -190,8 +193,3 @@ def _wait_for_line(log: Path, text: str, process: subprocess.Popen[str]) -> str:
         assert time.monotonic() < deadline, content
         time.sleep(0.05)  # a child process's output has no event to wait on
     return content
-
-
-def test_dev_aws_environment_exports_include_the_credentials(dev_aws: list[str]) -> None:
-    assert "export TPF_AWS_ACCESS_KEY_ID=testing" in dev_aws
-    assert not any(re.match(r"export AWS_", line) for line in dev_aws)
