@@ -52,9 +52,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
          "missing.json"),
     ],
 )  # fmt: skip
-def test_bad_input_is_one_line_and_exit_2(
-    tmp_path: Path, args: list[str], fragment: str
-) -> None:
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], fragment: str) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     done = run(args, tmp_path)
     assert done.returncode == 2, (done.stdout, done.stderr)

@@ -19,7 +19,7 @@ import pytest
 from demos.restaurant_approval.server import free_port
 
 TPF = str(Path(sys.executable).parent / "tpf")
-PIPELINE = '''\
+PIPELINE = """\
 from __future__ import annotations
 
 import msgspec
@@ -53,7 +53,7 @@ pipeline.await_step("Approve", step_id="approve", output=Approval, timeout="PT30
 @pipeline.step("Finish")
 def finish(answer: Approval) -> Greeting:
     return Greeting(text="approved" if answer.approved else "declined")
-'''
+"""
 
 
 def user_env(**extra: str) -> dict[str, str]:
