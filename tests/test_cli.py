@@ -55,3 +55,32 @@ def test_config_check_prints_effective_settings(tmp_path: Path) -> None:
     done = run("config", "check", env={"PIPELINE_ORCHESTRATOR_MAX_RETRIES": "0"})
     assert done.returncode == 0, done.stderr
     assert "max" in done.stdout.lower() and "0" in done.stdout
+
+
+def test_config_check_reports_every_error(tmp_path: Path) -> None:
+    config = tmp_path / "app.properties"
+    config.write_text("pipeline.orchestrator.max-retries=lots\ntpf.http.port=99999\nstray-line\n")
+    done = run("config", "check", "--config", str(config), env={"TPF_LEASE_MSS": "1"})
+    assert done.returncode == 2
+    assert "4 configuration errors" in done.stderr
+    for fragment in ("max-retries", "tpf.http.port", "line 3", "did you mean TPF_LEASE_MS?"):
+        assert fragment in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_config_check_prints_every_key_with_defaults_marked(tmp_path: Path) -> None:
+    done = run("config", "check", env={"TPF_MAX_RETRIES": "0"})
+    assert done.returncode == 0, done.stderr
+    assert "pipeline.orchestrator.max-retries = 0  (set by TPF_MAX_RETRIES)" in done.stdout
+    assert "pipeline.orchestrator.lease-ms = 30000  (default)" in done.stdout
+    assert "tpf.http.port = 8081  (default)" in done.stdout
+    assert "every /tpf/ API route will answer 404" in done.stderr  # both surfaces are off
+
+
+def test_serve_refuses_to_start_listing_every_error(tmp_path: Path) -> None:
+    config = tmp_path / "app.properties"
+    config.write_text("pipeline.orchestrator.max-retries=lots\ntpf.http.port=99999\n")
+    done = run("serve", "--config", str(config), env={"TPF_STATE_DIR": str(tmp_path / "s")})
+    assert done.returncode == 2
+    assert "2 configuration errors" in done.stderr
+    assert "max-retries" in done.stderr and "tpf.http.port" in done.stderr

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from tpf.errors import ConfigError, ValidationError
-from tpf.pipeline import Pipeline, parse_duration_ms
+from tpf.pipeline import Pipeline
 
 
 class Order(msgspec.Struct, rename="camel", kw_only=True):
@@ -83,27 +83,6 @@ def test_type_id_for_unions_generics_and_builtins() -> None:
     assert p.type_id(dict[str, int]) == "java.util.Map<java.lang.String, java.lang.Long>"
     assert p.type_id(int) == "java.lang.Long"
     assert p.type_id(None) == "null"
-
-
-@pytest.mark.parametrize(
-    ("text", "ms"),
-    [
-        ("PT30M", 1_800_000),
-        ("PT1H", 3_600_000),
-        ("P1DT1S", 86_401_000),
-        ("PT0.5S", 500),
-        ("pt2m", 120_000),
-        (250, 250),
-    ],
-)
-def test_durations(text: str | int, ms: int) -> None:
-    assert parse_duration_ms(text) == ms
-
-
-@pytest.mark.parametrize("text", ["", "P", "PT", "30M", "P1DT", "PTXM", "1h"])
-def test_bad_durations_are_rejected(text: str) -> None:
-    with pytest.raises(ConfigError, match="duration"):
-        parse_duration_ms(text)
 
 
 def test_validate_requires_a_step() -> None:

@@ -5,8 +5,9 @@ so a coordinator holds one connection pool per service, closes them all at once,
 benchmark can count every request (``requests`` is filled by a botocore event hook). Library
 errors are mapped into our error tree here (:func:`error_code`, :func:`is_condition_failed`).
 
-Credentials come from botocore's usual chain (environment, profile, instance role); a local
-endpoint (``*.endpoint-override``) such as moto accepts any.
+Credentials are ``tpf.aws.access-key-id`` / ``tpf.aws.secret-access-key`` when configured (what
+``tpf dev aws`` prints for its local endpoint, which accepts any), else botocore's usual chain
+(environment, profile, instance role).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
+from tpf.config import resolve_secret
 from tpf.settings import Settings
 
 # Local endpoints need a region name but do not care which.
 LOCAL_REGION = "us-east-1"
+# A reachable endpoint accepts a connection well within this (startup reachability probes).
+PROBE_CONNECT_TIMEOUT_S = 3.0
 
 
 class AwsClients:
@@ -59,13 +64,45 @@ class AwsClients:
         )
         client = await self._stack.enter_async_context(
             self._session.create_client(
-                service, region_name=region, endpoint_url=endpoint, config=config
+                service,
+                region_name=region,
+                endpoint_url=endpoint,
+                config=config,
+                **self._credentials(),
             )
         )
         # Each client counts its own requests (several may share one local endpoint).
         client.meta.events.register("before-send", functools.partial(self._count, service))
         self._clients[service] = client
         return client
+
+    @contextlib.asynccontextmanager
+    async def probe_client(self, service: str) -> AsyncIterator[Any]:
+        """A one-off client of ``service`` at the configured endpoint that tries once, with a
+        short connect timeout: whether the endpoint answers at all should be known at once,
+        not after the shared clients' retries."""
+        from aiobotocore.config import AioConfig
+
+        endpoint, region = self._target(service)
+        config = AioConfig(
+            connect_timeout=PROBE_CONNECT_TIMEOUT_S,
+            read_timeout=PROBE_CONNECT_TIMEOUT_S * 2,
+            retries={"max_attempts": 1, "mode": "standard"},
+        )
+        async with self._session.create_client(
+            service, region_name=region, endpoint_url=endpoint, config=config, **self._credentials()
+        ) as client:
+            yield client
+
+    def _credentials(self) -> dict[str, str]:
+        """``tpf.aws.*`` static credentials when configured; else botocore's chain decides."""
+        s = self._settings
+        if not (s.aws_access_key_id and s.aws_secret_access_key):
+            return {}
+        return {
+            "aws_access_key_id": s.aws_access_key_id,
+            "aws_secret_access_key": resolve_secret(s.aws_secret_access_key),
+        }
 
     def _count(self, service: str, **kwargs: Any) -> None:
         self.requests[service] += 1

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tpf import __version__
 
@@ -17,14 +18,24 @@ COMMAND_MODULES = (
     "tpf.commands.release",
     "tpf.commands.config",
     "tpf.commands.aws",
+    "tpf.commands.dev",
     "tpf.commands.operator",
     "tpf.commands.serve",
     "tpf.commands.state",
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the command, instead of the whole usage block first:
+    the line is what matters (``--limit: must be at least 1``), ``--help`` shows the rest.
+    Subcommand parsers are made with this class too (argparse uses the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tpf", description="tpf-coordinator")
+    parser = _Parser(prog="tpf", description="tpf-coordinator")
     parser.add_argument("--version", action="version", version=f"tpf {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:

@@ -22,7 +22,7 @@ Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
 ``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
 ``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``,
-``tpf.worker.step-threads``.
+``tpf.worker.step-threads``, ``tpf.aws.access-key-id``, ``tpf.aws.secret-access-key``.
 
 Strictness: a misspelt key must fail startup rather than silently fall back to a default, so an
 unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
@@ -30,22 +30,26 @@ unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
 key. Keys the original defines but this build does not implement (Dynamo, SQS, remote workers,
 tenancy, ...) are accepted and recorded in ``Settings.unsupported`` so the caller can warn; they
 are never mapped onto something that merely looks similar. Other namespaces (``quarkus.*``, other
-``pipeline.*`` keys) are ignored, as are unrelated environment variables. An empty value means
+``pipeline.*`` keys) are ignored, as are unrelated environment variables (but not ``TPF_*``
+ones that set nothing: see :mod:`tpf.config_check`). An empty value means
 "unset", as in MicroProfile Config.
+
+Errors are collected, not raised one at a time: :func:`read_sources` and :func:`parse_values`
+return every problem they meet, :mod:`tpf.config_check` adds the checks across keys, and
+:func:`load_settings` raises one :class:`ConfigError` listing them all.
 """
 
 from __future__ import annotations
 
 import difflib
-import enum
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from tpf.durations import parse_duration_ms
 from tpf.errors import ConfigError
 from tpf.records import IdempotencyPolicy
 from tpf.settings import (
@@ -69,49 +73,21 @@ Parser = Callable[[str, str], Any]  # (text, key) -> value; raises ConfigError n
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() would also take "1_000" and "١٢"
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_ISO_RE = re.compile(
-    r"P(?:(?P<d>[0-9]+)D)?(?:T(?:(?P<h>[0-9]+)H)?(?:(?P<m>[0-9]+)M)?"
-    r"(?:(?P<s>[0-9]+(?:[.,][0-9]{1,9})?)S)?)?",
-    re.IGNORECASE,
-)
-# Quarkus also accepts "500ms", "10s", "2m", "1h", "1d"; existing configs may use them.
-_SIMPLE_RE = re.compile(r"(?P<n>[0-9]+)(?P<u>ms|s|m|h|d)", re.IGNORECASE)
-_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def parse_duration_ms(text: str, *, key: str) -> int:
-    """ISO-8601 (``PT10S``, ``PT0.5S``, ``P1DT2H``), Quarkus short forms, or whole milliseconds."""
-    value = text.strip()
-    if _INT_RE.fullmatch(value):
-        ms = int(value)
-    elif simple := _SIMPLE_RE.fullmatch(value):
-        ms = int(simple["n"]) * _UNIT_MS[simple["u"].lower()]
-    # "P1DT" has a T but no time part: Java rejects it, so do we.
-    elif (iso := _ISO_RE.fullmatch(value)) and any(iso.groupdict().values()) and value[-1] != "T":
-        parts = {k: Decimal((v or "0").replace(",", ".")) for k, v in iso.groupdict().items()}
-        total = ((parts["d"] * 24 + parts["h"]) * 60 + parts["m"]) * 60_000 + parts["s"] * 1000
-        ms = int(total.to_integral_value(rounding=ROUND_HALF_UP))
-    else:
-        raise ConfigError(
-            f"{key}: malformed duration {text!r}; expected ISO-8601 such as PT10S, PT0.5S, PT2M, "
-            "PT1H30M, P1DT2H, or whole milliseconds"
-        )
-    if ms < 0:
-        raise ConfigError(f"{key}: duration must not be negative, got {text!r}")
-    return ms
 
 
 def _text(text: str, key: str) -> str:
     return text
 
 
-def _int(minimum: int) -> Parser:
+def _int(minimum: int, maximum: int | None = None) -> Parser:
     def parse(text: str, key: str) -> int:
         if not _INT_RE.fullmatch(text):
             raise ConfigError(f"{key}: expected an integer, got {text!r}")
         value = int(text)
         if value < minimum:
             raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{key}: must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -139,7 +115,7 @@ def _bool(text: str, key: str) -> bool:
 
 def _duration(minimum_ms: int) -> Parser:
     def parse(text: str, key: str) -> int:
-        ms = parse_duration_ms(text, key=key)
+        ms = parse_duration_ms(text, name=key)
         if ms < minimum_ms:
             raise ConfigError(f"{key}: must be at least {minimum_ms} ms, got {text!r} ({ms} ms)")
         return ms
@@ -181,8 +157,6 @@ def _mode(text: str, key: str) -> str:
 _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "mode": ("mode", _mode),
     _P + "default-tenant": ("default_tenant", _text),
-    _P + "pipeline-id": ("pipeline_id", _text),
-    _P + "release-version": ("release_version", _text),
     _P + "execution-ttl-days": ("execution_ttl_days", _int(1)),
     _P + "lease-ms": ("lease_ms", _int(1)),
     _P + "max-retries": ("max_retries", _int(0)),
@@ -207,7 +181,6 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "releases.storage.root": ("releases_storage_root", _text),
     _P + "worker.max-in-flight": ("worker_max_in_flight", _int(1)),
     "tpf.worker.step-threads": ("worker_step_threads", _int(1)),
-    _P + "worker.saturated-delay": ("worker_saturated_delay_ms", _duration(0)),
     _P + "worker.artifact-id": ("worker_artifact_id", _text),
     _P + "worker.artifact-digest": ("worker_artifact_digest", _text),
     _P + "worker.lifecycle.provider": (
@@ -265,10 +238,12 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "releases.storage.s3.region": ("s3_region", _text),
     _P + "releases.storage.s3.endpoint-override": ("s3_endpoint_override", _text),
     _P + "releases.storage.s3.path-style-access": ("s3_path_style_access", _bool),
+    "tpf.aws.access-key-id": ("aws_access_key_id", _text),
+    "tpf.aws.secret-access-key": ("aws_secret_access_key", _text),
     "tpf.sweeper.leader-election": ("sweeper_leader_election", _bool),
     "tpf.sweeper.leader-lease": ("sweeper_leader_lease_ms", _duration(1_000)),
     "tpf.http.host": ("http_host", _text),
-    "tpf.http.port": ("http_port", _int(0)),
+    "tpf.http.port": ("http_port", _int(0, 65535)),
     "tpf.http.max-body-bytes": ("http_max_body_bytes", _int(1024)),
     "tpf.http.max-wait": ("http_max_wait_ms", _duration(0)),
     "tpf.http.max-upload-bytes": ("http_max_upload_bytes", _int(1024)),
@@ -290,12 +265,12 @@ def _grouped(spec: str, prefix: str = "") -> frozenset[str]:
 # Keys the original defines (spec §8) whose feature this build does not have yet.
 _UNSUPPORTED = _grouped(
     """
-: max-circuit-deferral
+: max-circuit-deferral pipeline-id release-version
 : await-aggregate-max-input-items await-aggregate-max-output-items
 dynamo: await-unit-table await-admission-table
 tenancy: allowed-tenants require-explicit-tenant
 quotas: max-in-flight-transitions-per-tenant
-worker: execution-mode allowed-payload-prefixes
+worker: execution-mode allowed-payload-prefixes saturated-delay
 worker.rest: base-url path capabilities-path connect-timeout request-timeout server-enabled
 worker.grpc: endpoint plaintext request-timeout max-inbound-message-size server-enabled
 worker.sqs: request-queue-url response-queue-url pipeline-id contract-version release-version
@@ -322,7 +297,7 @@ _UNSUPPORTED_PREFIXES = (
 # Namespaces we own: an unknown key here is a typo, not someone else's setting.
 _STRICT_PREFIXES = (_P, "tpf.")
 # Values of these unsupported keys are secrets; keep them out of Settings (and so out of logs).
-_SECRET_KEY = re.compile(r"(token|secret)$")
+_SECRET_KEY = re.compile(r"(token|secret|secret[-_]access[-_]key)$")
 
 _KNOWN = frozenset(_SUPPORTED) | _UNSUPPORTED
 _FIELD_TO_KEY = {field: key for key, (field, _) in _SUPPORTED.items()}
@@ -355,19 +330,38 @@ _SHORT_FORMS: dict[str, str] = {
 }
 
 
+# Every TPF_* name that sets a key: the short forms and the environment forms of tpf.* keys.
+_TPF_NAMES = frozenset(_SHORT_FORMS) | {name for name in _ENV_TO_KEY if name.startswith("TPF_")}
+
+
 def known_keys() -> frozenset[str]:
     """Every exact property name this build accepts (supported or recorded as unsupported)."""
     return _KNOWN
+
+
+def supported_keys() -> dict[str, str]:
+    """Each implemented property name and the :class:`Settings` field it sets, in table order."""
+    return {key: field for key, (field, _) in _SUPPORTED.items()}
+
+
+def setting_variables() -> frozenset[str]:
+    """Every ``TPF_*`` variable that sets a key: short forms and environment forms of ``tpf.*``."""
+    return _TPF_NAMES
+
+
+def is_secret(name: str) -> bool:
+    """Whether a key or field name holds a token or secret (kept out of logs)."""
+    return _SECRET_KEY.search(name) is not None
 
 
 def _is_known(key: str) -> bool:
     return key in _KNOWN or key.startswith(_UNSUPPORTED_PREFIXES)
 
 
-def _unknown(name: str, candidates: Mapping[str, str] | frozenset[str], where: str) -> ConfigError:
+def _unknown(name: str, candidates: Mapping[str, str] | frozenset[str], where: str) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return ConfigError(f"{name}: unknown configuration key ({where}){hint}")
+    return f"{name}: unknown configuration key ({where}){hint}"
 
 
 # --- .properties files ---------------------------------------------------------------------------
@@ -382,6 +376,8 @@ def _unescape(text: str) -> str:
         code = match[1]
         if len(code) == 5:
             return chr(int(code[1:], 16))
+        if code == "u":  # java.util.Properties refuses it too
+            raise ConfigError("malformed \\uxxxx escape (expected four hex digits)")
         return _ESCAPES.get(code, code)  # "\=" -> "=", "\\" -> "\", lone trailing "\" -> ""
 
     return _ESCAPE.sub(one, text)
@@ -392,10 +388,12 @@ def _continues(line: str) -> bool:
     return (len(line) - len(line.rstrip("\\"))) % 2 == 1
 
 
-def _logical_lines(text: str) -> Iterator[str]:
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(number of its first physical line, logical line)`` for each non-comment line."""
     lines = text.splitlines()
     i = 0
     while i < len(lines):
+        number = i + 1
         line = lines[i].lstrip(_WS)
         i += 1
         if not line or line[0] in "#!":
@@ -403,36 +401,77 @@ def _logical_lines(text: str) -> Iterator[str]:
         while _continues(line) and i < len(lines):
             line = line[:-1] + lines[i].lstrip(_WS)
             i += 1
-        yield line[:-1] if _continues(line) else line
+        yield number, line[:-1] if _continues(line) else line
 
 
-def parse_properties(text: str) -> dict[str, str]:
-    """Parse ``.properties`` text; later duplicates win, as in ``java.util.Properties``."""
+def _parse_properties(text: str) -> tuple[dict[str, str], list[str]]:
+    """The entries, and one ``line N: ...`` message per malformed line (which is skipped)."""
     result: dict[str, str] = {}
-    for line in _logical_lines(text):
+    problems: list[str] = []
+    for number, line in _logical_lines(text):
         i = 0
         while i < len(line) and line[i] not in "=:" + _WS:
             i += 2 if line[i] == "\\" else 1  # an escaped separator belongs to the key
         rest = line[i:].lstrip(_WS)
-        if rest[:1] in ("=", ":") and rest:
+        separated = rest[:1] in ("=", ":")
+        if separated:
             rest = rest[1:].lstrip(_WS)
-        result[_unescape(line[:i])] = _unescape(rest.rstrip(_WS))
+        # java.util.Properties takes both as keys with an empty value; both are typos in a
+        # coordinator's configuration ("max-retries3", "=5"), so say so instead of ignoring them.
+        if i == 0:
+            problems.append(f"line {number}: no key before the separator in {line!r}")
+            continue
+        if not separated and not rest:
+            problems.append(f"line {number}: {line!r} has no value (expected key=value)")
+            continue
+        try:
+            result[_unescape(line[:i])] = _unescape(rest.rstrip(_WS))
+        except ConfigError as exc:
+            problems.append(f"line {number}: {exc.message} in {line!r}")
+    return result, problems
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Parse ``.properties`` text; later duplicates win, as in ``java.util.Properties``.
+
+    A malformed line (no value, no key, a bad ``\\u`` escape) is a :class:`ConfigError`."""
+    result, problems = _parse_properties(text)
+    if problems:
+        raise ConfigError(format_errors(problems))
     return result
 
 
-def read_properties(path: str) -> dict[str, str]:
-    """Read a Java ``.properties`` file (UTF-8). A missing file is a ConfigError naming it."""
+def _read_properties(path: str) -> tuple[dict[str, str], list[str]]:
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {path}") from None
+        return {}, [f"configuration file not found: {path}"]
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
-    return parse_properties(text)
+        return {}, [f"cannot read configuration file {path}: {exc}"]
+    result, problems = _parse_properties(text)
+    return result, [f"{path} {problem}" for problem in problems]
+
+
+def read_properties(path: str) -> dict[str, str]:
+    """Read a Java ``.properties`` file (UTF-8). A missing file or a malformed line is a
+    ConfigError naming it."""
+    result, problems = _read_properties(path)
+    if problems:
+        raise ConfigError(format_errors(problems))
+    return result
+
+
+def format_errors(errors: Sequence[str]) -> str:
+    """One error as it is; several as a count and a list, so each is fixed in one go."""
+    if len(errors) == 1:
+        return errors[0]
+    return f"{len(errors)} configuration errors:\n" + "\n".join(f"  - {e}" for e in errors)
 
 
 # --- assembling Settings -------------------------------------------------------------------------
+
+Layered = dict[str, tuple[str, str]]  # key -> (raw value, where it came from; "" = an override)
 
 
 def load_settings(
@@ -441,33 +480,55 @@ def load_settings(
     config_file: str | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Merge every source (see the module docstring) into a validated :class:`Settings`."""
-    env = os.environ if environ is None else environ
-    layered: dict[str, tuple[str, str]] = {}  # key -> (raw value, where it came from)
+    """Merge every source (see the module docstring) into a validated :class:`Settings`.
+
+    Raises one :class:`ConfigError` listing every error, not only the first."""
+    # The checks across settings live in tpf.config_check, which builds on this module's
+    # tables; imported here rather than at the top, where it would be circular.
+    from tpf.config_check import check_configuration
+
+    report = check_configuration(environ, config_file=config_file, overrides=overrides)
+    if report.errors:
+        raise ConfigError(format_errors(report.errors))
+    return report.settings
+
+
+def read_sources(
+    env: Mapping[str, str],
+    *,
+    config_file: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> tuple[Layered, list[str]]:
+    """Every configured value by key, highest precedence winning, and the errors met reading
+    them: an unreadable file, malformed lines, unknown keys and variables, disagreeing aliases."""
+    errors: list[str] = []
+    layered: Layered = {}
 
     path = env.get("TPF_CONFIG") if config_file is None else config_file
     if path:
-        for key, value in read_properties(path).items():
+        properties, problems = _read_properties(path)
+        errors += problems
+        for key, value in properties.items():
             if _is_known(key):
                 layered[key] = (value, f"in {path}")
             elif key.startswith(_STRICT_PREFIXES):
-                raise _unknown(key, _KNOWN, f"in {path}")
+                errors.append(_unknown(key, _KNOWN, f"in {path}"))
 
     for name, value in env.items():
         prop = _ENV_TO_KEY.get(name)
         if prop is not None and name not in _SHORT_FORMS:
             layered[prop] = (value, f"set by {name}")
         elif prop is None and name.startswith(_ENV_PREFIX):
-            raise _unknown(name, _ENV_TO_KEY, "environment variable")
+            errors.append(_unknown(name, _ENV_TO_KEY, "environment variable"))
 
-    short: dict[str, tuple[str, str]] = {}
+    short: Layered = {}
     for name, key in _SHORT_FORMS.items():
         if name not in env:
             continue
         earlier = short.get(key)
         if earlier and earlier[0].strip() != env[name].strip():
             # Two aliases of one key disagreeing is ambiguous; refuse rather than pick one.
-            raise ConfigError(f"{key}: {earlier[1][7:]} and {name} disagree; set only one")
+            errors.append(f"{key}: {earlier[1][7:]} and {name} disagree; set only one")
         short[key] = (env[name], f"set by {name}")
     layered.update(short)
 
@@ -478,12 +539,12 @@ def load_settings(
             layered[_P + name] = (value, "")
         else:
             relative = {k.removeprefix(_P) for k in _KNOWN}  # flags may omit the prefix
-            raise _unknown(name, _KNOWN | relative, "override")
+            errors.append(_unknown(name, _KNOWN | relative, "override"))
+    return layered, errors
 
-    return _build(layered)
 
-
-def _build(layered: Mapping[str, tuple[str, str]]) -> Settings:
+def parse_values(layered: Layered, errors: list[str]) -> Settings:
+    """Settings from the values that parse; each value that does not is one entry in errors."""
     values: dict[str, Any] = {}
     unsupported: dict[str, str] = {}
     for key, (raw, source) in sorted(layered.items()):
@@ -498,35 +559,8 @@ def _build(layered: Mapping[str, tuple[str, str]]) -> Settings:
         try:
             values[field_name] = parse(text, key)
         except ConfigError as exc:
-            if not source:
-                raise
-            raise ConfigError(f"{exc.message} ({source})") from None
-    settings = Settings(**values, unsupported=unsupported)
-    _check_surfaces(settings)
-    return settings
-
-
-def _check_surfaces(settings: Settings) -> None:
-    """An enabled REST surface needs exactly one of its token and its token reference."""
-    for surface, enabled, token, ref in (
-        (
-            "control-plane",
-            settings.control_plane_enabled,
-            settings.control_plane_token,
-            settings.control_plane_token_ref,
-        ),
-        ("admin", settings.admin_enabled, settings.admin_token, settings.admin_token_ref),
-    ):
-        if enabled and not (token or ref):
-            raise ConfigError(
-                f"{_P}{surface}.enabled=true needs {_P}{surface}.admin-token or "
-                f"{_P}{surface}.admin-token-ref"
-            )
-        if token and ref:
-            raise ConfigError(
-                f"{_P}{surface}.admin-token and {_P}{surface}.admin-token-ref are both set; "
-                "set exactly one"
-            )
+            errors.append(f"{exc.message} ({source})" if source else exc.message)
+    return Settings(**values, unsupported=unsupported)
 
 
 def resolve_secret(ref_or_value: str, environ: Mapping[str, str] | None = None) -> str:
@@ -551,27 +585,23 @@ def resolve_secret(ref_or_value: str, environ: Mapping[str, str] | None = None) 
     return ref_or_value
 
 
-def describe(settings: Settings) -> list[str]:
-    """Human-readable lines for each setting that differs from its default (for a startup log)."""
-    defaults = Settings()
-    lines: list[str] = []
-    for f in fields(Settings):
-        value = getattr(settings, f.name)
-        if f.name == "unsupported" or value == getattr(defaults, f.name):
-            continue
-        shown = value.value if isinstance(value, enum.Enum) else value
-        if _SECRET_KEY.search(f.name) and not str(value).startswith("env:"):
-            shown = "<redacted>"  # literal tokens and secrets stay out of startup logs
-        lines.append(f"{_FIELD_TO_KEY.get(f.name, f.name)} = {shown}")
-    return lines
-
-
 def unsupported_warnings(settings: Settings) -> list[str]:
     """One warning per accepted-but-unimplemented key, naming the key but never its value."""
     return [
         f"{key} is accepted but not supported yet by this build; it has no effect"
         for key in sorted(settings.unsupported)
     ]
+
+
+def process_environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """``environ`` if given, else this process's environment (read here and nowhere else)."""
+    return os.environ if environ is None else environ
+
+
+# The TPF_* variables the tpf command reads that are not settings (so never typos of one).
+CLIENT_VARIABLES = frozenset(
+    {"TPF_CONFIG", "TPF_BASE_URL", "TPF_TENANT", "TPF_CONTROL_PLANE_TOKEN", "TPF_ADMIN_TOKEN"}
+)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import decimal
 import inspect
-import re
 import sys
 import types
 import typing
@@ -34,6 +33,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
+from tpf.durations import parse_duration_ms
 from tpf.errors import ConfigError, ValidationError
 
 if TYPE_CHECKING:
@@ -62,32 +62,6 @@ _BUILTIN_TYPE_IDS: dict[Any, str] = {
     None: "null",
     type(None): "null",
 }
-
-_DURATION_RE = re.compile(
-    r"P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d{1,3})?)S)?)?"
-)
-
-
-def parse_duration_ms(value: str | int) -> int:
-    """An ISO-8601 duration (``PT30M``, ``P1DT2H``, ``PT1.5S``) or a millisecond int, in ms."""
-    if isinstance(value, bool):
-        raise ConfigError(f"invalid duration: {value!r}")
-    if isinstance(value, int):
-        return value
-    text = value.strip().upper()
-    match = _DURATION_RE.fullmatch(text)
-    parts = match.groupdict() if match else {}
-    time_part = any(parts.get(k) for k in ("h", "m", "s"))
-    if match is None or not any(parts.values()) or ("T" in text and not time_part):
-        raise ConfigError(f"invalid ISO-8601 duration: {value!r} (expected e.g. 'PT30M')")
-    seconds = decimal.Decimal(parts["s"] or 0)
-    return (
-        int(parts["d"] or 0) * 86_400_000
-        + int(parts["h"] or 0) * 3_600_000
-        + int(parts["m"] or 0) * 60_000
-        + int(seconds * 1000)
-    )
-
 
 @dataclass(frozen=True)
 class StepSpec:
@@ -191,7 +165,7 @@ class Pipeline:
                 input_type_id=self.type_id(input),
                 output_type_id=self.type_id(output),
                 fn=None,
-                timeout_ms=parse_duration_ms(timeout),
+                timeout_ms=parse_duration_ms(timeout, name=f"await step {name!r}: timeout"),
                 key_fields=tuple(key_fields),
                 assignee=assignee,
                 group=group,

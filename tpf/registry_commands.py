@@ -116,10 +116,13 @@ class RegistryCommands:
     async def register_local_worker(
         self, tenant_id: str, worker: LocalTransitionWorker, worker_id: str
     ) -> WorkerRecord:
-        """Record a lifecycle entry for a worker this process hosts, with the artifact identity
-        of its registered release when there is one."""
+        """Record a lifecycle entry for a worker this process hosts. Its artifact identity is
+        the configured one (``worker.artifact-id`` / ``-digest``, which admission then checks
+        against the active release, as the original's workers advertise theirs), else that of
+        its registered release when there is one."""
         pipeline_id, contract_version, release_version = worker.identity
         release = await self.stores.releases.get(tenant_id, pipeline_id, release_version)
+        s = self.settings
         return await self.register_worker(
             tenant_id,
             pipeline_id,
@@ -128,8 +131,9 @@ class RegistryCommands:
             release_version=release_version,
             protocol=worker.protocol,
             endpoint="in-process",
-            artifact_id=release.primary_artifact_id if release else "",
-            artifact_digest=release.primary_artifact_digest if release else "",
+            artifact_id=s.worker_artifact_id or (release.primary_artifact_id if release else ""),
+            artifact_digest=s.worker_artifact_digest
+            or (release.primary_artifact_digest if release else ""),
         )
 
     async def heartbeat_worker(

@@ -28,8 +28,6 @@ class Settings:
     # Execution lifecycle (pipeline.orchestrator.*)
     mode: str = "QUEUE_ASYNC"
     default_tenant: str = "default"
-    pipeline_id: str = "local-pipeline"
-    release_version: str = "local-contract"
     execution_ttl_days: int = 7
     lease_ms: int = 30_000
     max_retries: int = 3
@@ -59,7 +57,6 @@ class Settings:
     # Local worker and admission
     worker_max_in_flight: int = 64
     worker_step_threads: int = 40  # threads running sync step code at once (tpf/step_threads.py)
-    worker_saturated_delay_ms: int = 1_000
     worker_stale_after_ms: int = 120_000
     worker_artifact_id: str | None = None
     worker_artifact_digest: str | None = None
@@ -126,6 +123,11 @@ class Settings:
     s3_region: str | None = None
     s3_endpoint_override: str | None = None
     s3_path_style_access: bool = False
+    # Static AWS credentials for every AWS client (a local endpoint needs some, any will do).
+    # Unset: botocore's usual chain (environment, profile, instance role), as in production.
+    # The secret may be a reference (env:NAME).
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
     # Optional sweeper leadership: one coordinator sweeps, elected through a lease item.
     sweeper_leader_election: bool = False
     sweeper_leader_lease_ms: int = 15_000

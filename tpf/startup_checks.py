@@ -1,24 +1,44 @@
-"""Strict startup: refuse to run on AWS resources that do not exist, naming each one.
+"""Strict startup: refuse to run on AWS endpoints that do not answer or resources that do not
+exist, naming each one.
 
 With ``pipeline.orchestrator.strict-startup=true`` (the default) a coordinator checks, before it
-accepts work, that the DynamoDB tables and indexes, queues and bucket its configuration uses
-exist, and fails with one :class:`~tpf.errors.ConfigError` listing all that are missing,
-instead of failing later on the first message, registration or DLQ publish.
+accepts work, that each AWS endpoint it uses answers at all, then that the DynamoDB tables and
+indexes, queues and bucket its configuration uses exist, and fails with one
+:class:`~tpf.errors.ConfigError` listing every problem, instead of failing later on the first
+message, registration or DLQ publish (or with a library traceback about a refused connection).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from tpf.aws import AwsClients
-from tpf.bootstrap import missing_aws_resources
+from tpf.bootstrap import missing_aws_resources, named_bucket, named_queues
 from tpf.errors import ConfigError
 from tpf.settings import Settings
 from tpf.stores.factory import check_dynamo
 
+_P = "pipeline.orchestrator."
+# A reachable endpoint answers a probe in well under this, even a loaded local one.
+PROBE_TIMEOUT_S = 10.0
+
+Probe = Callable[[Any], Awaitable[Any]]
+
 
 async def check_aws_resources(settings: Settings, aws: AwsClients | None) -> None:
-    """Raise :class:`ConfigError` naming every missing resource (strict startup only)."""
+    """Raise :class:`ConfigError` naming every unreachable endpoint or missing resource
+    (strict startup only)."""
     if not settings.strict_startup or aws is None:
         return
+    unreachable = await unreachable_endpoints(settings, aws)
+    if unreachable:
+        raise ConfigError(
+            "strict startup: cannot reach "
+            + "; ".join(unreachable)
+            + " (start it, for example with `tpf dev aws`, or fix the endpoint setting)"
+        )
     # One error listing everything missing (tables, indexes, queues, bucket), so an operator
     # fixes the deployment in one go rather than one resource per restart.
     missing = await check_dynamo(aws, settings) + await missing_aws_resources(settings, aws)
@@ -29,3 +49,58 @@ async def check_aws_resources(settings: Settings, aws: AwsClients | None) -> Non
             + " (create them, for example with `tpf bootstrap aws`, or set "
             "pipeline.orchestrator.strict-startup=false)"
         )
+
+
+def _probes(settings: Settings) -> list[tuple[str, str, str, Probe]]:
+    """``(service, name, endpoint key, probe)`` of each AWS service the configuration uses.
+
+    A probe is the cheapest call of the service; only a failure to connect counts, so an
+    answer that refuses it (no permission to list) still proves the endpoint is there."""
+    uses_dynamo = "dynamo" in (
+        settings.state_provider,
+        settings.releases_registry_provider,
+        settings.worker_lifecycle_provider,
+    )
+    probes: list[tuple[str, str, str, Probe]] = []
+    if uses_dynamo:
+        probes.append(
+            ("dynamodb", "DynamoDB", "dynamo.endpoint-override", lambda c: c.list_tables(Limit=1))
+        )
+    if named_queues(settings):
+        probes.append(
+            ("sqs", "SQS", "sqs.endpoint-override", lambda c: c.list_queues(MaxResults=1))
+        )
+    if named_bucket(settings) is not None:
+        probes.append(
+            ("s3", "S3", "releases.storage.s3.endpoint-override", lambda c: c.list_buckets())
+        )
+    return probes
+
+
+async def unreachable_endpoints(settings: Settings, aws: AwsClients) -> list[str]:
+    """One line per configured AWS endpoint that cannot be connected to."""
+
+    async def probe(service: str, name: str, key: str, call: Probe) -> str | None:
+        async with aws.probe_client(service) as client:
+            endpoint = client.meta.endpoint_url
+            try:
+                await asyncio.wait_for(call(client), PROBE_TIMEOUT_S)
+            except TimeoutError:
+                return (
+                    f"the {name} endpoint {endpoint} ({_P}{key}): no answer in {PROBE_TIMEOUT_S} s"
+                )
+            except Exception as exc:
+                if not _is_connection_failure(exc):
+                    return None  # it answered, if only to refuse: it is there
+                return f"the {name} endpoint {endpoint} ({_P}{key}): {exc}"
+        return None
+
+    found = await asyncio.gather(*(probe(*p) for p in _probes(settings)))
+    return [line for line in found if line is not None]
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(exc, BotoConnectionError | HTTPClientError | OSError)

@@ -149,12 +149,14 @@ def snippet(settings: Settings, endpoint: str) -> list[str]:
         p + "releases.storage.s3.region": settings.s3_region,
         p + "releases.storage.s3.endpoint-override": endpoint,
         p + "releases.storage.s3.path-style-access": "true",
+        # The local endpoint accepts any credentials but botocore signs with some: the block
+        # works on its own, with no AWS_* variables.
+        "tpf.aws.access-key-id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "tpf.aws.secret-access-key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     }
     lines = ["# properties (save as a .properties file and pass --config / TPF_CONFIG):"]
     lines += [f"{key}={value}" for key, value in props.items() if value is not None]
     lines += ["", "# or the environment:"]
-    lines += [f"export {k}={v}" for k, v in FAKE_CREDENTIALS.items()]
-    lines.append(f"export AWS_DEFAULT_REGION={LOCAL_REGION}")
     lines += [
         f"export {key.upper().replace('.', '_').replace('-', '_')}={value}"
         for key, value in props.items()
@@ -229,8 +231,9 @@ def register(commands: Any) -> None:
     aws.add_argument("--config", help=".properties file (default: $TPF_CONFIG)")
     aws.set_defaults(handler=_bootstrap_command)
 
-    dev = commands.add_parser("dev", help="local development services")
-    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
+
+def register_dev(dev_commands: Any) -> None:
+    """``tpf dev aws``, under the ``tpf dev`` parser of :mod:`tpf.commands.dev`."""
     dev_aws = dev_commands.add_parser("aws", help="run a bootstrapped moto server on 127.0.0.1")
     dev_aws.add_argument("--port", type=int, default=4566, help="0 picks a free port")
     dev_aws.add_argument("--config", help=".properties file (default: $TPF_CONFIG)")

@@ -1,4 +1,9 @@
-"""``tpf config check``: load the configuration as a coordinator would and print it."""
+"""``tpf config check``: load the configuration as a coordinator would and print it.
+
+It prints every implemented key with its effective value (defaults marked, secrets redacted)
+and warnings to stderr, or every error found (exit status 2): the same checks ``tpf serve``
+runs before it starts.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,18 @@ import argparse
 import sys
 from typing import Any
 
-from tpf.config import describe, load_settings, unsupported_warnings
-from tpf.errors import ConfigError
+from tpf.config import format_errors
+from tpf.config_check import check_configuration, effective_configuration, warnings
 
 
 def _check(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(config_file=args.config)
-    except ConfigError as exc:
-        print(f"invalid configuration: {exc}", file=sys.stderr)
+    report = check_configuration(config_file=args.config)
+    if report.errors:
+        print(f"invalid configuration: {format_errors(report.errors)}", file=sys.stderr)
         return 2
-    for line in describe(settings) or ["(all defaults)"]:
+    for line in effective_configuration(report):
         print(line)
-    for line in unsupported_warnings(settings):
+    for line in warnings(report.settings):
         print(f"warning: {line}", file=sys.stderr)
     return 0
 

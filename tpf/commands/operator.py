@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,45 @@ EXIT_EXECUTION_FAILED = 3
 _FAILED_STATUSES = frozenset({"FAILED", "DLQ"})
 
 
+# The original's worker protocols (spec §7): a record with any other one is never admitted.
+PROTOCOLS = ("local", "rest", "grpc", "sqs")
+
+
 def _json_arg(text: str) -> Any:
     """A JSON value inline, or ``@path`` to read it from a file."""
+    source = "the value"
     if text.startswith("@"):
-        text = Path(text[1:]).read_text()
+        source = text[1:]
+        try:
+            text = Path(source).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise argparse.ArgumentTypeError(f"cannot read {source}: {reason}") from None
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+        raise argparse.ArgumentTypeError(f"{source} is not valid JSON: {exc}") from None
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _time(epoch_ms: Any) -> str:
+    """An epoch-millisecond field as ISO-8601 UTC for people (``--json`` keeps the number)."""
+    if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
+        return "-"
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _status_line(s: dict[str, Any]) -> str:
@@ -51,7 +83,10 @@ def _status_line(s: dict[str, Any]) -> str:
 
 def _fmt_submit(r: Any) -> list[str]:
     dup = " (duplicate: the existing execution)" if r["duplicate"] else ""
-    return [f"execution {r['executionId']} accepted{dup}", f"status: {r['statusUrl']}"]
+    return [
+        f"execution {r['executionId']} accepted{dup} at {_time(r.get('submittedAtEpochMs'))}",
+        f"status: {r['statusUrl']}",
+    ]
 
 
 def _fmt_result(r: Any) -> list[str]:
@@ -81,10 +116,15 @@ def _fmt_pending(rows: Any) -> list[str]:
     if not rows:
         return ["no pending interactions"]
     return [
-        f"{p['interactionId']} execution={p['executionId']} step={p['stepId']} "
-        f"deadline={p['deadlineEpochMs']} assignee={p.get('assignee') or '-'} "
-        f"group={p.get('group') or '-'}"
+        line
         for p in rows
+        for line in (
+            f"{p['interactionId']} execution={p['executionId']} step={p['stepId']} "
+            f"deadline={_time(p['deadlineEpochMs'])} assignee={p.get('assignee') or '-'} "
+            f"group={p.get('group') or '-'}",
+            # What the person is asked to decide on; compact so one interaction stays 2 lines.
+            f"  request: {json.dumps(p.get('requestPayload'), separators=(',', ':'))}",
+        )
     ]
 
 
@@ -120,7 +160,7 @@ def _fmt_releases(rows: Any) -> list[str]:
 def _fmt_worker(r: Any) -> list[str]:
     return [
         f"worker {r['workerId']} {r['state']} protocol={r['protocol']} "
-        f"release={r['releaseVersion']} lastHeartbeat={r['lastHeartbeatAtEpochMs']}"
+        f"release={r['releaseVersion']} lastHeartbeat={_time(r['lastHeartbeatAtEpochMs'])}"
     ]
 
 
@@ -162,6 +202,9 @@ def _runner(
         except ApiError as exc:
             print(f"error: HTTP {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
             return 1
+        except OSError as exc:  # a local file the command reads (releases register --upload)
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if args.json:
             print(json.dumps(answer, indent=2))
         else:
@@ -198,7 +241,7 @@ def register(commands: Any) -> None:
         lambda r: [_status_line(r)],
     )
     p.add_argument("execution_id")
-    p.add_argument("--wait-ms", type=int, help="long poll until terminal or waiting")
+    p.add_argument("--wait-ms", type=_at_least(0), help="long poll until terminal or waiting")
     p = _command(
         ex,
         "result",
@@ -208,7 +251,7 @@ def register(commands: Any) -> None:
         _result_outcome,
     )
     p.add_argument("execution_id")
-    p.add_argument("--wait-ms", type=int, help="long poll until terminal or waiting")
+    p.add_argument("--wait-ms", type=_at_least(0), help="long poll until terminal or waiting")
 
     interactions = commands.add_parser("interactions", help="await interactions")
     it = interactions.add_subparsers(dest="sub", required=True)
@@ -223,7 +266,7 @@ def register(commands: Any) -> None:
     )
     for flag in ("--assignee", "--group", "--step-id"):
         p.add_argument(flag)
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=_at_least(1))
     p = _command(
         it,
         "complete",
@@ -324,8 +367,9 @@ def register(commands: Any) -> None:
         ),
         _fmt_worker,
     )
-    for flag in ("--worker-id", "--contract-version", "--release-version", "--protocol"):
+    for flag in ("--worker-id", "--contract-version", "--release-version"):
         p.add_argument(flag, required=True)
+    p.add_argument("--protocol", required=True, type=str.lower, choices=PROTOCOLS)
     for flag in ("--endpoint", "--artifact-id", "--artifact-digest"):
         p.add_argument(flag)
     p = _command(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,10 +33,17 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def load_pipeline(ref: str) -> Pipeline:
-    """Import ``MODULE:ATTR`` and return the :class:`Pipeline` it names."""
+    """Import ``MODULE:ATTR`` and return the :class:`Pipeline` it names.
+
+    The working directory is searched first, as ``python -m`` does: the ``tpf`` console
+    script's own directory is on ``sys.path`` instead, so a user's module next to them would
+    otherwise need ``PYTHONPATH=.``."""
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
         raise SystemExit(f"--pipeline must look like MODULE:ATTR, got {ref!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

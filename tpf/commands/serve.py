@@ -15,21 +15,25 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from tpf import logs
 from tpf.commands.release import hosted_pipelines
-from tpf.config import describe, load_settings
+from tpf.config import load_settings
+from tpf.config_check import describe, rest_surface_warnings
 from tpf.errors import ConfigError
 from tpf.gc_tuning import tune_garbage_collector
 from tpf.stores.state_lock import StateDirInUse
+
+if TYPE_CHECKING:
+    from tpf.coordinator import Coordinator
 
 LOG = logging.getLogger("tpf.serve")
 
 
 async def _serve(args: argparse.Namespace) -> int:
     from tpf.coordinator import Coordinator
-    from tpf.http.server import serve
 
     overrides: dict[str, str] = {}
     if args.host is not None:
@@ -53,29 +57,58 @@ async def _serve(args: argparse.Namespace) -> int:
         return 1
     for line in describe(settings):
         LOG.info("setting %s", line)
+    for line in rest_surface_warnings(settings):
+        LOG.warning("%s", line)
+
+    def host(coordinator: Coordinator) -> None:
+        for pipeline, release_version in pipelines:
+            worker = coordinator.host(pipeline, release_version=release_version)
+            pid, cv, rv = worker.identity
+            LOG.info("hosting %s (contract %s, release %s) as a local worker", pid, cv, rv)
+
+    def started(port: int) -> None:
+        # Scripts wait for this line (or poll /q/health/ready) before calling the API.
+        print(f"tpf serve: listening on http://{settings.http_host}:{port}", flush=True)
+
+    await serve_until_stopped(
+        coordinator, host=host, started=started, access_log=args.access_log
+    )
+    print("tpf serve: stopped", flush=True)
+    return 0
+
+
+async def serve_until_stopped(
+    coordinator: Coordinator,
+    *,
+    host: Callable[[Coordinator], None],
+    started: Callable[[int], None],
+    prepare: Callable[[Coordinator], Awaitable[None]] | None = None,
+    access_log: bool = False,
+) -> None:
+    """Serve an opened coordinator until SIGINT/SIGTERM, then close it (``tpf serve``, ``tpf
+    dev``): ``host`` adds pipeline code before the supervisors start (a restart resumes its
+    executions at once), ``prepare`` runs once they run, ``started`` once the port listens;
+    ``access_log`` turns on aiohttp's per-request log lines."""
+    from tpf.http.server import serve
+
+    settings = coordinator.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        for pipeline, release_version in pipelines:
-            worker = coordinator.host(pipeline, release_version=release_version)
-            pid, cv, rv = worker.identity
-            LOG.info("hosting %s (contract %s, release %s) as a local worker", pid, cv, rv)
+        host(coordinator)
         await coordinator.start()
+        if prepare is not None:
+            await prepare(coordinator)
         tune_garbage_collector()
-
-        def started(port: int) -> None:
-            # Scripts wait for this line (or poll /q/health/ready) before calling the API.
-            print(f"tpf serve: listening on http://{settings.http_host}:{port}", flush=True)
-
         server = asyncio.create_task(
             serve(
                 coordinator,
                 host=settings.http_host,
                 port=settings.http_port,
                 started=started,
-                access_log=args.access_log,
+                access_log=access_log,
             )
         )
         stopping = asyncio.create_task(stop.wait())
@@ -87,8 +120,6 @@ async def _serve(args: argparse.Namespace) -> int:
         stopping.cancel()
     finally:
         await coordinator.close()
-    print("tpf serve: stopped", flush=True)
-    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -24,6 +24,12 @@ _PREFIXES = (
     ("/tpf/control-plane/", Surface.CONTROL_PLANE),
     ("/tpf/admin/", Surface.ADMIN),
 )
+# What a 401 tells the caller to fix: the flag and environment variable the tpf CLI sends the
+# surface's token from (tpf.commands.operator, tpf.config.ClientDefaults).
+_CLI_TOKEN_SOURCE = {
+    Surface.CONTROL_PLANE: "the tpf CLI sends --token or $TPF_CONTROL_PLANE_TOKEN",
+    Surface.ADMIN: "the tpf CLI sends --admin-token or $TPF_ADMIN_TOKEN",
+}
 
 
 class Unauthorized(TpfError):
@@ -72,13 +78,14 @@ class TokenGuard:
         expected = self._expected(configured, key)
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
+        hint = f"the token set by {key}.admin-token (or -ref); {_CLI_TOKEN_SOURCE[surface]}"
         if not header:
-            raise Unauthorized("missing Authorization header (expected 'Bearer <token>')")
+            raise Unauthorized(f"missing Authorization header: send 'Bearer <token>' with {hint}")
         if scheme.lower() != "bearer" or not given.strip():
-            raise Unauthorized("malformed Authorization header (expected 'Bearer <token>')")
+            raise Unauthorized(f"malformed Authorization header: send 'Bearer <token>' with {hint}")
         # compare_digest on bytes: str arguments must be ASCII, and a header need not be.
         if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-            raise Unauthorized(f"invalid bearer token for the {surface.value} API")
+            raise Unauthorized(f"invalid bearer token for the {surface.value} API: send {hint}")
 
     def _expected(self, configured: str | None, key: str) -> str:
         if not configured:  # settings validation forbids this; fail closed all the same
