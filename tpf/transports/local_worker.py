@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 
+import tpf
 from tpf import events, lifecycle
 from tpf.clock import Clock
 from tpf.errors import TerminalError, TpfError
@@ -57,9 +61,24 @@ class StepEvent:
 StepObserver = Callable[[StepEvent], None]
 
 
+# Frames of the machinery between the worker and the step (this package, anyio's thread hop,
+# asyncio): an operator reading ``errorDetail`` wants the step's own frames, not ours.
+_MACHINERY = tuple(
+    str(Path(module.__file__).resolve().parent) + os.sep
+    for module in (tpf, anyio, asyncio)
+    if module.__file__ is not None
+)
+
+
 def error_detail(exc: BaseException) -> str:
-    """``exc``'s traceback as text, bounded to its end (where the step raised)."""
-    detail = lifecycle.trim_detail("".join(traceback.format_exception(exc)))
+    """``exc``'s traceback as text from the first frame outside the machinery (the step's code),
+    bounded to its end (where the step raised). An error raised by the machinery itself (e.g. an
+    input that does not decode) keeps its whole traceback."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_MACHINERY):
+        tb = tb.tb_next
+    shown = traceback.TracebackException(type(exc), exc, tb or exc.__traceback__)
+    detail = lifecycle.trim_detail("".join(shown.format()))
     assert detail is not None
     return detail
 
