@@ -17,7 +17,6 @@ Ctrl-C or SIGTERM, like ``tpf serve``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from tpf import logs
 from tpf.commands import aws
 from tpf.commands.release import load_pipeline
-from tpf.commands.serve import serve_until_stopped
+from tpf.commands.serve import run_server, serve_until_stopped
 from tpf.config import load_settings
 from tpf.errors import ConfigError
 from tpf.pipeline import Pipeline
@@ -193,12 +192,7 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logs.configure(args.log_level, args.log_format, access_log=args.access_log)
-    try:
-        return asyncio.run(_dev(args))
-    except OSError as exc:  # e.g. the port is taken
-        print(f"tpf dev: {exc}", file=sys.stderr)
-        return 1
+    return run_server("dev", _dev, args)
 
 
 def register(commands: Any) -> None:

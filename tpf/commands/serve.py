@@ -15,7 +15,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from tpf import logs
@@ -122,13 +122,23 @@ async def serve_until_stopped(
         await coordinator.close()
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_server(
+    name: str,
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+    args: argparse.Namespace,
+) -> int:
+    """Run a serving command (``tpf serve``, ``tpf dev``) with its logging flags applied; a
+    failure to bind (the port is taken) is one line and exit 1, not a traceback."""
     logs.configure(args.log_level, args.log_format, access_log=args.access_log)
     try:
-        return asyncio.run(_serve(args))
+        return asyncio.run(main(args))
     except OSError as exc:  # e.g. the port is taken
-        print(f"tpf serve: {exc}", file=sys.stderr)
+        print(f"tpf {name}: {exc}", file=sys.stderr)
         return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_server("serve", _serve, args)
 
 
 def register(commands: Any) -> None:
