@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tpf import ids, lifecycle
+from tpf import ids, lifecycle, redrives
 from tpf import interactions as inter
 from tpf.errors import Conflict
 from tpf.lifecycle import MAX_BACKOFF_MS, RetryPolicy
@@ -322,15 +322,15 @@ def failed_record(**changes: Any) -> ExecutionRecord:
 
 def test_redrive_of_dlq_is_always_allowed() -> None:
     r = failed_record(status=ExecutionStatus.DLQ)
-    queued = lifecycle.redrive(r, NOW + 9, expected_version=None, allow_failed=False, reason=None)
+    queued = redrives.redrive(r, NOW + 9, expected_version=None, allow_failed=False, reason=None)
     assert queued.status is ExecutionStatus.QUEUED
 
 
 def test_redrive_of_failed_needs_allow_failed() -> None:
     r = failed_record()
     with pytest.raises(Conflict, match="without allowFailed=true"):
-        lifecycle.redrive(r, NOW, expected_version=None, allow_failed=False, reason=None)
-    queued = lifecycle.redrive(r, NOW, expected_version=None, allow_failed=True, reason=None)
+        redrives.redrive(r, NOW, expected_version=None, allow_failed=False, reason=None)
+    queued = redrives.redrive(r, NOW, expected_version=None, allow_failed=True, reason=None)
     assert queued.status is ExecutionStatus.QUEUED
 
 
@@ -347,13 +347,13 @@ def test_redrive_of_failed_needs_allow_failed() -> None:
 def test_redrive_refuses_other_statuses(status: ExecutionStatus) -> None:
     r = failed_record(status=status)
     with pytest.raises(Conflict, match=f"cannot be re-driven from status {status.value}"):
-        lifecycle.redrive(r, NOW, expected_version=None, allow_failed=True, reason=None)
+        redrives.redrive(r, NOW, expected_version=None, allow_failed=True, reason=None)
 
 
 def test_redrive_version_mismatch() -> None:
     r = failed_record()
     with pytest.raises(Conflict) as caught:
-        lifecycle.redrive(r, NOW, expected_version=r.version - 1, allow_failed=True, reason=None)
+        redrives.redrive(r, NOW, expected_version=r.version - 1, allow_failed=True, reason=None)
     assert caught.value.message == (
         f"Execution exec-1 version mismatch: expected {r.version - 1} "
         f"but current version is {r.version}"
@@ -362,7 +362,7 @@ def test_redrive_version_mismatch() -> None:
 
 def test_redrive_keeps_step_and_await_and_bumps_attempt() -> None:
     r = failed_record()
-    queued = lifecycle.redrive(
+    queued = redrives.redrive(
         r, NOW + 50, expected_version=r.version, allow_failed=True, reason="  fixed the bug  "
     )
     assert queued.version == r.version + 1
@@ -384,16 +384,16 @@ def test_redrive_keeps_step_and_await_and_bumps_attempt() -> None:
 
 def test_redrive_reason_is_trimmed_and_defaults_to_operator() -> None:
     r = failed_record()
-    long = lifecycle.redrive(r, NOW, expected_version=None, allow_failed=True, reason="r" * 200)
+    long = redrives.redrive(r, NOW, expected_version=None, allow_failed=True, reason="r" * 200)
     assert long.redrives[-1].reason == "r" * 80
     for blank in (None, "", "   "):
-        default = lifecycle.redrive(r, NOW, expected_version=None, allow_failed=True, reason=blank)
+        default = redrives.redrive(r, NOW, expected_version=None, allow_failed=True, reason=blank)
         assert default.redrives[-1].reason == "operator"
 
 
 def test_redrives_accumulate() -> None:
     r = failed_record()
-    once = lifecycle.redrive(r, NOW, expected_version=None, allow_failed=True, reason="one")
+    once = redrives.redrive(r, NOW, expected_version=None, allow_failed=True, reason="one")
     again = lifecycle.mark_failed(
         replace(once, status=ExecutionStatus.RUNNING),
         NOW,
@@ -402,7 +402,7 @@ def test_redrives_accumulate() -> None:
         terminal_reason="non_retryable",
         retryable=False,
     )
-    twice = lifecycle.redrive(again, NOW, expected_version=None, allow_failed=True, reason="two")
+    twice = redrives.redrive(again, NOW, expected_version=None, allow_failed=True, reason="two")
     assert [e.reason for e in twice.redrives] == ["one", "two"]
     assert twice.attempt == r.attempt + 2
 
@@ -423,7 +423,7 @@ def test_every_transition_bumps_the_version_by_one() -> None:
         lifecycle.decide_failure(
             r, NOW, RetryPolicy(), error_code="E", error_message=None, retryable=True
         ),
-        lifecycle.redrive(
+        redrives.redrive(
             failed_record(version=r.version),
             NOW,
             expected_version=None,

@@ -1,4 +1,4 @@
-"""The pure re-open decision (``tpf.lifecycle.reopen_await``): which await, and when to refuse."""
+"""The pure re-open decision (``tpf.redrives.reopen_await``): which await, and when to refuse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from tests.test_lifecycle import NOW, failed_record, interaction, record
 from tpf import interactions as inter
-from tpf import lifecycle
+from tpf import lifecycle, redrives
 from tpf.errors import Conflict
 from tpf.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
 
@@ -22,7 +22,7 @@ def completed() -> AwaitInteraction:
 def test_a_failure_after_the_await_reopens_that_await() -> None:
     r = failed_record(current_step_index=AWAIT_STEP + 1)
     answered = completed()
-    queued = lifecycle.reopen_await(
+    queued = redrives.reopen_await(
         r, NOW + 7, answered, expected_version=r.version, reason="  wrong orderId  "
     )
     assert queued.status is ExecutionStatus.QUEUED
@@ -45,7 +45,7 @@ def test_a_timed_out_await_is_reopened_in_place() -> None:
     r = lifecycle.fail_await_timeout(
         lifecycle.mark_waiting(record(), NOW, interaction()), NOW, timed_out
     )
-    queued = lifecycle.reopen_await(r, NOW, timed_out, expected_version=None, reason=None)
+    queued = redrives.reopen_await(r, NOW, timed_out, expected_version=None, reason=None)
     assert queued.current_step_index == AWAIT_STEP
     assert queued.redrives[-1].reason == "operator"
 
@@ -64,13 +64,13 @@ def test_a_timed_out_await_is_reopened_in_place() -> None:
 def test_only_a_failed_execution_reopens(status: ExecutionStatus) -> None:
     r = failed_record(status=status)
     with pytest.raises(Conflict, match=f"is {status.value}: only a FAILED execution"):
-        lifecycle.reopen_await(r, NOW, completed(), expected_version=None, reason=None)
+        redrives.reopen_await(r, NOW, completed(), expected_version=None, reason=None)
 
 
 def refusal(r: ExecutionRecord, found: AwaitInteraction | None) -> Conflict:
     with pytest.raises(Conflict) as caught:
-        lifecycle.reopen_await(r, NOW, found, expected_version=None, reason=None)
-    assert caught.value.code == lifecycle.NO_AWAIT_TO_REOPEN
+        redrives.reopen_await(r, NOW, found, expected_version=None, reason=None)
+    assert caught.value.code == redrives.NO_AWAIT_TO_REOPEN
     return caught.value
 
 
@@ -97,4 +97,4 @@ def test_no_await_to_reopen() -> None:
 def test_reopen_checks_the_expected_version() -> None:
     r = failed_record()
     with pytest.raises(Conflict, match="version mismatch"):
-        lifecycle.reopen_await(r, NOW, completed(), expected_version=r.version - 1, reason=None)
+        redrives.reopen_await(r, NOW, completed(), expected_version=r.version - 1, reason=None)

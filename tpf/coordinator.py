@@ -427,7 +427,7 @@ class Coordinator(RegistryCommands):
     ) -> ExecutionRecord:
         """Re-drive a terminal execution from its step; with ``reopen_await``, a FAILED one from
         its last await, which parks again on a fresh interaction (see
-        :func:`tpf.lifecycle.reopen_await`)."""
+        :func:`tpf.redrives.reopen_await`)."""
         result = await self.system.ask(
             EXECUTION,
             (tenant_id, execution_id),

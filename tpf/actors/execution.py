@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import msgspec
 
-from tpf import events, lifecycle
+from tpf import events, lifecycle, redrives
 from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine, no_worker_result
 from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
@@ -163,7 +163,7 @@ class ExecutionActor(Actor):
             last = None
             if record.await_interaction_id is not None:
                 last = await engine.stores.awaits.get(tenant_id, record.await_interaction_id)
-            queued = lifecycle.reopen_await(
+            queued = redrives.reopen_await(
                 record,
                 now,
                 last,
@@ -171,7 +171,7 @@ class ExecutionActor(Actor):
                 reason=message.reason,
             )
         else:
-            queued = lifecycle.redrive(
+            queued = redrives.redrive(
                 record,
                 now,
                 expected_version=message.expected_version,
