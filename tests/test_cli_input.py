@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tpf.commands.operator import _fmt_pending, _fmt_submit, _fmt_worker
+from tpf.commands.operator_output import fmt_pending, fmt_submit, fmt_worker
 
 TPF = str(Path(sys.executable).parent / "tpf")
 # Nothing listens here: every case must be refused before any request is sent.
@@ -72,7 +72,7 @@ def test_protocol_is_case_insensitive(tmp_path: Path) -> None:
 
 
 def test_human_output_prints_iso_times_and_the_request_payload() -> None:
-    [line, request] = _fmt_pending(
+    [line, request] = fmt_pending(
         [
             {
                 "interactionId": "i-1",
@@ -87,10 +87,10 @@ def test_human_output_prints_iso_times_and_the_request_payload() -> None:
     )
     assert "deadline=2026-01-01T00:00:00.000Z" in line and "group=approvers" in line
     assert request == '  request: {"orderId":"o-1","amount":5}'
-    submitted = _fmt_submit(
+    submitted = fmt_submit(
         {"executionId": "e", "duplicate": False, "statusUrl": "/s", "submittedAtEpochMs": 1500}
     )
     assert submitted[0] == "execution e accepted at 1970-01-01T00:00:01.500Z"
     worker = {"workerId": "w", "state": "HEALTHY", "protocol": "local", "releaseVersion": "r"}
-    [beat] = _fmt_worker({**worker, "lastHeartbeatAtEpochMs": 0})
+    [beat] = fmt_worker({**worker, "lastHeartbeatAtEpochMs": 0})
     assert beat.endswith("lastHeartbeat=1970-01-01T00:00:00.000Z")

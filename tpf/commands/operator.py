@@ -15,19 +15,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tpf.client import ApiError, RestClient
+from tpf.commands import operator_output as output
 from tpf.config import client_defaults
 
 Handler = Callable[[RestClient, argparse.Namespace], Any]
 Formatter = Callable[[Any], list[str]]
 # The exit status of a command the API answered (and a line for stderr when it is not 0).
 Outcome = Callable[[Any], tuple[int, str | None]]
-EXIT_EXECUTION_FAILED = 3
-_FAILED_STATUSES = frozenset({"FAILED", "DLQ"})
 
 
 # The original's worker protocols (spec §7): a record with any other one is never admitted.
@@ -63,118 +61,13 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def _time(epoch_ms: Any) -> str:
-    """An epoch-millisecond field as ISO-8601 UTC for people (``--json`` keeps the number)."""
-    if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
-        return "-"
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _status_line(s: dict[str, Any]) -> str:
-    line = (
-        f"execution {s['executionId']}: {s['status']} step={s['stepIndex']} "
-        f"attempt={s['attempt']} version={s['version']}"
-    )
-    if s.get("errorCode"):
-        line += f"\n  error {s['errorCode']}: {s.get('errorMessage') or ''}"
-    return line
-
-
-def _fmt_submit(r: Any) -> list[str]:
-    dup = " (duplicate: the existing execution)" if r["duplicate"] else ""
-    return [
-        f"execution {r['executionId']} accepted{dup} at {_time(r.get('submittedAtEpochMs'))}",
-        f"status: {r['statusUrl']}",
-    ]
-
-
-def _fmt_result(r: Any) -> list[str]:
-    lines = [_status_line(r["status"])]
-    payload = r.get("resultPayload")
-    if payload:
-        lines.append(f"result ({payload.get('payloadTypeId')}): {payload.get('payload')}")
-    return lines
-
-
-def _result_outcome(r: Any) -> tuple[int, str | None]:
-    """A result read of a failed execution is not a result: exit non-zero, saying why."""
-    s = r["status"]
-    if s["status"] not in _FAILED_STATUSES:
-        return 0, None
-    return EXIT_EXECUTION_FAILED, (
-        f"error: execution {s['executionId']} {s['status']}: "
-        f"{s.get('errorCode') or 'no error code'}: {s.get('errorMessage') or ''}"
-    )
-
-
-def _succeeded(_answer: Any) -> tuple[int, str | None]:
-    return 0, None
-
-
-def _fmt_pending(rows: Any) -> list[str]:
-    if not rows:
-        return ["no pending interactions"]
-    return [
-        line
-        for p in rows
-        for line in (
-            f"{p['interactionId']} execution={p['executionId']} step={p['stepId']} "
-            f"deadline={_time(p['deadlineEpochMs'])} assignee={p.get('assignee') or '-'} "
-            f"group={p.get('group') or '-'}",
-            # What the person is asked to decide on; compact so one interaction stays 2 lines.
-            f"  request: {json.dumps(p.get('requestPayload'), separators=(',', ':'))}",
-        )
-    ]
-
-
-def _fmt_completion(r: Any) -> list[str]:
-    dup = " (duplicate: first completion wins)" if r["duplicate"] else ""
-    return [f"interaction {r['interactionId']} {r['status']}{dup}; execution {r['executionId']}"]
-
-
-def _fmt_redrive(r: Any) -> list[str]:
-    lines = [
-        f"execution {r['executionId']} re-driven: {r['previousStatus']} -> {r['status']} "
-        f"(version {r['version']}, step {r['currentStepIndex']}, attempt {r['attempt']})"
-    ]
-    if r.get("reopenedInteractionId"):
-        lines.append(
-            f"await re-opened (answer of {r['reopenedInteractionId']} set aside): complete the "
-            "fresh interaction listed by `tpf interactions pending`"
-        )
-    return lines
-
-
-def _fmt_release(r: Any) -> list[str]:
-    return [
-        f"release {r['releaseVersion']} {r['status']} pipeline={r['pipelineId']} "
-        f"contract={r['contractVersion']} artifact={r.get('primaryArtifactId')}"
-    ]
-
-
-def _fmt_releases(rows: Any) -> list[str]:
-    return [line for r in rows for line in _fmt_release(r)] or ["no releases"]
-
-
-def _fmt_worker(r: Any) -> list[str]:
-    return [
-        f"worker {r['workerId']} {r['state']} protocol={r['protocol']} "
-        f"release={r['releaseVersion']} lastHeartbeat={_time(r['lastHeartbeatAtEpochMs'])}"
-    ]
-
-
-def _fmt_workers(rows: Any) -> list[str]:
-    return [line for r in rows for line in _fmt_worker(r)] or ["no workers"]
-
-
 def _command(
     group: Any,
     name: str,
     help_text: str,
     handler: Handler,
     formatter: Formatter,
-    outcome: Outcome = _succeeded,
+    outcome: Outcome = output.succeeded,
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
     defaults = client_defaults()
@@ -188,7 +81,7 @@ def _command(
 
 
 def _runner(
-    handler: Handler, formatter: Formatter, outcome: Outcome = _succeeded
+    handler: Handler, formatter: Formatter, outcome: Outcome = output.succeeded
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         client = RestClient(
@@ -227,7 +120,7 @@ def register(commands: Any) -> None:
         lambda c, a: c.submit(
             a.pipeline_id, a.input, idempotency_key=a.idempotency_key, input_shape=a.input_shape
         ),
-        _fmt_submit,
+        output.fmt_submit,
     )
     p.add_argument("--pipeline-id", required=True)
     p.add_argument("--input", required=True, type=_json_arg, help="JSON or @file")
@@ -238,7 +131,7 @@ def register(commands: Any) -> None:
         "get",
         "status of an execution",
         lambda c, a: c.status(a.execution_id, wait_ms=a.wait_ms),
-        lambda r: [_status_line(r)],
+        lambda r: [output.status_line(r)],
     )
     p.add_argument("execution_id")
     p.add_argument("--wait-ms", type=_at_least(0), help="long poll until terminal or waiting")
@@ -247,8 +140,8 @@ def register(commands: Any) -> None:
         "result",
         "result of an execution",
         lambda c, a: c.result(a.execution_id, wait_ms=a.wait_ms),
-        _fmt_result,
-        _result_outcome,
+        output.fmt_result,
+        output.result_outcome,
     )
     p.add_argument("execution_id")
     p.add_argument("--wait-ms", type=_at_least(0), help="long poll until terminal or waiting")
@@ -262,7 +155,7 @@ def register(commands: Any) -> None:
         lambda c, a: c.pending(
             assignee=a.assignee, group=a.group, step_id=a.step_id, limit=a.limit
         ),
-        _fmt_pending,
+        output.fmt_pending,
     )
     for flag in ("--assignee", "--group", "--step-id"):
         p.add_argument(flag)
@@ -278,7 +171,7 @@ def register(commands: Any) -> None:
             resume_token=a.resume_token,
             actor=a.actor,
         ),
-        _fmt_completion,
+        output.fmt_completion,
     )
     for flag in ("--interaction-id", "--correlation-id", "--resume-token", "--actor"):
         p.add_argument(flag)
@@ -295,7 +188,7 @@ def register(commands: Any) -> None:
             allow_failed=a.allow_failed,
             reopen_await=a.reopen_await,
         ),
-        _fmt_redrive,
+        output.fmt_redrive,
     )
     p.add_argument("execution_id")
     p.add_argument("--expected-version", type=int)
@@ -319,7 +212,7 @@ def register(commands: Any) -> None:
             if a.upload
             else c.register_release(a.pipeline_id, a.descriptor)
         ),
-        _fmt_release,
+        output.fmt_release,
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--descriptor", help="absolute path on the coordinator's filesystem")
@@ -329,7 +222,7 @@ def register(commands: Any) -> None:
         "activate",
         "activate a release",
         lambda c, a: c.activate_release(a.pipeline_id, a.release_version),
-        _fmt_release,
+        output.fmt_release,
     )
     p.add_argument("release_version")
     _command(
@@ -337,9 +230,11 @@ def register(commands: Any) -> None:
         "active",
         "the active release",
         lambda c, a: c.active_release(a.pipeline_id),
-        _fmt_release,
+        output.fmt_release,
     )
-    _command(rl, "list", "all releases", lambda c, a: c.list_releases(a.pipeline_id), _fmt_releases)
+    _command(
+        rl, "list", "all releases", lambda c, a: c.list_releases(a.pipeline_id), output.fmt_releases
+    )
     for sub in rl.choices.values():
         sub.add_argument("--pipeline-id", required=True)
 
@@ -365,7 +260,7 @@ def register(commands: Any) -> None:
                 if v is not None
             },
         ),
-        _fmt_worker,
+        output.fmt_worker,
     )
     for flag in ("--worker-id", "--contract-version", "--release-version"):
         p.add_argument(flag, required=True)
@@ -377,7 +272,7 @@ def register(commands: Any) -> None:
         "heartbeat",
         "record a worker heartbeat",
         lambda c, a: c.heartbeat_worker(a.pipeline_id, a.worker_id),
-        _fmt_worker,
+        output.fmt_worker,
     )
     p.add_argument("worker_id")
     p = _command(
@@ -385,7 +280,7 @@ def register(commands: Any) -> None:
         "drain",
         "mark a worker draining",
         lambda c, a: c.drain_worker(a.pipeline_id, a.worker_id),
-        _fmt_worker,
+        output.fmt_worker,
     )
     p.add_argument("worker_id")
     p = _command(
@@ -395,7 +290,7 @@ def register(commands: Any) -> None:
         lambda c, a: c.list_workers(
             a.pipeline_id, contract_version=a.contract_version, release_version=a.release_version
         ),
-        _fmt_workers,
+        output.fmt_workers,
     )
     p.add_argument("--contract-version")
     p.add_argument("--release-version")
