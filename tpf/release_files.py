@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +66,7 @@ def upload_root(state_dir: str) -> Path:
 class ImportPolicy:
     """What a path registration may read, and how much."""
 
-    roots: tuple[Path, ...] = ()  # resolved directories; empty: anywhere
+    roots: tuple[Path, ...] = ()  # absolute directories, as configured; empty: anywhere
     trusted: tuple[Path, ...] = ()  # importable even outside the roots (the upload directory)
     max_json_bytes: int = _DEFAULT_MAX_JSON_BYTES  # the descriptor; contract/manifest entries
     max_artifact_bytes: int = _DEFAULT_MAX_ARTIFACT_BYTES  # all artifacts of one descriptor
@@ -79,7 +78,7 @@ class ImportPolicy:
     def from_settings(cls, settings: Settings) -> ImportPolicy:
         uploads = upload_root(settings.state_dir)
         return cls(
-            roots=resolve_roots(settings.releases_import_roots),
+            roots=tuple(Path(root) for root in settings.releases_import_roots),
             trusted=(uploads,),
             max_json_bytes=settings.http_max_body_bytes,
             max_artifact_bytes=settings.http_max_upload_bytes,
@@ -87,10 +86,6 @@ class ImportPolicy:
             timeout_s=settings.ask_timeout_ms / 1000,
             staging_dir=uploads,
         )
-
-
-def resolve_roots(roots: Sequence[str]) -> tuple[Path, ...]:
-    return tuple(Path(os.path.realpath(root)) for root in roots)
 
 
 def checked_path(text: str, field: str) -> str:
@@ -111,8 +106,9 @@ def confine(path: Path, policy: ImportPolicy, field: str) -> Path:
     if not path.is_absolute():
         raise ValidationError(f"{field} must be an absolute path: {path}")
     resolved = Path(os.path.realpath(path))
+    # Roots are resolved on every check too: a root that is a symlink may be re-pointed.
     if policy.roots and not any(
-        resolved.is_relative_to(root) for root in (*policy.roots, *policy.trusted)
+        resolved.is_relative_to(os.path.realpath(root)) for root in (*policy.roots, *policy.trusted)
     ):
         roots = ",".join(str(root) for root in policy.roots)
         raise ValidationError(

@@ -249,9 +249,8 @@ async def test_files_are_size_capped(make_api: ApiFactory) -> None:
     )
 
 
-async def test_import_roots_confine_path_registration(make_api: ApiFactory) -> None:
-    api = await make_api()  # only to get a directory to lay the files out in
-    root, outside = api.tmp / "releases", api.tmp / "elsewhere"
+async def test_import_roots_confine_path_registration(make_api: ApiFactory, tmp_path: Path) -> None:
+    root, outside = tmp_path / "releases", tmp_path / "elsewhere"
     confined = await make_api(releases_import_roots=(str(root),))
     inside = build_release(restaurant_pipeline, root / "v1")
     await ok(register_path(confined, str(inside)))
