@@ -379,3 +379,18 @@ def test_describe_redacts_literal_tokens_and_secrets() -> None:
     assert not any("hunter" in line for line in lines)
     assert f"{P}resume-token-secret = <redacted>" in lines
     assert f"{P}admin.admin-token = <redacted>" in lines
+
+
+def test_import_roots_are_absolute_directories(tmp_path: Path) -> None:
+    path = write(tmp_path, "tpf.releases.import-roots=/srv/releases, /opt/builds ,\n")
+    s = load_settings({}, config_file=path)
+    assert s.releases_import_roots == ("/srv/releases", "/opt/builds")
+    assert "tpf.releases.import-roots = /srv/releases,/opt/builds" in describe(s)
+    s = load_settings({"TPF_RELEASES_IMPORT_ROOTS": "/srv/releases"})
+    assert s.releases_import_roots == ("/srv/releases",)
+    assert load_settings({}).releases_import_roots == ()  # anywhere, as in the original
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, overrides={"tpf.releases.import-roots": "/srv/releases,relative/dir"})
+    assert info.value.message.startswith(
+        "tpf.releases.import-roots: expected absolute directories, got 'relative/dir'"
+    )

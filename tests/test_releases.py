@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any
 import orjson
 import pytest
 
+import tpf.releases as releases
 from demos.restaurant_approval import pipeline as restaurant
 from tpf.clock import FakeClock
+from tpf.codec import canonical_digest
 from tpf.contract import parse_contract
-from tpf.errors import Conflict, NotFound, ValidationError
+from tpf.errors import Conflict, NotFound, Unavailable, ValidationError
 from tpf.records import ReleaseStatus
 from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
+from tpf.release_files import ImportPolicy
 from tpf.releases import CONTRACT_ENTRY, PIPELINE_REF_ENTRY, ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.memory import MemoryReleaseStore
@@ -169,8 +173,8 @@ def _drop(name: str) -> Callable[[dict[str, Any]], None]:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(schemaVersion=2), "unsupported release descriptor schemaVersion: 2"),
-        (lambda d: d.pop("schemaVersion"), "schemaVersion: None"),
+        (lambda d: d.update(schemaVersion=2), r"unsupported release descriptor schemaVersion \("),
+        (lambda d: d.pop("schemaVersion"), r"schemaVersion \(expected 1\)"),
         (lambda d: d.update(pipelineId="other"), "pipelineId 'other' does not match"),
         (lambda d: d.update(contractVersion=" "), "contractVersion is required"),
         (lambda d: d.pop("releaseVersion"), "releaseVersion is required"),
@@ -181,7 +185,7 @@ def _drop(name: str) -> Callable[[dict[str, Any]], None]:
         (_drop("kind"), r"artifacts\[0\]\.kind is required"),
         (_drop("uri"), r"artifacts\[0\]\.uri is required"),
         (_drop("digest"), r"artifacts\[0\]\.digest is required"),
-        (_artifact(kind="zip"), r"artifacts\[0\]\.kind 'zip' is not supported"),
+        (_artifact(kind="zip"), r"artifacts\[0\]\.kind is not supported"),
         (_artifact(digest="md5:abc"), r"artifacts\[0\]\.digest must start with 'sha256:'"),
         (_artifact(digest="sha256:abc"), r"artifacts\[0\]\.digest must be 'sha256:' \+ 64"),
         (_artifact(digest="sha256:" + "0" * 64), r"artifacts\[0\] digest mismatch"),
@@ -334,3 +338,114 @@ async def test_activate_rejects_a_tampered_stored_artifact(
     overwrite(record.primary_artifact_uri.removeprefix("file://"), b"tampered")
     with pytest.raises(Conflict):
         await registrar.activate(TENANT, PID, record.release_version)
+
+
+# --------------------------------------------------------------------------- hostile archives
+
+
+def _repack(artifact: Path, entries: dict[str, bytes]) -> str:
+    """Rewrite ``artifact`` (deflated) with ``entries``; its new digest."""
+    artifact.unlink()
+    with zipfile.ZipFile(artifact, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return "sha256:" + hashlib.sha256(artifact.read_bytes()).hexdigest()
+
+
+def _entries(artifact: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(artifact) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _bounded_registrar(tmp_path: Path, **limits: Any) -> ReleaseRegistrar:
+    return ReleaseRegistrar(
+        MemoryReleaseStore(),
+        LocalArtifactStore(str(tmp_path / "store")),
+        FakeClock(),
+        ImportPolicy(**limits),
+    )
+
+
+async def test_an_embedded_contract_that_unpacks_too_far_is_refused(
+    built: Path, tmp_path: Path
+) -> None:
+    """A few KB of archive can unpack to gigabytes; it was read whole into memory."""
+    artifact = built.parent / load(built)["artifacts"][0]["uri"]
+    entries = _entries(artifact)
+    entries[CONTRACT_ENTRY] = entries[CONTRACT_ENTRY] + b" " * (2 << 20)  # still valid JSON
+    digest = _repack(artifact, entries)
+    assert artifact.stat().st_size < 64 * 1024
+    registrar = _bounded_registrar(tmp_path, max_json_bytes=1 << 20)
+    path = rewrite(built, _artifact(digest=digest))
+    with pytest.raises(
+        ValidationError,
+        match=rf"artifacts\[0\] contract: {CONTRACT_ENTRY} "
+        r"unpacks to more than 1048576 bytes \(tpf.http.max-body-bytes\)",
+    ):
+        await registrar.register(TENANT, PID, path)
+
+
+async def test_code_manifest_files_are_bounded_when_unpacked(built: Path, tmp_path: Path) -> None:
+    artifact = built.parent / load(built)["artifacts"][0]["uri"]
+    entries = _entries(artifact)
+    entries["demos/padding.py"] = b"#" * (4 << 20)
+    manifest = orjson.loads(entries[CODE_MANIFEST_ENTRY])
+    manifest["files"]["demos/padding.py"] = (
+        "sha256:" + hashlib.sha256(entries["demos/padding.py"]).hexdigest()
+    )
+    manifest.pop("codeDigest")
+    manifest["codeDigest"] = canonical_digest(manifest)
+    entries[CODE_MANIFEST_ENTRY] = orjson.dumps(manifest)
+    digest = _repack(artifact, entries)
+    path = rewrite(built, _artifact(digest=digest, codeDigest=manifest["codeDigest"]))
+    registrar = _bounded_registrar(tmp_path, max_artifact_bytes=1 << 20)
+    with pytest.raises(ValidationError, match=r"the files it lists unpack to more than 1048576"):
+        await registrar.register(TENANT, PID, path)
+    # Within the bound the same archive registers: the manifest is consistent.
+    record = await _bounded_registrar(tmp_path / "big").register(TENANT, PID, path)
+    assert record.primary_artifact_digest == digest
+
+
+async def test_a_corrupt_archive_entry_is_a_400(
+    built: Path, tmp_path: Path, registrar: ReleaseRegistrar
+) -> None:
+    artifact = built.parent / load(built)["artifacts"][0]["uri"]
+    entries = _entries(artifact)
+    digest = _repack(artifact, {CONTRACT_ENTRY: entries[CONTRACT_ENTRY]})
+    data = bytearray(artifact.read_bytes())
+    with zipfile.ZipFile(artifact) as archive:
+        info = archive.getinfo(CONTRACT_ENTRY)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start, start + info.compress_size):
+        data[i] ^= 0x5A  # the deflate stream, scrambled
+    artifact.write_bytes(bytes(data))
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with pytest.raises(
+        ValidationError,
+        match=rf"artifacts\[0\] contract: {CONTRACT_ENTRY} "
+        r"cannot be unpacked",
+    ):
+        await registrar.register(TENANT, PID, rewrite(built, _artifact(digest=digest)))
+
+
+async def test_a_slow_read_times_out_and_frees_the_registrar(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that never ends (a hung file system) answers 503 after the deadline instead of
+    holding the pipeline's registry; the next registration goes through."""
+    release = threading.Event()
+    real = releases._read_descriptor
+
+    def hanging(descriptor_path: str, policy: ImportPolicy) -> dict[str, Any]:
+        release.wait(30)
+        return real(descriptor_path, policy)
+
+    registrar = _bounded_registrar(tmp_path, timeout_s=0.2)
+    monkeypatch.setattr(releases, "_read_descriptor", hanging)
+    try:
+        with pytest.raises(Unavailable, match=r"took longer than 0.2s \(tpf.ask-timeout\)"):
+            await registrar.register(TENANT, PID, str(built))
+    finally:
+        release.set()
+    monkeypatch.setattr(releases, "_read_descriptor", real)
+    assert (await registrar.register(TENANT, PID, str(built))).pipeline_id == PID

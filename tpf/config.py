@@ -22,7 +22,8 @@ Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
 ``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
 ``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``,
-``tpf.worker.step-threads``, ``tpf.aws.access-key-id``, ``tpf.aws.secret-access-key``.
+``tpf.releases.import-roots``, ``tpf.worker.step-threads``, ``tpf.aws.access-key-id``,
+``tpf.aws.secret-access-key``.
 
 Strictness: a misspelt key must fail startup rather than silently fall back to a default, so an
 unknown key under ``pipeline.orchestrator.`` or ``tpf.`` (file, override, or a
@@ -113,6 +114,15 @@ def _bool(text: str, key: str) -> bool:
     return lowered == "true"
 
 
+def _directories(text: str, key: str) -> tuple[str, ...]:
+    """Comma-separated absolute directories (blank entries ignored), as given."""
+    entries = tuple(entry.strip() for entry in text.split(",") if entry.strip())
+    for entry in entries:
+        if "\x00" in entry or not os.path.isabs(entry):
+            raise ConfigError(f"{key}: expected absolute directories, got {entry!r}")
+    return entries
+
+
 def _duration(minimum_ms: int) -> Parser:
     def parse(text: str, key: str) -> int:
         ms = parse_duration_ms(text, name=key)
@@ -179,6 +189,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
         _choice(ARTIFACT_STORAGE_PROVIDERS),
     ),
     _P + "releases.storage.root": ("releases_storage_root", _text),
+    "tpf.releases.import-roots": ("releases_import_roots", _directories),
     _P + "worker.max-in-flight": ("worker_max_in_flight", _int(1)),
     "tpf.worker.step-threads": ("worker_step_threads", _int(1)),
     _P + "worker.artifact-id": ("worker_artifact_id", _text),

@@ -171,6 +171,8 @@ def _shown(name: str, value: Any) -> str:
         value = value.value
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, tuple):  # a list setting, shown as it is written
+        return ",".join(value) or "<unset>"
     if is_secret(name) and not str(value).startswith("env:"):
         return "<redacted>"  # literal tokens and secrets stay out of logs and terminals
     return str(value)

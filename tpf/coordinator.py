@@ -46,6 +46,7 @@ from tpf.records import (
     IdempotencyPolicy,
 )
 from tpf.registry_commands import RegistryCommands
+from tpf.release_files import ImportPolicy
 from tpf.releases import ReleaseRegistrar
 from tpf.settings import Settings
 from tpf.step_threads import StepThreads
@@ -120,7 +121,9 @@ class Coordinator(RegistryCommands):
             engine, self.system, validator=self._validate_response, leadership=self.leadership
         )
         self.work_consumer = WorkConsumer(engine, self.system)
-        self.registrar = ReleaseRegistrar(stores.releases, stores.artifacts, self.clock)
+        self.registrar = ReleaseRegistrar(
+            stores.releases, stores.artifacts, self.clock, ImportPolicy.from_settings(settings)
+        )
         self.hosted = HostedWorkers(
             self,
             stores.releases,

@@ -33,6 +33,7 @@ import hashlib
 import os
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, PathFinder
@@ -50,6 +51,22 @@ if TYPE_CHECKING:
 
 CODE_MANIFEST_ENTRY = "META-INF/tpf/code-manifest.json"
 CODE_MANIFEST_SCHEMA = 1
+# What reading a damaged or hostile archive's entries raises besides BadZipFile: a bad deflate
+# stream, an unsupported method or an encrypted entry, a truncated file.
+ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
+_CHUNK = 1 << 20
+# Defaults of the caps below (tpf.http.max-body-bytes and tpf.http.max-upload-bytes).
+_MAX_ENTRY_BYTES = 1_048_576
+_MAX_TOTAL_BYTES = 268_435_456
 
 
 @dataclass(frozen=True)
@@ -136,41 +153,84 @@ def pipeline_ref(pipeline: Pipeline) -> str | None:
     return f"{name}:{names[0]}" if names else None
 
 
-def artifact_code_digest(path: Path) -> str | None:
+def artifact_code_digest(
+    path: Path,
+    *,
+    max_entry_bytes: int = _MAX_ENTRY_BYTES,
+    max_total_bytes: int = _MAX_TOTAL_BYTES,
+) -> str | None:
     """The code digest an artifact's code manifest states, once it checks out.
 
     ``None`` when the artifact is no ZIP or carries no manifest (the original's JARs); a
     manifest whose file digests or code digest do not match the archive raises
-    :class:`~tpf.errors.ValidationError`, so a registered code digest is the code's.
+    :class:`~tpf.errors.ValidationError`, so a registered code digest is the code's. A small
+    archive can unpack to gigabytes, so the manifest may be at most ``max_entry_bytes`` and
+    the files it lists ``max_total_bytes`` unpacked (by their sizes in the archive, which
+    reading enforces); the files are hashed as they are unpacked, never held whole.
     """
     try:
-        with zipfile.ZipFile(path) as archive:
-            if CODE_MANIFEST_ENTRY not in archive.namelist():
-                return None
-            manifest = orjson.loads(archive.read(CODE_MANIFEST_ENTRY))
-            files = manifest.get("files") if isinstance(manifest, dict) else None
-            if not isinstance(files, dict):
-                raise ValidationError(f"{CODE_MANIFEST_ENTRY} has no files object")
-            for name, digest in sorted(files.items()):
-                try:
-                    data = archive.read(name)
-                except KeyError:
-                    raise ValidationError(
-                        f"{CODE_MANIFEST_ENTRY} lists {name}, which is missing"
-                    ) from None
-                if _sha256(data) != digest:
-                    raise ValidationError(
-                        f"{CODE_MANIFEST_ENTRY}: {name} does not match its digest"
-                    )
-    except (zipfile.BadZipFile, OSError):
+        archive = zipfile.ZipFile(path)
+    except ZIP_ERRORS:
         return None
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"{CODE_MANIFEST_ENTRY} is not valid JSON: {exc}") from None
+    with archive:
+        if CODE_MANIFEST_ENTRY not in archive.namelist():
+            return None
+        raw = zip_entry(archive, CODE_MANIFEST_ENTRY, max_entry_bytes, CODE_MANIFEST_ENTRY)
+        try:
+            manifest = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(f"{CODE_MANIFEST_ENTRY} is not valid JSON: {exc}") from None
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(files, dict):
+            raise ValidationError(f"{CODE_MANIFEST_ENTRY} has no files object")
+        total = 0
+        for name, digest in sorted(files.items()):
+            try:
+                info = archive.getinfo(name)
+            except KeyError:
+                raise ValidationError(
+                    f"{CODE_MANIFEST_ENTRY} lists {name}, which is missing"
+                ) from None
+            total += info.file_size
+            if total > max_total_bytes:
+                raise ValidationError(
+                    f"{CODE_MANIFEST_ENTRY}: the files it lists unpack to more than "
+                    f"{max_total_bytes} bytes (tpf.http.max-upload-bytes)"
+                )
+            if _sha256_entry(archive, info) != digest:
+                raise ValidationError(f"{CODE_MANIFEST_ENTRY}: {name} does not match its digest")
     stated = manifest.get("codeDigest")
     actual = canonical_digest({k: v for k, v in manifest.items() if k != "codeDigest"})
     if stated != actual:
         raise ValidationError(f"{CODE_MANIFEST_ENTRY}: codeDigest {stated!r} is not its digest")
     return actual
+
+
+def zip_entry(archive: zipfile.ZipFile, name: str, limit: int, label: str) -> bytes:
+    """Entry ``name`` of ``archive`` if it unpacks to at most ``limit`` bytes; else a 400."""
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise ValidationError(
+            f"{label}: {name} unpacks to more than {limit} bytes (tpf.http.max-body-bytes)"
+        )
+    try:
+        return archive.read(info)  # stops at file_size, which was checked
+    except ZIP_ERRORS as exc:
+        problem = type(exc).__name__
+        raise ValidationError(f"{label}: {name} cannot be unpacked ({problem})") from None
+
+
+def _sha256_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    digest = hashlib.sha256()
+    try:
+        with archive.open(info) as entry:
+            while chunk := entry.read(_CHUNK):
+                digest.update(chunk)
+    except ZIP_ERRORS as exc:
+        raise ValidationError(
+            f"{CODE_MANIFEST_ENTRY}: {info.filename} cannot be unpacked ({type(exc).__name__})"
+        ) from None
+    return "sha256:" + digest.hexdigest()
 
 
 def release_code_digest(record: ReleaseRecord) -> str | None:

@@ -5,34 +5,56 @@ deterministic ZIP artifact (same code, same bytes, same digest) and writes
 ``pipeline-release.json`` pinning that digest. :class:`ReleaseRegistrar` is the coordinator
 side: it validates a descriptor on the coordinator's filesystem, copies local artifacts into the
 artifact store, and records the immutable release; activation re-verifies the stored artifact
-first.
+first. How it reads those server files (regular files only, capped, confined to the import
+roots, off the shared thread pool, under a deadline) is :mod:`tpf.release_files`.
+
+Error messages never quote what a file holds until it has proved to be what the request says:
+a descriptor's values are named only once it has the shape of a release descriptor (any JSON
+file on the server could otherwise be read through the error), and an artifact that fails its
+digest is "digest mismatch" without its actual digest (which would let a caller learn the hash
+of any file, and then register it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlparse
 
+import anyio
+import anyio.to_thread
 import msgspec
 import orjson
 
 from tpf.contract import contract_to_json, parse_contract
-from tpf.errors import NotFound, ValidationError
+from tpf.errors import NotFound, Unavailable, ValidationError
+from tpf.json_depth import depth
 from tpf.records import ReleaseRecord, ReleaseStatus
 from tpf.release_code import (
     CODE_MANIFEST_ENTRY,
+    ZIP_ERRORS,
     artifact_code_digest,
     pipeline_code,
     pipeline_ref,
+    zip_entry,
 )
+from tpf.release_files import (
+    READER_THREADS,
+    ImportPolicy,
+    checked_path,
+    confine,
+    copy_capped,
+    open_regular,
+    read_capped,
+)
+from tpf.step_threads import StepThreads
 
 if TYPE_CHECKING:
     from tpf.clock import Clock
@@ -48,6 +70,10 @@ REMOTE_KINDS = frozenset({"container-image", "lambda-image", "external-endpoint"
 ARTIFACT_KINDS = LOCAL_KINDS | REMOTE_KINDS
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest ZIP timestamp: fixed so builds are reproducible
 _HEX = frozenset("0123456789abcdef")
+_DESCRIPTOR_FIELD = "releaseDescriptorPath"
+_BODY_LIMIT = "tpf.http.max-body-bytes"
+_UPLOAD_LIMIT = "tpf.http.max-upload-bytes"
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- build side
@@ -145,17 +171,28 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 class _LocalArtifact(msgspec.Struct, frozen=True):
     """What validating one local artifact file found."""
 
-    path: str
+    path: str  # the private staging copy that was checked: what goes into the artifact store
+    size: int
     contract: dict[str, Any] | None
 
 
 class ReleaseRegistrar:
     """Validates release descriptors, stores their artifacts, registers and activates releases."""
 
-    def __init__(self, releases: ReleaseStore, artifacts: ArtifactStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        releases: ReleaseStore,
+        artifacts: ArtifactStore,
+        clock: Clock,
+        policy: ImportPolicy | None = None,
+    ) -> None:
         self._releases = releases
         self._artifacts = artifacts
         self._clock = clock
+        self.policy = policy or ImportPolicy()
+        # Server-file reads get their own few threads: a slow one must not take the loop's
+        # default executor, which the artifact store and every other request share.
+        self._readers = StepThreads(READER_THREADS)
 
     async def register(
         self, tenant_id: str, pipeline_id: str, descriptor_path: str
@@ -166,23 +203,25 @@ class ReleaseRegistrar:
         the same ``releaseVersion`` raises the store's :class:`~tpf.errors.Conflict`.
         """
         if not descriptor_path or not descriptor_path.strip():
-            raise ValidationError("releaseDescriptorPath is required")
-        # File reads and hashing block; keep them off the event loop.
-        descriptor = await asyncio.to_thread(_read_descriptor, descriptor_path)
-        _validate_descriptor(descriptor, pipeline_id)
-        base_dir = Path(descriptor_path).parent
-        primary: tuple[dict[str, Any], str, int, dict[str, Any] | None] | None = None
-        first: tuple[dict[str, Any], str, int, dict[str, Any] | None] | None = None
-        for i, artifact in enumerate(descriptor["artifacts"]):
-            uri, size, contract = artifact["uri"], 0, None
-            if artifact["kind"] in LOCAL_KINDS:
-                local = await asyncio.to_thread(_inspect_local, i, artifact, base_dir, descriptor)
-                uri, size = await self._artifacts.put_file(local.path, artifact["digest"])
-                contract = local.contract
-            entry = (artifact, uri, size, contract)
-            first = first or entry
-            if contract is not None:
-                primary = entry  # the last artifact carrying a contract wins
+            raise ValidationError(f"{_DESCRIPTOR_FIELD} is required")
+        checked_path(descriptor_path, _DESCRIPTOR_FIELD)
+        staging = await self._blocking(_new_staging, self.policy.staging_dir)
+        try:
+            descriptor, local = await self._read_files(descriptor_path, pipeline_id, staging)
+            primary: tuple[dict[str, Any], str, int, dict[str, Any] | None] | None = None
+            first: tuple[dict[str, Any], str, int, dict[str, Any] | None] | None = None
+            for i, artifact in enumerate(descriptor["artifacts"]):
+                uri, size, contract = artifact["uri"], 0, None
+                if i in local:
+                    uri, size = await self._artifacts.put_file(local[i].path, artifact["digest"])
+                    contract = local[i].contract
+                entry = (artifact, uri, size, contract)
+                first = first or entry
+                if contract is not None:
+                    primary = entry  # the last artifact carrying a contract wins
+        finally:
+            with anyio.CancelScope(shield=True):  # a stopping coordinator still cleans up
+                await self._blocking(shutil.rmtree, staging, True)
         chosen = primary or first
         assert chosen is not None  # _validate_descriptor guarantees at least one artifact
         artifact, uri, size, contract = chosen
@@ -204,6 +243,50 @@ class ReleaseRegistrar:
             updated_at_epoch_ms=now,
         )
         return await self._releases.register(record)
+
+    async def _read_files(
+        self, descriptor_path: str, pipeline_id: str, staging: Path
+    ) -> tuple[dict[str, Any], dict[int, _LocalArtifact]]:
+        """The validated descriptor and, by artifact index, its checked local artifacts.
+
+        All of it under one deadline (``tpf.ask-timeout``, what the caller waits anyway): the
+        registry actor serialises a pipeline's registrations, so a read that never ended would
+        wedge that pipeline's registry for good.
+        """
+        policy = self.policy
+        try:
+            with anyio.fail_after(policy.timeout_s):
+                descriptor = await self._blocking(_read_descriptor, descriptor_path, policy)
+                _validate_descriptor(descriptor, pipeline_id)
+                base_dir = Path(descriptor_path).parent
+                budget = policy.max_artifact_bytes
+                local: dict[int, _LocalArtifact] = {}
+                for i, artifact in enumerate(descriptor["artifacts"]):
+                    if artifact["kind"] in LOCAL_KINDS:
+                        local[i] = await self._blocking(
+                            _inspect_local,
+                            i,
+                            artifact,
+                            base_dir,
+                            descriptor,
+                            staging,
+                            budget,
+                            policy,
+                        )
+                        budget -= local[i].size
+        except TimeoutError:
+            raise Unavailable(
+                f"reading the release files took longer than {policy.timeout_s:g}s "
+                "(tpf.ask-timeout); is the file system responding?"
+            ) from None
+        return descriptor, local
+
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        # Abandoned on timeout: the thread finishes on its own (a regular file's read always
+        # ends), the registration answers now.
+        return await anyio.to_thread.run_sync(
+            fn, *args, limiter=self._readers.limiter(), abandon_on_cancel=True
+        )
 
     async def activate(
         self, tenant_id: str, pipeline_id: str, release_version: str
@@ -236,37 +319,53 @@ def primary_artifact_kind(record: ReleaseRecord) -> str | None:
     return None
 
 
-def _read_descriptor(descriptor_path: str) -> dict[str, Any]:
-    path = Path(descriptor_path)
-    if not path.is_absolute():
-        raise ValidationError(f"releaseDescriptorPath must be an absolute path: {descriptor_path}")
+def _new_staging(staging_dir: Path | None) -> Path:
+    """A private directory for the checked copies of one registration's artifacts."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
+        if staging_dir is not None:
+            staging_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".import-", dir=staging_dir))
+    except OSError as exc:  # the coordinator's own directory: not the caller's fault
+        raise Unavailable(
+            f"cannot stage release files in {staging_dir or tempfile.gettempdir()}: "
+            f"{exc.strerror or exc}"
+        ) from None
+
+
+def _read_descriptor(descriptor_path: str, policy: ImportPolicy) -> dict[str, Any]:
+    """The descriptor file's JSON object (blocking). Messages quote none of its content."""
+    field = _DESCRIPTOR_FIELD
+    path = confine(Path(descriptor_path), policy, field)
+    limit = policy.max_json_bytes
+    data = read_capped(
+        open_regular(path, field, descriptor_path),
+        limit,
+        f"{field}: the release descriptor is larger than {limit} bytes ({_BODY_LIMIT})",
+    )
+    if depth(data) > policy.max_json_depth:
         raise ValidationError(
-            f"release descriptor is not a readable file: {descriptor_path}"
-        ) from exc
+            f"release descriptor: JSON nested deeper than {policy.max_json_depth} levels "
+            "(tpf.http.max-json-depth)"
+        )
     try:
         descriptor = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"release descriptor is not valid JSON: {exc}") from exc
+    except orjson.JSONDecodeError as exc:  # orjson says where, never what
+        raise ValidationError(f"release descriptor is not valid JSON: {exc}") from None
     if not isinstance(descriptor, dict):
         raise ValidationError("release descriptor must be a JSON object")
     return descriptor
 
 
 def _validate_descriptor(descriptor: dict[str, Any], pipeline_id: str) -> None:
+    """Check the descriptor's shape, then that it is the requested pipeline's.
+
+    Until the shape checks out the file may be any JSON file on the server, so those messages
+    name fields and what they must be, never the values found.
+    """
     version = descriptor.get("schemaVersion")
     if version != 1 or isinstance(version, bool):
-        raise ValidationError(
-            f"unsupported release descriptor schemaVersion: {version!r} (expected 1)"
-        )
-    if descriptor.get("pipelineId") != pipeline_id:
-        raise ValidationError(
-            f"release descriptor pipelineId {descriptor.get('pipelineId')!r} does not match "
-            f"the requested pipelineId {pipeline_id!r}"
-        )
-    for name in ("contractVersion", "releaseVersion"):
+        raise ValidationError("unsupported release descriptor schemaVersion (expected 1)")
+    for name in ("pipelineId", "contractVersion", "releaseVersion"):
         _require_text(descriptor, name, f"release descriptor {name}")
     artifacts = descriptor.get("artifacts")
     if not isinstance(artifacts, list) or not artifacts:
@@ -279,7 +378,7 @@ def _validate_descriptor(descriptor: dict[str, Any], pipeline_id: str) -> None:
             _require_text(artifact, name, f"{where}.{name}")
         if artifact["kind"] not in ARTIFACT_KINDS:
             raise ValidationError(
-                f"{where}.kind {artifact['kind']!r} is not supported "
+                f"{where}.kind is not supported "
                 f"(expected one of {', '.join(sorted(ARTIFACT_KINDS))})"
             )
         _check_digest(artifact["digest"], f"{where}.digest")
@@ -292,14 +391,20 @@ def _validate_descriptor(descriptor: dict[str, Any], pipeline_id: str) -> None:
             values = artifact.get(name, [])
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise ValidationError(f"{where}.{name} must be an array of strings")
+    # A release descriptor now: naming what it says helps the operator who sent the wrong one.
+    if descriptor["pipelineId"] != pipeline_id:
+        raise ValidationError(
+            f"release descriptor pipelineId {descriptor['pipelineId']!r} does not match "
+            f"the requested pipelineId {pipeline_id!r}"
+        )
 
 
 def _check_digest(digest: str, label: str) -> None:
     if not digest.startswith("sha256:"):
-        raise ValidationError(f"{label} must start with 'sha256:': {digest!r}")
+        raise ValidationError(f"{label} must start with 'sha256:'")
     hex_part = digest.removeprefix("sha256:")
     if len(hex_part) != 64 or not set(hex_part) <= _HEX:
-        raise ValidationError(f"{label} must be 'sha256:' + 64 lowercase hex: {digest!r}")
+        raise ValidationError(f"{label} must be 'sha256:' + 64 lowercase hex")
 
 
 def _require_text(obj: Mapping[str, Any], name: str, label: str) -> None:
@@ -309,30 +414,43 @@ def _require_text(obj: Mapping[str, Any], name: str, label: str) -> None:
 
 
 def _inspect_local(
-    i: int, artifact: dict[str, Any], base_dir: Path, descriptor: dict[str, Any]
+    i: int,
+    artifact: dict[str, Any],
+    base_dir: Path,
+    descriptor: dict[str, Any],
+    staging: Path,
+    budget: int,
+    policy: ImportPolicy,
 ) -> _LocalArtifact:
-    """Check a local artifact's file, digest and embedded contract (blocking; run in a thread)."""
+    """Copy a local artifact into ``staging`` and check its digest, embedded contract and code
+    manifest there (blocking; run in a thread)."""
     where = f"artifacts[{i}]"
-    uri: str = artifact["uri"]
-    path = Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else Path(uri)
+    field = f"{where}.uri"
+    uri: str = checked_path(artifact["uri"], field)
+    text = checked_path(unquote(urlparse(uri).path), field) if uri.startswith("file:") else uri
+    path = Path(text)
     if not path.is_absolute():  # relative uris are relative to the descriptor, not the cwd
         path = base_dir / path
-    if not path.is_file():
-        raise ValidationError(f"{where}.uri is not a readable file: {uri}")
-    try:
-        actual = sha256_file(path)
-    except OSError as exc:
-        raise ValidationError(f"{where}.uri is not a readable file: {uri}") from exc
+    fd = open_regular(confine(path, policy, field), field, uri)
+    limit = policy.max_artifact_bytes
+    too_large = (
+        f"{field}: the descriptor's artifacts are larger than {limit} bytes in all "
+        f"({_UPLOAD_LIMIT})"
+    )
+    # Named with the original suffix: the artifact store keeps it (<hex><ext>).
+    staged = staging / f"{i}{path.suffix}"
+    actual, size = copy_capped(fd, staged, budget, too_large)
     if actual != artifact["digest"]:
+        # Not the file's actual digest: that would tell anyone the hash of any server file.
         raise ValidationError(
-            f"{where} digest mismatch: descriptor says {artifact['digest']}, file is {actual}"
+            f"{where} digest mismatch: the file at {uri} does not have the descriptor's digest"
         )
-    raw = _contract_bytes(path)
+    raw = _contract_bytes(where, staged, policy.max_json_bytes)
     if raw is None:
         if artifact["kind"] == "jar":
             raise ValidationError(f"{where} (jar) does not contain {CONTRACT_ENTRY}")
-        _check_code(where, artifact, path)
-        return _LocalArtifact(str(path), None)
+        _check_code(where, artifact, staged, policy)
+        return _LocalArtifact(str(staged), size, None)
     try:
         contract = parse_contract(raw)
         contract_json = orjson.loads(raw)
@@ -347,14 +465,18 @@ def _inspect_local(
                 f"{where} contract {name} {actual_value!r} does not match the descriptor's "
                 f"{descriptor[name]!r}"
             )
-    _check_code(where, artifact, path)
-    return _LocalArtifact(str(path), contract_json)
+    _check_code(where, artifact, staged, policy)
+    return _LocalArtifact(str(staged), size, contract_json)
 
 
-def _check_code(where: str, artifact: dict[str, Any], path: Path) -> None:
+def _check_code(where: str, artifact: dict[str, Any], path: Path, policy: ImportPolicy) -> None:
     """The artifact's code manifest must check out and match the ``codeDigest`` stated."""
     try:
-        actual = artifact_code_digest(path)
+        actual = artifact_code_digest(
+            path,
+            max_entry_bytes=policy.max_json_bytes,
+            max_total_bytes=policy.max_artifact_bytes,
+        )
     except ValidationError as exc:
         raise ValidationError(f"{where} code manifest is invalid: {exc.message}") from None
     stated = artifact.get("codeDigest")
@@ -365,17 +487,22 @@ def _check_code(where: str, artifact: dict[str, Any], path: Path) -> None:
         )
 
 
-def _contract_bytes(path: Path) -> bytes | None:
-    """The embedded ``pipeline-contract.json``, or ``None`` if ``path`` is no ZIP or lacks one."""
+def _contract_bytes(where: str, path: Path, limit: int) -> bytes | None:
+    """The embedded ``pipeline-contract.json``, or ``None`` if ``path`` is no ZIP or lacks one.
+
+    An entry over ``limit`` bytes unpacked, or one that cannot be unpacked, is a 400: a small
+    archive can expand to gigabytes.
+    """
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if CONTRACT_ENTRY in names:
-                return archive.read(CONTRACT_ENTRY)
-            # Some packagers put the contract elsewhere; any entry with the file name counts.
-            for name in sorted(names):
-                if name.rsplit("/", 1)[-1] == "pipeline-contract.json":
-                    return archive.read(name)
-    except (zipfile.BadZipFile, OSError):
+        archive = zipfile.ZipFile(path)
+    except ZIP_ERRORS:
         return None
+    with archive:
+        names = archive.namelist()
+        if CONTRACT_ENTRY in names:
+            return zip_entry(archive, CONTRACT_ENTRY, limit, f"{where} contract")
+        # Some packagers put the contract elsewhere; any entry with the file name counts.
+        for name in sorted(names):
+            if name.rsplit("/", 1)[-1] == "pipeline-contract.json":
+                return zip_entry(archive, name, limit, f"{where} contract")
     return None

@@ -53,6 +53,9 @@ class Settings:
     sqlite_path: str | None = None  # default: <state_dir>/tpf.sqlite3
     sqlite_synchronous: str = "NORMAL"
     releases_storage_root: str | None = None  # default: <state_dir>/releases
+    # Directories a path registration may read descriptors and artifacts from (symlinks and
+    # ``..`` resolved first); empty: anywhere, as in the original. Uploads are always allowed.
+    releases_import_roots: tuple[str, ...] = ()
 
     # Local worker and admission
     worker_max_in_flight: int = 64

@@ -185,9 +185,10 @@ ROUTES = (
     ),
     Route(
         "POST", f"{RELEASES}/register", register_release, Surface.ADMIN,
-        "Register a release from a descriptor path on the coordinator, or from an upload",
+        "Register a release from a descriptor path on the coordinator (regular files only, "
+        "under tpf.releases.import-roots when set), or from an upload",
         request=dto.RegisterReleaseRequest, multipart=True, response=dto.ReleaseDto,
-        errors=(*_ERR, 409, 413),
+        errors=(*_ERR, 409, 413, 503),
     ),
     Route(
         "GET", RELEASES, list_releases, Surface.ADMIN,

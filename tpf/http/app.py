@@ -16,7 +16,7 @@ from aiohttp import web
 from tpf.config import resolve_secret
 from tpf.coordinator import Coordinator
 from tpf.errors import ConfigError
-from tpf.http import admin, control_plane, health, metrics, openapi
+from tpf.http import admin, control_plane, health, metrics, openapi, parse_errors
 from tpf.http.auth import TokenGuard, auth_middleware
 from tpf.http.errors import error_middleware
 from tpf.http.wire import EDGE, Edge, Route
@@ -36,6 +36,7 @@ def create_app(
     """The REST edge of ``coordinator``; ``environ`` resolves ``env:`` token refs (default
     ``os.environ``)."""
     settings = coordinator.settings
+    parse_errors.install()  # malformed requests: one log line each, not a traceback
     env = os.environ if environ is None else environ
     secret = None
     if settings.resume_token_secret:

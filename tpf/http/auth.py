@@ -4,7 +4,10 @@ Each surface has its own token: a literal, or a reference (``env:NAME``) resolve
 request so a rotated secret takes effect without a restart. The order of checks is the
 original's: a disabled surface answers 404 before any auth (it does not exist), then a missing,
 malformed or wrong token answers 401, an unresolvable reference 503. Tokens are compared in
-constant time. Health, metrics and OpenAPI are public.
+constant time. A header that is not UTF-8 text is malformed, a 401 like any other: aiohttp
+decodes header bytes with ``surrogateescape``, so such a value only fails when encoded, which
+once made it an unauthenticated 500 with a traceback in the log. Health, metrics and OpenAPI
+are public.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from aiohttp.typedefs import Middleware
 
 from tpf.config import resolve_secret
 from tpf.errors import ConfigError, NotFound, TpfError
-from tpf.http.wire import Handler, Surface
+from tpf.http.wire import Handler, Surface, is_text
 from tpf.settings import Settings
 
 _PREFIXES = (
@@ -81,9 +84,10 @@ class TokenGuard:
         hint = f"the token set by {key}.admin-token (or -ref); {_CLI_TOKEN_SOURCE[surface]}"
         if not header:
             raise Unauthorized(f"missing Authorization header: send 'Bearer <token>' with {hint}")
-        if scheme.lower() != "bearer" or not given.strip():
+        if not is_text(header) or scheme.lower() != "bearer" or not given.strip():
             raise Unauthorized(f"malformed Authorization header: send 'Bearer <token>' with {hint}")
-        # compare_digest on bytes: str arguments must be ASCII, and a header need not be.
+        # compare_digest on bytes: str arguments must be ASCII, and a header need not be
+        # (is_text above made sure it encodes).
         if not hmac.compare_digest(given.strip().encode(), expected.encode()):
             raise Unauthorized(f"invalid bearer token for the {surface.value} API: send {hint}")
 

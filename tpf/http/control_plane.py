@@ -24,6 +24,7 @@ from tpf.http.wire import (
     Route,
     Surface,
     decode_body,
+    header_text,
     json_response,
     path_text,
     query_int,
@@ -56,7 +57,7 @@ async def submit(request: web.Request) -> web.Response:
             "from the result route (with ?waitMs= to wait for it)"
         )
     # The original's generated routes take the key as a header; accept it when the body has none.
-    key = body.idempotency_key or request.headers.get("Idempotency-Key")
+    key = body.idempotency_key or header_text(request, "Idempotency-Key")
     result = await edge.coordinator.submit(
         tenant_id,
         body.pipeline_id,

@@ -8,6 +8,9 @@ parts are streamed to ``<state_dir>/uploads/<uuid>/``, each is given its artifac
 as its name there (or, for an absolute uri, the descriptor's uri is rewritten to the saved file),
 and the descriptor is registered from there, so exactly the same validation (digests, embedded
 contract) runs as for a path registration, and the same build registers idempotently either way.
+The upload directory is always importable, whatever ``tpf.releases.import-roots`` says: an
+upload is how a client on another machine registers (an artifact the descriptor names by an
+absolute server path, without a part, is still read under the roots).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tpf.coordinator import Coordinator
 from tpf.errors import TpfError, ValidationError
 from tpf.json_depth import check_depth
 from tpf.records import ReleaseRecord
+from tpf.release_files import upload_root
 from tpf.releases import DESCRIPTOR_NAME, LOCAL_KINDS
 
 DESCRIPTOR_PART = "descriptor"
@@ -77,7 +81,7 @@ async def register_upload(
 
 
 def _new_directory(state_dir: str) -> Path:
-    directory = Path(state_dir).resolve() / "uploads" / uuid.uuid4().hex
+    directory = upload_root(state_dir) / uuid.uuid4().hex
     directory.mkdir(parents=True)
     return directory
 

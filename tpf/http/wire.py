@@ -137,6 +137,27 @@ def path_text(request: web.Request, name: str) -> str:
     return value
 
 
+def is_text(value: str) -> bool:
+    """Whether a header value aiohttp decoded is UTF-8 text.
+
+    aiohttp decodes header bytes as UTF-8 with ``surrogateescape``: a byte that is not UTF-8
+    becomes a lone surrogate, which every later ``encode()`` (a digest, a store) refuses.
+    """
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def header_text(request: web.Request, name: str) -> str | None:
+    """A request header, or ``None`` when absent; a value that is not UTF-8 text is a 400."""
+    value = request.headers.get(name)
+    if value is not None and not is_text(value):
+        raise ValidationError(f"{name} header: must be UTF-8 text")
+    return value
+
+
 def query_text(request: web.Request, name: str) -> str | None:
     """A query parameter, or ``None`` when absent or blank (blank filters mean "any")."""
     value = request.query.get(name)
