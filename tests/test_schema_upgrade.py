@@ -330,9 +330,11 @@ async def test_an_index_not_active_in_time_is_a_clear_refusal(
         "ACTIVE after 0 s (index execution-due: CREATING)"
     )
     lenient = replace(impatient, strict_startup=False)
-    caplog.set_level(logging.WARNING, logger="tpf.schema")
+    caplog.set_level(logging.INFO, logger="tpf.schema")
+    caplog.clear()
     assert await upgrade_dynamo_schema(lenient, Clients(slow)) == []  # type: ignore[arg-type]
-    [warning] = upgrade_lines(caplog)
+    [waiting, warning] = upgrade_lines(caplog)
+    assert waiting == "schema upgrade: waiting for table tpf_execution to become ACTIVE"
     assert warning.startswith("schema upgrade failed: DynamoDB table tpf_execution is not ACTIVE")
 
     # Once it is ACTIVE, a start adds the rest.
