@@ -237,6 +237,8 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.dynamo.index.execution-dead-letters": ("dynamo_index_execution_dead_letters", _text),
     "tpf.dynamo.index.unapplied": ("dynamo_index_unapplied", _text),
     "tpf.dynamo.shards": ("dynamo_shards", _int(1)),
+    "tpf.dynamo.schema-upgrade": ("dynamo_schema_upgrade", _bool),
+    "tpf.dynamo.schema-upgrade-timeout": ("dynamo_schema_upgrade_timeout_ms", _duration(1_000)),
     _P + "sqs.region": ("sqs_region", _text),
     _P + "sqs.endpoint-override": ("sqs_endpoint_override", _text),
     _P + "sqs.local-loopback": ("sqs_local_loopback", _bool),

@@ -114,6 +114,11 @@ class Settings:
     dynamo_index_execution_dead_letters: str = "execution-dead-letters"
     dynamo_index_unapplied: str = "await-interaction-unapplied"
     dynamo_shards: int = 16  # spreads due/overdue index partitions (no single hot key)
+    # Startup adds the indexes and tables this build needs beyond the original's layout
+    # (tpf.stores.dynamo.schema_upgrade), waiting this long for each to become ACTIVE; with
+    # ``False`` strict startup names them instead.
+    dynamo_schema_upgrade: bool = True
+    dynamo_schema_upgrade_timeout_ms: int = 600_000
     sqs_region: str | None = None
     sqs_endpoint_override: str | None = None
     sqs_local_loopback: bool = True

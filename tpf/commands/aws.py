@@ -1,7 +1,8 @@
 """``tpf bootstrap aws`` and ``tpf dev aws``: AWS-shaped resources for development and tests.
 
 - ``tpf bootstrap aws [--endpoint-url URL] [--config FILE]`` creates the queues, bucket and
-  DynamoDB tables the configuration names (idempotently) and prints what it created.
+  DynamoDB tables the configuration names (idempotently), adds missing indexes to tables that
+  exist (the original's layout, say), and prints what it created.
 - ``tpf dev aws [--port N] [--config FILE]`` runs a moto server on 127.0.0.1, bootstraps it and
   prints the properties and environment a coordinator needs to use it, until Ctrl-C (or SIGTERM).
   Without a configuration that names AWS providers it sets up the recipe's durable shape
@@ -225,7 +226,8 @@ def register(commands: Any) -> None:
     bootstrap = commands.add_parser("bootstrap", help="create the resources a configuration names")
     bootstrap_commands = bootstrap.add_subparsers(dest="bootstrap_command", required=True)
     aws = bootstrap_commands.add_parser(
-        "aws", help="create the SQS queues, S3 bucket and DynamoDB tables (idempotent)"
+        "aws",
+        help="create the SQS queues, S3 bucket and DynamoDB tables and indexes (idempotent)",
     )
     aws.add_argument("--endpoint-url", help="send every AWS call here (moto, LocalStack, MinIO)")
     aws.add_argument("--config", help=".properties file (default: $TPF_CONFIG)")

@@ -6,8 +6,15 @@ past :data:`ITEM_BUDGET_BYTES` keeps that payload here instead: immutable ``CHUN
 sha256). The id is content-derived, ``"p-" + sha256(tenant \\0 execution \\0 slot \\0 sha)``, so
 writing the same payload again is idempotent and a reader can trust a cached copy forever.
 
-Chunks are written before the execution item that references them, so a crash leaves at worst
-unreferenced chunks, never a reference to a payload that is not there.
+Write order, so that no reference can name a payload that is not all there: every chunk first
+(``BatchWriteItem`` is not atomic; its ``UnprocessedItems`` are retried with backoff until all
+landed, else :class:`~tpf.errors.RetryableError`), then the manifest, alone and conditional,
+then the execution item that references it. A manifest therefore proves that its chunks landed;
+a crash leaves at worst chunks without a manifest, which the next write of the same payload
+completes (it looks which parts are stored and writes only the missing ones, which also repairs
+a manifest an older version wrote in the same batch as chunks that never landed). Reads verify
+too: every chunk the manifest counts, the total length and the sha256 must match, or the read
+fails with ``PAYLOAD_CORRUPT``; a payload is never returned truncated.
 
 Retention follows the execution (``ttl_epoch_s`` is the table's native TTL): the chunks of a live
 execution carry no TTL, since DynamoDB deleting one would corrupt a record that is still running
@@ -80,37 +87,63 @@ class PayloadStore:
         if ref.payload_id in self._cache:
             self._cache.move_to_end(ref.payload_id)
             return ref  # written (or read) before: immutable, nothing to do
-        manifest_key = {"payload_id": S(ref.payload_id), "payload_part": S(keys.MANIFEST)}
-        # Another coordinator may have written it (every commit re-encodes the record): one
-        # small read instead of rewriting every chunk.
-        if await self._db.get_item(self._table, manifest_key, projection="payload_id") is None:
-            await self._db.batch_put(self._table, self._items(ref, sha, data, ttl_epoch_s))
+        # Another coordinator may have written it (every commit re-encodes the record), or a
+        # crash may have left part of it: one query for the stored part names, then write only
+        # what is missing, chunks before the manifest.
+        stored = await self._stored_parts(ref)
+        chunks = _split(data)
+        missing = [
+            self._chunk_item(ref, index, chunk, ttl_epoch_s)
+            for index, chunk in enumerate(chunks)
+            if keys.payload_part(index) not in stored
+        ]
+        if missing:
+            # Retries unprocessed items with backoff, or raises RetryableError: then no manifest
+            # is written and no record can reference the payload.
+            await self._db.batch_put(self._table, missing)
+        if keys.MANIFEST not in stored:
+            with contextlib.suppress(CheckFailed):  # a concurrent writer of the same bytes won
+                await self._db.put_item(
+                    self._table,
+                    self._manifest_item(ref, sha, len(data), len(chunks), ttl_epoch_s),
+                    condition="attribute_not_exists(payload_id)",
+                )
         self._remember(ref.payload_id, data)
         return ref
 
-    def _items(self, ref: PayloadRef, sha: str, data: bytes, ttl_epoch_s: int) -> list[Item]:
-        chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
-        items: list[Item] = []
-        for index, chunk in enumerate(chunks):
-            items.append(
-                {
-                    "payload_id": S(ref.payload_id),
-                    "payload_part": S(keys.payload_part(index)),
-                    "payload_bytes": B(chunk),
-                }
-            )
-        manifest: Item = {
+    async def _stored_parts(self, ref: PayloadRef) -> set[str]:
+        """The ``payload_part`` of every stored item of the payload (consistent)."""
+        items = await self._db.query_all(
+            self._table,
+            "payload_id = :id",
+            {":id": S(ref.payload_id)},
+            consistent=True,
+            projection="payload_part",
+        )
+        return {get_s(item, "payload_part") for item in items}
+
+    def _chunk_item(self, ref: PayloadRef, index: int, chunk: bytes, ttl_epoch_s: int) -> Item:
+        item: Item = {
             "payload_id": S(ref.payload_id),
-            "payload_part": S(keys.MANIFEST),
-            "payload_length_bytes": N(len(data)),
-            "chunk_count": N(len(chunks)),
+            "payload_part": S(keys.payload_part(index)),
+            "payload_bytes": B(chunk),
+        }
+        if ttl_epoch_s > 0:
+            item["ttl_epoch_s"] = N(ttl_epoch_s)
+        return item
+
+    def _manifest_item(
+        self, ref: PayloadRef, sha: str, length: int, count: int, ttl_epoch_s: int
+    ) -> Item:
+        item: Item = {
+            **self._manifest_key(ref),
+            "payload_length_bytes": N(length),
+            "chunk_count": N(count),
             "sha256": S(sha),
         }
-        items.append(manifest)
         if ttl_epoch_s > 0:
-            for item in items:
-                item["ttl_epoch_s"] = N(ttl_epoch_s)
-        return items
+            item["ttl_epoch_s"] = N(ttl_epoch_s)
+        return item
 
     def _manifest_key(self, ref: PayloadRef) -> Item:
         return {"payload_id": S(ref.payload_id), "payload_part": S(keys.MANIFEST)}
@@ -119,7 +152,7 @@ class PayloadStore:
         """The keys of every stored item of the payload (chunks and manifest); none if absent."""
         cached = self._cache.get(ref.payload_id)
         if cached is not None:
-            count = max(1, -(-len(cached) // CHUNK_BYTES))  # as _items splits it
+            count = max(1, -(-len(cached) // CHUNK_BYTES))  # as _split splits it
         else:
             manifest = await self._db.get_item(
                 self._table, self._manifest_key(ref), projection="chunk_count"
@@ -172,18 +205,28 @@ class PayloadStore:
         items = await self._db.query_all(
             self._table, "payload_id = :id", {":id": S(ref.payload_id)}, consistent=True
         )
-        manifest = next((i for i in items if get_s(i, "payload_part") == keys.MANIFEST), None)
-        chunks = sorted(
-            (i for i in items if get_s(i, "payload_part").startswith("CHUNK#")),
-            key=lambda i: get_s(i, "payload_part"),
-        )
-        if manifest is None or len(chunks) != get_n(manifest, "chunk_count"):
-            raise TpfError(f"payload {ref.payload_id} is incomplete", code="PAYLOAD_CORRUPT")
-        data = b"".join(get_b(c, "payload_bytes") for c in chunks)
+        parts = {get_s(item, "payload_part"): item for item in items}
+        manifest = parts.get(keys.MANIFEST)
+        if manifest is None:
+            raise _corrupt(ref, "has no manifest")
+        count = get_n(manifest, "chunk_count")
+        absent = [i for i in range(count) if keys.payload_part(i) not in parts]
+        if absent:
+            raise _corrupt(ref, f"is incomplete: {len(absent)} of {count} chunks are missing")
+        data = b"".join(get_b(parts[keys.payload_part(i)], "payload_bytes") for i in range(count))
+        length = get_n(manifest, "payload_length_bytes")
+        if len(data) != length:
+            raise _corrupt(ref, f"has {len(data)} bytes where its manifest says {length}")
         sha = hashlib.sha256(data).hexdigest()
         if f"sha256:{sha}" != ref.digest or sha != get_s(manifest, "sha256"):
-            raise TpfError(
-                f"payload {ref.payload_id} does not match its digest", code="PAYLOAD_CORRUPT"
-            )
+            raise _corrupt(ref, "does not match its digest")
         self._remember(ref.payload_id, data)
         return data
+
+
+def _split(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+
+
+def _corrupt(ref: PayloadRef, problem: str) -> TpfError:
+    return TpfError(f"payload {ref.payload_id} {problem}", code="PAYLOAD_CORRUPT")

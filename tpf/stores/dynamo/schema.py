@@ -1,8 +1,10 @@
 """The DynamoDB tables and indexes the ``dynamo`` providers need, derived from Settings.
 
 :func:`table_specs` is the single description of the layout (spec §9 plus our sharded indexes);
-:func:`create_tables` creates whatever of it is missing (``tpf bootstrap aws``, tests) and
-:func:`missing_resources` lists it for strict startup. Every table is ``PAY_PER_REQUEST``.
+:func:`create_tables` creates whatever of it is missing (``tpf bootstrap aws``, tests), adding
+missing indexes to tables that exist, and :func:`missing_resources` lists it for strict startup;
+:mod:`.schema_upgrade` adds, at startup, what this build needs beyond the original's layout.
+Every table is ``PAY_PER_REQUEST``.
 
 Index projections: the sweeper-facing indexes (due executions, dead letters, overdue and
 unapplied interactions) are ``KEYS_ONLY`` and their hits are re-read with one consistent
@@ -170,7 +172,8 @@ def table_specs(settings: Settings) -> list[TableSpec]:
     return specs
 
 
-async def _describe(db: Dynamo, name: str) -> dict[str, Any] | None:
+async def describe(db: Dynamo, name: str) -> dict[str, Any] | None:
+    """``DescribeTable``'s ``Table``, or ``None`` if the table does not exist."""
     try:
         result = await db.call("describe_table", TableName=name)
     except Unavailable:  # ResourceNotFoundException: the table does not exist
@@ -179,14 +182,14 @@ async def _describe(db: Dynamo, name: str) -> dict[str, Any] | None:
     return table
 
 
-def _index_names(table: dict[str, Any]) -> set[str]:
+def index_names(table: dict[str, Any]) -> set[str]:
     return {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
 
 
 def _missing_in(spec: TableSpec, table: dict[str, Any] | None) -> list[str]:
     if table is None:
         return [f"table {spec.name}"]
-    present = _index_names(table)
+    present = index_names(table)
     return [f"table {spec.name}: index {i.name}" for i in spec.indexes if i.name not in present]
 
 
@@ -198,36 +201,61 @@ async def missing_resources(client: Any, settings: Settings) -> list[str]:
     """
     db = Dynamo(client)
     specs = table_specs(settings)
-    tables = await asyncio.gather(*(_describe(db, spec.name) for spec in specs))
+    tables = await asyncio.gather(*(describe(db, spec.name) for spec in specs))
     return [
         line for spec, table in zip(specs, tables, strict=True) for line in _missing_in(spec, table)
     ]
 
 
-async def _wait_active(db: Dynamo, name: str) -> None:
-    """Until the table and all its indexes are ACTIVE (moto and DynamoDB Local: at once)."""
+def not_active(table: dict[str, Any] | None) -> list[str]:
+    """What of a described table is not ``ACTIVE`` yet (``table X: CREATING``, ``index Y:
+    CREATING``); empty once it and every index are."""
+    if table is None:
+        return ["table: absent"]
+    pending = []
+    if table.get("TableStatus") != "ACTIVE":
+        pending.append(f"table: {table.get('TableStatus')}")
+    for index in table.get("GlobalSecondaryIndexes", []):
+        status = index.get("IndexStatus", "ACTIVE")
+        if status != "ACTIVE":
+            pending.append(f"index {index['IndexName']}: {status}")
+    return pending
+
+
+async def wait_active(db: Dynamo, name: str, timeout_s: float = _ACTIVE_TIMEOUT_S) -> None:
+    """Until the table and all its indexes are ACTIVE (moto and DynamoDB Local: at once).
+
+    Raises :class:`TpfError` naming what is still not ACTIVE after ``timeout_s``: DynamoDB
+    goes on building it, so starting again later finds it (and waits for it) again.
+    """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + _ACTIVE_TIMEOUT_S
+    deadline = loop.time() + timeout_s
     while True:
-        table = await _describe(db, name)
-        if table is not None and table.get("TableStatus") == "ACTIVE":
-            indexes = table.get("GlobalSecondaryIndexes", [])
-            if all(i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes):
-                return
-        if loop.time() > deadline:
-            raise TpfError(f"DynamoDB table {name} did not become ACTIVE in time")
+        pending = not_active(await describe(db, name))
+        if not pending:
+            return
+        if loop.time() >= deadline:
+            raise TpfError(
+                f"DynamoDB table {name} is not ACTIVE after {timeout_s:g} s ("
+                + ", ".join(pending)
+                + "); DynamoDB keeps building it: start again once "
+                f"`aws dynamodb describe-table --table-name {name}` shows it ACTIVE",
+                code="DYNAMO_SCHEMA_TIMEOUT",
+            )
         await asyncio.sleep(_ACTIVE_POLL_S)
 
 
-async def _create_table(db: Dynamo, spec: TableSpec) -> bool:
-    """Create ``spec``; ``False`` if someone else created it first."""
+async def create_table(db: Dynamo, spec: TableSpec, timeout_s: float = _ACTIVE_TIMEOUT_S) -> bool:
+    """Create ``spec`` and wait until it is ACTIVE; ``False`` if someone else created it first."""
     try:
         await db.call("create_table", **spec.create_request())
     except TpfError as exc:
         if exc.code == "DYNAMO_ResourceInUseException":
-            return False  # a concurrent bootstrap won the race: fine, it is the same layout
+            # A concurrent bootstrap won the race: fine, it is the same layout.
+            await wait_active(db, spec.name, timeout_s)
+            return False
         raise
-    await _wait_active(db, spec.name)
+    await wait_active(db, spec.name, timeout_s)
     if spec.ttl_attribute is not None:
         # Native TTL only garbage-collects what logical expiry already treats as absent (items
         # without the attribute never expire); the original left expired rows forever.
@@ -239,37 +267,53 @@ async def _create_table(db: Dynamo, spec: TableSpec) -> bool:
     return True
 
 
-async def _add_index(db: Dynamo, spec: TableSpec, index: IndexSpec) -> None:
+async def add_index(
+    db: Dynamo, spec: TableSpec, index: IndexSpec, timeout_s: float = _ACTIVE_TIMEOUT_S
+) -> bool:
+    """Add ``index`` to the existing table and wait until it is ACTIVE; ``False`` if another
+    process (a coordinator starting beside this one) added it first."""
+    # DynamoDB builds one new index per UpdateTable call and table at a time: callers add them
+    # one by one, each waited for. The call must define the index's key attributes; the table's
+    # own definitions go along (moto replaces the table's list with the call's).
     names = {index.hash_key[0]} | ({index.range_key[0]} if index.range_key else set())
-    await db.call(
-        "update_table",
-        TableName=spec.name,
-        AttributeDefinitions=spec.attribute_definitions(names),
-        GlobalSecondaryIndexUpdates=[{"Create": index.definition()}],
-    )
-    # DynamoDB builds one new index per table at a time: wait before adding the next.
-    await _wait_active(db, spec.name)
+    table = await describe(db, spec.name) or {}
+    definitions = {d["AttributeName"]: d for d in table.get("AttributeDefinitions", [])}
+    definitions.update({d["AttributeName"]: d for d in spec.attribute_definitions(names)})
+    try:
+        await db.call(
+            "update_table",
+            TableName=spec.name,
+            AttributeDefinitions=list(definitions.values()),
+            GlobalSecondaryIndexUpdates=[{"Create": index.definition()}],
+        )
+    except TpfError:
+        # Lost the race (the index exists now, or the table is busy adding it): wait for it.
+        if index.name not in index_names(await describe(db, spec.name) or {}):
+            raise
+        await wait_active(db, spec.name, timeout_s)
+        return False
+    await wait_active(db, spec.name, timeout_s)
+    return True
 
 
 async def create_tables(client: Any, settings: Settings) -> list[str]:
     """Create every missing table and index the configured ``dynamo`` providers need.
 
-    Idempotent. Waits until each is ACTIVE and returns what it created, named as
+    Idempotent; adds missing indexes to tables that exist (the original's layout, say), one at a
+    time. Waits until each is ACTIVE and returns what it created, named as
     :func:`missing_resources` names it.
     """
     db = Dynamo(client)
     created: list[str] = []
     for spec in table_specs(settings):
-        table = await _describe(db, spec.name)
+        table = await describe(db, spec.name)
         if table is None:
-            if await _create_table(db, spec):
+            if await create_table(db, spec):
                 created.append(f"created table {spec.name}")
                 continue
-            await _wait_active(db, spec.name)
-            table = await _describe(db, spec.name)
-        present = _index_names(table or {})
+            table = await describe(db, spec.name)
+        present = index_names(table or {})
         for index in spec.indexes:
-            if index.name not in present:
-                await _add_index(db, spec, index)
+            if index.name not in present and await add_index(db, spec, index):
                 created.append(f"created table {spec.name}: index {index.name}")
     return created
