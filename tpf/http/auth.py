@@ -83,8 +83,11 @@ class TokenGuard:
             raise Unauthorized(f"missing Authorization header: send 'Bearer <token>' with {hint}")
         if scheme.lower() != "bearer" or not given.strip():
             raise Unauthorized(f"malformed Authorization header: send 'Bearer <token>' with {hint}")
-        # compare_digest on bytes: str arguments must be ASCII, and a header need not be.
-        if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        # compare_digest on bytes: str arguments must be ASCII, and a header need not be (nor
+        # UTF-8: aiohttp keeps undecodable bytes as surrogates, which surrogateescape restores).
+        if not hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogateescape"), expected.encode()
+        ):
             raise Unauthorized(f"invalid bearer token for the {surface.value} API: send {hint}")
 
     def _expected(self, configured: str | None, key: str) -> str:
