@@ -40,7 +40,7 @@ from tpf.settings import Settings
 
 _P = "pipeline.orchestrator."
 # Test-suite knobs in the TPF_ namespace: not settings, not typos.
-_TEST_VARIABLES = frozenset({"TPF_FUZZ_EXAMPLES"})
+_TEST_VARIABLES = frozenset({"TPF_FUZZ_EXAMPLES", "TPF_OPENAPI_FUZZ_EXAMPLES"})
 # Settings whose value may be a secret reference (env:NAME), resolved when used.
 _SECRET_FIELDS = (
     "control_plane_token",

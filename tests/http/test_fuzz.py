@@ -11,13 +11,10 @@ must be the JSON error shape. ``TPF_FUZZ_EXAMPLES`` raises the example count for
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,12 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from demos.restaurant_approval import pipeline as restaurant_pipeline
-from tests.http.conftest import ADMIN_TOKEN, CP_TOKEN, PIPELINE_ID, TENANT, settings_for
-from tpf.coordinator import Coordinator
+from tests.http.conftest import ADMIN_TOKEN, CP_TOKEN, PIPELINE_ID, TENANT
+from tests.http.threaded import ORDER, Served, served_in_thread
 from tpf.http.app import ROUTES
-from tpf.http.server import serve
-from tpf.releases import build_release
 
 FUZZ = settings(
     max_examples=int(os.environ.get("TPF_FUZZ_EXAMPLES", "150")),
@@ -41,63 +35,12 @@ FUZZ = settings(
 )
 
 
-@dataclass
-class Served:
-    port: int
-    release_version: str
-    interaction_id: str
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def start() -> tuple[Coordinator, asyncio.Task[None], Served]:
-        coordinator = await Coordinator.open(
-            settings_for(tmp, http_max_wait_ms=20, http_max_upload_bytes=64_000)
-        )
-        await coordinator.start()
-        worker = coordinator.host(restaurant_pipeline)
-        descriptor = build_release(restaurant_pipeline, tmp / "build")
-        release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
-        await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
-        await coordinator.register_local_worker(TENANT, worker, "w-1")
-        run = await coordinator.submit(TENANT, PIPELINE_ID, _ORDER)
-        await coordinator.wait_settled(TENANT, run.execution_id, timeout_s=5)
-        [task] = await coordinator.pending(TENANT)
-        ports: asyncio.Queue[int] = asyncio.Queue()
-        server = asyncio.create_task(
-            serve(coordinator, host="127.0.0.1", port=0, started=ports.put_nowait)
-        )
-        port = await asyncio.wait_for(ports.get(), 5)
-        return coordinator, server, Served(port, release.release_version, task.interaction_id)
-
-    coordinator, server, info = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
-    try:
+    with served_in_thread(tmp, http_max_wait_ms=20, http_max_upload_bytes=64_000) as info:
         yield info
-    finally:
 
-        async def stop() -> None:
-            server.cancel()
-            await asyncio.gather(server, return_exceptions=True)
-            await coordinator.close()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
-_ORDER = {
-    "customerName": "Ada",
-    "restaurantName": "Cafe",
-    "items": "Tea",
-    "totalAmount": "1.00",
-    "currency": "EUR",
-}
 
 # --------------------------------------------------------------------------- strategies
 
@@ -153,7 +96,7 @@ envelopes = st.fixed_dictionaries(
     {"payloadTypeId": type_ids, "payload": st.one_of(json_values.map(json.dumps), st.text())},
     optional={"payloadEncoding": st.sampled_from(["application/tpf-transition+json", "x"])},
 )
-field_values = st.one_of(json_values, envelopes, st.just(_ORDER))
+field_values = st.one_of(json_values, envelopes, st.just(ORDER))
 
 
 def nearly_valid(kind: type) -> st.SearchStrategy[Any]:

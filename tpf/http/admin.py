@@ -14,6 +14,7 @@ from aiohttp import web
 
 from tpf.http import dto, uploads
 from tpf.http.wire import (
+    ASK_TIMEOUT,
     EDGE,
     Param,
     Route,
@@ -181,14 +182,14 @@ ROUTES = (
         "Re-drive a terminal execution (DLQ; FAILED with allowFailed) from its current step, "
         "or a FAILED one from its last await (reopenAwait)",
         request=dto.RedriveRequest, body_optional=True, response=dto.RedriveResponse,
-        errors=(*_ERR, 409),
+        errors=(*_ERR, 409, ASK_TIMEOUT),
     ),
     Route(
         "POST", f"{RELEASES}/register", register_release, Surface.ADMIN,
         "Register a release from a descriptor path on the coordinator (regular files only, "
         "under tpf.releases.import-roots when set), or from an upload",
         request=dto.RegisterReleaseRequest, multipart=True, response=dto.ReleaseDto,
-        errors=(*_ERR, 409, 413, 503),
+        errors=(*_ERR, 409, 413, 503, ASK_TIMEOUT),
     ),
     Route(
         "GET", RELEASES, list_releases, Surface.ADMIN,
@@ -204,21 +205,23 @@ ROUTES = (
     ),
     Route(
         "POST", f"{RELEASES}/{{releaseVersion}}/activate", activate_release, Surface.ADMIN,
-        "Activate a release for new executions", response=dto.ReleaseDto, errors=(*_ERR, 409),
+        "Activate a release for new executions", response=dto.ReleaseDto,
+        errors=(*_ERR, 409, ASK_TIMEOUT),
     ),
     Route(
         "POST", f"{WORKERS}/register", register_worker, Surface.ADMIN,
         "Register (or re-register) a worker; it is HEALTHY until stale or drained",
-        request=dto.RegisterWorkerRequest, response=dto.WorkerDto, errors=(*_ERR, 413),
+        request=dto.RegisterWorkerRequest, response=dto.WorkerDto,
+        errors=(*_ERR, 413, ASK_TIMEOUT),
     ),
     Route(
         "POST", f"{WORKERS}/{{workerId}}/heartbeat", heartbeat_worker, Surface.ADMIN,
-        "Record a worker heartbeat", response=dto.WorkerDto, errors=_ERR,
+        "Record a worker heartbeat", response=dto.WorkerDto, errors=(*_ERR, ASK_TIMEOUT),
     ),
     Route(
         "POST", f"{WORKERS}/{{workerId}}/drain", drain_worker, Surface.ADMIN,
         "Drain a worker: new submissions stop counting on it", response=dto.WorkerDto,
-        errors=_ERR,
+        errors=(*_ERR, ASK_TIMEOUT),
     ),
     Route(
         "GET", WORKERS, list_workers, Surface.ADMIN,

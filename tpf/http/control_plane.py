@@ -18,6 +18,7 @@ from tpf import codec, resume_tokens
 from tpf.errors import NotFound, ValidationError
 from tpf.http import dto
 from tpf.http.wire import (
+    ASK_TIMEOUT,
     EDGE,
     Edge,
     Param,
@@ -40,6 +41,7 @@ WAIT_MS = Param(
     "Long poll: answer as soon as the execution is terminal or waiting on an open interaction, "
     "else after this many milliseconds (capped by tpf.http.max-wait)",
     "integer",
+    minimum=0,
 )
 
 
@@ -106,7 +108,7 @@ async def _read(request: web.Request) -> ExecutionRecord:
     edge = request.app[EDGE]
     tenant_id = path_text(request, "tenantId")
     execution_id = path_text(request, "executionId")
-    wait_ms = query_int(request, "waitMs", minimum=0)
+    wait_ms = query_int(request, WAIT_MS.name, minimum=WAIT_MS.minimum)
     if not wait_ms:
         return await edge.coordinator.status(tenant_id, execution_id)
     wait_ms = min(wait_ms, edge.coordinator.settings.http_max_wait_ms)
@@ -248,7 +250,7 @@ ROUTES = (
         "POST", f"{BASE}/executions", submit, Surface.CONTROL_PLANE,
         "Submit an execution of the tenant's active release of a pipeline",
         request=dto.SubmitRequest, response=dto.SubmitResponse,
-        errors=(400, 401, 404, 409, 413, 503),
+        errors=(400, 401, 404, 409, 413, 503, ASK_TIMEOUT),
     ),
     Route(
         "GET", f"{BASE}/executions/{{executionId}}", status, Surface.CONTROL_PLANE,
@@ -278,6 +280,6 @@ ROUTES = (
         "response must fit the await's output type (400 naming the field), and a different "
         "answer to a completed interaction is a 409 INTERACTION_ALREADY_COMPLETED",
         request=dto.CompleteRequest, response=dto.CompleteResponse,
-        errors=(400, 401, 404, 409, 413),
+        errors=(400, 401, 404, 409, 413, ASK_TIMEOUT),
     ),
 )  # fmt: skip

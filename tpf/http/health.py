@@ -30,6 +30,6 @@ ROUTES = (
     Route(
         "GET", "/q/health/ready", ready, Surface.PUBLIC,
         "Readiness: 200 while the coordinator runs, 503 before start and after close",
-        response=dto.HealthDto, errors=(503,),
+        response=dto.HealthDto, response_statuses=(503,),
     ),
 )  # fmt: skip

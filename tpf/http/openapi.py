@@ -18,7 +18,7 @@ import msgspec
 from aiohttp import web
 
 from tpf.http import dto
-from tpf.http.wire import EDGE, JSON, Route, Surface
+from tpf.http.wire import EDGE, JSON, MAX_INT_DIGITS, Param, Route, Surface
 
 _REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
@@ -26,6 +26,16 @@ _SECURITY = {Surface.CONTROL_PLANE: "controlPlaneToken", Surface.ADMIN: "adminTo
 _PATH_DESCRIPTIONS = {
     "releaseVersion": "A release version; may contain ':' (e.g. sha256:<hex>)",
 }
+# What str.strip() removes, as a regex class: \s in a JSON Schema (ECMA) regex, plus the four
+# information separators Python also counts as whitespace.
+_SPACE = r"\s\x1c-\x1f"
+# path_text trims a path parameter and answers 400 when nothing is left.
+_NOT_BLANK = {"type": "string", "pattern": f"[^{_SPACE}]"}
+# query_text reads a blank query parameter as an absent one (the original's `?limit=`).
+_BLANK = {"type": "string", "pattern": f"^[{_SPACE}]*$"}
+_LARGEST_INT = 10**MAX_INT_DIGITS - 1
+_BODY_AS_JSON = "Read as JSON whatever its Content-Type"
+_BODY_OR_UPLOAD = "A multipart/form-data body is an upload; any other is read as JSON"
 _MULTIPART_SCHEMA = {
     "type": "object",
     "required": ["descriptor"],
@@ -90,7 +100,7 @@ def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string"},
+                "schema": _NOT_BLANK,
                 **({"description": _PATH_DESCRIPTIONS[name]} if name in _PATH_DESCRIPTIONS else {}),
             }
             for name in _PATH_PARAM.findall(route.path)
@@ -101,11 +111,14 @@ def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "description": p.description,
-                "schema": {"type": p.type},
+                "schema": _query_schema(p),
             }
             for p in route.query
         ],
-        "responses": {"200": _success(route, schema_of)},
+        "responses": {
+            str(status): _success(route, schema_of, status)
+            for status in (200, *route.response_statuses)
+        },
     }
     if route.surface in _SECURITY:
         op["security"] = [{_SECURITY[route.surface]: []}]
@@ -113,8 +126,12 @@ def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
         content = {JSON: {"schema": schema_of[route.request]}}
         if route.multipart:
             content["multipart/form-data"] = {"schema": _MULTIPART_SCHEMA}
-        op["requestBody"] = {"required": not route.body_optional, "content": content}
-    for status in sorted(route.errors):
+        op["requestBody"] = {
+            "required": not route.body_optional,
+            "description": _BODY_OR_UPLOAD if route.multipart else _BODY_AS_JSON,
+            "content": content,
+        }
+    for status in sorted({*route.errors, *_implied_errors(route)} - {*route.response_statuses}):
         op["responses"][str(status)] = {
             "description": HTTPStatus(status).phrase,
             "content": {JSON: {"schema": schema_of[dto.ErrorBody]}},
@@ -122,7 +139,28 @@ def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
     return op
 
 
-def _success(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
+def _query_schema(param: Param) -> dict[str, Any]:
+    if param.type != "integer":
+        return {"type": param.type}
+    low = -_LARGEST_INT if param.minimum is None else param.minimum
+    return {"anyOf": [{"type": "integer", "minimum": low, "maximum": _LARGEST_INT}, _BLANK]}
+
+
+def _implied_errors(route: Route) -> set[int]:
+    """The statuses a route answers whatever its handler does, so no route table has to
+    remember them: the token guard's (401 bad token, 404 surface disabled, 503 token
+    reference unresolvable), a body's (400 malformed, 413 too large) and a parameter's (400)."""
+    statuses: set[int] = set()
+    if route.surface in _SECURITY:
+        statuses |= {401, 404, 503}
+    if route.request is not None:
+        statuses |= {400, 413}
+    if route.query or _PATH_PARAM.search(route.path):
+        statuses.add(400)
+    return statuses
+
+
+def _success(route: Route, schema_of: dict[Any, Any], status: int = 200) -> dict[str, Any]:
     if route.response is None:
         schema: dict[str, Any] = (
             {"type": "object"} if route.media_type == JSON else {"type": "string"}
@@ -131,7 +169,8 @@ def _success(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
         schema = {"type": "array", "items": schema_of[_item_type(route.response)]}
     else:
         schema = schema_of[route.response]
-    return {"description": "OK", "content": {route.media_type: {"schema": schema}}}
+    description = HTTPStatus(status).phrase
+    return {"description": description, "content": {route.media_type: {"schema": schema}}}
 
 
 async def document(request: web.Request) -> web.Response:

@@ -28,6 +28,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON = "application/json"
 
 _encoder = msgspec.json.Encoder()
+# A command route asks an actor; one that does not answer within ask-timeout is a 504.
+ASK_TIMEOUT = 504
+# query_int reads at most this many digits, so a huge number is a 400, not a slow int().
+MAX_INT_DIGITS = 18
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Param:
     name: str
     description: str
     type: str = "string"  # OpenAPI scalar type
+    minimum: int | None = None  # for an integer, what query_int is given as ``minimum``
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ class Route:
     media_type: str = JSON
     query: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
+    # Statuses besides 200 answered with ``response`` rather than the error shape (readiness'
+    # 503 {"status": "DOWN"}).
+    response_statuses: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------- responses
@@ -91,6 +99,12 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 async def decode_body(request: web.Request, kind: type[T], *, optional: bool = False) -> T:
     """The request body decoded into ``kind``; an empty body is the defaults when ``optional``."""
+    # A declared length past the limit is refused before reading: read() only counts what
+    # arrives, so it would first wait for a body the client may never send.
+    if request.content_length is not None and request.content_length > request.client_max_size:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.client_max_size, actual_size=request.content_length
+        )
     body = await request.read()  # raises 413 past client_max_size
     if not body.strip():
         if optional:
@@ -169,7 +183,7 @@ def query_int(request: web.Request, name: str, *, minimum: int | None = None) ->
     text = query_text(request, name)
     if text is None:
         return None
-    if not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
+    if not re.fullmatch(rf"[+-]?[0-9]{{1,{MAX_INT_DIGITS}}}", text):
         raise ValidationError(f"{name}: must be an integer, got {text!r}")
     value = int(text)
     if minimum is not None and value < minimum:
