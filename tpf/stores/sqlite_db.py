@@ -271,12 +271,12 @@ class GroupCommitDatabase:
                 continue
             changes = conn.total_changes
             outcomes, committed = _run_batch(conn, batch)
+            outcomes = self._map_faults(outcomes)
             wrote = committed and conn.total_changes != changes
-            # answer first: callers never wait for a checkpoint
-            _deliver_all(batch, self._map_faults(outcomes))
             if wrote:
                 dirty += 1
                 self.health.succeeded()  # a commit that wrote: the store works (again)
+            _deliver_all(batch, outcomes)  # answer first: callers never wait for a checkpoint
             if dirty >= self._checkpoint_every:
                 self._checkpoint(conn, "PASSIVE")
                 dirty = 0
