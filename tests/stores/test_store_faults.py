@@ -188,7 +188,7 @@ def test_faults_go_on_logging_one_line_per_interval(caplog: pytest.LogCaptureFix
 # ------------------------------------------------------------------------------ startup
 
 
-async def _database_with_executions(path: Path, count: int) -> int:
+async def database_with_executions(path: Path, count: int) -> int:
     """A database holding ``count`` executions; returns the root page of ``executions``."""
     db = await SqliteDatabase.open(str(path))
     store = SqliteExecutionStore(db)
@@ -212,7 +212,7 @@ def corrupt_page(path: Path, page: int) -> None:
 
 async def test_startup_refuses_a_corrupted_database(tmp_path: Path) -> None:
     path = tmp_path / "tpf.sqlite3"
-    corrupt_page(path, await _database_with_executions(path, 3))
+    corrupt_page(path, await database_with_executions(path, 3))
     with pytest.raises(StoreUnusable) as refused:
         await SqliteDatabase.open(str(path))
     message = refused.value.message
@@ -235,6 +235,27 @@ async def test_startup_refuses_a_database_whose_directory_is_a_file(tmp_path: Pa
     assert str(path) in refused.value.message and "directory" in refused.value.message
 
 
+class ReadOnlyDatabase(SqliteDatabase):
+    """A database whose connection refuses every write, as a read-only file would (as root,
+    which the suite runs as, a chmod refuses nothing)."""
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = super()._connect()
+        conn.execute("PRAGMA query_only = 1")
+        return conn
+
+
+async def test_startup_refuses_a_database_it_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "tpf.sqlite3"
+    await database_with_executions(path, 1)
+    with pytest.raises(StoreUnusable) as refused:
+        await ReadOnlyDatabase.open(str(path))
+    assert refused.value.message == (
+        f"the SQLite database {path} cannot be used: attempt to write a readonly database; "
+        "make the file and its directory writable"
+    )
+
+
 # ------------------------------------------------------------------------------ counts
 
 
@@ -242,7 +263,7 @@ async def test_status_counts_are_seeded_once_for_a_database_from_before_them(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "tpf.sqlite3"
-    await _database_with_executions(path, 5)
+    await database_with_executions(path, 5)
     with sqlite3.connect(path) as conn:  # as an older coordinator left it: no counts
         conn.execute("DROP TABLE execution_status_counts")
         for trigger in ("insert", "delete", "status"):
