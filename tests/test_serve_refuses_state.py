@@ -8,6 +8,7 @@ for whom a chmod refuses nothing).
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from demos.restaurant_approval.server import ROOT, DemoServer, free_port, tpf_command
-from tests.stores.test_store_faults import database_with_executions, corrupt_page
+from tests.stores.test_store_faults import corrupt_page, database_with_executions
 
 
 def serve(state_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -36,11 +37,11 @@ def refusal(result: subprocess.CompletedProcess[str]) -> str:
     return line
 
 
-async def test_serve_refuses_a_corrupted_database(tmp_path: Path) -> None:
+def test_serve_refuses_a_corrupted_database(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
     database = state / "tpf.sqlite3"
-    corrupt_page(database, await database_with_executions(database, 3))
+    corrupt_page(database, asyncio.run(database_with_executions(database, 3)))
     line = refusal(serve(state))
     assert line.startswith(f"tpf serve: the SQLite database {database} cannot be used: "), line
     assert "malformed" in line and "restore a backup" in line
@@ -58,8 +59,8 @@ def read_only_state(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
-async def test_serve_refuses_a_read_only_state_directory(read_only_state: Path) -> None:
-    await database_with_executions(read_only_state / "tpf.sqlite3", 1)
+def test_serve_refuses_a_read_only_state_directory(read_only_state: Path) -> None:
+    asyncio.run(database_with_executions(read_only_state / "tpf.sqlite3", 1))
     subprocess.run(["mount", "-o", "remount,ro", str(read_only_state)], check=True)
     line = refusal(serve(read_only_state))
     assert line == (
