@@ -219,6 +219,21 @@ async def test_startup_refuses_a_corrupted_database(tmp_path: Path) -> None:
     assert str(path) in message and "malformed" in message and "tpf state" in message
 
 
+async def test_startup_refuses_a_database_that_fails_its_quick_check(tmp_path: Path) -> None:
+    path = tmp_path / "tpf.sqlite3"
+    await database_with_executions(path, 3)
+    with path.open("r+b") as f:  # the header's freelist page count (offset 36) now lies
+        f.seek(36)
+        f.write((7).to_bytes(4, "big"))
+    with pytest.raises(StoreUnusable) as refused:
+        await SqliteDatabase.open(str(path))
+    message = refused.value.message
+    assert message.startswith(f"the SQLite database {path} fails PRAGMA quick_check (")
+    assert "freelist" in message and message.endswith(
+        "restore a backup (see tpf state check and tpf state backup)"
+    )
+
+
 async def test_startup_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "tpf.sqlite3"
     path.write_bytes(b"not a database " * 1000)

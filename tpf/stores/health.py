@@ -2,8 +2,8 @@
 
 A store adapter (the SQLite thread, the DynamoDB client edge) turns a fault of its backend (disk
 full, I/O error, read-only or corrupted database, DynamoDB unreachable or answering 5xx) into
-:class:`~tpf.errors.StoreUnavailable` through :meth:`StoreHealth.unavailable`: callers get the
-generic, retryable 503 and the detail goes to the log, the first fault of an outage at once and
+:class:`~tpf.errors.StoreUnavailable` and records it with :meth:`StoreHealth.fault`: callers get
+the generic, retryable 503 and the detail goes to the log, the first fault of an outage at once and
 then one line per :data:`LOG_EVERY_MS` with the number of faults in between, so a failing disk
 under load does not flood the log. :meth:`StoreHealth.succeeded` (a write committed, a DynamoDB
 call answered) ends the outage with one line.
@@ -59,19 +59,15 @@ class StoreHealth:
     def failing(self) -> bool:
         return self._failing
 
-    def unavailable(self, detail: str, cause: BaseException | None = None) -> StoreUnavailable:
-        """Record a fault, log its detail (paced) and return the error the caller raises."""
-        self.fault(detail)
-        return self.error(detail, cause)
-
     @staticmethod
     def error(detail: str, cause: BaseException | None = None) -> StoreUnavailable:
-        """A :class:`StoreUnavailable` for another caller of an already recorded fault."""
+        """The error one caller of a (recorded) fault raises: its own, chained to ``cause``."""
         error = StoreUnavailable(detail)
         error.__cause__ = cause
         return error
 
     def fault(self, detail: str) -> None:
+        """Record a fault and log its detail (the first of an outage, then paced)."""
         with self._lock:
             now = self._clock.now_ms()
             self.faults += 1

@@ -178,7 +178,7 @@ class GroupCommitDatabase:
                 if len(problems) > 3:
                     shown += f" and {len(problems) - 3} more"
                 raise StoreUnusable(
-                    f"the SQLite database {path} fails PRAGMA quick_check ({shown}): "
+                    f"the SQLite database {path} fails PRAGMA quick_check ({shown}); "
                     + _REMEDY[sqlite3.SQLITE_CORRUPT]
                 )
             await db.run(_probe_write, atomic=True)  # it can commit a write
