@@ -165,3 +165,14 @@ def test_static_aws_credentials_are_a_pair_and_the_secret_stays_out_of_output() 
     assert "tpf.aws.secret-access-key = <redacted>  (set by TPF_AWS_SECRET_ACCESS_KEY)" in (
         effective_configuration(literal)
     )
+
+
+def test_the_metrics_token_is_a_secret_whose_reference_must_resolve() -> None:
+    overrides = {"tpf.http.metrics-token": "env:METRICS_TOKEN"}
+    with pytest.raises(ConfigError, match=re.escape("tpf.http.metrics-token: ")):
+        load_settings({}, overrides=overrides)
+    settings = load_settings({"METRICS_TOKEN": "m3trics"}, overrides=overrides)
+    assert settings.http_metrics_token == "env:METRICS_TOKEN"  # resolved per request
+    literal = check_configuration({}, overrides={"tpf.http.metrics-token": "m3trics"})
+    assert literal.errors == ()
+    assert "tpf.http.metrics-token = <redacted>  (override)" in effective_configuration(literal)

@@ -22,7 +22,8 @@ Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
 ``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
 ``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``,
-``tpf.releases.import-roots``, ``tpf.worker.step-threads``, ``tpf.aws.access-key-id``,
+``tpf.releases.import-roots``, ``tpf.http.metrics-token``, ``tpf.worker.step-threads``,
+``tpf.aws.access-key-id``,
 ``tpf.aws.secret-access-key``.
 
 Strictness: a misspelt key must fail startup rather than silently fall back to a default, so an
@@ -261,6 +262,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.http.max-wait": ("http_max_wait_ms", _duration(0)),
     "tpf.http.max-upload-bytes": ("http_max_upload_bytes", _int(1024)),
     "tpf.http.max-json-depth": ("http_max_json_depth", _int(1)),
+    "tpf.http.metrics-token": ("http_metrics_token", _text),
     "tpf.ask-timeout": ("ask_timeout_ms", _duration(1)),
 }
 

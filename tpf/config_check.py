@@ -48,6 +48,7 @@ _SECRET_FIELDS = (
     "admin_token",
     "admin_token_ref",
     "resume_token_secret",
+    "http_metrics_token",
     "aws_secret_access_key",
 )
 # Defaults computed from another setting, shown as what they resolve to.

@@ -77,6 +77,35 @@ class RetryableError(TpfError):
     http_status = 503
 
 
+STORE_UNAVAILABLE_MESSAGE = "the state store is unavailable; retry later"
+
+
+class StoreUnavailable(RetryableError):
+    """The state store failed under a request: disk full, an I/O error, a read-only or corrupted
+    database, DynamoDB unreachable or answering 5xx. A retry may succeed once it recovers.
+
+    What a client sees is only the generic message: ``detail`` (the library's words, which may
+    name a file, an endpoint URL or SQL) is for the log, where the store adapter writes it once
+    (:mod:`tpf.stores.health`). ``str()`` is the generic message too, so nothing that copies an
+    error's text into an answer can leak it.
+    """
+
+    code = "STORE_UNAVAILABLE"
+    http_status = 503
+    headers = {"Retry-After": "1"}
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(STORE_UNAVAILABLE_MESSAGE)
+        self.detail = detail
+
+
+class StoreUnusable(TpfError):
+    """Startup refuses the state store: the state directory cannot be locked or created, or the
+    database is corrupted or not writable. The message names the file and the problem."""
+
+    code = "STATE_STORE_UNUSABLE"
+
+
 class TerminalError(TpfError):
     """A failure that no retry can fix; the execution fails without spending its retries."""
 

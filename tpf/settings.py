@@ -80,6 +80,9 @@ class Settings:
     # Nesting bound of every JSON text from clients (bodies, envelope payload texts, descriptor
     # parts), checked before decoding so deep input is a 400, not a RecursionError.
     http_max_json_depth: int = 64
+    # Bearer token /q/metrics requires (a literal or ``env:NAME``, resolved per request); unset,
+    # metrics are public like the health probes.
+    http_metrics_token: str | None = None
     control_plane_enabled: bool = False
     control_plane_token: str | None = None
     control_plane_token_ref: str | None = None

@@ -36,7 +36,14 @@ from tests.stores.test_worker_store_contract import event, register
 from tpf.aws import AwsClients
 from tpf.clock import FakeClock
 from tpf.coordinator import Coordinator
-from tpf.errors import ConfigError, Conflict, RetryableError, Unavailable, ValidationError
+from tpf.errors import (
+    ConfigError,
+    Conflict,
+    RetryableError,
+    StoreUnavailable,
+    Unavailable,
+    ValidationError,
+)
 from tpf.records import ExecutionRecord, ExecutionStatus, InteractionStatus, WorkerEventType
 from tpf.settings import Settings
 from tpf.startup_checks import check_aws_resources
@@ -48,7 +55,7 @@ from tpf.stores.dynamo import (
     keys,
     missing_resources,
 )
-from tpf.stores.dynamo.client import TransactionCanceled, translate
+from tpf.stores.dynamo.client import TransactionCanceled, health_of, translate
 from tpf.stores.dynamo.payloads import ITEM_BUDGET_BYTES
 from tpf.stores.factory import check_dynamo, open_stores
 from tpf.stores.memory import MemoryExecutionStore, MemoryWorkerStore
@@ -593,7 +600,12 @@ def test_botocore_errors_map_into_the_error_tree() -> None:
         translate(_client_error("ProvisionedThroughputExceededException"), "query", "t"),
         RetryableError,
     )
-    assert isinstance(translate(_client_error("Whatever", 503), "query", None), RetryableError)
+    assert isinstance(translate(_client_error("Whatever", 503), "query", None), StoreUnavailable)
+    for code in ("InternalServerError", "ServiceUnavailable"):
+        assert isinstance(translate(_client_error(code, 500), "query", "t"), StoreUnavailable)
+    # Throttling is DynamoDB pushing back, not failing: retryable, but readiness is unaffected.
+    throttled = translate(_client_error("ThrottlingException"), "put_item", "t")
+    assert not isinstance(throttled, StoreUnavailable)
     assert isinstance(
         translate(_client_error("ResourceNotFoundException"), "get_item", "t"), Unavailable
     )
@@ -629,5 +641,9 @@ async def test_unreachable_endpoint_is_retryable(moto_endpoint: str) -> None:
         config=config,
     ) as client:
         store = DynamoExecutionStore(client, Settings())
-        with pytest.raises(RetryableError):
+        with pytest.raises(StoreUnavailable) as refused:
             await store.get("t1", "e1", T0)
+        # The endpoint is in the detail, for the log, and not in what a client is told.
+        assert "127.0.0.1:9" in refused.value.detail
+        assert "127.0.0.1" not in refused.value.message and "127.0.0.1" not in str(refused.value)
+        assert health_of(client).failing

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
-from tpf.errors import ConfigError, Unavailable
+from tpf.errors import ConfigError, StoreUnavailable
 from tpf.records import ExecutionStatus, InteractionStatus, WorkerEventType
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
@@ -174,7 +174,7 @@ async def test_close_finishes_queued_work_then_refuses(tmp_path: Path) -> None:
     await asyncio.gather(*pending[:1])  # at least one op is in flight before close begins
     await db.close()
     assert all(not d for _, d in await asyncio.gather(*pending))
-    with pytest.raises(Unavailable):
+    with pytest.raises(StoreUnavailable):
         await store.get("t1", "e1", T0)
     await db.close()  # idempotent
 

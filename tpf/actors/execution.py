@@ -23,7 +23,7 @@ from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine, no_worker_result
 from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.actors.runtime import Actor
-from tpf.errors import Conflict, NotFound
+from tpf.errors import Conflict, NotFound, StoreUnavailable
 from tpf.events import log_event
 from tpf.ids import transition_key
 from tpf.records import (
@@ -243,6 +243,8 @@ class ExecutionActor(Actor):
         engine.counters["transitions"] += 1
         try:
             command = await self._command(claimed)
+        except StoreUnavailable:
+            raise  # not the input's fault: the lease runs out and a later claim tries again
         except Exception as exc:  # no input can be built: retrying cannot help
             result = failure_result(exc, retryable=False)
         else:

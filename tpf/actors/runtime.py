@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-from tpf.errors import ActorStopped, AskTimeout
+from tpf.errors import ActorStopped, AskTimeout, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,10 @@ class ActorSystem:
                 queue.task_done()
                 return exc
             except Exception as exc:
-                if fut is None:
+                if fut is None and isinstance(exc, StoreUnavailable):
+                    # Logged once by the store (tpf.stores.health), not once per message.
+                    log.debug("actor %s/%r: the state store is unavailable", act.kind, act.key)
+                elif fut is None:
                     log.exception("actor %s/%r failed on a told message", act.kind, act.key)
                 elif not fut.done():  # done = the asker timed out
                     fut.set_exception(exc)

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from tpf.errors import StoreUnavailable
+
 LOG = logging.getLogger("tpf.supervisor")
 
 
@@ -62,6 +64,10 @@ class SupervisorLoop:
                 self.passes += 1
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable:
+                # The store logged the fault itself (tpf.stores.health): no traceback per pass.
+                LOG.debug("%s pass failed: the state store is unavailable", self.name)
+                did = 0
             except Exception:
                 LOG.exception("%s pass failed; retrying in %.1fs", self.name, self._interval_s)
                 did = 0

@@ -77,7 +77,9 @@ def _run_bootstrap(settings: Settings) -> int:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        print(f"bootstrap failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        # A store error keeps its detail (the endpoint, botocore's words) off its message.
+        detail = getattr(exc, "detail", None) or exc
+        print(f"bootstrap failed: {type(exc).__name__}: {detail}", file=sys.stderr)
         return 1
     for line in created or ["nothing to create"]:
         print(line)

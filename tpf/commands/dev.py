@@ -33,12 +33,11 @@ from tpf.commands import aws
 from tpf.commands.release import load_pipeline
 from tpf.commands.serve import run_server, serve_until_stopped
 from tpf.config import load_settings
-from tpf.errors import ConfigError
+from tpf.errors import ConfigError, StoreUnusable
 from tpf.pipeline import Pipeline
 from tpf.releases import build_release
 from tpf.samples import accepted, sample_json
 from tpf.settings import Settings
-from tpf.stores.state_lock import StateDirInUse
 
 if TYPE_CHECKING:
     from tpf.coordinator import Coordinator
@@ -153,7 +152,7 @@ async def _dev(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tpf dev: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    except StateDirInUse as exc:  # another coordinator runs on this state directory
+    except StoreUnusable as exc:  # another coordinator holds the state, or it is unusable
         print(f"tpf dev: {exc}", file=sys.stderr)
         return 1
     tenant = args.tenant or settings.default_tenant

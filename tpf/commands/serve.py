@@ -22,9 +22,8 @@ from tpf import logs
 from tpf.commands.release import hosted_pipelines
 from tpf.config import load_settings
 from tpf.config_check import describe, rest_surface_warnings
-from tpf.errors import ConfigError
+from tpf.errors import ConfigError, StoreUnusable
 from tpf.gc_tuning import tune_garbage_collector
-from tpf.stores.state_lock import StateDirInUse
 
 if TYPE_CHECKING:
     from tpf.coordinator import Coordinator
@@ -52,7 +51,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tpf serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    except StateDirInUse as exc:  # another coordinator runs on this state directory
+    except StoreUnusable as exc:  # another coordinator holds the state, or it is unusable
         print(f"tpf serve: {exc}", file=sys.stderr)
         return 1
     for line in describe(settings):

@@ -54,7 +54,8 @@ def create_app(
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     edge.openapi = msgspec.json.encode(openapi.build_document(ROUTES))
-    metrics.install(app)
+    metrics.install(app, env)
+    health.install(app)
 
     async def on_shutdown(_: web.Application) -> None:
         edge.shutdown.set()  # long polls answer now rather than holding the shutdown

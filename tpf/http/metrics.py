@@ -6,18 +6,28 @@ metric families on each scrape. Each app has a private registry: nothing global,
 coordinators (tests) in one process never collide. Signals the original leaves to the platform
 (spec §10 GAP) are here: executions by status, parked executions, held completions, actor
 mailbox depth.
+
+A scrape costs O(statuses) on the embedded stores: the counts by status are kept with every
+write (:mod:`tpf.stores.sqlite`, :class:`~tpf.stores.memory.MemoryExecutionStore`), never
+grouped at scrape time, so scrapers cannot slow down the SQLite thread submits share. With
+``tpf.http.metrics-token`` set the route needs ``Authorization: Bearer <token>`` (401 without),
+like the API surfaces, its value a literal or ``env:NAME`` resolved per request.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from tpf.config import resolve_secret
 from tpf.coordinator import Coordinator
+from tpf.errors import ConfigError
+from tpf.http.auth import TokenUnavailable, Unauthorized
 from tpf.http.wire import EDGE, Route, Surface
 from tpf.records import ExecutionStatus
 
@@ -34,9 +44,10 @@ class CoordinatorCollector:
         self._by_status: dict[str, int] = {}
 
     async def refresh(self) -> None:
-        # collect() is synchronous, so the store read happens first, on the event loop. On
-        # DynamoDB counting is a table Scan, which a scrape every few seconds must not cost:
-        # the status gauges are left out there (the counters still move).
+        # collect() is synchronous, so the store read happens first, on the event loop; on the
+        # embedded stores it reads counts kept with every write. On DynamoDB counting is a
+        # table Scan, which a scrape every few seconds must not cost: the status gauges are
+        # left out there (the counters still move).
         if self._coordinator.settings.state_provider != "dynamo":
             self._by_status = await self._coordinator.stores.executions.count_by_status()
 
@@ -57,7 +68,9 @@ class CoordinatorCollector:
             yield family
         if c.settings.state_provider != "dynamo":
             executions = GaugeMetricFamily(
-                "tpf_executions", "Live executions by status", labels=["status"]
+                "tpf_executions",
+                "Stored executions by status (terminal ones until retention deletes them)",
+                labels=["status"],
             )
             for status in ExecutionStatus:
                 executions.add_metric([status.value], self._by_status.get(status.value, 0))
@@ -86,13 +99,39 @@ def _metric_name(name: str) -> str:
     return _INVALID.sub("_", name)
 
 
-class Metrics:
-    """One app's registry and collector."""
+_TOKEN_KEY = "tpf.http.metrics-token"
 
-    def __init__(self, coordinator: Coordinator) -> None:
+
+class Metrics:
+    """One app's registry and collector, and the route's optional token."""
+
+    def __init__(self, coordinator: Coordinator, environ: Mapping[str, str]) -> None:
         self.collector = CoordinatorCollector(coordinator)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)
+        self._token = coordinator.settings.http_metrics_token
+        self._environ = environ
+
+    def authorize(self, request: web.Request) -> None:
+        """Refuse the scrape unless it carries the configured token (when one is set)."""
+        if not self._token:
+            return
+        try:
+            expected = resolve_secret(self._token, self._environ)
+        except ConfigError as exc:
+            raise TokenUnavailable(f"{_TOKEN_KEY} is unavailable: {exc.message}") from None
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        hint = f"send 'Authorization: Bearer <token>' with the token set by {_TOKEN_KEY}"
+        if not header:
+            raise Unauthorized(f"missing Authorization header: {hint}")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Unauthorized(f"malformed Authorization header: {hint}")
+        # Bytes, surrogates kept: a header is not always ASCII, and must not make this fail.
+        if not hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogateescape"), expected.encode()
+        ):
+            raise Unauthorized(f"invalid bearer token for /q/metrics: {hint}")
 
     async def render(self) -> bytes:
         await self.collector.refresh()
@@ -103,14 +142,16 @@ METRICS = web.AppKey("tpf.metrics", Metrics)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = await request.app[METRICS].render()
+    edge_metrics = request.app[METRICS]
+    edge_metrics.authorize(request)
+    body = await edge_metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 
 
-def install(app: web.Application) -> None:
-    app[METRICS] = Metrics(app[EDGE].coordinator)
+def install(app: web.Application, environ: Mapping[str, str]) -> None:
+    app[METRICS] = Metrics(app[EDGE].coordinator, environ)
 
 
 ROUTES = (
@@ -119,7 +160,8 @@ ROUTES = (
         "/q/metrics",
         metrics,
         Surface.PUBLIC,
-        "Prometheus metrics",
+        "Prometheus metrics (with tpf.http.metrics-token set: Bearer token required)",
         media_type="text/plain",
+        errors=(401,),
     ),
 )

@@ -30,6 +30,7 @@ from tpf.records import (
     WorkerEvent,
     WorkerRecord,
 )
+from tpf.stores.health import StoreHealth
 
 
 class ExecutionStore(Protocol):
@@ -112,7 +113,9 @@ class ExecutionStore(Protocol):
         ...
 
     async def count_by_status(self) -> dict[str, int]:
-        """Number of live executions per status (for metrics and tests)."""
+        """Number of stored executions per status (for metrics and tests): terminal ones count
+        until they are deleted, which happens lazily after their retention. The embedded stores
+        answer in O(statuses) (counts kept with every write), DynamoDB with a Scan."""
         ...
 
 
@@ -251,6 +254,9 @@ class StoreSet:
     # Set only when this process holds the execution store's directory locked
     # (:mod:`tpf.stores.state_lock`), which proves every other lease holder is dead.
     expire_leases: Callable[[str, int], Awaitable[int]] | None = None
+    # The health of each durable state store in use (SQLite, DynamoDB), for readiness; the
+    # memory stores cannot fail and have none.
+    health: list[StoreHealth] = field(default_factory=list)
 
     async def close(self) -> None:
         for close in reversed(self.closers):

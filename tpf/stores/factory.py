@@ -175,6 +175,11 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
         if db is not None:
             await db.close()
         raise
+    health = [] if db is None else [db.health]
+    if dynamo is not None:
+        from tpf.stores.dynamo.client import health_of
+
+        health.append(health_of(dynamo, probe_table=_probe_table(settings)))
     artifacts: ArtifactStore
     if settings.releases_storage_provider == "s3":
         from tpf.stores.s3_artifacts import S3ArtifactStore
@@ -190,4 +195,14 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
         workers=workers,
         artifacts=artifacts,
         closers=closers,
+        health=health,
     )
+
+
+def _probe_table(settings: Settings) -> str:
+    """A table the ``dynamo`` providers use, for the readiness probe to describe."""
+    if settings.state_provider == "dynamo":
+        return settings.dynamo_execution_table
+    if settings.worker_lifecycle_provider == "dynamo":
+        return settings.dynamo_worker_table
+    return settings.dynamo_release_table

@@ -3,6 +3,12 @@
 The connection, its thread and group commit live in :mod:`tpf.stores.sqlite_db`. Each table
 stores the whole record as msgspec JSON in ``data`` plus the columns its queries filter or
 order on; partial indexes keep every index query proportional to its result.
+
+``execution_status_counts`` holds the number of ``executions`` rows per status, kept by
+triggers on ``executions`` in the transaction of every insert, delete (lazy expiry included)
+and status change, so it is exact by construction, whatever path writes, and a metrics scrape
+reads a handful of rows instead of grouping the whole table. A database from before the table
+existed is counted once, by one GROUP BY, in the transaction that creates it.
 """
 
 from __future__ import annotations
@@ -77,10 +83,38 @@ SCHEMA = (
 )
 
 
+_COUNT_UP = """INSERT INTO execution_status_counts (status, n) VALUES (NEW.status, 1)
+    ON CONFLICT (status) DO UPDATE SET n = n + 1;"""
+_COUNT_DOWN = "UPDATE execution_status_counts SET n = n - 1 WHERE status = OLD.status;"
+STATUS_COUNTS_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS execution_status_counts (
+        status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID""",
+    f"""CREATE TRIGGER IF NOT EXISTS executions_count_insert AFTER INSERT ON executions
+        BEGIN {_COUNT_UP} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS executions_count_delete AFTER DELETE ON executions
+        BEGIN {_COUNT_DOWN} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS executions_count_status AFTER UPDATE OF status ON executions
+        WHEN OLD.status IS NOT NEW.status BEGIN {_COUNT_DOWN} {_COUNT_UP} END""",
+)
+
+
 class SqliteDatabase(GroupCommitDatabase):
     """The coordinator's SQLite database: the group-commit engine with our schema."""
 
     schema = SCHEMA
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        super()._create_schema(conn)
+        counted = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'execution_status_counts'"
+        ).fetchone()
+        for statement in STATUS_COUNTS_SCHEMA:
+            conn.execute(statement)
+        if counted is None:  # first open since the counts exist: count what is there once
+            conn.execute(
+                """INSERT INTO execution_status_counts (status, n)
+                SELECT status, COUNT(*) FROM executions GROUP BY status"""
+            )
 
 
 # --------------------------------------------------------------------------- executions
@@ -272,10 +306,10 @@ class SqliteExecutionStore:
 
     async def count_by_status(self) -> dict[str, int]:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
-            rows = conn.execute("SELECT status, COUNT(*) FROM executions GROUP BY status")
+            rows = conn.execute("SELECT status, n FROM execution_status_counts WHERE n > 0")
             return {status: count for status, count in rows}
 
-        return await self._db.run(op)
+        return await self._db.run(op, atomic=True)
 
     async def expire_leases(self, keep_owner: str, now_ms: int) -> int:
         """Let every lease not held by ``keep_owner`` expire at ``now_ms``; how many did.

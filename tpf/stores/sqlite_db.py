@@ -14,6 +14,16 @@ for readers, it copies what it can) runs once writes pause for ``checkpoint_idle
 every ``checkpoint_every`` write commits when they never pause, always after the batch's callers
 have their answers; :meth:`close` ends with a TRUNCATE checkpoint, so a cleanly stopped
 database is one self-contained file even if a reader (``tpf state check``) was open meanwhile.
+
+Store faults (SQLite's result codes for a full disk, an I/O error, a read-only, locked or
+corrupted database: :func:`is_store_fault`) reach callers as
+:class:`~tpf.errors.StoreUnavailable`, recorded in :attr:`GroupCommitDatabase.health` (one log
+line, readiness DOWN) until a write commits again. SQLite rolls a whole transaction back on
+some of them (``SQLITE_FULL``, ``SQLITE_IOERR``...): then the batch stops there and every one of
+its callers fails, since nothing of it is durable, and the next batch starts a fresh
+transaction. :meth:`GroupCommitDatabase.open` refuses, with
+:class:`~tpf.errors.StoreUnusable` naming the file and the problem, a database that fails
+``PRAGMA quick_check`` or cannot commit a write.
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from tpf.errors import Unavailable
+from tpf.errors import StoreUnavailable, StoreUnusable
 from tpf.settings import SQLITE_SYNCHRONOUS
+from tpf.stores.health import StoreHealth
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -42,6 +53,71 @@ CHECKPOINT_IDLE_S = 1.0  # a pause in writes this long checkpoints the WAL
 CHECKPOINT_EVERY = 256  # write commits between checkpoints when writes never pause
 
 LOG = logging.getLogger(__name__)
+
+# Primary result codes that say the database itself failed, not the statement (a constraint,
+# a bug in our SQL): a retry may succeed once the operator frees space or fixes permissions.
+_FAULT_CODES = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+# What an operator does about a database startup refuses, by primary result code.
+_REMEDY = {
+    sqlite3.SQLITE_CORRUPT: "restore a backup (see tpf state check and tpf state backup)",
+    sqlite3.SQLITE_NOTADB: "restore a backup (see tpf state check and tpf state backup)",
+    sqlite3.SQLITE_READONLY: "make the file and its directory writable",
+    sqlite3.SQLITE_PERM: "make the file and its directory writable",
+    sqlite3.SQLITE_CANTOPEN: "make the file and its directory writable",
+    sqlite3.SQLITE_FULL: "free disk space",
+}
+# The table of the readiness write probe (and of the startup writability check).
+_PROBE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS store_probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"
+)
+_PROBE_WRITE = (
+    "INSERT INTO store_probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1"
+)
+
+
+def is_store_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a fault of the database (disk, file, lock) rather than of an
+    operation; an ``OSError`` is one too (the directory cannot be created)."""
+    if isinstance(exc, OSError):
+        return True
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _FAULT_CODES
+    # Raised without a result code (not by SQLite itself): judge by the class.
+    return type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.InternalError)
+
+
+def _refusal(path: str, exc: BaseException) -> StoreUnusable:
+    """Why startup refuses the database at ``path``, and what to do about it."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    remedy = _REMEDY.get(code & 0xFF) if code is not None else None
+    if isinstance(exc, OSError):
+        remedy = "check the path: its directory must be a writable directory"
+    problem = exc.detail if isinstance(exc, StoreUnavailable) else str(exc)
+    return StoreUnusable(
+        f"the SQLite database {path} cannot be used: {problem}" + (f"; {remedy}" if remedy else "")
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    return f"{name}: {exc}"
 
 
 class GroupCommitDatabase:
@@ -68,11 +144,13 @@ class GroupCommitDatabase:
         self._checkpoint_idle_s = checkpoint_idle_s
         self._checkpoint_every = max(1, checkpoint_every)
         self.checkpoints = 0  # completed checkpoints (read by tests and benchmarks)
+        self.health = StoreHealth(f"state store (SQLite {path})", self.probe)
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         # Makes "check closed + enqueue" atomic against close(), so nothing lands behind the
         # stop marker and waits forever.
         self._lock = threading.Lock()
         self._closed = False
+        self._opened = False  # set once open() has checked the database
         self._thread = threading.Thread(target=self._serve, name="tpf-sqlite", daemon=True)
         self._thread.start()
 
@@ -94,14 +172,33 @@ class GroupCommitDatabase:
         )
         try:
             await db.run(db._create_schema)
+            problems = await db.run(_quick_check, atomic=True)
+            if problems:
+                shown = "; ".join(problems[:3])
+                if len(problems) > 3:
+                    shown += f" and {len(problems) - 3} more"
+                raise StoreUnusable(
+                    f"the SQLite database {path} fails PRAGMA quick_check ({shown}); "
+                    + _REMEDY[sqlite3.SQLITE_CORRUPT]
+                )
+            await db.run(_probe_write, atomic=True)  # it can commit a write
+            db._opened = True
+        except StoreUnavailable as exc:
+            await db.close()
+            raise _refusal(path, exc.__cause__ or exc) from exc
         except BaseException:
             await db.close()
             raise
         return db
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
-        for statement in self.schema:
+        for statement in (*self.schema, _PROBE_SCHEMA):
             conn.execute(statement)
+
+    async def probe(self, write: bool) -> None:
+        """Readiness: commit a one-row write (``write``, what a failing store must do again)
+        or read one row; raises :class:`StoreUnavailable` if the database fails."""
+        await self.run(_probe_write if write else _probe_read, atomic=True)
 
     async def run(self, op: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
         """Run ``op`` on the database thread inside the next batch's transaction.
@@ -114,7 +211,7 @@ class GroupCommitDatabase:
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closed:
-                raise Unavailable(f"the sqlite database {self.path} is closed")
+                raise StoreUnavailable(f"the SQLite database {self.path} is closed")
             self._queue.put((op, future, loop, atomic))
         return await future
 
@@ -170,19 +267,38 @@ class GroupCommitDatabase:
             if conn is None:
                 assert failure is not None
                 outcomes: list[_Outcome] = [(fut, False, failure) for _, fut, _, _ in batch]
-                _deliver_all(batch, outcomes)
+                _deliver_all(batch, self._map_faults(outcomes))
                 continue
             changes = conn.total_changes
-            outcomes = _run_batch(conn, batch)
-            _deliver_all(batch, outcomes)  # answer first: callers never wait for a checkpoint
-            if conn.total_changes != changes:
+            outcomes, committed = _run_batch(conn, batch)
+            outcomes = self._map_faults(outcomes)
+            wrote = committed and conn.total_changes != changes
+            if wrote:
                 dirty += 1
+                self.health.succeeded()  # a commit that wrote: the store works (again)
+            _deliver_all(batch, outcomes)  # answer first: callers never wait for a checkpoint
             if dirty >= self._checkpoint_every:
                 self._checkpoint(conn, "PASSIVE")
                 dirty = 0
         if conn is not None:
             self._checkpoint(conn, "TRUNCATE")
             conn.close()
+
+    def _map_faults(self, outcomes: list[_Outcome]) -> list[_Outcome]:
+        """Store faults become :class:`StoreUnavailable`, one recorded fault per distinct
+        exception (a failed batch fails all its callers with one), each caller its own error."""
+        recorded: set[int] = set()
+        mapped: list[_Outcome] = []
+        for future, ok, value in outcomes:
+            if not ok and is_store_fault(value):
+                detail = _describe(value)
+                if id(value) not in recorded:
+                    recorded.add(id(value))
+                    if self._opened:  # a refused open says it once, as StoreUnusable
+                        self.health.fault(detail)
+                value = StoreHealth.error(detail, value)
+            mapped.append((future, ok, value))
+        return mapped
 
     def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
         """Copy the WAL into the main file (``mode`` PASSIVE or TRUNCATE). A failure is only
@@ -204,7 +320,8 @@ class GroupCommitDatabase:
             )
 
 
-def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
+def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> tuple[list[_Outcome], bool]:
+    """Run ``batch`` in one transaction: each op's outcome, and whether it committed."""
     outcomes: list[_Outcome] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -213,12 +330,16 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
                 try:
                     outcomes.append((future, True, op(conn)))
                 except Exception as exc:
+                    if not conn.in_transaction:
+                        raise  # SQLite rolled the whole batch back (see the module docstring)
                     outcomes.append((future, False, exc))
                 continue
             conn.execute("SAVEPOINT op")
             try:
                 value = op(conn)
             except Exception as exc:
+                if not conn.in_transaction:
+                    raise
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 outcomes.append((future, False, exc))
@@ -228,12 +349,27 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
         conn.execute("COMMIT")
     except Exception as exc:
         # The transaction itself failed (disk full, I/O error...): nothing in it is durable, so
-        # every op of the batch fails, including those that had succeeded.
+        # every op of the batch fails, including those that had succeeded. Were the remaining
+        # ops run after SQLite's own rollback they would commit one by one, outside any batch.
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-        return [(future, False, exc) for _, future, _, _ in batch]
-    return outcomes
+        return [(future, False, exc) for _, future, _, _ in batch], False
+    return outcomes, True
+
+
+def _quick_check(conn: sqlite3.Connection) -> list[str]:
+    """The problems ``PRAGMA quick_check`` finds; empty when the database is sound."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+    return [] if problems == ["ok"] else problems
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    conn.execute(_PROBE_WRITE)
+
+
+def _probe_read(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT n FROM store_probe WHERE id = 1").fetchone()
 
 
 def _deliver_all(batch: list[_Item], outcomes: list[_Outcome]) -> None:

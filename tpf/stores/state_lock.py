@@ -25,13 +25,13 @@ import fcntl
 import os
 from pathlib import Path
 
-from tpf.errors import TpfError
+from tpf.errors import StoreUnusable
 from tpf.settings import Settings
 
 LOCK_FILE = "tpf.lock"
 
 
-class StateDirInUse(TpfError):
+class StateDirInUse(StoreUnusable):
     """Another live process holds the state directory's lock."""
 
     code = "STATE_DIR_IN_USE"
@@ -69,11 +69,19 @@ class StateLock:
 
     @classmethod
     def acquire(cls, directory: Path) -> StateLock:
-        """Lock ``directory`` (created if absent) or raise :class:`StateDirInUse`."""
-        directory.mkdir(parents=True, exist_ok=True)
+        """Lock ``directory`` (created if absent) or raise :class:`StateDirInUse`, or
+        :class:`StoreUnusable` if it cannot be created or written (read-only, not a directory).
+        """
         path = directory / LOCK_FILE
-        # Not O_TRUNC: the file may hold the live holder's pid, which a refusal reports.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            # Not O_TRUNC: the file may hold the live holder's pid, which a refusal reports.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreUnusable(
+                f"state directory {directory} cannot be used: {exc.strerror or exc} "
+                f"(creating {exc.filename or path}); it must be a writable directory"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,7 +9,11 @@ become our error tree:
 - a cancelled transaction with at least one failed condition becomes
   :class:`TransactionCanceled`, with one reason per action, so callers can tell *which*
   condition lost; one cancelled only by contention or throttling is retryable;
-- throttling, 5xx answers and connection failures become :class:`~tpf.errors.RetryableError`;
+- throttling becomes :class:`~tpf.errors.RetryableError`;
+- a failure to connect (after botocore's own retries) and a 5xx answer are the store failing:
+  :class:`~tpf.errors.StoreUnavailable`, whose client message is generic. botocore's words name
+  the endpoint URL, so they go to the log only, recorded in the client's :class:`StoreHealth`
+  (:func:`health_of`: one per shared client, so readiness goes DOWN until a call answers);
 - a missing table becomes :class:`~tpf.errors.Unavailable`, an invalid request (an item over
   400 KB, say) :class:`~tpf.errors.ValidationError`.
 """
@@ -17,6 +21,8 @@ become our error tree:
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import aiohttp
@@ -26,21 +32,23 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from tpf.errors import (
     ConditionFailed,
     RetryableError,
+    StoreUnavailable,
     TpfError,
     Unavailable,
     ValidationError,
 )
 from tpf.stores.dynamo.codec import Item
+from tpf.stores.health import StoreHealth
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 
+# DynamoDB's own failures (also any other 5xx answer): the store is down, not just busy.
+_FAULT_CODES = frozenset({"InternalServerError", "ServiceUnavailable"})
 _RETRYABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
         "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
         "TransactionInProgressException",
         "TransactionConflictException",
         "LimitExceededException",
@@ -88,19 +96,51 @@ def translate(exc: BaseException, operation: str, table: str | None) -> BaseExce
             if CONDITION_FAILED in reasons:
                 return TransactionCanceled(message, reasons, [r.get("Item") for r in raw])
             return RetryableError(message)  # contention or throttling only: try again
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _FAULT_CODES or (status >= 500 and code not in _RETRYABLE_CODES):
+            return StoreUnavailable(message)
         if code in _RETRYABLE_CODES:
             return RetryableError(message)
         if code == "ResourceNotFoundException":
             return Unavailable(message)
         if code == "ValidationException":
             return ValidationError(message)
-        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if status >= 500:
-            return RetryableError(message)
         return TpfError(message, code="DYNAMO_" + (code or "ERROR"))
     if isinstance(exc, HTTPClientError | BotoConnectionError | aiohttp.ClientError | TimeoutError):
-        return RetryableError(f"{where}: {type(exc).__name__}: {exc}")
+        return StoreUnavailable(f"{where}: {type(exc).__name__}: {exc}")  # names the endpoint
     return exc
+
+
+# One health per shared aiobotocore client, i.e. per DynamoDB endpoint a coordinator uses.
+_HEALTH: weakref.WeakKeyDictionary[Any, StoreHealth] = weakref.WeakKeyDictionary()
+
+
+def health_of(client: Any, *, probe_table: str | None = None) -> StoreHealth:
+    """The health every :class:`Dynamo` over ``client`` records its faults and successes in.
+
+    Its readiness probe is a DescribeTable of ``probe_table`` (no capacity used, and strict
+    startup's checks already need the permission) once a table is named.
+    """
+    health = _HEALTH.get(client)
+    if health is None:
+        health = _HEALTH[client] = StoreHealth("state store (DynamoDB)", _no_probe)
+    if probe_table is not None:
+        health.probe = _describe_table(weakref.ref(client), probe_table)
+    return health
+
+
+async def _no_probe(failing: bool) -> None:
+    return None
+
+
+def _describe_table(client: weakref.ref[Any], table: str) -> Callable[[bool], Awaitable[None]]:
+    # A weak reference: the health is the value of a weak mapping keyed by the client.
+    async def probe(failing: bool) -> None:
+        live = client()
+        if live is not None:
+            await Dynamo(live).call("describe_table", TableName=table)
+
+    return probe
 
 
 def _params(**params: Any) -> dict[str, Any]:
@@ -113,6 +153,7 @@ class Dynamo:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.health = health_of(client)
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         try:
@@ -121,7 +162,12 @@ class Dynamo:
             mapped = translate(exc, operation, params.get("TableName"))
             if mapped is exc:
                 raise
+            if isinstance(mapped, StoreUnavailable):
+                self.health.fault(mapped.detail)
+            else:
+                self.health.succeeded()  # DynamoDB answered, if only to refuse
             raise mapped from exc
+        self.health.succeeded()
         return cast(dict[str, Any], result)
 
     async def get_item(
