@@ -18,7 +18,7 @@ from msgspec.structs import replace as struct_replace
 
 from tests.stores.test_execution_store_contract import T0, make
 from tpf.aws import AwsClients
-from tpf.errors import RetryableError, TpfError
+from tpf.errors import RetryableError, StoreUnavailable, TpfError
 from tpf.settings import Settings
 from tpf.stores.dynamo import DynamoExecutionStore, create_tables, keys
 from tpf.stores.dynamo.client import Dynamo
@@ -165,7 +165,9 @@ async def test_a_manifest_without_its_chunks_is_completed_by_the_next_write(
     with pytest.raises(TpfError) as incomplete:
         await payloads(client, settings).get(ref)
     assert incomplete.value.code == "PAYLOAD_CORRUPT"
-    assert "2 of 3 chunks are missing" in incomplete.value.message
+    # The damage is named for the log; a client sees only the generic store message (503).
+    assert isinstance(incomplete.value, StoreUnavailable)
+    assert "2 of 3 chunks are missing" in incomplete.value.detail
 
     spy = HeldChunks(client)
     assert await payloads(spy, settings).put("t1", "e1", "input", DATA, 0) == ref
@@ -200,4 +202,4 @@ async def test_a_read_verifies_chunks_length_and_digest(
     with pytest.raises(TpfError) as corrupt:
         await payloads(client, settings).get(ref)
     assert corrupt.value.code == "PAYLOAD_CORRUPT"
-    assert problem in corrupt.value.message
+    assert isinstance(corrupt.value, StoreUnavailable) and problem in corrupt.value.detail

@@ -6,8 +6,8 @@ original's: a disabled surface answers 404 before any auth (it does not exist), 
 malformed or wrong token answers 401, an unresolvable reference 503. Tokens are compared in
 constant time. A header that is not UTF-8 text is malformed, a 401 like any other: aiohttp
 decodes header bytes with ``surrogateescape``, so such a value only fails when encoded, which
-once made it an unauthenticated 500 with a traceback in the log. Health, metrics and OpenAPI
-are public.
+once made it an unauthenticated 500 with a traceback in the log. Health and OpenAPI are
+public; metrics are public unless ``tpf.http.metrics-token`` is set (:mod:`tpf.http.metrics`).
 """
 
 from __future__ import annotations

@@ -30,13 +30,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from tpf.errors import TpfError
+from tpf.errors import StoreUnavailable
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo
 from tpf.stores.dynamo.codec import B, Item, N, S, get_b, get_n, get_s
+
+LOG = logging.getLogger("tpf.store.dynamo.payloads")
 
 CHUNK_BYTES = 256 * 1024
 # The record JSON may use this much of an item; the indexed attributes need far less than the
@@ -228,5 +231,14 @@ def _split(data: bytes) -> list[bytes]:
     return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
 
 
-def _corrupt(ref: PayloadRef, problem: str) -> TpfError:
-    return TpfError(f"payload {ref.payload_id} {problem}", code="PAYLOAD_CORRUPT")
+class PayloadCorrupt(StoreUnavailable):
+    """A stored payload failed its checks on read: a store fault (503, retryable: a chunk may
+    still be landing), never a truncated payload and never a 500."""
+
+    code = "PAYLOAD_CORRUPT"
+
+
+def _corrupt(ref: PayloadRef, problem: str) -> PayloadCorrupt:
+    detail = f"payload {ref.payload_id} {problem}"
+    LOG.error("DynamoDB %s", detail)  # the client sees only the generic store message
+    return PayloadCorrupt(detail)
