@@ -93,7 +93,7 @@ def serve(tmp_path: Path, *args: str) -> str:
 
 
 def test_serve_json_log_with_access_log(tmp_path: Path) -> None:
-    log = serve(tmp_path, "--log-format", "json", "--access-log")
+    log = serve(tmp_path, "--log-format", "json", "--access-log", "--log-level", "debug")
     lines = json_lines(log)
     assert lines, log
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
@@ -106,7 +106,7 @@ def test_serve_json_log_with_access_log(tmp_path: Path) -> None:
 
 
 def test_serve_logs_text_without_access_log_by_default(tmp_path: Path) -> None:
-    log = serve(tmp_path)
+    log = serve(tmp_path, "--log-level", "debug")
     assert not json_lines(log)
-    assert " INFO tpf.execution: parked tenant=restaurant-demo executionId=" in log
+    assert " DEBUG tpf.execution: parked tenant=restaurant-demo executionId=" in log
     assert logs.ACCESS_LOGGER not in log and "GET /q/health/ready" not in log

@@ -6,11 +6,16 @@ same fields go into the LogRecord's ``extra`` (with ``event``), so ``--log-forma
 (:mod:`tpf.logs`) emits them as JSON fields for log shippers. Each event logs on the logger of
 the component where it happens (``tpf.execution``, ``tpf.worker.local``, ``tpf.awaits``...).
 
-Levels, so the default INFO log tells an operator what happens without per-step noise:
+Levels, so the default INFO log shows what needs an operator (retries, failures, timeouts, the
+DLQ, re-drives) and ``--log-level debug`` shows everything an execution does:
 
-- DEBUG: ``step.start`` / ``step.finish`` (with ``durationMs``), ``resumed``, ``dlq.published``;
-- INFO: ``submitted`` (``duplicate``), ``parked`` (``interactionId``, ``deadlineEpochMs``),
-  ``completed`` (``actor``), ``succeeded``, ``redriven``;
+- DEBUG: ``submitted`` (``duplicate``), ``step.start`` / ``step.finish`` (with ``durationMs``),
+  ``parked`` (``interactionId``, ``deadlineEpochMs``), ``completed`` (``actor``), ``resumed``,
+  ``succeeded``, ``dlq.published``. Per-execution lines on the hot path cost more than their
+  formatting: at INFO, four lines per execution raised the REST benchmark's coordinator CPU per
+  execution by about a third (the SQLite thread's group commits get smaller when the loop is
+  busier), so they are DEBUG;
+- INFO: ``redriven``;
 - WARNING: ``retry`` (``delayMs``), ``await.timed-out``;
 - ERROR: ``failed`` (terminal) and ``dlq``, the log sink's ``Execution moved to DLQ:`` line
   (:mod:`tpf.transports.dlq_log`), which also carries the failing step's traceback.

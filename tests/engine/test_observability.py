@@ -87,7 +87,7 @@ async def test_a_parked_and_completed_execution_logs_each_event(
 
     submitted = events(caplog, "submitted", eid)
     assert [r.duplicate for r in submitted] == [False, True]
-    assert submitted[0].levelno == logging.INFO and submitted[0].pipeline == PIPELINE_ID
+    assert submitted[0].levelno == logging.DEBUG and submitted[0].pipeline == PIPELINE_ID
     assert_names(submitted[0], eid, 0, 0)
     assert "duplicate=false" in submitted[0].getMessage()
 
@@ -106,7 +106,7 @@ async def test_a_parked_and_completed_execution_logs_each_event(
     assert f"interactionId={interaction.interaction_id}" in parked.getMessage()
 
     completed = one(caplog, "completed", eid)
-    assert completed.levelno == logging.INFO and completed.actor == "alice"
+    assert completed.levelno == logging.DEBUG and completed.actor == "alice"
     assert completed.interactionId == interaction.interaction_id
     assert "actor=alice" in completed.getMessage()
     assert_names(one(caplog, "resumed", eid), eid, 3, 0)

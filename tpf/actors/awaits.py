@@ -172,7 +172,7 @@ class Awaits:
                     engine.counters["completions"] += 1
                     log_event(
                         LOG,
-                        logging.INFO,
+                        logging.DEBUG,
                         events.COMPLETED,
                         done.tenant_id,
                         done.execution_id,

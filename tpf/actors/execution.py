@@ -137,10 +137,10 @@ class ExecutionActor(Actor):
                     f"{stored.execution_id} with a different payload",
                     code="IDEMPOTENCY_KEY_REUSED",
                 )
-            _log(logging.INFO, events.SUBMITTED, stored, duplicate=True, status=stored.status)
+            _log(logging.DEBUG, events.SUBMITTED, stored, duplicate=True, status=stored.status)
             return stored, True
         _log(
-            logging.INFO,
+            logging.DEBUG,
             events.SUBMITTED,
             stored,
             duplicate=False,
@@ -351,7 +351,7 @@ class ExecutionActor(Actor):
         committed = await self._commit(done, claimed.version)
         if committed is not None:
             engine.counters["succeeded"] += 1
-            _log(logging.INFO, events.SUCCEEDED, committed, resultType=committed.result_type_id)
+            _log(logging.DEBUG, events.SUCCEEDED, committed, resultType=committed.result_type_id)
 
     async def _fail(self, claimed: ExecutionRecord, result: TransitionResult) -> None:
         engine = self.engine
@@ -420,7 +420,7 @@ class ExecutionActor(Actor):
             return None
         engine.counters["parked"] += 1
         _log(
-            logging.INFO,
+            logging.DEBUG,
             events.PARKED,
             parked,
             stepId=stored.step_id,
