@@ -17,6 +17,7 @@ import pytest
 
 from demos.restaurant_approval.server import ROOT, DemoServer, free_port, tpf_command
 from tests.stores.test_store_faults import corrupt_page, database_with_executions
+from tests.tmpfs import mounted_tmpfs
 
 
 def serve(state_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -50,13 +51,8 @@ def test_serve_refuses_a_corrupted_database(tmp_path: Path) -> None:
 @pytest.fixture
 def read_only_state(tmp_path: Path) -> Iterator[Path]:
     """A state directory holding a sound database, on a filesystem mounted read-only."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path / "ro") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def test_serve_refuses_a_read_only_state_directory(read_only_state: Path) -> None:

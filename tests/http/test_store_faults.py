@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import sqlite3
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pytest
 
 from tests.aws import reset_moto
 from tests.http.conftest import ORDER, PIPELINE_ID, Api, ApiFactory, ok, order_envelope
+from tests.tmpfs import mounted_tmpfs
 from tpf.aws import AwsClients
 from tpf.errors import STORE_UNAVAILABLE_MESSAGE
 from tpf.settings import Settings
@@ -160,13 +160,8 @@ def _order(n: int = 0) -> dict[str, Any]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: a filesystem that really fills up (ENOSPC), unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path / "disk") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def fill(disk: Path) -> Path:
