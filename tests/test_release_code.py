@@ -24,8 +24,9 @@ from tests.test_cli import run
 from tpf.clock import FakeClock
 from tpf.commands.release import hosted_pipelines
 from tpf.errors import Conflict, ValidationError
+from tpf.release_build import CONTRACT_ENTRY, PIPELINE_REF_ENTRY
 from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
-from tpf.releases import CONTRACT_ENTRY, PIPELINE_REF_ENTRY, ReleaseRegistrar, build_release
+from tpf.releases import ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.file_releases import FileReleaseStore
 from tpf.transports.local_worker import LocalTransitionWorker

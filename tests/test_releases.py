@@ -20,9 +20,10 @@ from tpf.codec import canonical_digest
 from tpf.contract import parse_contract
 from tpf.errors import Conflict, NotFound, Unavailable, ValidationError
 from tpf.records import ReleaseStatus
+from tpf.release_build import CONTRACT_ENTRY, PIPELINE_REF_ENTRY
 from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
 from tpf.release_files import ImportPolicy
-from tpf.releases import CONTRACT_ENTRY, PIPELINE_REF_ENTRY, ReleaseRegistrar, build_release
+from tpf.releases import ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.memory import MemoryReleaseStore
 

@@ -1,7 +1,7 @@
 """Release artifacts and their registration (spec §5.2-§5.4).
 
-:func:`build_release` is the build side: it packs the pipeline's contract and source code into a
-deterministic ZIP artifact (same code, same bytes, same digest) and writes
+:func:`build_release` (:mod:`tpf.release_build`, re-exported here) is the build side: it packs
+the pipeline's contract and source code into a deterministic ZIP artifact and writes
 ``pipeline-release.json`` pinning that digest. :class:`ReleaseRegistrar` is the coordinator
 side: it validates a descriptor on the coordinator's filesystem, copies local artifacts into the
 artifact store, and records the immutable release; activation re-verifies the stored artifact
@@ -17,13 +17,10 @@ of any file, and then register it).
 
 from __future__ import annotations
 
-import hashlib
-import io
-import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlparse
@@ -33,18 +30,18 @@ import anyio.to_thread
 import msgspec
 import orjson
 
-from tpf.contract import contract_to_json, parse_contract
+from tpf.contract import parse_contract
 from tpf.errors import NotFound, Unavailable, ValidationError
 from tpf.json_depth import depth
 from tpf.records import ReleaseRecord, ReleaseStatus
+from tpf.release_build import CONTRACT_ENTRY
+from tpf.release_build import build_release as build_release  # public: tpf.releases.build_release
 from tpf.release_code import (
-    CODE_MANIFEST_ENTRY,
     ZIP_ERRORS,
     artifact_code_digest,
-    pipeline_code,
-    pipeline_ref,
     zip_entry,
 )
+from tpf.release_descriptor import LOCAL_KINDS, validate_descriptor
 from tpf.release_files import (
     READER_THREADS,
     ImportPolicy,
@@ -58,111 +55,12 @@ from tpf.step_threads import StepThreads
 
 if TYPE_CHECKING:
     from tpf.clock import Clock
-    from tpf.pipeline import Pipeline
     from tpf.stores.base import ArtifactStore, ReleaseStore
 
-CONTRACT_ENTRY = "META-INF/pipeline/pipeline-contract.json"
-PIPELINE_REF_ENTRY = "META-INF/tpf/pipeline-ref.txt"
-DESCRIPTOR_NAME = "pipeline-release.json"
-ARTIFACT_SUFFIX = ".tpfa"
-LOCAL_KINDS = frozenset({"jar", "local-file", "native-binary", "lambda-zip"})
-REMOTE_KINDS = frozenset({"container-image", "lambda-image", "external-endpoint"})
-ARTIFACT_KINDS = LOCAL_KINDS | REMOTE_KINDS
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest ZIP timestamp: fixed so builds are reproducible
-_HEX = frozenset("0123456789abcdef")
 _DESCRIPTOR_FIELD = "releaseDescriptorPath"
 _BODY_LIMIT = "tpf.http.max-body-bytes"
 _UPLOAD_LIMIT = "tpf.http.max-upload-bytes"
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------- build side
-
-
-def build_release(
-    pipeline: Pipeline,
-    output_dir: str | os.PathLike[str],
-    *,
-    release_version: str | None = None,
-    artifact_id: str | None = None,
-    module_ref: str | None = None,
-) -> Path:
-    """Write ``<artifact_id>.tpfa`` and ``pipeline-release.json``; return the latter's path.
-
-    The artifact holds the contract, the pipeline's source files and a code manifest listing
-    them (tpf/release_code.py); the default ``releaseVersion`` is the code digest, the version a
-    coordinator hosting the same code in-process serves. The descriptor names the artifact
-    relative to itself, so the same code built in two directories gives identical files.
-    """
-    contract = pipeline.contract()
-    code = pipeline_code(pipeline)
-    out = Path(output_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    artifact_id = artifact_id or pipeline.pipeline_id.rsplit(".", 1)[-1] + "-pipeline"
-    entries = dict(code.files)
-    entries[CONTRACT_ENTRY] = contract_to_json(contract, pipeline)
-    entries[CODE_MANIFEST_ENTRY] = orjson.dumps(
-        code.manifest(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
-    )
-    # Where the pipeline lives in that code, derived from the code when it can be (the same
-    # bytes however the build was invoked); else the caller's MODULE:ATTR.
-    ref = pipeline_ref(pipeline) or (module_ref or "").strip()
-    if ref:
-        entries[PIPELINE_REF_ENTRY] = (ref + "\n").encode()
-    artifact_path = out / f"{artifact_id}{ARTIFACT_SUFFIX}"
-    _atomic_write(artifact_path, _deterministic_zip(entries))
-    descriptor = {
-        "schemaVersion": 1,
-        "pipelineId": pipeline.pipeline_id,
-        "contractVersion": contract.contract_version,
-        "releaseVersion": (release_version or "").strip() or code.digest,
-        "artifacts": [
-            {
-                "artifactId": artifact_id,
-                "kind": "jar",
-                "uri": artifact_path.name,  # relative to this descriptor: no build path
-                "digest": sha256_file(artifact_path),
-                "codeDigest": code.digest,
-                "stepIds": [step.name for step in pipeline.steps],
-                "capabilities": ["local-transition-execution"],
-            }
-        ],
-    }
-    descriptor_path = out / DESCRIPTOR_NAME
-    _atomic_write(descriptor_path, orjson.dumps(descriptor, option=orjson.OPT_INDENT_2) + b"\n")
-    return descriptor_path
-
-
-def _deterministic_zip(entries: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            info.create_system = 3  # unix, regardless of the building host
-            archive.writestr(info, entries[name])
-    return buffer.getvalue()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """``sha256:<hex>`` of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- registration
@@ -223,7 +121,7 @@ class ReleaseRegistrar:
             with anyio.CancelScope(shield=True):  # a stopping coordinator still cleans up
                 await self._blocking(shutil.rmtree, staging, True)
         chosen = primary or first
-        assert chosen is not None  # _validate_descriptor guarantees at least one artifact
+        assert chosen is not None  # validate_descriptor guarantees at least one artifact
         artifact, uri, size, contract = chosen
         now = self._clock.now_ms()
         record = ReleaseRecord(
@@ -257,7 +155,7 @@ class ReleaseRegistrar:
         try:
             with anyio.fail_after(policy.timeout_s):
                 descriptor = await self._blocking(_read_descriptor, descriptor_path, policy)
-                _validate_descriptor(descriptor, pipeline_id)
+                validate_descriptor(descriptor, pipeline_id)
                 base_dir = Path(descriptor_path).parent
                 budget = policy.max_artifact_bytes
                 local: dict[int, _LocalArtifact] = {}
@@ -354,63 +252,6 @@ def _read_descriptor(descriptor_path: str, policy: ImportPolicy) -> dict[str, An
     if not isinstance(descriptor, dict):
         raise ValidationError("release descriptor must be a JSON object")
     return descriptor
-
-
-def _validate_descriptor(descriptor: dict[str, Any], pipeline_id: str) -> None:
-    """Check the descriptor's shape, then that it is the requested pipeline's.
-
-    Until the shape checks out the file may be any JSON file on the server, so those messages
-    name fields and what they must be, never the values found.
-    """
-    version = descriptor.get("schemaVersion")
-    if version != 1 or isinstance(version, bool):
-        raise ValidationError("unsupported release descriptor schemaVersion (expected 1)")
-    for name in ("pipelineId", "contractVersion", "releaseVersion"):
-        _require_text(descriptor, name, f"release descriptor {name}")
-    artifacts = descriptor.get("artifacts")
-    if not isinstance(artifacts, list) or not artifacts:
-        raise ValidationError("release descriptor must list at least one artifact")
-    for i, artifact in enumerate(artifacts):
-        where = f"artifacts[{i}]"
-        if not isinstance(artifact, dict):
-            raise ValidationError(f"{where} must be an object")
-        for name in ("artifactId", "kind", "uri", "digest"):
-            _require_text(artifact, name, f"{where}.{name}")
-        if artifact["kind"] not in ARTIFACT_KINDS:
-            raise ValidationError(
-                f"{where}.kind is not supported "
-                f"(expected one of {', '.join(sorted(ARTIFACT_KINDS))})"
-            )
-        _check_digest(artifact["digest"], f"{where}.digest")
-        if "codeDigest" in artifact:  # ours only: the digest of the code the artifact carries
-            code_digest = artifact["codeDigest"]
-            if not isinstance(code_digest, str):
-                raise ValidationError(f"{where}.codeDigest must be a string")
-            _check_digest(code_digest, f"{where}.codeDigest")
-        for name in ("stepIds", "capabilities"):
-            values = artifact.get(name, [])
-            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise ValidationError(f"{where}.{name} must be an array of strings")
-    # A release descriptor now: naming what it says helps the operator who sent the wrong one.
-    if descriptor["pipelineId"] != pipeline_id:
-        raise ValidationError(
-            f"release descriptor pipelineId {descriptor['pipelineId']!r} does not match "
-            f"the requested pipelineId {pipeline_id!r}"
-        )
-
-
-def _check_digest(digest: str, label: str) -> None:
-    if not digest.startswith("sha256:"):
-        raise ValidationError(f"{label} must start with 'sha256:'")
-    hex_part = digest.removeprefix("sha256:")
-    if len(hex_part) != 64 or not set(hex_part) <= _HEX:
-        raise ValidationError(f"{label} must be 'sha256:' + 64 lowercase hex")
-
-
-def _require_text(obj: Mapping[str, Any], name: str, label: str) -> None:
-    value = obj.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{label} is required (a non-blank string)")
 
 
 def _inspect_local(

@@ -90,7 +90,7 @@ async def test_step_threads_bound_how_many_sync_steps_run_at_once(build: Harness
     deadline = loop.time() + 10.0
     while limiter.statistics().tasks_waiting < 1:  # the second step queues for the thread
         assert loop.time() < deadline, limiter.statistics()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # limiter statistics have no event to await
     assert gate.calls == 1 and limiter.statistics().borrowed_tokens == 1
     gate.release.set()
     await gate.wait_entered()  # the second runs once the first gave its thread back

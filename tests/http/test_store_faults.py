@@ -51,7 +51,7 @@ async def until_ready(api: Api, timeout_s: float = 10.0) -> None:
     deadline = loop.time() + timeout_s
     while await readiness(api) != (200, "UP"):
         assert loop.time() < deadline, "readiness did not come back UP"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # readiness is read over HTTP: there is no event to await
 
 
 async def assert_store_unavailable(call: Any, *hidden: str) -> None:
@@ -104,7 +104,7 @@ async def test_a_page_corrupted_under_the_live_server_is_503_not_500(
     deadline = loop.time() + 10.0
     while not await asyncio.to_thread(_fully_checkpointed, path):
         assert loop.time() < deadline, "the WAL was not checkpointed"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # polling the file: the checkpoint has no event to await
     root = await db.run(
         lambda c: c.execute(
             "SELECT rootpage FROM sqlite_master WHERE name = 'executions'"

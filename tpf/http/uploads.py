@@ -32,8 +32,9 @@ from tpf.coordinator import Coordinator
 from tpf.errors import TpfError, ValidationError
 from tpf.json_depth import check_depth
 from tpf.records import ReleaseRecord
+from tpf.release_build import DESCRIPTOR_NAME
+from tpf.release_descriptor import LOCAL_KINDS
 from tpf.release_files import upload_root
-from tpf.releases import DESCRIPTOR_NAME, LOCAL_KINDS
 
 DESCRIPTOR_PART = "descriptor"
 _CHUNK = 1 << 16
