@@ -239,17 +239,7 @@ class DynamoExecutionStore:
                 return None  # moved on meanwhile (or expired): the usual lost compare-and-set
         # The key row names another execution (the key was reused after an older version let
         # it expire) or a chunk is missing: commit the record alone; what keeps no TTL leaks.
-        try:
-            await self._db.put_item(
-                self._table,
-                item,
-                condition=put["ConditionExpression"],
-                names=NAMES,
-                values=put["ExpressionAttributeValues"],
-            )
-        except CheckFailed:
-            return None
-        return record
+        return record if await self._put_guarded(item, put) else None
 
     async def _commit_kept(
         self, record: ExecutionRecord, item: Item, expected_version: int
@@ -284,6 +274,11 @@ class DynamoExecutionStore:
         await self._keep_key_row(record)
         await asyncio.gather(*(self._payloads.keep(ref) for ref in payload_refs(item).values()))
         put = self._guarded(item, expected_version, now_ms)
+        return record if await self._put_guarded(item, put) else None
+
+    async def _put_guarded(self, item: Item, put: Item) -> bool:
+        """Write ``item`` alone under the condition of a guarded transaction ``put``
+        (:meth:`_guarded`); False when the condition failed."""
         try:
             await self._db.put_item(
                 self._table,
@@ -293,8 +288,8 @@ class DynamoExecutionStore:
                 values=put["ExpressionAttributeValues"],
             )
         except CheckFailed:
-            return None
-        return record
+            return False
+        return True
 
     async def _keep_key_row(self, record: ExecutionRecord) -> None:
         """Write the key row without a TTL, unless the key names another execution by now."""
