@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.workload import one_execution, release_restaurant
+from tpf.cli.gc_tuning import tune_garbage_collector
 from tpf.coordinator import Coordinator
-from tpf.gc_tuning import tune_garbage_collector
-from tpf.records import ExecutionStatus
+from tpf.core.records import ExecutionStatus
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 

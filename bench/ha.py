@@ -19,13 +19,13 @@ from collections import Counter
 from pathlib import Path
 
 from bench.workload import one_execution, release_restaurant
-from tpf.aws import AwsClients
-from tpf.bootstrap import bootstrap_aws
-from tpf.commands.aws import FAKE_CREDENTIALS, dev_settings
+from tpf.aws.bootstrap import bootstrap_aws
+from tpf.aws.clients import AwsClients
+from tpf.cli.aws import FAKE_CREDENTIALS, dev_settings
+from tpf.cli.gc_tuning import tune_garbage_collector
 from tpf.coordinator import Coordinator
-from tpf.dev_moto import AtomicMotoServer
-from tpf.gc_tuning import tune_garbage_collector
-from tpf.records import ExecutionStatus
+from tpf.core.records import ExecutionStatus
+from tpf.dev.moto import AtomicMotoServer
 from tpf.settings import Settings
 
 TENANT = "bench"

@@ -9,8 +9,8 @@ from typing import Any
 
 from demos.restaurant_approval.pipeline import PIPELINE_ID, pipeline
 from tpf.coordinator import Coordinator
-from tpf.records import ExecutionStatus
-from tpf.releases import build_release
+from tpf.core.records import ExecutionStatus
+from tpf.engine.releases import build_release
 
 TENANT = "bench"
 TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tpf.dev_moto import AtomicMotoServer
+from tpf.dev.moto import AtomicMotoServer
 from tpf.settings import Settings
 
 REGION = "us-east-1"

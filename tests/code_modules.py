@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 ORDERS_ID = "test.orders"
 
@@ -27,7 +27,7 @@ ORDERS_SOURCE = '''
 
 import msgspec
 
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 
 class Order(msgspec.Struct):

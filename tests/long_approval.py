@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 PIPELINE_ID = "tests.long-approval"
 STEP_ID = "long-approval"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpf.aws import AwsClients, error_code
+from tpf.aws.clients import AwsClients, error_code
 from tpf.settings import Settings
 
 

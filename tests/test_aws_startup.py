@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from demos.restaurant_approval.server import free_port
-from tpf.aws import AwsClients
+from tpf.aws.clients import AwsClients
+from tpf.aws.startup_checks import unreachable_endpoints
 from tpf.coordinator import Coordinator
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
 from tpf.settings import Settings
-from tpf.startup_checks import unreachable_endpoints
 
 TPF = str(Path(sys.executable).parent / "tpf")
 P = "pipeline.orchestrator."

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from tpf.aws import AwsClients
-from tpf.bootstrap import bootstrap_aws, missing_aws_resources, queue_name
+from tpf.aws.bootstrap import bootstrap_aws, missing_aws_resources, queue_name
+from tpf.aws.clients import AwsClients
 from tpf.coordinator import Coordinator
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
 from tpf.settings import Settings
 
 EMBEDDED_STATE = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tpf.commands.operator_output import fmt_pending, fmt_submit, fmt_worker
+from tpf.cli.operator_output import fmt_pending, fmt_submit, fmt_worker
 
 TPF = str(Path(sys.executable).parent / "tpf")
 # Nothing listens here: every case must be refused before any request is sent.

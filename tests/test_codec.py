@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tpf import codec
-from tpf.codec import canonical_digest, decode_payload, encode_payload, java_type_id, json_text
-from tpf.errors import ValidationError
-from tpf.records import TRANSITION_ENCODING, PayloadEnvelope
+from tpf.core import codec
+from tpf.core.codec import canonical_digest, decode_payload, encode_payload, java_type_id, json_text
+from tpf.core.errors import ValidationError
+from tpf.core.records import TRANSITION_ENCODING, PayloadEnvelope
 
 ENC = TRANSITION_ENCODING
 

@@ -17,8 +17,8 @@ from tpf.config import (
     unsupported_warnings,
 )
 from tpf.config_check import describe
-from tpf.errors import ConfigError
-from tpf.records import IdempotencyPolicy
+from tpf.core.errors import ConfigError
+from tpf.core.records import IdempotencyPolicy
 from tpf.settings import Settings
 
 P = "pipeline.orchestrator."

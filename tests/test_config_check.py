@@ -10,7 +10,7 @@ import pytest
 
 from tpf.config import load_settings, parse_properties, supported_keys
 from tpf.config_check import check_configuration, effective_configuration, warnings
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
 
 P = "pipeline.orchestrator."
 

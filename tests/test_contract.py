@@ -9,9 +9,9 @@ import msgspec
 import orjson
 import pytest
 
-from tpf.contract import build_contract, contract_to_json, parse_contract
-from tpf.errors import ValidationError
-from tpf.pipeline import Pipeline
+from tpf.authoring.contract import build_contract, contract_to_json, parse_contract
+from tpf.authoring.pipeline import Pipeline
+from tpf.core.errors import ValidationError
 
 
 class In(msgspec.Struct, rename="camel"):

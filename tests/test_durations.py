@@ -1,4 +1,4 @@
-"""One duration grammar (tpf.durations): configuration values and await step timeouts agree."""
+"""One duration grammar (tpf.core.durations): configuration values and await step timeouts agree."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import re
 import msgspec
 import pytest
 
+from tpf.authoring.pipeline import Pipeline
 from tpf.config import load_settings
-from tpf.durations import parse_duration_ms
-from tpf.errors import ConfigError
-from tpf.pipeline import Pipeline
+from tpf.core.durations import parse_duration_ms
+from tpf.core.errors import ConfigError
 
 CASES = [
     ("PT10S", 10_000),

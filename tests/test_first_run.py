@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import msgspec
 
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 
 class Name(msgspec.Struct):

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.aws import reset_moto, settings_for
-from tpf.aws import AwsClients
-from tpf.bootstrap import bootstrap_aws
-from tpf.clock import FakeClock
+from tpf.aws.bootstrap import bootstrap_aws
+from tpf.aws.clients import AwsClients
 from tpf.coordinator import Coordinator
-from tpf.errors import ConfigError
-from tpf.leadership import LeaseLeadership, MemoryLeaseStore
+from tpf.core.clock import FakeClock
+from tpf.core.errors import ConfigError
+from tpf.engine.leadership import LeaseLeadership, MemoryLeaseStore
 from tpf.settings import Settings
 from tpf.stores.dynamo.leader import DynamoLeaseStore
 from tpf.stores.dynamo.schema import create_tables

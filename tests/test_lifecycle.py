@@ -1,4 +1,6 @@
-"""The pure state machine (tpf.lifecycle) and await interactions (tpf.interactions): no I/O."""
+"""The pure state machine (tpf.core.lifecycle) and await interactions (tpf.core.interactions).
+
+No I/O."""
 
 from __future__ import annotations
 
@@ -8,11 +10,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from tpf import ids, lifecycle, redrives
-from tpf import interactions as inter
-from tpf.errors import Conflict
-from tpf.lifecycle import MAX_BACKOFF_MS, RetryPolicy
-from tpf.records import (
+from tpf.core import ids, lifecycle, redrives
+from tpf.core import interactions as inter
+from tpf.core.errors import Conflict
+from tpf.core.lifecycle import MAX_BACKOFF_MS, RetryPolicy
+from tpf.core.records import (
     NEVER_DUE_EPOCH_MS,
     AwaitInteraction,
     ExecutionRecord,

@@ -1,4 +1,6 @@
-"""The pure re-open decision (``tpf.redrives.reopen_await``): which await, and when to refuse."""
+"""The pure re-open decision (``tpf.core.redrives.reopen_await``).
+
+Which await, and when to refuse."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ import msgspec
 import pytest
 
 from tests.test_lifecycle import NOW, failed_record, interaction, record
-from tpf import interactions as inter
-from tpf import lifecycle, redrives
-from tpf.errors import Conflict
-from tpf.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
+from tpf.core import interactions as inter
+from tpf.core import lifecycle, redrives
+from tpf.core.errors import Conflict
+from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
 
 replace = msgspec.structs.replace
 AWAIT_STEP = 2  # interaction() parks at step 2; failed_record() failed at step 3

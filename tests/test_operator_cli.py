@@ -32,7 +32,7 @@ def tpf(server: DemoServer, *args: str) -> subprocess.CompletedProcess[str]:
         "TPF_ADMIN_TOKEN": TOKEN,
     }
     return subprocess.run(
-        [sys.executable, "-m", "tpf.cli", *args],
+        [sys.executable, "-m", "tpf.cli.main", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,8 +7,8 @@ import threading
 import msgspec
 import pytest
 
-from tpf.errors import ConfigError, ValidationError
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
+from tpf.core.errors import ConfigError, ValidationError
 
 
 class Order(msgspec.Struct, rename="camel", kw_only=True):

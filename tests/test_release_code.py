@@ -21,12 +21,12 @@ import pytest
 
 from tests.code_modules import ModuleLoader, module_loader, write_orders
 from tests.test_cli import run
-from tpf.clock import FakeClock
-from tpf.commands.release import hosted_pipelines
-from tpf.errors import Conflict, ValidationError
-from tpf.release_build import CONTRACT_ENTRY, PIPELINE_REF_ENTRY
-from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
-from tpf.releases import ReleaseRegistrar, build_release
+from tpf.authoring.build import CONTRACT_ENTRY, PIPELINE_REF_ENTRY
+from tpf.authoring.code import CODE_MANIFEST_ENTRY, pipeline_code
+from tpf.cli.release import hosted_pipelines
+from tpf.core.clock import FakeClock
+from tpf.core.errors import Conflict, ValidationError
+from tpf.engine.releases import ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.file_releases import FileReleaseStore
 from tpf.transports.local_worker import LocalTransitionWorker
@@ -91,7 +91,7 @@ def test_the_artifact_holds_the_package_modules_the_pipeline_imports(
             """
             import json
 
-            from tpf.pipeline import Pipeline
+            from tpf.authoring.pipeline import Pipeline
 
             from . import helpers
 

@@ -13,17 +13,17 @@ from typing import Any
 import orjson
 import pytest
 
-import tpf.releases as releases
+import tpf.engine.releases as releases
 from demos.restaurant_approval import pipeline as restaurant
-from tpf.clock import FakeClock
-from tpf.codec import canonical_digest
-from tpf.contract import parse_contract
-from tpf.errors import Conflict, NotFound, Unavailable, ValidationError
-from tpf.records import ReleaseStatus
-from tpf.release_build import CONTRACT_ENTRY, PIPELINE_REF_ENTRY
-from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
-from tpf.release_files import ImportPolicy
-from tpf.releases import ReleaseRegistrar, build_release
+from tpf.authoring.build import CONTRACT_ENTRY, PIPELINE_REF_ENTRY
+from tpf.authoring.code import CODE_MANIFEST_ENTRY, pipeline_code
+from tpf.authoring.contract import parse_contract
+from tpf.core.clock import FakeClock
+from tpf.core.codec import canonical_digest
+from tpf.core.errors import Conflict, NotFound, Unavailable, ValidationError
+from tpf.core.records import ReleaseStatus
+from tpf.engine.release_files import ImportPolicy
+from tpf.engine.releases import ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.memory import MemoryReleaseStore
 

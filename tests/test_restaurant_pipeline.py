@@ -9,8 +9,8 @@ import pytest
 
 from demos.restaurant_approval import pipeline
 from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID
-from tpf.codec import decode_payload, encode_payload
-from tpf.errors import NonRetryableError, ValidationError
+from tpf.core.codec import decode_payload, encode_payload
+from tpf.core.errors import NonRetryableError, ValidationError
 
 ORDER = {
     "requestId": "req-1",

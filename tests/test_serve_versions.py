@@ -15,7 +15,7 @@ import pytest
 
 from demos.restaurant_approval.server import ROOT, DemoServer, free_port, tpf_command
 from tests.code_modules import ORDERS_ID, write_orders
-from tpf.client import RestClient
+from tpf.client.rest import RestClient
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from demos.restaurant_approval import flows
 from demos.restaurant_approval.server import ROOT, DemoServer, free_port
 from tests.stores.test_execution_store_contract import T0
 from tests.stores.test_execution_store_contract import make as make_execution
-from tpf.cli import main
+from tpf.cli.main import main
 from tpf.stores.sqlite import SqliteDatabase, SqliteExecutionStore
 
 
@@ -27,7 +27,7 @@ def tpf_state(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``tpf state ...`` in its own process, configured by ``TPF_STATE_DIR`` as an operator's."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TPF_STATE_DIR": str(state_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "tpf.cli", "state", *args],
+        [sys.executable, "-m", "tpf.cli.main", "state", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""Strict validation of plain JSON against a declared type (``tpf.strict``): every refusal
+"""Strict validation of plain JSON against a declared type (``tpf.core.strict``): every refusal
 names the field by its JSON path; undeclared fields are found through every container."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Annotated, Any, TypedDict
 import msgspec
 import pytest
 
-from tpf.errors import ValidationError
-from tpf.strict import field_path, validate
+from tpf.core.errors import ValidationError
+from tpf.core.strict import field_path, validate
 
 
 class Cat(msgspec.Struct, tag=True, rename="camel"):

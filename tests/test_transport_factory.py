@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tpf.coordinator import Coordinator
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
 from tpf.settings import Settings
 
 

@@ -1,4 +1,12 @@
 """tpf-coordinator: a durable execution coordinator for long-running, human-in-the-loop
-pipelines."""
+pipelines.
+
+The authoring API is importable from the top: ``from tpf import Pipeline, NonRetryableError``.
+"""
+
+from tpf.authoring.pipeline import Pipeline as Pipeline
+from tpf.core.errors import NonRetryableError as NonRetryableError
+from tpf.core.errors import RetryableError as RetryableError
+from tpf.core.errors import TerminalError as TerminalError
 
 __version__ = "0.1.0"

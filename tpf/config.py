@@ -51,9 +51,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tpf.durations import parse_duration_ms
-from tpf.errors import ConfigError
-from tpf.records import IdempotencyPolicy
+from tpf.core.durations import parse_duration_ms
+from tpf.core.errors import ConfigError
+from tpf.core.records import IdempotencyPolicy
 from tpf.settings import (
     ARTIFACT_STORAGE_PROVIDERS,
     AWAIT_TRANSPORTS,
@@ -199,7 +199,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
         "worker_lifecycle_provider",
         _choice(WORKER_LIFECYCLE_PROVIDERS),
     ),
-    # PT0S turns staleness off (tpf.admission.effective_state).
+    # PT0S turns staleness off (tpf.engine.admission.effective_state).
     _P + "worker.lifecycle.stale-after": ("worker_stale_after_ms", _duration(0)),
     "tpf.state-dir": ("state_dir", _text),
     "tpf.sqlite.path": ("sqlite_path", _text),

@@ -35,7 +35,7 @@ from tpf.config import (
     supported_keys,
     unsupported_warnings,
 )
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
 from tpf.settings import Settings
 
 _P = "pipeline.orchestrator."

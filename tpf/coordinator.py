@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tpf import codec, ids, orphans, responses
 from tpf.actors.awaits import Awaits, Completion
 from tpf.actors.context import EXECUTION, Engine, WorkerRouter
 from tpf.actors.dead_letters import DeadLetters
@@ -32,24 +31,26 @@ from tpf.actors.runtime import ActorSystem
 from tpf.actors.supervisor import Pass, SupervisorLoop
 from tpf.actors.sweeper import Sweeper
 from tpf.actors.work_consumer import WorkConsumer
-from tpf.admission import Admission
-from tpf.aws import AwsClients, needs_aws
-from tpf.clock import Clock, SystemClock
+from tpf.authoring.pipeline import Pipeline
+from tpf.aws.clients import AwsClients, needs_aws
 from tpf.config import unsupported_warnings
-from tpf.errors import ConfigError, NotFound, ValidationError
-from tpf.leadership import AlwaysLeader, Leadership, LeaseLeadership
-from tpf.pipeline import Pipeline
-from tpf.records import (
+from tpf.core import codec, ids
+from tpf.core.clock import Clock, SystemClock
+from tpf.core.errors import ConfigError, NotFound, ValidationError
+from tpf.core.records import (
     AwaitInteraction,
     ExecutionRecord,
     ExecutionStatus,
     IdempotencyPolicy,
 )
-from tpf.registry_commands import RegistryCommands
-from tpf.release_files import ImportPolicy
-from tpf.releases import ReleaseRegistrar
+from tpf.engine import orphans, responses
+from tpf.engine.admission import Admission
+from tpf.engine.leadership import AlwaysLeader, Leadership, LeaseLeadership
+from tpf.engine.registry_commands import RegistryCommands
+from tpf.engine.release_files import ImportPolicy
+from tpf.engine.releases import ReleaseRegistrar
+from tpf.engine.step_threads import StepThreads
 from tpf.settings import Settings
-from tpf.step_threads import StepThreads
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue
@@ -181,7 +182,7 @@ class Coordinator(RegistryCommands):
         aws = AwsClients(settings) if needs_aws(settings) else None
         try:
             if aws is not None:
-                from tpf.startup_checks import check_aws_resources  # loads botocore: on demand
+                from tpf.aws.startup_checks import check_aws_resources  # loads botocore: on demand
 
                 await check_aws_resources(settings, aws)
             queue = open_work_queue(settings, clock, aws)
@@ -430,7 +431,7 @@ class Coordinator(RegistryCommands):
     ) -> ExecutionRecord:
         """Re-drive a terminal execution from its step; with ``reopen_await``, a FAILED one from
         its last await, which parks again on a fresh interaction (see
-        :func:`tpf.redrives.reopen_await`)."""
+        :func:`tpf.core.redrives.reopen_await`)."""
         result = await self.system.ask(
             EXECUTION,
             (tenant_id, execution_id),

@@ -1,133 +1,20 @@
-"""One error tree for the whole coordinator.
+"""The error tree under its public import path.
 
-Every error carries a stable machine-readable ``code`` and the HTTP status the REST edge answers
-with, so adapters (stores, transports, the edge) map library errors into this tree once and
-callers never need to know which backend raised.
+The code lives in :mod:`tpf.core.errors`; this path stays for users' imports.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-
-class TpfError(Exception):
-    """Base of every error the coordinator raises on purpose.
-
-    ``details`` are machine-readable facts the message also states (the offending ``field``,
-    who completed an interaction and when); the REST edge returns them in the error body.
-    """
-
-    code: str = "TPF_ERROR"
-    http_status: int = 500
-
-    def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-        if code is not None:
-            self.code = code
-
-
-class ConfigError(TpfError):
-    """A configuration value is missing, unknown or malformed (fails startup)."""
-
-    code = "CONFIG_INVALID"
-
-
-class ValidationError(TpfError):
-    """The caller sent input that cannot be accepted (names the offending field)."""
-
-    code = "INVALID_REQUEST"
-    http_status = 400
-
-
-class NotFound(TpfError):
-    """The addressed resource does not exist (or expired, or belongs to another tenant)."""
-
-    code = "NOT_FOUND"
-    http_status = 404
-
-
-class Conflict(TpfError):
-    """The request conflicts with durable state (payload mismatch, wrong version, bad status)."""
-
-    code = "CONFLICT"
-    http_status = 409
-
-
-class ConditionFailed(Conflict):
-    """A conditional write lost: the stored version or predicate no longer matched."""
-
-    code = "CONDITION_FAILED"
-
-
-class Unavailable(TpfError):
-    """A dependency needed to accept the request is not available (no healthy worker, ...)."""
-
-    code = "UNAVAILABLE"
-    http_status = 503
-
-
-class RetryableError(TpfError):
-    """A failure that a later attempt may not repeat (transport errors, timeouts)."""
-
-    code = "RETRYABLE"
-    http_status = 503
-
-
-STORE_UNAVAILABLE_MESSAGE = "the state store is unavailable; retry later"
-
-
-class StoreUnavailable(RetryableError):
-    """The state store failed under a request: disk full, an I/O error, a read-only or corrupted
-    database, DynamoDB unreachable or answering 5xx. A retry may succeed once it recovers.
-
-    What a client sees is only the generic message: ``detail`` (the library's words, which may
-    name a file, an endpoint URL or SQL) is for the log, where the store adapter writes it once
-    (:mod:`tpf.stores.health`). ``str()`` is the generic message too, so nothing that copies an
-    error's text into an answer can leak it.
-    """
-
-    code = "STORE_UNAVAILABLE"
-    http_status = 503
-    headers = {"Retry-After": "1"}
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(STORE_UNAVAILABLE_MESSAGE)
-        self.detail = detail
-
-
-class StoreUnusable(TpfError):
-    """Startup refuses the state store: the state directory cannot be locked or created, or the
-    database is corrupted or not writable. The message names the file and the problem."""
-
-    code = "STATE_STORE_UNUSABLE"
-
-
-class TerminalError(TpfError):
-    """A failure that no retry can fix; the execution fails without spending its retries."""
-
-    code = "NON_RETRYABLE"
-    http_status = 422
-
-
-class NonRetryableError(TerminalError):
-    """Raised by pipeline step code to fail the execution at once (business rule violation)."""
-
-    code = "NON_RETRYABLE"
-
-
-class AskTimeout(TpfError):
-    """An actor did not answer an ``ask`` within its timeout."""
-
-    code = "ASK_TIMEOUT"
-    http_status = 504
-
-
-class ActorStopped(TpfError):
-    """The actor system stopped (or the actor died) before the ask was answered."""
-
-    code = "ACTOR_STOPPED"
-    http_status = 503
+from tpf.core.errors import STORE_UNAVAILABLE_MESSAGE as STORE_UNAVAILABLE_MESSAGE
+from tpf.core.errors import ActorStopped as ActorStopped
+from tpf.core.errors import AskTimeout as AskTimeout
+from tpf.core.errors import ConditionFailed as ConditionFailed
+from tpf.core.errors import ConfigError as ConfigError
+from tpf.core.errors import Conflict as Conflict
+from tpf.core.errors import NonRetryableError as NonRetryableError
+from tpf.core.errors import NotFound as NotFound
+from tpf.core.errors import RetryableError as RetryableError
+from tpf.core.errors import StoreUnavailable as StoreUnavailable
+from tpf.core.errors import StoreUnusable as StoreUnusable
+from tpf.core.errors import TerminalError as TerminalError
+from tpf.core.errors import TpfError as TpfError
+from tpf.core.errors import Unavailable as Unavailable
+from tpf.core.errors import ValidationError as ValidationError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tpf.records import IdempotencyPolicy
+from tpf.core.records import IdempotencyPolicy
 
 STATE_PROVIDERS = ("memory", "sqlite", "dynamo")
 DISPATCHER_PROVIDERS = ("event", "sqs")

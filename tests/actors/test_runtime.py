@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tpf.actors.runtime import Actor, ActorCrash, ActorSystem
-from tpf.errors import ActorStopped, AskTimeout
+from tpf.core.errors import ActorStopped, AskTimeout
 
 WAIT = 2.0  # upper bound for event waits; tests normally finish far sooner
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 PIPELINE_ID = "tests.crash.blocking"
 

@@ -18,10 +18,10 @@ from typing import IO, Any
 
 import msgspec
 
+from tpf.authoring.pipeline import Pipeline
 from tpf.coordinator import Coordinator
-from tpf.pipeline import Pipeline
-from tpf.records import ExecutionRecord, ExecutionStatus
-from tpf.releases import build_release
+from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.engine.releases import build_release
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 

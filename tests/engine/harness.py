@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from demos.restaurant_approval import pipeline as restaurant_pipeline
-from tpf.clock import FakeClock
+from tpf.authoring.pipeline import Pipeline
 from tpf.coordinator import Coordinator
-from tpf.pipeline import Pipeline
-from tpf.records import DeadLetterEnvelope, ExecutionRecord, ExecutionStatus
-from tpf.releases import build_release
+from tpf.core.clock import FakeClock
+from tpf.core.records import DeadLetterEnvelope, ExecutionRecord, ExecutionStatus
+from tpf.engine.releases import build_release
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.transports.local_worker import LocalTransitionWorker

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from tpf.errors import NonRetryableError
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
+from tpf.core.errors import NonRetryableError
 
 FLAKY_ID = "test.flaky"
 BLOCKING_ID = "test.blocking"

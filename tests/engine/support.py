@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from tests.engine.harness import TENANT, Harness
 from tpf.actors.context import EXECUTION
-from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.core.records import ExecutionRecord, ExecutionStatus
 
 _IN_FLIGHT = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
 STORE_OVERRIDES: dict[str, dict[str, str]] = {

@@ -11,10 +11,10 @@ import pytest
 
 from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, Harness
 from tests.engine.pipelines import flaky_pipeline
-from tpf.errors import Conflict, Unavailable
-from tpf.pipeline import Pipeline
-from tpf.records import ExecutionStatus, ReleaseRecord
-from tpf.releases import build_release
+from tpf.authoring.pipeline import Pipeline
+from tpf.core.errors import Conflict, Unavailable
+from tpf.core.records import ExecutionStatus, ReleaseRecord
+from tpf.engine.releases import build_release
 from tpf.transports.local_worker import LocalTransitionWorker
 
 ITEM = {"value": "x"}

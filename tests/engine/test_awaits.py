@@ -13,10 +13,10 @@ from tests.engine.pipelines import (
     blocking_pipeline,
 )
 from tests.engine.support import barrier, settled_after, wait_until
-from tpf import ids
-from tpf import interactions as inter
-from tpf.errors import NotFound, ValidationError
-from tpf.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
+from tpf.core import ids
+from tpf.core import interactions as inter
+from tpf.core.errors import NotFound, ValidationError
+from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
 
 DONE = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
 AWAIT_TIMEOUT_MS = 30 * 60 * 1000

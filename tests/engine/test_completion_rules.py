@@ -23,10 +23,10 @@ from tests.engine.pipelines import (
     flaky_pipeline,
 )
 from tests.engine.support import barrier, settled_after, wait_until
-from tpf import ids
-from tpf.errors import Conflict, ValidationError
-from tpf.pipeline import Pipeline
-from tpf.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
+from tpf.authoring.pipeline import Pipeline
+from tpf.core import ids
+from tpf.core.errors import Conflict, ValidationError
+from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
 
 AWAIT_STEP = 2
 FINALIZE_STEP = 3

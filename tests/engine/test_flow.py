@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.engine.harness import TENANT, Harness, accepted, declined
-from tpf.records import ExecutionStatus, InteractionStatus
+from tpf.core.records import ExecutionStatus, InteractionStatus
 
 
 async def test_accepted_order_is_approved(h: Harness) -> None:

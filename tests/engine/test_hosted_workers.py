@@ -17,12 +17,12 @@ from demos.restaurant_approval import pipeline as restaurant_pipeline
 from tests.engine.harness import ORDER, PIPELINE_ID, TENANT
 from tests.engine.harness import test_settings as harness_settings
 from tests.engine.support import STORE_OVERRIDES
-from tpf.clock import FakeClock
 from tpf.config import load_settings
 from tpf.coordinator import Coordinator
-from tpf.errors import Unavailable
-from tpf.records import WorkerState
-from tpf.releases import build_release
+from tpf.core.clock import FakeClock
+from tpf.core.errors import Unavailable
+from tpf.core.records import WorkerState
+from tpf.engine.releases import build_release
 from tpf.settings import Settings
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores

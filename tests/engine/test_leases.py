@@ -5,9 +5,9 @@ from __future__ import annotations
 from tests.engine.harness import TENANT, Harness
 from tests.engine.pipelines import BLOCKING_ID, Gate, blocking_pipeline
 from tests.engine.support import barrier
-from tpf import lifecycle
 from tpf.actors.execution import ExecutionActor
-from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.core import lifecycle
+from tpf.core.records import ExecutionRecord, ExecutionStatus
 
 OTHER_OWNER = "coordinator-elsewhere"
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.engine.conftest import HarnessFactory
 from tests.engine.harness import ORDER, PIPELINE_ID, TENANT
-from tpf.errors import Unavailable
+from tpf.core.errors import Unavailable
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ import pytest
 from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, Harness, accepted
 from tests.engine.pipelines import FLAKY_ID, Item, flaky_pipeline
 from tests.engine.support import settled_after, wait_until
-from tpf import lifecycle
-from tpf.pipeline import Pipeline
-from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.authoring.pipeline import Pipeline
+from tpf.core import lifecycle
+from tpf.core.records import ExecutionRecord, ExecutionStatus
 from tpf.transports.dlq_log import LogDeadLetterSink
 
 FAULTY_ID = "test.faulty"

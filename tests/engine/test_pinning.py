@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.engine.harness import PIPELINE_ID, TENANT, Harness
 from tests.engine.pipelines import PINNED_ID, versioned_pipeline
-from tpf.records import ExecutionStatus, TransitionCommand, TransitionOutcome
+from tpf.core.records import ExecutionStatus, TransitionCommand, TransitionOutcome
 
 DONE = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
 APPROVED = {"approved": True}

@@ -13,7 +13,7 @@ from tests.engine.harness import TENANT, make_harness
 from tests.engine.pipelines import BLOCKING_ID, blocking_pipeline
 from tests.engine.support import STORE_OVERRIDES
 from tpf.coordinator import Coordinator
-from tpf.records import ExecutionStatus
+from tpf.core.records import ExecutionStatus
 from tpf.stores.factory import open_stores
 
 

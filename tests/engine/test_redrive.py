@@ -6,8 +6,8 @@ import pytest
 
 from tests.engine.harness import ORDER, TENANT, Harness, accepted
 from tests.engine.support import wait_until
-from tpf.errors import Conflict, NotFound
-from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.core.errors import Conflict, NotFound
+from tpf.core.records import ExecutionRecord, ExecutionStatus
 
 FINALIZE_STEP = 3
 

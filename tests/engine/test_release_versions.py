@@ -15,9 +15,9 @@ import pytest
 
 from tests.code_modules import ORDERS_ID, ModuleLoader, module_loader, write_orders
 from tests.engine.harness import TENANT, Harness
-from tpf.errors import Unavailable
-from tpf.records import ExecutionStatus
-from tpf.releases import build_release
+from tpf.core.errors import Unavailable
+from tpf.core.records import ExecutionStatus
+from tpf.engine.releases import build_release
 
 DONE = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
 APPROVED = {"approved": True}

@@ -10,11 +10,11 @@ from msgspec.structs import replace
 from tests import long_approval
 from tests.engine.harness import TENANT, TERMINAL, Harness
 from tests.engine.support import barrier
-from tpf import interactions as inter
-from tpf import lifecycle
-from tpf.errors import NotFound
-from tpf.orphans import EXECUTION_NOT_FOUND, could_be_gone
-from tpf.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
+from tpf.core import interactions as inter
+from tpf.core import lifecycle
+from tpf.core.errors import NotFound
+from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
+from tpf.engine.orphans import EXECUTION_NOT_FOUND, could_be_gone
 
 DAY_MS = 86_400_000
 APPROVE = {"approved": True}

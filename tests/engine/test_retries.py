@@ -8,7 +8,7 @@ from tests.engine.harness import TENANT, Harness, make_harness
 from tests.engine.pipelines import FLAKY_ID, flaky_pipeline
 from tests.engine.support import STORE_OVERRIDES, settled_after, wait_until
 from tpf.coordinator import Coordinator
-from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.core.records import ExecutionRecord, ExecutionStatus
 from tpf.stores.factory import open_stores
 
 ITEM = {"value": "x"}

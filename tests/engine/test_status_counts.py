@@ -11,8 +11,8 @@ import pytest
 
 from tests.engine.harness import TENANT, TERMINAL, Harness, accepted
 from tests.engine.support import wait_until
-from tpf.errors import NotFound
-from tpf.records import ExecutionStatus
+from tpf.core.errors import NotFound
+from tpf.core.records import ExecutionStatus
 from tpf.stores.memory import MemoryExecutionStore
 from tpf.stores.sqlite import SqliteExecutionStore
 

@@ -14,8 +14,8 @@ from tests.engine.conftest import HarnessFactory
 from tests.engine.harness import TENANT, Harness
 from tests.engine.pipelines import Item
 from tests.engine.support import barrier
-from tpf.pipeline import Pipeline
-from tpf.records import ExecutionStatus
+from tpf.authoring.pipeline import Pipeline
+from tpf.core.records import ExecutionStatus
 
 PIPELINE_ID = "test.sync-blocking"
 OTHER_OWNER = "coordinator-elsewhere"

@@ -9,8 +9,8 @@ import pytest
 from tests.engine.conftest import HarnessFactory
 from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, TERMINAL, Harness, accepted
 from tests.engine.support import barrier
-from tpf.errors import Conflict, NotFound, ValidationError
-from tpf.records import ExecutionStatus, IdempotencyPolicy
+from tpf.core.errors import Conflict, NotFound, ValidationError
+from tpf.core.records import ExecutionStatus, IdempotencyPolicy
 
 DTO_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestaurantOrderRequestDto"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, Harness, accepted
 from tests.engine.pipelines import FLAKY_ID, flaky_pipeline
 from tests.engine.support import barrier, settled_after, wait_until
-from tpf import codec
-from tpf.records import ExecutionRecord, ExecutionStatus, WorkItem
+from tpf.core import codec
+from tpf.core.records import ExecutionRecord, ExecutionStatus, WorkItem
 
 DONE = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
 

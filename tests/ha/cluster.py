@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.aws import FAKE_CREDENTIALS, REGION
-from tpf.client import ApiError, RestClient
+from tpf.client.rest import ApiError, RestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # the account moto serves
@@ -121,7 +121,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def tpf(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tpf.cli", *args]
+    return [sys.executable, "-m", "tpf.cli.main", *args]
 
 
 def bootstrap(config: Path, endpoint: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import time
 
 import msgspec
 
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 PIPELINE_ID = "tests.ha.slow"
 AWAIT_STEP_ID = "answer"

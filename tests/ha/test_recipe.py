@@ -26,7 +26,7 @@ import pytest
 
 from tests.ha.cluster import ROOT, Node, bootstrap, child_env, endpoint_overrides, free_port, tpf
 from tests.recipe import RECIPE_MINIMUM
-from tpf.client import ApiError
+from tpf.client.rest import ApiError
 
 pytestmark = pytest.mark.ha
 

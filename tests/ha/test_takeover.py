@@ -30,7 +30,7 @@ import pytest
 from tests.ha.cluster import RESTAURANT, ROOT, SLOW, child_env, poll, tpf
 from tests.ha.conftest import StartCluster
 from tests.ha.slow_pipeline import AWAIT_STEP_ID, PIPELINE_ID
-from tpf.client import RestClient
+from tpf.client.rest import RestClient
 
 pytestmark = pytest.mark.ha
 

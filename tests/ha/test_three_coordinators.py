@@ -43,7 +43,7 @@ from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID
 from tests.aws import REGION
 from tests.ha.cluster import ACCOUNT, TENANT, Node
 from tests.ha.conftest import StartCluster
-from tpf.client import RestClient
+from tpf.client.rest import RestClient
 
 pytestmark = pytest.mark.ha
 

@@ -21,12 +21,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from demos.restaurant_approval import pipeline as restaurant_pipeline
 from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID
 from tests.http import gate
-from tpf.clock import Clock
+from tpf.authoring.pipeline import Pipeline
 from tpf.coordinator import Coordinator
+from tpf.core.clock import Clock
+from tpf.core.records import ExecutionStatus
+from tpf.engine.releases import build_release
 from tpf.http.app import create_app
-from tpf.pipeline import Pipeline
-from tpf.records import ExecutionStatus
-from tpf.releases import build_release
 from tpf.settings import Settings
 
 TENANT = "restaurant-demo"

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 
 class Ticket(msgspec.Struct, frozen=True, rename="camel"):

@@ -21,7 +21,7 @@ from tests.http.conftest import (
     error,
     ok,
 )
-from tpf.releases import build_release
+from tpf.engine.releases import build_release
 
 RELEASE_FIELDS = {
     "tenantId",

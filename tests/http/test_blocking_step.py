@@ -14,8 +14,8 @@ import time
 import msgspec
 
 from tests.http.conftest import ApiFactory, ok
-from tpf.pipeline import Pipeline
-from tpf.records import ExecutionStatus
+from tpf.authoring.pipeline import Pipeline
+from tpf.core.records import ExecutionStatus
 
 _STEP_GIVES_UP_S = 5.0  # the step's own bound, so a loop-blocking regression fails, not hangs
 

@@ -26,8 +26,8 @@ from tests.http.conftest import (
     order_envelope,
     submit_gated,
 )
-from tpf.clock import FakeClock
-from tpf.records import IdempotencyPolicy
+from tpf.core.clock import FakeClock
+from tpf.core.records import IdempotencyPolicy
 
 STATUS_FIELDS = {
     "executionId",

@@ -12,7 +12,7 @@ import pytest
 from demos.restaurant_approval.pipeline import PIPELINE_ID
 from tests.http import gate
 from tests.http.conftest import ORDER, Api, ApiFactory, ok
-from tpf.records import IdempotencyPolicy
+from tpf.core.records import IdempotencyPolicy
 
 # Fits both pipelines' first step: the restaurant order and the gate's ticket (extra fields are
 # ignored by both), so only pipelineId and inputShape tell the submits apart.

@@ -21,7 +21,7 @@ from tests.http.conftest import (
     ok,
     order_envelope,
 )
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
 from tpf.http.app import create_app
 from tpf.http.server import serve
 

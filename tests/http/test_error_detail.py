@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from tests.http.conftest import ApiFactory, ok
-from tpf.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline
 
 
 class Dish(msgspec.Struct, frozen=True, rename="camel"):

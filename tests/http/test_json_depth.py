@@ -19,8 +19,8 @@ from tests.http.conftest import (
     error,
     ok,
 )
-from tpf.json_depth import check_depth, depth
-from tpf.records import ExecutionStatus
+from tpf.core.json_depth import check_depth, depth
+from tpf.core.records import ExecutionStatus
 
 # What the adversarial pass sent: ~2 KB of brackets, deep enough to exhaust the decoder's stack.
 HOSTILE = 981

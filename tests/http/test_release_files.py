@@ -26,8 +26,8 @@ from aiohttp import FormData
 from demos.restaurant_approval import pipeline as restaurant_pipeline
 from demos.restaurant_approval.server import DemoServer, free_port
 from tests.http.conftest import ADMIN, RELEASES, Api, ApiFactory, error, ok
-from tpf.client import ApiError
-from tpf.releases import build_release
+from tpf.client.rest import ApiError
+from tpf.engine.releases import build_release
 
 REGISTER = f"{RELEASES}/register"
 SECRET = "TOP-SECRET-5f1d3c"  # what must never come back in an answer

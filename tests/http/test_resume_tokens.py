@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.http.conftest import ApiFactory, decision_envelope, error, ok
-from tpf import resume_tokens
-from tpf.clock import FakeClock
-from tpf.errors import ValidationError
-from tpf.records import AwaitInteraction, InteractionStatus
+from tpf.core import resume_tokens
+from tpf.core.clock import FakeClock
+from tpf.core.errors import ValidationError
+from tpf.core.records import AwaitInteraction, InteractionStatus
 
 SECRET = "resume-secret"
 INTERACTION = AwaitInteraction(

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests import long_approval
 from tests.http.conftest import ApiFactory, decision_envelope, error, ok
-from tpf.clock import FakeClock
+from tpf.core.clock import FakeClock
 
 DAY_MS = 86_400_000
 

@@ -25,8 +25,8 @@ import pytest
 from tests.aws import reset_moto
 from tests.http.conftest import ORDER, PIPELINE_ID, Api, ApiFactory, ok, order_envelope
 from tests.tmpfs import mounted_tmpfs
-from tpf.aws import AwsClients
-from tpf.errors import STORE_UNAVAILABLE_MESSAGE
+from tpf.aws.clients import AwsClients
+from tpf.core.errors import STORE_UNAVAILABLE_MESSAGE
 from tpf.settings import Settings
 from tpf.stores.dynamo import create_tables
 from tpf.stores.sqlite import SqliteDatabase

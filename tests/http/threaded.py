@@ -21,8 +21,8 @@ from typing import Any
 from demos.restaurant_approval import pipeline as restaurant_pipeline
 from tests.http.conftest import PIPELINE_ID, TENANT, settings_for
 from tpf.coordinator import Coordinator
+from tpf.engine.releases import build_release
 from tpf.http.server import serve
-from tpf.releases import build_release
 
 ORDER = {
     "customerName": "Ada",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tpf.aws import AwsClients
+from tpf.aws.clients import AwsClients
 from tpf.settings import Settings
 from tpf.stores.base import AwaitStore, ExecutionStore, ReleaseStore, WorkerStore
 from tpf.stores.dynamo import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tpf.errors import Conflict, NotFound, ValidationError
+from tpf.core.errors import Conflict, NotFound, ValidationError
 from tpf.stores.artifacts import LocalArtifactStore
 
 CONTENT = b"pipeline jar bytes" * 1000

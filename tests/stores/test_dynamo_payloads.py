@@ -17,8 +17,8 @@ import pytest
 from msgspec.structs import replace as struct_replace
 
 from tests.stores.test_execution_store_contract import T0, make
-from tpf.aws import AwsClients
-from tpf.errors import RetryableError, StoreUnavailable, TpfError
+from tpf.aws.clients import AwsClients
+from tpf.core.errors import RetryableError, StoreUnavailable, TpfError
 from tpf.settings import Settings
 from tpf.stores.dynamo import DynamoExecutionStore, create_tables, keys
 from tpf.stores.dynamo.client import Dynamo

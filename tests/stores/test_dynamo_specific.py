@@ -33,10 +33,11 @@ from tests.engine.harness import (
 from tests.stores.test_await_store_contract import make as make_interaction
 from tests.stores.test_execution_store_contract import DONE, LEASE, T0, dead_letter, make
 from tests.stores.test_worker_store_contract import event, register
-from tpf.aws import AwsClients
-from tpf.clock import FakeClock
+from tpf.aws.clients import AwsClients
+from tpf.aws.startup_checks import check_aws_resources
 from tpf.coordinator import Coordinator
-from tpf.errors import (
+from tpf.core.clock import FakeClock
+from tpf.core.errors import (
     ConfigError,
     Conflict,
     RetryableError,
@@ -44,9 +45,8 @@ from tpf.errors import (
     Unavailable,
     ValidationError,
 )
-from tpf.records import ExecutionRecord, ExecutionStatus, InteractionStatus, WorkerEventType
+from tpf.core.records import ExecutionRecord, ExecutionStatus, InteractionStatus, WorkerEventType
 from tpf.settings import Settings
-from tpf.startup_checks import check_aws_resources
 from tpf.stores.dynamo import (
     DynamoAwaitStore,
     DynamoExecutionStore,

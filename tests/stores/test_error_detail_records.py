@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 
-from tpf import lifecycle
-from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.core import lifecycle
+from tpf.core.records import ExecutionRecord, ExecutionStatus
 from tpf.stores.dynamo.codec import execution_from_json, to_json_bytes
 from tpf.stores.memory import MemoryExecutionStore
 from tpf.stores.sqlite import SqliteDatabase, SqliteExecutionStore

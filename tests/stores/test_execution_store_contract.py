@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from tpf.errors import Conflict
-from tpf.records import DeadLetterEnvelope, ExecutionRecord, ExecutionStatus
+from tpf.core.errors import Conflict
+from tpf.core.records import DeadLetterEnvelope, ExecutionRecord, ExecutionStatus
 from tpf.stores.base import ExecutionStore
 
 T0 = 1_760_000_000_000

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tpf.clock import FakeClock
-from tpf.errors import StoreUnavailable
+from tpf.core.clock import FakeClock
+from tpf.core.errors import StoreUnavailable
 from tpf.stores.health import PROBE_EVERY_MS, Readiness, StoreHealth
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
-from tpf.errors import Conflict, NotFound
-from tpf.records import ReleaseRecord, ReleaseStatus
+from tpf.core.errors import Conflict, NotFound
+from tpf.core.records import ReleaseRecord, ReleaseStatus
 from tpf.stores.base import ReleaseStore
 from tpf.stores.file_releases import FileReleaseStore
 

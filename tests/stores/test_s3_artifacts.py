@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.aws_calls import CallLog
-from tpf.aws import AwsClients
-from tpf.bootstrap import bootstrap_aws
-from tpf.errors import ConfigError, Conflict, NotFound, ValidationError
+from tpf.aws.bootstrap import bootstrap_aws
+from tpf.aws.clients import AwsClients
+from tpf.core.errors import ConfigError, Conflict, NotFound, ValidationError
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.stores.s3_artifacts import S3ArtifactStore

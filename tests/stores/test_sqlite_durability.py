@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
-from tpf.errors import ConfigError, StoreUnavailable
-from tpf.records import ExecutionStatus, InteractionStatus, WorkerEventType
+from tpf.core.errors import ConfigError, StoreUnavailable
+from tpf.core.records import ExecutionStatus, InteractionStatus, WorkerEventType
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.stores.file_releases import FileReleaseStore

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tpf.errors import ConfigError
-from tpf.records import ExecutionStatus
+from tpf.core.errors import ConfigError
+from tpf.core.records import ExecutionStatus
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.stores.state_lock import LOCK_FILE, StateDirInUse, locked_directories

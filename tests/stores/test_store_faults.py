@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from tpf.clock import FakeClock
-from tpf.errors import STORE_UNAVAILABLE_MESSAGE, Conflict, StoreUnavailable, StoreUnusable
+from tpf.core.clock import FakeClock
+from tpf.core.errors import STORE_UNAVAILABLE_MESSAGE, Conflict, StoreUnavailable, StoreUnusable
 from tpf.stores.health import LOG_EVERY_MS, StoreHealth
 from tpf.stores.sqlite import SqliteAwaitStore, SqliteDatabase, SqliteExecutionStore
 

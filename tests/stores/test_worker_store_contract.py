@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from tpf.records import WorkerEvent, WorkerEventType, WorkerState
+from tpf.core.records import WorkerEvent, WorkerEventType, WorkerState
 from tpf.stores.base import WorkerStore
 
 T0 = 1_760_000_000_000

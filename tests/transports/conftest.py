@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from tests.aws_calls import CallLog
-from tpf.aws import AwsClients
-from tpf.bootstrap import bootstrap_aws
+from tpf.aws.bootstrap import bootstrap_aws
+from tpf.aws.clients import AwsClients
 from tpf.settings import Settings
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tpf.aws import AwsClients
-from tpf.clock import SystemClock
-from tpf.errors import ConfigError, RetryableError
-from tpf.records import DeadLetterEnvelope
+from tpf.aws.clients import AwsClients
+from tpf.core.clock import SystemClock
+from tpf.core.errors import ConfigError, RetryableError
+from tpf.core.records import DeadLetterEnvelope
 from tpf.settings import Settings
 from tpf.transports.dlq_sqs import SqsDeadLetterSink
 from tpf.transports.factory import open_dead_letter_sink, open_work_queue

@@ -13,12 +13,12 @@ import pytest
 from tests.aws_calls import CallLog
 from tests.engine.harness import RecordingSink
 from tests.engine.pipelines import FLAKY_ID, flaky_pipeline
-from tpf.aws import AwsClients
-from tpf.clock import FakeClock, SystemClock
+from tpf.aws.clients import AwsClients
 from tpf.coordinator import Coordinator
-from tpf.errors import RetryableError
-from tpf.records import ExecutionStatus, WorkItem
-from tpf.releases import build_release
+from tpf.core.clock import FakeClock, SystemClock
+from tpf.core.errors import RetryableError
+from tpf.core.records import ExecutionStatus, WorkItem
+from tpf.engine.releases import build_release
 from tpf.settings import Settings
 from tpf.transports.sqs_batches import decode_item, delay_seconds
 from tpf.transports.sqs_queue import SqsWorkQueue

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpf.clock import Clock
-from tpf.lifecycle import RetryPolicy
-from tpf.records import (
+from tpf.core.clock import Clock
+from tpf.core.lifecycle import RetryPolicy
+from tpf.core.records import (
     DeadLetterEnvelope,
     ExecutionRecord,
     TransitionFailure,

@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tpf import events
 from tpf.actors.context import Engine
-from tpf.events import log_event
-from tpf.leadership import AlwaysLeader, Leadership
-from tpf.records import DeadLetterEnvelope
+from tpf.core.records import DeadLetterEnvelope
+from tpf.engine import events
+from tpf.engine.events import log_event
+from tpf.engine.leadership import AlwaysLeader, Leadership
 from tpf.transports.base import DeadLetterSink
 
 LOG = logging.getLogger("tpf.dead_letters")

@@ -2,7 +2,7 @@
 
 It handles one message at a time, so one process never runs two transitions of the same
 execution at once; across processes the lease and the record's ``version`` fence them. Each
-state change is computed by :mod:`tpf.lifecycle` and committed with compare-and-set on the
+state change is computed by :mod:`tpf.core.lifecycle` and committed with compare-and-set on the
 version the actor read or claimed; a lost compare-and-set means another actor (elsewhere) moved
 the execution, and this one steps back.
 
@@ -18,15 +18,14 @@ from typing import Any, cast
 
 import msgspec
 
-from tpf import events, lifecycle, redrives
-from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine, no_worker_result
 from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.actors.runtime import Actor
-from tpf.errors import Conflict, NotFound, StoreUnavailable
-from tpf.events import log_event
-from tpf.ids import transition_key
-from tpf.records import (
+from tpf.core import interactions as inter
+from tpf.core import lifecycle, redrives
+from tpf.core.errors import Conflict, NotFound, StoreUnavailable
+from tpf.core.ids import transition_key
+from tpf.core.records import (
     AwaitInteraction,
     ExecutionRecord,
     ExecutionStatus,
@@ -36,6 +35,8 @@ from tpf.records import (
     TransitionResult,
     WorkItem,
 )
+from tpf.engine import events
+from tpf.engine.events import log_event
 from tpf.transports.local_worker import error_detail, failure_result
 
 LOG = logging.getLogger("tpf.execution")
@@ -72,7 +73,7 @@ WORK = Work()
 
 
 def _log(level: int, event: str, record: ExecutionRecord, **fields: Any) -> None:
-    """One lifecycle line for ``record`` (see :mod:`tpf.events`)."""
+    """One lifecycle line for ``record`` (see :mod:`tpf.engine.events`)."""
     if LOG.isEnabledFor(level):
         ids = (record.tenant_id, record.execution_id, record.current_step_index, record.attempt)
         log_event(LOG, level, event, *ids, **fields)

@@ -34,9 +34,9 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from tpf.clock import Clock
-from tpf.errors import NotFound
-from tpf.records import ReleaseRecord, WorkerRecord
+from tpf.core.clock import Clock
+from tpf.core.errors import NotFound
+from tpf.core.records import ReleaseRecord, WorkerRecord
 from tpf.stores.base import ReleaseCatalog, ReleaseStore
 from tpf.transports.local_worker import LocalTransitionWorker
 
@@ -49,7 +49,7 @@ _MIN_INTERVAL_S = 0.05
 
 
 class WorkerCommands(Protocol):
-    """The worker lifecycle commands of the coordinator (:class:`tpf.registry_commands`)."""
+    """The worker lifecycle commands of the coordinator (:class:`tpf.engine.registry_commands`)."""
 
     async def register_local_worker(
         self, tenant_id: str, worker: LocalTransitionWorker, worker_id: str

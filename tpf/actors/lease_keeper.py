@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from tpf.actors.context import Engine
-from tpf.records import ExecutionRecord
+from tpf.core.records import ExecutionRecord
 
 LOG = logging.getLogger("tpf.leases")
 T = TypeVar("T")

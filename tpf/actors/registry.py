@@ -14,10 +14,10 @@ from typing import Any, cast
 import msgspec
 
 from tpf.actors.runtime import Actor
-from tpf.clock import Clock
-from tpf.errors import NotFound, ValidationError
-from tpf.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
-from tpf.releases import ReleaseRegistrar
+from tpf.core.clock import Clock
+from tpf.core.errors import NotFound, ValidationError
+from tpf.core.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
+from tpf.engine.releases import ReleaseRegistrar
 from tpf.stores.base import WorkerStore
 
 REGISTRY = "registry"

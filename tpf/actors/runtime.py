@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-from tpf.errors import ActorStopped, AskTimeout, StoreUnavailable
+from tpf.core.errors import ActorStopped, AskTimeout, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from tpf.errors import StoreUnavailable
+from tpf.core.errors import StoreUnavailable
 
 LOG = logging.getLogger("tpf.supervisor")
 

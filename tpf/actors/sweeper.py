@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
-from tpf.events import log_timed_out
-from tpf.leadership import AlwaysLeader, Leadership
+from tpf.core import interactions as inter
+from tpf.engine.events import log_timed_out
+from tpf.engine.leadership import AlwaysLeader, Leadership
 
 LOG = logging.getLogger("tpf.sweeper")
 

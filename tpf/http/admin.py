@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from tpf.core.records import ReleaseRecord, WorkerRecord
 from tpf.http import dto, uploads
 from tpf.http.wire import (
     ASK_TIMEOUT,
@@ -24,7 +25,6 @@ from tpf.http.wire import (
     path_text,
     query_text,
 )
-from tpf.records import ReleaseRecord, WorkerRecord
 
 BASE = "/tpf/admin/tenants/{tenantId}"
 RELEASES = BASE + "/pipelines/{pipelineId}/releases"

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tpf.config import resolve_secret
 from tpf.coordinator import Coordinator
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
 from tpf.http import admin, control_plane, health, metrics, openapi, parse_errors
 from tpf.http.auth import TokenGuard, auth_middleware
 from tpf.http.errors import error_middleware

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from tpf.config import resolve_secret
-from tpf.errors import ConfigError, NotFound, TpfError
+from tpf.core.errors import ConfigError, NotFound, TpfError
 from tpf.http.wire import Handler, Surface, is_text
 from tpf.settings import Settings
 
@@ -28,7 +28,7 @@ _PREFIXES = (
     ("/tpf/admin/", Surface.ADMIN),
 )
 # What a 401 tells the caller to fix: the flag and environment variable the tpf CLI sends the
-# surface's token from (tpf.commands.operator, tpf.config.ClientDefaults).
+# surface's token from (tpf.cli.operator, tpf.config.ClientDefaults).
 _CLI_TOKEN_SOURCE = {
     Surface.CONTROL_PLANE: "the tpf CLI sends --token or $TPF_CONTROL_PLANE_TOKEN",
     Surface.ADMIN: "the tpf CLI sends --admin-token or $TPF_ADMIN_TOKEN",

@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from tpf import codec, resume_tokens
-from tpf.errors import NotFound, ValidationError
+from tpf.core import codec, resume_tokens
+from tpf.core.errors import NotFound, ValidationError
+from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
 from tpf.http import dto
 from tpf.http.wire import (
     ASK_TIMEOUT,
@@ -31,7 +32,6 @@ from tpf.http.wire import (
     query_int,
     query_text,
 )
-from tpf.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
 
 BASE = "/tpf/control-plane/tenants/{tenantId}"
 DEFAULT_LIMIT = 100

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from tpf.records import PayloadEnvelope
+from tpf.core.records import PayloadEnvelope
 
 UNSET = msgspec.UNSET
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tpf.errors import TpfError
+from tpf.core.errors import TpfError
 from tpf.http.dto import UNSET, ErrorBody, ErrorDetail
 from tpf.http.wire import EDGE, Handler, json_response
 

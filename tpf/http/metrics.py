@@ -26,10 +26,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from tpf.config import resolve_secret
 from tpf.coordinator import Coordinator
-from tpf.errors import ConfigError
+from tpf.core.errors import ConfigError
+from tpf.core.records import ExecutionStatus
 from tpf.http.auth import TokenUnavailable, Unauthorized
 from tpf.http.wire import EDGE, Route, Surface
-from tpf.records import ExecutionStatus
 
 # Actor-system stats that only ever grow are counters; the rest are gauges.
 _CUMULATIVE_STATS = frozenset({"activations", "restarts", "passivations"})

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
+from tpf.cli.logs import ACCESS_LOGGER
 from tpf.coordinator import Coordinator
 from tpf.http.app import create_app
-from tpf.logs import ACCESS_LOGGER
 
 # In-flight requests get this long to finish once shutdown begins (long polls answer at once).
 SHUTDOWN_TIMEOUT_S = 10.0

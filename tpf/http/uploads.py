@@ -28,13 +28,13 @@ import msgspec
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from tpf.authoring.build import DESCRIPTOR_NAME
+from tpf.authoring.descriptor import LOCAL_KINDS
 from tpf.coordinator import Coordinator
-from tpf.errors import TpfError, ValidationError
-from tpf.json_depth import check_depth
-from tpf.records import ReleaseRecord
-from tpf.release_build import DESCRIPTOR_NAME
-from tpf.release_descriptor import LOCAL_KINDS
-from tpf.release_files import upload_root
+from tpf.core.errors import TpfError, ValidationError
+from tpf.core.json_depth import check_depth
+from tpf.core.records import ReleaseRecord
+from tpf.engine.release_files import upload_root
 
 DESCRIPTOR_PART = "descriptor"
 _CHUNK = 1 << 16

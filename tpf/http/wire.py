@@ -20,8 +20,8 @@ import msgspec
 from aiohttp import web
 
 from tpf.coordinator import Coordinator
-from tpf.errors import ValidationError
-from tpf.json_depth import check_depth
+from tpf.core.errors import ValidationError
+from tpf.core.json_depth import check_depth
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

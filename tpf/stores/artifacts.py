@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from tpf.errors import Conflict, NotFound, ValidationError
+from tpf.core.errors import Conflict, NotFound, ValidationError
 
 _DIGEST = re.compile(r"sha256:([0-9a-fA-F]{64})")
 _CHUNK = 1024 * 1024

@@ -1,6 +1,6 @@
 """Store Protocols: one per backend kind, shared by every implementation.
 
-The state machine lives in :mod:`tpf.lifecycle` as pure functions that turn a record into its
+The state machine lives in :mod:`tpf.core.lifecycle` as pure functions that turn a record into its
 next version; stores only persist records with compare-and-set on ``version`` and keep the
 indexes the supervisors need (due executions, pending dead letters, overdue and unapplied
 interactions). Every index query is bounded by a ``limit`` and never a full scan.
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from tpf.records import (
+from tpf.core.records import (
     AwaitInteraction,
     ExecutionRecord,
     ReleaseRecord,

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tpf.aws import AwsClients
-from tpf.errors import ConfigError
+from tpf.aws.clients import AwsClients
+from tpf.core.errors import ConfigError
 from tpf.settings import Settings
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.base import (
@@ -72,7 +72,7 @@ async def check_dynamo(aws: AwsClients, settings: Settings) -> list[str]:
 
 async def _open_dynamo(settings: Settings, aws: AwsClients | None) -> Any | None:
     """The shared DynamoDB client if a provider is ``dynamo`` (strict startup has already
-    checked its tables and indexes: :mod:`tpf.startup_checks`)."""
+    checked its tables and indexes: :mod:`tpf.aws.startup_checks`)."""
     if not _uses_dynamo(settings):
         return None
     if aws is None:

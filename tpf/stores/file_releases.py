@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from tpf.errors import ConfigError
-from tpf.records import ReleaseRecord
+from tpf.core.errors import ConfigError
+from tpf.core.records import ReleaseRecord
 from tpf.stores.memory import MemoryReleaseStore, ReleaseActivation
 
 

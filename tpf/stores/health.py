@@ -25,8 +25,8 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from tpf.clock import Clock, SystemClock
-from tpf.errors import StoreUnavailable
+from tpf.core.clock import Clock, SystemClock
+from tpf.core.errors import StoreUnavailable
 
 LOG = logging.getLogger("tpf.stores")
 

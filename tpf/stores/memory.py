@@ -21,9 +21,9 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-from tpf.errors import Conflict, NotFound
-from tpf.lifecycle import is_claimable, lease
-from tpf.records import (
+from tpf.core.errors import Conflict, NotFound
+from tpf.core.lifecycle import is_claimable, lease
+from tpf.core.records import (
     CLAIMABLE_STATUSES,
     PENDING_INTERACTION_STATUSES,
     AwaitInteraction,

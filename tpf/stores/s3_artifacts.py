@@ -2,7 +2,7 @@
 
 An artifact lives at ``s3://{bucket}/{prefix}/sha256/{hex}{ext}`` (spec §5.5; ``ext`` is the
 source file's suffix) with object metadata ``sha256=<hex>``. Endpoint override, region and
-path-style addressing come from the settings through :class:`~tpf.aws.AwsClients`.
+path-style addressing come from the settings through :class:`~tpf.aws.clients.AwsClients`.
 
 ``put_file`` hashes the file while reading it (file I/O off the event loop) and uploads only if
 the object is absent (HEAD first), so re-registering a release costs one HEAD plus a local hash.
@@ -29,8 +29,8 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
-from tpf.aws import AwsClients, error_code
-from tpf.errors import Conflict, NotFound, RetryableError, TpfError, ValidationError
+from tpf.aws.clients import AwsClients, error_code
+from tpf.core.errors import Conflict, NotFound, RetryableError, TpfError, ValidationError
 from tpf.settings import Settings
 
 PART_BYTES = 16 * 1024 * 1024  # multipart part size; S3 requires >= 5 MiB for all but the last

@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-from tpf.errors import Conflict
-from tpf.records import AwaitInteraction, ExecutionRecord, WorkerEvent, WorkerRecord
+from tpf.core.errors import Conflict
+from tpf.core.records import AwaitInteraction, ExecutionRecord, WorkerEvent, WorkerRecord
 from tpf.stores.memory import (
     claimed,
     dead_letter_key,

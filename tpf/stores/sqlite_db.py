@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from tpf.errors import StoreUnavailable, StoreUnusable
+from tpf.core.errors import StoreUnavailable, StoreUnusable
 from tpf.settings import SQLITE_SYNCHRONOUS
 from tpf.stores.health import StoreHealth
 

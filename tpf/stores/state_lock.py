@@ -25,7 +25,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from tpf.errors import StoreUnusable
+from tpf.core.errors import StoreUnusable
 from tpf.settings import Settings
 
 LOCK_FILE = "tpf.lock"

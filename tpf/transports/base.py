@@ -1,6 +1,6 @@
 """Transport Protocols: one per kind, one file per technology behind each.
 
-- :class:`WorkQueue` carries :class:`~tpf.records.WorkItem` s ("look at execution X now or
+- :class:`WorkQueue` carries :class:`~tpf.core.records.WorkItem` s ("look at execution X now or
   later"); losing one never loses an execution (the sweeper finds it in the store).
 - :class:`DeadLetterSink` receives the envelope of every terminally failed execution.
 - :class:`TransitionWorker` runs one pinned transition of pipeline code.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tpf.records import DeadLetterEnvelope, TransitionCommand, TransitionResult, WorkItem
+from tpf.core.records import DeadLetterEnvelope, TransitionCommand, TransitionResult, WorkItem
 
 
 class WorkQueue(Protocol):

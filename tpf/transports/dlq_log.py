@@ -13,8 +13,8 @@ import logging
 
 import orjson
 
-from tpf import events
-from tpf.records import DeadLetterEnvelope
+from tpf.core.records import DeadLetterEnvelope
+from tpf.engine import events
 
 LOG = logging.getLogger("tpf.dlq")
 

@@ -1,6 +1,6 @@
 """The ``sqs`` DLQ sink (``dlq-provider=sqs``): one message per terminally failed execution.
 
-The body is the :class:`~tpf.records.DeadLetterEnvelope` as JSON with the original's field
+The body is the :class:`~tpf.core.records.DeadLetterEnvelope` as JSON with the original's field
 names (spec §3.6), so existing alerting and triage consumers read it unchanged. The message is
 evidence for operators, not a replay source (re-drive reads the store).
 
@@ -16,9 +16,9 @@ from typing import Any, Protocol, cast
 
 import msgspec
 
-from tpf.aws import AwsClients, error_code
-from tpf.errors import RetryableError
-from tpf.records import DeadLetterEnvelope
+from tpf.aws.clients import AwsClients, error_code
+from tpf.core.errors import RetryableError
+from tpf.core.records import DeadLetterEnvelope
 from tpf.settings import Settings
 
 

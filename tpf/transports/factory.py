@@ -6,9 +6,9 @@ here, naming the key, instead of silently running on the in-process default.
 
 from __future__ import annotations
 
-from tpf.aws import AwsClients
-from tpf.clock import Clock
-from tpf.errors import ConfigError
+from tpf.aws.clients import AwsClients
+from tpf.core.clock import Clock
+from tpf.core.errors import ConfigError
 from tpf.settings import Settings
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink

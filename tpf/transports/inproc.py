@@ -13,8 +13,8 @@ import heapq
 import itertools
 from collections import deque
 
-from tpf.clock import Clock
-from tpf.records import WorkItem
+from tpf.core.clock import Clock
+from tpf.core.records import WorkItem
 
 
 class InProcessWorkQueue:

@@ -6,7 +6,7 @@ code. It refuses a command pinned to another identity (the
 execution must run the code it was submitted against), runs steps from the command's step to
 the end or to the next await, and reports the outcome as a ``TransitionResult``; it never raises
 for a failing step. Sync steps run in worker threads bounded by the coordinator's
-:class:`~tpf.step_threads.StepThreads`, async steps on the event loop.
+:class:`~tpf.engine.step_threads.StepThreads`, async steps on the event loop.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import anyio
 import msgspec
 
 import tpf
-from tpf import events, lifecycle
-from tpf.clock import Clock
-from tpf.errors import TerminalError, TpfError
-from tpf.events import log_event
-from tpf.interactions import new_interaction
-from tpf.pipeline import Pipeline
-from tpf.records import (
+from tpf.authoring.code import pipeline_code
+from tpf.authoring.pipeline import Pipeline
+from tpf.core import lifecycle
+from tpf.core.clock import Clock
+from tpf.core.errors import TerminalError, TpfError
+from tpf.core.interactions import new_interaction
+from tpf.core.records import (
     AwaitSuspension,
     PayloadEnvelope,
     TransitionCommand,
@@ -39,8 +39,9 @@ from tpf.records import (
     TransitionOutcome,
     TransitionResult,
 )
-from tpf.release_code import pipeline_code
-from tpf.step_threads import StepThreads
+from tpf.engine import events
+from tpf.engine.events import log_event
+from tpf.engine.step_threads import StepThreads
 
 LOG = logging.getLogger("tpf.worker.local")
 _json_decode = msgspec.json.Decoder().decode

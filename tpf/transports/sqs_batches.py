@@ -18,9 +18,9 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 import msgspec
 
-from tpf.aws import AwsClients, error_code
-from tpf.errors import RetryableError
-from tpf.records import WorkItem
+from tpf.aws.clients import AwsClients, error_code
+from tpf.core.errors import RetryableError
+from tpf.core.records import WorkItem
 
 LOG = logging.getLogger("tpf.transports.sqs")
 

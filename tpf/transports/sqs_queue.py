@@ -58,10 +58,10 @@ from typing import Any
 
 import msgspec
 
-from tpf.aws import AwsClients
-from tpf.clock import Clock
-from tpf.errors import RetryableError
-from tpf.records import WorkItem
+from tpf.aws.clients import AwsClients
+from tpf.core.clock import Clock
+from tpf.core.errors import RetryableError
+from tpf.core.records import WorkItem
 from tpf.settings import Settings
 from tpf.transports.inproc import InProcessWorkQueue
 from tpf.transports.sqs_batches import BATCH, SqsBatches, decode_item, delay_seconds, failure

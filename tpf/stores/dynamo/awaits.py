@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpf.errors import Conflict, RetryableError
-from tpf.records import AwaitInteraction
+from tpf.core.errors import Conflict, RetryableError
+from tpf.core.records import AwaitInteraction
 from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled

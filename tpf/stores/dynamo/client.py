@@ -29,7 +29,7 @@ import aiohttp
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from tpf.errors import (
+from tpf.core.errors import (
     ConditionFailed,
     RetryableError,
     StoreUnavailable,

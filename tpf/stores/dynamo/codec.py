@@ -13,7 +13,13 @@ from typing import Any
 
 import msgspec
 
-from tpf.records import AwaitInteraction, ExecutionRecord, ReleaseRecord, WorkerEvent, WorkerRecord
+from tpf.core.records import (
+    AwaitInteraction,
+    ExecutionRecord,
+    ReleaseRecord,
+    WorkerEvent,
+    WorkerRecord,
+)
 
 Item = dict[str, Any]
 """One item (or key, or expression-value map) in DynamoDB's attribute-value wire format."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from tpf.records import CLAIMABLE_STATUSES, TERMINAL_STATUSES, ExecutionRecord, ExecutionStatus
+from tpf.core.records import CLAIMABLE_STATUSES, TERMINAL_STATUSES, ExecutionRecord, ExecutionStatus
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.codec import (
     Item,

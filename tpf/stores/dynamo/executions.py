@@ -27,9 +27,9 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-from tpf.errors import Conflict, RetryableError
-from tpf.lifecycle import is_claimable
-from tpf.records import ExecutionRecord, ExecutionStatus
+from tpf.core.errors import Conflict, RetryableError
+from tpf.core.lifecycle import is_claimable
+from tpf.core.records import ExecutionRecord, ExecutionStatus
 from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from tpf.errors import ConditionFailed
+from tpf.core.errors import ConditionFailed
 from tpf.settings import Settings
 from tpf.stores.dynamo.client import Dynamo
 from tpf.stores.dynamo.codec import N, S

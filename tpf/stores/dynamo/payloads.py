@@ -34,7 +34,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from tpf.errors import StoreUnavailable
+from tpf.core.errors import StoreUnavailable
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo
 from tpf.stores.dynamo.codec import B, Item, N, S, get_b, get_n, get_s

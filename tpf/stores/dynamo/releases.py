@@ -15,8 +15,8 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from tpf.errors import NotFound
-from tpf.records import ReleaseRecord, ReleaseStatus
+from tpf.core.errors import NotFound
+from tpf.core.records import ReleaseRecord, ReleaseStatus
 from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled

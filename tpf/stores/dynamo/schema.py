@@ -20,7 +20,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpf.errors import TpfError, Unavailable
+from tpf.core.errors import TpfError, Unavailable
 from tpf.settings import Settings
 from tpf.stores.dynamo.client import Dynamo
 

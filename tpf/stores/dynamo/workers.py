@@ -25,7 +25,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from tpf.records import WorkerEvent, WorkerRecord
+from tpf.core.records import WorkerEvent, WorkerRecord
 from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import Dynamo, TransactionCanceled

@@ -1,0 +1,127 @@
+"""``pipeline-contract.json``: what a pipeline build promises (spec §5.1).
+
+The contract pins the pipeline's shape (step order, ids, kinds, payload type ids). Its
+``contractHash`` is the hex sha256 of the canonical JSON (sorted keys, no whitespace, UTF-8) of
+the contract without ``contractHash``/``contractVersion``, so any change to the shape yields a
+new ``contractVersion = "sha256:<hash>"`` and executions pinned to the old one are never run by
+code of a different shape.
+
+Await steps also hash their timeout and idempotency key fields (``awaitTimeoutMs``,
+``idempotencyKeyFields``) and, when set, ``ignoreUnknownFields``: they change how an execution
+parks and which answers complete it, so they belong to its identity.
+:class:`tpf.core.records.ContractStep` has no fields for them, so they appear in the hashed document
+and in the JSON written by :func:`contract_to_json` (when given the pipeline), but not in the
+parsed :class:`~tpf.core.records.PipelineContract`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import orjson
+
+from tpf.core.codec import canonical_json
+from tpf.core.errors import ValidationError
+from tpf.core.records import ContractStep, PipelineContract
+
+if TYPE_CHECKING:
+    from tpf.authoring.pipeline import Pipeline
+
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
+HASH_EXCLUDED_FIELDS = ("contractHash", "contractVersion")
+CAPABILITIES: dict[str, Any] = {
+    "localTransitionExecution": True,
+    "transitionWorkerProtocols": ["local"],
+}
+
+
+def build_contract(pipeline: Pipeline) -> PipelineContract:
+    """Validate ``pipeline`` and derive its contract, hash included."""
+    document = contract_document(pipeline)
+    contract_hash = hash_document(document)
+    return msgspec.convert(
+        {**document, "contractHash": contract_hash, "contractVersion": f"sha256:{contract_hash}"},
+        PipelineContract,
+    )
+
+
+def contract_document(pipeline: Pipeline) -> dict[str, Any]:
+    """The contract as plain JSON without the hash fields (what the hash is computed over)."""
+    pipeline.validate()
+    steps: list[dict[str, Any]] = []
+    for spec in pipeline.steps:
+        step = msgspec.to_builtins(
+            ContractStep(
+                index=spec.index,
+                authored_name=spec.name,
+                step_id=spec.step_id,
+                kind=spec.kind,
+                input_type_id=spec.input_type_id,
+                output_type_id=spec.output_type_id,
+                await_transport=spec.transport if spec.kind == "await" else None,
+            )
+        )
+        if spec.kind == "await":
+            step["awaitTimeoutMs"] = spec.timeout_ms
+            step["idempotencyKeyFields"] = list(spec.key_fields)
+            if spec.ignore_unknown_fields:
+                # Only when set, so the contracts of strict awaits (the default) keep their hash.
+                step["ignoreUnknownFields"] = True
+        steps.append(step)
+    # The two hash fields get placeholders only to satisfy the Struct; they are dropped below.
+    skeleton = PipelineContract(
+        pipeline_id=pipeline.pipeline_id,
+        contract_version="",
+        contract_hash="",
+        transport="LOCAL",
+        capabilities=dict(CAPABILITIES),
+    )
+    document: dict[str, Any] = msgspec.to_builtins(skeleton)
+    for name in HASH_EXCLUDED_FIELDS:
+        document.pop(name)
+    document["steps"] = steps
+    return document
+
+
+def hash_document(document: dict[str, Any]) -> str:
+    """Hex sha256 of ``document``'s canonical JSON, ignoring any hash fields it carries."""
+    stripped = {k: v for k, v in document.items() if k not in HASH_EXCLUDED_FIELDS}
+    return hashlib.sha256(canonical_json(stripped)).hexdigest()
+
+
+def contract_to_json(contract: PipelineContract, pipeline: Pipeline | None = None) -> bytes:
+    """Pretty, key-sorted JSON of ``contract``.
+
+    With ``pipeline`` (which must be the one the contract was built from) the await steps carry
+    their hashed extras, so the file's own content re-hashes to its ``contractHash``.
+    """
+    if pipeline is not None:
+        document = contract_document(pipeline)
+        if hash_document(document) != contract.contract_hash:
+            raise ValueError("contract_to_json: the contract was not built from this pipeline")
+        document["contractHash"] = contract.contract_hash
+        document["contractVersion"] = contract.contract_version
+        data: Any = document
+    else:
+        data = msgspec.to_builtins(contract)
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+
+def parse_contract(data: bytes) -> PipelineContract:
+    """Parse a ``pipeline-contract.json`` of schemaVersion 1..3; unknown fields are ignored."""
+    try:
+        contract = msgspec.json.decode(data, type=PipelineContract)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError subclass
+        raise ValidationError(f"invalid pipeline contract: {exc}") from exc
+    if contract.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise ValidationError(
+            f"unsupported pipeline contract schemaVersion {contract.schema_version} "
+            f"(supported: 1..3)"
+        )
+    if not contract.pipeline_id.strip() or not contract.contract_version.strip():
+        raise ValidationError(
+            "invalid pipeline contract: pipelineId and contractVersion are required"
+        )
+    return contract

@@ -1,0 +1,2 @@
+"""The ``tpf`` command: one module per group of subcommands (:mod:`tpf.cli.main` builds the
+parser)."""

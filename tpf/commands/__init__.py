@@ -1,1 +1,0 @@
-"""The ``tpf`` subcommands, one module per group; each exposes ``register(subparsers)``."""

@@ -1,0 +1,412 @@
+"""The coordinator's durable records and wire envelopes.
+
+Every record is an immutable msgspec Struct whose JSON field names are the original TPF's
+(camelCase: ``executionId``, ``nextDueEpochMs``...), so stores, transports and the REST edge
+share one definition. State changes never mutate a record: they build a new one with
+:func:`msgspec.structs.replace` and the store swaps it in with a version check.
+
+Payloads inside records are plain JSON values (dicts, lists, strings, numbers); the
+``{"payloadTypeId", "payloadEncoding", "payload"}`` envelope of the original exists only at the
+edges (see :mod:`tpf.core.codec`).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+TRANSITION_ENCODING = "application/tpf-transition+json"
+ENVELOPE_ENCODING = "application/tpf-transition-envelope+json"
+NEVER_DUE_EPOCH_MS = 9_223_372_036_854_775_807  # Java's Long.MAX_VALUE, as the original reports.
+
+
+class ExecutionStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    WAITING_EXTERNAL = "WAITING_EXTERNAL"
+    WAIT_RETRY = "WAIT_RETRY"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    DLQ = "DLQ"
+
+
+TERMINAL_STATUSES = frozenset(
+    {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ}
+)
+# Statuses from which a lease can be claimed once the record is due.
+CLAIMABLE_STATUSES = frozenset(
+    {ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAIT_RETRY}
+)
+
+
+class InteractionStatus(enum.StrEnum):
+    WAITING = "WAITING"
+    DISPATCHING = "DISPATCHING"
+    DISPATCHED = "DISPATCHED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+PENDING_INTERACTION_STATUSES = frozenset(
+    {InteractionStatus.WAITING, InteractionStatus.DISPATCHING, InteractionStatus.DISPATCHED}
+)
+
+
+class IdempotencyPolicy(enum.StrEnum):
+    OPTIONAL_CLIENT_KEY = "OPTIONAL_CLIENT_KEY"
+    CLIENT_KEY_REQUIRED = "CLIENT_KEY_REQUIRED"
+    SERVER_KEY_ONLY = "SERVER_KEY_ONLY"
+
+
+class WorkerState(enum.StrEnum):
+    HEALTHY = "HEALTHY"
+    STALE = "STALE"
+    DRAINING = "DRAINING"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class ReleaseStatus(enum.StrEnum):
+    REGISTERED = "REGISTERED"
+    ACTIVE = "ACTIVE"
+
+
+class Record(msgspec.Struct, frozen=True, rename="camel", omit_defaults=False):
+    """Base for every record: immutable, camelCase on the wire."""
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+class PayloadEnvelope(Record, frozen=True, kw_only=True):
+    """The original's serialized payload: a type id, an encoding and the JSON *text*."""
+
+    payload_type_id: str | None = None
+    payload_encoding: str = TRANSITION_ENCODING
+    payload: str = "null"
+
+
+# --------------------------------------------------------------------------- executions
+
+
+class DeadLetterEnvelope(Record, frozen=True, kw_only=True):
+    """What a terminal failure publishes to the DLQ sink (spec §3.6 field names)."""
+
+    tenant_id: str
+    execution_id: str
+    execution_key: str
+    correlation_id: str
+    transition_key: str
+    resource_type: str = "tpf.orchestrator.execution"
+    resource_name: str = "OrchestratorService/Run"
+    transport: str = "LOCAL"
+    platform: str = "COMPUTE"
+    terminal_status: str = "FAILED"
+    terminal_reason: str = "retry_exhausted"
+    error_code: str | None = None
+    error_message: str | None = None
+    retryable: bool = True
+    retries_observed: int = 0
+    created_at_epoch_ms: int = 0
+    # Ours: the failing step's traceback (bounded), for the log sink's line. The SQS sink leaves
+    # it out, so the queue's messages keep the original's fields.
+    error_detail: str | None = None
+
+
+class RedriveEntry(Record, frozen=True, kw_only=True):
+    """One operator re-drive, kept on the record (the original only logs it).
+
+    ``reopened_interaction_id`` is set when the re-drive re-opened the execution's last await
+    (``reopenAwait``): the interaction whose answer is set aside for a fresh one.
+    """
+
+    at_epoch_ms: int
+    reason: str
+    previous_status: str
+    expected_version: int | None
+    from_version: int
+    reopened_interaction_id: str | None = None
+
+
+class ExecutionRecord(Record, frozen=True, kw_only=True):
+    """One submitted run of a pipeline (spec §3.1), plus our crash-safety fields.
+
+    ``dead_letters`` is the durable "to publish" outbox: a terminal failure appends its envelope
+    in the same write as the FAILED status, and the dead-letters supervisor removes an envelope
+    only after the sink accepted it. It is a tuple so that a re-driven execution that fails again
+    before the first envelope went out keeps both. ``await_interaction_id`` points at the
+    interaction whose request (when re-running the await step) or response (when resuming after
+    it) feeds the next transition.
+    """
+
+    tenant_id: str
+    execution_id: str
+    execution_key: str
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+    status: ExecutionStatus
+    result_shape: str = "SINGLE"
+    version: int = 0
+    current_step_index: int = 0
+    attempt: int = 0
+    lease_owner: str | None = None
+    lease_expires_epoch_ms: int = 0
+    next_due_epoch_ms: int = 0
+    last_transition_key: str | None = None
+    input_shape: str = "UNI"
+    input_type_id: str | None = None
+    input_payload: Any = None
+    input_digest: str = ""
+    await_unit_id: str | None = None
+    await_interaction_id: str | None = None
+    result_type_id: str | None = None
+    result_payload: Any = None
+    error_code: str | None = None
+    error_message: str | None = None
+    error_detail: str | None = None  # ours: the failing step's traceback, last 8 KiB
+    created_at_epoch_ms: int = 0
+    updated_at_epoch_ms: int = 0
+    ttl_epoch_s: int = 0
+    dead_letters: tuple[DeadLetterEnvelope, ...] = ()
+    redrives: tuple[RedriveEntry, ...] = ()
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+# --------------------------------------------------------------------------- awaits
+
+
+class AwaitInteraction(Record, frozen=True, kw_only=True):
+    """One externally visible request an execution is parked on (spec §4.3).
+
+    ``applied`` is our addition: it turns true once the interaction's resolution (completion or
+    timeout) has been applied to its execution, so a crash between the two writes is repaired by
+    the awaits supervisor instead of leaving the execution parked forever. So is
+    ``completed_at_epoch_ms``: when the completion was admitted (``updated_at`` moves on when it
+    is applied), to tell a conflicting later completion who answered and when.
+    """
+
+    tenant_id: str
+    execution_id: str
+    step_id: str
+    step_index: int
+    output_type: str | None
+    interaction_id: str
+    correlation_id: str
+    causation_id: str
+    idempotency_key: str
+    unit_id: str
+    status: InteractionStatus
+    version: int = 0
+    request_payload: Any = None
+    response_payload: Any = None
+    item_index: int | None = None
+    actor: str | None = None
+    assignee: str | None = None
+    group: str | None = None
+    transport_type: str = "interaction-api"
+    transport_metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    deadline_epoch_ms: int = 0
+    created_at_epoch_ms: int = 0
+    updated_at_epoch_ms: int = 0
+    ttl_epoch_s: int = 0
+    applied: bool = False
+    completed_at_epoch_ms: int = 0
+
+    @property
+    def pending(self) -> bool:
+        return self.status in PENDING_INTERACTION_STATUSES
+
+
+# --------------------------------------------------------------------------- contracts & releases
+
+
+class ContractStep(Record, frozen=True, kw_only=True):
+    index: int
+    authored_name: str
+    step_id: str
+    kind: str  # "internal" | "await"
+    cardinality: str = "ONE_TO_ONE"
+    input_type_id: str | None = None
+    output_type_id: str | None = None
+    runtime_class: str | None = None
+    client_class: str | None = None
+    await_transport: str | None = None
+
+
+class PipelineContract(Record, frozen=True, kw_only=True):
+    """``pipeline-contract.json`` (spec §5.1)."""
+
+    schema_version: int = 1
+    pipeline_id: str
+    contract_version: str
+    contract_hash: str
+    platform: str = "COMPUTE"
+    transport: str = "LOCAL"
+    module: str | None = None
+    plugin_host: bool = False
+    runtime_layout: str | None = "MONOLITH"
+    steps: tuple[ContractStep, ...] = ()
+    capabilities: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ArtifactDescriptor(Record, frozen=True, kw_only=True):
+    artifact_id: str
+    kind: str
+    uri: str
+    digest: str
+    step_ids: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+
+
+class ReleaseDescriptor(Record, frozen=True, kw_only=True):
+    """``pipeline-release.json`` (spec §5.2)."""
+
+    schema_version: int
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+    artifacts: tuple[ArtifactDescriptor, ...]
+
+
+class ReleaseRecord(Record, frozen=True, kw_only=True):
+    """A registered release (spec §2.3). ``descriptor`` keeps the raw JSON, extras included.
+
+    ``status`` and ``activated_at_epoch_ms`` are derived from the activation events when read;
+    the stored release itself is immutable.
+    """
+
+    tenant_id: str
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+    status: ReleaseStatus = ReleaseStatus.REGISTERED
+    descriptor: dict[str, Any] = msgspec.field(default_factory=dict)
+    primary_artifact_id: str = ""
+    primary_artifact_digest: str = ""
+    primary_artifact_uri: str = ""
+    primary_artifact_size_bytes: int = 0
+    primary_artifact_checksum: str = ""
+    contract: dict[str, Any] | None = None
+    created_at_epoch_ms: int = 0
+    updated_at_epoch_ms: int = 0
+    activated_at_epoch_ms: int = 0
+
+
+# --------------------------------------------------------------------------- workers
+
+
+class WorkerEventType(enum.StrEnum):
+    REGISTER = "REGISTER"
+    HEARTBEAT = "HEARTBEAT"
+    DRAIN = "DRAIN"
+
+
+class WorkerEvent(Record, frozen=True, kw_only=True):
+    """One append-only worker lifecycle event; a worker's record is the fold of its events."""
+
+    tenant_id: str
+    pipeline_id: str
+    worker_id: str
+    event_type: WorkerEventType
+    at_epoch_ms: int
+    contract_version: str = ""
+    release_version: str = ""
+    protocol: str = ""
+    endpoint: str = ""
+    artifact_id: str = ""
+    artifact_digest: str = ""
+
+
+class WorkerRecord(Record, frozen=True, kw_only=True):
+    """A worker's lifecycle view (spec §2.4). ``state`` is derived at read time."""
+
+    tenant_id: str
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+    worker_id: str
+    protocol: str
+    endpoint: str = ""
+    artifact_id: str = ""
+    artifact_digest: str = ""
+    state: WorkerState = WorkerState.HEALTHY
+    registered_at_epoch_ms: int = 0
+    last_heartbeat_at_epoch_ms: int = 0
+    draining_since_epoch_ms: int = 0
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+class TransitionCommand(Record, frozen=True, kw_only=True):
+    """``TransitionCommandEnvelope`` (spec §7.1): one pinned transition for a worker."""
+
+    tenant_id: str
+    execution_id: str
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+    current_step_index: int
+    stop_before_step_index: int = -1
+    attempt: int = 0
+    result_shape: str = "SINGLE"
+    execution_version: int = 0
+    transition_key: str
+    trace_id: str
+    payload_type_id: str | None = None
+    payload_encoding: str = TRANSITION_ENCODING
+    payload: str = "null"
+
+
+class TransitionOutcome(enum.StrEnum):
+    COMPLETED = "COMPLETED"
+    WAITING_EXTERNAL = "WAITING_EXTERNAL"
+    FAILED = "FAILED"
+
+
+class AwaitSuspension(Record, frozen=True, kw_only=True):
+    tenant_id: str
+    execution_id: str
+    unit_id: str
+    step_index: int
+    interactions: tuple[AwaitInteraction, ...]
+    unit: dict[str, Any] | None = None
+
+
+class TransitionFailure(Record, frozen=True, kw_only=True):
+    """Why a transition failed. ``retryable``, ``error_code`` and ``error_detail`` are ours.
+
+    ``error_detail`` is the traceback, captured where the step raised (the worker's process).
+    """
+
+    failure_class: str
+    message: str
+    retryable: bool = True
+    error_code: str | None = None
+    error_detail: str | None = None
+
+
+class TransitionResult(Record, frozen=True, kw_only=True):
+    """``TransitionResultEnvelope`` (spec §7.1)."""
+
+    outcome: TransitionOutcome
+    output_payloads: tuple[PayloadEnvelope, ...] = ()
+    await_suspension: AwaitSuspension | None = None
+    failure: TransitionFailure | None = None
+    terminal_output_published: bool = False
+    terminal_input_passthrough: bool = False
+
+
+class WorkItem(Record, frozen=True, kw_only=True):
+    """What the work queue carries: only "look at execution X now" (the store is the truth)."""
+
+    tenant_id: str
+    execution_id: str
