@@ -43,7 +43,7 @@ from tpf.core.records import (
     ExecutionStatus,
     IdempotencyPolicy,
 )
-from tpf.engine import orphans, responses
+from tpf.engine import responses
 from tpf.engine.admission import Admission
 from tpf.engine.leadership import AlwaysLeader, Leadership, LeaseLeadership
 from tpf.engine.registry_commands import RegistryCommands
@@ -51,6 +51,7 @@ from tpf.engine.release_files import ImportPolicy
 from tpf.engine.releases import ReleaseRegistrar
 from tpf.engine.step_threads import StepThreads
 from tpf.settings import Settings
+from tpf.stores import orphans
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue

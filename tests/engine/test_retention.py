@@ -14,7 +14,7 @@ from tpf.core import interactions as inter
 from tpf.core import lifecycle
 from tpf.core.errors import NotFound
 from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus, InteractionStatus
-from tpf.engine.orphans import EXECUTION_NOT_FOUND, could_be_gone
+from tpf.stores.orphans import EXECUTION_NOT_FOUND, could_be_gone
 
 DAY_MS = 86_400_000
 APPROVE = {"approved": True}

@@ -17,7 +17,7 @@ REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
 - ``tick()`` also re-applies resolved interactions whose execution never heard of them (the
   ``applied`` mark), the repair for a crash between the two writes;
 - a completion whose execution no longer exists is refused with ``404 EXECUTION_NOT_FOUND``
-  (see :mod:`tpf.engine.orphans`), never answered as a success.
+  (see :mod:`tpf.stores.orphans`), never answered as a success.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from typing import Any
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import Resolve
 from tpf.actors.runtime import ActorSystem
+from tpf.core import events
 from tpf.core import interactions as inter
 from tpf.core.errors import Conflict, NotFound, ValidationError
+from tpf.core.events import log_event, log_timed_out
 from tpf.core.records import AwaitInteraction, InteractionStatus
-from tpf.engine import events, orphans, responses
-from tpf.engine.events import log_event, log_timed_out
+from tpf.engine import responses
 from tpf.engine.leadership import AlwaysLeader, Leadership
+from tpf.stores import orphans
 
 LOG = logging.getLogger("tpf.awaits")
 DEFAULT_HOLD_MS = 60_000

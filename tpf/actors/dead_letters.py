@@ -22,9 +22,9 @@ import logging
 from collections.abc import Callable
 
 from tpf.actors.context import Engine
+from tpf.core import events
+from tpf.core.events import log_event
 from tpf.core.records import DeadLetterEnvelope
-from tpf.engine import events
-from tpf.engine.events import log_event
 from tpf.engine.leadership import AlwaysLeader, Leadership
 from tpf.transports.base import DeadLetterSink
 

@@ -21,9 +21,10 @@ import msgspec
 from tpf.actors.context import EXECUTION, Engine, no_worker_result
 from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.actors.runtime import Actor
+from tpf.core import events, lifecycle, redrives
 from tpf.core import interactions as inter
-from tpf.core import lifecycle, redrives
 from tpf.core.errors import Conflict, NotFound, StoreUnavailable
+from tpf.core.events import log_event
 from tpf.core.ids import transition_key
 from tpf.core.records import (
     AwaitInteraction,
@@ -35,8 +36,6 @@ from tpf.core.records import (
     TransitionResult,
     WorkItem,
 )
-from tpf.engine import events
-from tpf.engine.events import log_event
 from tpf.transports.local_worker import error_detail, failure_result
 
 LOG = logging.getLogger("tpf.execution")
@@ -73,7 +72,7 @@ WORK = Work()
 
 
 def _log(level: int, event: str, record: ExecutionRecord, **fields: Any) -> None:
-    """One lifecycle line for ``record`` (see :mod:`tpf.engine.events`)."""
+    """One lifecycle line for ``record`` (see :mod:`tpf.core.events`)."""
     if LOG.isEnabledFor(level):
         ids = (record.tenant_id, record.execution_id, record.current_step_index, record.attempt)
         log_event(LOG, level, event, *ids, **fields)

@@ -15,7 +15,7 @@ from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.execution import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.core import interactions as inter
-from tpf.engine.events import log_timed_out
+from tpf.core.events import log_timed_out
 from tpf.engine.leadership import AlwaysLeader, Leadership
 
 LOG = logging.getLogger("tpf.sweeper")

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tpf.authoring.pipeline import Pipeline
-from tpf.cli import aws, logs
+from tpf.cli import aws
 from tpf.cli.release import load_pipeline
 from tpf.cli.serve import run_server, serve_until_stopped
 from tpf.config import load_settings
 from tpf.core.errors import ConfigError, StoreUnusable
 from tpf.dev.samples import accepted, sample_json
+from tpf.engine import logs
 from tpf.engine.releases import build_release
 from tpf.settings import Settings
 

@@ -18,12 +18,12 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from tpf.cli import logs
 from tpf.cli.gc_tuning import tune_garbage_collector
 from tpf.cli.release import hosted_pipelines
 from tpf.config import load_settings
 from tpf.config_check import describe, rest_surface_warnings
 from tpf.core.errors import ConfigError, StoreUnusable
+from tpf.engine import logs
 
 if TYPE_CHECKING:
     from tpf.coordinator import Coordinator

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from tpf.cli.logs import ACCESS_LOGGER
 from tpf.coordinator import Coordinator
+from tpf.engine.logs import ACCESS_LOGGER
 from tpf.http.app import create_app
 
 # In-flight requests get this long to finish once shutdown begins (long polls answer at once).

@@ -13,8 +13,8 @@ import logging
 
 import orjson
 
+from tpf.core import events
 from tpf.core.records import DeadLetterEnvelope
-from tpf.engine import events
 
 LOG = logging.getLogger("tpf.dlq")
 

@@ -27,9 +27,10 @@ import msgspec
 import tpf
 from tpf.authoring.code import pipeline_code
 from tpf.authoring.pipeline import Pipeline
-from tpf.core import lifecycle
+from tpf.core import events, lifecycle
 from tpf.core.clock import Clock
 from tpf.core.errors import TerminalError, TpfError
+from tpf.core.events import log_event
 from tpf.core.interactions import new_interaction
 from tpf.core.records import (
     AwaitSuspension,
@@ -39,8 +40,6 @@ from tpf.core.records import (
     TransitionOutcome,
     TransitionResult,
 )
-from tpf.engine import events
-from tpf.engine.events import log_event
 from tpf.engine.step_threads import StepThreads
 
 LOG = logging.getLogger("tpf.worker.local")

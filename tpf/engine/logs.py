@@ -3,7 +3,7 @@
 ``--log-format text`` (the default) writes ``time LEVEL logger: message`` lines;
 ``--log-format json`` writes one JSON object per line with ``time`` (ISO-8601 UTC), ``level``,
 ``logger``, ``message``, every structured field the call put in ``extra`` (the lifecycle events
-of :mod:`tpf.engine.events` carry ``event``, ``tenant``, ``executionId``, ``step``,
+of :mod:`tpf.core.events` carry ``event``, ``tenant``, ``executionId``, ``step``,
 ``attempt``...) and ``exception`` when there is a traceback. The aiohttp access log (one INFO line
 per request on ``aiohttp.access``) is off unless ``--access-log`` asks for it.
 """

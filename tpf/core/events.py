@@ -3,8 +3,9 @@
 Every line starts with the event name and names the execution the same way, ``tenant=...
 executionId=... step=... attempt=...``, followed by the event's own ``key=value`` fields; the
 same fields go into the LogRecord's ``extra`` (with ``event``), so ``--log-format json``
-(:mod:`tpf.cli.logs`) emits them as JSON fields for log shippers. Each event logs on the logger of
-the component where it happens (``tpf.execution``, ``tpf.worker.local``, ``tpf.awaits``...).
+(:mod:`tpf.engine.logs`) emits them as JSON fields for log shippers. Each event logs on the
+logger of the component where it happens (``tpf.execution``, ``tpf.worker.local``,
+``tpf.awaits``...).
 
 Levels, so the default INFO log shows what needs an operator (retries, failures, timeouts, the
 DLQ, re-drives) and ``--log-level debug`` shows everything an execution does:
