@@ -26,7 +26,7 @@ from tpf.coordinator import Coordinator
 from tpf.dev_moto import AtomicMotoServer
 from tpf.gc_tuning import tune_garbage_collector
 from tpf.records import ExecutionStatus
-from tpf.settings import Settings
+from tpf.settings import Settings, StateSettings, SweeperSettings, WorkerSettings
 
 TENANT = "bench"
 TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
@@ -36,9 +36,9 @@ IDLE_WINDOW_S = 5.0
 def ha_settings(endpoint: str, root: Path) -> Settings:
     """What ``tpf dev aws`` sets up (the recipe's durable shape) at ``endpoint``."""
     base = Settings(
-        state_dir=str(root),
-        sweep_interval_ms=30_000,  # the recipe's
-        worker_max_in_flight=256,
+        state=StateSettings(dir=str(root)),
+        sweeper=SweeperSettings(interval_ms=30_000),
+        workers=WorkerSettings(max_in_flight=256),
     )
     return dev_settings(base, endpoint)
 

@@ -22,7 +22,15 @@ from tpf.coordinator import Coordinator
 from tpf.pipeline import Pipeline
 from tpf.records import ExecutionRecord, ExecutionStatus
 from tpf.releases import build_release
-from tpf.settings import Settings
+from tpf.settings import (
+    ExecutionSettings,
+    ReleaseSettings,
+    RetrySettings,
+    Settings,
+    StateSettings,
+    SweeperSettings,
+    WorkerSettings,
+)
 from tpf.stores.factory import open_stores
 
 TENANT = "crash"
@@ -74,13 +82,12 @@ def expected_total(n: int) -> int:
 
 def settings_for(root: Path) -> Settings:
     return Settings(
-        state_provider="sqlite",
-        worker_lifecycle_provider="sqlite",
-        releases_registry_provider="file",
-        state_dir=str(root),
-        lease_ms=1_500,
-        sweep_interval_ms=1_000,
-        retry_delay_ms=200,
+        state=StateSettings(provider="sqlite", dir=str(root)),
+        workers=WorkerSettings(lifecycle_provider="sqlite"),
+        releases=ReleaseSettings(registry_provider="file"),
+        execution=ExecutionSettings(lease_ms=1_500),
+        sweeper=SweeperSettings(interval_ms=1_000),
+        retries=RetrySettings(delay_ms=200),
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -44,14 +43,13 @@ async def dynamo_for(
     Only the named providers are ``dynamo`` so each fixture creates just the tables it uses.
     """
     base: Settings = request.getfixturevalue("aws_settings")
-    settings = dataclasses.replace(
-        base,
-        **{  # type: ignore[arg-type]
-            "state_provider": "memory",
-            "releases_registry_provider": "memory",
-            "worker_lifecycle_provider": "memory",
+    settings = base.replace(
+        **{
+            "state__provider": "memory",
+            "releases__registry_provider": "memory",
+            "workers__lifecycle_provider": "memory",
             **providers,
-        },
+        }
     )
     clients = AwsClients(settings)
     try:

@@ -120,13 +120,13 @@ class Engine:
     def __post_init__(self) -> None:
         s = self.settings
         self.retry_policy = RetryPolicy(
-            max_retries=s.max_retries,
-            retry_delay_ms=s.retry_delay_ms,
-            multiplier=s.retry_multiplier,
-            jitter=s.retry_jitter,
+            max_retries=s.retries.max_retries,
+            retry_delay_ms=s.retries.delay_ms,
+            multiplier=s.retries.multiplier,
+            jitter=s.retries.jitter,
         )
         # Bounds transitions running at once in this process (worker.max-in-flight).
-        self.in_flight = asyncio.Semaphore(max(1, s.worker_max_in_flight))
+        self.in_flight = asyncio.Semaphore(max(1, s.workers.max_in_flight))
 
     def committed(self, record: ExecutionRecord) -> None:
         self.watchers.notify(record)

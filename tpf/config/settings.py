@@ -334,7 +334,7 @@ class Settings:
             section: dataclasses.replace(getattr(merged, section), **values)
             for section, values in parts.items()
         }
-        return merged.replace(**sections)
+        return dataclasses.replace(merged, **sections)
 
 
 def _section_fields() -> dict[str, tuple[str, ...]]:

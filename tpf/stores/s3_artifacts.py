@@ -77,11 +77,11 @@ class S3ArtifactStore:
     def __init__(
         self, aws: AwsClients, settings: Settings, *, part_bytes: int = PART_BYTES
     ) -> None:
-        if not settings.s3_bucket:
+        if not settings.s3.bucket:
             raise ValueError("S3ArtifactStore needs settings.s3_bucket")
         self._aws = aws
-        self.bucket = settings.s3_bucket
-        self.prefix = settings.s3_prefix.strip("/")
+        self.bucket = settings.s3.bucket
+        self.prefix = settings.s3.prefix.strip("/")
         self._part_bytes = part_bytes
         self._verified: set[tuple[str, str, int]] = set()
 

@@ -36,10 +36,10 @@ class _SqsSend(Protocol):
 
 class SqsDeadLetterSink:
     def __init__(self, aws: AwsClients, settings: Settings) -> None:
-        if not settings.dlq_url:
+        if not settings.sqs.dlq_url:
             raise ValueError("SqsDeadLetterSink needs settings.dlq_url")
         self._aws = aws
-        self._url = settings.dlq_url
+        self._url = settings.sqs.dlq_url
         self.published = 0
 
     async def publish(self, envelope: DeadLetterEnvelope) -> None:

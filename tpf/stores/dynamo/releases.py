@@ -41,7 +41,7 @@ def _activation(item: Item) -> tuple[str, int]:
 class DynamoReleaseStore:
     def __init__(self, client: Any, settings: Settings) -> None:
         self._db = Dynamo(client)
-        self._table = settings.dynamo_release_table
+        self._table = settings.dynamo.release_table
 
     def _key(self, tenant_id: str, pipeline_id: str, release_version: str) -> Item:
         return {

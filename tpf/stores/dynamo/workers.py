@@ -78,7 +78,7 @@ class DynamoWorkerStore:
         self, client: Any, settings: Settings, *, compact_after: int = COMPACT_AFTER
     ) -> None:
         self._db = Dynamo(client)
-        self._table = settings.dynamo_worker_table
+        self._table = settings.dynamo.worker_table
         self._compact_after = max(1, min(compact_after, _TRANSACTION_MAX - 2))
         self._seq = itertools.count()
         self._token = uuid.uuid4().hex[:8]
