@@ -75,7 +75,7 @@ async def execution_store(
         yield MemoryExecutionStore()
         return
     if request.param == "dynamo":
-        async with dynamo_for(request, state_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, state__provider="dynamo") as (client, settings):
             yield DynamoExecutionStore(client, settings)
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
@@ -89,7 +89,7 @@ async def await_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         yield MemoryAwaitStore()
         return
     if request.param == "dynamo":
-        async with dynamo_for(request, state_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, state__provider="dynamo") as (client, settings):
             yield DynamoAwaitStore(client, settings)
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
@@ -105,7 +105,7 @@ async def worker_store(
         yield MemoryWorkerStore()
         return
     if request.param == "dynamo":
-        async with dynamo_for(request, worker_lifecycle_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, workers__lifecycle_provider="dynamo") as (client, settings):
             yield DynamoWorkerStore(client, settings)
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
@@ -122,5 +122,5 @@ async def release_store(
     elif request.param == "file":
         yield await FileReleaseStore.open(str(tmp_path / "releases"))
     else:
-        async with dynamo_for(request, releases_registry_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, releases__registry_provider="dynamo") as (client, settings):
             yield DynamoReleaseStore(client, settings)
