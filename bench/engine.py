@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bench.workload import one_execution, release_restaurant
 from tpf.cli.gc_tuning import tune_garbage_collector
+from tpf.config.settings import ReleaseSettings, Settings, StateSettings, WorkerSettings
 from tpf.coordinator import Coordinator
 from tpf.core.records import ExecutionStatus
-from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 
 TENANT = "bench"
@@ -49,11 +49,9 @@ class Figures:
 
 async def run_shape(shape: str, n: int, concurrency: int, root: Path) -> Figures:
     settings = Settings(
-        state_provider=shape,
-        worker_lifecycle_provider=shape,
-        releases_registry_provider="memory" if shape == "memory" else "file",
-        state_dir=str(root / shape),
-        worker_max_in_flight=256,
+        state=StateSettings(provider=shape, dir=str(root / shape)),
+        workers=WorkerSettings(lifecycle_provider=shape, max_in_flight=256),
+        releases=ReleaseSettings(registry_provider="memory" if shape == "memory" else "file"),
     )
     coordinator = Coordinator(settings, await open_stores(settings))
     await coordinator.start()

@@ -23,10 +23,10 @@ from tpf.aws.bootstrap import bootstrap_aws
 from tpf.aws.clients import AwsClients
 from tpf.cli.aws import FAKE_CREDENTIALS, dev_settings
 from tpf.cli.gc_tuning import tune_garbage_collector
+from tpf.config.settings import Settings, StateSettings, SweeperSettings, WorkerSettings
 from tpf.coordinator import Coordinator
 from tpf.core.records import ExecutionStatus
 from tpf.dev.moto import AtomicMotoServer
-from tpf.settings import Settings
 
 TENANT = "bench"
 TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
@@ -36,9 +36,9 @@ IDLE_WINDOW_S = 5.0
 def ha_settings(endpoint: str, root: Path) -> Settings:
     """What ``tpf dev aws`` sets up (the recipe's durable shape) at ``endpoint``."""
     base = Settings(
-        state_dir=str(root),
-        sweep_interval_ms=30_000,  # the recipe's
-        worker_max_in_flight=256,
+        state=StateSettings(dir=str(root)),
+        sweeper=SweeperSettings(interval_ms=30_000),
+        workers=WorkerSettings(max_in_flight=256),
     )
     return dev_settings(base, endpoint)
 

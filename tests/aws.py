@@ -11,13 +11,22 @@ from __future__ import annotations
 import os
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tpf.config.settings import (
+    DlqSettings,
+    DynamoSettings,
+    ReleaseSettings,
+    S3Settings,
+    Settings,
+    SqsSettings,
+    StateSettings,
+    WorkerSettings,
+    WorkQueueSettings,
+)
 from tpf.dev.moto import AtomicMotoServer
-from tpf.settings import Settings
 
 REGION = "us-east-1"
 # moto accepts any credentials; botocore insists that some exist.
@@ -56,25 +65,26 @@ def reset_moto(endpoint: str) -> None:
 def settings_for(endpoint: str, tmp_path: Path, **overrides: object) -> Settings:
     """The recipe's durable shape (dynamo, sqs, s3) pointed at ``endpoint``."""
     base = Settings(
-        state_provider="dynamo",
-        dispatcher_provider="sqs",
-        dlq_provider="sqs",
-        releases_registry_provider="dynamo",
-        releases_storage_provider="s3",
-        worker_lifecycle_provider="dynamo",
-        state_dir=str(tmp_path / "state"),
-        dynamo_region=REGION,
-        dynamo_endpoint_override=endpoint,
-        sqs_region=REGION,
-        sqs_endpoint_override=endpoint,
-        s3_region=REGION,
-        s3_endpoint_override=endpoint,
-        s3_path_style_access=True,
-        s3_bucket="tpf-release-artifacts",
-        queue_url=f"{endpoint}/123456789012/tpf-work",
-        dlq_url=f"{endpoint}/123456789012/tpf-execution-dlq",
+        state=StateSettings(provider="dynamo", dir=str(tmp_path / "state")),
+        work_queue=WorkQueueSettings(provider="sqs"),
+        dlq=DlqSettings(provider="sqs"),
+        releases=ReleaseSettings(registry_provider="dynamo", storage_provider="s3"),
+        workers=WorkerSettings(lifecycle_provider="dynamo"),
+        dynamo=DynamoSettings(region=REGION, endpoint_override=endpoint),
+        sqs=SqsSettings(
+            region=REGION,
+            endpoint_override=endpoint,
+            queue_url=f"{endpoint}/123456789012/tpf-work",
+            dlq_url=f"{endpoint}/123456789012/tpf-execution-dlq",
+        ),
+        s3=S3Settings(
+            region=REGION,
+            endpoint_override=endpoint,
+            path_style_access=True,
+            bucket="tpf-release-artifacts",
+        ),
     )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return base.replace(**overrides)
 
 
 @pytest.fixture

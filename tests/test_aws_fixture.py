@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tpf.aws.clients import AwsClients, error_code
-from tpf.settings import Settings
+from tpf.config.settings import Settings
 
 
 async def test_clients_reach_moto_and_count_requests(aws_settings: Settings) -> None:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,20 @@ import pytest
 from demos.restaurant_approval.server import free_port
 from tpf.aws.clients import AwsClients
 from tpf.aws.startup_checks import unreachable_endpoints
+from tpf.config.settings import (
+    AwsSettings,
+    DlqSettings,
+    DynamoSettings,
+    ReleaseSettings,
+    S3Settings,
+    Settings,
+    SqsSettings,
+    StateSettings,
+    WorkerSettings,
+    WorkQueueSettings,
+)
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
 
 TPF = str(Path(sys.executable).parent / "tpf")
 P = "pipeline.orchestrator."
@@ -41,22 +51,21 @@ def closed_endpoint() -> str:
 
 def durable(endpoint: str, tmp_path: Path) -> Settings:
     return Settings(
-        state_provider="dynamo",
-        releases_registry_provider="dynamo",
-        worker_lifecycle_provider="dynamo",
-        dispatcher_provider="sqs",
-        dlq_provider="sqs",
-        releases_storage_provider="s3",
-        queue_url=f"{endpoint}/123456789012/tpf-work",
-        dlq_url=f"{endpoint}/123456789012/tpf-execution-dlq",
-        s3_bucket="tpf-release-artifacts",
-        dynamo_endpoint_override=endpoint,
-        sqs_endpoint_override=endpoint,
-        s3_endpoint_override=endpoint,
-        s3_path_style_access=True,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        state_dir=str(tmp_path / "state"),
+        state=StateSettings(provider="dynamo", dir=str(tmp_path / "state")),
+        releases=ReleaseSettings(registry_provider="dynamo", storage_provider="s3"),
+        workers=WorkerSettings(lifecycle_provider="dynamo"),
+        work_queue=WorkQueueSettings(provider="sqs"),
+        dlq=DlqSettings(provider="sqs"),
+        sqs=SqsSettings(
+            queue_url=f"{endpoint}/123456789012/tpf-work",
+            dlq_url=f"{endpoint}/123456789012/tpf-execution-dlq",
+            endpoint_override=endpoint,
+        ),
+        s3=S3Settings(
+            bucket="tpf-release-artifacts", endpoint_override=endpoint, path_style_access=True
+        ),
+        dynamo=DynamoSettings(endpoint_override=endpoint),
+        aws=AwsSettings(access_key_id="testing", secret_access_key="testing"),
     )
 
 
@@ -86,7 +95,7 @@ async def test_each_unreachable_endpoint_is_named(tmp_path: Path) -> None:
 
 
 async def test_strict_startup_refuses_an_unreachable_endpoint(tmp_path: Path) -> None:
-    settings = replace(durable(closed_endpoint(), tmp_path), strict_startup=True)
+    settings = (durable(closed_endpoint(), tmp_path)).replace(startup__strict=True)
     with pytest.raises(ConfigError, match=r"strict startup: cannot reach the DynamoDB endpoint"):
         await Coordinator.open(settings)
 

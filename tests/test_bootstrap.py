@@ -9,21 +9,21 @@ import pytest
 
 from tpf.aws.bootstrap import bootstrap_aws, missing_aws_resources, queue_name
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
 
 EMBEDDED_STATE = {
-    "state_provider": "memory",
-    "releases_registry_provider": "memory",
-    "worker_lifecycle_provider": "memory",
+    "state__provider": "memory",
+    "releases__registry_provider": "memory",
+    "workers__lifecycle_provider": "memory",
 }
 
 
 @pytest.fixture
 def settings(aws_settings: Settings) -> Settings:
     """Queues and bucket on moto; DynamoDB providers off."""
-    return replace(aws_settings, **EMBEDDED_STATE)  # type: ignore[arg-type]
+    return aws_settings.replace(**EMBEDDED_STATE)
 
 
 @pytest.fixture
@@ -44,8 +44,8 @@ async def test_bootstrap_creates_queues_and_bucket_once(
     settings: Settings, aws: AwsClients
 ) -> None:
     assert await missing_aws_resources(settings, aws) == [
-        f"queue tpf-work (pipeline.orchestrator.queue-url={settings.queue_url})",
-        f"queue tpf-execution-dlq (pipeline.orchestrator.dlq-url={settings.dlq_url})",
+        f"queue tpf-work (pipeline.orchestrator.queue-url={settings.sqs.queue_url})",
+        f"queue tpf-execution-dlq (pipeline.orchestrator.dlq-url={settings.sqs.dlq_url})",
         "bucket tpf-release-artifacts (pipeline.orchestrator.releases.storage.s3.bucket)",
     ]
     assert await bootstrap_aws(settings, aws) == [
@@ -58,7 +58,11 @@ async def test_bootstrap_creates_queues_and_bucket_once(
 
 
 async def test_only_what_the_providers_use_is_created(settings: Settings, aws: AwsClients) -> None:
-    only_dlq = replace(settings, dispatcher_provider="event", releases_storage_provider="local")
+    only_dlq = replace(
+        settings,
+        work_queue=replace(settings.work_queue, provider="event"),
+        releases=replace(settings.releases, storage_provider="local"),
+    )
     assert await bootstrap_aws(only_dlq, aws) == ["created queue tpf-execution-dlq"]
     assert await missing_aws_resources(only_dlq, aws) == []
     assert len(await missing_aws_resources(settings, aws)) == 2  # work queue and bucket
@@ -69,12 +73,14 @@ async def test_recipe_urls_and_a_regional_bucket(aws_settings: Settings) -> None
     resolve (by queue name), and the bucket gets the region's location constraint."""
     settings = replace(
         aws_settings,
-        **EMBEDDED_STATE,  # type: ignore[arg-type]
-        sqs_region="eu-west-1",
-        s3_region="eu-west-1",
-        queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-work",
-        dlq_url="https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-execution-dlq",
-    )
+        sqs=replace(
+            aws_settings.sqs,
+            region="eu-west-1",
+            queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-work",
+            dlq_url="https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-execution-dlq",
+        ),
+        s3=replace(aws_settings.s3, region="eu-west-1"),
+    ).replace(**EMBEDDED_STATE)
     aws = AwsClients(settings)
     try:
         created = await bootstrap_aws(settings, aws)
@@ -105,26 +111,28 @@ async def test_dynamo_tables_are_delegated_to_the_schema(aws_settings: Settings)
 
 async def test_a_missing_url_is_a_config_error(settings: Settings, aws: AwsClients) -> None:
     with pytest.raises(ConfigError, match=r"pipeline\.orchestrator\.queue-url is required"):
-        await bootstrap_aws(replace(settings, queue_url=None), aws)
+        await bootstrap_aws(replace(settings, sqs=replace(settings.sqs, queue_url=None)), aws)
     with pytest.raises(ConfigError, match=r"releases\.storage\.s3\.bucket is required"):
-        await missing_aws_resources(replace(settings, s3_bucket=None), aws)
+        await missing_aws_resources(replace(settings, s3=replace(settings.s3, bucket=None)), aws)
 
 
 async def test_strict_startup_refuses_and_names_every_missing_resource(
     settings: Settings, aws: AwsClients
 ) -> None:
-    sqs_only = replace(settings, releases_storage_provider="local")
+    sqs_only = replace(settings, releases=replace(settings.releases, storage_provider="local"))
     with pytest.raises(ConfigError) as info:
         await Coordinator.open(sqs_only)
     message = str(info.value)
     assert "strict startup" in message and "tpf bootstrap aws" in message
     assert "queue tpf-work" in message and "queue tpf-execution-dlq" in message
     # Once they exist it opens; without strict startup it does not look.
-    await bootstrap_aws(replace(sqs_only, dlq_provider="log"), aws)
+    await bootstrap_aws(replace(sqs_only, dlq=replace(sqs_only.dlq, provider="log")), aws)
     with pytest.raises(ConfigError, match="tpf-execution-dlq") as info:
         await Coordinator.open(sqs_only)
     assert "tpf-work" not in str(info.value)
-    lenient = await Coordinator.open(replace(sqs_only, strict_startup=False))
+    lenient = await Coordinator.open(
+        replace(sqs_only, startup=replace(sqs_only.startup, strict=False))
+    )
     await lenient.close()
     await bootstrap_aws(sqs_only, aws)
     coordinator = await Coordinator.open(sqs_only)

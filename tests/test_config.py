@@ -16,10 +16,10 @@ from tpf.config import (
     resolve_secret,
     unsupported_warnings,
 )
-from tpf.config_check import describe
+from tpf.config.check import describe
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError
 from tpf.core.records import IdempotencyPolicy
-from tpf.settings import Settings
 
 P = "pipeline.orchestrator."
 
@@ -85,13 +85,13 @@ def test_file_values_map_into_settings(tmp_path: Path) -> None:
         "tpf.state-dir=/var/lib/tpf\ntpf.sqlite.synchronous=full\nquarkus.http.port=8080\n",
     )
     settings = load_settings({}, config_file=path)
-    assert settings.max_retries == 5
-    assert settings.lease_ms == 45_000
-    assert settings.retry_delay_ms == 120_000
-    assert settings.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED
-    assert settings.state_provider == "memory"
-    assert settings.state_dir == "/var/lib/tpf"
-    assert settings.sqlite_synchronous == "FULL"
+    assert settings.retries.max_retries == 5
+    assert settings.execution.lease_ms == 45_000
+    assert settings.retries.delay_ms == 120_000
+    assert settings.execution.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED
+    assert settings.state.provider == "memory"
+    assert settings.state.dir == "/var/lib/tpf"
+    assert settings.sqlite.synchronous == "FULL"
     assert f"{P}max-retries = 5" in describe(settings)
 
 
@@ -103,31 +103,35 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
 
 def test_tpf_config_env_var_picks_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, f"{P}max-retries=7\n")
-    assert load_settings({"TPF_CONFIG": path}).max_retries == 7
+    assert load_settings({"TPF_CONFIG": path}).retries.max_retries == 7
 
 
 def test_config_file_argument_beats_tpf_config(tmp_path: Path) -> None:
     a = write(tmp_path, f"{P}max-retries=7\n", "a.properties")
     b = write(tmp_path, f"{P}max-retries=8\n", "b.properties")
-    assert load_settings({"TPF_CONFIG": a}, config_file=b).max_retries == 8
+    assert load_settings({"TPF_CONFIG": a}, config_file=b).retries.max_retries == 8
 
 
 def test_precedence_chain(tmp_path: Path) -> None:
     path = write(tmp_path, f"{P}max-retries=1\n{P}lease-ms=1000\n{P}sweep-limit=5\n")
     env = {"PIPELINE_ORCHESTRATOR_MAX_RETRIES": "2", "PIPELINE_ORCHESTRATOR_LEASE_MS": "2000"}
     settings = load_settings(env, config_file=path)
-    assert (settings.max_retries, settings.lease_ms, settings.sweep_limit) == (2, 2000, 5)
+    assert (settings.retries.max_retries, settings.execution.lease_ms, settings.sweeper.limit) == (
+        2,
+        2000,
+        5,
+    )
 
     env["TPF_MAX_RETRIES"] = "3"  # short form beats the environment form
-    assert load_settings(env, config_file=path).max_retries == 3
+    assert load_settings(env, config_file=path).retries.max_retries == 3
 
     overrides = {f"{P}max-retries": "4", "lease-ms": "4000"}  # relative names work too
     settings = load_settings(env, config_file=path, overrides=overrides)
-    assert (settings.max_retries, settings.lease_ms) == (4, 4000)
+    assert (settings.retries.max_retries, settings.execution.lease_ms) == (4, 4000)
 
 
 def test_orchestrator_short_alias_from_incident_demo() -> None:
-    assert load_settings({"TPF_ORCHESTRATOR_MAX_RETRIES": "0"}).max_retries == 0
+    assert load_settings({"TPF_ORCHESTRATOR_MAX_RETRIES": "0"}).retries.max_retries == 0
 
 
 def test_disagreeing_short_aliases_rejected() -> None:
@@ -151,12 +155,12 @@ def test_short_forms_map_to_their_keys() -> None:
         "TPF_SQLITE_SYNCHRONOUS": "OFF",
     }
     s = load_settings(env)
-    assert (s.state_provider, s.dispatcher_provider, s.dlq_provider) == ("memory", "sqs", "kafka")
-    assert (s.await_transport, s.state_dir, s.lease_ms) == ("kafka", "/tmp/x", 5000)
-    assert (s.releases_registry_provider, s.releases_storage_provider) == ("memory", "s3")
-    assert s.worker_lifecycle_provider == "memory"
-    assert s.idempotency_policy is IdempotencyPolicy.SERVER_KEY_ONLY
-    assert s.sqlite_synchronous == "OFF"
+    assert (s.state.provider, s.work_queue.provider, s.dlq.provider) == ("memory", "sqs", "kafka")
+    assert (s.awaits.transport, s.state.dir, s.execution.lease_ms) == ("kafka", "/tmp/x", 5000)
+    assert (s.releases.registry_provider, s.releases.storage_provider) == ("memory", "s3")
+    assert s.workers.lifecycle_provider == "memory"
+    assert s.execution.idempotency_policy is IdempotencyPolicy.SERVER_KEY_ONLY
+    assert s.sqlite.synchronous == "OFF"
 
 
 def test_env_form_maps_back_for_nested_keys() -> None:
@@ -166,9 +170,9 @@ def test_env_form_maps_back_for_nested_keys() -> None:
         "TPF_RETRY_JITTER": "0.25",
     }
     s = load_settings(env)
-    assert s.dynamo_execution_table == "t1"
-    assert s.worker_stale_after_ms == 300_000
-    assert s.retry_jitter == 0.25
+    assert s.dynamo.execution_table == "t1"
+    assert s.workers.stale_after_ms == 300_000
+    assert s.retries.jitter == 0.25
 
 
 def test_malformed_duration_in_env_names_key_and_variable() -> None:
@@ -179,7 +183,7 @@ def test_malformed_duration_in_env_names_key_and_variable() -> None:
 
 
 def test_sweep_interval_minimum_one_second() -> None:
-    assert load_settings({}, overrides={"sweep-interval": "PT1S"}).sweep_interval_ms == 1000
+    assert load_settings({}, overrides={"sweep-interval": "PT1S"}).sweeper.interval_ms == 1000
     with pytest.raises(ConfigError, match="sweep-interval"):
         load_settings({}, overrides={"sweep-interval": "PT0.5S"})
 
@@ -218,7 +222,7 @@ def test_malformed_values_name_the_key(key: str, value: str, fragment: str) -> N
 
 
 def test_booleans_are_case_insensitive() -> None:
-    assert load_settings({}, overrides={f"{P}strict-startup": "FALSE"}).strict_startup is False
+    assert load_settings({}, overrides={f"{P}strict-startup": "FALSE"}).startup.strict is False
 
 
 def test_sync_mode_rejected_with_explanation() -> None:
@@ -227,7 +231,7 @@ def test_sync_mode_rejected_with_explanation() -> None:
     message = info.value.message
     assert f"{P}mode" in message and "durabl" in message and "QUEUE_ASYNC" in message
     assert "remove the key" in message
-    assert load_settings({}, overrides={"mode": "queue-async"}).mode == "QUEUE_ASYNC"
+    assert load_settings({}, overrides={"mode": "queue-async"}).execution.mode == "QUEUE_ASYNC"
 
 
 def test_typo_in_orchestrator_env_var_suggests_the_closest_key() -> None:
@@ -280,21 +284,21 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
 def test_recipe_minimum_configuration_loads(tmp_path: Path) -> None:
     env = {"TPF_CONTROL_PLANE_TOKEN": "cp", "TPF_ADMIN_TOKEN": "admin"}  # its env: references
     s = load_settings(env, config_file=write(tmp_path, RECIPE_MINIMUM))
-    assert s.state_provider == "dynamo"  # a valid name here; the store factory says "not built"
-    assert (s.dispatcher_provider, s.dlq_provider) == ("sqs", "sqs")
-    assert s.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED
-    assert s.releases_registry_provider == "dynamo"
-    assert s.releases_storage_provider == "s3"
-    assert s.worker_lifecycle_provider == "dynamo"
-    assert s.worker_stale_after_ms == 120_000
-    assert s.control_plane_enabled and s.admin_enabled
-    assert s.control_plane_token_ref == "env:TPF_CONTROL_PLANE_TOKEN"
-    assert s.admin_token_ref == "env:TPF_ADMIN_TOKEN"
-    assert s.control_plane_require_remote_worker is True
-    assert s.dynamo_await_interaction_table == "tpf_await_interaction"
-    assert s.queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-work"
-    assert s.s3_bucket == "tpf-release-artifacts"
-    assert (s.dynamo_region, s.sqs_region, s.s3_region) == ("eu-west-1",) * 3
+    assert s.state.provider == "dynamo"  # a valid name here; the store factory says "not built"
+    assert (s.work_queue.provider, s.dlq.provider) == ("sqs", "sqs")
+    assert s.execution.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED
+    assert s.releases.registry_provider == "dynamo"
+    assert s.releases.storage_provider == "s3"
+    assert s.workers.lifecycle_provider == "dynamo"
+    assert s.workers.stale_after_ms == 120_000
+    assert s.control_plane.enabled and s.admin.enabled
+    assert s.control_plane.token_ref == "env:TPF_CONTROL_PLANE_TOKEN"
+    assert s.admin.token_ref == "env:TPF_ADMIN_TOKEN"
+    assert s.control_plane.require_remote_worker is True
+    assert s.dynamo.await_interaction_table == "tpf_await_interaction"
+    assert s.sqs.queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/tpf-work"
+    assert s.s3.bucket == "tpf-release-artifacts"
+    assert (s.dynamo.region, s.sqs.region, s.s3.region) == ("eu-west-1",) * 3
     assert s.unsupported == {}  # every key of the recipe's block is implemented
 
 
@@ -310,14 +314,14 @@ def test_enabled_surface_needs_exactly_one_token(tmp_path: Path, surface: str) -
     with pytest.raises(ConfigError, match="set exactly one"):
         load_settings({}, overrides=both)
     ok = load_settings({}, overrides={f"{surface}.enabled": "true", f"{surface}.admin-token": "t"})
-    assert ok.control_plane_enabled or ok.admin_enabled
+    assert ok.control_plane.enabled or ok.admin.enabled
 
 
 def test_http_keys_and_short_forms() -> None:
     s = load_settings({"TPF_HTTP_PORT": "9090", "TPF_HTTP_HOST": "0.0.0.0"})
-    assert (s.http_host, s.http_port) == ("0.0.0.0", 9090)
+    assert (s.http.host, s.http.port) == ("0.0.0.0", 9090)
     s = load_settings({}, overrides={"tpf.http.max-wait": "PT5S"})
-    assert s.http_max_wait_ms == 5_000
+    assert s.http.max_wait_ms == 5_000
 
 
 def test_known_keys_cover_spec_and_own_keys() -> None:
@@ -361,8 +365,8 @@ def test_resume_token_secret_and_upload_limit_are_supported(tmp_path: Path) -> N
         f"{P}resume-token-secret=env:TPF_RESUME_SECRET\ntpf.http.max-upload-bytes=4096\n",
     )
     s = load_settings({"TPF_RESUME_SECRET": "k"}, config_file=path)
-    assert s.resume_token_secret == "env:TPF_RESUME_SECRET"
-    assert s.http_max_upload_bytes == 4096
+    assert s.awaits.resume_token_secret == "env:TPF_RESUME_SECRET"
+    assert s.http.max_upload_bytes == 4096
     assert s.unsupported == {}
     assert f"{P}resume-token-secret = env:TPF_RESUME_SECRET" in describe(s)
 
@@ -384,11 +388,11 @@ def test_describe_redacts_literal_tokens_and_secrets() -> None:
 def test_import_roots_are_absolute_directories(tmp_path: Path) -> None:
     path = write(tmp_path, "tpf.releases.import-roots=/srv/releases, /opt/builds ,\n")
     s = load_settings({}, config_file=path)
-    assert s.releases_import_roots == ("/srv/releases", "/opt/builds")
+    assert s.releases.import_roots == ("/srv/releases", "/opt/builds")
     assert "tpf.releases.import-roots = /srv/releases,/opt/builds" in describe(s)
     s = load_settings({"TPF_RELEASES_IMPORT_ROOTS": "/srv/releases"})
-    assert s.releases_import_roots == ("/srv/releases",)
-    assert load_settings({}).releases_import_roots == ()  # anywhere, as in the original
+    assert s.releases.import_roots == ("/srv/releases",)
+    assert load_settings({}).releases.import_roots == ()  # anywhere, as in the original
     with pytest.raises(ConfigError) as info:
         load_settings({}, overrides={"tpf.releases.import-roots": "/srv/releases,relative/dir"})
     assert info.value.message.startswith(

@@ -1,4 +1,4 @@
-"""tpf.config_check: every error at once, the effective configuration, and the checks that
+"""tpf.config.check: every error at once, the effective configuration, and the checks that
 look across keys (token references, TPF_* typos, REST surfaces)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tpf.config import load_settings, parse_properties, supported_keys
-from tpf.config_check import check_configuration, effective_configuration, warnings
+from tpf.config.check import check_configuration, effective_configuration, warnings
 from tpf.core.errors import ConfigError
 
 P = "pipeline.orchestrator."
@@ -75,7 +75,7 @@ def test_tpf_variables_the_cli_reads_or_a_reference_names_are_not_typos() -> Non
     }
     report = check_configuration(env)
     assert report.errors == ()
-    assert report.settings.retry_jitter == 0.2
+    assert report.settings.retries.jitter == 0.2
 
 
 def test_an_unresolvable_reference_is_refused_and_a_resolvable_one_kept() -> None:
@@ -85,13 +85,13 @@ def test_an_unresolvable_reference_is_refused_and_a_resolvable_one_kept() -> Non
     with pytest.raises(ConfigError, match="is empty"):
         load_settings({"ADMIN_SECRET": ""}, overrides=overrides)
     settings = load_settings({"ADMIN_SECRET": "s3cret"}, overrides=overrides)
-    assert settings.admin_token_ref == "env:ADMIN_SECRET"  # still resolved per request
+    assert settings.admin.token_ref == "env:ADMIN_SECRET"  # still resolved per request
 
 
 @pytest.mark.parametrize(("port", "ok"), [("0", True), ("65535", True), ("65536", False)])
 def test_port_range(port: str, ok: bool) -> None:
     if ok:
-        assert load_settings({"TPF_HTTP_PORT": port}).http_port == int(port)
+        assert load_settings({"TPF_HTTP_PORT": port}).http.port == int(port)
     else:
         with pytest.raises(ConfigError, match=re.escape("tpf.http.port: must be at most 65535")):
             load_settings({"TPF_HTTP_PORT": port})
@@ -172,7 +172,7 @@ def test_the_metrics_token_is_a_secret_whose_reference_must_resolve() -> None:
     with pytest.raises(ConfigError, match=re.escape("tpf.http.metrics-token: ")):
         load_settings({}, overrides=overrides)
     settings = load_settings({"METRICS_TOKEN": "m3trics"}, overrides=overrides)
-    assert settings.http_metrics_token == "env:METRICS_TOKEN"  # resolved per request
+    assert settings.http.metrics_token == "env:METRICS_TOKEN"  # resolved per request
     literal = check_configuration({}, overrides={"tpf.http.metrics-token": "m3trics"})
     assert literal.errors == ()
     assert "tpf.http.metrics-token = <redacted>  (override)" in effective_configuration(literal)

@@ -55,7 +55,7 @@ def await_timeout_ms(timeout: str | int) -> int:
 def test_config_and_await_timeouts_read_a_duration_alike(text: str, ms: int) -> None:
     assert parse_duration_ms(text, name="k") == ms
     settings = load_settings({"PIPELINE_ORCHESTRATOR_RETRY_DELAY": text})
-    assert settings.retry_delay_ms == ms
+    assert settings.retries.delay_ms == ms
     assert await_timeout_ms(text) == ms
 
 

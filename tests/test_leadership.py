@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,11 @@ import pytest
 from tests.aws import reset_moto, settings_for
 from tpf.aws.bootstrap import bootstrap_aws
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings, StateSettings, SweeperSettings
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
 from tpf.core.errors import ConfigError
 from tpf.engine.leadership import LeaseLeadership, MemoryLeaseStore
-from tpf.settings import Settings
 from tpf.stores.dynamo.leader import DynamoLeaseStore
 from tpf.stores.dynamo.schema import create_tables
 
@@ -66,7 +65,7 @@ async def test_dynamo_lease_is_exclusive(aws_settings: Settings) -> None:
 
 async def test_only_the_leader_sweeps(moto_endpoint: str, tmp_path: Path) -> None:
     reset_moto(moto_endpoint)
-    settings = settings_for(moto_endpoint, tmp_path, sweeper_leader_election=True)
+    settings = settings_for(moto_endpoint, tmp_path, sweeper__leader_election=True)
     aws = AwsClients(settings)
     await bootstrap_aws(settings, aws)
     await aws.close()
@@ -83,6 +82,8 @@ async def test_only_the_leader_sweeps(moto_endpoint: str, tmp_path: Path) -> Non
 
 
 async def test_election_needs_shared_dynamo_state(tmp_path: Path) -> None:
-    settings = replace(Settings(state_dir=str(tmp_path)), sweeper_leader_election=True)
+    settings = Settings(
+        state=StateSettings(dir=str(tmp_path)), sweeper=SweeperSettings(leader_election=True)
+    )
     with pytest.raises(ConfigError, match="leader-election=true needs"):
         await Coordinator.open(settings)

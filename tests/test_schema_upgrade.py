@@ -29,11 +29,11 @@ from tests.recipe import RECIPE_MINIMUM
 from tpf.aws.clients import AwsClients
 from tpf.aws.startup_checks import upgrade_dynamo_schema
 from tpf.config import load_settings
+from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError, TpfError
 from tpf.core.records import ExecutionStatus
 from tpf.engine.releases import build_release
-from tpf.settings import Settings
 from tpf.stores.dynamo import missing_resources
 from tpf.stores.dynamo.schema_upgrade import apply_upgrade, plan_upgrade, upgrade_schema
 
@@ -174,7 +174,7 @@ async def run_a_restaurant_order(coordinator: Coordinator, tmp_path: Path) -> No
 async def test_a_strict_coordinator_upgrades_the_originals_tables_and_runs_on_them(
     recipe: Settings, aws: AwsClients, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    assert recipe.strict_startup and recipe.dynamo_schema_upgrade
+    assert recipe.startup.strict and recipe.dynamo.schema_upgrade
     dynamo = await aws.client("dynamodb")
     assert await missing_resources(dynamo, recipe) == ADDED  # what strict startup refused
 
@@ -214,7 +214,7 @@ async def test_a_strict_coordinator_upgrades_the_originals_tables_and_runs_on_th
 async def test_with_the_upgrade_off_strict_startup_names_each_missing_piece(
     recipe: Settings, aws: AwsClients, recipe_file: Path, moto_endpoint: str
 ) -> None:
-    off = replace(recipe, dynamo_schema_upgrade=False)
+    off = replace(recipe, dynamo=replace(recipe.dynamo, schema_upgrade=False))
     with pytest.raises(ConfigError) as refused:
         await Coordinator.open(off)
     message = refused.value.message
@@ -312,7 +312,7 @@ async def test_an_index_not_active_in_time_is_a_clear_refusal(
     error says what is still building and what to do; the next start waits for it again."""
     dynamo = await aws.client("dynamodb")
     slow = StillCreating(dynamo, {"execution-due"})
-    impatient = replace(recipe, dynamo_schema_upgrade_timeout_ms=0)
+    impatient = replace(recipe, dynamo=replace(recipe.dynamo, schema_upgrade_timeout_ms=0))
     with pytest.raises(TpfError) as timed_out:
         await upgrade_schema(slow, impatient)
     assert timed_out.value.code == "DYNAMO_SCHEMA_TIMEOUT"
@@ -329,7 +329,7 @@ async def test_an_index_not_active_in_time_is_a_clear_refusal(
         "strict startup: DynamoDB schema upgrade failed: DynamoDB table tpf_execution is not "
         "ACTIVE after 0 s (index execution-due: CREATING)"
     )
-    lenient = replace(impatient, strict_startup=False)
+    lenient = replace(impatient, startup=replace(impatient.startup, strict=False))
     caplog.set_level(logging.INFO, logger="tpf.schema")
     caplog.clear()
     assert await upgrade_dynamo_schema(lenient, Clients(slow)) == []  # type: ignore[arg-type]

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tpf.config.settings import Settings, StateSettings
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
 
 
 @pytest.mark.parametrize(
     ("field", "value", "named"),
     [
-        ("await_transport", "kafka", "tpf.await-transport=kafka"),
-        ("state_provider", "cassandra", "state-provider=cassandra"),
+        ("awaits__transport", "kafka", "tpf.await-transport=kafka"),
+        ("state__provider", "cassandra", "state-provider=cassandra"),
     ],
 )
 async def test_unbuilt_provider_fails_startup(
     tmp_path: Path, field: str, value: str, named: str
 ) -> None:
-    settings = replace(Settings(state_dir=str(tmp_path)), **{field: value})
+    settings = Settings(state=StateSettings(dir=str(tmp_path))).replace(**{field: value})
     with pytest.raises(ConfigError) as info:
         await Coordinator.open(settings)
     assert named in str(info.value)
@@ -30,7 +29,7 @@ async def test_unbuilt_provider_fails_startup(
 
 
 async def test_default_configuration_opens_the_embedded_coordinator(tmp_path: Path) -> None:
-    coordinator = await Coordinator.open(Settings(state_dir=str(tmp_path)))
+    coordinator = await Coordinator.open(Settings(state=StateSettings(dir=str(tmp_path))))
     try:
         assert (tmp_path / "tpf.sqlite3").exists()
         assert await coordinator.stores.executions.count_by_status() == {}

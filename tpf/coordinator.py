@@ -34,6 +34,7 @@ from tpf.actors.work_consumer import WorkConsumer
 from tpf.authoring.pipeline import Pipeline
 from tpf.aws.clients import AwsClients, needs_aws
 from tpf.config import unsupported_warnings
+from tpf.config.settings import Settings
 from tpf.core import codec, ids
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.errors import ConfigError, NotFound, ValidationError
@@ -50,7 +51,6 @@ from tpf.engine.registry_commands import RegistryCommands
 from tpf.engine.release_files import ImportPolicy
 from tpf.engine.releases import ReleaseRegistrar
 from tpf.engine.step_threads import StepThreads
-from tpf.settings import Settings
 from tpf.stores import orphans
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
@@ -99,7 +99,7 @@ class Coordinator(RegistryCommands):
         self.aws = aws  # the shared AWS clients (their request counts feed metrics and bench)
         self.clock = clock or SystemClock()
         self.router = WorkerRouter()
-        self.step_threads = StepThreads(settings.worker_step_threads)  # shared by hosted code
+        self.step_threads = StepThreads(settings.workers.step_threads)  # shared by hosted code
         engine = Engine(
             settings=settings,
             stores=stores,
@@ -130,15 +130,15 @@ class Coordinator(RegistryCommands):
             self,
             stores.releases,
             self.clock,
-            instance=instance or f"{socket.gethostname()}:{settings.http_port}",
-            stale_after_ms=settings.worker_stale_after_ms,
+            instance=instance or f"{socket.gethostname()}:{settings.http.port}",
+            stale_after_ms=settings.workers.stale_after_ms,
         )
         self.admission = Admission(
             stores,
             self.registrar,
             self.router,
             self.clock,
-            stale_after_ms=settings.worker_stale_after_ms,
+            stale_after_ms=settings.workers.stale_after_ms,
             on_hosted=self.hosted.learn,
         )
         self.system.register(EXECUTION, lambda _key: ExecutionActor(engine, self.leases))
@@ -173,10 +173,10 @@ class Coordinator(RegistryCommands):
         """
         clock = clock or SystemClock()
         check_await_transport(settings)
-        if settings.sweeper_leader_election and settings.state_provider != "dynamo":
+        if settings.sweeper.leader_election and settings.state.provider != "dynamo":
             raise ConfigError(
                 "tpf.sweeper.leader-election=true needs pipeline.orchestrator.state-provider="
-                f"dynamo (coordinators sharing state); it is {settings.state_provider}"
+                f"dynamo (coordinators sharing state); it is {settings.state.provider}"
             )
         for line in unsupported_warnings(settings):
             LOG.warning("%s", line)
@@ -197,12 +197,12 @@ class Coordinator(RegistryCommands):
             stores.closers.insert(0, aws.close)  # closed last, after every store using it
         owner = f"coordinator-{uuid.uuid4()}"
         leadership: Leadership | None = None
-        if settings.sweeper_leader_election:
+        if settings.sweeper.leader_election:
             assert aws is not None  # the election needs dynamo state (checked above)
             from tpf.stores.dynamo.leader import DynamoLeaseStore
 
             store = DynamoLeaseStore(await aws.client("dynamodb"), settings)
-            leadership = LeaseLeadership(store, owner, clock, settings.sweeper_leader_lease_ms)
+            leadership = LeaseLeadership(store, owner, clock, settings.sweeper.leader_lease_ms)
         return cls(
             settings,
             stores,
@@ -251,7 +251,7 @@ class Coordinator(RegistryCommands):
         """
         s = self.settings
         await self.reclaim_leases()
-        sweep_s = max(1.0, s.sweep_interval_ms / 1000.0)
+        sweep_s = max(1.0, s.sweeper.interval_ms / 1000.0)
         dead_letters = SupervisorLoop("dead-letters", self.dead_letters, sweep_s)
         self.dead_letters.wake = dead_letters.wake
         self._hosted_loop = SupervisorLoop("hosted-workers", self.hosted, self.hosted.interval_s)
@@ -341,7 +341,7 @@ class Coordinator(RegistryCommands):
         if input_payload is None:
             raise ValidationError("inputPayload is required")
         type_id, value = codec.decode_payload(
-            input_payload, field="inputPayload", max_json_depth=self.settings.http_max_json_depth
+            input_payload, field="inputPayload", max_json_depth=self.settings.http.max_json_depth
         )
         release = await self.admission.admit(tenant_id, pipeline_id)
         identity = (pipeline_id, release.contract_version, release.release_version)
@@ -386,7 +386,7 @@ class Coordinator(RegistryCommands):
         return SubmitResult(stored.execution_id, duplicate, stored.created_at_epoch_ms, stored)
 
     def _execution_key(self, tenant_id: str, client_key: str | None, submitted: bytes) -> str:
-        policy = self.settings.idempotency_policy
+        policy = self.settings.execution.idempotency_policy
         client_key = client_key.strip() if client_key else None
         if policy is IdempotencyPolicy.SERVER_KEY_ONLY:
             return ids.server_execution_key(tenant_id, submitted)
@@ -463,7 +463,7 @@ class Coordinator(RegistryCommands):
             step_id=step_id,
             limit=limit,
             now_ms=self.clock.now_ms(),
-            retention_ms=self.settings.execution_ttl_ms,
+            retention_ms=self.settings.execution.ttl_ms,
         )
 
     async def complete(
@@ -478,7 +478,7 @@ class Coordinator(RegistryCommands):
         if response is None:
             raise ValidationError("responsePayload is required")
         _, value = codec.decode_payload(
-            response, field="responsePayload", max_json_depth=self.settings.http_max_json_depth
+            response, field="responsePayload", max_json_depth=self.settings.http.max_json_depth
         )
         return await self.awaits.complete(
             tenant_id,
@@ -537,7 +537,7 @@ class Coordinator(RegistryCommands):
         """
         loop = asyncio.get_running_loop()
         key = (tenant_id, execution_id)
-        shared = self.settings.state_provider == "dynamo"
+        shared = self.settings.state.provider == "dynamo"
         reread_s = _REREAD_FIRST_S
         future = self.engine.watchers.add(key, done)
         try:

@@ -40,7 +40,7 @@ def run_flow(client: RestClient, label: str, customer: str, restaurant: str, dec
 
 def main() -> int:
     settings = load_settings()
-    server = DemoServer(Path(settings.state_dir).resolve(), settings.http_port)
+    server = DemoServer(Path(settings.state.dir).resolve(), settings.http.port)
     flows.say(f"tpf restaurant demo: tpf serve on {server.base_url}, state in {server.state_dir}")
     server.start()
     try:

@@ -51,8 +51,8 @@ def dlq_log_lines(server: DemoServer, execution_id: str, timeout_s: float = 10.0
 def main() -> int:
     settings = load_settings()
     server = DemoServer(
-        Path(settings.state_dir).resolve() / "incident",
-        settings.http_port,
+        Path(settings.state.dir).resolve() / "incident",
+        settings.http.port,
         extra_env={"PIPELINE_ORCHESTRATOR_MAX_RETRIES": "0"},
     )
     flows.say(f"tpf incident demo: tpf serve on {server.base_url} with max-retries=0")

@@ -89,14 +89,14 @@ async def run_flow(
 async def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings()
-    print(f"tpf restaurant demo: state in {settings.state_dir}/ ({settings.state_provider})")
+    print(f"tpf restaurant demo: state in {settings.state.dir}/ ({settings.state.provider})")
     coordinator = await Coordinator.open(settings)
     try:
         await coordinator.start()
         worker = coordinator.host(pipeline, observer=show_step)
         # A stable build directory keeps the descriptor identical across runs, so registering
         # it again is idempotent rather than a conflicting re-registration.
-        descriptor = build_release(pipeline, Path(settings.state_dir) / "build")
+        descriptor = build_release(pipeline, Path(settings.state.dir) / "build")
         release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
         await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
         print(f"release {release.release_version} active for tenant {TENANT}")

@@ -20,7 +20,7 @@ from tpf.config import load_settings
 
 def main() -> int:
     settings = load_settings()
-    server = DemoServer(Path(settings.state_dir).resolve() / "recovery", settings.http_port)
+    server = DemoServer(Path(settings.state.dir).resolve() / "recovery", settings.http.port)
     flows.say(f"tpf recovery demo: tpf serve on {server.base_url}")
     server.start()
     try:

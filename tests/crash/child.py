@@ -19,10 +19,18 @@ from typing import IO, Any
 import msgspec
 
 from tpf.authoring.pipeline import Pipeline
+from tpf.config.settings import (
+    ExecutionSettings,
+    ReleaseSettings,
+    RetrySettings,
+    Settings,
+    StateSettings,
+    SweeperSettings,
+    WorkerSettings,
+)
 from tpf.coordinator import Coordinator
 from tpf.core.records import ExecutionRecord, ExecutionStatus
 from tpf.engine.releases import build_release
-from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 
 TENANT = "crash"
@@ -74,13 +82,12 @@ def expected_total(n: int) -> int:
 
 def settings_for(root: Path) -> Settings:
     return Settings(
-        state_provider="sqlite",
-        worker_lifecycle_provider="sqlite",
-        releases_registry_provider="file",
-        state_dir=str(root),
-        lease_ms=1_500,
-        sweep_interval_ms=1_000,
-        retry_delay_ms=200,
+        state=StateSettings(provider="sqlite", dir=str(root)),
+        workers=WorkerSettings(lifecycle_provider="sqlite"),
+        releases=ReleaseSettings(registry_provider="file"),
+        execution=ExecutionSettings(lease_ms=1_500),
+        sweeper=SweeperSettings(interval_ms=1_000),
+        retries=RetrySettings(delay_ms=200),
     )
 
 

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from demos.restaurant_approval import pipeline as restaurant_pipeline
 from tpf.authoring.pipeline import Pipeline
+from tpf.config.settings import (
+    ExecutionSettings,
+    ReleaseSettings,
+    RetrySettings,
+    Settings,
+    StateSettings,
+    SweeperSettings,
+    WorkerSettings,
+)
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
 from tpf.core.records import DeadLetterEnvelope, ExecutionRecord, ExecutionStatus
 from tpf.engine.releases import build_release
-from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.transports.local_worker import LocalTransitionWorker
 
@@ -101,16 +109,14 @@ def declined(order_id: str) -> dict[str, Any]:
 
 def test_settings(tmp: Path, **overrides: Any) -> Settings:
     base = Settings(
-        state_provider="memory",
-        releases_registry_provider="memory",
-        worker_lifecycle_provider="memory",
-        state_dir=str(tmp / "state"),
-        retry_delay_ms=1_000,
-        retry_jitter=0.0,
-        lease_ms=10_000,
-        sweep_interval_ms=1_000,
+        state=StateSettings(provider="memory", dir=str(tmp / "state")),
+        releases=ReleaseSettings(registry_provider="memory"),
+        workers=WorkerSettings(lifecycle_provider="memory"),
+        retries=RetrySettings(delay_ms=1_000, jitter=0.0),
+        execution=ExecutionSettings(lease_ms=10_000),
+        sweeper=SweeperSettings(interval_ms=1_000),
     )
-    return replace(base, **overrides)
+    return base.replace(**overrides)
 
 
 async def make_harness(tmp: Path, **overrides: Any) -> Harness:

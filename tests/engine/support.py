@@ -14,9 +14,9 @@ _IN_FLIGHT = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
 STORE_OVERRIDES: dict[str, dict[str, str]] = {
     "memory": {},
     "sqlite": {
-        "state_provider": "sqlite",
-        "worker_lifecycle_provider": "sqlite",
-        "releases_registry_provider": "file",
+        "state__provider": "sqlite",
+        "workers__lifecycle_provider": "sqlite",
+        "releases__registry_provider": "file",
     },
 }
 

@@ -74,7 +74,7 @@ async def test_drained_worker_refuses_new_work(h: Harness) -> None:
 async def test_stale_worker_and_heartbeat(h: Harness) -> None:
     c = h.coordinator
     await h.submit()
-    h.clock.advance(c.settings.worker_stale_after_ms + 1)  # also past the 1 s admission cache
+    h.clock.advance(c.settings.workers.stale_after_ms + 1)  # also past the 1 s admission cache
     with pytest.raises(Unavailable, match="STALE"):
         await h.submit({**ORDER, "requestId": "req-2"})
     beat = await c.heartbeat_worker(TENANT, PIPELINE_ID, "local-1")
@@ -87,7 +87,7 @@ async def test_admission_caches_positive_answers_briefly(h: Harness) -> None:
     c = h.coordinator
     await h.submit()
     # A staleness change is not an event through this coordinator: the cache may answer for 1 s.
-    h.clock.advance(c.settings.worker_stale_after_ms - 500)
+    h.clock.advance(c.settings.workers.stale_after_ms - 500)
     await h.submit({**ORDER, "requestId": "req-2"})
     h.clock.advance(600)  # stale now, but the cached positive answer is still fresh
     await h.submit({**ORDER, "requestId": "req-3"})

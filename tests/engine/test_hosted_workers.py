@@ -18,12 +18,12 @@ from tests.engine.harness import ORDER, PIPELINE_ID, TENANT
 from tests.engine.harness import test_settings as harness_settings
 from tests.engine.support import STORE_OVERRIDES
 from tpf.config import load_settings
+from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
 from tpf.core.errors import Unavailable
 from tpf.core.records import WorkerState
 from tpf.engine.releases import build_release
-from tpf.settings import Settings
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 
@@ -44,7 +44,7 @@ async def served(
 
 def own_worker_id(coordinator: Coordinator) -> str:
     [worker] = coordinator.router.all()
-    return f"{socket.gethostname()}:{coordinator.settings.http_port}@{worker.identity[2]}"
+    return f"{socket.gethostname()}:{coordinator.settings.http.port}@{worker.identity[2]}"
 
 
 async def states(coordinator: Coordinator) -> dict[str, WorkerState]:
@@ -60,7 +60,7 @@ async def submit(coordinator: Coordinator, n: int) -> None:
 @pytest.fixture(params=["memory", "sqlite"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     overrides = STORE_OVERRIDES[request.param]
-    return harness_settings(tmp_path, worker_stale_after_ms=STALE_AFTER_MS, **overrides)
+    return harness_settings(tmp_path, workers__stale_after_ms=STALE_AFTER_MS, **overrides)
 
 
 async def test_hosted_worker_keeps_admitting_after_stale_after(
@@ -149,12 +149,12 @@ async def test_a_tenant_is_announced_on_its_first_submission(tmp_path: Path) -> 
 
 def test_stale_after_zero_is_accepted() -> None:
     key = "pipeline.orchestrator.worker.lifecycle.stale-after"
-    assert load_settings({}, overrides={key: "PT0S"}).worker_stale_after_ms == 0
+    assert load_settings({}, overrides={key: "PT0S"}).workers.stale_after_ms == 0
 
 
 async def test_stale_after_zero_disables_staleness(tmp_path: Path) -> None:
     clock = FakeClock()
-    c = await served(harness_settings(tmp_path, worker_stale_after_ms=0), clock, tmp_path)
+    c = await served(harness_settings(tmp_path, workers__stale_after_ms=0), clock, tmp_path)
     try:
         assert c.hosted.heartbeat_ms == 0
         await c.register_worker(  # a hand-registered worker that never heartbeats
@@ -177,10 +177,12 @@ async def test_coordinators_sharing_a_worker_store_do_not_drain_each_other(
     tmp_path: Path,
 ) -> None:
     """As tests/ha runs them: one host, one shared registry, a port each."""
-    settings = harness_settings(tmp_path, http_port=8181)
+    settings = harness_settings(tmp_path, http__port=8181)
     clock = FakeClock()
     a = await served(settings, clock, tmp_path)
-    b = Coordinator(replace(settings, http_port=8182), a.stores, clock=clock)
+    b = Coordinator(
+        replace(settings, http=replace(settings.http, port=8182)), a.stores, clock=clock
+    )
     try:
         b.host(restaurant_pipeline)
         assert await b.hosted.tick() == 1

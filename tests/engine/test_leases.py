@@ -39,7 +39,7 @@ async def take_over(h: Harness, record: ExecutionRecord) -> ExecutionRecord:
 async def test_a_long_transition_keeps_its_lease(h: Harness) -> None:
     c = h.coordinator
     record, gate = await blocked(h)
-    lease_ms = c.settings.lease_ms
+    lease_ms = c.settings.execution.lease_ms
     h.clock.advance(lease_ms // 2 - 1)
     assert await c.leases.tick() == 0  # not due for renewal yet
     h.clock.advance(1)

@@ -12,7 +12,10 @@ from tpf.core.errors import Unavailable
 
 @pytest.mark.parametrize(
     "identity",
-    [{"worker_artifact_id": "another-build"}, {"worker_artifact_digest": "sha256:" + "0" * 64}],
+    [
+        {"workers__artifact_id": "another-build"},
+        {"workers__artifact_digest": "sha256:" + "0" * 64},
+    ],
     ids=["artifact-id", "artifact-digest"],
 )
 async def test_a_configured_identity_that_differs_from_the_release_is_refused(
@@ -23,8 +26,8 @@ async def test_a_configured_identity_that_differs_from_the_release_is_refused(
     records = await h.coordinator.list_workers(TENANT, PIPELINE_ID)
     assert len(records) == 2
     for record in records:
-        advertised = {"worker_artifact_id": record.artifact_id}
-        advertised["worker_artifact_digest"] = record.artifact_digest
+        advertised = {"workers__artifact_id": record.artifact_id}
+        advertised["workers__artifact_digest"] = record.artifact_digest
         for name, value in identity.items():
             assert advertised[name] == value
     with pytest.raises(Unavailable, match="artifact identity does not match"):

@@ -18,7 +18,7 @@ from tpf.stores.factory import open_stores
 
 
 async def test_restart_takes_over_the_dead_coordinators_leases_at_once(tmp_path: Path) -> None:
-    h = await make_harness(tmp_path, **STORE_OVERRIDES["sqlite"], lease_ms=30_000)
+    h = await make_harness(tmp_path, **STORE_OVERRIDES["sqlite"], execution__lease_ms=30_000)
     pipeline, gate = blocking_pipeline()
     await h.release(pipeline)
     eid = (await h.coordinator.submit(TENANT, BLOCKING_ID, {"value": "v"})).execution_id

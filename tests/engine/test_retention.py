@@ -31,7 +31,7 @@ async def parked_long(h: Harness, value: str = "v1") -> tuple[str, AwaitInteract
 
 
 def ttl_ms(h: Harness) -> int:
-    return h.coordinator.settings.execution_ttl_ms
+    return h.coordinator.settings.execution.ttl_ms
 
 
 async def test_parked_longer_than_the_ttl_still_reads_completes_and_succeeds(h: Harness) -> None:

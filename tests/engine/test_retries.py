@@ -63,7 +63,7 @@ async def test_exhausted_retries_fail_with_one_dead_letter(h: Harness) -> None:
     record = await h.settle(eid)
     while record.status is ExecutionStatus.WAIT_RETRY:
         record = await next_attempt(h, record)
-    max_retries = h.coordinator.settings.max_retries
+    max_retries = h.coordinator.settings.retries.max_retries
     assert calls.count == max_retries + 1
     assert record.status is ExecutionStatus.FAILED
     assert record.attempt == max_retries

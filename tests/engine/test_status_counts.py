@@ -70,7 +70,7 @@ async def test_counts_follow_every_status_change(h: Harness) -> None:
 
     # Past retention the finished ones read as absent and are deleted as they are read; the
     # parked one is kept however long it waits.
-    h.clock.advance(c.settings.execution_ttl_ms + 1_000)
+    h.clock.advance(c.settings.execution.ttl_ms + 1_000)
     for eid in (ok, bad):
         with pytest.raises(NotFound):
             await c.status(TENANT, eid)

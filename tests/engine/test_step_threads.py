@@ -78,7 +78,7 @@ async def test_a_lost_lease_abandons_a_blocked_sync_step(h: Harness) -> None:
 
 
 async def test_step_threads_bound_how_many_sync_steps_run_at_once(build: HarnessFactory) -> None:
-    h = await build(worker_step_threads=1)
+    h = await build(workers__step_threads=1)
     c = h.coordinator
     gate = SyncGate()
     await h.release(sync_blocking_pipeline(gate))

@@ -55,7 +55,7 @@ async def test_without_a_key_the_payload_is_the_key(h: Harness) -> None:
 
 
 async def test_client_key_required_policy(build: HarnessFactory) -> None:
-    h = await build(idempotency_policy=IdempotencyPolicy.CLIENT_KEY_REQUIRED)
+    h = await build(execution__idempotency_policy=IdempotencyPolicy.CLIENT_KEY_REQUIRED)
     c = h.coordinator
     with pytest.raises(ValidationError) as caught:
         await c.submit(TENANT, PIPELINE_ID, ORDER)
@@ -68,7 +68,7 @@ async def test_client_key_required_policy(build: HarnessFactory) -> None:
 
 
 async def test_server_key_only_ignores_the_client_key(build: HarnessFactory) -> None:
-    h = await build(idempotency_policy=IdempotencyPolicy.SERVER_KEY_ONLY)
+    h = await build(execution__idempotency_policy=IdempotencyPolicy.SERVER_KEY_ONLY)
     c = h.coordinator
     first = await c.submit(TENANT, PIPELINE_ID, ORDER, idempotency_key="a")
     same_payload = await c.submit(TENANT, PIPELINE_ID, ORDER, idempotency_key="b")
@@ -127,7 +127,7 @@ async def test_expired_execution_reads_as_absent_and_frees_its_key(h: Harness) -
     await c.complete(TENANT, interaction_id=parked.interaction_id, response=accepted(order_id))
     ended = await h.settle(first.execution_id, TERMINAL)
     assert ended.status is ExecutionStatus.SUCCEEDED  # retention counts from here
-    h.clock.advance(c.settings.execution_ttl_days * 86_400_000 - 1_000)
+    h.clock.advance(c.settings.execution.ttl_days * 86_400_000 - 1_000)
     assert (await c.status(TENANT, first.execution_id)).execution_id == first.execution_id
     h.clock.advance(1_000)
     with pytest.raises(NotFound):

@@ -28,7 +28,7 @@ async def stored_but_never_told(h: Harness, execution_id: str) -> ExecutionRecor
         next_due_epoch_ms=now,
         created_at_epoch_ms=now,
         updated_at_epoch_ms=now,
-        ttl_epoch_s=(now + h.coordinator.settings.execution_ttl_ms) // 1000,
+        ttl_epoch_s=(now + h.coordinator.settings.execution.ttl_ms) // 1000,
     )
     stored, duplicate = await h.coordinator.stores.executions.create_or_get(record, now)
     assert not duplicate
@@ -59,7 +59,7 @@ async def test_lost_work_message_is_found_and_run(h: Harness) -> None:
 
 async def test_expired_lease_of_a_dead_holder_is_taken_over(h: Harness) -> None:
     c = h.coordinator
-    lease_ms = c.settings.lease_ms
+    lease_ms = c.settings.execution.lease_ms
     await stored_but_never_told(h, "orphan-1")
     dead = await c.stores.executions.claim_lease(
         TENANT, "orphan-1", "coordinator-that-died", h.clock.now_ms(), lease_ms

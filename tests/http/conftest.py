@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,19 @@ from demos.restaurant_approval import pipeline as restaurant_pipeline
 from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID
 from tests.http import gate
 from tpf.authoring.pipeline import Pipeline
+from tpf.config.settings import (
+    ControlPlaneSettings,
+    ReleaseSettings,
+    Settings,
+    StateSettings,
+    SurfaceSettings,
+    WorkerSettings,
+)
 from tpf.coordinator import Coordinator
 from tpf.core.clock import Clock
 from tpf.core.records import ExecutionStatus
 from tpf.engine.releases import build_release
 from tpf.http.app import create_app
-from tpf.settings import Settings
 
 TENANT = "restaurant-demo"
 AWAIT_STEP = AWAIT_STEP_ID
@@ -44,16 +51,13 @@ ENCODING = "application/tpf-transition+json"
 
 def settings_for(tmp: Path, **overrides: Any) -> Settings:
     base = Settings(
-        state_provider="memory",
-        releases_registry_provider="memory",
-        worker_lifecycle_provider="memory",
-        state_dir=str(tmp / "s"),
-        control_plane_enabled=True,
-        control_plane_token=CP_TOKEN,
-        admin_enabled=True,
-        admin_token=ADMIN_TOKEN,
+        state=StateSettings(provider="memory", dir=str(tmp / "s")),
+        releases=ReleaseSettings(registry_provider="memory"),
+        workers=WorkerSettings(lifecycle_provider="memory"),
+        control_plane=ControlPlaneSettings(enabled=True, token=CP_TOKEN),
+        admin=SurfaceSettings(enabled=True, token=ADMIN_TOKEN),
     )
-    return replace(base, **overrides)
+    return base.replace(**overrides)
 
 
 @dataclass

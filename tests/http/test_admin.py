@@ -234,7 +234,7 @@ async def test_register_by_multipart_upload(api: Api) -> None:
 
 
 async def test_upload_errors_leave_nothing_behind(make_api: ApiFactory) -> None:
-    api = await make_api(http_max_upload_bytes=64 * 1024)  # over the artifact
+    api = await make_api(http__max_upload_bytes=64 * 1024)  # over the artifact
     descriptor = build_release(restaurant_pipeline, api.tmp / "src")
     register = f"{RELEASES}/register"
     no_descriptor = FormData()
@@ -256,7 +256,7 @@ async def test_upload_errors_leave_nothing_behind(make_api: ApiFactory) -> None:
     garbage = b"--b\r\nnot a part"
     headers = {"Content-Type": "multipart/form-data; boundary=zz"}
     await error(api.admin("POST", register, data=garbage, headers=headers), 400)
-    uploads = Path(api.coordinator.settings.state_dir) / "uploads"
+    uploads = Path(api.coordinator.settings.state.dir) / "uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
 
 

@@ -110,7 +110,7 @@ async def test_idempotency_key_reused_with_another_payload_is_409(released: Api)
 async def test_idempotency_key_header_is_used_when_the_body_has_none(
     make_api: ApiFactory,
 ) -> None:
-    api = await make_api(idempotency_policy=IdempotencyPolicy.CLIENT_KEY_REQUIRED)
+    api = await make_api(execution__idempotency_policy=IdempotencyPolicy.CLIENT_KEY_REQUIRED)
     await api.release()
     err = await error(api.cp("POST", "/executions", json=submit_body()), 400)
     assert err["code"] == "IDEMPOTENCY_KEY_REQUIRED"  # the original answers 500 here
@@ -232,7 +232,7 @@ async def test_long_poll_answers_after_wait_ms_with_the_current_state(gated: Api
 
 async def test_wait_ms_is_capped(make_api: ApiFactory) -> None:
     gate.GATE.event = asyncio.Event()
-    api = await make_api(host=(gate.pipeline,), http_max_wait_ms=100)
+    api = await make_api(host=(gate.pipeline,), http__max_wait_ms=100)
     await api.release(gate.pipeline)
     eid = await submit_gated(api)
     try:

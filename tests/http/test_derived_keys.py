@@ -32,7 +32,7 @@ async def test_a_derived_key_covers_pipeline_shape_and_payload(
     make_api: ApiFactory, policy: IdempotencyPolicy
 ) -> None:
     gate.GATE.event = asyncio.Event()
-    api = await make_api(host=(gate.pipeline,), idempotency_policy=policy)
+    api = await make_api(host=(gate.pipeline,), execution__idempotency_policy=policy)
     await api.release()
     await api.release(gate.pipeline)
     try:

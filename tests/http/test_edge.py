@@ -55,10 +55,10 @@ async def test_token_refs_resolve_per_request_and_unresolvable_is_503(
     env = {"CP_TOKEN": "cp-token"}
     api = await make_api(
         environ=env,
-        control_plane_token=None,
-        control_plane_token_ref="env:CP_TOKEN",
-        admin_token=None,
-        admin_token_ref="env:ABSENT_ADMIN_TOKEN",
+        control_plane__token=None,
+        control_plane__token_ref="env:CP_TOKEN",
+        admin__token=None,
+        admin__token_ref="env:ABSENT_ADMIN_TOKEN",
     )
     await error(api.cp("GET", "/executions/x"), 404)  # authorised: the execution is unknown
     await error(api.cp("GET", "/executions/x", headers={"Authorization": "Bearer no"}), 401)
@@ -70,7 +70,7 @@ async def test_token_refs_resolve_per_request_and_unresolvable_is_503(
 
 
 async def test_disabled_surfaces_are_404_before_auth(make_api: ApiFactory) -> None:
-    api = await make_api(control_plane_enabled=False, admin_enabled=False)
+    api = await make_api(control_plane__enabled=False, admin__enabled=False)
     for method, path in (
         ("POST", f"{CP}/executions"),
         ("GET", f"{CP}/interactions/pending"),
@@ -108,7 +108,7 @@ async def test_malformed_and_mistyped_bodies_are_400_naming_the_field(released: 
 
 
 async def test_oversized_bodies_are_413_json(make_api: ApiFactory) -> None:
-    api = await make_api(http_max_body_bytes=2048)
+    api = await make_api(http__max_body_bytes=2048)
     body = {**SUBMIT, "idempotencyKey": "k" * 4096}
     err = await error(api.cp("POST", "/executions", json=body), 413)
     assert err["code"] == "PAYLOAD_TOO_LARGE" and "2048" in err["message"]
@@ -210,7 +210,10 @@ async def test_metrics_expose_engine_counters_and_gauges(released: Api) -> None:
 async def test_unresolvable_resume_token_secret_fails_app_creation(api: Api) -> None:
     from dataclasses import replace
 
-    api.coordinator.settings = replace(api.coordinator.settings, resume_token_secret="env:NOPE")
+    api.coordinator.settings = replace(
+        api.coordinator.settings,
+        awaits=replace(api.coordinator.settings.awaits, resume_token_secret="env:NOPE"),
+    )
     with pytest.raises(ConfigError, match="resume-token-secret"):
         create_app(api.coordinator, environ={})
 

@@ -32,7 +32,7 @@ async def test_status_and_dlq_line_carry_the_traceback(
     make_api: ApiFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="tpf.dlq")
-    api = await make_api(host=(pipeline,), max_retries=0)
+    api = await make_api(host=(pipeline,), retries__max_retries=0)
     await api.release(pipeline)
     body = {"pipelineId": pipeline.pipeline_id, "inputShape": "UNI", "inputPayload": {"name": "x"}}
     eid = (await ok(api.cp("POST", "/executions", json=body)))["executionId"]

@@ -80,7 +80,7 @@ async def test_restaurant_flow(released: Api, decision: str) -> None:
 
 async def test_incident_flow(make_api: ApiFactory, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="tpf")
-    api = await make_api(max_retries=0)
+    api = await make_api(retries__max_retries=0)
     await api.release()
     task = await _submit_and_park(api, "Katherine Johnson", "Faulty Kitchen")
     bad = decision_envelope("accepted", {"orderId": "not-a-uuid", "decidedAt": "now"})

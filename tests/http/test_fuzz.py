@@ -38,7 +38,7 @@ FUZZ = settings(
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    with served_in_thread(tmp, http_max_wait_ms=20, http_max_upload_bytes=64_000) as info:
+    with served_in_thread(tmp, http__max_wait_ms=20, http__max_upload_bytes=64_000) as info:
         yield info
 
 

@@ -108,9 +108,9 @@ async def test_an_idempotency_key_header_that_is_not_utf8_is_a_400(
 ) -> None:
     # On SQLite the key reaches the database, whose encoder refused it: a 500 with a traceback.
     api = await make_api(
-        state_provider="sqlite",
-        releases_registry_provider="file",
-        worker_lifecycle_provider="sqlite",
+        state__provider="sqlite",
+        releases__registry_provider="file",
+        workers__lifecycle_provider="sqlite",
     )
     await api.release()
     caplog.set_level(logging.DEBUG)

@@ -127,7 +127,7 @@ async def test_deep_completions_are_400_naming_the_field(gated: Api) -> None:
 
 
 async def test_a_deep_forged_resume_token_is_400(make_api: ApiFactory) -> None:
-    api = await make_api(resume_token_secret="env:RESUME", environ={"RESUME": "secret"})
+    api = await make_api(awaits__resume_token_secret="env:RESUME", environ={"RESUME": "secret"})
     claims = '{"tenantId": "t", "x": ' + nest(20_000) + "}"
     encoded = base64.urlsafe_b64encode(claims.encode()).rstrip(b"=").decode()
     body = {"resumeToken": f"{encoded}.c2ln", "responsePayload": {"ok": True}}
@@ -157,7 +157,7 @@ async def test_deep_multipart_descriptors_are_400(api: Api) -> None:
 
 
 async def test_the_depth_bound_is_a_setting(make_api: ApiFactory) -> None:
-    api = await make_api(host=(gate.pipeline,), http_max_json_depth=4)
+    api = await make_api(host=(gate.pipeline,), http__max_json_depth=4)
     err = await error(api.cp("POST", "/executions", data=raw_submit(5)), 400)
     expected = "inputPayload: JSON nested deeper than 4 levels (tpf.http.max-json-depth)"
     assert err["message"] == expected
@@ -185,7 +185,7 @@ def test_the_scan_agrees_with_the_decoder_about_strings() -> None:
 
 async def test_a_bound_beyond_the_stack_still_answers_400(make_api: ApiFactory) -> None:
     """An operator who raises the bound past what the decoder's stack allows gets 400s too."""
-    api = await make_api(http_max_json_depth=1_000_000)
+    api = await make_api(http__max_json_depth=1_000_000)
     text = '{"pipelineId": "p", "inputShape": "UNI", "inputPayload": {"x": ' + nest(20_000)
     err = await error(api.cp("POST", "/executions", data=(text + "}}").encode()), 400)
     assert err["message"].startswith("request body: JSON nested too deeply"), err

@@ -24,7 +24,7 @@ def sample(text: str, name: str) -> float:
 async def test_a_scrape_reads_kept_counts_and_never_groups_the_table(
     make_api: ApiFactory,
 ) -> None:
-    api = await make_api(state_provider="sqlite")
+    api = await make_api(state__provider="sqlite")
     await api.release()
     for n in range(3):
         await api.parked(await api.submit({**ORDER, "requestId": f"req-{n}"}))
@@ -54,7 +54,7 @@ TOKEN_ENV = {"METRICS_TOKEN": "m3trics"}
 
 
 async def test_the_metrics_token_is_required_when_set(make_api: ApiFactory) -> None:
-    api = await make_api(http_metrics_token="env:METRICS_TOKEN", environ=TOKEN_ENV)
+    api = await make_api(http__metrics_token="env:METRICS_TOKEN", environ=TOKEN_ENV)
     refused = await api.raw("GET", "/q/metrics")
     assert refused.status == 401
     assert refused.headers["WWW-Authenticate"] == 'Bearer realm="tpf"'
@@ -78,6 +78,6 @@ async def test_metrics_stay_public_without_a_token(make_api: ApiFactory) -> None
 async def test_an_unresolvable_metrics_token_reference_refuses_scrapes(
     make_api: ApiFactory,
 ) -> None:
-    api = await make_api(http_metrics_token="env:METRICS_TOKEN", environ={"OTHER": "x"})
+    api = await make_api(http__metrics_token="env:METRICS_TOKEN", environ={"OTHER": "x"})
     err = await error(api.raw("GET", "/q/metrics", headers={"Authorization": "Bearer x"}), 503)
     assert err["code"] == "TOKEN_UNAVAILABLE" and "METRICS_TOKEN" in err["message"]

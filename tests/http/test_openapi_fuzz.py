@@ -61,11 +61,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("openapi-fuzz")
     with served_in_thread(
         tmp,
-        state_provider="sqlite",
-        releases_registry_provider="file",
-        worker_lifecycle_provider="sqlite",
-        http_max_wait_ms=20,
-        http_max_upload_bytes=64_000,
+        state__provider="sqlite",
+        releases__registry_provider="file",
+        workers__lifecycle_provider="sqlite",
+        http__max_wait_ms=20,
+        http__max_upload_bytes=64_000,
     ) as info:
         yield info
 
@@ -296,9 +296,9 @@ def test_a_disabled_surface_and_an_unresolvable_token_are_answered_as_documented
     a disabled surface, 503 for a token reference that does not resolve."""
     with served_in_thread(
         tmp_path,
-        control_plane_enabled=False,
-        admin_token=None,
-        admin_token_ref="env:TPF_OPENAPI_FUZZ_UNSET_TOKEN",
+        control_plane__enabled=False,
+        admin__token=None,
+        admin__token_ref="env:TPF_OPENAPI_FUZZ_UNSET_TOKEN",
     ) as other:
         for route in ROUTES:
             if route.surface is Surface.CONTROL_PLANE:

@@ -175,7 +175,7 @@ async def test_a_wrong_digest_reveals_neither_the_digest_nor_the_content(
     assert response.status == 400, body
     assert "digest mismatch" in body
     assert real_digest.removeprefix("sha256:") not in body and SECRET not in body
-    stored = Path(api.coordinator.settings.state_dir)
+    stored = Path(api.coordinator.settings.state.dir)
     assert not any(SECRET in p.read_text(errors="replace") for p in _files(stored))
 
 
@@ -225,7 +225,7 @@ async def test_nul_bytes_and_invalid_paths_are_a_400_naming_the_field(
 
 
 async def test_files_are_size_capped(make_api: ApiFactory) -> None:
-    api = await make_api(http_max_body_bytes=4096, http_max_upload_bytes=256 * 1024)
+    api = await make_api(http__max_body_bytes=4096, http__max_upload_bytes=256 * 1024)
     descriptor = build_release(restaurant_pipeline, api.tmp / "build")
     padded = rewrite(descriptor, lambda d: d.update(notes="x" * 8192))
     err = await error(register_path(api, padded), 400)
@@ -251,7 +251,7 @@ async def test_files_are_size_capped(make_api: ApiFactory) -> None:
 
 async def test_import_roots_confine_path_registration(make_api: ApiFactory, tmp_path: Path) -> None:
     root, outside = tmp_path / "releases", tmp_path / "elsewhere"
-    confined = await make_api(releases_import_roots=(str(root),))
+    confined = await make_api(releases__import_roots=(str(root),))
     inside = build_release(restaurant_pipeline, root / "v1")
     await ok(register_path(confined, str(inside)))
     stray = build_release(restaurant_pipeline, outside / "v1", release_version="v2")
@@ -274,7 +274,7 @@ async def test_import_roots_confine_path_registration(make_api: ApiFactory, tmp_
 
 
 async def test_uploads_work_whatever_the_import_roots(make_api: ApiFactory) -> None:
-    api = await make_api(releases_import_roots=("/nonexistent-root",))
+    api = await make_api(releases__import_roots=("/nonexistent-root",))
     descriptor = build_release(restaurant_pipeline, api.tmp / "src")
     raw = json.loads(descriptor.read_text())
     [entry] = raw["artifacts"]
@@ -290,7 +290,7 @@ async def test_uploads_work_whatever_the_import_roots(make_api: ApiFactory) -> N
     err = await error(register_path(api, str(descriptor)), 400)
     assert "is not under an import root" in err["message"]
     # No staging copies are left behind.
-    uploads = Path(api.coordinator.settings.state_dir) / "uploads"
+    uploads = Path(api.coordinator.settings.state.dir) / "uploads"
     assert not [p for p in uploads.iterdir() if p.name.startswith(".import-")]
 
 

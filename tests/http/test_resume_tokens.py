@@ -96,7 +96,7 @@ def _accepted(task: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_complete_by_resume_token(make_api: ApiFactory) -> None:
-    api = await make_api(resume_token_secret="env:RESUME", environ={"RESUME": SECRET})
+    api = await make_api(awaits__resume_token_secret="env:RESUME", environ={"RESUME": SECRET})
     await api.release()
     first = await api.parked(await api.submit())
     second = await api.parked(await api.submit({"requestId": "other", **_order()}))
@@ -136,7 +136,7 @@ def _order() -> dict[str, str]:
 
 async def test_an_expired_token_times_the_interaction_out(make_api: ApiFactory) -> None:
     clock = FakeClock()
-    api = await make_api(clock=clock, resume_token_secret=SECRET)
+    api = await make_api(clock=clock, awaits__resume_token_secret=SECRET)
     await api.release()
     task = await api.parked(await api.submit())
     clock.advance(31 * 60 * 1000)

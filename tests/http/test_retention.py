@@ -27,7 +27,7 @@ async def test_an_execution_parked_past_the_ttl_completes(make_api: ApiFactory) 
     }
     eid = (await ok(api.cp("POST", "/executions", json=body)))["executionId"]
     assert (await api.wait_status(eid))["status"] == "WAITING_EXTERNAL"
-    clock.advance(api.coordinator.settings.execution_ttl_ms + DAY_MS)  # day 8 of 14
+    clock.advance(api.coordinator.settings.execution.ttl_ms + DAY_MS)  # day 8 of 14
 
     assert (await ok(api.cp("GET", f"/executions/{eid}")))["status"] == "WAITING_EXTERNAL"
     pending = await ok(api.cp("GET", f"/interactions/pending?stepId={long_approval.STEP_ID}"))
@@ -52,7 +52,7 @@ async def test_completing_for_an_expired_execution_is_404_naming_it(make_api: Ap
     await ok(api.cp("POST", "/interactions/complete", json=answer))
     result = await ok(api.cp("GET", f"/executions/{eid}/result?waitMs=5000"))
     assert result["status"]["status"] == "SUCCEEDED"
-    clock.advance(api.coordinator.settings.execution_ttl_ms)  # retained that long after it ended
+    clock.advance(api.coordinator.settings.execution.ttl_ms)  # retained that long after it ended
     await error(api.cp("GET", f"/executions/{eid}"), 404)
 
     err = await error(api.cp("POST", "/interactions/complete", json=answer), 404)

@@ -26,12 +26,12 @@ from tests.aws import reset_moto
 from tests.http.conftest import ORDER, PIPELINE_ID, Api, ApiFactory, ok, order_envelope
 from tests.tmpfs import mounted_tmpfs
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.errors import STORE_UNAVAILABLE_MESSAGE
-from tpf.settings import Settings
 from tpf.stores.dynamo import create_tables
 from tpf.stores.sqlite import SqliteDatabase
 
-SQLITE = {"state_provider": "sqlite"}
+SQLITE = {"state__provider": "sqlite"}
 LIVE, READY = "/q/health/live", "/q/health/ready"
 
 
@@ -183,7 +183,7 @@ def fill(disk: Path) -> Path:
 async def test_a_full_disk_is_503_and_not_ready_until_space_is_freed(
     small_disk: Path, make_api: ApiFactory
 ) -> None:
-    api = await make_api(state_dir=str(small_disk / "state"), **SQLITE)
+    api = await make_api(state__dir=str(small_disk / "state"), **SQLITE)
     await api.release()
     before = await api.submit()
     await api.parked(before)
@@ -271,11 +271,11 @@ async def test_a_dynamodb_outage_is_503_without_the_endpoint_and_not_ready(
 ) -> None:
     endpoint = f"http://127.0.0.1:{dynamo_proxy.port}"
     dynamo: dict[str, Any] = {
-        "state_provider": "dynamo",
-        "dynamo_region": "us-east-1",
-        "dynamo_endpoint_override": endpoint,
+        "state__provider": "dynamo",
+        "dynamo__region": "us-east-1",
+        "dynamo__endpoint_override": endpoint,
     }
-    settings = Settings(**dynamo)
+    settings = Settings().replace(**dynamo)
     clients = AwsClients(settings)
     try:
         await create_tables(await clients.client("dynamodb"), settings)

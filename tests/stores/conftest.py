@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from tpf.aws.clients import AwsClients
-from tpf.settings import Settings
+from tpf.config.settings import Settings
 from tpf.stores.base import AwaitStore, ExecutionStore, ReleaseStore, WorkerStore
 from tpf.stores.dynamo import (
     DynamoAwaitStore,
@@ -44,14 +43,13 @@ async def dynamo_for(
     Only the named providers are ``dynamo`` so each fixture creates just the tables it uses.
     """
     base: Settings = request.getfixturevalue("aws_settings")
-    settings = dataclasses.replace(
-        base,
-        **{  # type: ignore[arg-type]
-            "state_provider": "memory",
-            "releases_registry_provider": "memory",
-            "worker_lifecycle_provider": "memory",
+    settings = base.replace(
+        **{
+            "state__provider": "memory",
+            "releases__registry_provider": "memory",
+            "workers__lifecycle_provider": "memory",
             **providers,
-        },
+        }
     )
     clients = AwsClients(settings)
     try:
@@ -77,7 +75,7 @@ async def execution_store(
         yield MemoryExecutionStore()
         return
     if request.param == "dynamo":
-        async with dynamo_for(request, state_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, state__provider="dynamo") as (client, settings):
             yield DynamoExecutionStore(client, settings)
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
@@ -91,7 +89,7 @@ async def await_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         yield MemoryAwaitStore()
         return
     if request.param == "dynamo":
-        async with dynamo_for(request, state_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, state__provider="dynamo") as (client, settings):
             yield DynamoAwaitStore(client, settings)
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
@@ -107,7 +105,7 @@ async def worker_store(
         yield MemoryWorkerStore()
         return
     if request.param == "dynamo":
-        async with dynamo_for(request, worker_lifecycle_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, workers__lifecycle_provider="dynamo") as (client, settings):
             yield DynamoWorkerStore(client, settings)
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
@@ -124,5 +122,5 @@ async def release_store(
     elif request.param == "file":
         yield await FileReleaseStore.open(str(tmp_path / "releases"))
     else:
-        async with dynamo_for(request, releases_registry_provider="dynamo") as (client, settings):
+        async with dynamo_for(request, releases__registry_provider="dynamo") as (client, settings):
             yield DynamoReleaseStore(client, settings)

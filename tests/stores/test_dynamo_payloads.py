@@ -18,8 +18,8 @@ from msgspec.structs import replace as struct_replace
 
 from tests.stores.test_execution_store_contract import T0, make
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.errors import RetryableError, StoreUnavailable, TpfError
-from tpf.settings import Settings
 from tpf.stores.dynamo import DynamoExecutionStore, create_tables, keys
 from tpf.stores.dynamo.client import Dynamo
 from tpf.stores.dynamo.payloads import CHUNK_BYTES, PayloadStore
@@ -73,7 +73,9 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def dynamo(aws_settings: Settings) -> AsyncIterator[tuple[Any, Settings]]:
     settings = replace(
-        aws_settings, releases_registry_provider="memory", worker_lifecycle_provider="memory"
+        aws_settings,
+        releases=replace(aws_settings.releases, registry_provider="memory"),
+        workers=replace(aws_settings.workers, lifecycle_provider="memory"),
     )
     clients = AwsClients(settings)
     try:
@@ -86,7 +88,7 @@ async def dynamo(aws_settings: Settings) -> AsyncIterator[tuple[Any, Settings]]:
 
 def payloads(client: Any, settings: Settings) -> PayloadStore:
     """A fresh store: nothing cached, as on another coordinator."""
-    return PayloadStore(Dynamo(client), settings.dynamo_execution_payload_table)
+    return PayloadStore(Dynamo(client), settings.dynamo.execution_payload_table)
 
 
 async def stored(client: Any, table: str) -> dict[str, dict[str, Any]]:
@@ -99,7 +101,7 @@ async def test_the_normal_path_writes_chunks_and_a_manifest_and_reads_them_back(
     dynamo: tuple[Any, Settings],
 ) -> None:
     client, settings = dynamo
-    table = settings.dynamo_execution_payload_table
+    table = settings.dynamo.execution_payload_table
     ref = await payloads(client, settings).put("t1", "e1", "input", DATA, 0)
     assert ref.digest == "sha256:" + hashlib.sha256(DATA).hexdigest()
     items = await stored(client, table)
@@ -135,13 +137,13 @@ async def test_chunks_that_never_land_leave_no_manifest_and_no_reference(
     spy = HeldChunks(client, hold=1_000)
     with pytest.raises(RetryableError, match="unprocessed"):
         await payloads(spy, settings).put("t1", "e1", "input", DATA, 0)
-    assert keys.MANIFEST not in await stored(client, settings.dynamo_execution_payload_table)
+    assert keys.MANIFEST not in await stored(client, settings.dynamo.execution_payload_table)
 
     # Through the execution store: the submit fails retryably and writes no execution item.
     record = struct_replace(make(), input_payload={"blob": "x" * 600_000})
     with pytest.raises(RetryableError):
         await DynamoExecutionStore(spy, settings).create_or_get(record, T0)
-    assert (await client.scan(TableName=settings.dynamo_execution_table))["Items"] == []
+    assert (await client.scan(TableName=settings.dynamo.execution_table))["Items"] == []
 
     # Once DynamoDB takes the writes again, the retried submit completes the payload.
     spy.hold = 0
@@ -155,7 +157,7 @@ async def test_a_manifest_without_its_chunks_is_completed_by_the_next_write(
     """What an older version's single batch could leave: the manifest landed, the chunks not.
     The next write of the payload does not take the manifest for the whole payload."""
     client, settings = dynamo
-    table = settings.dynamo_execution_payload_table
+    table = settings.dynamo.execution_payload_table
     store = payloads(client, settings)
     ref = await store.put("t1", "e1", "input", DATA, 0)
     for part in PARTS[1:]:
@@ -190,7 +192,7 @@ async def test_a_read_verifies_chunks_length_and_digest(
 ) -> None:
     """A damaged payload is an error naming the damage, never a short or altered payload."""
     client, settings = dynamo
-    table = settings.dynamo_execution_payload_table
+    table = settings.dynamo.execution_payload_table
     ref = await payloads(client, settings).put("t1", "e1", "input", DATA, 0)
     item = (await stored(client, table))[part]
     if change is None:

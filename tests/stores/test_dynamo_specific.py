@@ -35,6 +35,7 @@ from tests.stores.test_execution_store_contract import DONE, LEASE, T0, dead_let
 from tests.stores.test_worker_store_contract import event, register
 from tpf.aws.clients import AwsClients
 from tpf.aws.startup_checks import check_aws_resources
+from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
 from tpf.core.errors import (
@@ -46,7 +47,6 @@ from tpf.core.errors import (
     ValidationError,
 )
 from tpf.core.records import ExecutionRecord, ExecutionStatus, InteractionStatus, WorkerEventType
-from tpf.settings import Settings
 from tpf.stores.dynamo import (
     DynamoAwaitStore,
     DynamoExecutionStore,
@@ -172,7 +172,7 @@ async def test_concurrent_submits_of_one_key_create_one_execution(dynamo: Dynamo
     winners = [stored for stored, duplicate in results if not duplicate]
     assert len(winners) == 1
     assert all(stored == winners[0] for stored, _ in results)
-    assert len(await dynamo.items(dynamo.settings.dynamo_execution_table)) == 1
+    assert len(await dynamo.items(dynamo.settings.dynamo.execution_table)) == 1
 
 
 async def test_interaction_correlation_can_move_but_not_onto_a_taken_one(
@@ -204,11 +204,11 @@ async def test_dead_letters_leave_the_index_one_envelope_at_a_time(dynamo: Dynam
     assert await store.clear_dead_letter("t1", "e1", "a") is True
     [pending] = await store.find_dead_letters(10)
     assert [e.transition_key for e in pending.dead_letters] == ["b"]
-    [item] = await dynamo.items(dynamo.settings.dynamo_execution_table)
+    [item] = await dynamo.items(dynamo.settings.dynamo.execution_table)
     assert (item["dead_letter_key"]["S"], item["dead_letter_count"]["N"]) == ("b", "1")
     assert await store.clear_dead_letter("t1", "e1", "b") is True
     assert await store.find_dead_letters(10) == []
-    [item] = await dynamo.items(dynamo.settings.dynamo_execution_table)
+    [item] = await dynamo.items(dynamo.settings.dynamo.execution_table)
     assert "dead_letter_shard" not in item and "dead_letter_key" not in item
     assert await store.get("t1", "e1", T0) == replace(failed, dead_letters=())
 
@@ -220,10 +220,10 @@ async def test_restaurant_execution_costs_ten_dynamo_requests(
     one await, completion); DynamoDB's share must stay at 10."""
     settings = dataclasses.replace(
         dynamo.settings,
-        dispatcher_provider="event",
-        dlq_provider="log",
-        releases_storage_provider="local",
-        state_dir=str(tmp_path / "state"),
+        work_queue=dataclasses.replace(dynamo.settings.work_queue, provider="event"),
+        dlq=dataclasses.replace(dynamo.settings.dlq, provider="log"),
+        releases=dataclasses.replace(dynamo.settings.releases, storage_provider="local"),
+        state=dataclasses.replace(dynamo.settings.state, dir=str(tmp_path / "state")),
     )
     stores = await open_stores(settings, dynamo.clients)
     coordinator = Coordinator(settings, stores, clock=FakeClock(), dlq_sink=RecordingSink())
@@ -277,9 +277,9 @@ async def test_find_due_merges_shards_in_order_without_scanning(dynamo: DynamoPr
         await store.create_or_get(record, T0)
         await reference.create_or_get(record, T0)
     shards = {
-        keys.shard_of(r.tenant_id, r.execution_id, dynamo.settings.dynamo_shards) for r in records
+        keys.shard_of(r.tenant_id, r.execution_id, dynamo.settings.dynamo.shards) for r in records
     }
-    assert len(shards) > dynamo.settings.dynamo_shards // 2  # really spread over many shards
+    assert len(shards) > dynamo.settings.dynamo.shards // 2  # really spread over many shards
 
     dynamo.reset()
     for limit in (1, 5, 17, 40, 100):
@@ -289,7 +289,7 @@ async def test_find_due_merges_shards_in_order_without_scanning(dynamo: DynamoPr
     dynamo.reset()
     assert len(await store.find_due(T0 + 999, 100)) == 60
     # One query per shard, one batch read, nothing else.
-    assert dynamo.ops == {"Query": dynamo.settings.dynamo_shards, "BatchGetItem": 1}
+    assert dynamo.ops == {"Query": dynamo.settings.dynamo.shards, "BatchGetItem": 1}
 
 
 async def test_overdue_and_unapplied_are_sharded_too(dynamo: DynamoProbe) -> None:
@@ -301,7 +301,7 @@ async def test_overdue_and_unapplied_are_sharded_too(dynamo: DynamoProbe) -> Non
     dynamo.reset()
     overdue = await store.find_overdue(T0 + 9, 100)
     assert [i.interaction_id for i in overdue] == [f"i{n:02d}" for n in range(10)]
-    assert dynamo.ops == {"Query": dynamo.settings.dynamo_shards, "BatchGetItem": 1}
+    assert dynamo.ops == {"Query": dynamo.settings.dynamo.shards, "BatchGetItem": 1}
     for interaction in overdue[:4]:
         resolved = replace(interaction, version=1, status=InteractionStatus.TIMED_OUT)
         await store.compare_and_set(resolved, 0)
@@ -314,7 +314,7 @@ async def test_overdue_and_unapplied_are_sharded_too(dynamo: DynamoProbe) -> Non
     assert len(await store.find_overdue(T0 + 9, 100)) == 6
     index_keys = {
         item["query_deadline_key"]["S"]
-        for item in await dynamo.items(dynamo.settings.dynamo_await_interaction_table)
+        for item in await dynamo.items(dynamo.settings.dynamo.await_interaction_table)
         if "query_deadline_key" in item
     }
     assert len(index_keys) > 1 and all(k.startswith("active#") for k in index_keys)
@@ -340,12 +340,12 @@ async def test_large_payloads_are_chunked_and_round_trip(dynamo: DynamoProbe) ->
     assert await other.compare_and_set(done, 1) == done
     assert await DynamoExecutionStore(dynamo.client, settings).get("t1", "e1", T0) == done
 
-    [item] = await dynamo.items(settings.dynamo_execution_table)
+    [item] = await dynamo.items(settings.dynamo.execution_table)
     assert len(item["record_json"]["S"]) < ITEM_BUDGET_BYTES
     assert item["input_payload_digest"]["S"].startswith("sha256:")
     assert item["result_payload_reference"]["S"].startswith("p-")
     parts = [
-        i["payload_part"]["S"] for i in await dynamo.items(settings.dynamo_execution_payload_table)
+        i["payload_part"]["S"] for i in await dynamo.items(settings.dynamo.execution_payload_table)
     ]
     assert parts.count("MANIFEST") == 2
     assert sum(p.startswith("CHUNK#") for p in parts) >= 4  # ~700 KB + ~500 KB in 256 KiB parts
@@ -359,12 +359,12 @@ async def test_missing_resources_named_and_strict_startup_refuses(dynamo: Dynamo
     client = dynamo.client
     assert await missing_resources(client, settings) == []
     await client.update_table(
-        TableName=settings.dynamo_await_interaction_table,
+        TableName=settings.dynamo.await_interaction_table,
         GlobalSecondaryIndexUpdates=[
-            {"Delete": {"IndexName": settings.dynamo_index_pending_by_group}}
+            {"Delete": {"IndexName": settings.dynamo.index_pending_by_group}}
         ],
     )
-    await client.delete_table(TableName=settings.dynamo_worker_table)
+    await client.delete_table(TableName=settings.dynamo.worker_table)
     expected = [
         "table tpf_await_interaction: index await-interaction-pending-by-group",
         "table tpf_worker_registry",
@@ -375,7 +375,9 @@ async def test_missing_resources_named_and_strict_startup_refuses(dynamo: Dynamo
     with pytest.raises(ConfigError) as refused:
         await check_aws_resources(settings, dynamo.clients)  # what Coordinator.open runs first
     assert all(line in refused.value.message for line in expected)
-    lenient = dataclasses.replace(settings, strict_startup=False)
+    lenient = dataclasses.replace(
+        settings, startup=dataclasses.replace(settings.startup, strict=False)
+    )
     await check_aws_resources(lenient, dynamo.clients)
 
     assert sorted(await create_tables(client, settings)) == [f"created {e}" for e in expected]
@@ -389,9 +391,11 @@ async def test_missing_resources_named_and_strict_startup_refuses(dynamo: Dynamo
 
 async def test_only_configured_providers_need_tables(dynamo: DynamoProbe) -> None:
     releases_only = dataclasses.replace(
-        dynamo.settings, state_provider="memory", worker_lifecycle_provider="memory"
+        dynamo.settings,
+        state=dataclasses.replace(dynamo.settings.state, provider="memory"),
+        workers=dataclasses.replace(dynamo.settings.workers, lifecycle_provider="memory"),
     )
-    await dynamo.client.delete_table(TableName=dynamo.settings.dynamo_execution_table)
+    await dynamo.client.delete_table(TableName=dynamo.settings.dynamo.execution_table)
     assert await missing_resources(dynamo.client, releases_only) == []
     assert await missing_resources(dynamo.client, dynamo.settings) == ["table tpf_execution"]
 
@@ -410,12 +414,12 @@ async def test_worker_compaction_keeps_the_fold_and_bounds_history(dynamo: Dynam
     events += [register(T0, "w2")]
     for e in events:
         assert await store.append(e) == await reference.append(e)
-        stored = await dynamo.items(settings.dynamo_worker_table)
+        stored = await dynamo.items(settings.dynamo.worker_table)
         per_worker = Counter(i["worker_id"]["S"] for i in stored)
         assert max(per_worker.values()) <= 10 + 1  # events + one snapshot
     assert await store.list("t1", "p") == await reference.list("t1", "p")
     assert await store.get("t1", "p", "w1") == await reference.get("t1", "p", "w1")
-    kinds = Counter(i["record_type"]["S"] for i in await dynamo.items(settings.dynamo_worker_table))
+    kinds = Counter(i["record_type"]["S"] for i in await dynamo.items(settings.dynamo.worker_table))
     assert kinds["worker_snapshot"] == 1
 
 
@@ -430,7 +434,7 @@ async def test_worker_events_in_the_same_millisecond_do_not_collide(dynamo: Dyna
     ]
     for e in same_ms:
         assert await store.append(e) == await reference.append(e)
-    assert len(await dynamo.items(dynamo.settings.dynamo_worker_table)) == 4
+    assert len(await dynamo.items(dynamo.settings.dynamo.worker_table)) == 4
     folded = await store.get("t1", "p", "w1")
     assert folded == await reference.get("t1", "p", "w1")
     assert folded is not None and folded.draining_since_epoch_ms == T0
@@ -447,16 +451,16 @@ async def test_expired_execution_frees_its_key_atomically(dynamo: DynamoProbe) -
     fresh = make("e2", "k1", ttl_epoch_s=later // 1000 + 100)
     assert await store.create_or_get(fresh, later) == (fresh, False)
     # The key row now names e2, and the expired e1 was deleted in the same transaction.
-    [row] = await dynamo.items(settings.dynamo_execution_key_table)
+    [row] = await dynamo.items(settings.dynamo.execution_key_table)
     assert row["execution_id"]["S"] == "e2"
     assert [
-        i["execution_id"]["S"] for i in await dynamo.items(settings.dynamo_execution_table)
+        i["execution_id"]["S"] for i in await dynamo.items(settings.dynamo.execution_table)
     ] == ["e2"]
     # A read of an expired record deletes it and its key row (lazy expiry).
     await store.create_or_get(make("e3", "k3", status=DONE, ttl_epoch_s=T0 // 1000 + 1), T0)
     assert await store.get("t1", "e3", later) is None
     assert {
-        r["execution_id"]["S"] for r in await dynamo.items(settings.dynamo_execution_key_table)
+        r["execution_id"]["S"] for r in await dynamo.items(settings.dynamo.execution_key_table)
     } == {"e2"}
     assert await store.find_due(later + 1, 10) == [fresh]
     # Expired writes are fenced: a commit (a re-drive, say) of an expired record is refused.
@@ -492,9 +496,9 @@ async def test_only_a_terminal_execution_carries_the_native_ttl(dynamo: DynamoPr
     await store.create_or_get(live, T0)
     parked = replace(live, version=1, status=ExecutionStatus.WAITING_EXTERNAL)
     assert await store.compare_and_set(parked, 0) == parked
-    for table in (s.dynamo_execution_table, s.dynamo_execution_key_table):
+    for table in (s.dynamo.execution_table, s.dynamo.execution_key_table):
         assert ttls(await dynamo.items(table)) == {None}, table
-    input_parts = await dynamo.items(s.dynamo_execution_payload_table)
+    input_parts = await dynamo.items(s.dynamo.execution_payload_table)
     assert len(input_parts) >= 4 and ttls(input_parts) == {None}
 
     ttl = T0 // 1000 + 7 * 86_400
@@ -507,20 +511,20 @@ async def test_only_a_terminal_execution_carries_the_native_ttl(dynamo: DynamoPr
     )
     assert await DynamoExecutionStore(dynamo.client, s).compare_and_set(done, 1) == done
     for table in (
-        s.dynamo_execution_table,
-        s.dynamo_execution_key_table,
-        s.dynamo_execution_payload_table,
+        s.dynamo.execution_table,
+        s.dynamo.execution_key_table,
+        s.dynamo.execution_payload_table,
     ):
         assert ttls(await dynamo.items(table)) == {ttl}, table
 
     redriven = replace(done, version=3, status=ExecutionStatus.QUEUED, ttl_epoch_s=0)
     redriven = replace(redriven, result_payload=None)
     assert await DynamoExecutionStore(dynamo.client, s).compare_and_set(redriven, 2) == redriven
-    for table in (s.dynamo_execution_table, s.dynamo_execution_key_table):
+    for table in (s.dynamo.execution_table, s.dynamo.execution_key_table):
         assert ttls(await dynamo.items(table)) == {None}, table
-    [item] = await dynamo.items(s.dynamo_execution_table)
+    [item] = await dynamo.items(s.dynamo.execution_table)
     input_id = item["input_payload_reference"]["S"]
-    chunks = await dynamo.items(s.dynamo_execution_payload_table)
+    chunks = await dynamo.items(s.dynamo.execution_payload_table)
     assert ttls([c for c in chunks if c["payload_id"]["S"] == input_id]) == {None}
     # The old result is referenced by nothing live: its chunks keep their TTL and go.
     assert ttls([c for c in chunks if c["payload_id"]["S"] != input_id]) == {ttl}
@@ -558,10 +562,10 @@ async def test_items_written_with_a_submit_time_ttl_lose_it_on_the_next_commit(
     )
     await DynamoExecutionStore(dynamo.client, s).create_or_get(parked, T0)
     old_ttl = T0 // 1000 + 7 * 86_400
-    await stamp_ttl(dynamo, s.dynamo_execution_table, ("tenant_id", "execution_id"), old_ttl)
-    await stamp_ttl(dynamo, s.dynamo_execution_key_table, ("tenant_execution_key",), old_ttl)
+    await stamp_ttl(dynamo, s.dynamo.execution_table, ("tenant_id", "execution_id"), old_ttl)
+    await stamp_ttl(dynamo, s.dynamo.execution_key_table, ("tenant_execution_key",), old_ttl)
     await stamp_ttl(
-        dynamo, s.dynamo_execution_payload_table, ("payload_id", "payload_part"), old_ttl
+        dynamo, s.dynamo.execution_payload_table, ("payload_id", "payload_part"), old_ttl
     )
     old = replace(parked, ttl_epoch_s=old_ttl)
 
@@ -573,9 +577,9 @@ async def test_items_written_with_a_submit_time_ttl_lose_it_on_the_next_commit(
     resumed = replace(resumed, updated_at_epoch_ms=later)
     assert await store.compare_and_set(resumed, 0) == resumed
     for table in (
-        s.dynamo_execution_table,
-        s.dynamo_execution_key_table,
-        s.dynamo_execution_payload_table,
+        s.dynamo.execution_table,
+        s.dynamo.execution_key_table,
+        s.dynamo.execution_payload_table,
     ):
         assert ttls(await dynamo.items(table)) == {None}, table
     assert await store.get("t1", "e1", later * 2) == resumed

@@ -13,8 +13,8 @@ import pytest
 from tests.aws_calls import CallLog
 from tpf.aws.bootstrap import bootstrap_aws
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError, Conflict, NotFound, ValidationError
-from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.stores.s3_artifacts import S3ArtifactStore
 
@@ -31,11 +31,11 @@ def s3_settings(aws_settings: Settings) -> Settings:
     """S3 artifacts (path-style, moto); everything else embedded."""
     return replace(
         aws_settings,
-        state_provider="memory",
-        dispatcher_provider="event",
-        dlq_provider="log",
-        releases_registry_provider="memory",
-        worker_lifecycle_provider="memory",
+        state=replace(aws_settings.state, provider="memory"),
+        work_queue=replace(aws_settings.work_queue, provider="event"),
+        dlq=replace(aws_settings.dlq, provider="log"),
+        releases=replace(aws_settings.releases, registry_provider="memory"),
+        workers=replace(aws_settings.workers, lifecycle_provider="memory"),
     )
 
 
@@ -164,11 +164,13 @@ async def test_open_bytes_of_a_missing_object_is_not_found(
 
 
 async def test_factory_opens_the_s3_store(s3_settings: Settings, aws: AwsClients) -> None:
-    stores = await open_stores(replace(s3_settings, s3_prefix="/team/releases/"), aws)
+    stores = await open_stores(
+        replace(s3_settings, s3=replace(s3_settings.s3, prefix="/team/releases/")), aws
+    )
     try:
         assert isinstance(stores.artifacts, S3ArtifactStore)
         assert stores.artifacts.key_for("ab", ".jar") == "team/releases/sha256/ab.jar"
     finally:
         await stores.close()
     with pytest.raises(ConfigError, match=r"releases\.storage\.s3\.bucket"):
-        await open_stores(replace(s3_settings, s3_bucket=None), aws)
+        await open_stores(replace(s3_settings, s3=replace(s3_settings.s3, bucket=None)), aws)

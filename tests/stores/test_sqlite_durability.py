@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
+from tpf.config.settings import ReleaseSettings, Settings, StateSettings, WorkerSettings
 from tpf.core.errors import ConfigError, StoreUnavailable
 from tpf.core.records import ExecutionStatus, InteractionStatus, WorkerEventType
-from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import MemoryExecutionStore
@@ -195,7 +195,7 @@ async def test_interaction_status_index_follows_resolution(sqlite_db: SqliteData
 
 
 async def test_factory_shares_one_database_and_reopens(tmp_path: Path) -> None:
-    settings = Settings(state_dir=str(tmp_path / "state"))
+    settings = Settings(state=StateSettings(dir=str(tmp_path / "state")))
     stores = await open_stores(settings)
     assert isinstance(stores.executions, SqliteExecutionStore)
     assert isinstance(stores.awaits, SqliteAwaitStore)
@@ -216,10 +216,9 @@ async def test_factory_shares_one_database_and_reopens(tmp_path: Path) -> None:
 
 async def test_factory_memory_providers(tmp_path: Path) -> None:
     settings = Settings(
-        state_dir=str(tmp_path),
-        state_provider="memory",
-        worker_lifecycle_provider="memory",
-        releases_registry_provider="memory",
+        state=StateSettings(dir=str(tmp_path), provider="memory"),
+        workers=WorkerSettings(lifecycle_provider="memory"),
+        releases=ReleaseSettings(registry_provider="memory"),
     )
     stores = await open_stores(settings)
     assert isinstance(stores.executions, MemoryExecutionStore)
@@ -230,19 +229,19 @@ async def test_factory_memory_providers(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"state_provider": "dynamo"},
-        {"releases_registry_provider": "dynamo"},
-        {"releases_storage_provider": "s3"},
-        {"worker_lifecycle_provider": "dynamo"},
+        {"state__provider": "dynamo"},
+        {"releases__registry_provider": "dynamo"},
+        {"releases__storage_provider": "s3"},
+        {"workers__lifecycle_provider": "dynamo"},
     ],
 )
 async def test_factory_refuses_aws_providers_without_clients(
     tmp_path: Path, overrides: dict[str, str]
 ) -> None:
     with pytest.raises(ConfigError, match=r"AWS clients|bucket is required"):
-        await open_stores(Settings(state_dir=str(tmp_path), **overrides))  # type: ignore[arg-type]
+        await open_stores(Settings(state=StateSettings(dir=str(tmp_path))).replace(**overrides))
 
 
 async def test_factory_rejects_unknown_providers(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not available in this build yet"):
-        await open_stores(Settings(state_dir=str(tmp_path), state_provider="cassandra"))
+        await open_stores(Settings(state=StateSettings(dir=str(tmp_path), provider="cassandra")))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tpf.config.settings import Settings, StateSettings
 from tpf.core.errors import ConfigError
 from tpf.core.records import ExecutionStatus
-from tpf.settings import Settings
 from tpf.stores.factory import open_stores
 from tpf.stores.state_lock import LOCK_FILE, StateDirInUse, locked_directories
 
@@ -19,14 +18,14 @@ from .test_execution_store_contract import LEASE, T0
 from .test_execution_store_contract import make as make_execution
 
 MEMORY = {
-    "state_provider": "memory",
-    "worker_lifecycle_provider": "memory",
-    "releases_registry_provider": "memory",
+    "state__provider": "memory",
+    "workers__lifecycle_provider": "memory",
+    "releases__registry_provider": "memory",
 }
 
 
 def settings_in(state: Path, **overrides: object) -> Settings:
-    return replace(Settings(state_dir=str(state)), **overrides)
+    return Settings(state=StateSettings(dir=str(state))).replace(**overrides)
 
 
 def test_which_providers_lock_which_directories(tmp_path: Path) -> None:
@@ -34,15 +33,15 @@ def test_which_providers_lock_which_directories(tmp_path: Path) -> None:
     assert locked_directories(settings_in(state)) == [state.resolve()]  # the embedded default
     assert locked_directories(settings_in(state, **MEMORY)) == []  # local artifacts alone
     assert locked_directories(
-        settings_in(state, **{**MEMORY, "releases_registry_provider": "file"})
+        settings_in(state, **{**MEMORY, "releases__registry_provider": "file"})
     ) == [state.resolve()]
-    assert locked_directories(settings_in(state, **{**MEMORY, "state_provider": "sqlite"})) == [
+    assert locked_directories(settings_in(state, **{**MEMORY, "state__provider": "sqlite"})) == [
         state.resolve()
     ]
     dynamo = {k: "dynamo" for k in MEMORY}
     assert locked_directories(settings_in(state, **dynamo)) == []
     # Moved out of the state directory: its own directory is locked too.
-    moved = settings_in(state, sqlite_path=str(tmp_path / "db" / "tpf.sqlite3"))
+    moved = settings_in(state, sqlite__path=str(tmp_path / "db" / "tpf.sqlite3"))
     assert locked_directories(moved) == [(tmp_path / "db").resolve(), state.resolve()]
 
 
@@ -84,7 +83,7 @@ async def test_memory_state_takes_no_lock(tmp_path: Path) -> None:
 
 
 async def test_only_locked_sqlite_state_offers_lease_expiry(tmp_path: Path) -> None:
-    file_registry = settings_in(tmp_path, **{**MEMORY, "releases_registry_provider": "file"})
+    file_registry = settings_in(tmp_path, **{**MEMORY, "releases__registry_provider": "file"})
     stores = await open_stores(file_registry)  # locked, but the executions live in memory
     try:
         assert stores.expire_leases is None

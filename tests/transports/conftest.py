@@ -10,7 +10,7 @@ import pytest
 from tests.aws_calls import CallLog
 from tpf.aws.bootstrap import bootstrap_aws
 from tpf.aws.clients import AwsClients
-from tpf.settings import Settings
+from tpf.config.settings import Settings
 
 
 @pytest.fixture
@@ -18,11 +18,12 @@ def sqs_settings(aws_settings: Settings) -> Settings:
     """SQS work queue (polling, not loopback) and SQS DLQ; everything else embedded."""
     return replace(
         aws_settings,
-        state_provider="memory",
-        releases_registry_provider="memory",
-        releases_storage_provider="local",
-        worker_lifecycle_provider="memory",
-        sqs_local_loopback=False,
+        state=replace(aws_settings.state, provider="memory"),
+        releases=replace(
+            aws_settings.releases, registry_provider="memory", storage_provider="local"
+        ),
+        workers=replace(aws_settings.workers, lifecycle_provider="memory"),
+        sqs=replace(aws_settings.sqs, local_loopback=False),
     )
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import DlqSettings, Settings, StateSettings, WorkQueueSettings
 from tpf.core.clock import SystemClock
 from tpf.core.errors import ConfigError, RetryableError
 from tpf.core.records import DeadLetterEnvelope
-from tpf.settings import Settings
 from tpf.transports.dlq_sqs import SqsDeadLetterSink
 from tpf.transports.factory import open_dead_letter_sink, open_work_queue
 from tpf.transports.sqs_queue import SqsWorkQueue
@@ -45,7 +45,7 @@ async def test_envelope_lands_on_the_dlq_with_the_spec_field_names(
     await sink.publish(ENVELOPE)
     assert sink.published == 1
     sqs = await aws.client("sqs")
-    response = await sqs.receive_message(QueueUrl=sqs_settings.dlq_url, WaitTimeSeconds=1)
+    response = await sqs.receive_message(QueueUrl=sqs_settings.sqs.dlq_url, WaitTimeSeconds=1)
     [message] = response["Messages"]
     body = json.loads(message["Body"])
     assert list(body) == SPEC_FIELDS
@@ -72,8 +72,9 @@ async def test_envelope_lands_on_the_dlq_with_the_spec_field_names(
 async def test_a_failed_publish_raises_for_the_supervisor_to_retry(
     sqs_settings: Settings, aws: AwsClients
 ) -> None:
-    assert sqs_settings.dlq_url is not None
-    missing = replace(sqs_settings, dlq_url=sqs_settings.dlq_url.replace("dlq", "gone"))
+    assert sqs_settings.sqs.dlq_url is not None
+    gone = sqs_settings.sqs.dlq_url.replace("dlq", "gone")
+    missing = replace(sqs_settings, sqs=replace(sqs_settings.sqs, dlq_url=gone))
     sink = SqsDeadLetterSink(aws, missing)
     with pytest.raises(RetryableError, match="exec-1"):
         await sink.publish(ENVELOPE)
@@ -90,15 +91,17 @@ async def test_factory_opens_the_sqs_providers(sqs_settings: Settings, aws: AwsC
 @pytest.mark.parametrize(
     ("field", "key"),
     [
-        ("queue_url", "pipeline.orchestrator.queue-url"),
-        ("dlq_url", "pipeline.orchestrator.dlq-url"),
+        ("sqs__queue_url", "pipeline.orchestrator.queue-url"),
+        ("sqs__dlq_url", "pipeline.orchestrator.dlq-url"),
     ],
 )
 def test_factory_names_a_missing_queue_url(tmp_path: Path, field: str, key: str) -> None:
-    urls = {"queue_url": "http://localhost/1/q", "dlq_url": "http://localhost/1/d", field: None}
-    settings = replace(
-        Settings(state_dir=str(tmp_path), dispatcher_provider="sqs", dlq_provider="sqs"), **urls
-    )
+    urls = {"sqs__queue_url": "http://localhost/1/q", "sqs__dlq_url": "http://localhost/1/d"}
+    settings = Settings(
+        state=StateSettings(dir=str(tmp_path)),
+        work_queue=WorkQueueSettings(provider="sqs"),
+        dlq=DlqSettings(provider="sqs"),
+    ).replace(**{**urls, field: None})
     aws = AwsClients(settings)  # no client is created, so nothing to close
     with pytest.raises(ConfigError, match=key):
         open_work_queue(settings, SystemClock(), aws)

@@ -14,12 +14,12 @@ from tests.aws_calls import CallLog
 from tests.engine.harness import RecordingSink
 from tests.engine.pipelines import FLAKY_ID, flaky_pipeline
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock, SystemClock
 from tpf.core.errors import RetryableError
 from tpf.core.records import ExecutionStatus, WorkItem
 from tpf.engine.releases import build_release
-from tpf.settings import Settings
 from tpf.transports.sqs_batches import decode_item, delay_seconds
 from tpf.transports.sqs_queue import SqsWorkQueue
 
@@ -58,8 +58,8 @@ async def raw_receive(aws: AwsClients, url: str) -> list[dict[str, Any]]:
 
 
 def url_of(settings: Settings) -> str:
-    assert settings.queue_url is not None
-    return settings.queue_url
+    assert settings.sqs.queue_url is not None
+    return settings.sqs.queue_url
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ async def test_concurrent_enqueues_share_batched_sends_and_deletes(
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
     # One receiver, started after the sends: it gets the 25 messages in three polls.
-    queue = SqsWorkQueue(aws, replace(sqs_settings, sqs_receivers=1), SystemClock())
+    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=1), SystemClock())
     try:
         await asyncio.gather(*(queue.enqueue(item(n)) for n in range(25)))
         assert sqs_calls.calls["SendMessageBatch"] == 3
@@ -141,7 +141,7 @@ async def test_concurrent_enqueues_share_batched_sends_and_deletes(
 async def test_several_receivers_long_poll_concurrently(
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
-    queue = SqsWorkQueue(aws, replace(sqs_settings, sqs_receivers=4), SystemClock())
+    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=4), SystemClock())
     try:
         await queue.start()
         await sqs_calls.wait_for_peak("ReceiveMessage", 4)
@@ -170,7 +170,7 @@ async def test_malformed_messages_are_deleted_and_counted(
     url = url_of(sqs_settings)
     for body in ("not json", '{"tenantId": "t1"}', '{"tenantId":"t1","executionId":"e-1"}'):
         await sqs.send_message(QueueUrl=url, MessageBody=body)
-    queue = SqsWorkQueue(aws, replace(sqs_settings, sqs_receivers=1), SystemClock())
+    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=1), SystemClock())
     try:
         assert await take(queue, 1) == [item(1)]
         assert queue.malformed == 2
@@ -183,7 +183,7 @@ async def test_loopback_delivers_in_process_and_still_sends_to_sqs(
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
     clock = FakeClock()
-    queue = SqsWorkQueue(aws, replace(sqs_settings, sqs_local_loopback=True), clock)
+    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__local_loopback=True), clock)
     try:
         await queue.enqueue(item(1))
         assert await queue.receive(10) == [item(1)]  # before any SQS round trip
@@ -204,7 +204,7 @@ async def test_buffered_messages_keep_their_visibility_and_are_released_on_close
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
     clock = FakeClock()
-    queue = SqsWorkQueue(aws, replace(sqs_settings, sqs_receivers=1), clock)
+    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=1), clock)
     try:
         await queue.enqueue(item(1))
         await queue.wait_ready(10)  # buffered, not handed off
@@ -226,7 +226,8 @@ async def test_buffered_messages_keep_their_visibility_and_are_released_on_close
 
 
 async def test_sqs_failures_are_retryable(sqs_settings: Settings, aws: AwsClients) -> None:
-    missing = replace(sqs_settings, queue_url=url_of(sqs_settings).replace("tpf-work", "missing"))
+    gone = url_of(sqs_settings).replace("tpf-work", "missing")
+    missing = replace(sqs_settings, sqs=replace(sqs_settings.sqs, queue_url=gone))
     queue = SqsWorkQueue(aws, missing, SystemClock())
     try:
         with pytest.raises(RetryableError, match=r"NonExistentQueue|QueueDoesNotExist"):
@@ -244,10 +245,9 @@ async def test_a_retry_travels_through_sqs(
     and run; the sweeper is kept out of it (it would find the execution due as well)."""
     settings = replace(
         sqs_settings,
-        dlq_provider="log",
-        retry_delay_ms=1_000,
-        retry_jitter=0.0,
-        sweep_interval_ms=3_600_000,
+        dlq=replace(sqs_settings.dlq, provider="log"),
+        retries=replace(sqs_settings.retries, delay_ms=1_000, jitter=0.0),
+        sweeper=replace(sqs_settings.sweeper, interval_ms=3_600_000),
     )
     coordinator = await Coordinator.open(settings, dlq_sink=RecordingSink())
     try:

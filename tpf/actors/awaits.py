@@ -131,7 +131,7 @@ class Awaits:
         awaits = engine.stores.awaits
         # An execution that is gone will never resume: refuse rather than answer COMPLETED.
         await orphans.require_execution(
-            engine.stores, interaction, engine.clock.now_ms(), engine.settings.execution_ttl_ms
+            engine.stores, interaction, engine.clock.now_ms(), engine.settings.execution.ttl_ms
         )
         value = response
         if self._validator is not None and interaction.pending:
@@ -229,7 +229,7 @@ class Awaits:
         if not await self._leadership.is_leader():
             return 0  # a sweep: the elected coordinator does it
         engine = self._engine
-        unapplied = await engine.stores.awaits.find_unapplied(engine.settings.sweep_limit)
+        unapplied = await engine.stores.awaits.find_unapplied(engine.settings.sweeper.limit)
         for interaction in unapplied:
             await self._resume(interaction)
         return 0  # resends are not progress by themselves; don't spin the loop on them

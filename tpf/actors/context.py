@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.config.settings import Settings
 from tpf.core.clock import Clock
 from tpf.core.lifecycle import RetryPolicy
 from tpf.core.records import (
@@ -23,7 +24,6 @@ from tpf.core.records import (
     TransitionOutcome,
     TransitionResult,
 )
-from tpf.settings import Settings
 from tpf.stores.base import StoreSet
 from tpf.transports.base import TransitionWorker, WorkQueue
 
@@ -120,13 +120,13 @@ class Engine:
     def __post_init__(self) -> None:
         s = self.settings
         self.retry_policy = RetryPolicy(
-            max_retries=s.max_retries,
-            retry_delay_ms=s.retry_delay_ms,
-            multiplier=s.retry_multiplier,
-            jitter=s.retry_jitter,
+            max_retries=s.retries.max_retries,
+            retry_delay_ms=s.retries.delay_ms,
+            multiplier=s.retries.multiplier,
+            jitter=s.retries.jitter,
         )
         # Bounds transitions running at once in this process (worker.max-in-flight).
-        self.in_flight = asyncio.Semaphore(max(1, s.worker_max_in_flight))
+        self.in_flight = asyncio.Semaphore(max(1, s.workers.max_in_flight))
 
     def committed(self, record: ExecutionRecord) -> None:
         self.watchers.notify(record)

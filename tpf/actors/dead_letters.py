@@ -44,8 +44,8 @@ class DeadLetters:
         self._sink = sink
         self._leadership = leadership or AlwaysLeader()
         self._own: dict[_Key, DeadLetterEnvelope] = {}
-        shared = engine.settings.state_provider == "dynamo"
-        self._grace_ms = engine.settings.lease_ms if shared else 0
+        shared = engine.settings.state.provider == "dynamo"
+        self._grace_ms = engine.settings.execution.lease_ms if shared else 0
         self.wake: Callable[[], None] = lambda: None  # set by the coordinator's loop
 
     def committed(self, envelope: DeadLetterEnvelope) -> None:
@@ -69,7 +69,7 @@ class DeadLetters:
         cutoff = engine.clock.now_ms() - self._grace_ms
         published = 0
         for record in await engine.stores.executions.find_dead_letters(
-            engine.settings.dead_letter_batch
+            engine.settings.dlq.publish_batch
         ):
             for envelope in record.dead_letters:  # oldest first
                 if _key(envelope) in self._own or envelope.created_at_epoch_ms > cutoff:

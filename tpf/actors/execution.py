@@ -128,7 +128,7 @@ class ExecutionActor(Actor):
         now = engine.clock.now_ms()
         # Created already leased to us, so the first transition needs no separate claim write.
         # If this process dies first, the lease expires and the sweeper finds it.
-        claimed = lifecycle.lease(record, engine.owner, now, engine.settings.lease_ms)
+        claimed = lifecycle.lease(record, engine.owner, now, engine.settings.execution.lease_ms)
         stored, duplicate = await engine.stores.executions.create_or_get(claimed, now)
         if duplicate:
             if stored.input_digest != record.input_digest:
@@ -223,7 +223,7 @@ class ExecutionActor(Actor):
                 execution_id,
                 engine.owner,
                 engine.clock.now_ms(),
-                engine.settings.lease_ms,
+                engine.settings.execution.lease_ms,
             )
             while claimed is not None:
                 claimed = await self._transition(claimed)
@@ -320,7 +320,7 @@ class ExecutionActor(Actor):
         engine = self.engine
         # Retention starts here when this commit makes the execution terminal (and never while
         # it is live: a parked execution is kept however long it waits).
-        record = lifecycle.retain(record, engine.settings.execution_ttl_ms)
+        record = lifecycle.retain(record, engine.settings.execution.ttl_ms)
         committed = await engine.stores.executions.compare_and_set(record, expected_version)
         if committed is None:
             self._last = None
@@ -477,7 +477,7 @@ class ExecutionActor(Actor):
             else:
                 queued = lifecycle.resume_without_parking(record, now, interaction)
             # Queue and claim in one write: the next transition runs here and now.
-            running = lifecycle.lease(queued, engine.owner, now, engine.settings.lease_ms)
+            running = lifecycle.lease(queued, engine.owner, now, engine.settings.execution.lease_ms)
             committed = await self._commit(running, record.version)
             if committed is None:
                 return None

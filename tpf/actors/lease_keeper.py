@@ -41,8 +41,10 @@ class LeaseKeeper:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._tickets: set[Ticket] = set()
-        lease_ms = engine.settings.lease_ms
-        self._renew_after_ms = max(1, int(lease_ms * engine.settings.lease_renew_fraction))
+        lease_ms = engine.settings.execution.lease_ms
+        self._renew_after_ms = max(
+            1, int(lease_ms * engine.settings.execution.lease_renew_fraction)
+        )
 
     @property
     def interval_s(self) -> float:
@@ -81,7 +83,7 @@ class LeaseKeeper:
                 engine.owner,
                 ticket.version,
                 now,
-                engine.settings.lease_ms,
+                engine.settings.execution.lease_ms,
             )
             done += 1
             if renewed is not None:

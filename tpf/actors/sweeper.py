@@ -39,7 +39,7 @@ class Sweeper:
         awaits = engine.stores.awaits
         now = engine.clock.now_ms()
         count = 0
-        for interaction in await awaits.find_overdue(now, engine.settings.sweep_limit):
+        for interaction in await awaits.find_overdue(now, engine.settings.sweeper.limit):
             timed_out = await awaits.compare_and_set(
                 inter.time_out(interaction, now), interaction.version
             )
@@ -56,7 +56,7 @@ class Sweeper:
     async def dispatch_due(self) -> int:
         engine = self._engine
         due = await engine.stores.executions.find_due(
-            engine.clock.now_ms(), engine.settings.sweep_limit
+            engine.clock.now_ms(), engine.settings.sweeper.limit
         )
         for record in due:
             await self._system.tell(EXECUTION, (record.tenant_id, record.execution_id), WORK)

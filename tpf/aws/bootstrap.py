@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
 
 from tpf.aws.clients import AwsClients, error_code
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
 
 _P = "pipeline.orchestrator."
 _NO_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
@@ -47,8 +47,8 @@ def named_queues(settings: Settings) -> list[tuple[str, str]]:
     """``(property, url)`` of every queue the configuration uses."""
     queues: list[tuple[str, str]] = []
     for provider_key, provider, key, url in (
-        ("dispatcher-provider", settings.dispatcher_provider, "queue-url", settings.queue_url),
-        ("dlq-provider", settings.dlq_provider, "dlq-url", settings.dlq_url),
+        ("dispatcher-provider", settings.work_queue.provider, "queue-url", settings.sqs.queue_url),
+        ("dlq-provider", settings.dlq.provider, "dlq-url", settings.sqs.dlq_url),
     ):
         if provider != "sqs":
             continue
@@ -59,20 +59,20 @@ def named_queues(settings: Settings) -> list[tuple[str, str]]:
 
 
 def named_bucket(settings: Settings) -> str | None:
-    if settings.releases_storage_provider != "s3":
+    if settings.releases.storage_provider != "s3":
         return None
-    if not settings.s3_bucket:
+    if not settings.s3.bucket:
         raise ConfigError(
             f"{_P}releases.storage.s3.bucket is required when releases.storage.provider=s3"
         )
-    return settings.s3_bucket
+    return settings.s3.bucket
 
 
 def uses_dynamo(settings: Settings) -> bool:
     return "dynamo" in (
-        settings.state_provider,
-        settings.releases_registry_provider,
-        settings.worker_lifecycle_provider,
+        settings.state.provider,
+        settings.releases.registry_provider,
+        settings.workers.lifecycle_provider,
     )
 
 

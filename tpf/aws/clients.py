@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tpf.config import resolve_secret
-from tpf.settings import Settings
+from tpf.config.settings import Settings
 
 # Local endpoints need a region name but do not care which.
 LOCAL_REGION = "us-east-1"
@@ -41,9 +41,9 @@ class AwsClients:
     def _target(self, service: str) -> tuple[str | None, str | None]:
         s = self._settings
         endpoint, region = {
-            "dynamodb": (s.dynamo_endpoint_override, s.dynamo_region),
-            "sqs": (s.sqs_endpoint_override, s.sqs_region),
-            "s3": (s.s3_endpoint_override, s.s3_region),
+            "dynamodb": (s.dynamo.endpoint_override, s.dynamo.region),
+            "sqs": (s.sqs.endpoint_override, s.sqs.region),
+            "s3": (s.s3.endpoint_override, s.s3.region),
         }[service]
         if endpoint and not region:
             region = LOCAL_REGION
@@ -60,7 +60,7 @@ class AwsClients:
         config = AioConfig(
             max_pool_connections=64,
             retries={"max_attempts": 3, "mode": "standard"},
-            s3={"addressing_style": "path"} if self._settings.s3_path_style_access else None,
+            s3={"addressing_style": "path"} if self._settings.s3.path_style_access else None,
         )
         client = await self._stack.enter_async_context(
             self._session.create_client(
@@ -97,11 +97,11 @@ class AwsClients:
     def _credentials(self) -> dict[str, str]:
         """``tpf.aws.*`` static credentials when configured; else botocore's chain decides."""
         s = self._settings
-        if not (s.aws_access_key_id and s.aws_secret_access_key):
+        if not (s.aws.access_key_id and s.aws.secret_access_key):
             return {}
         return {
-            "aws_access_key_id": s.aws_access_key_id,
-            "aws_secret_access_key": resolve_secret(s.aws_secret_access_key),
+            "aws_access_key_id": s.aws.access_key_id,
+            "aws_secret_access_key": resolve_secret(s.aws.secret_access_key),
         }
 
     def _count(self, service: str, **kwargs: Any) -> None:
@@ -117,12 +117,12 @@ def needs_aws(settings: Settings) -> bool:
     return (
         "dynamo"
         in (
-            settings.state_provider,
-            settings.releases_registry_provider,
-            settings.worker_lifecycle_provider,
+            settings.state.provider,
+            settings.releases.registry_provider,
+            settings.workers.lifecycle_provider,
         )
-        or "sqs" in (settings.dispatcher_provider, settings.dlq_provider)
-        or settings.releases_storage_provider == "s3"
+        or "sqs" in (settings.work_queue.provider, settings.dlq.provider)
+        or settings.releases.storage_provider == "s3"
     )
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from tpf.aws.bootstrap import missing_aws_resources, named_bucket, named_queues, uses_dynamo
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError, TpfError
-from tpf.settings import Settings
 from tpf.stores.factory import check_dynamo
 
 _P = "pipeline.orchestrator."
@@ -39,7 +39,7 @@ async def check_aws_resources(settings: Settings, aws: AwsClients | None) -> Non
     (strict startup only), after the DynamoDB schema upgrade (when it is on)."""
     if aws is None:
         return
-    if settings.strict_startup:
+    if settings.startup.strict:
         unreachable = await unreachable_endpoints(settings, aws)
         if unreachable:
             raise ConfigError(
@@ -48,7 +48,7 @@ async def check_aws_resources(settings: Settings, aws: AwsClients | None) -> Non
                 + " (start it, for example with `tpf dev aws`, or fix the endpoint setting)"
             )
     await upgrade_dynamo_schema(settings, aws)
-    if not settings.strict_startup:
+    if not settings.startup.strict:
         return
     # One error listing everything missing (tables, indexes, queues, bucket), so an operator
     # fixes the deployment in one go rather than one resource per restart.
@@ -56,7 +56,7 @@ async def check_aws_resources(settings: Settings, aws: AwsClients | None) -> Non
     missing = missing_tables + await missing_aws_resources(settings, aws)
     if missing:
         upgrade = ""
-        if missing_tables and not settings.dynamo_schema_upgrade:
+        if missing_tables and not settings.dynamo.schema_upgrade:
             upgrade = (
                 "; it adds missing indexes to existing tables too, and with "
                 "tpf.dynamo.schema-upgrade=true the coordinator adds the indexes and tables it "
@@ -76,14 +76,14 @@ async def upgrade_dynamo_schema(settings: Settings, aws: AwsClients) -> list[str
 
     A failure (no permission for ``UpdateTable``, an index not ACTIVE in time) refuses a strict
     start and is a warning otherwise, as any other startup check."""
-    if not settings.dynamo_schema_upgrade or not uses_dynamo(settings):
+    if not settings.dynamo.schema_upgrade or not uses_dynamo(settings):
         return []
     from tpf.stores.dynamo.schema_upgrade import upgrade_schema
 
     try:
         return await upgrade_schema(await aws.client("dynamodb"), settings)
     except TpfError as exc:
-        if not settings.strict_startup:
+        if not settings.startup.strict:
             LOG.warning("schema upgrade failed: %s", exc.message)
             return []
         raise ConfigError(
@@ -99,9 +99,9 @@ def _probes(settings: Settings) -> list[tuple[str, str, str, Probe]]:
     A probe is the cheapest call of the service; only a failure to connect counts, so an
     answer that refuses it (no permission to list) still proves the endpoint is there."""
     uses_dynamo = "dynamo" in (
-        settings.state_provider,
-        settings.releases_registry_provider,
-        settings.worker_lifecycle_provider,
+        settings.state.provider,
+        settings.releases.registry_provider,
+        settings.workers.lifecycle_provider,
     )
     probes: list[tuple[str, str, str, Probe]] = []
     if uses_dynamo:

@@ -26,8 +26,8 @@ from typing import Any
 from tpf.aws.bootstrap import bootstrap_aws
 from tpf.aws.clients import AwsClients, needs_aws
 from tpf.config import load_settings
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
 
 # Local endpoints accept any credentials, but botocore refuses to sign without some.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -42,10 +42,9 @@ def at_endpoint(settings: Settings, url: str) -> Settings:
     local S3-compatible endpoints do not serve virtual-hosted buckets)."""
     return replace(
         settings,
-        dynamo_endpoint_override=url,
-        sqs_endpoint_override=url,
-        s3_endpoint_override=url,
-        s3_path_style_access=True,
+        dynamo=replace(settings.dynamo, endpoint_override=url),
+        sqs=replace(settings.sqs, endpoint_override=url),
+        s3=replace(settings.s3, endpoint_override=url, path_style_access=True),
     )
 
 
@@ -108,24 +107,29 @@ def dev_settings(settings: Settings, endpoint: str) -> Settings:
     if not needs_aws(settings):
         settings = replace(
             settings,
-            state_provider="dynamo",
-            dispatcher_provider="sqs",
-            dlq_provider="sqs",
-            releases_registry_provider="dynamo",
-            releases_storage_provider="s3",
-            worker_lifecycle_provider="dynamo",
-            sqs_local_loopback=False,  # several coordinators share the queue
+            state=replace(settings.state, provider="dynamo"),
+            work_queue=replace(settings.work_queue, provider="sqs"),
+            dlq=replace(settings.dlq, provider="sqs"),
+            releases=replace(settings.releases, registry_provider="dynamo", storage_provider="s3"),
+            workers=replace(settings.workers, lifecycle_provider="dynamo"),
+            sqs=replace(settings.sqs, local_loopback=False),
         )
     base = f"{endpoint}/{MOTO_ACCOUNT}"
     return at_endpoint(
         replace(
             settings,
-            queue_url=settings.queue_url or f"{base}/{DEFAULT_QUEUE}",
-            dlq_url=settings.dlq_url or f"{base}/{DEFAULT_DLQ}",
-            s3_bucket=settings.s3_bucket or DEFAULT_BUCKET,
-            dynamo_region=settings.dynamo_region or LOCAL_REGION,
-            sqs_region=settings.sqs_region or LOCAL_REGION,
-            s3_region=settings.s3_region or LOCAL_REGION,
+            sqs=replace(
+                settings.sqs,
+                queue_url=settings.sqs.queue_url or f"{base}/{DEFAULT_QUEUE}",
+                dlq_url=settings.sqs.dlq_url or f"{base}/{DEFAULT_DLQ}",
+                region=settings.sqs.region or LOCAL_REGION,
+            ),
+            s3=replace(
+                settings.s3,
+                bucket=settings.s3.bucket or DEFAULT_BUCKET,
+                region=settings.s3.region or LOCAL_REGION,
+            ),
+            dynamo=replace(settings.dynamo, region=settings.dynamo.region or LOCAL_REGION),
         ),
         endpoint,
     )
@@ -135,21 +139,21 @@ def snippet(settings: Settings, endpoint: str) -> list[str]:
     """A ``.properties`` block and the environment exports that use the local endpoint."""
     p = "pipeline.orchestrator."
     props = {
-        p + "state-provider": settings.state_provider,
-        p + "dispatcher-provider": settings.dispatcher_provider,
-        p + "dlq-provider": settings.dlq_provider,
-        p + "releases.registry.provider": settings.releases_registry_provider,
-        p + "releases.storage.provider": settings.releases_storage_provider,
-        p + "worker.lifecycle.provider": settings.worker_lifecycle_provider,
-        p + "queue-url": settings.queue_url,
-        p + "dlq-url": settings.dlq_url,
-        p + "sqs.local-loopback": str(settings.sqs_local_loopback).lower(),
-        p + "dynamo.region": settings.dynamo_region,
+        p + "state-provider": settings.state.provider,
+        p + "dispatcher-provider": settings.work_queue.provider,
+        p + "dlq-provider": settings.dlq.provider,
+        p + "releases.registry.provider": settings.releases.registry_provider,
+        p + "releases.storage.provider": settings.releases.storage_provider,
+        p + "worker.lifecycle.provider": settings.workers.lifecycle_provider,
+        p + "queue-url": settings.sqs.queue_url,
+        p + "dlq-url": settings.sqs.dlq_url,
+        p + "sqs.local-loopback": str(settings.sqs.local_loopback).lower(),
+        p + "dynamo.region": settings.dynamo.region,
         p + "dynamo.endpoint-override": endpoint,
-        p + "sqs.region": settings.sqs_region,
+        p + "sqs.region": settings.sqs.region,
         p + "sqs.endpoint-override": endpoint,
-        p + "releases.storage.s3.bucket": settings.s3_bucket,
-        p + "releases.storage.s3.region": settings.s3_region,
+        p + "releases.storage.s3.bucket": settings.s3.bucket,
+        p + "releases.storage.s3.region": settings.s3.region,
         p + "releases.storage.s3.endpoint-override": endpoint,
         p + "releases.storage.s3.path-style-access": "true",
         # The local endpoint accepts any credentials but botocore signs with some: the block

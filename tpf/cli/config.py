@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from tpf.config import format_errors
-from tpf.config_check import check_configuration, effective_configuration, warnings
+from tpf.config.check import check_configuration, effective_configuration, warnings
 
 
 def _check(args: argparse.Namespace) -> int:

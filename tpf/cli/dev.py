@@ -33,11 +33,11 @@ from tpf.cli import aws
 from tpf.cli.release import load_pipeline
 from tpf.cli.serve import run_server, serve_until_stopped
 from tpf.config import load_settings
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError, StoreUnusable
 from tpf.dev.samples import accepted, sample_json
 from tpf.engine import logs
 from tpf.engine.releases import build_release
-from tpf.settings import Settings
 
 if TYPE_CHECKING:
     from tpf.coordinator import Coordinator
@@ -88,7 +88,7 @@ def dev_settings(args: argparse.Namespace) -> Settings:
         overrides["tpf.http.port"] = str(args.port)
     # First without the surfaces, only to learn where the state (and so the tokens) lives.
     off = {_P + "control-plane.enabled": "false", _P + "admin.enabled": "false"}
-    state_dir = load_settings(config_file=args.config, overrides={**overrides, **off}).state_dir
+    state_dir = load_settings(config_file=args.config, overrides={**overrides, **off}).state.dir
     tokens = dev_tokens(state_dir)
     for surface, token in (("control-plane", tokens["controlPlane"]), ("admin", tokens["admin"])):
         overrides[f"{_P}{surface}.enabled"] = "true"
@@ -101,7 +101,7 @@ def dev_settings(args: argparse.Namespace) -> Settings:
 def _build(ref: str, settings: Settings) -> Hosted:
     pipeline = load_pipeline(ref)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", pipeline.pipeline_id)
-    out = Path(settings.state_dir) / "dev-releases" / safe
+    out = Path(settings.state.dir) / "dev-releases" / safe
     descriptor = build_release(pipeline, out, module_ref=ref)
     version = str(json.loads(descriptor.read_text())["releaseVersion"])
     return Hosted(ref, pipeline, descriptor, version)
@@ -119,10 +119,10 @@ def first_submit(pipeline: Pipeline) -> str:
 
 
 def banner(settings: Settings, tenant: str, port: int, hosted: list[Hosted]) -> list[str]:
-    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
+    host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::", "") else settings.http.host
     base_url = f"http://{host}:{port}"
     lines = [f"tpf dev: coordinator ready at {base_url} (tenant {tenant}, state in "
-             f"{settings.state_dir})"]  # fmt: skip
+             f"{settings.state.dir})"]  # fmt: skip
     for h in hosted:
         lines.append(
             f"  {h.pipeline.pipeline_id}: release {h.release_version} active, "
@@ -131,8 +131,8 @@ def banner(settings: Settings, tenant: str, port: int, hosted: list[Hosted]) -> 
     exports = {
         "TPF_BASE_URL": base_url,
         "TPF_TENANT": tenant,
-        "TPF_CONTROL_PLANE_TOKEN": settings.control_plane_token or "",
-        "TPF_ADMIN_TOKEN": settings.admin_token or "",
+        "TPF_CONTROL_PLANE_TOKEN": settings.control_plane.token or "",
+        "TPF_ADMIN_TOKEN": settings.admin.token or "",
     }
     lines += ["", "# the tpf CLI, from another shell:"]
     lines += [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
@@ -155,7 +155,7 @@ async def _dev(args: argparse.Namespace) -> int:
     except StoreUnusable as exc:  # another coordinator holds the state, or it is unusable
         print(f"tpf dev: {exc}", file=sys.stderr)
         return 1
-    tenant = args.tenant or settings.default_tenant
+    tenant = args.tenant or settings.execution.default_tenant
 
     def host(c: Coordinator) -> None:
         for h in hosted:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tpf.cli.gc_tuning import tune_garbage_collector
 from tpf.cli.release import hosted_pipelines
 from tpf.config import load_settings
-from tpf.config_check import describe, rest_surface_warnings
+from tpf.config.check import describe, rest_surface_warnings
 from tpf.core.errors import ConfigError, StoreUnusable
 from tpf.engine import logs
 
@@ -42,7 +42,7 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(config_file=args.config, overrides=overrides)
         pipelines = hosted_pipelines(args.pipeline or (), args.release_version)
-        if settings.control_plane_require_remote_worker and pipelines:
+        if settings.control_plane.require_remote_worker and pipelines:
             raise ConfigError(
                 "pipeline.orchestrator.control-plane.require-remote-worker=true forbids hosting "
                 "pipeline code in the coordinator (--pipeline); run it on a remote worker"
@@ -67,7 +67,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     def started(port: int) -> None:
         # Scripts wait for this line (or poll /q/health/ready) before calling the API.
-        print(f"tpf serve: listening on http://{settings.http_host}:{port}", flush=True)
+        print(f"tpf serve: listening on http://{settings.http.host}:{port}", flush=True)
 
     await serve_until_stopped(
         coordinator, host=host, started=started, access_log=args.access_log
@@ -104,8 +104,8 @@ async def serve_until_stopped(
         server = asyncio.create_task(
             serve(
                 coordinator,
-                host=settings.http_host,
-                port=settings.http_port,
+                host=settings.http.host,
+                port=settings.http.port,
                 started=started,
                 access_log=access_log,
             )

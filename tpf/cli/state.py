@@ -109,9 +109,9 @@ def _database(args: argparse.Namespace) -> Path:
     if args.database:
         return Path(args.database)
     settings = load_settings(config_file=args.config)
-    if "sqlite" not in (settings.state_provider, settings.worker_lifecycle_provider):
+    if "sqlite" not in (settings.state.provider, settings.workers.lifecycle_provider):
         raise StateError(
-            f"state-provider is {settings.state_provider}: there is no SQLite database to operate "
+            f"state-provider is {settings.state.provider}: there is no SQLite database to operate "
             "on (back up DynamoDB with its own point-in-time recovery)"
         )
     return Path(settings.resolved_sqlite_path)

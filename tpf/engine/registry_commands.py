@@ -20,11 +20,11 @@ from tpf.actors.registry import (
     release_of,
 )
 from tpf.actors.runtime import ActorSystem
+from tpf.config.settings import Settings
 from tpf.core.clock import Clock
 from tpf.core.errors import NotFound
 from tpf.core.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
 from tpf.engine.admission import effective_state
-from tpf.settings import Settings
 from tpf.stores.base import StoreSet
 from tpf.transports.local_worker import LocalTransitionWorker
 
@@ -38,7 +38,7 @@ class RegistryCommands:
 
     @property
     def ask_timeout_s(self) -> float:
-        return self.settings.ask_timeout_ms / 1000.0
+        return self.settings.execution.ask_timeout_ms / 1000.0
 
     async def register_release(
         self, tenant_id: str, pipeline_id: str, descriptor_path: str
@@ -131,8 +131,8 @@ class RegistryCommands:
             release_version=release_version,
             protocol=worker.protocol,
             endpoint="in-process",
-            artifact_id=s.worker_artifact_id or (release.primary_artifact_id if release else ""),
-            artifact_digest=s.worker_artifact_digest
+            artifact_id=s.workers.artifact_id or (release.primary_artifact_id if release else ""),
+            artifact_digest=s.workers.artifact_digest
             or (release.primary_artifact_digest if release else ""),
         )
 
@@ -165,7 +165,7 @@ class RegistryCommands:
         return [self._with_state(r) for r in await self.stores.workers.list(tenant_id, pipeline_id)]
 
     def _with_state(self, record: WorkerRecord) -> WorkerRecord:
-        state = effective_state(record, self.clock.now_ms(), self.settings.worker_stale_after_ms)
+        state = effective_state(record, self.clock.now_ms(), self.settings.workers.stale_after_ms)
         return msgspec.structs.replace(record, state=state)
 
     async def list_releases(self, tenant_id: str, pipeline_id: str) -> list[ReleaseRecord]:

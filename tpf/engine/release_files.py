@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from tpf.core.errors import ValidationError
 
 if TYPE_CHECKING:
-    from tpf.settings import Settings
+    from tpf.config.settings import Settings
 
 IMPORT_ROOTS_KEY = "tpf.releases.import-roots"
 UPLOADS_DIR = "uploads"
@@ -76,14 +76,14 @@ class ImportPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportPolicy:
-        uploads = upload_root(settings.state_dir)
+        uploads = upload_root(settings.state.dir)
         return cls(
-            roots=tuple(Path(root) for root in settings.releases_import_roots),
+            roots=tuple(Path(root) for root in settings.releases.import_roots),
             trusted=(uploads,),
-            max_json_bytes=settings.http_max_body_bytes,
-            max_artifact_bytes=settings.http_max_upload_bytes,
-            max_json_depth=settings.http_max_json_depth,
-            timeout_s=settings.ask_timeout_ms / 1000,
+            max_json_bytes=settings.http.max_body_bytes,
+            max_artifact_bytes=settings.http.max_upload_bytes,
+            max_json_depth=settings.http.max_json_depth,
+            timeout_s=settings.execution.ask_timeout_ms / 1000,
             staging_dir=uploads,
         )
 

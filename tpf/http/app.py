@@ -39,13 +39,13 @@ def create_app(
     parse_errors.install()  # malformed requests: one log line each, not a traceback
     env = os.environ if environ is None else environ
     secret = None
-    if settings.resume_token_secret:
+    if settings.awaits.resume_token_secret:
         try:
-            secret = resolve_secret(settings.resume_token_secret, env)
+            secret = resolve_secret(settings.awaits.resume_token_secret, env)
         except ConfigError as exc:
             raise ConfigError(f"pipeline.orchestrator.resume-token-secret: {exc.message}") from None
     app = web.Application(
-        client_max_size=settings.http_max_body_bytes,
+        client_max_size=settings.http.max_body_bytes,
         # Errors outermost, so auth failures render as JSON too.
         middlewares=[error_middleware, auth_middleware(TokenGuard(settings, env))],
     )

@@ -19,9 +19,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from tpf.config import resolve_secret
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError, NotFound, TpfError
 from tpf.http.wire import Handler, Surface, is_text
-from tpf.settings import Settings
 
 _PREFIXES = (
     ("/tpf/control-plane/", Surface.CONTROL_PLANE),
@@ -60,13 +60,13 @@ class TokenGuard:
         self._environ = environ
         self._surfaces = {
             Surface.CONTROL_PLANE: (
-                settings.control_plane_enabled,
-                settings.control_plane_token or settings.control_plane_token_ref,
+                settings.control_plane.enabled,
+                settings.control_plane.token or settings.control_plane.token_ref,
                 "pipeline.orchestrator.control-plane",
             ),
             Surface.ADMIN: (
-                settings.admin_enabled,
-                settings.admin_token or settings.admin_token_ref,
+                settings.admin.enabled,
+                settings.admin.token or settings.admin.token_ref,
                 "pipeline.orchestrator.admin",
             ),
         }

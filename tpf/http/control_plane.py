@@ -111,7 +111,7 @@ async def _read(request: web.Request) -> ExecutionRecord:
     wait_ms = query_int(request, WAIT_MS.name, minimum=WAIT_MS.minimum)
     if not wait_ms:
         return await edge.coordinator.status(tenant_id, execution_id)
-    wait_ms = min(wait_ms, edge.coordinator.settings.http_max_wait_ms)
+    wait_ms = min(wait_ms, edge.coordinator.settings.http.max_wait_ms)
     return await _long_poll(edge, tenant_id, execution_id, wait_ms / 1000.0)
 
 

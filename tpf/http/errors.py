@@ -72,7 +72,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Re
     elif isinstance(exc, web.HTTPNotFound):
         message = f"no route for {request.method} {request.path}"
     elif isinstance(exc, web.HTTPRequestEntityTooLarge):
-        limit = request.app[EDGE].coordinator.settings.http_max_body_bytes
+        limit = request.app[EDGE].coordinator.settings.http.max_body_bytes
         message = f"request body exceeds the limit of {limit} bytes (tpf.http.max-body-bytes)"
     else:
         message = exc.reason

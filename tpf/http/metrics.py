@@ -48,7 +48,7 @@ class CoordinatorCollector:
         # embedded stores it reads counts kept with every write. On DynamoDB counting is a
         # table Scan, which a scrape every few seconds must not cost: the status gauges are
         # left out there (the counters still move).
-        if self._coordinator.settings.state_provider != "dynamo":
+        if self._coordinator.settings.state.provider != "dynamo":
             self._by_status = await self._coordinator.stores.executions.count_by_status()
 
     def collect(self) -> Iterator[Metric]:
@@ -66,7 +66,7 @@ class CoordinatorCollector:
             else:
                 family = GaugeMetricFamily(metric_name, help_text, value=value)
             yield family
-        if c.settings.state_provider != "dynamo":
+        if c.settings.state.provider != "dynamo":
             executions = GaugeMetricFamily(
                 "tpf_executions",
                 "Stored executions by status (terminal ones until retention deletes them)",
@@ -109,7 +109,7 @@ class Metrics:
         self.collector = CoordinatorCollector(coordinator)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)
-        self._token = coordinator.settings.http_metrics_token
+        self._token = coordinator.settings.http.metrics_token
         self._environ = environ
 
     def authorize(self, request: web.Request) -> None:

@@ -61,16 +61,16 @@ async def register_upload(
     coordinator: Coordinator, request: web.Request, tenant_id: str, pipeline_id: str
 ) -> ReleaseRecord:
     settings = coordinator.settings
-    directory = await asyncio.to_thread(_new_directory, settings.state_dir)
+    directory = await asyncio.to_thread(_new_directory, settings.state.dir)
     try:
         try:
             raw, parts = await _receive(
-                request, directory, settings.http_max_body_bytes, settings.http_max_upload_bytes
+                request, directory, settings.http.max_body_bytes, settings.http.max_upload_bytes
             )
         except (ValueError, RuntimeError, AssertionError, HttpProcessingError) as exc:
             # aiohttp's multipart reader reports a malformed body with these (asserts included).
             raise ValidationError(f"malformed multipart body: {exc}") from None
-        descriptor = _parse_descriptor(raw, settings.http_max_json_depth)
+        descriptor = _parse_descriptor(raw, settings.http.max_json_depth)
         await asyncio.to_thread(_bind_artifacts, descriptor, parts, directory)
         path = directory / DESCRIPTOR_NAME
         await asyncio.to_thread(path.write_bytes, msgspec.json.encode(descriptor))

@@ -110,7 +110,7 @@ async def decode_body(request: web.Request, kind: type[T], *, optional: bool = F
         if optional:
             return msgspec.json.decode(b"{}", type=kind)
         raise ValidationError("request body is required (a JSON object)")
-    limit = request.app[EDGE].coordinator.settings.http_max_json_depth
+    limit = request.app[EDGE].coordinator.settings.http.max_json_depth
     check_depth(body, limit)  # before decoding: a deep body would exhaust the decoder's stack
     try:
         return msgspec.json.decode(body, type=kind)

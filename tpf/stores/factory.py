@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.base import (
     ArtifactStore,
@@ -55,9 +55,9 @@ def _check(setting: str, value: str, supported: tuple[str, ...]) -> None:
 
 def _uses_dynamo(settings: Settings) -> bool:
     return "dynamo" in (
-        settings.state_provider,
-        settings.releases_registry_provider,
-        settings.worker_lifecycle_provider,
+        settings.state.provider,
+        settings.releases.registry_provider,
+        settings.workers.lifecycle_provider,
     )
 
 
@@ -109,41 +109,41 @@ def _releaser(lock: StateLock) -> Callable[[], Awaitable[None]]:
 
 
 async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
-    _check("state-provider", settings.state_provider, ("memory", "sqlite", "dynamo"))
+    _check("state-provider", settings.state.provider, ("memory", "sqlite", "dynamo"))
     _check(
         "releases-registry-provider",
-        settings.releases_registry_provider,
+        settings.releases.registry_provider,
         ("memory", "file", "dynamo"),
     )
-    _check("releases-storage-provider", settings.releases_storage_provider, ("local", "s3"))
+    _check("releases-storage-provider", settings.releases.storage_provider, ("local", "s3"))
     _check(
         "worker-lifecycle-provider",
-        settings.worker_lifecycle_provider,
+        settings.workers.lifecycle_provider,
         ("memory", "sqlite", "dynamo"),
     )
-    if settings.releases_storage_provider == "s3" and not settings.s3_bucket:
+    if settings.releases.storage_provider == "s3" and not settings.s3.bucket:
         raise ConfigError(
             "pipeline.orchestrator.releases.storage.s3.bucket is required when "
             "releases.storage.provider=s3"
         )
-    if settings.releases_storage_provider == "s3" and aws is None:
+    if settings.releases.storage_provider == "s3" and aws is None:
         raise ConfigError("releases.storage.provider=s3 needs AWS clients (none were given)")
 
     dynamo = await _open_dynamo(settings, aws)  # checked before anything local is opened
 
     closers: list[Callable[[], Awaitable[None]]] = []
     db: SqliteDatabase | None = None
-    if "sqlite" in (settings.state_provider, settings.worker_lifecycle_provider):
+    if "sqlite" in (settings.state.provider, settings.workers.lifecycle_provider):
         db = await SqliteDatabase.open(
-            settings.resolved_sqlite_path, synchronous=settings.sqlite_synchronous
+            settings.resolved_sqlite_path, synchronous=settings.sqlite.synchronous
         )
         closers.append(db.close)
 
     executions: ExecutionStore
     awaits: AwaitStore
-    if db is not None and settings.state_provider == "sqlite":
+    if db is not None and settings.state.provider == "sqlite":
         executions, awaits = SqliteExecutionStore(db), SqliteAwaitStore(db)
-    elif dynamo is not None and settings.state_provider == "dynamo":
+    elif dynamo is not None and settings.state.provider == "dynamo":
         from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
 
         executions = DynamoExecutionStore(dynamo, settings)
@@ -152,9 +152,9 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
         executions, awaits = MemoryExecutionStore(), MemoryAwaitStore()
 
     workers: WorkerStore
-    if db is not None and settings.worker_lifecycle_provider == "sqlite":
+    if db is not None and settings.workers.lifecycle_provider == "sqlite":
         workers = SqliteWorkerStore(db)
-    elif dynamo is not None and settings.worker_lifecycle_provider == "dynamo":
+    elif dynamo is not None and settings.workers.lifecycle_provider == "dynamo":
         from tpf.stores.dynamo import DynamoWorkerStore
 
         workers = DynamoWorkerStore(dynamo, settings)
@@ -163,9 +163,9 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
 
     releases: ReleaseStore
     try:
-        if settings.releases_registry_provider == "file":
+        if settings.releases.registry_provider == "file":
             releases = await FileReleaseStore.open(settings.resolved_releases_root)
-        elif dynamo is not None and settings.releases_registry_provider == "dynamo":
+        elif dynamo is not None and settings.releases.registry_provider == "dynamo":
             from tpf.stores.dynamo import DynamoReleaseStore
 
             releases = DynamoReleaseStore(dynamo, settings)
@@ -181,7 +181,7 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
 
         health.append(health_of(dynamo, probe_table=_probe_table(settings)))
     artifacts: ArtifactStore
-    if settings.releases_storage_provider == "s3":
+    if settings.releases.storage_provider == "s3":
         from tpf.stores.s3_artifacts import S3ArtifactStore
 
         assert aws is not None  # checked before anything was opened
@@ -201,8 +201,8 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
 
 def _probe_table(settings: Settings) -> str:
     """A table the ``dynamo`` providers use, for the readiness probe to describe."""
-    if settings.state_provider == "dynamo":
-        return settings.dynamo_execution_table
-    if settings.worker_lifecycle_provider == "dynamo":
-        return settings.dynamo_worker_table
-    return settings.dynamo_release_table
+    if settings.state.provider == "dynamo":
+        return settings.dynamo.execution_table
+    if settings.workers.lifecycle_provider == "dynamo":
+        return settings.dynamo.worker_table
+    return settings.dynamo.release_table

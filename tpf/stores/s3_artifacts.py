@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
 from tpf.aws.clients import AwsClients, error_code
+from tpf.config.settings import Settings
 from tpf.core.errors import Conflict, NotFound, RetryableError, TpfError, ValidationError
-from tpf.settings import Settings
 
 PART_BYTES = 16 * 1024 * 1024  # multipart part size; S3 requires >= 5 MiB for all but the last
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -77,11 +77,11 @@ class S3ArtifactStore:
     def __init__(
         self, aws: AwsClients, settings: Settings, *, part_bytes: int = PART_BYTES
     ) -> None:
-        if not settings.s3_bucket:
+        if not settings.s3.bucket:
             raise ValueError("S3ArtifactStore needs settings.s3_bucket")
         self._aws = aws
-        self.bucket = settings.s3_bucket
-        self.prefix = settings.s3_prefix.strip("/")
+        self.bucket = settings.s3.bucket
+        self.prefix = settings.s3.prefix.strip("/")
         self._part_bytes = part_bytes
         self._verified: set[tuple[str, str, int]] = set()
 

@@ -38,8 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from tpf.config.settings import SQLITE_SYNCHRONOUS
 from tpf.core.errors import StoreUnavailable, StoreUnusable
-from tpf.settings import SQLITE_SYNCHRONOUS
 from tpf.stores.health import StoreHealth
 
 T = TypeVar("T")

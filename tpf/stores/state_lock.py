@@ -25,8 +25,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from tpf.config.settings import Settings
 from tpf.core.errors import StoreUnusable
-from tpf.settings import Settings
 
 LOCK_FILE = "tpf.lock"
 
@@ -43,11 +43,11 @@ def locked_directories(settings: Settings) -> list[Path]:
     A directory inside the state directory is covered by the state directory's lock.
     """
     needed: list[Path] = []
-    if "sqlite" in (settings.state_provider, settings.worker_lifecycle_provider):
+    if "sqlite" in (settings.state.provider, settings.workers.lifecycle_provider):
         needed.append(Path(settings.resolved_sqlite_path).resolve().parent)
-    if settings.releases_registry_provider == "file":
+    if settings.releases.registry_provider == "file":
         needed.append(Path(settings.resolved_releases_root).resolve())
-    state_dir = Path(settings.state_dir).resolve()
+    state_dir = Path(settings.state.dir).resolve()
     found: list[Path] = []
     for directory in needed:
         resolved = state_dir if directory.is_relative_to(state_dir) else directory

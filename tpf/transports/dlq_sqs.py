@@ -17,9 +17,9 @@ from typing import Any, Protocol, cast
 import msgspec
 
 from tpf.aws.clients import AwsClients, error_code
+from tpf.config.settings import Settings
 from tpf.core.errors import RetryableError
 from tpf.core.records import DeadLetterEnvelope
-from tpf.settings import Settings
 
 
 def _spec_body(envelope: DeadLetterEnvelope) -> str:
@@ -36,10 +36,10 @@ class _SqsSend(Protocol):
 
 class SqsDeadLetterSink:
     def __init__(self, aws: AwsClients, settings: Settings) -> None:
-        if not settings.dlq_url:
+        if not settings.sqs.dlq_url:
             raise ValueError("SqsDeadLetterSink needs settings.dlq_url")
         self._aws = aws
-        self._url = settings.dlq_url
+        self._url = settings.sqs.dlq_url
         self.published = 0
 
     async def publish(self, envelope: DeadLetterEnvelope) -> None:

@@ -7,9 +7,9 @@ here, naming the key, instead of silently running on the in-process default.
 from __future__ import annotations
 
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink
 from tpf.transports.inproc import InProcessWorkQueue
@@ -27,10 +27,10 @@ def _required(key: str, provider: str) -> ConfigError:
 
 
 def open_work_queue(settings: Settings, clock: Clock, aws: AwsClients | None = None) -> WorkQueue:
-    if settings.dispatcher_provider == "event":
+    if settings.work_queue.provider == "event":
         return InProcessWorkQueue(clock)
-    if settings.dispatcher_provider == "sqs":
-        if not settings.queue_url:
+    if settings.work_queue.provider == "sqs":
+        if not settings.sqs.queue_url:
             raise _required("queue-url", "dispatcher-provider=sqs")
         if aws is None:
             raise ConfigError("dispatcher-provider=sqs needs AWS clients (none were given)")
@@ -38,26 +38,26 @@ def open_work_queue(settings: Settings, clock: Clock, aws: AwsClients | None = N
         from tpf.transports.sqs_queue import SqsWorkQueue
 
         return SqsWorkQueue(aws, settings, clock)
-    raise _not_built("dispatcher-provider", settings.dispatcher_provider, "event, sqs")
+    raise _not_built("dispatcher-provider", settings.work_queue.provider, "event, sqs")
 
 
 def open_dead_letter_sink(settings: Settings, aws: AwsClients | None = None) -> DeadLetterSink:
-    if settings.dlq_provider == "log":
+    if settings.dlq.provider == "log":
         return LogDeadLetterSink()
-    if settings.dlq_provider == "sqs":
-        if not settings.dlq_url:
+    if settings.dlq.provider == "sqs":
+        if not settings.sqs.dlq_url:
             raise _required("dlq-url", "dlq-provider=sqs")
         if aws is None:
             raise ConfigError("dlq-provider=sqs needs AWS clients (none were given)")
         from tpf.transports.dlq_sqs import SqsDeadLetterSink
 
         return SqsDeadLetterSink(aws, settings)
-    raise _not_built("dlq-provider", settings.dlq_provider, "log, sqs")
+    raise _not_built("dlq-provider", settings.dlq.provider, "log, sqs")
 
 
 def check_await_transport(settings: Settings) -> None:
-    if settings.await_transport != "rest":
+    if settings.awaits.transport != "rest":
         raise ConfigError(
-            f"tpf.await-transport={settings.await_transport} is not available in this build yet "
+            f"tpf.await-transport={settings.awaits.transport} is not available in this build yet "
             "(supported: rest; completions arrive through Coordinator.complete)"
         )

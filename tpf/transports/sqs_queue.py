@@ -59,10 +59,10 @@ from typing import Any
 import msgspec
 
 from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.clock import Clock
 from tpf.core.errors import RetryableError
 from tpf.core.records import WorkItem
-from tpf.settings import Settings
 from tpf.transports.inproc import InProcessWorkQueue
 from tpf.transports.sqs_batches import BATCH, SqsBatches, decode_item, delay_seconds, failure
 
@@ -87,14 +87,14 @@ class SqsWorkQueue:
         wait_time_s: int = 20,
         visibility_timeout_s: int = 30,
     ) -> None:
-        if not settings.queue_url:
+        if not settings.sqs.queue_url:
             raise ValueError("SqsWorkQueue needs settings.queue_url")
-        self._sqs = SqsBatches(aws, settings.queue_url)
-        self._url = settings.queue_url
+        self._sqs = SqsBatches(aws, settings.sqs.queue_url)
+        self._url = settings.sqs.queue_url
         self._clock = clock
-        self._loopback = settings.sqs_local_loopback
-        self._receivers = max(1, settings.sqs_receivers)
-        self._start_delay_s = settings.sqs_poll_start_delay_ms / 1000.0
+        self._loopback = settings.sqs.local_loopback
+        self._receivers = max(1, settings.sqs.receivers)
+        self._start_delay_s = settings.sqs.poll_start_delay_ms / 1000.0
         self._wait_s = max(0, min(20, wait_time_s))
         self._visibility_s = max(1, visibility_timeout_s)
         # Receivers pause above this many buffered messages: each one is invisible to the other

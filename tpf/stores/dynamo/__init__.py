@@ -1,8 +1,8 @@
 """The ``dynamo`` providers: executions, interactions, releases and workers on DynamoDB.
 
-Layout (spec §9, names from :class:`~tpf.settings.Settings`) in :mod:`.schema`; key formats in
-:mod:`.keys`; the typed client edge and error mapping in :mod:`.client`. Every store takes the
-coordinator's shared aiobotocore DynamoDB client (``await aws.client("dynamodb")``).
+Layout (spec §9, names from :class:`~tpf.config.settings.Settings`) in :mod:`.schema`; key
+formats in :mod:`.keys`; the typed client edge and error mapping in :mod:`.client`. Every
+store takes the coordinator's shared aiobotocore DynamoDB client (``await aws.client("dynamodb")``).
 """
 
 from tpf.stores.dynamo.awaits import DynamoAwaitStore

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tpf.config.settings import Settings
 from tpf.core.errors import Conflict, RetryableError
 from tpf.core.records import AwaitInteraction
-from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import (
@@ -54,18 +54,18 @@ def _decode(item: Item) -> AwaitInteraction:
 class DynamoAwaitStore:
     def __init__(self, client: Any, settings: Settings) -> None:
         self._db = Dynamo(client)
-        self._table = settings.dynamo_await_interaction_table
-        self._keys = settings.dynamo_await_interaction_key_table
-        self._shards = max(1, settings.dynamo_shards)
+        self._table = settings.dynamo.await_interaction_table
+        self._keys = settings.dynamo.await_interaction_key_table
+        self._shards = max(1, settings.dynamo.shards)
         s = settings
         self._pending_indexes = {
-            "assignee": (s.dynamo_index_pending_by_assignee, "query_pending_assignee_key"),
-            "group": (s.dynamo_index_pending_by_group, "query_pending_group_key"),
-            "step": (s.dynamo_index_pending_by_step, "query_pending_step_key"),
-            "tenant": (s.dynamo_index_pending_by_tenant, "query_pending_tenant_key"),
+            "assignee": (s.dynamo.index_pending_by_assignee, "query_pending_assignee_key"),
+            "group": (s.dynamo.index_pending_by_group, "query_pending_group_key"),
+            "step": (s.dynamo.index_pending_by_step, "query_pending_step_key"),
+            "tenant": (s.dynamo.index_pending_by_tenant, "query_pending_tenant_key"),
         }
-        self._deadline_index = s.dynamo_index_pending_by_deadline
-        self._unapplied_index = s.dynamo_index_unapplied
+        self._deadline_index = s.dynamo.index_pending_by_deadline
+        self._unapplied_index = s.dynamo.index_unapplied
 
     def _item(self, i: AwaitInteraction) -> Item:
         item: Item = {

@@ -27,10 +27,10 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
+from tpf.config.settings import Settings
 from tpf.core.errors import Conflict, RetryableError
 from tpf.core.lifecycle import is_claimable
 from tpf.core.records import ExecutionRecord, ExecutionStatus
-from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s, opt_n
@@ -69,12 +69,12 @@ _KEY_IS_OURS = "attribute_not_exists(tenant_execution_key) OR execution_id = :id
 class DynamoExecutionStore:
     def __init__(self, client: Any, settings: Settings) -> None:
         self._db = Dynamo(client)
-        self._table = settings.dynamo_execution_table
-        self._keys = settings.dynamo_execution_key_table
-        self._due_index = settings.dynamo_index_execution_due
-        self._dead_letter_index = settings.dynamo_index_execution_dead_letters
-        self._shards = max(1, settings.dynamo_shards)
-        self._payloads = PayloadStore(self._db, settings.dynamo_execution_payload_table)
+        self._table = settings.dynamo.execution_table
+        self._keys = settings.dynamo.execution_key_table
+        self._due_index = settings.dynamo.index_execution_due
+        self._dead_letter_index = settings.dynamo.index_execution_dead_letters
+        self._shards = max(1, settings.dynamo.shards)
+        self._payloads = PayloadStore(self._db, settings.dynamo.execution_payload_table)
 
     # ------------------------------------------------------------------ encoding
 

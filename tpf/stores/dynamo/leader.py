@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from tpf.config.settings import Settings
 from tpf.core.errors import ConditionFailed
-from tpf.settings import Settings
 from tpf.stores.dynamo.client import Dynamo
 from tpf.stores.dynamo.codec import N, S
 
@@ -21,7 +21,7 @@ LEADERSHIP_KEY = "__tpf__#"
 class DynamoLeaseStore:
     def __init__(self, client: Any, settings: Settings) -> None:
         self._db = Dynamo(client)
-        self._table = settings.dynamo_release_table
+        self._table = settings.dynamo.release_table
 
     def _key(self, name: str) -> dict[str, Any]:
         return {"registry_key": S(LEADERSHIP_KEY), "registry_sort": S(f"leader:{name}")}

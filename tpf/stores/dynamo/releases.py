@@ -15,9 +15,9 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from tpf.config.settings import Settings
 from tpf.core.errors import NotFound
 from tpf.core.records import ReleaseRecord, ReleaseStatus
-from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s, release_from_json, to_json
@@ -41,7 +41,7 @@ def _activation(item: Item) -> tuple[str, int]:
 class DynamoReleaseStore:
     def __init__(self, client: Any, settings: Settings) -> None:
         self._db = Dynamo(client)
-        self._table = settings.dynamo_release_table
+        self._table = settings.dynamo.release_table
 
     def _key(self, tenant_id: str, pipeline_id: str, release_version: str) -> Item:
         return {

@@ -20,8 +20,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.config.settings import Settings
 from tpf.core.errors import TpfError, Unavailable
-from tpf.settings import Settings
 from tpf.stores.dynamo.client import Dynamo
 
 _ACTIVE_POLL_S = 0.5  # how often to look whether a new table or index is ACTIVE
@@ -91,18 +91,18 @@ def state_tables(s: Settings) -> list[TableSpec]:
     """Executions, execution keys, payload chunks, interactions and interaction keys."""
     return [
         TableSpec(
-            s.dynamo_execution_table,
+            s.dynamo.execution_table,
             ("tenant_id", "S"),
             ("execution_id", "S"),
             (
                 IndexSpec(
-                    s.dynamo_index_execution_due,
+                    s.dynamo.index_execution_due,
                     ("due_shard", "S"),
                     ("next_due_epoch_ms", "N"),
                     "KEYS_ONLY",
                 ),
                 IndexSpec(
-                    s.dynamo_index_execution_dead_letters,
+                    s.dynamo.index_execution_dead_letters,
                     ("dead_letter_shard", "S"),
                     ("dead_letter_key", "S"),
                     "KEYS_ONLY",
@@ -111,63 +111,63 @@ def state_tables(s: Settings) -> list[TableSpec]:
             ttl_attribute="ttl_epoch_s",
         ),
         TableSpec(
-            s.dynamo_execution_key_table, ("tenant_execution_key", "S"), ttl_attribute="ttl_epoch_s"
+            s.dynamo.execution_key_table, ("tenant_execution_key", "S"), ttl_attribute="ttl_epoch_s"
         ),
         TableSpec(
-            s.dynamo_execution_payload_table,
+            s.dynamo.execution_payload_table,
             ("payload_id", "S"),
             ("payload_part", "S"),
             ttl_attribute="ttl_epoch_s",
         ),
         TableSpec(
-            s.dynamo_await_interaction_table,
+            s.dynamo.await_interaction_table,
             ("tenant_id", "S"),
             ("interaction_id", "S"),
             (
                 IndexSpec(
-                    s.dynamo_index_by_unit,
+                    s.dynamo.index_by_unit,
                     ("query_unit_key", "S"),
                     ("query_unit_sort", "S"),
                     "ALL",
                 ),
-                _pending(s.dynamo_index_pending_by_tenant, "query_pending_tenant_key"),
-                _pending(s.dynamo_index_pending_by_assignee, "query_pending_assignee_key"),
-                _pending(s.dynamo_index_pending_by_group, "query_pending_group_key"),
-                _pending(s.dynamo_index_pending_by_step, "query_pending_step_key"),
+                _pending(s.dynamo.index_pending_by_tenant, "query_pending_tenant_key"),
+                _pending(s.dynamo.index_pending_by_assignee, "query_pending_assignee_key"),
+                _pending(s.dynamo.index_pending_by_group, "query_pending_group_key"),
+                _pending(s.dynamo.index_pending_by_step, "query_pending_step_key"),
                 IndexSpec(
-                    s.dynamo_index_pending_by_deadline,
+                    s.dynamo.index_pending_by_deadline,
                     ("query_deadline_key", "S"),
                     ("query_deadline_sort", "S"),
                     "KEYS_ONLY",
                 ),
                 IndexSpec(
-                    s.dynamo_index_unapplied,
+                    s.dynamo.index_unapplied,
                     ("unapplied_shard", "S"),
                     ("interaction_id", "S"),
                     "KEYS_ONLY",
                 ),
             ),
         ),
-        TableSpec(s.dynamo_await_interaction_key_table, ("lookup_key", "S")),
+        TableSpec(s.dynamo.await_interaction_key_table, ("lookup_key", "S")),
     ]
 
 
 def release_table(s: Settings) -> TableSpec:
-    return TableSpec(s.dynamo_release_table, ("registry_key", "S"), ("registry_sort", "S"))
+    return TableSpec(s.dynamo.release_table, ("registry_key", "S"), ("registry_sort", "S"))
 
 
 def worker_table(s: Settings) -> TableSpec:
-    return TableSpec(s.dynamo_worker_table, ("registry_key", "S"), ("registry_sort", "S"))
+    return TableSpec(s.dynamo.worker_table, ("registry_key", "S"), ("registry_sort", "S"))
 
 
 def table_specs(settings: Settings) -> list[TableSpec]:
     """The tables of every provider ``settings`` sets to ``dynamo`` (none if none does)."""
     specs: list[TableSpec] = []
-    if settings.state_provider == "dynamo":
+    if settings.state.provider == "dynamo":
         specs += state_tables(settings)
-    if settings.releases_registry_provider == "dynamo":
+    if settings.releases.registry_provider == "dynamo":
         specs.append(release_table(settings))
-    if settings.worker_lifecycle_provider == "dynamo":
+    if settings.workers.lifecycle_provider == "dynamo":
         specs.append(worker_table(settings))
     return specs
 

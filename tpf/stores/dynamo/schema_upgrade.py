@@ -29,7 +29,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from tpf.settings import Settings
+from tpf.config.settings import Settings
 from tpf.stores.dynamo.client import Dynamo
 from tpf.stores.dynamo.schema import (
     IndexSpec,
@@ -69,9 +69,9 @@ class Addition:
 
 def added_tables(settings: Settings) -> frozenset[str]:
     """The tables this build adds to the original's layout (created at startup if absent)."""
-    if settings.state_provider != "dynamo":
+    if settings.state.provider != "dynamo":
         return frozenset()
-    return frozenset({settings.dynamo_execution_payload_table})
+    return frozenset({settings.dynamo.execution_payload_table})
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ async def upgrade_schema(client: Any, settings: Settings) -> list[str]:
 async def apply_upgrade(client: Any, settings: Settings, plan: Plan) -> list[str]:
     """Carry out ``plan``; an addition someone else made meanwhile is waited for, not made."""
     db = Dynamo(client)
-    timeout_s = settings.dynamo_schema_upgrade_timeout_ms / 1000
+    timeout_s = settings.dynamo.schema_upgrade_timeout_ms / 1000
     for name in plan.building:
         LOG.info("schema upgrade: waiting for table %s to become ACTIVE", name)
         await wait_active(db, name, timeout_s)

@@ -25,8 +25,8 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+from tpf.config.settings import Settings
 from tpf.core.records import WorkerEvent, WorkerRecord
-from tpf.settings import Settings
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import (
@@ -78,7 +78,7 @@ class DynamoWorkerStore:
         self, client: Any, settings: Settings, *, compact_after: int = COMPACT_AFTER
     ) -> None:
         self._db = Dynamo(client)
-        self._table = settings.dynamo_worker_table
+        self._table = settings.dynamo.worker_table
         self._compact_after = max(1, min(compact_after, _TRANSACTION_MAX - 2))
         self._seq = itertools.count()
         self._token = uuid.uuid4().hex[:8]

@@ -1,6 +1,6 @@
 """Checks across a whole configuration, and its description for people (``tpf config check``).
 
-:func:`check_configuration` reads every source as :mod:`tpf.config` does and returns a
+:func:`check_configuration` reads every source as :mod:`tpf.config.loader` does and returns a
 :class:`Report`: the settings the valid values make, every error found (not only the first)
 and where each value came from. :func:`tpf.config.load_settings`, and so ``tpf serve``, refuses
 to start on the same errors. Besides the value errors found while reading, the checks here are:
@@ -20,41 +20,53 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from tpf.config import (
+from tpf.config.keys import is_secret, setting_variables, supported_keys
+from tpf.config.loader import (
     CLIENT_VARIABLES,
     Layered,
-    is_secret,
     parse_values,
     process_environment,
     read_sources,
     resolve_secret,
-    setting_variables,
-    supported_keys,
     unsupported_warnings,
 )
+from tpf.config.properties import format_errors
+from tpf.config.settings import Settings, SurfaceSettings, field_paths, value_at
 from tpf.core.errors import ConfigError
-from tpf.settings import Settings
+
+__all__ = [
+    "Report",
+    "check_configuration",
+    "credential_errors",
+    "describe",
+    "effective_configuration",
+    "reference_errors",
+    "rest_surface_warnings",
+    "short_form_typos",
+    "surface_errors",
+    "warnings",
+]
 
 _P = "pipeline.orchestrator."
 # Test-suite knobs in the TPF_ namespace: not settings, not typos.
 _TEST_VARIABLES = frozenset({"TPF_FUZZ_EXAMPLES", "TPF_OPENAPI_FUZZ_EXAMPLES"})
 # Settings whose value may be a secret reference (env:NAME), resolved when used.
 _SECRET_FIELDS = (
-    "control_plane_token",
-    "control_plane_token_ref",
-    "admin_token",
-    "admin_token_ref",
-    "resume_token_secret",
-    "http_metrics_token",
-    "aws_secret_access_key",
+    "control_plane.token",
+    "control_plane.token_ref",
+    "admin.token",
+    "admin.token_ref",
+    "awaits.resume_token_secret",
+    "http.metrics_token",
+    "aws.secret_access_key",
 )
 # Defaults computed from another setting, shown as what they resolve to.
 _DERIVED_DEFAULTS = {
-    "sqlite_path": "<state-dir>/tpf.sqlite3",
-    "releases_storage_root": "<state-dir>/releases",
+    "sqlite.path": "<state-dir>/tpf.sqlite3",
+    "releases.storage_root": "<state-dir>/releases",
 }
 
 
@@ -66,6 +78,21 @@ class Report:
     settings: Settings
     errors: tuple[str, ...]
     sources: Mapping[str, str]
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    config_file: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge every source (see the module docstring) into a validated :class:`Settings`.
+
+    Raises one :class:`ConfigError` listing every error, not only the first."""
+    report = check_configuration(environ, config_file=config_file, overrides=overrides)
+    if report.errors:
+        raise ConfigError(format_errors(report.errors))
+    return report.settings
 
 
 def check_configuration(
@@ -106,15 +133,12 @@ def short_form_typos(env: Mapping[str, str], layered: Layered) -> list[str]:
 def surface_errors(settings: Settings) -> list[str]:
     """An enabled REST surface needs exactly one of its token and its token reference."""
     errors: list[str] = []
-    for surface, enabled, token, ref in (
-        (
-            "control-plane",
-            settings.control_plane_enabled,
-            settings.control_plane_token,
-            settings.control_plane_token_ref,
-        ),
-        ("admin", settings.admin_enabled, settings.admin_token, settings.admin_token_ref),
-    ):
+    surfaces: tuple[tuple[str, SurfaceSettings], ...] = (
+        ("control-plane", settings.control_plane),
+        ("admin", settings.admin),
+    )
+    for surface, section in surfaces:
+        enabled, token, ref = section.enabled, section.token, section.token_ref
         if enabled and not (token or ref):
             errors.append(
                 f"{_P}{surface}.enabled=true needs {_P}{surface}.admin-token or "
@@ -130,7 +154,7 @@ def surface_errors(settings: Settings) -> list[str]:
 
 def credential_errors(settings: Settings) -> list[str]:
     """Static AWS credentials are a pair: one alone would silently use the default chain."""
-    if bool(settings.aws_access_key_id) == bool(settings.aws_secret_access_key):
+    if bool(settings.aws.access_key_id) == bool(settings.aws.secret_access_key):
         return []
     return ["tpf.aws.access-key-id and tpf.aws.secret-access-key must be set together"]
 
@@ -140,7 +164,7 @@ def reference_errors(settings: Settings, env: Mapping[str, str]) -> list[str]:
     key_of = {field: key for key, field in supported_keys().items()}
     errors: list[str] = []
     for name in _SECRET_FIELDS:
-        value = getattr(settings, name)
+        value = value_at(settings, name)
         if value and value.startswith(("env:", "sys:", "config:")):
             try:
                 resolve_secret(value, env)
@@ -151,7 +175,7 @@ def reference_errors(settings: Settings, env: Mapping[str, str]) -> list[str]:
 
 def rest_surface_warnings(settings: Settings) -> list[str]:
     """``tpf serve`` with both surfaces off serves only health, metrics and OpenAPI."""
-    if settings.control_plane_enabled or settings.admin_enabled:
+    if settings.control_plane.enabled or settings.admin.enabled:
         return []
     return [
         "the control plane and the admin API are both disabled: every /tpf/ API route will "
@@ -182,11 +206,11 @@ def _shown(name: str, value: Any) -> str:
 def describe(settings: Settings) -> list[str]:
     """``key = value`` for each setting that differs from its default (for a startup log)."""
     defaults = Settings()
-    key_of = {field: key for key, field in supported_keys().items()}
+    key_of = {path: key for key, path in supported_keys().items()}
     return [
-        f"{key_of.get(f.name, f.name)} = {_shown(f.name, getattr(settings, f.name))}"
-        for f in fields(Settings)
-        if f.name != "unsupported" and getattr(settings, f.name) != getattr(defaults, f.name)
+        f"{key_of.get(path, path)} = {_shown(path, value_at(settings, path))}"
+        for path in field_paths()
+        if value_at(settings, path) != value_at(defaults, path)
     ]
 
 
@@ -195,6 +219,6 @@ def effective_configuration(report: Report) -> list[str]:
     lines: list[str] = []
     for key, name in supported_keys().items():
         where = report.sources.get(key)
-        value = _shown(name, getattr(report.settings, name))
+        value = _shown(name, value_at(report.settings, name))
         lines.append(f"{key} = {value}  ({where or 'default'})")
     return lines
