@@ -53,14 +53,14 @@ from tpf.step_threads import StepThreads
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 from tpf.transports.base import DeadLetterSink, WorkQueue
-from tpf.transports.dlq_log import LogDeadLetterSink
+from tpf.transports.dlq.log import LogDeadLetterSink
 from tpf.transports.factory import (
     check_await_transport,
     open_dead_letter_sink,
     open_work_queue,
 )
-from tpf.transports.inproc import InProcessWorkQueue
-from tpf.transports.local_worker import LocalTransitionWorker, StepObserver
+from tpf.transports.work.inproc import InProcessWorkQueue
+from tpf.transports.workers.local import LocalTransitionWorker, StepObserver
 
 LOG = logging.getLogger("tpf.coordinator")
 INPUT_SHAPES = frozenset({"UNI", "MULTI", "RAW"})

@@ -26,7 +26,7 @@ from tpf.errors import NotFound
 from tpf.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
 from tpf.settings import Settings
 from tpf.stores.base import StoreSet
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 
 class RegistryCommands:

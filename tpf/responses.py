@@ -19,7 +19,7 @@ from tpf.codec import canonical_json
 from tpf.errors import Conflict
 from tpf.records import AwaitInteraction
 from tpf.transports.base import TransitionWorker
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 ROOT = "responsePayload"
 ALREADY_COMPLETED = "INTERACTION_ALREADY_COMPLETED"

@@ -21,7 +21,7 @@ from tpf.records import DeadLetterEnvelope, ExecutionRecord, ExecutionStatus
 from tpf.releases import build_release
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 TENANT = "restaurant-demo"
 PIPELINE_ID = "org.pipelineframework.restaurantapproval"

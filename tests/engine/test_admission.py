@@ -15,7 +15,7 @@ from tpf.errors import Conflict, Unavailable
 from tpf.pipeline import Pipeline
 from tpf.records import ExecutionStatus, ReleaseRecord
 from tpf.releases import build_release
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 ITEM = {"value": "x"}
 

@@ -13,9 +13,9 @@ from tpf.clock import SystemClock
 from tpf.errors import ConfigError, RetryableError
 from tpf.records import DeadLetterEnvelope
 from tpf.settings import Settings
-from tpf.transports.dlq_sqs import SqsDeadLetterSink
+from tpf.transports.dlq.sqs import SqsDeadLetterSink
 from tpf.transports.factory import open_dead_letter_sink, open_work_queue
-from tpf.transports.sqs_queue import SqsWorkQueue
+from tpf.transports.work.sqs import SqsWorkQueue
 
 ENVELOPE = DeadLetterEnvelope(
     tenant_id="restaurant-demo",

@@ -36,7 +36,7 @@ from tpf.records import (
     TransitionResult,
     WorkItem,
 )
-from tpf.transports.local_worker import error_detail, failure_result
+from tpf.transports.workers.local import error_detail, failure_result
 
 LOG = logging.getLogger("tpf.execution")
 _encode = msgspec.json.Encoder().encode

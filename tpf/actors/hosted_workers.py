@@ -38,7 +38,7 @@ from tpf.clock import Clock
 from tpf.errors import NotFound
 from tpf.records import ReleaseRecord, WorkerRecord
 from tpf.stores.base import ReleaseCatalog, ReleaseStore
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 LOG = logging.getLogger("tpf.workers.hosted")
 Identity = tuple[str, str, str]  # (pipelineId, contractVersion, releaseVersion)

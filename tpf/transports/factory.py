@@ -11,8 +11,8 @@ from tpf.clock import Clock
 from tpf.errors import ConfigError
 from tpf.settings import Settings
 from tpf.transports.base import DeadLetterSink, WorkQueue
-from tpf.transports.dlq_log import LogDeadLetterSink
-from tpf.transports.inproc import InProcessWorkQueue
+from tpf.transports.dlq.log import LogDeadLetterSink
+from tpf.transports.work.inproc import InProcessWorkQueue
 
 
 def _not_built(key: str, value: str, supported: str) -> ConfigError:
@@ -35,7 +35,7 @@ def open_work_queue(settings: Settings, clock: Clock, aws: AwsClients | None = N
         if aws is None:
             raise ConfigError("dispatcher-provider=sqs needs AWS clients (none were given)")
         # Imported on demand: the embedded default never loads aiobotocore.
-        from tpf.transports.sqs_queue import SqsWorkQueue
+        from tpf.transports.work.sqs import SqsWorkQueue
 
         return SqsWorkQueue(aws, settings, clock)
     raise _not_built("dispatcher-provider", settings.dispatcher_provider, "event, sqs")
@@ -49,7 +49,7 @@ def open_dead_letter_sink(settings: Settings, aws: AwsClients | None = None) -> 
             raise _required("dlq-url", "dlq-provider=sqs")
         if aws is None:
             raise ConfigError("dlq-provider=sqs needs AWS clients (none were given)")
-        from tpf.transports.dlq_sqs import SqsDeadLetterSink
+        from tpf.transports.dlq.sqs import SqsDeadLetterSink
 
         return SqsDeadLetterSink(aws, settings)
     raise _not_built("dlq-provider", settings.dlq_provider, "log, sqs")

@@ -35,7 +35,7 @@ the item then arrives early, its claim finds the record not due and does nothing
 dispatches the execution when the store's ``next_due`` passes (spec §3.5).
 
 **Batching.** Sends and deletes are coalesced into ``SendMessageBatch`` / ``DeleteMessageBatch``
-requests of up to 10 entries (:mod:`tpf.transports.sqs_batches`): concurrent enqueues share
+requests of up to 10 entries (:mod:`tpf.transports.work.sqs_batches`): concurrent enqueues share
 requests, and a lone enqueue still costs one request and no added delay.
 
 **Errors.** An SQS failure of a non-loopback enqueue raises :class:`~tpf.errors.RetryableError`.
@@ -63,8 +63,8 @@ from tpf.clock import Clock
 from tpf.errors import RetryableError
 from tpf.records import WorkItem
 from tpf.settings import Settings
-from tpf.transports.inproc import InProcessWorkQueue
-from tpf.transports.sqs_batches import BATCH, SqsBatches, decode_item, delay_seconds, failure
+from tpf.transports.work.inproc import InProcessWorkQueue
+from tpf.transports.work.sqs_batches import BATCH, SqsBatches, decode_item, delay_seconds, failure
 
 LOG = logging.getLogger("tpf.transports.sqs")
 _BACKOFF_MAX_S = 30.0
