@@ -1,0 +1,3 @@
+"""Old path of the ``sqs`` DLQ sink; the module is :mod:`tpf.transports.dlq.sqs`."""
+
+from tpf.transports.dlq.sqs import SqsDeadLetterSink as SqsDeadLetterSink
