@@ -114,16 +114,9 @@ class AwsClients:
 
 def needs_aws(settings: Settings) -> bool:
     """Whether any configured provider lives on AWS (and so needs :class:`AwsClients`)."""
-    return (
-        "dynamo"
-        in (
-            settings.state_provider,
-            settings.releases_registry_provider,
-            settings.worker_lifecycle_provider,
-        )
-        or "sqs" in (settings.dispatcher_provider, settings.dlq_provider)
-        or settings.releases_storage_provider == "s3"
-    )
+    from tpf.engine.providers import aws_services  # the provider tables say which do
+
+    return bool(aws_services(settings))
 
 
 def error_code(exc: BaseException) -> str:

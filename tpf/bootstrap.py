@@ -69,11 +69,9 @@ def named_bucket(settings: Settings) -> str | None:
 
 
 def uses_dynamo(settings: Settings) -> bool:
-    return "dynamo" in (
-        settings.state_provider,
-        settings.releases_registry_provider,
-        settings.worker_lifecycle_provider,
-    )
+    from tpf.engine.providers import uses_dynamo as chosen_use_dynamo  # read from the tables
+
+    return chosen_use_dynamo(settings)
 
 
 def _is_queue_missing(exc: BaseException) -> bool:

@@ -52,19 +52,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpf.durations import parse_duration_ms
+from tpf.engine.transport_providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES
 from tpf.errors import ConfigError
 from tpf.records import IdempotencyPolicy
 from tpf.settings import (
-    ARTIFACT_STORAGE_PROVIDERS,
-    AWAIT_TRANSPORTS,
-    DISPATCHER_PROVIDERS,
-    DLQ_PROVIDERS,
-    RELEASE_REGISTRY_PROVIDERS,
     SQLITE_SYNCHRONOUS,
-    STATE_PROVIDERS,
-    WORKER_LIFECYCLE_PROVIDERS,
     Settings,
 )
+from tpf.stores.providers import ARTIFACT_STORAGE, RELEASE_REGISTRY, STATE, WORKER_LIFECYCLE
 
 _P = "pipeline.orchestrator."
 _ENV_PREFIX = "PIPELINE_ORCHESTRATOR_"
@@ -134,7 +129,7 @@ def _duration(minimum_ms: int) -> Parser:
     return parse
 
 
-def _choice(valid: tuple[str, ...], what: str = "provider") -> Parser:
+def _choice(valid: Sequence[str], what: str = "provider") -> Parser:
     def parse(text: str, key: str) -> str:
         wanted = text.lower().replace("-", "_")  # Quarkus enum converters accept queue-async too
         for candidate in valid:
@@ -178,16 +173,16 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "sweep-limit": ("sweep_limit", _int(1)),
     _P + "idempotency-policy": ("idempotency_policy", _policy),
     _P + "strict-startup": ("strict_startup", _bool),
-    _P + "state-provider": ("state_provider", _choice(STATE_PROVIDERS)),
-    _P + "dispatcher-provider": ("dispatcher_provider", _choice(DISPATCHER_PROVIDERS)),
-    _P + "dlq-provider": ("dlq_provider", _choice(DLQ_PROVIDERS)),
+    _P + "state-provider": ("state_provider", _choice(STATE.names)),
+    _P + "dispatcher-provider": ("dispatcher_provider", _choice(WORK_QUEUES.names)),
+    _P + "dlq-provider": ("dlq_provider", _choice(DLQ_SINKS.names)),
     _P + "releases.registry.provider": (
         "releases_registry_provider",
-        _choice(RELEASE_REGISTRY_PROVIDERS),
+        _choice(RELEASE_REGISTRY.names),
     ),
     _P + "releases.storage.provider": (
         "releases_storage_provider",
-        _choice(ARTIFACT_STORAGE_PROVIDERS),
+        _choice(ARTIFACT_STORAGE.names),
     ),
     _P + "releases.storage.root": ("releases_storage_root", _text),
     "tpf.releases.import-roots": ("releases_import_roots", _directories),
@@ -197,7 +192,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "worker.artifact-digest": ("worker_artifact_digest", _text),
     _P + "worker.lifecycle.provider": (
         "worker_lifecycle_provider",
-        _choice(WORKER_LIFECYCLE_PROVIDERS),
+        _choice(WORKER_LIFECYCLE.names),
     ),
     # PT0S turns staleness off (tpf.admission.effective_state).
     _P + "worker.lifecycle.stale-after": ("worker_stale_after_ms", _duration(0)),
@@ -205,7 +200,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.sqlite.path": ("sqlite_path", _text),
     "tpf.sqlite.synchronous": ("sqlite_synchronous", _choice(SQLITE_SYNCHRONOUS, "mode")),
     "tpf.retry-jitter": ("retry_jitter", _float(lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]")),
-    "tpf.await-transport": ("await_transport", _choice(AWAIT_TRANSPORTS, "transport")),
+    "tpf.await-transport": ("await_transport", _choice(AWAIT_CHANNELS.names, "transport")),
     "tpf.lease-renew-fraction": (
         "lease_renew_fraction",
         _float(lambda v: 0.0 < v < 1.0, "must be strictly between 0 and 1"),

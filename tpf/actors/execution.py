@@ -20,7 +20,7 @@ import msgspec
 
 from tpf import events, lifecycle, redrives
 from tpf import interactions as inter
-from tpf.actors.context import EXECUTION, Engine, no_worker_result
+from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.actors.runtime import Actor
 from tpf.errors import Conflict, NotFound, StoreUnavailable
@@ -36,6 +36,7 @@ from tpf.records import (
     TransitionResult,
     WorkItem,
 )
+from tpf.transports.workers.directory import no_worker_result
 from tpf.transports.workers.local import error_detail, failure_result
 
 LOG = logging.getLogger("tpf.execution")
@@ -249,12 +250,14 @@ class ExecutionActor(Actor):
             result = failure_result(exc, retryable=False)
         else:
             identity = (claimed.pipeline_id, claimed.contract_version, claimed.release_version)
-            worker = engine.router.get(identity)
+            worker = await engine.workers.resolve(claimed.tenant_id, identity)
             if worker is None:
                 result = no_worker_result(identity)
             else:
                 try:
-                    result = await self.leases.run(claimed, worker.execute(command))
+                    result = await self.leases.run(
+                        claimed, worker.execute(command), on_lost=worker.cancel
+                    )
                 except LeaseLost:
                     return None
                 except Exception as exc:  # the transport failed, not the step

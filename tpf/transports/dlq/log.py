@@ -24,6 +24,12 @@ class LogDeadLetterSink:
         self._logger = logger
         self.published = 0
 
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None  # a logger holds nothing to release
+
     async def publish(self, envelope: DeadLetterEnvelope) -> None:
         detail = f"\n{envelope.error_detail.rstrip()}" if envelope.error_detail else ""
         step, attempt = events.step_and_attempt(envelope.transition_key)

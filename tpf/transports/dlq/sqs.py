@@ -42,6 +42,12 @@ class SqsDeadLetterSink:
         self._url = settings.dlq_url
         self.published = 0
 
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None  # nothing of its own to release (the shared AWS clients close last)
+
     async def publish(self, envelope: DeadLetterEnvelope) -> None:
         body = _spec_body(envelope)
         sqs = cast(_SqsSend, await self._aws.client("sqs"))

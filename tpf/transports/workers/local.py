@@ -7,6 +7,11 @@ execution must run the code it was submitted against), runs steps from the comma
 the end or to the next await, and reports the outcome as a ``TransitionResult``; it never raises
 for a failing step. Sync steps run in worker threads bounded by the coordinator's
 :class:`~tpf.step_threads.StepThreads`, async steps on the event loop.
+
+It supplies the :class:`~tpf.transports.workers.validators.AuthoredTypesValidator` of its code
+(the engine validates through it without knowing a pipeline object), and cancels a running
+transition when its lease is lost (a sync step already in its thread runs on to its end, but
+nothing after it does).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from tpf.records import (
 )
 from tpf.release_code import pipeline_code
 from tpf.step_threads import StepThreads
+from tpf.transports.workers.validators import AuthoredTypesValidator
 
 LOG = logging.getLogger("tpf.worker.local")
 _json_decode = msgspec.json.Decoder().decode
@@ -125,12 +131,42 @@ class LocalTransitionWorker:
             release_version or code.digest,
         )
         self._threads = step_threads or StepThreads()
+        self._validator = AuthoredTypesValidator(pipeline)
+        self._running: dict[tuple[str, str], asyncio.Task[Any]] = {}
 
     @property
     def identity(self) -> tuple[str, str, str]:
         return self._identity
 
+    @property
+    def validator(self) -> AuthoredTypesValidator:
+        return self._validator
+
+    async def start(self) -> None:
+        return None  # the code is imported already; nothing to connect
+
+    async def cancel(self, tenant_id: str, execution_id: str) -> None:
+        task = self._running.get((tenant_id, execution_id))
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def aclose(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
+        self._running.clear()
+
     async def execute(self, command: TransitionCommand) -> TransitionResult:
+        key = (command.tenant_id, command.execution_id)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running[key] = task  # so a lost lease can cancel this transition
+        try:
+            return await self._execute(command)
+        finally:
+            if task is not None and self._running.get(key) is task:
+                del self._running[key]
+
+    async def _execute(self, command: TransitionCommand) -> TransitionResult:
         wanted = (command.pipeline_id, command.contract_version, command.release_version)
         if wanted != self._identity:
             pid, cv, rv = self._identity
@@ -150,7 +186,7 @@ class LocalTransitionWorker:
         except (TerminalError, msgspec.ValidationError) as exc:
             return failure_result(exc, retryable=False, detail=error_detail(exc))
         except TpfError as exc:
-            return failure_result(exc, retryable=exc.http_status >= 500, detail=error_detail(exc))
+            return failure_result(exc, retryable=exc.retryable, detail=error_detail(exc))
         except Exception as exc:  # step code failed: the coordinator decides on retries
             return failure_result(exc, retryable=True, detail=error_detail(exc))
 
