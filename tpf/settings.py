@@ -11,13 +11,8 @@ from dataclasses import dataclass, field
 
 from tpf.records import IdempotencyPolicy
 
-STATE_PROVIDERS = ("memory", "sqlite", "dynamo")
-DISPATCHER_PROVIDERS = ("event", "sqs")
-DLQ_PROVIDERS = ("log", "sqs", "kafka")
-AWAIT_TRANSPORTS = ("rest", "sqs", "kafka")
-RELEASE_REGISTRY_PROVIDERS = ("memory", "file", "dynamo")
-ARTIFACT_STORAGE_PROVIDERS = ("local", "s3")
-WORKER_LIFECYCLE_PROVIDERS = ("memory", "sqlite", "dynamo")
+# Provider names are listed once, in the provider tables (tpf/engine/transport_providers.py,
+# tpf/stores/providers.py), which configuration validation reads.
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL")
 
 

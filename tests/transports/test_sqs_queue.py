@@ -20,8 +20,8 @@ from tpf.errors import RetryableError
 from tpf.records import ExecutionStatus, WorkItem
 from tpf.releases import build_release
 from tpf.settings import Settings
-from tpf.transports.work.sqs_batches import decode_item, delay_seconds
 from tpf.transports.work.sqs import SqsWorkQueue
+from tpf.transports.work.sqs_batches import decode_item, delay_seconds
 
 
 def item(n: int) -> WorkItem:
