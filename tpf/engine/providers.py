@@ -35,6 +35,25 @@ R = TypeVar("R")
 _P = "pipeline.orchestrator."
 
 
+class ClosingStack(contextlib.AsyncExitStack):
+    """An ``AsyncExitStack`` that knows whether anything was pushed onto it (a store set of
+    memory stores has nothing to close, and says so)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pushed = 0
+
+    def push_async_callback(
+        self, callback: Callable[..., Awaitable[Any]], /, *args: Any, **kwds: Any
+    ) -> Callable[..., Awaitable[Any]]:
+        self.pushed += 1
+        return super().push_async_callback(callback, *args, **kwds)
+
+    def callback(self, callback: Callable[..., Any], /, *args: Any, **kwds: Any) -> Any:
+        self.pushed += 1
+        return super().callback(callback, *args, **kwds)
+
+
 @dataclass
 class OpenContext:
     """What a provider's factory builds from, and where it leaves what needs closing."""
@@ -42,7 +61,7 @@ class OpenContext:
     settings: Settings
     clock: Clock
     aws: AwsClients | None
-    stack: contextlib.AsyncExitStack
+    stack: ClosingStack
     # Store health probes of the durable resources opened (SQLite, DynamoDB), for readiness.
     health: list[StoreHealth] = field(default_factory=list)
     _shared: dict[str, Any] = field(default_factory=dict)

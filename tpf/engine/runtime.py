@@ -37,7 +37,7 @@ from tpf.aws import AwsClients, needs_aws
 from tpf.clock import Clock, SystemClock
 from tpf.config import unsupported_warnings
 from tpf.engine.parts import Parts
-from tpf.engine.providers import OpenContext, check_chosen
+from tpf.engine.providers import ClosingStack, OpenContext, check_chosen
 from tpf.engine.transport_providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS
 from tpf.errors import ConfigError
 from tpf.leadership import AlwaysLeader, Leadership, LeaseLeadership
@@ -90,7 +90,7 @@ class Runtime(RegistryCommands, Parts):
         self.clock = clock or SystemClock()
         if resources is None:
             # Parts handed in close as if opened in this order: stores, queue, DLQ sink.
-            resources = OpenContext(settings, self.clock, aws, contextlib.AsyncExitStack())
+            resources = OpenContext(settings, self.clock, aws, ClosingStack())
             resources.stack.push_async_callback(stores.close)
             queue = queue or InProcessWorkQueue(self.clock)
             resources.stack.push_async_callback(queue.close)
@@ -189,7 +189,7 @@ class Runtime(RegistryCommands, Parts):
             )
         for line in unsupported_warnings(settings):
             LOG.warning("%s", line)
-        stack = contextlib.AsyncExitStack()
+        stack = ClosingStack()
         try:
             aws = AwsClients(settings) if needs_aws(settings) else None
             if aws is not None:

@@ -11,11 +11,9 @@ The embedded providers' directory is locked for as long as the stores are open
 
 from __future__ import annotations
 
-import contextlib
-
 from tpf.aws import AwsClients
 from tpf.clock import SystemClock
-from tpf.engine.providers import OpenContext, uses_dynamo
+from tpf.engine.providers import ClosingStack, OpenContext, uses_dynamo
 from tpf.settings import Settings
 from tpf.stores.base import StoreSet
 from tpf.stores.providers import ARTIFACT_STORAGE, RELEASE_REGISTRY, STATE, WORKER_LIFECYCLE
@@ -49,7 +47,7 @@ async def open_stores(
     for table in (STATE, WORKER_LIFECYCLE, RELEASE_REGISTRY, ARTIFACT_STORAGE):
         table.chosen(settings)  # refuse an unbuilt or incomplete provider before any lock
     own = ctx is None
-    stack = contextlib.AsyncExitStack() if ctx is None else ctx.stack
+    stack = ClosingStack() if ctx is None else ctx.stack
     if ctx is None:
         ctx = OpenContext(settings, SystemClock(), aws, stack)
     try:
@@ -71,7 +69,7 @@ async def open_stores(
         releases=releases,
         workers=workers,
         artifacts=artifacts,
-        closers=[stack.aclose] if own else [],
+        closers=[stack.aclose] if own and stack.pushed else [],
         health=ctx.health,
     )
     if locks and isinstance(stores.executions, SqliteExecutionStore):
