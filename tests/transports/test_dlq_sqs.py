@@ -10,11 +10,12 @@ import pytest
 
 from tpf.aws import AwsClients
 from tpf.clock import SystemClock
+from tpf.engine.providers import ClosingStack, OpenContext
+from tpf.engine.transport_providers import DLQ_SINKS, WORK_QUEUES
 from tpf.errors import ConfigError, RetryableError
 from tpf.records import DeadLetterEnvelope
 from tpf.settings import Settings
 from tpf.transports.dlq.sqs import SqsDeadLetterSink
-from tpf.transports.factory import open_dead_letter_sink, open_work_queue
 from tpf.transports.work.sqs import SqsWorkQueue
 
 ENVELOPE = DeadLetterEnvelope(
@@ -32,9 +33,22 @@ ENVELOPE = DeadLetterEnvelope(
 
 # The Java record's field names, in the spec's order (§3.6).
 SPEC_FIELDS = [
-    "tenantId", "executionId", "executionKey", "correlationId", "transitionKey", "resourceType",
-    "resourceName", "transport", "platform", "terminalStatus", "terminalReason", "errorCode",
-    "errorMessage", "retryable", "retriesObserved", "createdAtEpochMs",
+    "tenantId",
+    "executionId",
+    "executionKey",
+    "correlationId",
+    "transitionKey",
+    "resourceType",
+    "resourceName",
+    "transport",
+    "platform",
+    "terminalStatus",
+    "terminalReason",
+    "errorCode",
+    "errorMessage",
+    "retryable",
+    "retriesObserved",
+    "createdAtEpochMs",
 ]
 
 
@@ -81,10 +95,11 @@ async def test_a_failed_publish_raises_for_the_supervisor_to_retry(
 
 
 async def test_factory_opens_the_sqs_providers(sqs_settings: Settings, aws: AwsClients) -> None:
-    queue = open_work_queue(sqs_settings, SystemClock(), aws)
-    assert isinstance(queue, SqsWorkQueue)
-    await queue.close()
-    assert isinstance(open_dead_letter_sink(sqs_settings, aws), SqsDeadLetterSink)
+    ctx = OpenContext(sqs_settings, SystemClock(), aws, ClosingStack())
+    async with ctx.stack:
+        queue = await WORK_QUEUES.open(ctx)
+        assert isinstance(queue, SqsWorkQueue)
+        assert isinstance(await DLQ_SINKS.open(ctx), SqsDeadLetterSink)
 
 
 @pytest.mark.parametrize(
@@ -94,12 +109,14 @@ async def test_factory_opens_the_sqs_providers(sqs_settings: Settings, aws: AwsC
         ("dlq_url", "pipeline.orchestrator.dlq-url"),
     ],
 )
-def test_factory_names_a_missing_queue_url(tmp_path: Path, field: str, key: str) -> None:
+async def test_factory_names_a_missing_queue_url(tmp_path: Path, field: str, key: str) -> None:
     urls = {"queue_url": "http://localhost/1/q", "dlq_url": "http://localhost/1/d", field: None}
     settings = replace(
         Settings(state_dir=str(tmp_path), dispatcher_provider="sqs", dlq_provider="sqs"), **urls
     )
     aws = AwsClients(settings)  # no client is created, so nothing to close
-    with pytest.raises(ConfigError, match=key):
-        open_work_queue(settings, SystemClock(), aws)
-        open_dead_letter_sink(settings, aws)
+    ctx = OpenContext(settings, SystemClock(), aws, ClosingStack())
+    async with ctx.stack:
+        with pytest.raises(ConfigError, match=key):
+            await WORK_QUEUES.open(ctx)
+            await DLQ_SINKS.open(ctx)
