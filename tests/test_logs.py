@@ -13,8 +13,8 @@ import pytest
 
 from demos.restaurant_approval import flows
 from demos.restaurant_approval.server import DemoServer, free_port
-from tpf.cli.main import logs
 from tpf.core.events import log_event
+from tpf.engine import logs
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from tpf.core.errors import Conflict, ValidationError
 from tpf.engine.releases import ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
 from tpf.stores.file_releases import FileReleaseStore
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 
 @pytest.fixture

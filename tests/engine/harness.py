@@ -29,7 +29,7 @@ from tpf.core.clock import FakeClock
 from tpf.core.records import DeadLetterEnvelope, ExecutionRecord, ExecutionStatus
 from tpf.engine.releases import build_release
 from tpf.stores.factory import open_stores
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 TENANT = "restaurant-demo"
 PIPELINE_ID = "org.pipelineframework.restaurantapproval"

@@ -15,7 +15,7 @@ from tpf.authoring.pipeline import Pipeline
 from tpf.core.errors import Conflict, Unavailable
 from tpf.core.records import ExecutionStatus, ReleaseRecord
 from tpf.engine.releases import build_release
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 ITEM = {"value": "x"}
 

@@ -85,6 +85,29 @@ async def test_lost_lease_cancels_the_transition(h: Harness) -> None:
     assert c.engine.counters["commits_refused"] == 0  # cancelled before it could even try
 
 
+async def test_lost_lease_tells_the_worker_to_cancel(h: Harness) -> None:
+    """The worker is told which transition lost its lease (a remote one stops it there)."""
+    c = h.coordinator
+    pipeline, gate = blocking_pipeline()
+    worker = await h.release(pipeline)
+    told: list[tuple[str, str]] = []
+    cancel = worker.cancel
+
+    async def recording_cancel(tenant_id: str, execution_id: str) -> None:
+        told.append((tenant_id, execution_id))
+        await cancel(tenant_id, execution_id)
+
+    worker.cancel = recording_cancel  # type: ignore[method-assign]
+    eid = (await c.submit(TENANT, BLOCKING_ID, {"value": "v"})).execution_id
+    await gate.entered.wait()
+    await take_over(h, await c.status(TENANT, eid))
+    assert await c.leases.tick() == 1
+    assert told == [(TENANT, eid)]
+    await barrier(h, eid)
+    assert gate.cancelled == 1
+    assert c.leases.held() == 0
+
+
 async def test_stale_holder_commit_is_fenced(h: Harness) -> None:
     """Without a lease tick the transition finishes after the takeover: its commit loses."""
     c = h.coordinator

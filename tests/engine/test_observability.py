@@ -18,7 +18,7 @@ from tests.engine.support import settled_after, wait_until
 from tpf.authoring.pipeline import Pipeline
 from tpf.core import lifecycle
 from tpf.core.records import ExecutionRecord, ExecutionStatus
-from tpf.transports.dlq_log import LogDeadLetterSink
+from tpf.transports.dlq.log import LogDeadLetterSink
 
 FAULTY_ID = "test.faulty"
 
@@ -151,7 +151,7 @@ async def test_a_failing_step_keeps_its_traceback(
     assert "in _explode_in_the_kitchen" in retrying.error_detail
     assert "RuntimeError: kitchen on fire for soup" in retrying.error_detail
     # It starts at the step's own frames: the worker, thread hop and event loop are left out.
-    assert "local_worker.py" not in retrying.error_detail
+    assert "workers/local.py" not in retrying.error_detail
     assert "anyio" not in retrying.error_detail
     record = retrying
     while record.status is ExecutionStatus.WAIT_RETRY:

@@ -46,7 +46,7 @@ async def test_pinned_execution_without_its_worker_does_not_run_other_code(h: Ha
     a = await c.submit(TENANT, PINNED_ID, {"value": "a"})
     await h.settle(a.execution_id)
     # v1's code leaves this process; only v2 is hosted now.
-    del c.router._workers[v1_worker.identity]
+    c.directory.remove(v1_worker.identity)
     await h.release(versioned_pipeline("v2"), worker_id="worker-v2")
     interaction = await h.pending_for(a.execution_id)
     await c.complete(TENANT, interaction_id=interaction.interaction_id, response=APPROVED)

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from tpf.aws.clients import AwsClients
+from tpf.config.providers import ClosingStack, OpenContext
 from tpf.config.settings import DlqSettings, Settings, StateSettings, WorkQueueSettings
 from tpf.core.clock import SystemClock
 from tpf.core.errors import ConfigError, RetryableError
 from tpf.core.records import DeadLetterEnvelope
-from tpf.transports.dlq_sqs import SqsDeadLetterSink
-from tpf.transports.factory import open_dead_letter_sink, open_work_queue
-from tpf.transports.sqs_queue import SqsWorkQueue
+from tpf.engine.transport_providers import DLQ_SINKS, WORK_QUEUES
+from tpf.transports.dlq.sqs import SqsDeadLetterSink
+from tpf.transports.work.sqs import SqsWorkQueue
 
 ENVELOPE = DeadLetterEnvelope(
     tenant_id="restaurant-demo",
@@ -32,9 +33,22 @@ ENVELOPE = DeadLetterEnvelope(
 
 # The Java record's field names, in the spec's order (§3.6).
 SPEC_FIELDS = [
-    "tenantId", "executionId", "executionKey", "correlationId", "transitionKey", "resourceType",
-    "resourceName", "transport", "platform", "terminalStatus", "terminalReason", "errorCode",
-    "errorMessage", "retryable", "retriesObserved", "createdAtEpochMs",
+    "tenantId",
+    "executionId",
+    "executionKey",
+    "correlationId",
+    "transitionKey",
+    "resourceType",
+    "resourceName",
+    "transport",
+    "platform",
+    "terminalStatus",
+    "terminalReason",
+    "errorCode",
+    "errorMessage",
+    "retryable",
+    "retriesObserved",
+    "createdAtEpochMs",
 ]
 
 
@@ -73,8 +87,10 @@ async def test_a_failed_publish_raises_for_the_supervisor_to_retry(
     sqs_settings: Settings, aws: AwsClients
 ) -> None:
     assert sqs_settings.sqs.dlq_url is not None
-    gone = sqs_settings.sqs.dlq_url.replace("dlq", "gone")
-    missing = replace(sqs_settings, sqs=replace(sqs_settings.sqs, dlq_url=gone))
+    missing = replace(
+        sqs_settings,
+        sqs=replace(sqs_settings.sqs, dlq_url=sqs_settings.sqs.dlq_url.replace("dlq", "gone")),
+    )
     sink = SqsDeadLetterSink(aws, missing)
     with pytest.raises(RetryableError, match="exec-1"):
         await sink.publish(ENVELOPE)
@@ -82,10 +98,11 @@ async def test_a_failed_publish_raises_for_the_supervisor_to_retry(
 
 
 async def test_factory_opens_the_sqs_providers(sqs_settings: Settings, aws: AwsClients) -> None:
-    queue = open_work_queue(sqs_settings, SystemClock(), aws)
-    assert isinstance(queue, SqsWorkQueue)
-    await queue.close()
-    assert isinstance(open_dead_letter_sink(sqs_settings, aws), SqsDeadLetterSink)
+    ctx = OpenContext(sqs_settings, SystemClock(), aws, ClosingStack())
+    async with ctx.stack:
+        queue = await WORK_QUEUES.open(ctx)
+        assert isinstance(queue, SqsWorkQueue)
+        assert isinstance(await DLQ_SINKS.open(ctx), SqsDeadLetterSink)
 
 
 @pytest.mark.parametrize(
@@ -95,14 +112,17 @@ async def test_factory_opens_the_sqs_providers(sqs_settings: Settings, aws: AwsC
         ("sqs__dlq_url", "pipeline.orchestrator.dlq-url"),
     ],
 )
-def test_factory_names_a_missing_queue_url(tmp_path: Path, field: str, key: str) -> None:
+async def test_factory_names_a_missing_queue_url(tmp_path: Path, field: str, key: str) -> None:
     urls = {"sqs__queue_url": "http://localhost/1/q", "sqs__dlq_url": "http://localhost/1/d"}
+    urls[field] = None
     settings = Settings(
         state=StateSettings(dir=str(tmp_path)),
         work_queue=WorkQueueSettings(provider="sqs"),
         dlq=DlqSettings(provider="sqs"),
-    ).replace(**{**urls, field: None})
+    ).replace(**urls)
     aws = AwsClients(settings)  # no client is created, so nothing to close
-    with pytest.raises(ConfigError, match=key):
-        open_work_queue(settings, SystemClock(), aws)
-        open_dead_letter_sink(settings, aws)
+    ctx = OpenContext(settings, SystemClock(), aws, ClosingStack())
+    async with ctx.stack:
+        with pytest.raises(ConfigError, match=key):
+            await WORK_QUEUES.open(ctx)
+            await DLQ_SINKS.open(ctx)

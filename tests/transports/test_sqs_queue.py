@@ -20,8 +20,8 @@ from tpf.core.clock import FakeClock, SystemClock
 from tpf.core.errors import RetryableError
 from tpf.core.records import ExecutionStatus, WorkItem
 from tpf.engine.releases import build_release
-from tpf.transports.sqs_batches import decode_item, delay_seconds
-from tpf.transports.sqs_queue import SqsWorkQueue
+from tpf.transports.work.sqs import SqsWorkQueue
+from tpf.transports.work.sqs_batches import decode_item, delay_seconds
 
 
 def item(n: int) -> WorkItem:
@@ -64,8 +64,16 @@ def url_of(settings: Settings) -> str:
 
 @pytest.mark.parametrize(
     ("delay_ms", "seconds"),
-    [(0, 0), (-5, 0), (1, 1), (1_000, 1), (1_001, 2), (899_001, 900), (900_000, 900),
-     (10_000_000, 900)],
+    [
+        (0, 0),
+        (-5, 0),
+        (1, 1),
+        (1_000, 1),
+        (1_001, 2),
+        (899_001, 900),
+        (900_000, 900),
+        (10_000_000, 900),
+    ],
 )
 def test_delay_seconds_round_up_and_cap_at_900(delay_ms: int, seconds: int) -> None:
     assert delay_seconds(delay_ms) == seconds
@@ -124,7 +132,9 @@ async def test_concurrent_enqueues_share_batched_sends_and_deletes(
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
     # One receiver, started after the sends: it gets the 25 messages in three polls.
-    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=1), SystemClock())
+    queue = SqsWorkQueue(
+        aws, replace(sqs_settings, sqs=replace(sqs_settings.sqs, receivers=1)), SystemClock()
+    )
     try:
         await asyncio.gather(*(queue.enqueue(item(n)) for n in range(25)))
         assert sqs_calls.calls["SendMessageBatch"] == 3
@@ -141,7 +151,9 @@ async def test_concurrent_enqueues_share_batched_sends_and_deletes(
 async def test_several_receivers_long_poll_concurrently(
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
-    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=4), SystemClock())
+    queue = SqsWorkQueue(
+        aws, replace(sqs_settings, sqs=replace(sqs_settings.sqs, receivers=4)), SystemClock()
+    )
     try:
         await queue.start()
         await sqs_calls.wait_for_peak("ReceiveMessage", 4)
@@ -170,7 +182,9 @@ async def test_malformed_messages_are_deleted_and_counted(
     url = url_of(sqs_settings)
     for body in ("not json", '{"tenantId": "t1"}', '{"tenantId":"t1","executionId":"e-1"}'):
         await sqs.send_message(QueueUrl=url, MessageBody=body)
-    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=1), SystemClock())
+    queue = SqsWorkQueue(
+        aws, replace(sqs_settings, sqs=replace(sqs_settings.sqs, receivers=1)), SystemClock()
+    )
     try:
         assert await take(queue, 1) == [item(1)]
         assert queue.malformed == 2
@@ -183,7 +197,9 @@ async def test_loopback_delivers_in_process_and_still_sends_to_sqs(
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
     clock = FakeClock()
-    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__local_loopback=True), clock)
+    queue = SqsWorkQueue(
+        aws, replace(sqs_settings, sqs=replace(sqs_settings.sqs, local_loopback=True)), clock
+    )
     try:
         await queue.enqueue(item(1))
         assert await queue.receive(10) == [item(1)]  # before any SQS round trip
@@ -204,7 +220,9 @@ async def test_buffered_messages_keep_their_visibility_and_are_released_on_close
     sqs_settings: Settings, aws: AwsClients, sqs_calls: CallLog
 ) -> None:
     clock = FakeClock()
-    queue = SqsWorkQueue(aws, sqs_settings.replace(sqs__receivers=1), clock)
+    queue = SqsWorkQueue(
+        aws, replace(sqs_settings, sqs=replace(sqs_settings.sqs, receivers=1)), clock
+    )
     try:
         await queue.enqueue(item(1))
         await queue.wait_ready(10)  # buffered, not handed off
@@ -226,8 +244,12 @@ async def test_buffered_messages_keep_their_visibility_and_are_released_on_close
 
 
 async def test_sqs_failures_are_retryable(sqs_settings: Settings, aws: AwsClients) -> None:
-    gone = url_of(sqs_settings).replace("tpf-work", "missing")
-    missing = replace(sqs_settings, sqs=replace(sqs_settings.sqs, queue_url=gone))
+    missing = replace(
+        sqs_settings,
+        sqs=replace(
+            sqs_settings.sqs, queue_url=url_of(sqs_settings).replace("tpf-work", "missing")
+        ),
+    )
     queue = SqsWorkQueue(aws, missing, SystemClock())
     try:
         with pytest.raises(RetryableError, match=r"NonExistentQueue|QueueDoesNotExist"):

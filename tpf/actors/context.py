@@ -20,48 +20,14 @@ from tpf.core.lifecycle import RetryPolicy
 from tpf.core.records import (
     DeadLetterEnvelope,
     ExecutionRecord,
-    TransitionFailure,
-    TransitionOutcome,
-    TransitionResult,
 )
 from tpf.stores.base import StoreSet
-from tpf.transports.base import TransitionWorker, WorkQueue
+from tpf.transports.base import WorkQueue
+from tpf.transports.workers.directory import WorkerDirectory
 
 EXECUTION = "execution"  # actor kind of ExecutionActor
 WatchKey = tuple[str, str]
 Predicate = Callable[[ExecutionRecord], bool]
-
-
-class WorkerRouter:
-    """Finds the worker that hosts a pinned ``(pipelineId, contractVersion, releaseVersion)``."""
-
-    def __init__(self) -> None:
-        self._workers: dict[tuple[str, str, str], TransitionWorker] = {}
-
-    def add(self, worker: TransitionWorker) -> None:
-        self._workers[worker.identity] = worker
-
-    def get(self, identity: tuple[str, str, str]) -> TransitionWorker | None:
-        return self._workers.get(identity)
-
-    def all(self) -> list[TransitionWorker]:
-        return list(self._workers.values())
-
-
-def no_worker_result(identity: tuple[str, str, str]) -> TransitionResult:
-    pid, cv, rv = identity
-    return TransitionResult(
-        outcome=TransitionOutcome.FAILED,
-        failure=TransitionFailure(
-            failure_class="tpf.errors.Unavailable",
-            message=(
-                f"No transition worker hosts pipelineId={pid}, contractVersion={cv}, "
-                f"releaseVersion={rv}"
-            ),
-            retryable=True,
-            error_code="NO_TRANSITION_WORKER",
-        ),
-    )
 
 
 class Watchers:
@@ -108,7 +74,7 @@ class Engine:
     stores: StoreSet
     clock: Clock
     queue: WorkQueue
-    router: WorkerRouter
+    workers: WorkerDirectory  # resolves an execution's pinned identity to its worker
     owner: str
     rand: Callable[[], float] = random.random
     counters: Counter[str] = field(default_factory=Counter)

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import msgspec
 
-from tpf.actors.context import EXECUTION, Engine, no_worker_result
+from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.actors.runtime import Actor
 from tpf.core import events, lifecycle, redrives
@@ -36,7 +36,8 @@ from tpf.core.records import (
     TransitionResult,
     WorkItem,
 )
-from tpf.transports.local_worker import error_detail, failure_result
+from tpf.transports.workers.directory import no_worker_result
+from tpf.transports.workers.local import error_detail, failure_result
 
 LOG = logging.getLogger("tpf.execution")
 _encode = msgspec.json.Encoder().encode
@@ -249,12 +250,14 @@ class ExecutionActor(Actor):
             result = failure_result(exc, retryable=False)
         else:
             identity = (claimed.pipeline_id, claimed.contract_version, claimed.release_version)
-            worker = engine.router.get(identity)
+            worker = await engine.workers.resolve(claimed.tenant_id, identity)
             if worker is None:
                 result = no_worker_result(identity)
             else:
                 try:
-                    result = await self.leases.run(claimed, worker.execute(command))
+                    result = await self.leases.run(
+                        claimed, worker.execute(command), on_lost=worker.cancel
+                    )
                 except LeaseLost:
                     return None
                 except Exception as exc:  # the transport failed, not the step

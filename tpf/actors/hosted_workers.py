@@ -38,7 +38,7 @@ from tpf.core.clock import Clock
 from tpf.core.errors import NotFound
 from tpf.core.records import ReleaseRecord, WorkerRecord
 from tpf.stores.base import ReleaseCatalog, ReleaseStore
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 LOG = logging.getLogger("tpf.workers.hosted")
 Identity = tuple[str, str, str]  # (pipelineId, contractVersion, releaseVersion)

@@ -4,14 +4,15 @@ The original never renews, so a step longer than ``lease-ms`` is claimed again b
 runs twice. Here every running transition holds a :class:`Ticket`; each ``tick()`` renews the
 tickets whose lease is past ``lease_renew_fraction`` of its length. A renewal that fails means
 another coordinator took the execution over (the re-claim bumped its version): the transition
-is cancelled at once, and its commit would be refused anyway by the version check.
+is cancelled at once (the worker is told, so a remote one can stop it too), and its commit
+would be refused anyway by the version check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from tpf.actors.context import Engine
@@ -19,6 +20,8 @@ from tpf.core.records import ExecutionRecord
 
 LOG = logging.getLogger("tpf.leases")
 T = TypeVar("T")
+# Tells the worker running a transition to stop it: ``(tenant_id, execution_id)``.
+OnLost = Callable[[str, str], Awaitable[None]]
 
 
 class LeaseLost(Exception):
@@ -26,15 +29,18 @@ class LeaseLost(Exception):
 
 
 class Ticket:
-    __slots__ = ("execution_id", "lost", "renew_at_ms", "task", "tenant_id", "version")
+    __slots__ = ("execution_id", "lost", "on_lost", "renew_at_ms", "task", "tenant_id", "version")
 
-    def __init__(self, record: ExecutionRecord, renew_at_ms: int) -> None:
+    def __init__(
+        self, record: ExecutionRecord, renew_at_ms: int, on_lost: OnLost | None = None
+    ) -> None:
         self.tenant_id = record.tenant_id
         self.execution_id = record.execution_id
         self.version = record.version
         self.renew_at_ms = renew_at_ms
         self.task: asyncio.Task[Any] | None = None
         self.lost = False
+        self.on_lost = on_lost
 
 
 class LeaseKeeper:
@@ -53,12 +59,15 @@ class LeaseKeeper:
     def held(self) -> int:
         return len(self._tickets)
 
-    async def run(self, record: ExecutionRecord, work: Coroutine[Any, Any, T]) -> T:
+    async def run(
+        self, record: ExecutionRecord, work: Coroutine[Any, Any, T], on_lost: OnLost | None = None
+    ) -> T:
         """Run ``work`` for the claimed ``record`` under lease protection.
 
-        Raises :class:`LeaseLost` if the lease was lost while it ran.
+        Raises :class:`LeaseLost` if the lease was lost while it ran; ``on_lost`` (the worker's
+        ``cancel``) is called then, before ``work`` is cancelled.
         """
-        ticket = Ticket(record, self._engine.clock.now_ms() + self._renew_after_ms)
+        ticket = Ticket(record, self._engine.clock.now_ms() + self._renew_after_ms, on_lost)
         task = asyncio.ensure_future(work)
         ticket.task = task
         self._tickets.add(ticket)
@@ -97,6 +106,11 @@ class LeaseKeeper:
                 ticket.tenant_id,
                 ticket.execution_id,
             )
+            if ticket.on_lost is not None:
+                try:
+                    await ticket.on_lost(ticket.tenant_id, ticket.execution_id)
+                except Exception:  # the lease is lost either way: cancel our side regardless
+                    LOG.exception("cancelling the worker's transition failed")
             if ticket.task is not None:
                 ticket.task.cancel()
         return done

@@ -69,11 +69,9 @@ def named_bucket(settings: Settings) -> str | None:
 
 
 def uses_dynamo(settings: Settings) -> bool:
-    return "dynamo" in (
-        settings.state.provider,
-        settings.releases.registry_provider,
-        settings.workers.lifecycle_provider,
-    )
+    from tpf.config.providers import uses_dynamo as chosen_use_dynamo  # read from the tables
+
+    return chosen_use_dynamo(settings)
 
 
 def _is_queue_missing(exc: BaseException) -> bool:

@@ -114,16 +114,9 @@ class AwsClients:
 
 def needs_aws(settings: Settings) -> bool:
     """Whether any configured provider lives on AWS (and so needs :class:`AwsClients`)."""
-    return (
-        "dynamo"
-        in (
-            settings.state.provider,
-            settings.releases.registry_provider,
-            settings.workers.lifecycle_provider,
-        )
-        or "sqs" in (settings.work_queue.provider, settings.dlq.provider)
-        or settings.releases.storage_provider == "s3"
-    )
+    from tpf.config.providers import aws_services  # the provider tables say which do
+
+    return bool(aws_services(settings))
 
 
 def error_code(exc: BaseException) -> str:

@@ -22,9 +22,9 @@ from typing import Any
 
 from tpf.aws.bootstrap import missing_aws_resources, named_bucket, named_queues, uses_dynamo
 from tpf.aws.clients import AwsClients
+from tpf.config.providers import missing_resources
 from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError, TpfError
-from tpf.stores.factory import check_dynamo
 
 _P = "pipeline.orchestrator."
 LOG = logging.getLogger("tpf.schema")
@@ -52,7 +52,7 @@ async def check_aws_resources(settings: Settings, aws: AwsClients | None) -> Non
         return
     # One error listing everything missing (tables, indexes, queues, bucket), so an operator
     # fixes the deployment in one go rather than one resource per restart.
-    missing_tables = await check_dynamo(aws, settings)
+    missing_tables = await missing_resources(settings, aws)  # the chosen providers' checks
     missing = missing_tables + await missing_aws_resources(settings, aws)
     if missing:
         upgrade = ""
@@ -98,13 +98,8 @@ def _probes(settings: Settings) -> list[tuple[str, str, str, Probe]]:
 
     A probe is the cheapest call of the service; only a failure to connect counts, so an
     answer that refuses it (no permission to list) still proves the endpoint is there."""
-    uses_dynamo = "dynamo" in (
-        settings.state.provider,
-        settings.releases.registry_provider,
-        settings.workers.lifecycle_provider,
-    )
     probes: list[tuple[str, str, str, Probe]] = []
-    if uses_dynamo:
+    if uses_dynamo(settings):
         probes.append(
             ("dynamodb", "DynamoDB", "dynamo.endpoint-override", lambda c: c.list_tables(Limit=1))
         )

@@ -41,7 +41,7 @@ from tpf.engine.releases import build_release
 
 if TYPE_CHECKING:
     from tpf.coordinator import Coordinator
-    from tpf.transports.local_worker import LocalTransitionWorker
+    from tpf.transports.workers.local import LocalTransitionWorker
 
 LOG = logging.getLogger("tpf.dev")
 TOKENS_FILE = "dev-tokens.json"

@@ -22,14 +22,7 @@ from typing import Any
 from tpf.core.records import IdempotencyPolicy
 
 __all__ = [
-    "ARTIFACT_STORAGE_PROVIDERS",
-    "AWAIT_TRANSPORTS",
-    "DISPATCHER_PROVIDERS",
-    "DLQ_PROVIDERS",
-    "RELEASE_REGISTRY_PROVIDERS",
     "SQLITE_SYNCHRONOUS",
-    "STATE_PROVIDERS",
-    "WORKER_LIFECYCLE_PROVIDERS",
     "AwaitSettings",
     "AwsSettings",
     "ControlPlaneSettings",
@@ -53,13 +46,8 @@ __all__ = [
     "value_at",
 ]
 
-STATE_PROVIDERS = ("memory", "sqlite", "dynamo")
-DISPATCHER_PROVIDERS = ("event", "sqs")
-DLQ_PROVIDERS = ("log", "sqs", "kafka")
-AWAIT_TRANSPORTS = ("rest", "sqs", "kafka")
-RELEASE_REGISTRY_PROVIDERS = ("memory", "file", "dynamo")
-ARTIFACT_STORAGE_PROVIDERS = ("local", "s3")
-WORKER_LIFECYCLE_PROVIDERS = ("memory", "sqlite", "dynamo")
+# Provider names are listed once, in the provider tables (tpf/stores/providers.py,
+# tpf/engine/transport_providers.py), which configuration validation reads.
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL")
 
 

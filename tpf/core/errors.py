@@ -19,6 +19,10 @@ class TpfError(Exception):
 
     code: str = "TPF_ERROR"
     http_status: int = 500
+    # Whether trying the same thing again may succeed: a worker reports a step that raised this
+    # as a retryable failure or not. Stated per class, not read from ``http_status``: a remote
+    # worker's error crosses the wire with this flag, and the HTTP mapping is the edge's concern.
+    retryable: bool = True
 
     def __init__(
         self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
@@ -41,6 +45,7 @@ class ValidationError(TpfError):
 
     code = "INVALID_REQUEST"
     http_status = 400
+    retryable = False
 
 
 class NotFound(TpfError):
@@ -48,6 +53,7 @@ class NotFound(TpfError):
 
     code = "NOT_FOUND"
     http_status = 404
+    retryable = False
 
 
 class Conflict(TpfError):
@@ -55,6 +61,7 @@ class Conflict(TpfError):
 
     code = "CONFLICT"
     http_status = 409
+    retryable = False
 
 
 class ConditionFailed(Conflict):
@@ -111,6 +118,7 @@ class TerminalError(TpfError):
 
     code = "NON_RETRYABLE"
     http_status = 422
+    retryable = False
 
 
 class NonRetryableError(TerminalError):

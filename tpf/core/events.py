@@ -19,7 +19,7 @@ DLQ, re-drives) and ``--log-level debug`` shows everything an execution does:
 - INFO: ``redriven``;
 - WARNING: ``retry`` (``delayMs``), ``await.timed-out``;
 - ERROR: ``failed`` (terminal) and ``dlq``, the log sink's ``Execution moved to DLQ:`` line
-  (:mod:`tpf.transports.dlq_log`), which also carries the failing step's traceback.
+  (:mod:`tpf.transports.dlq.log`), which also carries the failing step's traceback.
 
 Nothing is formatted unless the level is enabled; hot-path callers also test
 ``logger.isEnabledFor`` before building the fields.

@@ -1,8 +1,9 @@
 """Submit admission: an execution is accepted only if it can run (spec §6.3).
 
 A submission needs an active release for its tenant and pipeline, whose stored artifact still
-verifies, a transition worker in this process hosting exactly that release (and, when the release
-states the digest of the code it was built from, hosting that code), and a ``HEALTHY``
+verifies, a transition worker the worker directory resolves for exactly that release (hosted in
+this process, or a client for a registered worker of a protocol a provider builds; and, when
+the release states the digest of the code it was built from, hosting that code), and a ``HEALTHY``
 lifecycle record for such a worker. Only new submissions are gated; resumes, retries and
 re-drives of pinned executions are not. Positive answers are cached briefly (the original
 re-hashes the artifact and calls the worker on every submit); any release or worker change made
@@ -19,13 +20,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from tpf.actors.context import WorkerRouter
 from tpf.authoring.code import hosted_code_mismatch
 from tpf.core.clock import Clock
 from tpf.core.errors import Conflict, Unavailable
 from tpf.core.records import ReleaseRecord, WorkerRecord, WorkerState
 from tpf.engine.releases import ReleaseRegistrar
 from tpf.stores.base import StoreSet
+from tpf.transports.workers.directory import WorkerDirectory
 
 
 def effective_state(record: WorkerRecord, now_ms: int, stale_after_ms: int) -> WorkerState:
@@ -54,7 +55,7 @@ class Admission:
         self,
         stores: StoreSet,
         registrar: ReleaseRegistrar,
-        router: WorkerRouter,
+        workers: WorkerDirectory,
         clock: Clock,
         *,
         stale_after_ms: int,
@@ -63,7 +64,7 @@ class Admission:
     ) -> None:
         self._stores = stores
         self._registrar = registrar
-        self._router = router
+        self._workers = workers
         self._clock = clock
         self._stale_after_ms = stale_after_ms
         self._cache_ms = cache_ms
@@ -99,7 +100,7 @@ class Admission:
             )
         await self._registrar.verify(release)
         identity = (pipeline_id, release.contract_version, release.release_version)
-        worker = self._router.get(identity)
+        worker = await self._workers.resolve(tenant_id, identity)
         if worker is None:
             raise Unavailable(
                 "No worker available for active release: no transition worker in this "
@@ -110,7 +111,7 @@ class Admission:
                 code="NO_WORKER",
             )
         # A release that names its code runs only on that code, whatever version it is hosted as.
-        mismatch = hosted_code_mismatch(release, getattr(worker, "code_digest", None))
+        mismatch = hosted_code_mismatch(release, worker.code_digest)
         if mismatch is not None:
             raise Unavailable(
                 f"No worker available for active release: {mismatch}", code="NO_WORKER"

@@ -26,7 +26,7 @@ from tpf.core.errors import NotFound
 from tpf.core.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
 from tpf.engine.admission import effective_state
 from tpf.stores.base import StoreSet
-from tpf.transports.local_worker import LocalTransitionWorker
+from tpf.transports.workers.local import LocalTransitionWorker
 
 
 class RegistryCommands:

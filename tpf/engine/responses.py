@@ -1,7 +1,8 @@
 """Admitting an await's answer: strict validation, and first writer wins without silence.
 
 A completion's response is checked against the await step's declared output type before
-anything is stored (:func:`validate`), so a wrong answer is a 400 naming the field rather than a
+anything is stored (by the worker directory's validators,
+:mod:`tpf.transports.workers.validators`), so a wrong answer is a 400 naming the field rather than a
 failed execution one step later. Once an interaction is completed, a repeated completion with
 the same response (compared canonically) is a harmless duplicate; one with a different response
 is refused with :func:`already_completed` (409 ``INTERACTION_ALREADY_COMPLETED``), which says
@@ -10,44 +11,14 @@ who completed it and when, instead of being dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from tpf.core import strict
 from tpf.core.codec import canonical_json
 from tpf.core.errors import Conflict
 from tpf.core.records import AwaitInteraction
-from tpf.transports.base import TransitionWorker
-from tpf.transports.local_worker import LocalTransitionWorker
 
-ROOT = "responsePayload"
 ALREADY_COMPLETED = "INTERACTION_ALREADY_COMPLETED"
-
-
-def validate(
-    workers: Iterable[TransitionWorker], interaction: AwaitInteraction, response: Any
-) -> Any:
-    """``response`` if it fits the await's output type, else :class:`ValidationError`.
-
-    The type is known when this process hosts the await's code; a response for code hosted
-    elsewhere is passed on unchecked (the next step's input decoding still checks its shape).
-    """
-    for worker in workers:
-        if not isinstance(worker, LocalTransitionWorker):
-            continue
-        steps = worker.pipeline.steps
-        index = interaction.step_index
-        if index >= len(steps):
-            continue
-        step = steps[index]
-        if step.step_id != interaction.step_id or step.output_type_id != interaction.output_type:
-            continue
-        strict.validate(
-            response, step.output_type, root=ROOT, allow_undeclared=step.ignore_unknown_fields
-        )
-        return response
-    return response
 
 
 def same_response(stored: Any, response: Any) -> bool:

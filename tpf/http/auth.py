@@ -38,6 +38,7 @@ _CLI_TOKEN_SOURCE = {
 class Unauthorized(TpfError):
     code = "UNAUTHORIZED"
     http_status = 401
+    retryable = False
     headers = {"WWW-Authenticate": 'Bearer realm="tpf"'}
 
 

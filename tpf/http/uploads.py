@@ -44,6 +44,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 class UploadTooLarge(TpfError):
     code = "PAYLOAD_TOO_LARGE"
     http_status = 413
+    retryable = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Await channels: how await requests are published and completions consumed (rest today)."""

@@ -1,0 +1,1 @@
+"""DLQ sinks: one module per technology (log, sqs)."""

@@ -1,0 +1,1 @@
+"""Work queues: one module per technology (inproc, sqs)."""

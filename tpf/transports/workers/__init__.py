@@ -1,0 +1,1 @@
+"""Transition-worker protocols: one module per protocol (local today), and the directory."""

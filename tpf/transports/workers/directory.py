@@ -1,0 +1,145 @@
+"""The worker directory: which transition worker runs an execution's pinned identity.
+
+An identity is ``(pipelineId, contractVersion, releaseVersion)``. The directory resolves it to
+a worker client:
+
+- a worker hosted in this process (``add``: the local worker, code imported here), or
+- a client built on demand from a registered worker lifecycle record naming the identity, by
+  the factory of that record's protocol (the worker-protocol provider table: REST, gRPC, SQS;
+  a test registers a fake one). Such clients are cached and owned by the directory.
+
+It also answers, per identity, how client input is checked (:meth:`validator`), so the engine
+validates submits and completions without knowing whether the code runs here. Workers can be
+removed; ``aclose`` closes every worker it knows, in reverse order of their arrival.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tpf.core.records import (
+    AwaitInteraction,
+    TransitionFailure,
+    TransitionOutcome,
+    TransitionResult,
+    WorkerRecord,
+)
+from tpf.stores.base import WorkerStore
+from tpf.transports.base import ContractValidator, TransitionWorker
+from tpf.transports.workers.validators import UNCHECKED
+
+LOG = logging.getLogger("tpf.workers")
+Identity = tuple[str, str, str]
+# Builds the client of one protocol for an identity, from the worker's lifecycle record.
+ClientFactory = Callable[[Identity, WorkerRecord], Awaitable[TransitionWorker]]
+# The client factory of a protocol name, or None when no provider entry builds that protocol.
+ProtocolLookup = Callable[[str], ClientFactory | None]
+
+
+def _no_protocols(_protocol: str) -> ClientFactory | None:
+    return None
+
+
+class WorkerDirectory:
+    def __init__(
+        self, records: WorkerStore | None = None, protocols: ProtocolLookup = _no_protocols
+    ) -> None:
+        self._records = records
+        self._protocols = protocols
+        self._workers: dict[Identity, TransitionWorker] = {}
+
+    def add(self, worker: TransitionWorker) -> None:
+        """Serve ``worker.identity`` by ``worker`` (replacing any worker known for it)."""
+        self._workers.pop(worker.identity, None)
+        self._workers[worker.identity] = worker  # re-inserted: arrival order is close order
+
+    def remove(self, identity: Identity) -> TransitionWorker | None:
+        """Stop serving ``identity``; the removed worker (the caller closes it if it owns it)."""
+        return self._workers.pop(identity, None)
+
+    def get(self, identity: Identity) -> TransitionWorker | None:
+        """The worker known for ``identity`` now (hosted here, or a client resolved before)."""
+        return self._workers.get(identity)
+
+    def all(self) -> list[TransitionWorker]:
+        return list(self._workers.values())
+
+    async def resolve(self, tenant_id: str, identity: Identity) -> TransitionWorker | None:
+        """The worker for ``identity``: a known one, else a client for a registered worker of a
+        protocol some provider builds; ``None`` if nothing can run it."""
+        worker = self._workers.get(identity)
+        if worker is not None or self._records is None:
+            return worker
+        pipeline_id, contract_version, release_version = identity
+        for record in await self._records.list(tenant_id, pipeline_id):
+            if (record.contract_version, record.release_version) != (
+                contract_version,
+                release_version,
+            ):
+                continue
+            factory = self._protocols(record.protocol.lower())
+            if factory is None or record.draining_since_epoch_ms > 0:
+                continue
+            worker = self._workers.get(identity)  # another resolve may have won meanwhile
+            if worker is None:
+                worker = await factory(identity, record)
+                await worker.start()
+                self._workers[identity] = worker
+                LOG.info(
+                    "worker client %s for %s from record %s",
+                    worker.protocol,
+                    identity,
+                    record.worker_id,
+                )
+            return worker
+        return None
+
+    def validator(self, identity: Identity) -> ContractValidator:
+        """How input for ``identity`` is checked (unchecked when no worker is known for it)."""
+        worker = self._workers.get(identity)
+        return UNCHECKED if worker is None else worker.validator
+
+    def validate_response(self, interaction: AwaitInteraction, response: Any) -> Any:
+        """``response`` if it fits the await's output type, else ``ValidationError``.
+
+        Checked by the validator of the code the await belongs to when a known worker covers
+        it; a response for code known nowhere here is passed on unchecked (the next step's
+        input decoding still checks its shape).
+        """
+        for worker in self._workers.values():
+            validator = worker.validator
+            if validator.covers(interaction):
+                return validator.validate_response(interaction, response)
+        return response
+
+    async def start(self) -> None:
+        for worker in list(self._workers.values()):
+            await worker.start()
+
+    async def aclose(self) -> None:
+        """Close every known worker, the last to arrive first; one failing does not keep the
+        others open."""
+        workers, self._workers = list(self._workers.values()), {}
+        for worker in reversed(workers):
+            try:
+                await worker.aclose()
+            except Exception:
+                LOG.exception("closing worker %s failed", worker.identity)
+
+
+def no_worker_result(identity: Identity) -> TransitionResult:
+    pid, cv, rv = identity
+    return TransitionResult(
+        outcome=TransitionOutcome.FAILED,
+        failure=TransitionFailure(
+            failure_class="tpf.errors.Unavailable",
+            message=(
+                f"No transition worker hosts pipelineId={pid}, contractVersion={cv}, "
+                f"releaseVersion={rv}"
+            ),
+            retryable=True,
+            error_code="NO_TRANSITION_WORKER",
+        ),
+    )
