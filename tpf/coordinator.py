@@ -18,20 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpf import codec, ids, orphans, responses
-from tpf.actors.awaits import Awaits, Completion
 from tpf.actors.context import EXECUTION, Engine, WorkerRouter
-from tpf.actors.dead_letters import DeadLetters
 from tpf.actors.execution import ExecutionActor, Redrive, Submit
-from tpf.actors.hosted_workers import HostedWorkers
-from tpf.actors.lease_keeper import LeaseKeeper
 from tpf.actors.registry import (
     REGISTRY,
     RegistryActor,
 )
 from tpf.actors.runtime import ActorSystem
-from tpf.actors.supervisor import Pass, SupervisorLoop
-from tpf.actors.sweeper import Sweeper
-from tpf.actors.work_consumer import WorkConsumer
 from tpf.admission import Admission
 from tpf.aws import AwsClients, needs_aws
 from tpf.clock import Clock, SystemClock
@@ -52,6 +45,13 @@ from tpf.settings import Settings
 from tpf.step_threads import StepThreads
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
+from tpf.supervisors.awaits import Awaits, Completion
+from tpf.supervisors.dead_letters import DeadLetters
+from tpf.supervisors.hosted_workers import HostedWorkers
+from tpf.supervisors.lease_keeper import LeaseKeeper
+from tpf.supervisors.loop import Pass, SupervisorLoop
+from tpf.supervisors.sweeper import Sweeper
+from tpf.supervisors.work_consumer import WorkConsumer
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq_log import LogDeadLetterSink
 from tpf.transports.factory import (
@@ -224,7 +224,7 @@ class Coordinator(RegistryCommands):
         """Run ``pipeline``'s code in this process as a local transition worker.
 
         The coordinator registers and heartbeats the worker's lifecycle record itself, for every
-        tenant with a release of its identity (:mod:`tpf.actors.hosted_workers`).
+        tenant with a release of its identity (:mod:`tpf.supervisors.hosted_workers`).
         """
         worker = LocalTransitionWorker(
             pipeline,

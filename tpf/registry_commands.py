@@ -4,14 +4,13 @@ Registering and activating releases and recording worker events are commands, so
 the registry actor of their ``(tenant, pipeline)`` as messages; listings read the stores.
 Worker states are derived at read time from the lifecycle record and the staleness setting.
 A release registered or activated here that this coordinator hosts gets its worker record at
-once (:mod:`tpf.actors.hosted_workers`).
+once (:mod:`tpf.supervisors.hosted_workers`).
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from tpf.actors.hosted_workers import HostedWorkers
 from tpf.actors.registry import (
     REGISTRY,
     ActivateRelease,
@@ -26,6 +25,7 @@ from tpf.errors import NotFound
 from tpf.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
 from tpf.settings import Settings
 from tpf.stores.base import StoreSet
+from tpf.supervisors.hosted_workers import HostedWorkers
 from tpf.transports.local_worker import LocalTransitionWorker
 
 

@@ -21,7 +21,6 @@ import msgspec
 from tpf import events, lifecycle, redrives
 from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine, no_worker_result
-from tpf.actors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.actors.runtime import Actor
 from tpf.errors import Conflict, NotFound, StoreUnavailable
 from tpf.events import log_event
@@ -36,6 +35,7 @@ from tpf.records import (
     TransitionResult,
     WorkItem,
 )
+from tpf.supervisors.lease_keeper import LeaseKeeper, LeaseLost
 from tpf.transports.local_worker import error_detail, failure_result
 
 LOG = logging.getLogger("tpf.execution")
