@@ -19,7 +19,8 @@ from typing import Any
 
 from tpf import codec, ids, orphans, responses
 from tpf.actors.context import EXECUTION, Engine, WorkerRouter
-from tpf.actors.execution import ExecutionActor, Redrive, Submit
+from tpf.actors.execution import ExecutionActor
+from tpf.actors.messages import Redrive, Submit
 from tpf.actors.registry import (
     REGISTRY,
     RegistryActor,
@@ -375,12 +376,13 @@ class Coordinator(RegistryCommands):
             # No TTL while live: retention counts from the terminal state (lifecycle.retain).
             ttl_epoch_s=0,
         )
-        stored, duplicate = await self.system.ask(
+        answer = await self.system.ask(
             EXECUTION,
             (tenant_id, record.execution_id),
             Submit(record),
             timeout_s=self.ask_timeout_s,
         )
+        stored, duplicate = answer.record, answer.duplicate
         return SubmitResult(stored.execution_id, duplicate, stored.created_at_epoch_ms, stored)
 
     def _execution_key(self, tenant_id: str, client_key: str | None, submitted: bytes) -> str:
@@ -431,14 +433,12 @@ class Coordinator(RegistryCommands):
         """Re-drive a terminal execution from its step; with ``reopen_await``, a FAILED one from
         its last await, which parks again on a fresh interaction (see
         :func:`tpf.redrives.reopen_await`)."""
-        result = await self.system.ask(
+        return await self.system.ask(
             EXECUTION,
             (tenant_id, execution_id),
             Redrive(expected_version, allow_failed, reason, reopen_await),
             timeout_s=self.ask_timeout_s,
         )
-        assert isinstance(result, ExecutionRecord)
-        return result
 
     # ------------------------------------------------------------------ awaits
 

@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import msgspec
 
-from tpf.actors.registry import (
-    REGISTRY,
-    ActivateRelease,
-    RecordWorkerEvent,
-    RegisterRelease,
-    release_of,
-)
+from tpf.actors.messages import ActivateRelease, RecordWorkerEvent, RegisterRelease
+from tpf.actors.registry import REGISTRY
 from tpf.actors.runtime import ActorSystem
 from tpf.admission import effective_state
 from tpf.clock import Clock
@@ -43,13 +38,11 @@ class RegistryCommands:
     async def register_release(
         self, tenant_id: str, pipeline_id: str, descriptor_path: str
     ) -> ReleaseRecord:
-        record = release_of(
-            await self.system.ask(
-                REGISTRY,
-                (tenant_id, pipeline_id),
-                RegisterRelease(descriptor_path),
-                timeout_s=self.ask_timeout_s,
-            )
+        record = await self.system.ask(
+            REGISTRY,
+            (tenant_id, pipeline_id),
+            RegisterRelease(descriptor_path),
+            timeout_s=self.ask_timeout_s,
         )
         await self.hosted.learn(tenant_id, record)
         return record
@@ -57,13 +50,11 @@ class RegistryCommands:
     async def activate_release(
         self, tenant_id: str, pipeline_id: str, release_version: str
     ) -> ReleaseRecord:
-        record = release_of(
-            await self.system.ask(
-                REGISTRY,
-                (tenant_id, pipeline_id),
-                ActivateRelease(release_version),
-                timeout_s=self.ask_timeout_s,
-            )
+        record = await self.system.ask(
+            REGISTRY,
+            (tenant_id, pipeline_id),
+            ActivateRelease(release_version),
+            timeout_s=self.ask_timeout_s,
         )
         await self.hosted.learn(tenant_id, record)
         return record
@@ -81,7 +72,6 @@ class RegistryCommands:
             RecordWorkerEvent(event),
             timeout_s=self.ask_timeout_s,
         )
-        assert isinstance(record, WorkerRecord)
         return self._with_state(record)
 
     async def register_worker(

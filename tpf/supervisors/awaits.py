@@ -30,7 +30,7 @@ from typing import Any
 from tpf import events, orphans, responses
 from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine
-from tpf.actors.execution import Resolve
+from tpf.actors.messages import Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.errors import Conflict, NotFound, ValidationError
 from tpf.events import log_event, log_timed_out

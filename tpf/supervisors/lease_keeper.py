@@ -15,14 +15,11 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from tpf.actors.context import Engine
+from tpf.actors.transition import LeaseLost
 from tpf.records import ExecutionRecord
 
 LOG = logging.getLogger("tpf.leases")
 T = TypeVar("T")
-
-
-class LeaseLost(Exception):
-    """The transition's lease was taken over; its result must not be committed."""
 
 
 class Ticket:

@@ -13,7 +13,7 @@ import logging
 
 from tpf import interactions as inter
 from tpf.actors.context import EXECUTION, Engine
-from tpf.actors.execution import WORK, Resolve
+from tpf.actors.messages import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.events import log_timed_out
 from tpf.leadership import AlwaysLeader, Leadership
