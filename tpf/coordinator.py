@@ -49,6 +49,7 @@ from tpf.stores.factory import open_stores
 from tpf.supervisors.awaits import Awaits, Completion
 from tpf.supervisors.dead_letters import DeadLetters
 from tpf.supervisors.hosted_workers import HostedWorkers
+from tpf.supervisors.idle import DEFAULT_MAX_ROUNDS, run_until_idle
 from tpf.supervisors.lease_keeper import LeaseKeeper
 from tpf.supervisors.loop import Pass, SupervisorLoop
 from tpf.supervisors.sweeper import Sweeper
@@ -269,6 +270,12 @@ class Coordinator(RegistryCommands):
         self._consumer_task = asyncio.create_task(self.work_consumer.run(), name="tpf-work")
         self._running = True
         LOG.info("coordinator %s started", self.engine.owner)
+
+    async def run_until_idle(self, *, max_rounds: int = DEFAULT_MAX_ROUNDS) -> int:
+        """Burst mode for tests: tick the work consumer, sweeper, dead letters, awaits and lease
+        keeper until a round does no work (:mod:`tpf.supervisors.idle`); the work done."""
+        passes = (self.work_consumer, self.sweeper, self.dead_letters, self.awaits, self.leases)
+        return await run_until_idle(self.system, passes, max_rounds=max_rounds)
 
     async def reclaim_leases(self) -> int:
         """Let the leases of a dead predecessor expire now, so the sweeper's next pass takes
