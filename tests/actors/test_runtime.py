@@ -1,6 +1,9 @@
 """Behaviour of the virtual-actor runtime: activation, ordering, asks, backpressure,
-passivation, supervision and shutdown. No test sleeps to wait for something: events and
-``passivate_idle``/fake ``sleep`` drive every state change."""
+passivation, a failed start and shutdown. No test sleeps to wait for something: events and
+``passivate_idle`` drive every state change.
+
+The messages here are plain strings and ints: the runtime never looks inside a message, and
+the typed messages the coordinator sends are tested in ``test_messages``."""
 
 from __future__ import annotations
 
@@ -11,20 +14,10 @@ from typing import Any
 
 import pytest
 
-from tpf.actors.runtime import Actor, ActorCrash, ActorSystem
+from tpf.actors.runtime import Actor, ActorSystem
 from tpf.core.errors import ActorStopped, AskTimeout
 
 WAIT = 2.0  # upper bound for event waits; tests normally finish far sooner
-
-
-class FakeSleep:
-    """Records backoff delays and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 class Probe:
@@ -69,8 +62,6 @@ class Recorder(Actor):
             p.seen.append(message)
             if message == "boom":
                 raise ValueError("boom")
-            if message == "crash":
-                raise ActorCrash("reload me")
             if message == "inc":
                 self.count += 1
                 p.store[self.key] = self.count
@@ -90,7 +81,6 @@ async def make() -> AsyncIterator[Callable[..., tuple[ActorSystem, Probe]]]:
     systems: list[ActorSystem] = []
 
     def build(**kwargs: Any) -> tuple[ActorSystem, Probe]:
-        kwargs.setdefault("sleep", FakeSleep())
         system = ActorSystem(**kwargs)
         probe = Probe()
         system.register("rec", lambda key: Recorder(probe))
@@ -132,12 +122,13 @@ async def test_different_keys_run_concurrently(make: Any) -> None:
     assert await blocked == "block"
 
 
-async def test_ask_propagates_receive_exception_without_restart(make: Any) -> None:
+async def test_ask_propagates_receive_exception_and_the_actor_goes_on(make: Any) -> None:
     system, probe = make()
     with pytest.raises(ValueError, match="boom"):
         await system.ask("rec", "a", "boom", timeout_s=WAIT)
     assert await system.ask("rec", "a", "after", timeout_s=WAIT) == "after"
-    assert system.stats()["restarts"] == 0 and len(probe.instances) == 1
+    # The exception was the answer, not a crash: the same instance handled the next message.
+    assert system.stats()["crashes"] == 0 and len(probe.instances) == 1
 
 
 async def test_receive_raising_timeout_error_is_not_ask_timeout(make: Any) -> None:
@@ -244,60 +235,49 @@ async def test_new_activation_waits_for_previous_on_stop(make: Any) -> None:
     assert events[:4] == ["start", "stop-begin", "stop-end", "start"]
 
 
-async def test_crash_in_on_start_restarts_with_backoff_and_keeps_messages(make: Any) -> None:
-    sleep = FakeSleep()
-    system, probe = make(sleep=sleep, restart_backoff_s=(0.01, 1.0))
-    probe.store["a"] = 41
-    probe.start_failures = 3
-    await system.tell("rec", "a", "first")
-    await system.tell("rec", "a", "inc")
-    assert await system.ask("rec", "a", "get", timeout_s=WAIT) == 42  # state reloaded
-    assert sleep.delays == pytest.approx([0.01, 0.02, 0.04])
-    assert probe.seen == ["first", "inc", "get"]
-    assert len(probe.instances) == 4 and probe.stops == 3  # on_stop best-effort per crash
-    assert system.stats()["restarts"] == 3
-
-
-async def test_actor_crash_in_receive_restarts_from_store(make: Any) -> None:
+async def test_a_failed_start_fails_pending_asks_and_the_next_message_starts_fresh(
+    make: Any, caplog: Any
+) -> None:
     system, probe = make()
-    await system.ask("rec", "a", "inc", timeout_s=WAIT)
-    await system.ask("rec", "a", "inc", timeout_s=WAIT)
-    results: tuple[Any, Any] = await asyncio.gather(
-        system.ask("rec", "a", "crash", timeout_s=WAIT),
-        system.ask("rec", "a", "get", timeout_s=WAIT),
-        return_exceptions=True,
-    )
-    crash, after = results
-    assert isinstance(crash, ActorCrash)
-    assert after == 2  # queued behind the crash, answered by the reloaded instance
-    assert len(probe.instances) == 2 and probe.stops == 1
-    assert system.stats()["restarts"] == 1
-
-
-async def test_custom_crash_on(make: Any) -> None:
-    system, probe = make(crash_on=(ValueError,))
-    with pytest.raises(ValueError):
-        await system.ask("rec", "a", "boom", timeout_s=WAIT)
-    assert await system.ask("rec", "a", "ok", timeout_s=WAIT) == "ok"
-    assert len(probe.instances) == 2
-
-
-async def test_max_restarts_exhausted_fails_queued_asks(make: Any, caplog: Any) -> None:
-    sleep = FakeSleep()
-    system, probe = make(sleep=sleep, max_restarts=3, restart_backoff_s=(0.01, 0.03))
-    probe.start_failures = 100
+    probe.store["a"] = 41
+    probe.start_failures = 1
+    # Both asks are queued before the activation's task runs its (failing) on_start.
     results = await asyncio.gather(
         system.ask("rec", "a", "x", timeout_s=WAIT),
         system.ask("rec", "a", "y", timeout_s=WAIT),
         return_exceptions=True,
     )
     assert all(isinstance(r, ActorStopped) for r in results)
-    assert sleep.delays == pytest.approx([0.01, 0.02, 0.03])  # capped at the maximum
-    assert system.stats()["restarts"] == 3
+    assert all(isinstance(r.__cause__, RuntimeError) for r in results)
+    assert "failed to start" in str(results[0])
+    assert probe.seen == []  # no message reached the instance that did not start
     assert not system.is_active("rec", "a")
-    assert any(r.levelno == logging.ERROR and "gave up" in r.getMessage() for r in caplog.records)
-    probe.start_failures = 0  # the store is back: the next message starts fresh
-    assert await system.ask("rec", "a", "z", timeout_s=WAIT) == "z"
+    assert system.stats()["crashes"] == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("failed to start" in m for m in errors)
+    # The next message activates a fresh instance, which reloads the "durable" state.
+    assert await system.ask("rec", "a", "get", timeout_s=WAIT) == 41
+    assert len(probe.instances) == 2 and probe.starts == 2
+    assert probe.stops == 1  # on_stop is best effort on the instance that failed to start
+    assert system.stats()["crashes"] == 1
+
+
+async def test_a_failing_factory_is_a_failed_start(make: Any) -> None:
+    system, _ = make()
+    attempts: list[Hashable] = []
+
+    def factory(key: Hashable) -> Actor[Any]:
+        attempts.append(key)
+        if len(attempts) == 1:
+            raise LookupError("no such tenant")
+        return Recorder(Probe())
+
+    system.register("flaky", factory)
+    with pytest.raises(ActorStopped) as info:
+        await system.ask("flaky", 1, "x", timeout_s=WAIT)
+    assert isinstance(info.value.__cause__, LookupError)
+    assert await system.ask("flaky", 1, "y", timeout_s=WAIT) == "y"
+    assert attempts == [1, 1]
 
 
 async def test_failed_tell_is_logged_and_actor_continues(make: Any, caplog: Any) -> None:
@@ -352,7 +332,7 @@ async def test_stats(make: Any) -> None:
     assert system.stats() == {
         "activations": 4,
         "active": 2,
-        "restarts": 0,
+        "crashes": 0,
         "mailbox_depth": 2,
         "passivations": 2,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.engine.harness import TENANT, Harness
 from tests.engine.pipelines import BLOCKING_ID, Gate, blocking_pipeline
 from tests.engine.support import barrier
-from tpf.actors.execution import ExecutionActor
+from tpf.actors.commits import ExecutionCommits, Refused
 from tpf.core import lifecycle
 from tpf.core.records import ExecutionRecord, ExecutionStatus
 
@@ -130,8 +130,10 @@ async def test_commit_with_a_stale_version_is_refused(h: Harness) -> None:
     record, gate = await blocked(h)
     now = h.clock.now_ms()
     stale = lifecycle.mark_succeeded(record, now, None, {"value": "forged"})
-    actor = ExecutionActor(c.engine, c.leases)
-    assert await actor._commit(stale, record.version - 1) is None
+    commits = ExecutionCommits(c.engine)
+    refused = await commits.commit(stale, record.version - 1)
+    assert isinstance(refused, Refused) and refused.expected_version == record.version - 1
+    assert commits.fence(refused) is None  # the caller fences it: counted as refused
     assert c.engine.counters["commits_refused"] == 1
     assert await c.stores.executions.compare_and_set(stale, record.version + 1) is None
     assert (await c.status(TENANT, record.execution_id)).version == record.version

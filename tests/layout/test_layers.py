@@ -29,7 +29,16 @@ TOP = {
     "coordinator": frozenset({"http", "cli"}),
 }
 # The public re-export modules at the old paths (tpf.pipeline, tpf.errors, ...): for users only.
-SHIMS = frozenset({"tpf.pipeline", "tpf.errors", "tpf.records", "tpf.releases", "tpf.codec"})
+SHIMS = frozenset(
+    {
+        "tpf.pipeline",
+        "tpf.errors",
+        "tpf.records",
+        "tpf.releases",
+        "tpf.codec",
+        "tpf.transports.local_worker",
+    }
+)
 
 
 def layer(module: str) -> str:

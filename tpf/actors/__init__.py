@@ -1,1 +1,1 @@
-"""The actor runtime and every actor of the coordinator (executions and supervisors)."""
+"""The actor runtime, the typed actor messages and the execution and registry actors."""

@@ -9,10 +9,14 @@ next submission sees the new state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
-import msgspec
-
+from tpf.actors.messages import (
+    ActivateRelease,
+    RecordWorkerEvent,
+    RegisterRelease,
+    RegistryMessage,
+)
 from tpf.actors.runtime import Actor
 from tpf.core.clock import Clock
 from tpf.core.errors import NotFound, ValidationError
@@ -23,19 +27,7 @@ from tpf.stores.base import WorkerStore
 REGISTRY = "registry"
 
 
-class RegisterRelease(msgspec.Struct, frozen=True):
-    descriptor_path: str
-
-
-class ActivateRelease(msgspec.Struct, frozen=True):
-    release_version: str
-
-
-class RecordWorkerEvent(msgspec.Struct, frozen=True):
-    event: WorkerEvent
-
-
-class RegistryActor(Actor):
+class RegistryActor(Actor[RegistryMessage]):
     def __init__(
         self,
         registrar: ReleaseRegistrar,
@@ -48,22 +40,20 @@ class RegistryActor(Actor):
         self._clock = clock
         self._on_change = on_change
 
-    async def receive(self, message: Any) -> Any:
+    async def receive(self, message: RegistryMessage) -> ReleaseRecord | WorkerRecord:
         tenant_id, pipeline_id = cast(tuple[str, str], self.key)
         try:
-            if isinstance(message, RegisterRelease):
-                return await self._registrar.register(
-                    tenant_id, pipeline_id, message.descriptor_path
-                )
-            if isinstance(message, ActivateRelease):
-                return await self._registrar.activate(
-                    tenant_id, pipeline_id, message.release_version
-                )
-            if isinstance(message, RecordWorkerEvent):
-                return await self._worker_event(message.event)
+            match message:
+                case RegisterRelease(descriptor_path=path):
+                    return await self._registrar.register(tenant_id, pipeline_id, path)
+                case ActivateRelease(release_version=version):
+                    return await self._registrar.activate(tenant_id, pipeline_id, version)
+                case RecordWorkerEvent(event=event):
+                    return await self._worker_event(event)
+                case _:  # the type says otherwise, but a caller may send anything at run time
+                    raise TypeError(f"unknown registry message {type(message).__name__}")
         finally:
             self._on_change()
-        raise TypeError(f"unknown registry message {type(message).__name__}")
 
     async def _worker_event(self, event: WorkerEvent) -> WorkerRecord:
         if event.event_type is WorkerEventType.REGISTER:
@@ -78,7 +68,3 @@ class RegistryActor(Actor):
             raise NotFound(f"Worker not found: {event.worker_id}")
         return record
 
-
-def release_of(result: Any) -> ReleaseRecord:
-    assert isinstance(result, ReleaseRecord)
-    return result

@@ -3,9 +3,16 @@
 Every piece of mutable coordinator state (one execution, one supervisor) lives in an ``Actor``
 that handles one message at a time, so its state needs no locks. Actors are *virtual*, as in
 Orleans: callers address them by ``(kind, key)`` and the ``ActorSystem`` activates an instance on
-the first message, passivates it when idle and restarts it from durable state when it crashes.
-Every ``ask`` carries a timeout and, as in pykka, fails with ``ActorStopped`` instead of hanging
-when its actor dies or the system stops.
+the first message and passivates it when idle. Every ``ask`` carries a timeout and, as in pykka,
+fails with ``ActorStopped`` instead of hanging when its actor dies or the system stops.
+
+Messages are :class:`tpf.actors.messages.Message` structs; an ``ask`` takes an
+:class:`~tpf.actors.messages.Ask` and returns its reply type. An exception raised by ``receive``
+is the answer to that message, not a crash: the actor goes on with the next one. The only crash
+is an activation that cannot start (its factory or ``on_start`` raises): its pending asks fail
+and the next message activates a fresh instance. There is no restart with backoff: every actor
+of the coordinator keeps only caches that the store's version checks validate, so a fresh
+activation on the next message *is* the restart from the store.
 
 The message loop is the hot path (tens of thousands of messages per second): no task per
 message, no logging per message, mailbox items are plain ``(message, future_or_None)`` tuples.
@@ -15,24 +22,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar, cast
 
+from tpf.actors.messages import Ask, Message
 from tpf.core.errors import ActorStopped, AskTimeout, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_Item = tuple[Any, "asyncio.Future[Any] | None"]
+M = TypeVar("M", bound=Message)
+R = TypeVar("R")
+_Item = tuple[Message, "asyncio.Future[object] | None"]
 _Key = tuple[str, Hashable]
 _SYSTEM_STOPPED = "actor system stopped"
 
 
-class ActorCrash(Exception):
-    """Raised by actor code to request a restart: the instance is rebuilt from the store."""
+class Actor(Generic[M]):
+    """Subclass; one instance per ``(kind, key)`` activation, handling one message at a time.
 
-
-class Actor:
-    """Subclass; one instance per ``(kind, key)`` activation, handling one message at a time."""
+    ``M`` is the union of messages the actor understands. The system does not check it at run
+    time, so ``receive`` answers any other message with a ``TypeError``.
+    """
 
     key: Hashable  # set by the system before on_start
     system: ActorSystem  # set by the system before on_start
@@ -40,22 +50,21 @@ class Actor:
     async def on_start(self) -> None:
         """Load state (e.g. from a store) before the first message; raising is a crash."""
 
-    async def receive(self, message: Any) -> Any:
+    async def receive(self, message: M) -> object:
         """Handle one message; the return value answers an ``ask``, an exception is its answer."""
         raise NotImplementedError
 
     async def on_stop(self) -> None:
-        """Release resources on passivation, restart or system stop (best effort)."""
+        """Release resources on passivation, a failed start or system stop (best effort)."""
 
 
 class _Activation:
-    """Runtime bookkeeping of one live ``(kind, key)``; survives restarts of its instance."""
+    """Runtime bookkeeping of one live ``(kind, key)`` and its actor instance."""
 
     __slots__ = (
         "actor",
         "current",
         "dead",
-        "failures",
         "handling",
         "idle",
         "key",
@@ -69,54 +78,46 @@ class _Activation:
         self.key = key
         self.queue: asyncio.Queue[_Item] = asyncio.Queue(mailbox_size)
         self.task: asyncio.Task[None] | None = None
-        self.actor: Actor | None = None
-        self.current: asyncio.Future[Any] | None = None  # the in-flight ask, failed on stop
+        self.actor: Actor[Any] | None = None
+        self.current: asyncio.Future[object] | None = None  # the in-flight ask, failed on stop
         self.idle = False  # parked on an empty mailbox: the only state passivate_idle may stop
         self.handling = False
         self.dead = False  # detached from the registry: nobody reads this queue any more
-        self.failures = 0  # consecutive crashes without a handled message
 
 
 class ActorSystem:
-    """Activates, supervises, passivates and stops actors addressed by ``(kind, key)``."""
+    """Activates, passivates and stops actors addressed by ``(kind, key)``."""
 
     def __init__(
         self,
         *,
         mailbox_size: int = 1024,
         idle_timeout_s: float | None = 60.0,
-        restart_backoff_s: tuple[float, float] = (0.01, 1.0),
-        max_restarts: int = 10,
         name: str = "tpf",
-        crash_on: tuple[type[Exception], ...] = (ActorCrash,),
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._mailbox_size = mailbox_size
         self._idle_timeout_s = idle_timeout_s
-        self._backoff = restart_backoff_s
-        self._max_restarts = max_restarts
         self._name = name
-        self._crash_on = crash_on
-        self._sleep = sleep  # injectable so tests check backoff without waiting
-        self._factories: dict[str, Callable[[Hashable], Actor]] = {}
+        self._factories: dict[str, Callable[[Hashable], Actor[Any]]] = {}
         self._acts: dict[_Key, _Activation] = {}
         # Tasks detached from the registry but still running on_stop: a new activation of the
         # same key waits for them, so two instances never touch the same state at once.
         self._retiring: dict[_Key, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._activations = self._restarts = self._passivations = 0
+        self._activations = self._crashes = self._passivations = 0
+        self._handled = 0  # messages handled, for run_until_idle's "did anything happen"
 
-    def register(self, kind: str, factory: Callable[[Hashable], Actor]) -> None:
+    def register(self, kind: str, factory: Callable[[Hashable], Actor[Any]]) -> None:
         self._factories[kind] = factory
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def tell(self, kind: str, key: Hashable, message: Any) -> None:
+    async def tell(self, kind: str, key: Hashable, message: Message) -> None:
         """Deliver without waiting for an answer; waits for mailbox space (backpressure)."""
         await self._deliver(kind, key, (message, None))
 
-    def try_tell(self, kind: str, key: Hashable, message: Any) -> bool:
+    def try_tell(self, kind: str, key: Hashable, message: Message) -> bool:
         """Deliver if the mailbox has room; False when it is full or the system is stopped."""
         if self._closed:
             return False
@@ -126,15 +127,19 @@ class ActorSystem:
             return False
         return True
 
-    async def ask(self, kind: str, key: Hashable, message: Any, *, timeout_s: float) -> Any:
-        """Send and await the answer; the timeout covers waiting for mailbox space too."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def ask(self, kind: str, key: Hashable, message: Ask[R], *, timeout_s: float) -> R:
+        """Send and await the answer; the timeout covers waiting for mailbox space too.
+
+        The reply's type comes from the message (``Ask[R]``); the actor's ``receive`` is what
+        answers it with an ``R``, which is why the result is cast rather than checked.
+        """
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         deadline = asyncio.timeout(timeout_s)
         try:
             async with deadline:
                 await self._deliver(kind, key, (message, fut))
                 # A timeout cancels fut; the actor skips replying to a done future.
-                return await fut
+                return cast(R, await fut)
         except TimeoutError:
             if deadline.expired():  # not a TimeoutError that receive() itself raised
                 raise AskTimeout(f"{kind}/{key!r} did not answer within {timeout_s}s") from None
@@ -185,47 +190,35 @@ class ActorSystem:
         try:
             if predecessor is not None:
                 await asyncio.wait((predecessor,))  # wait, but never cancel it
-            while True:
-                try:
-                    actor = act.actor = self._factories[act.kind](act.key)
-                    actor.key, actor.system = act.key, self
-                    await actor.on_start()
-                    crash = await self._serve(act, actor)
-                except Exception as exc:  # a failing factory or on_start is a crash
-                    crash = exc
-                await self._stop_instance(act)
-                if crash is None:  # passivated; _serve already detached it
-                    self._passivations += 1
-                    return
-                act.failures += 1
-                if act.failures > self._max_restarts:
-                    log.error(
-                        "actor %s/%r gave up after %d restarts",
-                        act.kind,
-                        act.key,
-                        self._max_restarts,
-                        exc_info=crash,
-                    )
-                    self._retire(act, f"actor {act.kind}/{act.key!r} gave up after crashing")
-                    return
-                delay = min(self._backoff[0] * 2 ** (act.failures - 1), self._backoff[1])
-                log.warning(
-                    "actor %s/%r crashed; restarting in %.3fs",
-                    act.kind,
-                    act.key,
-                    delay,
-                    exc_info=crash,
-                )
-                await self._sleep(delay)
-                self._restarts += 1
+            try:
+                actor = act.actor = self._factories[act.kind](act.key)
+                actor.key, actor.system = act.key, self
+                await actor.on_start()
+            except Exception as exc:
+                await self._crashed(act, exc)
+                return
+            await self._serve(act, actor)  # returns once idle: already detached
+            await self._stop_instance(act)
+            self._passivations += 1
         except asyncio.CancelledError:
             # stop() or passivate_idle(): they already failed every pending ask.
             await self._stop_instance(act)
             raise
 
-    async def _serve(self, act: _Activation, actor: Actor) -> Exception | None:
-        """Handle messages until idle passivation (None) or a crash (the exception)."""
-        queue, receive, crash_on = act.queue, actor.receive, self._crash_on
+    async def _crashed(self, act: _Activation, exc: Exception) -> None:
+        """The activation could not start: fail its pending asks, leave the key to a fresh one.
+
+        Detached first (synchronously), so a message arriving meanwhile activates a new
+        instance, which waits for this task's ``on_stop`` before it starts.
+        """
+        self._crashes += 1
+        log.error("actor %s/%r failed to start", act.kind, act.key, exc_info=exc)
+        self._retire(act, f"actor {act.kind}/{act.key!r} failed to start: {exc}", cause=exc)
+        await self._stop_instance(act)
+
+    async def _serve(self, act: _Activation, actor: Actor[Any]) -> None:
+        """Handle messages until the mailbox stays empty for ``idle_timeout_s`` (passivation)."""
+        queue, receive = act.queue, actor.receive
         idle_s = self._idle_timeout_s
         while True:
             if queue.empty():
@@ -245,7 +238,7 @@ class ActorSystem:
                             # Same loop step as the emptiness check: no message can slip in
                             # between, later ones go to a fresh activation.
                             self._detach(act)
-                            return None
+                            return
                 finally:
                     act.idle = False
             else:
@@ -254,12 +247,6 @@ class ActorSystem:
             act.current, act.handling = fut, True
             try:
                 result = await receive(message)
-            except crash_on as exc:
-                if fut is not None and not fut.done():
-                    fut.set_exception(exc)
-                act.current, act.handling = None, False
-                queue.task_done()
-                return exc
             except Exception as exc:
                 if fut is None and isinstance(exc, StoreUnavailable):
                     # Logged once by the store (tpf.stores.health), not once per message.
@@ -272,7 +259,7 @@ class ActorSystem:
                 if fut is not None and not fut.done():
                     fut.set_result(result)
             act.current, act.handling = None, False
-            act.failures = 0
+            self._handled += 1
             queue.task_done()
 
     async def _stop_instance(self, act: _Activation) -> None:
@@ -292,18 +279,21 @@ class ActorSystem:
         if act.task is not None and not act.task.done():
             self._retiring[k] = act.task
 
-    def _retire(self, act: _Activation, reason: str) -> None:
+    def _retire(self, act: _Activation, reason: str, cause: Exception | None = None) -> None:
         """Detach and fail every pending ask; synchronous so no put can interleave."""
         self._detach(act)
-        fut = act.current
-        if fut is not None and not fut.done():
-            fut.set_exception(ActorStopped(reason))
+        pending = [act.current]
+        act.current = None
         queue = act.queue
         while not queue.empty():
             _, fut = queue.get_nowait()
             queue.task_done()
+            pending.append(fut)
+        for fut in pending:
             if fut is not None and not fut.done():
-                fut.set_exception(ActorStopped(reason))
+                stopped = ActorStopped(reason)
+                stopped.__cause__ = cause
+                fut.set_exception(stopped)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -338,11 +328,18 @@ class ActorSystem:
     async def _drain(self, timeout_s: float) -> None:
         try:
             async with asyncio.timeout(timeout_s):
-                # Loop because handled messages may tell other actors.
-                while any(not a.queue.empty() or a.handling for a in self._acts.values()):
-                    await asyncio.gather(*(a.queue.join() for a in list(self._acts.values())))
+                await self.quiesce()
         except TimeoutError:
             log.warning("actor system %s: drain timed out after %ss", self._name, timeout_s)
+
+    async def quiesce(self) -> None:
+        """Return once no mailbox holds a message and no actor is handling one.
+
+        Loops because handled messages may tell other actors. A handler that never returns
+        (a step blocked on something outside) keeps it waiting: callers bound it with a timeout.
+        """
+        while any(not a.queue.empty() or a.handling for a in self._acts.values()):
+            await asyncio.gather(*(a.queue.join() for a in list(self._acts.values())))
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -350,10 +347,15 @@ class ActorSystem:
         return {
             "activations": self._activations,
             "active": len(self._acts),
-            "restarts": self._restarts,
+            "crashes": self._crashes,
             "mailbox_depth": sum(a.queue.qsize() for a in self._acts.values()),
             "passivations": self._passivations,
         }
+
+    @property
+    def messages_handled(self) -> int:
+        """Messages handled since the system started (a progress mark, not a metric)."""
+        return self._handled
 
     def is_active(self, kind: str, key: Hashable) -> bool:
         return (kind, key) in self._acts

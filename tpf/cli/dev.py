@@ -167,7 +167,8 @@ async def _dev(args: argparse.Namespace) -> int:
             release = await c.register_release(tenant, pid, str(h.descriptor))
             await c.activate_release(tenant, pid, release.release_version)
             # Registering/activating through the coordinator announces the tenant to its hosted
-            # workers, which register and heartbeat their own record (tpf/actors/hosted_workers).
+            # workers, which register and heartbeat their own record
+            # (tpf/supervisors/hosted_workers).
             assert h.worker is not None  # hosted before start
             h.worker_id = c.hosted.worker_id(h.worker.identity)
             await c.hosted.tick()  # the record exists before the banner says so

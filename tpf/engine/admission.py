@@ -10,7 +10,7 @@ re-hashes the artifact and calls the worker on every submit); any release or wor
 through this coordinator drops the cache at once.
 
 A coordinator that hosts the release registers and heartbeats its own lifecycle record
-(:mod:`tpf.actors.hosted_workers`); admission tells it about the tenant before looking at the
+(:mod:`tpf.supervisors.hosted_workers`); admission tells it about the tenant before looking at the
 records, so the first submission of a tenant it has not seen yet finds that record. Every
 refusal says what would make the submission admissible.
 """

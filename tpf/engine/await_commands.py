@@ -1,7 +1,7 @@
 """Await commands and queries: the pending interactions an answer can resume, and completing one.
 
 A completion's response is decoded here and admitted by the awaits supervisor
-(:class:`~tpf.actors.awaits.Awaits`), which checks it with the worker directory's validator of
+(:class:`~tpf.supervisors.awaits.Awaits`), which checks it with the worker directory's validator of
 the await's code before anything is stored.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpf.actors.awaits import Completion
 from tpf.core import codec
 from tpf.core.errors import ValidationError
 from tpf.core.records import AwaitInteraction
 from tpf.engine.parts import Parts
 from tpf.stores import orphans
+from tpf.supervisors.awaits import Completion
 
 
 class AwaitCommands(Parts):

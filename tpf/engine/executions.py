@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpf.actors.context import EXECUTION
-from tpf.actors.execution import Redrive, Submit
+from tpf.actors.messages import Redrive, Submit
 from tpf.core import codec, ids
 from tpf.core.errors import ValidationError
 from tpf.core.records import ExecutionRecord, ExecutionStatus, IdempotencyPolicy
@@ -79,12 +79,13 @@ class ExecutionCommands(Parts):
             # No TTL while live: retention counts from the terminal state (lifecycle.retain).
             ttl_epoch_s=0,
         )
-        stored, duplicate = await self.system.ask(
+        answer = await self.system.ask(
             EXECUTION,
             (tenant_id, record.execution_id),
             Submit(record),
             timeout_s=self.ask_timeout_s,
         )
+        stored, duplicate = answer.record, answer.duplicate
         return SubmitResult(stored.execution_id, duplicate, stored.created_at_epoch_ms, stored)
 
     def _execution_key(self, tenant_id: str, client_key: str | None, submitted: bytes) -> str:
@@ -114,14 +115,12 @@ class ExecutionCommands(Parts):
         """Re-drive a terminal execution from its step; with ``reopen_await``, a FAILED one from
         its last await, which parks again on a fresh interaction (see
         :func:`tpf.core.redrives.reopen_await`)."""
-        result = await self.system.ask(
+        return await self.system.ask(
             EXECUTION,
             (tenant_id, execution_id),
             Redrive(expected_version, allow_failed, reason, reopen_await),
             timeout_s=self.ask_timeout_s,
         )
-        assert isinstance(result, ExecutionRecord)
-        return result
 
 
 def require(value: str | None, name: str) -> None:

@@ -8,7 +8,6 @@ sets them, once, when it builds them.
 
 from __future__ import annotations
 
-from tpf.actors.awaits import Awaits
 from tpf.actors.context import Engine
 from tpf.actors.runtime import ActorSystem
 from tpf.config.settings import Settings
@@ -17,6 +16,7 @@ from tpf.core.errors import NotFound
 from tpf.core.records import ExecutionRecord
 from tpf.engine.admission import Admission
 from tpf.stores.base import StoreSet
+from tpf.supervisors.awaits import Awaits
 from tpf.transports.workers.directory import WorkerDirectory
 
 

@@ -4,21 +4,15 @@ Registering and activating releases and recording worker events are commands, so
 the registry actor of their ``(tenant, pipeline)`` as messages; listings read the stores.
 Worker states are derived at read time from the lifecycle record and the staleness setting.
 A release registered or activated here that this coordinator hosts gets its worker record at
-once (:mod:`tpf.actors.hosted_workers`).
+once (:mod:`tpf.supervisors.hosted_workers`).
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from tpf.actors.hosted_workers import HostedWorkers
-from tpf.actors.registry import (
-    REGISTRY,
-    ActivateRelease,
-    RecordWorkerEvent,
-    RegisterRelease,
-    release_of,
-)
+from tpf.actors.messages import ActivateRelease, RecordWorkerEvent, RegisterRelease
+from tpf.actors.registry import REGISTRY
 from tpf.actors.runtime import ActorSystem
 from tpf.config.settings import Settings
 from tpf.core.clock import Clock
@@ -26,6 +20,7 @@ from tpf.core.errors import NotFound
 from tpf.core.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
 from tpf.engine.admission import effective_state
 from tpf.stores.base import StoreSet
+from tpf.supervisors.hosted_workers import HostedWorkers
 from tpf.transports.workers.local import LocalTransitionWorker
 
 
@@ -43,13 +38,11 @@ class RegistryCommands:
     async def register_release(
         self, tenant_id: str, pipeline_id: str, descriptor_path: str
     ) -> ReleaseRecord:
-        record = release_of(
-            await self.system.ask(
-                REGISTRY,
-                (tenant_id, pipeline_id),
-                RegisterRelease(descriptor_path),
-                timeout_s=self.ask_timeout_s,
-            )
+        record = await self.system.ask(
+            REGISTRY,
+            (tenant_id, pipeline_id),
+            RegisterRelease(descriptor_path),
+            timeout_s=self.ask_timeout_s,
         )
         await self.hosted.learn(tenant_id, record)
         return record
@@ -57,13 +50,11 @@ class RegistryCommands:
     async def activate_release(
         self, tenant_id: str, pipeline_id: str, release_version: str
     ) -> ReleaseRecord:
-        record = release_of(
-            await self.system.ask(
-                REGISTRY,
-                (tenant_id, pipeline_id),
-                ActivateRelease(release_version),
-                timeout_s=self.ask_timeout_s,
-            )
+        record = await self.system.ask(
+            REGISTRY,
+            (tenant_id, pipeline_id),
+            ActivateRelease(release_version),
+            timeout_s=self.ask_timeout_s,
         )
         await self.hosted.learn(tenant_id, record)
         return record
@@ -81,7 +72,6 @@ class RegistryCommands:
             RecordWorkerEvent(event),
             timeout_s=self.ask_timeout_s,
         )
-        assert isinstance(record, WorkerRecord)
         return self._with_state(record)
 
     async def register_worker(

@@ -1,7 +1,7 @@
 """The composition root: build every part of a coordinator in order, start it, close it.
 
 ``Runtime.open`` builds what a configuration describes, each part from its provider table
-(:mod:`tpf.engine.providers`): AWS clients when a chosen provider needs them, the await channel,
+(:mod:`tpf.config.providers`): AWS clients when a chosen provider needs them, the await channel,
 the stores, the work queue, the DLQ sink, then the engine, actors, supervisors and the worker
 directory. Every opened resource's close is pushed onto one ``AsyncExitStack``, so ``close()``
 closes them in reverse order of opening, and a failure while opening closes what was opened.
@@ -21,17 +21,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Self
 
-from tpf.actors.awaits import Awaits
 from tpf.actors.context import EXECUTION, Engine
-from tpf.actors.dead_letters import DeadLetters
 from tpf.actors.execution import ExecutionActor
-from tpf.actors.hosted_workers import HostedWorkers
-from tpf.actors.lease_keeper import LeaseKeeper
 from tpf.actors.registry import REGISTRY, RegistryActor
 from tpf.actors.runtime import ActorSystem
-from tpf.actors.supervisor import Pass, SupervisorLoop
-from tpf.actors.sweeper import Sweeper
-from tpf.actors.work_consumer import WorkConsumer
 from tpf.authoring.pipeline import Pipeline
 from tpf.aws.clients import AwsClients, needs_aws
 from tpf.config import unsupported_warnings
@@ -49,6 +42,14 @@ from tpf.engine.step_threads import StepThreads
 from tpf.engine.transport_providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
+from tpf.supervisors.awaits import Awaits
+from tpf.supervisors.dead_letters import DeadLetters
+from tpf.supervisors.hosted_workers import HostedWorkers
+from tpf.supervisors.idle import DEFAULT_MAX_ROUNDS, run_until_idle
+from tpf.supervisors.lease_keeper import LeaseKeeper
+from tpf.supervisors.loop import Pass, SupervisorLoop
+from tpf.supervisors.sweeper import Sweeper
+from tpf.supervisors.work_consumer import WorkConsumer
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq.log import LogDeadLetterSink
 from tpf.transports.work.inproc import InProcessWorkQueue
@@ -238,7 +239,7 @@ class Runtime(RegistryCommands, Parts):
         """Run ``pipeline``'s code in this process as a local transition worker.
 
         The coordinator registers and heartbeats the worker's lifecycle record itself, for every
-        tenant with a release of its identity (:mod:`tpf.actors.hosted_workers`).
+        tenant with a release of its identity (:mod:`tpf.supervisors.hosted_workers`).
         """
         worker = LocalTransitionWorker(
             pipeline,
@@ -284,6 +285,12 @@ class Runtime(RegistryCommands, Parts):
         self._consumer_task = asyncio.create_task(self.work_consumer.run(), name="tpf-work")
         self._running = True
         LOG.info("coordinator %s started", self.engine.owner)
+
+    async def run_until_idle(self, *, max_rounds: int = DEFAULT_MAX_ROUNDS) -> int:
+        """Burst mode for tests: tick the work consumer, sweeper, dead letters, awaits and lease
+        keeper until a round does no work (:mod:`tpf.supervisors.idle`); the work done."""
+        passes = (self.work_consumer, self.sweeper, self.dead_letters, self.awaits, self.leases)
+        return await run_until_idle(self.system, passes, max_rounds=max_rounds)
 
     async def reclaim_leases(self) -> int:
         """Let the leases of a dead predecessor expire now, so the sweeper's next pass takes

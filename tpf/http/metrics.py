@@ -32,7 +32,7 @@ from tpf.http.auth import TokenUnavailable, Unauthorized
 from tpf.http.wire import EDGE, Route, Surface
 
 # Actor-system stats that only ever grow are counters; the rest are gauges.
-_CUMULATIVE_STATS = frozenset({"activations", "restarts", "passivations"})
+_CUMULATIVE_STATS = frozenset({"activations", "crashes", "passivations"})
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
 

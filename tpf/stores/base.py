@@ -196,7 +196,8 @@ class ReleaseCatalog(Protocol):
 
     The memory and file registries hold their whole content in memory, so they offer it; the
     DynamoDB registry is partitioned by ``(tenant, pipeline)`` and does not (a coordinator then
-    learns tenants from the releases and submissions it sees: :mod:`tpf.actors.hosted_workers`).
+    learns tenants from the releases and submissions it sees:
+    :mod:`tpf.supervisors.hosted_workers`).
     """
 
     async def tenant_releases(self, pipeline_id: str, release_version: str) -> list[ReleaseRecord]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from tpf.actors.context import EXECUTION, Engine
-from tpf.actors.execution import WORK, Resolve
+from tpf.actors.messages import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.core import interactions as inter
 from tpf.core.events import log_timed_out

@@ -7,7 +7,7 @@ waits for mailbox space (``tell``), which bounds how much work is pulled ahead o
 from __future__ import annotations
 
 from tpf.actors.context import EXECUTION, Engine
-from tpf.actors.execution import WORK
+from tpf.actors.messages import WORK
 from tpf.actors.runtime import ActorSystem
 
 BATCH = 256

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpf.actors.context import EXECUTION, Engine
-from tpf.actors.execution import Resolve
+from tpf.actors.messages import Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.core import events
 from tpf.core import interactions as inter

@@ -16,16 +16,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from tpf.actors.context import Engine
+from tpf.actors.transition import LeaseLost
 from tpf.core.records import ExecutionRecord
 
 LOG = logging.getLogger("tpf.leases")
 T = TypeVar("T")
 # Tells the worker running a transition to stop it: ``(tenant_id, execution_id)``.
 OnLost = Callable[[str, str], Awaitable[None]]
-
-
-class LeaseLost(Exception):
-    """The transition's lease was taken over; its result must not be committed."""
 
 
 class Ticket:

@@ -1,0 +1,274 @@
+"""The commits of one execution: each state change a compare-and-set on the version it read.
+
+:meth:`ExecutionCommits.commit` answers the committed record or :class:`Refused`, and never
+decides what a refusal means; its caller does:
+
+- after a transition it ran under its lease, a refusal is the fence against double commits
+  (another coordinator re-claimed the execution once our lease expired, or applied the same
+  resolution): :meth:`ExecutionCommits.fence` counts it, logs it and drops the result;
+- when the actor applied a resolution to the record it last committed (its cache, see
+  :class:`tpf.actors.execution.ExecutionActor`), a refusal only says the cache was stale: the
+  actor reads the record and applies again.
+
+The outcome commits (succeed, fail, park, apply a resolution) live here too, each computed by
+:mod:`tpf.core.lifecycle` and committed through :meth:`ExecutionCommits.commit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+
+from tpf.actors.context import Engine
+from tpf.core import events, lifecycle
+from tpf.core import interactions as inter
+from tpf.core.events import log_event
+from tpf.core.records import (
+    AwaitInteraction,
+    ExecutionRecord,
+    ExecutionStatus,
+    InteractionStatus,
+    TransitionResult,
+    WorkItem,
+)
+from tpf.transports.workers.local import failure_result
+
+LOG = logging.getLogger("tpf.execution")
+T = TypeVar("T")
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A commit the store refused: the record changed after ``expected_version``."""
+
+    record: ExecutionRecord  # what this actor tried to commit
+    expected_version: int
+
+
+def log_lifecycle(level: int, event: str, record: ExecutionRecord, **fields: Any) -> None:
+    """One lifecycle line for ``record`` (see :mod:`tpf.core.events`)."""
+    if LOG.isEnabledFor(level):
+        ids = (record.tenant_id, record.execution_id, record.current_step_index, record.attempt)
+        log_event(LOG, level, event, *ids, **fields)
+
+
+def log_failed(record: ExecutionRecord) -> None:
+    """A terminal failure; its traceback goes out with the DLQ envelope (and is on the record)."""
+    log_lifecycle(
+        logging.ERROR,
+        events.FAILED,
+        record,
+        reason=record.dead_letters[-1].terminal_reason if record.dead_letters else None,
+        errorCode=record.error_code,
+        errorMessage=record.error_message,
+    )
+
+
+class ExecutionCommits:
+    """Commits one execution's state changes, remembering what it committed last."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # The record as last committed here. A completion usually reaches the actor that
+        # parked the execution, which can then skip reading the record back; if another
+        # coordinator moved it meanwhile, the version check refuses and the actor reads.
+        self.last: ExecutionRecord | None = None
+        # The resolved interaction the next transition starts from, when this actor just
+        # applied it: saves reading it back from the store.
+        self.resolved: AwaitInteraction | None = None
+
+    async def commit(
+        self, record: ExecutionRecord, expected_version: int
+    ) -> ExecutionRecord | Refused:
+        engine = self.engine
+        # Retention starts here when this commit makes the execution terminal (and never while
+        # it is live: a parked execution is kept however long it waits).
+        record = lifecycle.retain(record, engine.settings.execution.ttl_ms)
+        committed = await engine.stores.executions.compare_and_set(record, expected_version)
+        if committed is None:
+            self.last = None
+            return Refused(record, expected_version)
+        self.last = committed
+        engine.committed(committed)
+        return committed
+
+    def fence(self, outcome: T | Refused) -> T | None:
+        """``outcome``, or ``None`` for a commit refused after our own transition.
+
+        Someone re-claimed the execution (our lease expired): our result is discarded and theirs
+        will be committed instead. This is the fence against double commits.
+        """
+        if not isinstance(outcome, Refused):
+            return outcome
+        self.engine.counters["commits_refused"] += 1
+        LOG.warning(
+            "commit refused for execution %s/%s at version %d: it changed meanwhile (our "
+            "lease was taken over, or another coordinator applied the same resolution)",
+            outcome.record.tenant_id,
+            outcome.record.execution_id,
+            outcome.expected_version,
+        )
+        return None
+
+    async def succeed(self, claimed: ExecutionRecord, result: TransitionResult) -> None:
+        engine = self.engine
+        outputs = result.output_payloads
+        type_id = outputs[0].payload_type_id if outputs else None
+        value = _decode(outputs[0].payload) if outputs else None
+        done = lifecycle.mark_succeeded(claimed, engine.clock.now_ms(), type_id, value)
+        committed = self.fence(await self.commit(done, claimed.version))
+        if committed is not None:
+            engine.counters["succeeded"] += 1
+            log_lifecycle(
+                logging.DEBUG, events.SUCCEEDED, committed, resultType=committed.result_type_id
+            )
+
+    async def fail(self, claimed: ExecutionRecord, result: TransitionResult) -> None:
+        engine = self.engine
+        failure = result.failure
+        code = (failure.error_code if failure else None) or (
+            failure.failure_class.rsplit(".", 1)[-1] if failure else "TransitionWorkerFailure"
+        )
+        decided = lifecycle.decide_failure(
+            claimed,
+            engine.clock.now_ms(),
+            engine.retry_policy,
+            error_code=code,
+            error_message=failure.message if failure else "transition failed without a reason",
+            retryable=failure.retryable if failure else True,
+            rand=engine.rand(),
+            error_detail=failure.error_detail if failure else None,
+        )
+        committed = self.fence(await self.commit(decided, claimed.version))
+        if committed is None:
+            return
+        if committed.status is ExecutionStatus.WAIT_RETRY:
+            engine.counters["retries_scheduled"] += 1
+            delay = committed.next_due_epoch_ms - committed.updated_at_epoch_ms
+            # The failed attempt's numbers (the record already counts the next one).
+            log_lifecycle(
+                logging.WARNING,
+                events.RETRY,
+                claimed,
+                delayMs=delay,
+                nextAttempt=committed.attempt,
+                errorCode=committed.error_code,
+                errorMessage=committed.error_message,
+            )
+            await engine.queue.enqueue(
+                WorkItem(tenant_id=committed.tenant_id, execution_id=committed.execution_id),
+                delay,
+            )
+        else:
+            engine.counters["failed"] += 1
+            log_failed(committed)
+            engine.dead_letter_committed(committed.dead_letters[-1])
+
+    async def park(
+        self, claimed: ExecutionRecord, result: TransitionResult
+    ) -> ExecutionRecord | None:
+        """Park on the result's interaction; a claimed record to run next if it was already
+        resolved."""
+        engine = self.engine
+        suspension = result.await_suspension
+        if suspension is None or not suspension.interactions:
+            await self.fail(
+                claimed, failure_result(ValueError("empty await suspension"), retryable=False)
+            )
+            return None
+        # The interaction is stored before the execution points at it, so a parked execution
+        # always has its interaction. Ids are derived, so a re-run finds the same one.
+        stored, _ = await engine.stores.awaits.create_or_get(suspension.interactions[0])
+        if not stored.pending:
+            # Already resolved (a re-run after a crash, or a very early completion): go on
+            # without parking.
+            return self.fence(await self.apply(claimed, stored, parked=False))
+        parked = self.fence(
+            await self.commit(
+                lifecycle.mark_waiting(claimed, engine.clock.now_ms(), stored), claimed.version
+            )
+        )
+        if parked is None:
+            return None
+        engine.counters["parked"] += 1
+        log_lifecycle(
+            logging.DEBUG,
+            events.PARKED,
+            parked,
+            stepId=stored.step_id,
+            interactionId=stored.interaction_id,
+            deadlineEpochMs=stored.deadline_epoch_ms,
+        )
+        # A completion admitted between the create and the park saw a RUNNING execution and
+        # left the resume to us: look again now that the park is committed.
+        current = await engine.stores.awaits.get(stored.tenant_id, stored.interaction_id)
+        if current is not None and not current.pending:
+            return self.fence(await self.apply(parked, current, parked=True))
+        return None
+
+    async def apply(
+        self, record: ExecutionRecord, interaction: AwaitInteraction, *, parked: bool
+    ) -> ExecutionRecord | Refused | None:
+        """Apply a resolved interaction to its execution.
+
+        Answers the claimed record to run next (completed), ``None`` (the execution failed on
+        a timed-out or closed interaction) or :class:`Refused` (``record`` was not current).
+        ``parked`` says whether ``record`` is parked on the interaction (else it is the claimed,
+        running record that was about to park).
+        """
+        engine = self.engine
+        now = engine.clock.now_ms()
+        if interaction.status is InteractionStatus.COMPLETED:
+            if parked:
+                queued = lifecycle.resume_after_await(record, now, interaction)
+            else:
+                queued = lifecycle.resume_without_parking(record, now, interaction)
+            # Queue and claim in one write: the next transition runs here and now.
+            running = lifecycle.lease(queued, engine.owner, now, engine.settings.execution.lease_ms)
+            committed = await self.commit(running, record.version)
+            if isinstance(committed, Refused):
+                return committed
+            engine.counters["resumed"] += 1
+            log_lifecycle(
+                logging.DEBUG,
+                events.RESUMED,
+                committed,
+                interactionId=interaction.interaction_id,
+                actor=interaction.actor,
+            )
+            await self.mark_applied(interaction)
+            self.resolved = interaction
+            return committed
+        failed = lifecycle.fail_await_timeout(record, now, interaction)
+        if interaction.status is not InteractionStatus.TIMED_OUT:
+            failed = msgspec.structs.replace(
+                failed,
+                error_code=f"AWAIT_{interaction.status.value}",
+                error_message=f"Await interaction {interaction.status.value.lower()}: "
+                f"{interaction.interaction_id}",
+            )
+        ended = await self.commit(failed, record.version)
+        if isinstance(ended, Refused):
+            return ended
+        engine.counters["failed"] += 1
+        engine.counters["await_timeouts"] += 1
+        log_failed(ended)
+        engine.dead_letter_committed(ended.dead_letters[-1])
+        await self.mark_applied(interaction)
+        return None
+
+    async def mark_applied(self, interaction: AwaitInteraction) -> None:
+        engine = self.engine
+        awaits = engine.stores.awaits
+        current: AwaitInteraction | None = interaction  # usually current: try it before reading
+        while current is not None and not current.applied and not current.pending:
+            done = await awaits.compare_and_set(
+                inter.mark_applied(current, engine.clock.now_ms()), current.version
+            )
+            if done is not None:
+                return
+            current = await awaits.get(interaction.tenant_id, interaction.interaction_id)

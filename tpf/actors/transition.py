@@ -1,0 +1,135 @@
+"""One transition's run: build the command pinned to the execution's release, call its worker.
+
+This is the I/O half of a transition that comes before any commit. It never commits: it turns
+a claimed record into a :class:`~tpf.core.records.TransitionResult` (a failure result when no input
+can be built, no worker hosts the release or the transport fails), or ``None`` when the lease
+was lost meanwhile and the result must be thrown away. What to commit is decided by
+:mod:`tpf.actors.commits`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+
+from tpf.actors.context import Engine
+from tpf.core.errors import Conflict, StoreUnavailable
+from tpf.core.ids import transition_key
+from tpf.core.records import (
+    AwaitInteraction,
+    ExecutionRecord,
+    InteractionStatus,
+    TransitionCommand,
+    TransitionResult,
+)
+from tpf.transports.workers.directory import no_worker_result
+from tpf.transports.workers.local import error_detail, failure_result
+
+T = TypeVar("T")
+_encode = msgspec.json.Encoder().encode
+
+
+class LeaseLost(Exception):
+    """The transition's lease was taken over; its result must not be committed."""
+
+
+class LeaseGuard(Protocol):
+    """Runs a transition under lease protection (:class:`tpf.supervisors.lease_keeper.LeaseKeeper`).
+
+    A protocol so the actors do not import the supervisors that drive them.
+    """
+
+    async def run(
+        self,
+        record: ExecutionRecord,
+        work: Coroutine[Any, Any, T],
+        on_lost: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> T:
+        """Run ``work`` for the claimed ``record``; raise :class:`LeaseLost` if the lease was
+        lost while it ran, after calling ``on_lost(tenant_id, execution_id)`` (the worker's
+        ``cancel``)."""
+        ...
+
+
+async def run_transition(
+    engine: Engine,
+    leases: LeaseGuard,
+    claimed: ExecutionRecord,
+    resolved: AwaitInteraction | None,
+) -> TransitionResult | None:
+    """The worker's result for one transition of ``claimed``; ``None`` if the lease was lost.
+
+    ``resolved`` is the interaction this actor just applied, when it did: it saves reading the
+    transition's input back from the store.
+    """
+    try:
+        command = await build_command(engine, claimed, resolved)
+    except StoreUnavailable:
+        raise  # not the input's fault: the lease runs out and a later claim tries again
+    except Exception as exc:  # no input can be built: retrying cannot help
+        return failure_result(exc, retryable=False)
+    identity = (claimed.pipeline_id, claimed.contract_version, claimed.release_version)
+    worker = await engine.workers.resolve(claimed.tenant_id, identity)
+    if worker is None:
+        return no_worker_result(identity)
+    try:
+        return await leases.run(claimed, worker.execute(command), on_lost=worker.cancel)
+    except LeaseLost:
+        return None
+    except Exception as exc:  # the transport failed, not the step
+        return failure_result(exc, retryable=True, detail=error_detail(exc))
+
+
+async def build_command(
+    engine: Engine, record: ExecutionRecord, resolved: AwaitInteraction | None
+) -> TransitionCommand:
+    type_id, payload = await transition_input(engine, record, resolved)
+    key = transition_key(record.execution_id, record.current_step_index, record.attempt)
+    return TransitionCommand(
+        tenant_id=record.tenant_id,
+        execution_id=record.execution_id,
+        pipeline_id=record.pipeline_id,
+        contract_version=record.contract_version,
+        release_version=record.release_version,
+        current_step_index=record.current_step_index,
+        attempt=record.attempt,
+        result_shape=record.result_shape,
+        execution_version=record.version,
+        transition_key=key,
+        trace_id=key,
+        payload_type_id=type_id,
+        payload=_encode(payload).decode(),
+    )
+
+
+async def transition_input(
+    engine: Engine, record: ExecutionRecord, resolved: AwaitInteraction | None
+) -> tuple[str | None, Any]:
+    """The input of the transition's first step.
+
+    Step 0 takes the submitted input. Later steps start only at await boundaries: right after
+    an await the input is its interaction's response; at the await step itself (a re-drive
+    after a timeout) it is the interaction's request.
+    """
+    if record.current_step_index == 0:
+        return record.input_type_id, record.input_payload
+    interaction = resolved
+    if interaction is None or interaction.interaction_id != record.await_interaction_id:
+        interaction = None
+        if record.await_interaction_id is not None:
+            interaction = await engine.stores.awaits.get(
+                record.tenant_id, record.await_interaction_id
+            )
+    if interaction is not None:
+        if (
+            interaction.step_index == record.current_step_index - 1
+            and interaction.status is InteractionStatus.COMPLETED
+        ):
+            return interaction.output_type, interaction.response_payload
+        if interaction.step_index == record.current_step_index:
+            return None, interaction.request_payload
+    raise Conflict(
+        f"execution {record.execution_id} has no input for step {record.current_step_index}"
+    )
