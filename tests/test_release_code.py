@@ -28,7 +28,7 @@ from tpf.release_build import CONTRACT_ENTRY, PIPELINE_REF_ENTRY
 from tpf.release_code import CODE_MANIFEST_ENTRY, pipeline_code
 from tpf.releases import ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
-from tpf.stores.file_releases import FileReleaseStore
+from tpf.stores.releases.file import FileReleaseStore
 from tpf.transports.local_worker import LocalTransitionWorker
 
 

@@ -20,13 +20,13 @@ from tpf.stores.dynamo import (
     DynamoWorkerStore,
     create_tables,
 )
-from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import (
     MemoryAwaitStore,
     MemoryExecutionStore,
     MemoryReleaseStore,
     MemoryWorkerStore,
 )
+from tpf.stores.releases.file import FileReleaseStore
 from tpf.stores.sqlite import (
     SqliteAwaitStore,
     SqliteDatabase,

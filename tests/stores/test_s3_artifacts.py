@@ -15,8 +15,8 @@ from tpf.aws import AwsClients
 from tpf.bootstrap import bootstrap_aws
 from tpf.errors import ConfigError, Conflict, NotFound, ValidationError
 from tpf.settings import Settings
+from tpf.stores.artifacts.s3 import S3ArtifactStore
 from tpf.stores.factory import open_stores
-from tpf.stores.s3_artifacts import S3ArtifactStore
 
 CONTENT = b"pipeline jar bytes" * 1000
 BUCKET = "tpf-release-artifacts"

@@ -19,8 +19,8 @@ from tpf.errors import ConfigError, StoreUnavailable
 from tpf.records import ExecutionStatus, InteractionStatus, WorkerEventType
 from tpf.settings import Settings
 from tpf.stores.factory import open_stores
-from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import MemoryExecutionStore
+from tpf.stores.releases.file import FileReleaseStore
 from tpf.stores.sqlite import (
     SqliteAwaitStore,
     SqliteDatabase,

@@ -29,13 +29,13 @@ from tpf.stores.base import (
     StoreSet,
     WorkerStore,
 )
-from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import (
     MemoryAwaitStore,
     MemoryExecutionStore,
     MemoryReleaseStore,
     MemoryWorkerStore,
 )
+from tpf.stores.releases.file import FileReleaseStore
 from tpf.stores.sqlite import (
     SqliteAwaitStore,
     SqliteDatabase,
@@ -182,7 +182,7 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
         health.append(health_of(dynamo, probe_table=_probe_table(settings)))
     artifacts: ArtifactStore
     if settings.releases_storage_provider == "s3":
-        from tpf.stores.s3_artifacts import S3ArtifactStore
+        from tpf.stores.artifacts.s3 import S3ArtifactStore
 
         assert aws is not None  # checked before anything was opened
         artifacts = S3ArtifactStore(aws, settings)

@@ -34,7 +34,7 @@ from tpf.stores.dynamo.codec import (
     to_json,
 )
 from tpf.stores.dynamo.sharded import by_tenant_and_id, query_shards
-from tpf.stores.memory import is_unapplied
+from tpf.stores.rules import is_unapplied
 
 _PAGE_MAX = 1000
 
