@@ -25,6 +25,7 @@ from tpf.stores.base import (
     ArtifactStore,
     AwaitStore,
     ExecutionStore,
+    HeldCompletionStore,
     ReleaseStore,
     StoreSet,
     WorkerStore,
@@ -32,6 +33,7 @@ from tpf.stores.base import (
 from tpf.stores.memory import (
     MemoryAwaitStore,
     MemoryExecutionStore,
+    MemoryHeldCompletionStore,
     MemoryReleaseStore,
     MemoryWorkerStore,
 )
@@ -40,6 +42,7 @@ from tpf.stores.sqlite import (
     SqliteAwaitStore,
     SqliteDatabase,
     SqliteExecutionStore,
+    SqliteHeldCompletionStore,
     SqliteWorkerStore,
 )
 from tpf.stores.state_lock import StateLock, acquire_all
@@ -141,15 +144,23 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
 
     executions: ExecutionStore
     awaits: AwaitStore
+    held: HeldCompletionStore
     if db is not None and settings.state_provider == "sqlite":
         executions, awaits = SqliteExecutionStore(db), SqliteAwaitStore(db)
+        held = SqliteHeldCompletionStore(db)
     elif dynamo is not None and settings.state_provider == "dynamo":
-        from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
+        from tpf.stores.dynamo import (
+            DynamoAwaitStore,
+            DynamoExecutionStore,
+            DynamoHeldCompletionStore,
+        )
 
         executions = DynamoExecutionStore(dynamo, settings)
         awaits = DynamoAwaitStore(dynamo, settings)
+        held = DynamoHeldCompletionStore(dynamo, settings)
     else:
         executions, awaits = MemoryExecutionStore(), MemoryAwaitStore()
+        held = MemoryHeldCompletionStore()
 
     workers: WorkerStore
     if db is not None and settings.worker_lifecycle_provider == "sqlite":
@@ -194,6 +205,7 @@ async def _open_stores(settings: Settings, aws: AwsClients | None) -> StoreSet:
         releases=releases,
         workers=workers,
         artifacts=artifacts,
+        held=held,
         closers=closers,
         health=health,
     )

@@ -85,6 +85,13 @@ def is_unapplied(interaction: AwaitInteraction) -> bool:
     return interaction.status not in PENDING_INTERACTION_STATUSES and not interaction.applied
 
 
+def hold_key(tenant_id: str, handle_kind: str, handle: str) -> str:
+    """A held completion's key and listing order: ``"{len}:{part}:..."`` (no separator inside a
+    tenant or id can make two holds collide). UTF-8 byte order, which SQLite and DynamoDB sort
+    by, is code point order, which Python sorts by: every backend lists holds the same way."""
+    return ":".join(f"{len(p)}:{p}" for p in (tenant_id, handle_kind, handle))
+
+
 def fold_worker_event(previous: WorkerRecord | None, event: WorkerEvent) -> WorkerRecord | None:
     """The worker record after ``event``; ``None`` for HEARTBEAT/DRAIN of an unknown worker."""
     at = event.at_epoch_ms

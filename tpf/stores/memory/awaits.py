@@ -6,10 +6,12 @@ One sorted list per filter value (tenant, assignee, group, step, and one for ove
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from bisect import bisect_left, insort
 from collections.abc import Hashable, Iterator
 
+from tpf import interactions as inter
 from tpf.errors import Conflict
 from tpf.records import AwaitInteraction
 from tpf.stores.rules import is_unapplied
@@ -60,6 +62,7 @@ class MemoryAwaitStore:
         self._by_correlation: dict[_Key, str] = {}
         self._pending = _DeadlineIndex()
         self._unapplied: dict[_Key, None] = {}
+        self._undispatched: set[_Key] = set()  # the dispatch outbox
 
     def _put(self, new: AwaitInteraction) -> None:
         key = (new.tenant_id, new.interaction_id)
@@ -76,6 +79,10 @@ class MemoryAwaitStore:
             self._unapplied[key] = None
         else:
             self._unapplied.pop(key, None)
+        if new.undispatched:
+            self._undispatched.add(key)
+        else:
+            self._undispatched.discard(key)
         self._items[key] = new
         self._by_correlation[(new.tenant_id, new.correlation_id)] = new.interaction_id
 
@@ -154,3 +161,19 @@ class MemoryAwaitStore:
 
     async def find_unapplied(self, limit: int) -> list[AwaitInteraction]:
         return [self._items[key] for key in itertools.islice(self._unapplied, max(0, limit))]
+
+    async def find_undispatched(self, limit: int) -> list[AwaitInteraction]:
+        keys = heapq.nsmallest(max(0, limit), self._undispatched)
+        return [self._items[key] for key in keys]
+
+    async def mark_dispatched(
+        self, tenant_id: str, interaction_id: str, now_ms: int
+    ) -> AwaitInteraction | None:
+        stored = self._items.get((tenant_id, interaction_id))
+        if stored is None:
+            return None
+        dispatched = inter.mark_dispatched(stored, now_ms)
+        if dispatched is None:
+            return stored
+        self._put(dispatched)
+        return dispatched

@@ -6,7 +6,14 @@ and one module per store kind holds its store.
 
 from tpf.stores.sqlite.awaits import SqliteAwaitStore
 from tpf.stores.sqlite.executions import SqliteExecutionStore
+from tpf.stores.sqlite.held import SqliteHeldCompletionStore
 from tpf.stores.sqlite.schema import SqliteDatabase
 from tpf.stores.sqlite.workers import SqliteWorkerStore
 
-__all__ = ["SqliteAwaitStore", "SqliteDatabase", "SqliteExecutionStore", "SqliteWorkerStore"]
+__all__ = [
+    "SqliteAwaitStore",
+    "SqliteDatabase",
+    "SqliteExecutionStore",
+    "SqliteHeldCompletionStore",
+    "SqliteWorkerStore",
+]

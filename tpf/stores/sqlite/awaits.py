@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from tpf import interactions as inter
 from tpf.errors import Conflict
 from tpf.records import AwaitInteraction
 from tpf.stores.sqlite.schema import PENDING_SQL as _PENDING_SQL
@@ -27,6 +28,7 @@ def _interaction_row(i: AwaitInteraction) -> tuple[Any, ...]:
         i.group,
         i.step_id,
         int(i.applied),
+        i.dispatch_state.value,
         _encode(i),
         i.tenant_id,
         i.interaction_id,
@@ -38,6 +40,22 @@ def _load_interactions(
 ) -> list[AwaitInteraction]:
     rows = conn.execute(f"SELECT data FROM interactions {where}", params).fetchall()
     return [_decode_interaction(data) for (data,) in rows]
+
+
+def _store_if_version(
+    conn: sqlite3.Connection, interaction: AwaitInteraction, expected_version: int
+) -> AwaitInteraction | None:
+    try:
+        cursor = conn.execute(
+            """UPDATE interactions SET correlation_id = ?, version = ?, status = ?,
+            pending = ?, deadline_epoch_ms = ?, assignee = ?, grp = ?, step_id = ?,
+            applied = ?, dispatch_state = ?, data = ?
+            WHERE tenant_id = ? AND interaction_id = ? AND version = ?""",
+            (*_interaction_row(interaction), expected_version),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"correlation id {interaction.correlation_id} is already in use") from exc
+    return interaction if cursor.rowcount == 1 else None
 
 
 class SqliteAwaitStore:
@@ -55,8 +73,8 @@ class SqliteAwaitStore:
             try:
                 conn.execute(
                     """INSERT INTO interactions (correlation_id, version, status, pending,
-                    deadline_epoch_ms, assignee, grp, step_id, applied, data, tenant_id,
-                    interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    deadline_epoch_ms, assignee, grp, step_id, applied, dispatch_state, data,
+                    tenant_id, interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     _interaction_row(interaction),
                 )
             except sqlite3.IntegrityError as exc:  # only the correlation index can collide
@@ -90,22 +108,9 @@ class SqliteAwaitStore:
     async def compare_and_set(
         self, interaction: AwaitInteraction, expected_version: int
     ) -> AwaitInteraction | None:
-        def op(conn: sqlite3.Connection) -> AwaitInteraction | None:
-            try:
-                cursor = conn.execute(
-                    """UPDATE interactions SET correlation_id = ?, version = ?, status = ?,
-                    pending = ?, deadline_epoch_ms = ?, assignee = ?, grp = ?, step_id = ?,
-                    applied = ?, data = ? WHERE tenant_id = ? AND interaction_id = ?
-                    AND version = ?""",
-                    (*_interaction_row(interaction), expected_version),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(
-                    f"correlation id {interaction.correlation_id} is already in use"
-                ) from exc
-            return interaction if cursor.rowcount == 1 else None
-
-        return await self._db.run(op, atomic=True)
+        return await self._db.run(
+            lambda conn: _store_if_version(conn, interaction, expected_version), atomic=True
+        )
 
     async def query_pending(
         self,
@@ -143,3 +148,28 @@ class SqliteAwaitStore:
             "ORDER BY tenant_id, interaction_id LIMIT ?"
         )
         return await self._db.run(lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True)
+
+    async def find_undispatched(self, limit: int) -> list[AwaitInteraction]:
+        sql = (
+            f"INDEXED BY interactions_undispatched WHERE {_PENDING_SQL} "
+            "AND dispatch_state = 'CREATED' ORDER BY tenant_id, interaction_id LIMIT ?"
+        )
+        return await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True
+        )
+
+    async def mark_dispatched(
+        self, tenant_id: str, interaction_id: str, now_ms: int
+    ) -> AwaitInteraction | None:
+        def op(conn: sqlite3.Connection) -> AwaitInteraction | None:
+            key = (tenant_id, interaction_id)
+            found = _load_interactions(conn, "WHERE tenant_id = ? AND interaction_id = ?", key)
+            if not found:
+                return None
+            dispatched = inter.mark_dispatched(found[0], now_ms)
+            if dispatched is None:
+                return found[0]
+            # Read and write in one transaction on the one connection: nothing can come between.
+            return _store_if_version(conn, dispatched, found[0].version)
+
+        return await self._db.run(op, atomic=True)

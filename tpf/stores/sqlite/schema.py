@@ -37,6 +37,7 @@ SCHEMA = (
         version INTEGER NOT NULL, status TEXT NOT NULL, pending INTEGER NOT NULL,
         deadline_epoch_ms INTEGER NOT NULL, assignee TEXT, grp TEXT, step_id TEXT NOT NULL,
         applied INTEGER NOT NULL, data BLOB NOT NULL,
+        dispatch_state TEXT NOT NULL DEFAULT 'DISPATCHED',
         PRIMARY KEY (tenant_id, interaction_id))""",
     """CREATE UNIQUE INDEX IF NOT EXISTS interactions_by_correlation
         ON interactions (tenant_id, correlation_id)""",
@@ -55,6 +56,9 @@ SCHEMA = (
         ON interactions (deadline_epoch_ms, tenant_id, interaction_id) WHERE {PENDING_SQL}""",
     """CREATE INDEX IF NOT EXISTS interactions_unapplied
         ON interactions (tenant_id, interaction_id) WHERE pending = 0 AND applied = 0""",
+    # Channel completions that arrived before their interaction (key: rules.hold_key).
+    """CREATE TABLE IF NOT EXISTS held_completions (
+        hold_key TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS worker_events (
         tenant_id TEXT NOT NULL, pipeline_id TEXT NOT NULL, worker_id TEXT NOT NULL,
         seq INTEGER NOT NULL, data BLOB NOT NULL,
@@ -67,6 +71,19 @@ SCHEMA = (
         PRIMARY KEY (tenant_id, pipeline_id, worker_id))""",
 )
 
+
+# Columns added after the first release, each with the default that describes the rows written
+# before it (every interaction then was dispatched at creation), and what indexes them. A
+# database file from before gets the column on open; CREATE TABLE above has it already.
+ADDED_COLUMNS = (
+    ("interactions", "dispatch_state", "TEXT NOT NULL DEFAULT 'DISPATCHED'"),
+)
+ADDED_COLUMN_INDEXES = (
+    # The dispatch outbox: only pending interactions not yet published are in it.
+    f"""CREATE INDEX IF NOT EXISTS interactions_undispatched
+        ON interactions (tenant_id, interaction_id)
+        WHERE {PENDING_SQL} AND dispatch_state = 'CREATED'""",
+)
 
 _COUNT_UP = """INSERT INTO execution_status_counts (status, n) VALUES (NEW.status, 1)
     ON CONFLICT (status) DO UPDATE SET n = n + 1;"""
@@ -90,6 +107,12 @@ class SqliteDatabase(GroupCommitDatabase):
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         super()._create_schema(conn)
+        for table, column, definition in ADDED_COLUMNS:
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        for statement in ADDED_COLUMN_INDEXES:
+            conn.execute(statement)
         counted = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'execution_status_counts'"
         ).fetchone()
