@@ -12,10 +12,17 @@ import pytest
 
 from tpf.aws import AwsClients
 from tpf.settings import Settings
-from tpf.stores.base import AwaitStore, ExecutionStore, ReleaseStore, WorkerStore
+from tpf.stores.base import (
+    AwaitStore,
+    ExecutionStore,
+    HeldCompletionStore,
+    ReleaseStore,
+    WorkerStore,
+)
 from tpf.stores.dynamo import (
     DynamoAwaitStore,
     DynamoExecutionStore,
+    DynamoHeldCompletionStore,
     DynamoReleaseStore,
     DynamoWorkerStore,
     create_tables,
@@ -23,6 +30,7 @@ from tpf.stores.dynamo import (
 from tpf.stores.memory import (
     MemoryAwaitStore,
     MemoryExecutionStore,
+    MemoryHeldCompletionStore,
     MemoryReleaseStore,
     MemoryWorkerStore,
 )
@@ -31,6 +39,7 @@ from tpf.stores.sqlite import (
     SqliteAwaitStore,
     SqliteDatabase,
     SqliteExecutionStore,
+    SqliteHeldCompletionStore,
     SqliteWorkerStore,
 )
 
@@ -96,6 +105,22 @@ async def await_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
     yield SqliteAwaitStore(db)
+    await db.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamo"])
+async def held_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[HeldCompletionStore]:
+    if request.param == "memory":
+        yield MemoryHeldCompletionStore()
+        return
+    if request.param == "dynamo":
+        async with dynamo_for(request, state_provider="dynamo") as (client, settings):
+            yield DynamoHeldCompletionStore(client, settings)
+        return
+    db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
+    yield SqliteHeldCompletionStore(db)
     await db.close()
 
 
