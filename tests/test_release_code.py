@@ -28,7 +28,7 @@ from tpf.core.clock import FakeClock
 from tpf.core.errors import Conflict, ValidationError
 from tpf.engine.releases import ReleaseRegistrar, build_release
 from tpf.stores.artifacts import LocalArtifactStore
-from tpf.stores.file_releases import FileReleaseStore
+from tpf.stores.releases.file import FileReleaseStore
 from tpf.transports.workers.local import LocalTransitionWorker
 
 

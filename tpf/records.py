@@ -14,6 +14,7 @@ from tpf.core.records import AwaitInteraction as AwaitInteraction
 from tpf.core.records import AwaitSuspension as AwaitSuspension
 from tpf.core.records import ContractStep as ContractStep
 from tpf.core.records import DeadLetterEnvelope as DeadLetterEnvelope
+from tpf.core.records import DispatchState as DispatchState
 from tpf.core.records import ExecutionRecord as ExecutionRecord
 from tpf.core.records import ExecutionStatus as ExecutionStatus
 from tpf.core.records import IdempotencyPolicy as IdempotencyPolicy

@@ -11,25 +11,34 @@ import pytest
 
 from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
-from tpf.stores.base import AwaitStore, ExecutionStore, ReleaseStore, WorkerStore
+from tpf.stores.base import (
+    AwaitStore,
+    ExecutionStore,
+    HeldCompletionStore,
+    ReleaseStore,
+    WorkerStore,
+)
 from tpf.stores.dynamo import (
     DynamoAwaitStore,
     DynamoExecutionStore,
+    DynamoHeldCompletionStore,
     DynamoReleaseStore,
     DynamoWorkerStore,
     create_tables,
 )
-from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import (
     MemoryAwaitStore,
     MemoryExecutionStore,
+    MemoryHeldCompletionStore,
     MemoryReleaseStore,
     MemoryWorkerStore,
 )
+from tpf.stores.releases.file import FileReleaseStore
 from tpf.stores.sqlite import (
     SqliteAwaitStore,
     SqliteDatabase,
     SqliteExecutionStore,
+    SqliteHeldCompletionStore,
     SqliteWorkerStore,
 )
 
@@ -94,6 +103,22 @@ async def await_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
     yield SqliteAwaitStore(db)
+    await db.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamo"])
+async def held_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[HeldCompletionStore]:
+    if request.param == "memory":
+        yield MemoryHeldCompletionStore()
+        return
+    if request.param == "dynamo":
+        async with dynamo_for(request, state__provider="dynamo") as (client, settings):
+            yield DynamoHeldCompletionStore(client, settings)
+        return
+    db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
+    yield SqliteHeldCompletionStore(db)
     await db.close()
 
 

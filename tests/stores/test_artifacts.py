@@ -101,7 +101,7 @@ async def test_open_missing_is_not_found(tmp_path: Path) -> None:
 async def test_repeated_verify_does_not_rehash(
     tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tpf.stores.artifacts as artifacts
+    import tpf.stores.artifacts.local as artifacts
 
     store = LocalArtifactStore(str(tmp_path / "root"))
     digest = digest_of(CONTENT)

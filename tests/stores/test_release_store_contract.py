@@ -10,7 +10,7 @@ from msgspec.structs import replace
 from tpf.core.errors import Conflict, NotFound
 from tpf.core.records import ReleaseRecord, ReleaseStatus
 from tpf.stores.base import ReleaseStore
-from tpf.stores.file_releases import FileReleaseStore
+from tpf.stores.releases.file import FileReleaseStore
 
 T0 = 1_760_000_000_000
 

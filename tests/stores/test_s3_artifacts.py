@@ -15,8 +15,8 @@ from tpf.aws.bootstrap import bootstrap_aws
 from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError, Conflict, NotFound, ValidationError
+from tpf.stores.artifacts.s3 import S3ArtifactStore
 from tpf.stores.factory import open_stores
-from tpf.stores.s3_artifacts import S3ArtifactStore
 
 CONTENT = b"pipeline jar bytes" * 1000
 BUCKET = "tpf-release-artifacts"

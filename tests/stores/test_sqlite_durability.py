@@ -19,8 +19,8 @@ from tpf.config.settings import ReleaseSettings, Settings, StateSettings, Worker
 from tpf.core.errors import ConfigError, StoreUnavailable
 from tpf.core.records import ExecutionStatus, InteractionStatus, WorkerEventType
 from tpf.stores.factory import open_stores
-from tpf.stores.file_releases import FileReleaseStore
 from tpf.stores.memory import MemoryExecutionStore
+from tpf.stores.releases.file import FileReleaseStore
 from tpf.stores.sqlite import (
     SqliteAwaitStore,
     SqliteDatabase,

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from tpf.core import ids
-from tpf.core.records import AwaitInteraction, InteractionStatus
+from tpf.core.records import AwaitInteraction, DispatchState, InteractionStatus
 
 replace = msgspec.structs.replace
 
@@ -48,7 +48,14 @@ def new_interaction(
     assignee: str | None = None,
     group: str | None = None,
     transport_type: str = "interaction-api",
+    dispatch_state: DispatchState = DispatchState.DISPATCHED,
 ) -> AwaitInteraction:
+    """The interaction an await step parks on (one item of its await unit).
+
+    ``dispatch_state`` is ``DISPATCHED`` when no channel has to publish the request (REST, the
+    only channel today); a channel-backed await passes ``CREATED`` so its dispatcher finds it
+    in the outbox (:meth:`tpf.stores.base.AwaitStore.find_undispatched`).
+    """
     key = idempotency_key(execution_id, step_id, key_fields, request_payload)
     deadline = now_ms + timeout_ms
     return AwaitInteraction(
@@ -68,7 +75,8 @@ def new_interaction(
         assignee=assignee,
         group=group,
         transport_type=transport_type,
-        transport_metadata={"adapter": transport_type, "dispatchedAtEpochMs": now_ms},
+        transport_metadata={"adapter": transport_type}
+        | ({"dispatchedAtEpochMs": now_ms} if dispatch_state is DispatchState.DISPATCHED else {}),
         deadline_epoch_ms=deadline,
         created_at_epoch_ms=now_ms,
         updated_at_epoch_ms=now_ms,
@@ -78,6 +86,7 @@ def new_interaction(
         # never expire. No store expires interactions and the interaction table has no native
         # TTL, so an interaction stays as long as the deployment keeps that table.
         ttl_epoch_s=0,
+        dispatch_state=dispatch_state,
     )
 
 
@@ -109,6 +118,19 @@ def time_out(interaction: AwaitInteraction, now_ms: int) -> AwaitInteraction:
 def mark_applied(interaction: AwaitInteraction, now_ms: int) -> AwaitInteraction:
     return replace(
         interaction, version=interaction.version + 1, updated_at_epoch_ms=now_ms, applied=True
+    )
+
+
+def mark_dispatched(interaction: AwaitInteraction, now_ms: int) -> AwaitInteraction | None:
+    """``interaction`` as published to its channel, or ``None`` if it already is (idempotent)."""
+    if interaction.dispatch_state is DispatchState.DISPATCHED:
+        return None
+    return replace(
+        interaction,
+        dispatch_state=DispatchState.DISPATCHED,
+        version=interaction.version + 1,
+        updated_at_epoch_ms=now_ms,
+        transport_metadata={**interaction.transport_metadata, "dispatchedAtEpochMs": now_ms},
     )
 
 

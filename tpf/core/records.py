@@ -57,6 +57,17 @@ PENDING_INTERACTION_STATUSES = frozenset(
 )
 
 
+class DispatchState(enum.StrEnum):
+    """Whether an interaction's request has reached its channel (the dispatch outbox).
+
+    ``CREATED``: stored, not yet published (a channel dispatcher finds it and publishes it);
+    ``DISPATCHED``: published, or needing no publish (REST: the request is read from the API).
+    """
+
+    CREATED = "CREATED"
+    DISPATCHED = "DISPATCHED"
+
+
 class IdempotencyPolicy(enum.StrEnum):
     OPTIONAL_CLIENT_KEY = "OPTIONAL_CLIENT_KEY"
     CLIENT_KEY_REQUIRED = "CLIENT_KEY_REQUIRED"
@@ -219,10 +230,35 @@ class AwaitInteraction(Record, frozen=True, kw_only=True):
     ttl_epoch_s: int = 0
     applied: bool = False
     completed_at_epoch_ms: int = 0
+    # Rows written before dispatch states existed were all REST interactions, dispatched at
+    # creation: the default reads them back as what they are.
+    dispatch_state: DispatchState = DispatchState.DISPATCHED
 
     @property
     def pending(self) -> bool:
         return self.status in PENDING_INTERACTION_STATUSES
+
+    @property
+    def undispatched(self) -> bool:
+        """Pending and not yet published to its channel: in the dispatch outbox."""
+        return self.pending and self.dispatch_state is DispatchState.CREATED
+
+
+class HeldCompletion(Record, frozen=True, kw_only=True):
+    """A channel completion that arrived before its interaction was stored, kept durably.
+
+    Named by ``interaction_id`` or ``correlation_id`` (``handle_kind`` says which, ``handle``
+    holds it); one hold per ``(tenant_id, handle_kind, handle)``. Admitted (and deleted) once the
+    interaction appears, dropped at ``expires_at_epoch_ms``.
+    """
+
+    tenant_id: str
+    handle_kind: str  # "interaction" | "correlation"
+    handle: str
+    response: Any = None
+    actor: str | None = None
+    held_at_epoch_ms: int = 0
+    expires_at_epoch_ms: int = 0
 
 
 # --------------------------------------------------------------------------- contracts & releases

@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 from tpf.core.records import (
     AwaitInteraction,
     ExecutionRecord,
+    HeldCompletion,
     ReleaseRecord,
     WorkerEvent,
     WorkerRecord,
@@ -161,6 +162,45 @@ class AwaitStore(Protocol):
         """Resolved interactions (COMPLETED or TIMED_OUT...) whose ``applied`` is still false."""
         ...
 
+    async def find_undispatched(self, limit: int) -> list[AwaitInteraction]:
+        """The dispatch outbox: pending interactions in ``DispatchState.CREATED`` (stored, not yet
+        published to their channel), at most ``limit``, ordered by tenant then id. Uses an
+        index: interactions dispatched at creation (REST) never enter it."""
+        ...
+
+    async def mark_dispatched(
+        self, tenant_id: str, interaction_id: str, now_ms: int
+    ) -> AwaitInteraction | None:
+        """Record that the interaction's request was published (``DISPATCHED``, version + 1).
+
+        Idempotent: an interaction already dispatched is returned as stored. ``None`` if the
+        interaction does not exist. A concurrent writer (a completion) is retried against.
+        """
+        ...
+
+
+class HeldCompletionStore(Protocol):
+    """Channel completions that arrived before their interaction was stored (durable holds).
+
+    A channel acknowledges its message (deletes it, commits the offset) only after
+    :meth:`hold` returned, so a completion survives a coordinator restart in between; the
+    awaits supervisor lists the holds, admits each whose interaction has appeared, and
+    releases it (or drops it once expired).
+    """
+
+    async def hold(self, held: HeldCompletion) -> bool:
+        """Store ``held`` unless ``(tenant_id, handle_kind, handle)`` is held already (the first
+        hold wins, as the first completion does at admission). ``True`` if stored."""
+        ...
+
+    async def list(self, limit: int) -> list[HeldCompletion]:
+        """At most ``limit`` holds, ordered by :func:`tpf.stores.rules.hold_key`."""
+        ...
+
+    async def release(self, tenant_id: str, handle_kind: str, handle: str) -> None:
+        """Delete the hold (idempotent)."""
+        ...
+
 
 class ReleaseStore(Protocol):
     async def register(self, record: ReleaseRecord) -> ReleaseRecord:
@@ -250,6 +290,8 @@ class StoreSet:
     releases: ReleaseStore
     workers: WorkerStore
     artifacts: ArtifactStore
+    # Follows the state provider: a hold is as durable as the interactions it waits for.
+    held: HeldCompletionStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # ``(keep_owner, now_ms) -> count``: make every lease held by another owner expire now.
     # Set only when this process holds the execution store's directory locked

@@ -66,6 +66,7 @@ async def open_stores(
     stores = StoreSet(
         executions=state.executions,
         awaits=state.awaits,
+        held=state.held,
         releases=releases,
         workers=workers,
         artifacts=artifacts,

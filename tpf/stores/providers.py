@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tpf.config.providers import OpenContext, Provider, ProviderTable
-from tpf.stores.base import ArtifactStore, AwaitStore, ExecutionStore, ReleaseStore, WorkerStore
+from tpf.stores.base import (
+    ArtifactStore,
+    AwaitStore,
+    ExecutionStore,
+    HeldCompletionStore,
+    ReleaseStore,
+    WorkerStore,
+)
 
 if TYPE_CHECKING:
     from tpf.aws.clients import AwsClients
@@ -24,10 +31,12 @@ _P = "pipeline.orchestrator."
 
 @dataclass(frozen=True)
 class StateStores:
-    """What a state provider opens: the execution and await stores, which share a backend."""
+    """What a state provider opens: the execution, await and held-completion stores, which share
+    a backend."""
 
     executions: ExecutionStore
     awaits: AwaitStore
+    held: HeldCompletionStore
 
 
 async def sqlite_db(ctx: OpenContext) -> SqliteDatabase:
@@ -74,24 +83,37 @@ def _probe_table(settings: Settings) -> str:
 
 
 async def _memory_state(ctx: OpenContext) -> StateStores:
-    from tpf.stores.memory import MemoryAwaitStore, MemoryExecutionStore
+    from tpf.stores.memory import (
+        MemoryAwaitStore,
+        MemoryExecutionStore,
+        MemoryHeldCompletionStore,
+    )
 
-    return StateStores(MemoryExecutionStore(), MemoryAwaitStore())
+    return StateStores(MemoryExecutionStore(), MemoryAwaitStore(), MemoryHeldCompletionStore())
 
 
 async def _sqlite_state(ctx: OpenContext) -> StateStores:
-    from tpf.stores.sqlite import SqliteAwaitStore, SqliteExecutionStore
+    from tpf.stores.sqlite import (
+        SqliteAwaitStore,
+        SqliteExecutionStore,
+        SqliteHeldCompletionStore,
+    )
 
     db = await sqlite_db(ctx)
-    return StateStores(SqliteExecutionStore(db), SqliteAwaitStore(db))
+    return StateStores(
+        SqliteExecutionStore(db), SqliteAwaitStore(db), SqliteHeldCompletionStore(db)
+    )
 
 
 async def _dynamo_state(ctx: OpenContext) -> StateStores:
     from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
+    from tpf.stores.dynamo.held import DynamoHeldCompletionStore
 
-    client = await dynamo_client(ctx)
+    client, s = await dynamo_client(ctx), ctx.settings
     return StateStores(
-        DynamoExecutionStore(client, ctx.settings), DynamoAwaitStore(client, ctx.settings)
+        DynamoExecutionStore(client, s),
+        DynamoAwaitStore(client, s),
+        DynamoHeldCompletionStore(client, s),
     )
 
 
@@ -144,7 +166,7 @@ async def _memory_releases(ctx: OpenContext) -> ReleaseStore:
 
 
 async def _file_releases(ctx: OpenContext) -> ReleaseStore:
-    from tpf.stores.file_releases import FileReleaseStore
+    from tpf.stores.releases.file import FileReleaseStore
 
     return await FileReleaseStore.open(ctx.settings.resolved_releases_root)
 
@@ -174,7 +196,7 @@ async def _local_artifacts(ctx: OpenContext) -> ArtifactStore:
 
 
 async def _s3_artifacts(ctx: OpenContext) -> ArtifactStore:
-    from tpf.stores.s3_artifacts import S3ArtifactStore
+    from tpf.stores.artifacts.s3 import S3ArtifactStore
 
     return S3ArtifactStore(ctx.require_aws(), ctx.settings)
 

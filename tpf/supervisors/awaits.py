@@ -11,9 +11,12 @@ REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
   after the deadline times the interaction out (and so fails its execution) instead of leaving it
   parked, which fixes the original's edge case;
 - a channel completion whose interaction is not stored yet is *held* and retried on each
-  ``tick()`` for ``hold_ms`` (the original's SQS poller dropped it); once its interaction
-  appears it is admitted like any other, and one refused then (invalid, conflicting, closed)
-  is dropped with a warning, as nobody is waiting for its answer;
+  ``tick()`` for ``hold_ms`` (the original's SQS poller dropped it); the hold is a store row
+  (:class:`~tpf.stores.base.HeldCompletionStore`), written before :meth:`Awaits.complete`
+  returns, so a channel acknowledges its message only once the hold is durable and a restart
+  keeps it. Once its interaction appears it is admitted like any other and the hold deleted;
+  one refused then (invalid, conflicting, closed) is dropped with a warning, as nobody is
+  waiting for its answer;
 - ``tick()`` also re-applies resolved interactions whose execution never heard of them (the
   ``applied`` mark), the repair for a crash between the two writes;
 - a completion whose execution no longer exists is refused with ``404 EXECUTION_NOT_FOUND``
@@ -34,7 +37,7 @@ from tpf.core import events
 from tpf.core import interactions as inter
 from tpf.core.errors import Conflict, NotFound, ValidationError
 from tpf.core.events import log_event, log_timed_out
-from tpf.core.records import AwaitInteraction, InteractionStatus
+from tpf.core.records import AwaitInteraction, HeldCompletion, InteractionStatus
 from tpf.engine import responses
 from tpf.engine.leadership import AlwaysLeader, Leadership
 from tpf.stores import orphans
@@ -54,14 +57,10 @@ class Completion:
     held: bool = False
 
 
-@dataclass
-class _Held:
-    tenant_id: str
-    interaction_id: str | None
-    correlation_id: str | None
-    response: Any
-    actor: str | None
-    expires_at_ms: int
+# With no hold known to this process, how often it still looks for holds in the store: ones
+# another coordinator wrote before it died, or this one before a restart.
+IDLE_HOLD_LOOK_MS = 10_000
+INTERACTION, CORRELATION = "interaction", "correlation"  # HeldCompletion.handle_kind
 
 
 class Awaits:
@@ -78,11 +77,14 @@ class Awaits:
         self._system = system
         self._validator = validator
         self._hold_ms = hold_ms
-        self._held: list[_Held] = []
+        # Holds as of this process's last look (the store is the truth): the metrics gauge, and
+        # whether the next retry needs to look at all.
+        self._held_count = 0
+        self._next_look_ms = 0  # the first retry always looks: holds from before a restart
         self._leadership = leadership or AlwaysLeader()
 
     def held(self) -> int:
-        return len(self._held)
+        return self._held_count
 
     async def complete(
         self,
@@ -101,16 +103,22 @@ class Awaits:
             if not hold_if_missing:
                 handle = interaction_id or correlation_id
                 raise NotFound(f"Await interaction not found: {handle}")
-            self._held.append(
-                _Held(
-                    tenant_id,
-                    interaction_id,
-                    correlation_id,
-                    response,
-                    actor,
-                    self._engine.clock.now_ms() + self._hold_ms,
-                )
+            now = self._engine.clock.now_ms()
+            kind, handle = (
+                (INTERACTION, interaction_id) if interaction_id else (CORRELATION, correlation_id)
             )
+            assert handle is not None
+            hold = HeldCompletion(
+                tenant_id=tenant_id,
+                handle_kind=kind,
+                handle=handle,
+                response=response,
+                actor=actor,
+                held_at_epoch_ms=now,
+                expires_at_epoch_ms=now + self._hold_ms,
+            )
+            if await self._engine.stores.held.hold(hold):
+                self._held_count += 1
             self._engine.counters["completions_held"] += 1
             return Completion(None, held=True)
         return await self._admit(found, response, actor)
@@ -200,28 +208,36 @@ class Awaits:
 
     async def retry_held(self) -> int:
         """Admit held completions whose interaction has appeared (drop expired holds)."""
-        if not self._held:
-            return 0
-        now = self._engine.clock.now_ms()
-        held, self._held = self._held, []
-        admitted = 0
-        for item in held:
-            found = await self._lookup(item.tenant_id, item.interaction_id, item.correlation_id)
+        engine = self._engine
+        now = engine.clock.now_ms()
+        if self._held_count == 0 and now < self._next_look_ms:
+            return 0  # none known: look again later rather than query the store every second
+        self._next_look_ms = now + IDLE_HOLD_LOOK_MS
+        store = engine.stores.held
+        admitted = kept = 0
+        for item in await store.list(engine.settings.sweeper.limit):
+            by_id = item.handle_kind == INTERACTION
+            found = await self._lookup(
+                item.tenant_id, item.handle if by_id else None, None if by_id else item.handle
+            )
             if found is not None:
                 try:
                     await self._admit(found, item.response, item.actor)
                     admitted += 1
                 except (ValidationError, NotFound, Conflict) as exc:
-                    self._engine.counters["completions_dropped"] += 1
+                    engine.counters["completions_dropped"] += 1
                     LOG.warning("held completion dropped: %s", exc)
-            elif item.expires_at_ms > now:
-                self._held.append(item)
+            elif item.expires_at_epoch_ms > now:
+                kept += 1
+                continue
             else:
-                self._engine.counters["completions_dropped"] += 1
+                engine.counters["completions_dropped"] += 1
                 LOG.warning(
-                    "held completion for %s dropped: interaction never appeared",
-                    item.interaction_id or item.correlation_id,
+                    "held completion for %s dropped: interaction never appeared", item.handle
                 )
+            # Admitted (durably) or dropped: only now may the hold go.
+            await store.release(item.tenant_id, item.handle_kind, item.handle)
+        self._held_count = kept
         return admitted
 
     async def repair_unapplied(self) -> int:

@@ -7,6 +7,7 @@ store takes the coordinator's shared aiobotocore DynamoDB client (``await aws.cl
 
 from tpf.stores.dynamo.awaits import DynamoAwaitStore
 from tpf.stores.dynamo.executions import DynamoExecutionStore
+from tpf.stores.dynamo.held import DynamoHeldCompletionStore
 from tpf.stores.dynamo.releases import DynamoReleaseStore
 from tpf.stores.dynamo.schema import create_tables, missing_resources
 from tpf.stores.dynamo.workers import DynamoWorkerStore
@@ -14,6 +15,7 @@ from tpf.stores.dynamo.workers import DynamoWorkerStore
 __all__ = [
     "DynamoAwaitStore",
     "DynamoExecutionStore",
+    "DynamoHeldCompletionStore",
     "DynamoReleaseStore",
     "DynamoWorkerStore",
     "create_tables",

@@ -11,7 +11,12 @@ Requests: ``create_or_get`` one ``TransactWriteItems`` (interaction + correlatio
 ``get`` one ``GetItem``; ``get_by_correlation`` two; ``compare_and_set`` one conditional
 ``PutItem`` (a correlation change, which never happens on the engine's path, is a transaction);
 ``query_pending`` one ``Query`` page per ``min(max(3 x limit, limit), 1000)`` candidates;
-``find_overdue``/``find_unapplied`` one ``Query`` per shard plus one ``BatchGetItem``.
+``find_overdue``/``find_unapplied``/``find_undispatched`` one ``Query`` per shard plus one
+``BatchGetItem``.
+
+The dispatch outbox (pending interactions not yet published to their channel) is the same
+sharded ``unapplied`` index under ``undispatched#{n}`` partitions: an item is in it while pending,
+in the unapplied partitions once resolved, so the two never meet.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from tpf.config.settings import Settings
+from tpf.core import interactions as inter
 from tpf.core.errors import Conflict, RetryableError
 from tpf.core.records import AwaitInteraction
 from tpf.stores.dynamo import keys
@@ -34,9 +40,10 @@ from tpf.stores.dynamo.codec import (
     to_json,
 )
 from tpf.stores.dynamo.sharded import by_tenant_and_id, query_shards
-from tpf.stores.memory import is_unapplied
+from tpf.stores.rules import is_unapplied
 
 _PAGE_MAX = 1000
+_DISPATCH_ATTEMPTS = 5  # lost races with completions before mark_dispatched gives up
 
 
 def _key(tenant_id: str, interaction_id: str) -> Item:
@@ -104,6 +111,10 @@ class DynamoAwaitStore:
             item["query_deadline_sort"] = S(
                 keys.deadline_sort(i.deadline_epoch_ms, i.tenant_id, i.interaction_id)
             )
+            if i.undispatched:
+                # The dispatch outbox shares the unapplied index (its partitions are disjoint:
+                # pending vs resolved), so it needs no index of its own nor a schema upgrade.
+                item["unapplied_shard"] = S(keys.undispatched_shard(shard))
         elif is_unapplied(i):
             item["unapplied_shard"] = S(keys.unapplied_shard(shard))
         return item
@@ -326,3 +337,33 @@ class DynamoAwaitStore:
         found = [i for i in await self._fetch(ids) if is_unapplied(i)]
         found.sort(key=lambda i: (i.tenant_id, i.interaction_id))
         return found
+
+    async def find_undispatched(self, limit: int) -> list[AwaitInteraction]:
+        if limit <= 0:
+            return []
+        pages = await query_shards(
+            self._db,
+            self._table,
+            self._unapplied_index,
+            self._shards,
+            ("unapplied_shard", keys.undispatched_shard),
+            limit=limit,
+        )
+        ids = by_tenant_and_id(pages, "interaction_id", limit)
+        found = [i for i in await self._fetch(ids) if i.undispatched]
+        found.sort(key=lambda i: (i.tenant_id, i.interaction_id))
+        return found
+
+    async def mark_dispatched(
+        self, tenant_id: str, interaction_id: str, now_ms: int
+    ) -> AwaitInteraction | None:
+        for _ in range(_DISPATCH_ATTEMPTS):
+            stored = await self.get(tenant_id, interaction_id)
+            if stored is None:
+                return None
+            dispatched = inter.mark_dispatched(stored, now_ms)
+            if dispatched is None:
+                return stored
+            if await self.compare_and_set(dispatched, stored.version) is not None:
+                return dispatched
+        raise RetryableError(f"interaction {interaction_id} is contended; try again")

@@ -30,7 +30,7 @@ from tpf.stores.dynamo.codec import (
     to_json_bytes,
 )
 from tpf.stores.dynamo.payloads import ITEM_BUDGET_BYTES, PayloadRef
-from tpf.stores.memory import dead_letter_key
+from tpf.stores.rules import dead_letter_key
 
 PAYLOAD_SLOTS = ("input", "result")
 _CLAIMABLE_VALUES = tuple(sorted(s.value for s in CLAIMABLE_STATUSES))
@@ -76,7 +76,7 @@ def now_s(now_ms: int) -> int:
 
 
 def item_expired(item: Item, now_ms: int) -> bool:
-    """:func:`tpf.stores.memory.is_expired` on an item's attributes (authoritative status)."""
+    """:func:`tpf.stores.rules.is_expired` on an item's attributes (authoritative status)."""
     ttl = opt_n(item, "ttl_epoch_s")
     return ttl > 0 and ttl * 1000 <= now_ms and get_s(item, "status") in _TERMINAL_VALUES
 

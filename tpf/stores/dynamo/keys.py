@@ -95,6 +95,17 @@ def unapplied_shard(shard: int) -> str:
     return f"unapplied#{shard}"
 
 
+def undispatched_shard(shard: int) -> str:
+    """The dispatch outbox's partitions, in the unapplied index (see :mod:`.awaits`)."""
+    return f"undispatched#{shard}"
+
+
+def held_partition(shard: int) -> str:
+    """``tenant_id`` of held completions' items in the interaction table: never a tenant's
+    (their items are told apart by ``hold_json`` too, see :mod:`.held`)."""
+    return f"#held#{shard}"
+
+
 # --------------------------------------------------------------------------- registries
 
 

@@ -21,7 +21,7 @@ from tpf.core.records import ReleaseRecord, ReleaseStatus
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s, release_from_json, to_json
-from tpf.stores.memory import release_conflict
+from tpf.stores.rules import release_conflict
 
 
 def _derive(record: ReleaseRecord, active: bool, activated_at: int) -> ReleaseRecord:

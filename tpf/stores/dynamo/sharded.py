@@ -21,7 +21,7 @@ DueEntry = tuple[int, str, str]  # (sort number, tenant, item id)
 async def query_shards(
     db: Dynamo,
     table: str,
-    index: str,
+    index: str | None,
     shards: int,
     shard_key: tuple[str, Callable[[int], str]],
     *,
@@ -32,7 +32,7 @@ async def query_shards(
     """The first ``limit`` index entries of every shard, in index order, one page per shard.
 
     ``shard_key`` is ``(attribute, shard number -> value)``; ``condition`` (``" AND ..."``) and
-    ``values`` add a sort-key condition.
+    ``values`` add a sort-key condition. ``index`` ``None`` queries the table itself.
     """
     attribute, value_of = shard_key
 

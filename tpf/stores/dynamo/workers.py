@@ -1,7 +1,7 @@
 """``DynamoWorkerStore``: worker lifecycle events in ``tpf_worker_registry`` (spec §6.1, §9).
 
 Events are append-only items ``worker:{workerId}:%019d(at):{seq}:{EVENT}`` in the pipeline's
-partition, folded on read with :func:`~tpf.stores.memory.fold_worker_event`. ``seq`` is this
+partition, folded on read with :func:`~tpf.stores.rules.fold_worker_event`. ``seq`` is this
 store's counter plus a random per-process token: two events of one worker in the same
 millisecond get distinct keys (the original's ``worker:{id}:{at}:{EVENT}`` collided and failed
 with a 500) and, from one process, fold in the order they were appended.
@@ -39,7 +39,7 @@ from tpf.stores.dynamo.codec import (
     worker_event_from_json,
     worker_from_json,
 )
-from tpf.stores.memory import fold_worker_event
+from tpf.stores.rules import fold_worker_event
 
 COMPACT_AFTER = 20
 _TRANSACTION_MAX = 100  # DynamoDB's limit on actions per transaction

@@ -2,7 +2,7 @@
 
 The file holds the immutable release records and the append-only activation events; a
 record's ACTIVE/REGISTERED status is derived from the events on read (the same rules as
-:class:`tpf.stores.memory.MemoryReleaseStore`, which this store extends with persistence).
+:class:`tpf.stores.memory.releases.MemoryReleaseStore`, which this store extends with persistence).
 Every change rewrites the whole file atomically (temp file, fsync, ``os.replace``) off the event
 loop, under an asyncio lock so writes never interleave; a change whose write fails is rolled
 back in memory too.
@@ -20,7 +20,8 @@ import msgspec
 
 from tpf.core.errors import ConfigError
 from tpf.core.records import ReleaseRecord
-from tpf.stores.memory import MemoryReleaseStore, ReleaseActivation
+from tpf.stores.memory.releases import MemoryReleaseStore
+from tpf.stores.rules import ReleaseActivation
 
 
 class _RegistryFile(msgspec.Struct, rename="camel"):

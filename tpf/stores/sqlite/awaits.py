@@ -1,0 +1,175 @@
+"""``SqliteAwaitStore``: await interactions in the ``interactions`` table (see :mod:`.schema`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+from tpf.core import interactions as inter
+from tpf.core.errors import Conflict
+from tpf.core.records import AwaitInteraction
+from tpf.stores.sqlite.schema import PENDING_SQL as _PENDING_SQL
+from tpf.stores.sqlite.schema import SqliteDatabase
+
+_encode = msgspec.json.Encoder().encode
+_decode_interaction = msgspec.json.Decoder(AwaitInteraction).decode
+
+
+def _interaction_row(i: AwaitInteraction) -> tuple[Any, ...]:
+    return (
+        i.correlation_id,
+        i.version,
+        i.status.value,
+        int(i.pending),
+        i.deadline_epoch_ms,
+        i.assignee,
+        i.group,
+        i.step_id,
+        int(i.applied),
+        i.dispatch_state.value,
+        _encode(i),
+        i.tenant_id,
+        i.interaction_id,
+    )
+
+
+def _load_interactions(
+    conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
+) -> list[AwaitInteraction]:
+    rows = conn.execute(f"SELECT data FROM interactions {where}", params).fetchall()
+    return [_decode_interaction(data) for (data,) in rows]
+
+
+def _store_if_version(
+    conn: sqlite3.Connection, interaction: AwaitInteraction, expected_version: int
+) -> AwaitInteraction | None:
+    try:
+        cursor = conn.execute(
+            """UPDATE interactions SET correlation_id = ?, version = ?, status = ?,
+            pending = ?, deadline_epoch_ms = ?, assignee = ?, grp = ?, step_id = ?,
+            applied = ?, dispatch_state = ?, data = ?
+            WHERE tenant_id = ? AND interaction_id = ? AND version = ?""",
+            (*_interaction_row(interaction), expected_version),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"correlation id {interaction.correlation_id} is already in use") from exc
+    return interaction if cursor.rowcount == 1 else None
+
+
+class SqliteAwaitStore:
+    """Await interactions in the ``interactions`` table."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def create_or_get(self, interaction: AwaitInteraction) -> tuple[AwaitInteraction, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[AwaitInteraction, bool]:
+            key = (interaction.tenant_id, interaction.interaction_id)
+            existing = _load_interactions(conn, "WHERE tenant_id = ? AND interaction_id = ?", key)
+            if existing:
+                return existing[0], False
+            try:
+                conn.execute(
+                    """INSERT INTO interactions (correlation_id, version, status, pending,
+                    deadline_epoch_ms, assignee, grp, step_id, applied, dispatch_state, data,
+                    tenant_id, interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    _interaction_row(interaction),
+                )
+            except sqlite3.IntegrityError as exc:  # only the correlation index can collide
+                raise Conflict(
+                    f"correlation id {interaction.correlation_id} is already in use"
+                ) from exc
+            return interaction, True
+
+        return await self._db.run(op)
+
+    async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None:
+        found = await self._db.run(
+            lambda conn: _load_interactions(
+                conn, "WHERE tenant_id = ? AND interaction_id = ?", (tenant_id, interaction_id)
+            ),
+            atomic=True,
+        )
+        return found[0] if found else None
+
+    async def get_by_correlation(
+        self, tenant_id: str, correlation_id: str
+    ) -> AwaitInteraction | None:
+        found = await self._db.run(
+            lambda conn: _load_interactions(
+                conn, "WHERE tenant_id = ? AND correlation_id = ?", (tenant_id, correlation_id)
+            ),
+            atomic=True,
+        )
+        return found[0] if found else None
+
+    async def compare_and_set(
+        self, interaction: AwaitInteraction, expected_version: int
+    ) -> AwaitInteraction | None:
+        return await self._db.run(
+            lambda conn: _store_if_version(conn, interaction, expected_version), atomic=True
+        )
+
+    async def query_pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        limit: int = 100,
+    ) -> list[AwaitInteraction]:
+        clauses = ["tenant_id = ?", _PENDING_SQL]
+        params: list[Any] = [tenant_id]
+        for column, value in (("assignee", assignee), ("grp", group), ("step_id", step_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = " AND ".join(clauses)
+        sql = f"WHERE {where} ORDER BY deadline_epoch_ms, interaction_id LIMIT ?"
+        return await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (*params, limit)), atomic=True
+        )
+
+    async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
+        sql = (
+            f"INDEXED BY interactions_overdue WHERE {_PENDING_SQL} AND deadline_epoch_ms <= ? "
+            "ORDER BY deadline_epoch_ms, tenant_id, interaction_id LIMIT ?"
+        )
+        return await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (now_ms, limit)), atomic=True
+        )
+
+    async def find_unapplied(self, limit: int) -> list[AwaitInteraction]:
+        sql = (
+            "INDEXED BY interactions_unapplied WHERE pending = 0 AND applied = 0 "
+            "ORDER BY tenant_id, interaction_id LIMIT ?"
+        )
+        return await self._db.run(lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True)
+
+    async def find_undispatched(self, limit: int) -> list[AwaitInteraction]:
+        sql = (
+            f"INDEXED BY interactions_undispatched WHERE {_PENDING_SQL} "
+            "AND dispatch_state = 'CREATED' ORDER BY tenant_id, interaction_id LIMIT ?"
+        )
+        return await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True
+        )
+
+    async def mark_dispatched(
+        self, tenant_id: str, interaction_id: str, now_ms: int
+    ) -> AwaitInteraction | None:
+        def op(conn: sqlite3.Connection) -> AwaitInteraction | None:
+            key = (tenant_id, interaction_id)
+            found = _load_interactions(conn, "WHERE tenant_id = ? AND interaction_id = ?", key)
+            if not found:
+                return None
+            dispatched = inter.mark_dispatched(found[0], now_ms)
+            if dispatched is None:
+                return found[0]
+            # Read and write in one transaction on the one connection: nothing can come between.
+            return _store_if_version(conn, dispatched, found[0].version)
+
+        return await self._db.run(op, atomic=True)
