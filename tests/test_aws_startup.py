@@ -16,7 +16,6 @@ import pytest
 
 from demos.restaurant_approval.server import free_port
 from tpf.aws.clients import AwsClients
-from tpf.aws.startup_checks import unreachable_endpoints
 from tpf.config.settings import (
     AwsSettings,
     DlqSettings,
@@ -31,6 +30,7 @@ from tpf.config.settings import (
 )
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
+from tpf.engine.startup_checks import unreachable_endpoints
 
 TPF = str(Path(sys.executable).parent / "tpf")
 P = "pipeline.orchestrator."

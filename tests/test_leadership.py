@@ -13,9 +13,9 @@ from tpf.config.settings import Settings, StateSettings, SweeperSettings
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
 from tpf.core.errors import ConfigError
-from tpf.engine.leadership import LeaseLeadership, MemoryLeaseStore
 from tpf.stores.dynamo.leader import DynamoLeaseStore
 from tpf.stores.dynamo.schema import create_tables
+from tpf.supervisors.leadership import LeaseLeadership, MemoryLeaseStore
 
 LEASE_MS = 9_000
 

@@ -27,13 +27,13 @@ from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, accepted
 from tests.ha.cluster import ROOT, child_env, endpoint_overrides, tpf
 from tests.recipe import RECIPE_MINIMUM
 from tpf.aws.clients import AwsClients
-from tpf.aws.startup_checks import upgrade_dynamo_schema
 from tpf.config import load_settings
 from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError, TpfError
 from tpf.core.records import ExecutionStatus
 from tpf.engine.releases import build_release
+from tpf.engine.startup_checks import upgrade_dynamo_schema
 from tpf.stores.dynamo import missing_resources
 from tpf.stores.dynamo.schema_upgrade import apply_upgrade, plan_upgrade, upgrade_schema
 

@@ -30,8 +30,8 @@ from tpf.core.records import (
     TransitionResult,
     WorkerRecord,
 )
-from tpf.engine.transport_providers import DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS, WorkerProtocol
 from tpf.stores.providers import STATE, StateStores
+from tpf.transports.providers import DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS, WorkerProtocol
 from tpf.transports.work.inproc import InProcessWorkQueue
 
 TENANT = "t1"

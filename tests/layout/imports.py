@@ -48,9 +48,9 @@ def _imports_of(node: ast.AST, package: str) -> Iterator[str]:
             anchor = package.split(".")
             anchor = anchor[: len(anchor) - node.level + 1]
             base = ".".join([*anchor, base] if base else anchor)
-        yield base
-        # ``from tpf.core import ids`` depends on the submodule, not only on the package
-        yield from (f"{base}.{alias.name}" for alias in node.names)
+        # ``from tpf.core import ids`` depends on the submodule; ``from tpf.core.ids import x``
+        # on the module. graph() keeps the names that are modules, else the package.
+        yield from (f"{base}:{alias.name}" for alias in node.names)
     else:
         yield from _imports(node, package)
 
@@ -61,6 +61,11 @@ def graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = {}
     for name, path in known.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        targets = {t for t in _imports(ast.parse(path.read_text()), package) if t in known}
+        targets: set[str] = set()
+        for target in _imports(ast.parse(path.read_text()), package):
+            base, _, leaf = target.partition(":")
+            sub = f"{base}.{leaf}" if leaf else base
+            targets.add(sub if sub in known else base)
+        targets &= set(known)
         edges[name] = targets - {name}
     return edges

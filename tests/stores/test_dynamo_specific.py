@@ -34,7 +34,6 @@ from tests.stores.test_await_store_contract import make as make_interaction
 from tests.stores.test_execution_store_contract import DONE, LEASE, T0, dead_letter, make
 from tests.stores.test_worker_store_contract import event, register
 from tpf.aws.clients import AwsClients
-from tpf.aws.startup_checks import check_aws_resources
 from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
@@ -47,6 +46,7 @@ from tpf.core.errors import (
     ValidationError,
 )
 from tpf.core.records import ExecutionRecord, ExecutionStatus, InteractionStatus, WorkerEventType
+from tpf.engine.startup_checks import check_aws_resources
 from tpf.stores.dynamo import (
     DynamoAwaitStore,
     DynamoExecutionStore,

@@ -14,8 +14,8 @@ from tpf.config.settings import DlqSettings, Settings, StateSettings, WorkQueueS
 from tpf.core.clock import SystemClock
 from tpf.core.errors import ConfigError, RetryableError
 from tpf.core.records import DeadLetterEnvelope
-from tpf.engine.transport_providers import DLQ_SINKS, WORK_QUEUES
 from tpf.transports.dlq.sqs import SqsDeadLetterSink
+from tpf.transports.providers import DLQ_SINKS, WORK_QUEUES
 from tpf.transports.work.sqs import SqsWorkQueue
 
 ENVELOPE = DeadLetterEnvelope(

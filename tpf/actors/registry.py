@@ -9,7 +9,7 @@ next submission sees the new state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from tpf.actors.messages import (
     ActivateRelease,
@@ -21,16 +21,28 @@ from tpf.actors.runtime import Actor
 from tpf.core.clock import Clock
 from tpf.core.errors import NotFound, ValidationError
 from tpf.core.records import ReleaseRecord, WorkerEvent, WorkerEventType, WorkerRecord
-from tpf.engine.releases import ReleaseRegistrar
 from tpf.stores.base import WorkerStore
 
 REGISTRY = "registry"
 
 
+class Registrar(Protocol):
+    """Registers and activates releases (:class:`tpf.engine.releases.ReleaseRegistrar`): a
+    protocol so the actors do not import the engine services they serialise."""
+
+    async def register(
+        self, tenant_id: str, pipeline_id: str, descriptor_path: str
+    ) -> ReleaseRecord: ...
+
+    async def activate(
+        self, tenant_id: str, pipeline_id: str, release_version: str
+    ) -> ReleaseRecord: ...
+
+
 class RegistryActor(Actor[RegistryMessage]):
     def __init__(
         self,
-        registrar: ReleaseRegistrar,
+        registrar: Registrar,
         workers: WorkerStore,
         clock: Clock,
         on_change: Callable[[], None],

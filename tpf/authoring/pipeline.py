@@ -237,7 +237,7 @@ class Pipeline:
         (bounded by ``limiter``, else anyio's default limit) so that blocking code cannot
         freeze the loop. Cancelled while a sync step runs, this stops waiting at once and
         drops the step's result; the step itself runs on to its end (see
-        :mod:`tpf.engine.step_threads`).
+        :mod:`tpf.transports.workers.step_threads`).
         """
         spec = self._spec(index)
         fn = spec.fn

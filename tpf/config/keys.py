@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tpf.config.providers import ProviderTable
+from tpf.config.providers import table_for
 from tpf.config.settings import SQLITE_SYNCHRONOUS, field_paths
 from tpf.core.durations import parse_duration_ms
 from tpf.core.errors import ConfigError
@@ -101,29 +101,12 @@ def _choice(valid: tuple[str, ...], what: str = "provider") -> Parser:
     return parse
 
 
-def _provider(table: str, what: str = "provider") -> Parser:
-    """A provider name, checked against its provider table as it is now (names are listed once,
-    in the tables; a provider registered later, such as a test's fake, is accepted).
-
-    The tables live with what they build (:mod:`tpf.stores.providers`,
-    :mod:`tpf.engine.transport_providers`), above this layer: they are imported when a value is
-    parsed, not when this module is, and their implementations only when chosen.
-    """
+def _provider(setting: str, what: str = "provider") -> Parser:
+    """A provider name, checked against the provider table ``setting`` chooses from, as it is
+    now: names are listed once, in the tables, and one registered later (a test's fake) counts."""
 
     def parse(text: str, key: str) -> str:
-        from tpf.engine import transport_providers
-        from tpf.stores import providers
-
-        tables: dict[str, ProviderTable[Any]] = {
-            "state": providers.STATE,
-            "workers": providers.WORKER_LIFECYCLE,
-            "registry": providers.RELEASE_REGISTRY,
-            "storage": providers.ARTIFACT_STORAGE,
-            "work": transport_providers.WORK_QUEUES,
-            "dlq": transport_providers.DLQ_SINKS,
-            "awaits": transport_providers.AWAIT_CHANNELS,
-        }
-        name: str = _choice(tuple(tables[table].names), what)(text, key)
+        name: str = _choice(tuple(table_for(setting).names), what)(text, key)
         return name
 
     return parse
@@ -162,16 +145,16 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "sweep-limit": ("sweeper.limit", _int(1)),
     _P + "idempotency-policy": ("execution.idempotency_policy", _policy),
     _P + "strict-startup": ("startup.strict", _bool),
-    _P + "state-provider": ("state.provider", _provider("state")),
-    _P + "dispatcher-provider": ("work_queue.provider", _provider("work")),
-    _P + "dlq-provider": ("dlq.provider", _provider("dlq")),
+    _P + "state-provider": ("state.provider", _provider("state.provider")),
+    _P + "dispatcher-provider": ("work_queue.provider", _provider("work_queue.provider")),
+    _P + "dlq-provider": ("dlq.provider", _provider("dlq.provider")),
     _P + "releases.registry.provider": (
         "releases.registry_provider",
-        _provider("registry"),
+        _provider("releases.registry_provider"),
     ),
     _P + "releases.storage.provider": (
         "releases.storage_provider",
-        _provider("storage"),
+        _provider("releases.storage_provider"),
     ),
     _P + "releases.storage.root": ("releases.storage_root", _text),
     "tpf.releases.import-roots": ("releases.import_roots", _directories),
@@ -181,7 +164,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "worker.artifact-digest": ("workers.artifact_digest", _text),
     _P + "worker.lifecycle.provider": (
         "workers.lifecycle_provider",
-        _provider("workers"),
+        _provider("workers.lifecycle_provider"),
     ),
     # PT0S turns staleness off (tpf.engine.admission.effective_state).
     _P + "worker.lifecycle.stale-after": ("workers.stale_after_ms", _duration(0)),
@@ -189,7 +172,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.sqlite.path": ("sqlite.path", _text),
     "tpf.sqlite.synchronous": ("sqlite.synchronous", _choice(SQLITE_SYNCHRONOUS, "mode")),
     "tpf.retry-jitter": ("retries.jitter", _float(lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]")),
-    "tpf.await-transport": ("awaits.transport", _provider("awaits", "transport")),
+    "tpf.await-transport": ("awaits.transport", _provider("awaits.transport", "transport")),
     "tpf.lease-renew-fraction": (
         "execution.lease_renew_fraction",
         _float(lambda v: 0.0 < v < 1.0, "must be strictly between 0 and 1"),

@@ -18,6 +18,7 @@ reverse order of opening, and a failure while opening closes what was opened bef
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -130,6 +131,7 @@ class ProviderTable(Generic[T]):
         self.entries: dict[str, Provider[T]] = {e.name: e for e in entries}
         self.names: Sequence[str] = _Names(self)
         self._hint = hint  # appended to "not available" (what works instead)
+        _TABLES[setting] = self
 
     def register(self, entry: Provider[T]) -> None:
         self.entries[entry.name] = entry
@@ -191,13 +193,26 @@ class ProviderTable(Generic[T]):
         return [] if entry.check is None else await entry.check(settings, aws)
 
 
+# Every table, by the ``section.field`` that chooses its provider; filled as tables are built.
+_TABLES: dict[str, ProviderTable[Any]] = {}
+# The modules that build the tables. They live with what they build, above this layer (they
+# import the implementations' types), so they are named here and loaded on first use, the way
+# plugin entry points are: configuration can check a provider name against the tables without
+# importing upward. Implementations themselves are imported only when chosen.
+TABLE_MODULES = ("tpf.transports.providers", "tpf.stores.providers")
+
+
 def tables() -> tuple[ProviderTable[Any], ...]:
     """Every table chosen by a setting: the transports', then the stores'."""
-    # Imported here: the tables import this module for its types.
-    from tpf.engine.transport_providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES
-    from tpf.stores.providers import STORE_TABLES
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
+    return tuple(_TABLES.values())
 
-    return (AWAIT_CHANNELS, WORK_QUEUES, DLQ_SINKS, *STORE_TABLES)
+
+def table_for(setting: str) -> ProviderTable[Any]:
+    """The table whose provider ``setting`` (``section.field``) chooses."""
+    tables()
+    return _TABLES[setting]
 
 
 def check_chosen(settings: Settings) -> None:

@@ -53,7 +53,7 @@ from tpf.engine.release_files import (
     open_regular,
     read_capped,
 )
-from tpf.engine.step_threads import StepThreads
+from tpf.transports.workers.step_threads import StepThreads
 
 if TYPE_CHECKING:
     from tpf.core.clock import Clock

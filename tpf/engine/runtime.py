@@ -33,28 +33,28 @@ from tpf.config.settings import Settings
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.errors import ConfigError
 from tpf.engine.admission import Admission
-from tpf.engine.leadership import AlwaysLeader, Leadership, LeaseLeadership
 from tpf.engine.parts import Parts
 from tpf.engine.registry_commands import RegistryCommands
 from tpf.engine.release_files import ImportPolicy
 from tpf.engine.releases import ReleaseRegistrar
-from tpf.engine.step_threads import StepThreads
-from tpf.engine.transport_providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 from tpf.supervisors.awaits import Awaits
 from tpf.supervisors.dead_letters import DeadLetters
 from tpf.supervisors.hosted_workers import HostedWorkers
 from tpf.supervisors.idle import DEFAULT_MAX_ROUNDS, run_until_idle
+from tpf.supervisors.leadership import AlwaysLeader, Leadership, LeaseLeadership
 from tpf.supervisors.lease_keeper import LeaseKeeper
 from tpf.supervisors.loop import Pass, SupervisorLoop
 from tpf.supervisors.sweeper import Sweeper
 from tpf.supervisors.work_consumer import WorkConsumer
 from tpf.transports.base import DeadLetterSink, WorkQueue
 from tpf.transports.dlq.log import LogDeadLetterSink
+from tpf.transports.providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS
 from tpf.transports.work.inproc import InProcessWorkQueue
 from tpf.transports.workers.directory import WorkerDirectory
 from tpf.transports.workers.local import LocalTransitionWorker, StepObserver
+from tpf.transports.workers.step_threads import StepThreads
 
 LOG = logging.getLogger("tpf.coordinator")
 
@@ -195,7 +195,9 @@ class Runtime(RegistryCommands, Parts):
             aws = AwsClients(settings) if needs_aws(settings) else None
             if aws is not None:
                 stack.push_async_callback(aws.close)  # closed last, after every part using it
-                from tpf.aws.startup_checks import check_aws_resources  # loads botocore: on demand
+                from tpf.engine.startup_checks import (
+                    check_aws_resources,  # loads botocore: on demand
+                )
 
                 await check_aws_resources(settings, aws)
             ctx = OpenContext(settings, clock, aws, stack)

@@ -33,14 +33,13 @@ from typing import Any
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.messages import Resolve
 from tpf.actors.runtime import ActorSystem
-from tpf.core import events
+from tpf.core import events, responses
 from tpf.core import interactions as inter
 from tpf.core.errors import Conflict, NotFound, ValidationError
 from tpf.core.events import log_event, log_timed_out
 from tpf.core.records import AwaitInteraction, HeldCompletion, InteractionStatus
-from tpf.engine import responses
-from tpf.engine.leadership import AlwaysLeader, Leadership
 from tpf.stores import orphans
+from tpf.supervisors.leadership import AlwaysLeader, Leadership
 
 LOG = logging.getLogger("tpf.awaits")
 DEFAULT_HOLD_MS = 60_000

@@ -25,7 +25,7 @@ from tpf.actors.context import Engine
 from tpf.core import events
 from tpf.core.events import log_event
 from tpf.core.records import DeadLetterEnvelope
-from tpf.engine.leadership import AlwaysLeader, Leadership
+from tpf.supervisors.leadership import AlwaysLeader, Leadership
 from tpf.transports.base import DeadLetterSink
 
 LOG = logging.getLogger("tpf.dead_letters")

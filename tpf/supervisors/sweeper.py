@@ -16,7 +16,7 @@ from tpf.actors.messages import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.core import interactions as inter
 from tpf.core.events import log_timed_out
-from tpf.engine.leadership import AlwaysLeader, Leadership
+from tpf.supervisors.leadership import AlwaysLeader, Leadership
 
 LOG = logging.getLogger("tpf.sweeper")
 

@@ -6,7 +6,7 @@ code. It refuses a command pinned to another identity (the
 execution must run the code it was submitted against), runs steps from the command's step to
 the end or to the next await, and reports the outcome as a ``TransitionResult``; it never raises
 for a failing step. Sync steps run in worker threads bounded by the coordinator's
-:class:`~tpf.engine.step_threads.StepThreads`, async steps on the event loop.
+:class:`~tpf.transports.workers.step_threads.StepThreads`, async steps on the event loop.
 
 It supplies the :class:`~tpf.transports.workers.validators.AuthoredTypesValidator` of its code
 (the engine validates through it without knowing a pipeline object), and cancels a running
@@ -45,7 +45,7 @@ from tpf.core.records import (
     TransitionOutcome,
     TransitionResult,
 )
-from tpf.engine.step_threads import StepThreads
+from tpf.transports.workers.step_threads import StepThreads
 from tpf.transports.workers.validators import AuthoredTypesValidator
 
 LOG = logging.getLogger("tpf.worker.local")

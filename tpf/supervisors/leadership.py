@@ -16,7 +16,7 @@ from typing import Protocol
 
 from tpf.core.clock import Clock
 
-LOG = logging.getLogger("tpf.engine.leadership")
+LOG = logging.getLogger("tpf.supervisors.leadership")
 
 
 class LeaseStore(Protocol):
