@@ -41,13 +41,13 @@ from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from tpf.core.clock import Clock
 from tpf.core.errors import RetryableError
 from tpf.core.records import WorkItem
 from tpf.transports.inproc import InProcessWorkQueue
 from tpf.transports.kafka.connection import KafkaConnection
+from tpf.transports.kafka.offsets import HandOffCommits
 from tpf.transports.sqs_batches import decode_item
 
 LOG = logging.getLogger("tpf.transports.kafka")
@@ -86,6 +86,7 @@ class KafkaWorkQueue:
         poll_timeout_ms: int = 1_000,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
+        rebalance_timeout_ms: int | None = None,
         send_timeout_s: float = 30.0,
     ) -> None:
         if not topic or not group_id:
@@ -99,15 +100,16 @@ class KafkaWorkQueue:
         self._poll_ms = poll_timeout_ms
         self._session_ms = session_timeout_ms
         self._heartbeat_ms = heartbeat_interval_ms
+        # How long a rebalance waits for members to rejoin; a join waits about this long too.
+        self._rebalance_ms = rebalance_timeout_ms
         self._send_timeout_s = send_timeout_s
         self._buffer: deque[_Fetched] = deque()
         self._signal = asyncio.Event()  # something may be receivable
+        self._fetch_signal = asyncio.Event()  # records were fetched from the topic
         self._space = asyncio.Event()  # the buffer dropped below the high-water mark
         self._here = InProcessWorkQueue(clock, signal=self._signal)  # delayed items
-        self._handed: dict[Any, int] = {}  # partition -> next offset to commit
         self._next_offset: dict[Any, int] = {}  # partition -> offset after the last fetched
-        self._commit_wanted = asyncio.Event()
-        self._commit_lock = asyncio.Lock()
+        self._commits = HandOffCommits(topic, lambda: self._consumer)
         self._assignment: frozenset[tuple[str, int]] = frozenset()
         self._has_assignment = asyncio.Event()
         self._producer: Any = None
@@ -117,7 +119,12 @@ class KafkaWorkQueue:
         self._closed = False
         self.malformed = 0
         self.delivered = 0  # items received from the topic and handed to the consumer
-        self.errors = 0  # consumer and commit failures (logged and retried)
+        self._consumer_errors = 0
+
+    @property
+    def errors(self) -> int:
+        """Consumer and commit failures (logged and retried)."""
+        return self._consumer_errors + self._commits.errors
 
     # ------------------------------------------------------------------ sending
 
@@ -171,7 +178,7 @@ class KafkaWorkQueue:
             return
         self._tasks = [
             asyncio.create_task(self._consume_loop(), name=f"tpf-kafka-consumer-{self.topic}"),
-            asyncio.create_task(self._commit_loop(), name=f"tpf-kafka-commit-{self.topic}"),
+            asyncio.create_task(self._commits.run(), name=f"tpf-kafka-commit-{self.topic}"),
         ]
 
     async def _open_consumer(self) -> Any:
@@ -183,6 +190,7 @@ class KafkaWorkQueue:
             auto_offset_reset="earliest",
             session_timeout_ms=self._session_ms,
             heartbeat_interval_ms=self._heartbeat_ms,
+            rebalance_timeout_ms=self._rebalance_ms,
             max_poll_records=self._high_water,
         )
         consumer.subscribe([self.topic], listener=_Rebalance(self))
@@ -207,7 +215,7 @@ class KafkaWorkQueue:
                     continue
                 batches = await self._consumer.getmany(timeout_ms=self._poll_ms, max_records=room)
             except Exception as exc:
-                self.errors += 1
+                self._consumer_errors += 1
                 LOG.warning(
                     "Kafka consumer of %s failed: %s: %s; retrying in %.0f s",
                     self.topic, type(exc).__name__, exc, backoff,
@@ -235,6 +243,7 @@ class KafkaWorkQueue:
                 self._buffer.append(_Fetched(partition, record.offset, item))
         if self._buffer:
             self._signal.set()
+            self._fetch_signal.set()
 
     async def receive(self, max_items: int) -> list[WorkItem]:
         self._ensure_started()
@@ -243,8 +252,7 @@ class KafkaWorkQueue:
             fetched = self._buffer.popleft()
             # The buffer keeps each partition's records in offset order, so this is the
             # highest offset handed off on that partition: see the module docstring.
-            self._handed[fetched.partition] = fetched.offset + 1
-            self._commit_wanted.set()
+            self._commits.handed(fetched.partition, fetched.offset)
             if fetched.item is not None:
                 out.append(fetched.item)
                 self.delivered += 1
@@ -278,6 +286,20 @@ class KafkaWorkQueue:
         return lag
 
     @property
+    def fetched(self) -> int:
+        """Records fetched from the topic and not handed off yet (uncommitted)."""
+        return len(self._buffer)
+
+    async def wait_fetched(self, count: int, timeout_s: float) -> None:
+        """Return once ``count`` records are fetched and not handed off (``TimeoutError``
+        after ``timeout_s``); for tests and diagnostics: it hands nothing off."""
+        self._ensure_started()
+        async with asyncio.timeout(timeout_s):
+            while len(self._buffer) < count:
+                self._fetch_signal.clear()
+                await self._fetch_signal.wait()
+
+    @property
     def assignment(self) -> frozenset[tuple[str, int]]:
         """The ``(topic, partition)`` pairs this member holds now."""
         return self._assignment
@@ -299,54 +321,13 @@ class KafkaWorkQueue:
     async def _revoked(self, revoked: set[Any]) -> None:
         # Hand-offs so far are this member's to commit; what is still buffered is not, and the
         # next owner fetches it again from the committed offset.
-        await self._commit(only=revoked)
+        await self._commits.commit(only=revoked)
         self._buffer = deque(f for f in self._buffer if f.partition not in revoked)
         for partition in revoked:
             self._next_offset.pop(partition, None)
         self._assignment = frozenset()
         self._has_assignment.clear()
         self._space.set()
-
-    async def _commit_loop(self) -> None:
-        while True:
-            await self._commit_wanted.wait()
-            self._commit_wanted.clear()
-            if not await self._commit():
-                await asyncio.sleep(1.0)  # transient; the entries were kept for the next try
-                self._commit_wanted.set()
-
-    async def _commit(self, only: set[Any] | None = None) -> bool:
-        """Commit handed-off offsets (of ``only``'s partitions); False on a transient failure."""
-        async with self._commit_lock:
-            consumer = self._consumer
-            if consumer is None:
-                return True
-            assigned = consumer.assignment()
-            offsets = {
-                p: o
-                for p, o in self._handed.items()
-                if p in assigned and (only is None or p in only)
-            }
-            for partition in [p for p in self._handed if p not in assigned]:
-                del self._handed[partition]  # moved on: the new owner redelivers (harmless)
-            if not offsets:
-                return True
-            for partition in offsets:
-                del self._handed[partition]
-            try:
-                await consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as exc:
-                LOG.info("Kafka commit on %s skipped after a rebalance: %s", self.topic, exc)
-                return True
-            except Exception as exc:
-                self.errors += 1
-                LOG.warning(
-                    "Kafka commit on %s failed: %s: %s", self.topic, type(exc).__name__, exc
-                )
-                for partition, offset in offsets.items():
-                    self._handed[partition] = max(offset, self._handed.get(partition, 0))
-                return False
-            return True
 
     # ------------------------------------------------------------------ closing
 
@@ -363,7 +344,7 @@ class KafkaWorkQueue:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._commit()
+        await self._commits.commit()
         self._buffer.clear()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
