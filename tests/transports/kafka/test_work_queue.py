@@ -62,6 +62,7 @@ async def test_items_are_delivered_with_the_work_item_body_keyed_by_execution(
     assert sorted(i.execution_id for i in got) == [f"e-{n}" for n in range(5)]
     assert queue.delivered == 5
     assert await queue.receive(10) == []
+    assert queue.depth() == 0
 
     # On the wire: the SQS work message's body, and the execution id as the record key.
     raw = AIOKafkaConsumer(lane.topic, **kafka.client_kwargs(), auto_offset_reset="earliest")
@@ -136,19 +137,38 @@ async def test_two_members_of_one_group_split_the_partitions_and_the_items(lane:
     assert got_one and got_two  # both members took a share
 
 
-async def test_a_delayed_item_waits_for_its_due_time_on_the_injected_clock(
-    lane: Lane,
-) -> None:
+async def test_a_delayed_item_waits_for_its_due_time_on_the_injected_clock(lane: Lane) -> None:
+    await lane.create(partitions=1)
     clock = FakeClock()
     queue = lane.queue(clock)
-    await queue.enqueue(item(1), delay_ms=5_000)
-    assert queue.depth() >= 1
+    delayed = item(1)
+    marker = WorkItem(tenant_id="marker", execution_id=delayed.execution_id)  # same key
+    await queue.enqueue(delayed, delay_ms=5_000)
+    await queue.enqueue(marker)
+    # Had the delayed item gone to the topic it would come first (same key, same partition).
+    assert await take(queue, 1) == [marker]
     assert await queue.receive(10) == []
     clock.advance(4_999)
     assert await queue.receive(10) == []
+    assert queue.depth() == 1
     clock.advance(1)
     await queue.wait_ready(WAIT_S)  # due now: returns at once
-    assert await queue.receive(10) == [item(1)]
+    assert await queue.receive(10) == [delayed]
+    assert queue.delivered == 1  # only the marker came through the topic
+    assert queue.depth() == 0
+
+
+async def test_depth_counts_what_is_fetched_and_the_partitions_lag(lane: Lane) -> None:
+    await lane.create(partitions=1)
+    queue = lane.queue(max_buffered=1)  # fetch one record at a time
+    for n in range(3):
+        await queue.enqueue(item(n))  # all on the topic before the consumer starts
+    await queue.wait_fetched(1, WAIT_S)
+    assert queue.lag() == {(lane.topic, 0): 2}
+    assert queue.depth() == 3  # one fetched, two still on the broker
+    assert await take(queue, 3) == [item(0), item(1), item(2)]
+    assert queue.lag() == {(lane.topic, 0): 0}
+    assert queue.depth() == 0
 
 
 async def test_malformed_records_are_skipped_and_committed(

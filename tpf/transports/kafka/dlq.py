@@ -66,20 +66,22 @@ class KafkaDeadLetterSink:
             return producer
 
     async def publish(self, envelope: DeadLetterEnvelope) -> None:
-        producer = await self._ensure_producer()
-        value = spec_body(envelope).encode()
+        what = f"DLQ publish of execution {envelope.execution_id} to Kafka topic {self.topic}"
+        try:
+            producer = await self._ensure_producer()
+        except RetryableError as exc:
+            raise RetryableError(f"{what} failed: {exc}") from exc
         try:
             await asyncio.wait_for(
                 producer.send_and_wait(
-                    self.topic, value=value, key=envelope.execution_id.encode()
+                    self.topic,
+                    value=spec_body(envelope).encode(),
+                    key=envelope.execution_id.encode(),
                 ),
                 self._timeout_s,
             )
         except Exception as exc:
-            raise RetryableError(
-                f"DLQ publish of execution {envelope.execution_id} to Kafka topic {self.topic} "
-                f"failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise RetryableError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
         self.published += 1
 
     async def aclose(self) -> None:
