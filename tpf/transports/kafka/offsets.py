@@ -58,19 +58,19 @@ class HandOffCommits:
             offsets = {p: o for p, o in self._pending.items() if only is None or p in only}
             if not offsets:
                 return True
-            for partition in offsets:
-                del self._pending[partition]
+            # Removed only once committed, so a commit cut short (a failure, or cancellation
+            # on close) leaves them for the next one.
             try:
                 await consumer.commit(offsets)
             except (CommitFailedError, IllegalStateError) as exc:
                 LOG.info("Kafka commit on %s skipped after a rebalance: %s", self._topic, exc)
-                return True
             except Exception as exc:
                 self.errors += 1
                 LOG.warning(
                     "Kafka commit on %s failed: %s: %s", self._topic, type(exc).__name__, exc
                 )
-                for partition, offset in offsets.items():
-                    self._pending[partition] = max(offset, self._pending.get(partition, 0))
                 return False
+            for partition, offset in offsets.items():
+                if self._pending.get(partition) == offset:  # not raised meanwhile
+                    del self._pending[partition]
             return True

@@ -26,8 +26,8 @@ sweeper dispatches it then. Delay-0 items always go through the topic.
 
 **Errors.** A failed or timed-out publish raises :class:`~tpf.core.errors.RetryableError`.
 Consumer failures (broker unreachable, a failed join) are logged and retried with backoff
-(1 s doubling to 30 s); undecodable records are skipped (their offset committed) and counted in
-``malformed``.
+(1 s doubling to 30 s), as are failed commits (:mod:`.offsets`); undecodable records are
+skipped (their offset committed) and counted in ``malformed``.
 """
 
 from __future__ import annotations
