@@ -2,7 +2,7 @@
 circle. Read from the source (tests/layout/imports.py), so a lazy import inside a function
 counts too.
 
-Layers, bottom up: ``core`` < ``authoring`` < ``config`` < ``aws`` < ``stores`` <
+Layers, bottom up: ``core`` < ``authoring`` < ``config`` < ``aws``, ``kafka`` < ``stores`` <
 ``transports`` < ``actors`` < ``supervisors`` < ``engine`` (+ the ``coordinator`` facade)
 < ``http`` < ``cli``. ``client`` and ``dev`` stand aside: tools that use only ``core``.
 """
@@ -21,6 +21,7 @@ ORDER = (
     "authoring",
     "config",
     "aws",
+    "kafka",
     "stores",
     "transports",
     "actors",

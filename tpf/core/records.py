@@ -18,6 +18,9 @@ from typing import Any
 import msgspec
 
 from tpf.core.record_base import Record as Record
+
+# Release and worker records live in tpf.core.release_records; re-exported here for the many
+# modules (and users) that import every record from this module.
 from tpf.core.release_records import ArtifactDescriptor as ArtifactDescriptor
 from tpf.core.release_records import ContractStep as ContractStep
 from tpf.core.release_records import PipelineContract as PipelineContract
@@ -27,9 +30,6 @@ from tpf.core.release_records import ReleaseStatus as ReleaseStatus
 from tpf.core.release_records import WorkerEvent as WorkerEvent
 from tpf.core.release_records import WorkerEventType as WorkerEventType
 from tpf.core.release_records import WorkerRecord as WorkerRecord
-
-# Release and worker records live in tpf.core.release_records; re-exported here for the many
-# modules (and users) that import every record from this module.
 from tpf.core.release_records import WorkerState as WorkerState
 
 TRANSITION_ENCODING = "application/tpf-transition+json"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.kafka_broker import KafkaBroker, running_broker
-from tpf.transports.kafka.connection import KafkaConnection
+from tpf.kafka.connection import KafkaConnection
 
 
 @pytest.fixture(scope="session")

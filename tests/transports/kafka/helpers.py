@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from tpf.core.records import WorkItem
-from tpf.transports.kafka.admin import bootstrap_kafka
-from tpf.transports.kafka.connection import KafkaConnection
-from tpf.transports.kafka.work_queue import KafkaWorkQueue
+from tpf.kafka.admin import bootstrap_kafka
+from tpf.kafka.connection import KafkaConnection
+from tpf.transports.work.kafka import KafkaWorkQueue
 
 # Tansu completes a group join after about half the session timeout (at least 1 s), and a join
 # after a member left after about two: keep the session short in tests (production keeps

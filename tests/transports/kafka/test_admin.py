@@ -7,13 +7,13 @@ import pytest
 
 from tests.kafka_broker import free_port, unique
 from tpf.core.errors import ConfigError
-from tpf.transports.kafka.admin import (
+from tpf.kafka.admin import (
     bootstrap_kafka,
     check_kafka_topics,
     missing_topics,
     topic_partitions,
 )
-from tpf.transports.kafka.connection import KafkaConnection
+from tpf.kafka.connection import KafkaConnection
 
 
 async def test_bootstrap_creates_missing_topics_with_their_partitions_once(

@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.kafka_broker import KafkaBroker, probe, unique
 from tests.transports.kafka.helpers import FAST_GROUP, create_topic
-from tpf.transports.kafka.connection import KafkaConnection
+from tpf.kafka.connection import KafkaConnection
 
 
 def test_the_broker_answers_a_metadata_request(kafka_broker: KafkaBroker) -> None:

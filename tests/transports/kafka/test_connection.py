@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tpf.core.errors import ConfigError
-from tpf.transports.kafka.connection import KafkaConnection
+from tpf.kafka.connection import KafkaConnection
 
 
 def write_ca(path: Path, common_name: str = "tpf-test-ca") -> Path:

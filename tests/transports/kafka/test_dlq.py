@@ -13,9 +13,9 @@ from tests.kafka_broker import free_port, unique
 from tests.transports.kafka.helpers import WAIT_S, create_topic
 from tpf.core.errors import RetryableError
 from tpf.core.records import DeadLetterEnvelope
-from tpf.transports.dlq_sqs import _spec_body
-from tpf.transports.kafka.connection import KafkaConnection
-from tpf.transports.kafka.dlq import KafkaDeadLetterSink
+from tpf.kafka.connection import KafkaConnection
+from tpf.transports.dlq.kafka import KafkaDeadLetterSink
+from tpf.transports.dlq.sqs import _spec_body
 
 ENVELOPE = DeadLetterEnvelope(
     tenant_id="restaurant-demo",

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka.errors import CommitFailedError, KafkaConnectionError
 
-from tpf.transports.kafka.offsets import HandOffCommits
+from tpf.transports.work.kafka_offsets import HandOffCommits
 
 P0, P1 = ("work", 0), ("work", 1)
 

@@ -16,8 +16,8 @@ from tests.transports.kafka.helpers import FAST_GROUP, WAIT_S, create_topic, tak
 from tpf.core.clock import Clock, FakeClock, SystemClock
 from tpf.core.errors import RetryableError
 from tpf.core.records import WorkItem
-from tpf.transports.kafka.connection import KafkaConnection
-from tpf.transports.kafka.work_queue import KafkaWorkQueue
+from tpf.kafka.connection import KafkaConnection
+from tpf.transports.work.kafka import KafkaWorkQueue
 
 
 def item(n: int) -> WorkItem:

@@ -7,7 +7,7 @@ the same consumer group, which splits the partitions between them; Kafka moves a
 partitions to the survivors.
 
 **Commit on hand-off**, like the SQS queue's delete on hand-off (see
-:mod:`tpf.transports.sqs_queue`): a record's offset is committed once :meth:`receive` has
+:mod:`tpf.transports.work.sqs`): a record's offset is committed once :meth:`receive` has
 handed its item to the consumer loop, not after the transition commits. The store is the truth:
 an execution whose item was handed off and then lost with this process is still due in the store
 (or holds a lease that expires) and the sweeper re-dispatches it; a repeated item is fenced by
@@ -19,7 +19,7 @@ handed offset), and are flushed before partitions are revoked in a rebalance and
 owner sees those items again.
 
 **Delays** stay in this process, in the in-process delay heap
-(:class:`~tpf.transports.inproc.InProcessWorkQueue`): Kafka has no per-record delay, and a
+(:class:`~tpf.transports.work.inproc.InProcessWorkQueue`): Kafka has no per-record delay, and a
 delayed item is a retry this coordinator scheduled for an execution it just ran. If the
 process dies first, the store's ``next_due`` still says when the execution is due, and the
 sweeper dispatches it then. Delay-0 items always go through the topic.
@@ -45,10 +45,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from tpf.core.clock import Clock
 from tpf.core.errors import RetryableError
 from tpf.core.records import WorkItem
-from tpf.transports.inproc import InProcessWorkQueue
-from tpf.transports.kafka.connection import KafkaConnection
-from tpf.transports.kafka.offsets import HandOffCommits
-from tpf.transports.sqs_batches import decode_item
+from tpf.kafka.connection import KafkaConnection
+from tpf.transports.work.inproc import InProcessWorkQueue
+from tpf.transports.work.kafka_offsets import HandOffCommits
+from tpf.transports.work.sqs_batches import decode_item
 
 LOG = logging.getLogger("tpf.transports.kafka")
 _BACKOFF_MAX_S = 30.0

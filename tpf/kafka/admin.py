@@ -1,7 +1,7 @@
 """Kafka topics: the strict-startup existence check and ``tpf bootstrap kafka``'s creation.
 
 Both take the topics as ``{config key: topic name}`` so every message names the key an
-operator would fix, like the AWS checks (:mod:`tpf.aws.startup_checks`). Existence is read from
+operator would fix, like the AWS checks (:mod:`tpf.engine.startup_checks`). Existence is read from
 cluster metadata for *all* topics: a metadata request naming a topic can make a broker with
 ``auto.create.topics.enable`` create it, which would hide the very mistake being checked for.
 
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from tpf.core.errors import ConfigError
-from tpf.transports.kafka.connection import KafkaConnection
+from tpf.kafka.connection import KafkaConnection
 
 _TOPIC_ALREADY_EXISTS = 36  # the Kafka protocol's error code
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from tpf.core.errors import RetryableError
 from tpf.core.records import DeadLetterEnvelope
-from tpf.transports.dlq_sqs import _spec_body as spec_body  # one encoding for both sinks
-from tpf.transports.kafka.connection import KafkaConnection
+from tpf.kafka.connection import KafkaConnection
+from tpf.transports.dlq.sqs import _spec_body as spec_body  # one encoding for both sinks
 
 
 class KafkaDeadLetterSink:
