@@ -20,7 +20,7 @@ from tests.stores.test_execution_store_contract import T0, make
 from tpf.aws import AwsClients
 from tpf.errors import RetryableError, StoreUnavailable, TpfError
 from tpf.settings import Settings
-from tpf.stores.dynamo import DynamoExecutionStore, create_tables, keys
+from tpf.stores.dynamo import DynamoExecutionStore, keys
 from tpf.stores.dynamo.client import Dynamo
 from tpf.stores.dynamo.payloads import CHUNK_BYTES, PayloadStore
 
@@ -71,15 +71,14 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def dynamo(aws_settings: Settings) -> AsyncIterator[tuple[Any, Settings]]:
+async def dynamo(dynamo_settings: Settings) -> AsyncIterator[tuple[Any, Settings]]:
+    """The execution tables, created and empty (``tests/stores/conftest.py``)."""
     settings = replace(
-        aws_settings, releases_registry_provider="memory", worker_lifecycle_provider="memory"
+        dynamo_settings, releases_registry_provider="memory", worker_lifecycle_provider="memory"
     )
     clients = AwsClients(settings)
     try:
-        client = await clients.client("dynamodb")
-        await create_tables(client, settings)
-        yield client, settings
+        yield await clients.client("dynamodb"), settings
     finally:
         await clients.close()
 
