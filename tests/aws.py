@@ -4,7 +4,7 @@
 HTTP with ``endpoint_url``, exactly as a coordinator reaches AWS. One server runs per test
 session; each test that asks for :func:`aws_settings` gets a reset server and a ``Settings``
 whose every AWS endpoint points at it. The server counts the requests that change more than
-DynamoDB items (:attr:`TestMotoServer.changes`), so the store tests can keep their tables for
+DynamoDB items (:attr:`CountingMotoServer.changes`), so the store tests can keep their tables for
 the session and only empty them between tests (``tests/stores/conftest.py``).
 """
 
@@ -55,11 +55,9 @@ ITEM_OPERATIONS = frozenset(
 )
 
 
-class TestMotoServer(AtomicMotoServer):
+class CountingMotoServer(AtomicMotoServer):
     """The session's moto server, counting every request that is not a DynamoDB item operation
     (a reset, a table or index change, any SQS or S3 call)."""
-
-    __test__ = False  # a fixture's class, not a test class
 
     def __init__(self) -> None:
         super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
@@ -86,7 +84,7 @@ class TestMotoServer(AtomicMotoServer):
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[TestMotoServer]:
+def moto_server() -> Iterator[CountingMotoServer]:
     saved = {k: os.environ.get(k) for k in FAKE_CREDENTIALS}
     os.environ.update(FAKE_CREDENTIALS)
     # No access-log record per AWS request: the thousands of them cost time (each is captured
@@ -94,7 +92,7 @@ def moto_server() -> Iterator[TestMotoServer]:
     werkzeug = logging.getLogger("werkzeug")
     level = werkzeug.level
     werkzeug.setLevel(logging.WARNING)
-    server = TestMotoServer()
+    server = CountingMotoServer()
     server.start()
     try:
         yield server
@@ -109,7 +107,7 @@ def moto_server() -> Iterator[TestMotoServer]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(moto_server: TestMotoServer) -> str:
+def moto_endpoint(moto_server: CountingMotoServer) -> str:
     return moto_server.endpoint
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.aws import REGION, TestMotoServer, reset_moto, settings_for
+from tests.aws import REGION, CountingMotoServer, reset_moto, settings_for
 from tpf.aws import AwsClients
 from tpf.settings import Settings
 from tpf.stores.base import AwaitStore, ExecutionStore, ReleaseStore, WorkerStore
@@ -47,13 +47,13 @@ class SharedTables:
     """Every table of the DynamoDB stores, created once on a reset server and emptied per test.
 
     Emptying is a reset exactly when the server has seen nothing but DynamoDB item operations
-    since the tables were created (:attr:`TestMotoServer.changes`): then tables, indexes, TTL
+    since the tables were created (:attr:`CountingMotoServer.changes`): then tables, indexes, TTL
     settings, queues and buckets are as creation left them and only items differ. Anything else
     (another test's reset, a deleted table or index, an SQS call) makes the next test start
     again from a reset server, so no test sees another's state.
     """
 
-    def __init__(self, server: TestMotoServer) -> None:
+    def __init__(self, server: CountingMotoServer) -> None:
         self._server = server
         self._created_at: int | None = None
         self._keys: dict[str, list[str]] = {}  # table -> its key attributes
@@ -120,7 +120,7 @@ class SharedTables:
 
 
 @pytest.fixture(scope="session")
-def shared_tables(moto_server: TestMotoServer) -> SharedTables:
+def shared_tables(moto_server: CountingMotoServer) -> SharedTables:
     return SharedTables(moto_server)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from tests.aws import REGION, TestMotoServer, settings_for
+from tests.aws import REGION, CountingMotoServer, settings_for
 from tests.stores.conftest import SharedTables
 
 
@@ -16,7 +16,7 @@ def client_for(endpoint: str) -> Any:
 
 
 def test_items_are_emptied_and_the_tables_kept(
-    shared_tables: SharedTables, moto_server: TestMotoServer, tmp_path: Path
+    shared_tables: SharedTables, moto_server: CountingMotoServer, tmp_path: Path
 ) -> None:
     settings = settings_for(moto_server.endpoint, tmp_path)
     shared_tables.prepare(settings)
@@ -39,7 +39,7 @@ def test_items_are_emptied_and_the_tables_kept(
 
 
 def test_a_changed_table_or_another_service_call_means_a_reset(
-    shared_tables: SharedTables, moto_server: TestMotoServer, tmp_path: Path
+    shared_tables: SharedTables, moto_server: CountingMotoServer, tmp_path: Path
 ) -> None:
     settings = settings_for(moto_server.endpoint, tmp_path)
     shared_tables.prepare(settings)
