@@ -3,15 +3,20 @@
 ``mock_aws()`` does not work with aiobotocore, so tests reach moto's server mode through real
 HTTP with ``endpoint_url``, exactly as a coordinator reaches AWS. One server runs per test
 session; each test that asks for :func:`aws_settings` gets a reset server and a ``Settings``
-whose every AWS endpoint points at it.
+whose every AWS endpoint points at it. The server counts the requests that change more than
+DynamoDB items (:attr:`CountingMotoServer.changes`), so the store tests can keep their tables for
+the session and only empty them between tests (``tests/stores/conftest.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,22 +43,81 @@ FAKE_CREDENTIALS = {
 }
 
 
+# DynamoDB operations that read or write items and nothing else: tables, indexes, TTL settings
+# and every other service's state stay as they were.
+ITEM_OPERATIONS = frozenset(
+    {
+        "BatchGetItem",
+        "BatchWriteItem",
+        "DeleteItem",
+        "DescribeTable",
+        "DescribeTimeToLive",
+        "GetItem",
+        "ListTables",
+        "PutItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "UpdateItem",
+    }
+)
+
+
+class CountingMotoServer(AtomicMotoServer):
+    """The session's moto server, counting every request that is not a DynamoDB item operation
+    (a reset, a table or index change, any SQS or S3 call)."""
+
+    def __init__(self) -> None:
+        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+        self.changes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def application(self) -> Any:
+        served = super().application()
+
+        def counting(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            service, _, operation = str(environ.get("HTTP_X_AMZ_TARGET", "")).partition(".")
+            if not (service.startswith("DynamoDB_") and operation in ITEM_OPERATIONS):
+                with self._lock:  # the server answers each request on its own thread
+                    self.changes += 1
+            result: Iterable[bytes] = served(environ, start_response)
+            return result
+
+        return counting
+
+
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_server() -> Iterator[CountingMotoServer]:
     saved = {k: os.environ.get(k) for k in FAKE_CREDENTIALS}
     os.environ.update(FAKE_CREDENTIALS)
-    server = AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    # No access-log record per AWS request: the thousands of them cost time (each is captured
+    # for the test's report) and drown a failure's report.
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
+    server = CountingMotoServer()
     server.start()
-    host, port = server.get_host_and_port()
     try:
-        yield f"http://{host}:{port}"
+        yield server
     finally:
         server.stop()
+        werkzeug.setLevel(level)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_server: CountingMotoServer) -> str:
+    return moto_server.endpoint
 
 
 def reset_moto(endpoint: str) -> None:

@@ -1,6 +1,38 @@
 """Fixtures shared by the whole suite."""
 
-from tests.aws import aws_settings, moto_endpoint
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.aws import aws_settings, moto_endpoint, moto_server
 from tests.serving import restaurant_server
 
-__all__ = ["aws_settings", "moto_endpoint", "restaurant_server"]
+__all__ = ["aws_settings", "moto_endpoint", "moto_server", "restaurant_server"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_models() -> Iterator[None]:
+    """Every aiobotocore session of the run reads the service models through one loader.
+
+    Each ``AwsClients`` opens its own session, and a fresh session parses botocore's JSON models
+    again for its first client (~0.1 s each, hundreds of times a run). The loader only caches
+    files it read, so sharing it changes nothing a client does; a coordinator in a child process
+    still loads its own.
+    """
+    import aiobotocore.session
+    from botocore.loaders import create_loader
+
+    loader = create_loader()
+    original = aiobotocore.session.get_session
+
+    def get_session(env_vars: Any = None) -> Any:
+        session = original(env_vars)
+        session.register_component("data_loader", loader)
+        return session
+
+    aiobotocore.session.get_session = get_session  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        aiobotocore.session.get_session = original

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,17 +18,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def ha_endpoint(moto_endpoint: str) -> Iterator[str]:
-    """The session's moto server, emptied, without an access-log record per AWS request (the
-    thousands of them cost time and drown a failure's report)."""
+def ha_endpoint(moto_endpoint: str) -> str:
+    """The session's moto server, emptied (it logs no access line per request: tests/aws.py)."""
     reset_moto(moto_endpoint)
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)
-    try:
-        yield moto_endpoint
-    finally:
-        werkzeug.setLevel(level)
+    return moto_endpoint
 
 
 StartCluster = Callable[..., list[Node]]

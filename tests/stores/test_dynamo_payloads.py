@@ -20,7 +20,7 @@ from tests.stores.test_execution_store_contract import T0, make
 from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
 from tpf.core.errors import RetryableError, StoreUnavailable, TpfError
-from tpf.stores.dynamo import DynamoExecutionStore, create_tables, keys
+from tpf.stores.dynamo import DynamoExecutionStore, keys
 from tpf.stores.dynamo.client import Dynamo
 from tpf.stores.dynamo.payloads import CHUNK_BYTES, PayloadStore
 
@@ -71,17 +71,16 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def dynamo(aws_settings: Settings) -> AsyncIterator[tuple[Any, Settings]]:
+async def dynamo(dynamo_settings: Settings) -> AsyncIterator[tuple[Any, Settings]]:
+    """The execution tables, created and empty (``tests/stores/conftest.py``)."""
     settings = replace(
-        aws_settings,
-        releases=replace(aws_settings.releases, registry_provider="memory"),
-        workers=replace(aws_settings.workers, lifecycle_provider="memory"),
+        dynamo_settings,
+        releases=replace(dynamo_settings.releases, registry_provider="memory"),
+        workers=replace(dynamo_settings.workers, lifecycle_provider="memory"),
     )
     clients = AwsClients(settings)
     try:
-        client = await clients.client("dynamodb")
-        await create_tables(client, settings)
-        yield client, settings
+        yield await clients.client("dynamodb"), settings
     finally:
         await clients.close()
 

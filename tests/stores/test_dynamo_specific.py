@@ -1,8 +1,8 @@
 """DynamoDB-only properties the shared contract cannot see: request counts, sharded indexes,
 chunked payloads, schema checks and strict startup, worker compaction, TTL takeover, errors.
 
-Runs against the moto server over HTTP (``aws_settings``), like the contract suite's ``dynamo``
-parameter.
+Runs against the moto server over HTTP (``dynamo_settings``: the tables created once per session
+and emptied per test), like the contract suite's ``dynamo`` parameter.
 """
 
 from __future__ import annotations
@@ -96,12 +96,12 @@ class DynamoProbe:
 
 
 @pytest.fixture
-async def dynamo(aws_settings: Settings) -> AsyncIterator[DynamoProbe]:
-    clients = AwsClients(aws_settings)
+async def dynamo(dynamo_settings: Settings) -> AsyncIterator[DynamoProbe]:
+    """Every store table, created and empty (``tests/stores/conftest.py``)."""
+    clients = AwsClients(dynamo_settings)
     try:
         client = await clients.client("dynamodb")
-        await create_tables(client, aws_settings)
-        yield DynamoProbe(clients, client, aws_settings)
+        yield DynamoProbe(clients, client, dynamo_settings)
     finally:
         await clients.close()
 
