@@ -182,7 +182,12 @@ class ExecutionCommits:
             return None
         # The interaction is stored before the execution points at it, so a parked execution
         # always has its interaction. Ids are derived, so a re-run finds the same one.
-        stored, _ = await engine.stores.awaits.create_or_get(suspension.interactions[0])
+        # The coordinator decides the channel (an operator may override the authored one); a
+        # channel that publishes gets the interaction in the dispatch outbox (CREATED).
+        interaction = engine.route_interaction(suspension.interactions[0])
+        stored, _ = await engine.stores.awaits.create_or_get(interaction)
+        if stored.undispatched:
+            engine.interaction_stored(stored)  # published now; the outbox sweep if we die first
         if not stored.pending:
             # Already resolved (a re-run after a crash, or a very early completion): go on
             # without parking.
@@ -233,6 +238,9 @@ class ExecutionCommits:
             if isinstance(committed, Refused):
                 return committed
             engine.counters["resumed"] += 1
+            engine.await_metrics.resume_released[
+                (interaction.step_id, interaction.transport_type)
+            ] += 1
             log_lifecycle(
                 logging.DEBUG,
                 events.RESUMED,

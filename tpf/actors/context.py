@@ -20,10 +20,12 @@ from tpf.config.settings import Settings
 from tpf.core.clock import Clock
 from tpf.core.lifecycle import RetryPolicy
 from tpf.core.records import (
+    AwaitInteraction,
     DeadLetterEnvelope,
     ExecutionRecord,
 )
 from tpf.stores.base import StoreSet
+from tpf.transports.awaits.metrics import AwaitMetrics
 from tpf.transports.base import WorkQueue
 from tpf.transports.workers.directory import WorkerDirectory
 
@@ -45,6 +47,15 @@ class Engine:
     watchers: Watchers = field(default_factory=Watchers)
     # Set by the coordinator once the supervisors exist (they need the engine first).
     dead_letter_committed: Callable[[DeadLetterEnvelope], None] = lambda envelope: None
+    # Set by the coordinator when an await channel publishes: what a parking execution's new
+    # interaction becomes before it is stored (its channel, and CREATED when that channel
+    # publishes: see tpf.core.interactions.into_outbox), and who is told once it is stored (the
+    # await dispatcher). The defaults keep every interaction REST's, dispatched at creation.
+    route_interaction: Callable[[AwaitInteraction], AwaitInteraction] = lambda interaction: (
+        interaction
+    )
+    interaction_stored: Callable[[AwaitInteraction], None] = lambda interaction: None
+    await_metrics: AwaitMetrics = field(default_factory=AwaitMetrics)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

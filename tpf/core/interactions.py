@@ -134,5 +134,18 @@ def mark_dispatched(interaction: AwaitInteraction, now_ms: int) -> AwaitInteract
     )
 
 
+def into_outbox(interaction: AwaitInteraction, transport_type: str) -> AwaitInteraction:
+    """A new interaction (not yet stored) routed to a channel that publishes it: ``CREATED``, so
+    the await dispatcher finds it in the outbox, with that channel as its transport."""
+    metadata = dict(interaction.transport_metadata)
+    metadata.pop("dispatchedAtEpochMs", None)
+    return replace(
+        interaction,
+        transport_type=transport_type,
+        transport_metadata=metadata | {"adapter": transport_type},
+        dispatch_state=DispatchState.CREATED,
+    )
+
+
 def is_overdue(interaction: AwaitInteraction, now_ms: int) -> bool:
     return interaction.pending and interaction.deadline_epoch_ms <= now_ms

@@ -57,6 +57,7 @@ class CoordinatorCollector:
             counter = CounterMetricFamily(f"tpf_{_metric_name(name)}", f"Engine count: {name}")
             counter.add_metric([], value)
             yield counter
+        yield from c.engine.await_metrics.collect()  # spec §10 names, labelled
         for name, value in sorted(c.system.stats().items()):
             metric_name = f"tpf_actor_{_metric_name(name)}"
             help_text = f"Actor system: {name}"

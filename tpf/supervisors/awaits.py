@@ -179,6 +179,11 @@ class Awaits:
                 )
                 if done is not None:
                     engine.counters["completions"] += 1
+                    labels = (done.step_id, done.transport_type)
+                    engine.await_metrics.admitted[labels] += 1
+                    engine.await_metrics.observe_latency(
+                        *labels, now - done.created_at_epoch_ms
+                    )
                     log_event(
                         LOG,
                         logging.DEBUG,

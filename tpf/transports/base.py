@@ -22,6 +22,7 @@ from tpf.core.records import (
     TransitionResult,
     WorkItem,
 )
+from tpf.transports.awaits.envelopes import DispatchEnvelope
 
 
 class WorkQueue(Protocol):
@@ -59,9 +60,26 @@ class DeadLetterSink(Protocol):
 
 
 class AwaitChannel(Protocol):
-    """Publishes await requests to, and consumes completions from, an outside channel."""
+    """Publishes await requests to, and consumes completions from, an outside channel.
+
+    ``name`` is the transport (``interaction-api`` for REST, ``sqs``, ``kafka``); ``publishes``
+    says whether its interactions go through the dispatch outbox (REST's do not: the request is
+    read from the API). The await dispatcher asks for the channel's ``transportMetadata`` of an
+    interaction, builds the dispatch envelope and hands it to :meth:`publish`. ``start`` begins
+    consuming completions (handing each to the sink the channel was built with).
+    """
 
     name: str
+    publishes: bool
+
+    def transport_metadata(self, interaction: AwaitInteraction, now_ms: int) -> dict[str, Any]:
+        """The envelope's ``transportMetadata`` for ``interaction``, dispatched at ``now_ms``."""
+        ...
+
+    async def publish(self, interaction: AwaitInteraction, envelope: DispatchEnvelope) -> None:
+        """Deliver the request durably or raise (``RetryableError``); the dispatcher marks the
+        interaction dispatched only after this returns, and retries otherwise."""
+        ...
 
     async def start(self) -> None: ...
 

@@ -1,1 +1,2 @@
-"""Await channels: how await requests are published and completions consumed (rest today)."""
+"""Await channels: how await requests are published and completions consumed (rest, sqs,
+kafka), their envelopes, the shared completion handling and the await metrics."""

@@ -3,9 +3,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tpf.core.records import AwaitInteraction
+from tpf.transports.awaits.envelopes import DispatchEnvelope
+
 
 class RestAwaitChannel:
     name = "rest"
+    publishes = False  # its interactions are dispatched at creation: the API serves them
+
+    def transport_metadata(self, interaction: AwaitInteraction, now_ms: int) -> dict[str, Any]:
+        return {"adapter": "interaction-api", "dispatchedAtEpochMs": now_ms}
+
+    async def publish(self, interaction: AwaitInteraction, envelope: DispatchEnvelope) -> None:
+        return None  # the pending-interactions API is the channel
 
     async def start(self) -> None:
         return None

@@ -1,0 +1,134 @@
+"""The await dispatcher: publishes parked interactions' requests from the dispatch outbox.
+
+An interaction whose channel publishes (SQS, Kafka) is stored ``CREATED`` by the park
+(:func:`tpf.core.interactions.into_outbox`); this supervisor builds its dispatch envelope
+(spec §4.7, with a signed resume token when a secret is configured), hands it to the channel
+and only then marks the interaction ``DISPATCHED``. A crash between the park commit and the
+publish, or a publish that fails, leaves it in the outbox for the next pass: **dispatch is
+at-least-once**, and a consumer dedupes on ``interactionId`` (a crash between the publish and
+the mark publishes it twice).
+
+Two kinds of work, as for dead letters (:mod:`tpf.supervisors.dead_letters`):
+
+- *own* interactions, stored by this process's parks, are published at once from memory (the
+  execution actor hands each over right after storing it; no index query);
+- *orphans*, left in the outbox by a coordinator that died (or by this one before a restart, or
+  after a failed publish), are found with :meth:`~tpf.stores.base.AwaitStore.find_undispatched`,
+  once older than a grace period (the lease length when coordinators share DynamoDB, so their
+  owner has had its chance; zero for the embedded stores) and, with leadership, by the leader.
+
+Which channel an interaction goes to is the coordinator's choice (the authored transport or the
+operator's override), given as ``resolve_channel``; an interaction whose channel does not
+publish (REST) or is not configured any more is marked dispatched without a publish, so it
+leaves the outbox and the pending-interactions API serves it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from tpf.actors.context import Engine
+from tpf.core import resume_tokens
+from tpf.core.records import AwaitInteraction
+from tpf.supervisors.leadership import AlwaysLeader, Leadership
+from tpf.transports.awaits.envelopes import dispatch_envelope
+from tpf.transports.base import AwaitChannel
+
+LOG = logging.getLogger("tpf.awaits.dispatch")
+_Key = tuple[str, str]  # tenant, interaction id
+
+ResolveChannel = Callable[[AwaitInteraction], AwaitChannel | None]
+# The await step's declared input type id, for the envelope's ``inputType`` (the interaction
+# records only its output type).
+InputType = Callable[[AwaitInteraction], str | None]
+
+
+def _key(interaction: AwaitInteraction) -> _Key:
+    return interaction.tenant_id, interaction.interaction_id
+
+
+class AwaitDispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        resolve_channel: ResolveChannel,
+        *,
+        resume_secret: str | None = None,
+        input_type: InputType | None = None,
+        leadership: Leadership | None = None,
+    ) -> None:
+        self._engine = engine
+        self._resolve = resolve_channel
+        self._secret = resume_secret
+        self._input_type = input_type or (lambda interaction: None)
+        self._leadership = leadership or AlwaysLeader()
+        self._own: dict[_Key, AwaitInteraction] = {}
+        shared = engine.settings.state.provider == "dynamo"
+        self._grace_ms = engine.settings.execution.lease_ms if shared else 0
+        self.wake: Callable[[], None] = lambda: None  # set by the coordinator's loop
+
+    def stored(self, interaction: AwaitInteraction) -> None:
+        """This process stored ``interaction`` in the outbox: publish it on the next pass."""
+        self._own[_key(interaction)] = interaction
+        self.wake()
+
+    async def tick(self) -> int:
+        published = 0
+        for key, interaction in list(self._own.items()):
+            if not await self.dispatch(interaction):
+                return published  # the channel is down: the next pass tries again
+            self._own.pop(key, None)
+            published += 1
+        if await self._leadership.is_leader():
+            published += await self._orphans()
+        return published
+
+    async def _orphans(self) -> int:
+        engine = self._engine
+        cutoff = engine.clock.now_ms() - self._grace_ms
+        published = 0
+        for interaction in await engine.stores.awaits.find_undispatched(
+            engine.settings.sweeper.limit
+        ):
+            if _key(interaction) in self._own or interaction.created_at_epoch_ms > cutoff:
+                continue  # ours (published on our own pass) or its owner may still publish it
+            if not await self.dispatch(interaction):
+                return published
+            published += 1
+        return published
+
+    async def dispatch(self, interaction: AwaitInteraction) -> bool:
+        """Publish ``interaction``'s request and mark it dispatched; ``False`` if the publish
+        failed (it stays in the outbox)."""
+        engine = self._engine
+        now = engine.clock.now_ms()
+        channel = self._resolve(interaction)
+        if channel is not None and channel.publishes:
+            token = resume_tokens.issue(self._secret, interaction, now) if self._secret else None
+            envelope = dispatch_envelope(
+                interaction,
+                channel.transport_metadata(interaction, now),
+                resume_token=token,
+                input_type=self._input_type(interaction),
+            )
+            try:
+                await channel.publish(interaction, envelope)
+            except Exception as exc:
+                engine.counters["await_dispatch_failures"] += 1
+                LOG.warning(
+                    "await request %s not published to %s, will retry: %s: %s",
+                    interaction.interaction_id, channel.name, type(exc).__name__, exc,
+                )
+                return False
+            engine.await_metrics.dispatched[(interaction.step_id, channel.name)] += 1
+        else:
+            LOG.info(
+                "await interaction %s (transport %s) has no publishing channel: served by the "
+                "interactions API", interaction.interaction_id, interaction.transport_type,
+            )
+        await engine.stores.awaits.mark_dispatched(
+            interaction.tenant_id, interaction.interaction_id, now
+        )
+        engine.counters["await_dispatched"] += 1
+        return True

@@ -1,0 +1,225 @@
+"""The ``sqs`` await channel: requests to a request queue, completions from a response queue.
+
+**Dispatch.** :meth:`SqsAwaitChannel.publish` sends the dispatch envelope (spec §4.7) as one
+``SendMessage`` to the request queue and returns once SQS accepted it; the await dispatcher
+marks the interaction dispatched only then, so a crash in between publishes it again
+(at-least-once: a consumer dedupes on ``interactionId``).
+
+**Completions.** Long-poll receivers (:meth:`poll_once`, run in a loop by :meth:`start`; tests
+call it directly) read the response queue; several coordinators may poll one queue (competing
+consumers), since any of them can admit any completion. Each message is handled in turn
+(:func:`tpf.transports.awaits.consume.handle`) and then:
+
+- admitted, duplicate or durably held: deleted (only after the sink returned);
+- poison: the :class:`~tpf.transports.awaits.envelopes.PoisonEnvelope` is sent to the
+  dead-letter queue, counted, and only then the message deleted (if the DLQ send fails the
+  message stays and comes back); without a dead-letter queue it is logged whole at ERROR and
+  deleted;
+- transient failure: not deleted. Its visibility is set to a bounded backoff by its receive
+  count (``ApproximateReceiveCount``: 1 s, 2 s, 4 s... up to ``max_backoff_s``), so it comes
+  back soon, to this or another coordinator, without a retry storm; a queue redrive policy
+  (``maxReceiveCount``) remains the operator's last resort.
+
+Standard queues only: a ``.fifo`` URL is refused at construction (a FIFO queue needs a message
+group id the original's envelope does not carry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tpf.aws.clients import AwsClients, error_code
+from tpf.core.clock import Clock
+from tpf.core.errors import ConfigError, RetryableError
+from tpf.core.records import AwaitInteraction
+from tpf.transports.awaits.consume import (
+    Action,
+    Admission,
+    Backoff,
+    CompletionSink,
+    Verdict,
+    handle,
+    poison_envelope,
+)
+from tpf.transports.awaits.envelopes import DispatchEnvelope, encode
+from tpf.transports.awaits.metrics import AwaitMetrics
+
+LOG = logging.getLogger("tpf.awaits.sqs")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SqsChannelConfig:
+    request_queue_url: str
+    response_queue_url: str
+    dead_letter_queue_url: str | None = None
+    wait_time_s: int = 20  # long poll (SQS allows 1..20)
+    max_messages: int = 10  # per receive (SQS allows 1..10)
+    visibility_timeout_s: int = 30
+    max_backoff_s: int = 60
+
+    def __post_init__(self) -> None:
+        for name in ("request_queue_url", "response_queue_url", "dead_letter_queue_url"):
+            url = getattr(self, name)
+            if url is not None and not url.strip():
+                raise ConfigError(f"sqs await channel: {name} is required")
+            if url is not None and url.rstrip("/").endswith(".fifo"):
+                raise ConfigError(
+                    f"sqs await channel: {name}={url} is a FIFO queue; await channels use "
+                    "standard queues"
+                )
+        if not 0 <= self.wait_time_s <= 20:
+            raise ConfigError(f"sqs await channel: wait_time_s={self.wait_time_s} not in 0..20")
+        if not 1 <= self.max_messages <= 10:
+            raise ConfigError(
+                f"sqs await channel: max_messages={self.max_messages} not in 1..10"
+            )
+
+
+class SqsAwaitChannel:
+    name = "sqs"
+    publishes = True
+
+    def __init__(
+        self,
+        aws: AwsClients,
+        config: SqsChannelConfig,
+        sink: CompletionSink,
+        clock: Clock,
+        *,
+        metrics: AwaitMetrics | None = None,
+    ) -> None:
+        self._aws = aws
+        self.config = config
+        self._sink = sink
+        self._clock = clock
+        self.metrics = metrics or AwaitMetrics()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.published = 0
+        self.outcomes: dict[str, int] = {}  # admitted / duplicate / held / poison / retry
+
+    # ------------------------------------------------------------------ dispatch
+
+    def transport_metadata(self, interaction: AwaitInteraction, now_ms: int) -> dict[str, Any]:
+        return {
+            "adapter": "sqs",
+            "requestQueueUrl": self.config.request_queue_url,
+            "responseQueueUrl": self.config.response_queue_url,
+            "dispatchedAtEpochMs": now_ms,
+        }
+
+    async def publish(self, interaction: AwaitInteraction, envelope: DispatchEnvelope) -> None:
+        sqs = await self._aws.client("sqs")
+        try:
+            await sqs.send_message(
+                QueueUrl=self.config.request_queue_url, MessageBody=encode(envelope).decode()
+            )
+        except Exception as exc:
+            raise RetryableError(
+                f"await request {interaction.interaction_id} could not be sent to "
+                f"{self.config.request_queue_url}: {error_code(exc) or type(exc).__name__}: {exc}"
+            ) from exc
+        self.published += 1
+
+    # ------------------------------------------------------------------ completions
+
+    async def start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._run(), name="tpf-await-sqs-consumer")
+
+    async def _run(self) -> None:
+        backoff = Backoff(1.0, 30.0)
+        while not self._closed:
+            try:
+                await self.poll_once()
+                backoff.reset()
+            except Exception as exc:
+                delay = backoff.next()
+                LOG.warning(
+                    "SQS completion consumer of %s failed: %s: %s; retrying in %.0f s",
+                    self.config.response_queue_url, type(exc).__name__, exc, delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def poll_once(self, wait_time_s: int | None = None) -> int:
+        """One long-poll receive and its messages handled; the number of messages."""
+        sqs = await self._aws.client("sqs")
+        response = await sqs.receive_message(
+            QueueUrl=self.config.response_queue_url,
+            MaxNumberOfMessages=self.config.max_messages,
+            WaitTimeSeconds=self.config.wait_time_s if wait_time_s is None else wait_time_s,
+            VisibilityTimeout=self.config.visibility_timeout_s,
+            AttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = response.get("Messages", [])
+        # One at a time: a queue has no order to keep, but this bounds what one receiver holds
+        # in flight to what it received.
+        for message in messages:
+            await self._handle(sqs, message)
+        return len(messages)
+
+    async def _handle(self, sqs: Any, message: dict[str, Any]) -> None:
+        body = (message.get("Body") or "").encode()
+        receipt = message["ReceiptHandle"]
+        verdict = await handle(body, self._sink)
+        if verdict.action is Action.RETRY:
+            self._count("retry")
+            count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            delay = min(self.config.max_backoff_s, 2 ** max(0, count - 1))
+            with contextlib.suppress(Exception):  # if this fails, the visibility timeout holds
+                await sqs.change_message_visibility(
+                    QueueUrl=self.config.response_queue_url,
+                    ReceiptHandle=receipt,
+                    VisibilityTimeout=delay,
+                )
+            return
+        if verdict.action is Action.POISON and not await self._park(sqs, verdict, body):
+            return  # not parked: keep the message, it comes back after its visibility
+        if verdict.action is Action.ACK:
+            self._admitted(verdict)
+        await sqs.delete_message(QueueUrl=self.config.response_queue_url, ReceiptHandle=receipt)
+
+    def _admitted(self, verdict: Verdict) -> None:
+        assert verdict.admission is not None
+        self._count(verdict.admission.value)
+        if verdict.admission is Admission.HELD:
+            self.metrics.early_held[("", self.name)] += 1
+
+    async def _park(self, sqs: Any, verdict: Verdict, body: bytes) -> bool:
+        reason = verdict.reason or "unknown"
+        poison = poison_envelope(
+            verdict,
+            body,
+            source=f"sqs:{self.config.response_queue_url}",
+            transport=self.name,
+            now_ms=self._clock.now_ms(),
+        )
+        url = self.config.dead_letter_queue_url
+        if url is None:
+            LOG.error("await completion dropped (no dead-letter queue): %s", encode(poison))
+        else:
+            try:
+                await sqs.send_message(QueueUrl=url, MessageBody=encode(poison).decode())
+            except Exception as exc:
+                LOG.warning("await completion could not be dead-lettered to %s: %s", url, exc)
+                return False
+        LOG.warning("await completion dead-lettered (%s): %s", reason, verdict.detail)
+        self.metrics.dropped[(self.name, reason)] += 1
+        self._count("poison")
+        return True
+
+    def _count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    async def aclose(self) -> None:
+        """Stop receiving. A message cut off mid-handling was not deleted, so it comes back
+        after its visibility timeout (to another coordinator, or this one restarted)."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
