@@ -89,7 +89,8 @@ class Provider(Generic[T]):
     name: str
     # Builds the part; ``None``: a name the configuration accepts that this build cannot run.
     open: Callable[[OpenContext], Awaitable[T]] | None
-    # ``(Settings section.field, property key)`` pairs that must be set for this provider.
+    # ``(Settings section.field, property key)`` pairs that must be set for this provider; a
+    # key outside ``pipeline.orchestrator.`` is written in full (``kafka.bootstrap-servers``).
     requires: tuple[tuple[str, str], ...] = ()
     # The AWS services it calls ("dynamodb", "sqs", "s3").
     aws: tuple[str, ...] = ()
@@ -168,7 +169,7 @@ class ProviderTable(Generic[T]):
             )
         for attr, key in entry.requires:
             if not value_at(settings, attr):
-                raise ConfigError(f"{_P}{key} is required when {self._short}={name}")
+                raise ConfigError(f"{_full(key)} is required when {self._short}={name}")
         return entry
 
     def aws_services(self, settings: Settings) -> tuple[str, ...]:
@@ -191,6 +192,10 @@ class ProviderTable(Generic[T]):
         """Strict startup: what the chosen provider needs that does not exist."""
         entry = self.chosen(settings)
         return [] if entry.check is None else await entry.check(settings, aws)
+
+
+def _full(key: str) -> str:
+    return key if key.startswith(("tpf.", "kafka.", _P)) else _P + key
 
 
 # Every table, by the ``section.field`` that chooses its provider; filled as tables are built.
