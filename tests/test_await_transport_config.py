@@ -161,3 +161,22 @@ def test_sqs_without_queue_urls_names_the_missing_keys() -> None:
 def test_channel_names() -> None:
     assert [channel_name(t) for t in (InteractionApi(), Sqs(Q + "a", Q + "b"), Kafka("a", "b"))] \
         == ["rest", "sqs", "kafka"]
+
+
+def test_kafka_connection_from_settings_resolves_the_password_reference() -> None:
+    from tpf.kafka.settings import kafka_connection
+
+    settings = Settings().replace(
+        kafka__bootstrap_servers="k1:9092, k2:9092",
+        kafka__security_protocol="SASL_PLAINTEXT",
+        kafka__sasl_mechanism="PLAIN",
+        kafka__sasl_username="svc",
+        kafka__sasl_password="env:K1_PW",
+    )
+    connection = kafka_connection(settings, {"K1_PW": "s3cret"})
+    assert connection.servers() == ["k1:9092", "k2:9092"]
+    assert connection.client_kwargs()["sasl_plain_password"] == "s3cret"
+    with pytest.raises(ConfigError, match="env:K1_PW"):
+        kafka_connection(settings, {})
+    with pytest.raises(ConfigError, match=r"kafka\.bootstrap-servers is required"):
+        kafka_connection(Settings(), {})

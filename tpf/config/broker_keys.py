@@ -98,6 +98,7 @@ BROKER_KEYS: dict[str, tuple[str, Parser]] = {
     "kafka.ssl.ca-file": ("kafka.ssl_ca_file", _text),
     "tpf.kafka.work-topic": ("kafka.work_topic", _text),
     "tpf.kafka.work-group": ("kafka.work_group", _text),
+    "tpf.kafka.session-timeout": ("kafka.session_timeout_ms", _duration(1_000)),
     "tpf.kafka.dlq-topic": ("kafka.dlq_topic", _text),
     "tpf.kafka.partitions": ("kafka.partitions", _int(1)),
     "tpf.kafka.replication-factor": ("kafka.replication_factor", _int(1)),

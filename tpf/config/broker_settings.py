@@ -79,6 +79,9 @@ class KafkaSettings:
     # dispatcher-provider=kafka: work items on this topic, shared by this consumer group.
     work_topic: str | None = None
     work_group: str = "tpf-coordinator-work"
+    # Consumer-group session: a member silent this long is dropped and its partitions move to
+    # the others (heartbeats go every quarter of it).
+    session_timeout_ms: int = 10_000
     # dlq-provider=kafka: dead-letter envelopes, keyed by execution id.
     dlq_topic: str | None = None
     # ``tpf bootstrap kafka``: how topics it creates are laid out.
