@@ -180,3 +180,22 @@ def test_kafka_connection_from_settings_resolves_the_password_reference() -> Non
         kafka_connection(settings, {})
     with pytest.raises(ConfigError, match=r"kafka\.bootstrap-servers is required"):
         kafka_connection(Settings(), {})
+
+
+def test_the_sqs_await_queues_join_the_aws_checks_only_on_that_channel() -> None:
+    from tpf.aws.bootstrap import named_queues
+    from tpf.config.providers import aws_services
+
+    configured = Settings().replace(
+        awaits__sqs_request_queue_url=Q + "req",
+        awaits__sqs_response_queue_url=Q + "res",
+        awaits__sqs_dead_letter_queue_url=Q + "dlq",
+    )
+    assert named_queues(configured) == []  # REST: the queues are not used
+    sqs = configured.replace(awaits__transport="sqs")
+    assert named_queues(sqs) == [
+        ("tpf.await.sqs.request-queue-url", Q + "req"),
+        ("tpf.await.sqs.response-queue-url", Q + "res"),
+        ("tpf.await.sqs.dead-letter-queue-url", Q + "dlq"),
+    ]
+    assert "sqs" in aws_services(sqs)  # so the coordinator opens AWS clients to check them
