@@ -261,7 +261,7 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
         tmp_path,
         f"{P}worker.rest.base-url=http://worker:8080\n{P}tenancy.allowed-tenants=a,b\n"
         f"{P}worker.rest.shared-secret=hunter2\npipeline.max-concurrency=128\n"
-        "tpf.await.sqs.max-messages=5\npipeline.resilience.circuit.failure-ratio=0.5\n"
+        "pipeline.await-admission.store=memory\npipeline.resilience.circuit.failure-ratio=0.5\n"
         f"{P}queue-url=\n",  # empty means unset, so it is not recorded
     )
     s = load_settings({}, config_file=path)
@@ -270,7 +270,7 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
         f"{P}tenancy.allowed-tenants": "a,b",
         f"{P}worker.rest.shared-secret": "<redacted>",  # secrets never reach Settings or logs
         "pipeline.max-concurrency": "128",
-        "tpf.await.sqs.max-messages": "5",
+        "pipeline.await-admission.store": "memory",
         "pipeline.resilience.circuit.failure-ratio": "0.5",
     }
     warnings = unsupported_warnings(s)

@@ -174,3 +174,45 @@ def test_an_await_that_ignores_unknown_fields_says_so_in_the_contract() -> None:
     assert strict.contract() == with_wait(ignore_unknown_fields=False).contract()
     assert lenient_doc["steps"][1]["ignoreUnknownFields"] is True
     assert lenient.contract().contract_hash != strict.contract().contract_hash
+
+
+def test_a_pinned_await_transport_is_recorded_and_hashed() -> None:
+    from tpf.authoring.await_transports import InteractionApi, Kafka, Sqs
+
+    def with_transport(transport: object = None) -> Pipeline:
+        p = Pipeline("com.example.brokered", type_ids={In: "com.example.In"})
+
+        def first(x: In) -> In:
+            return x
+
+        p.step("First")(first)
+        p.await_step("Wait", step_id="WaitService", output=Out, timeout="PT1M", transport=transport)
+        return p
+
+    unpinned = with_transport()
+    doc = orjson.loads(contract_to_json(unpinned.contract(), unpinned))["steps"][1]
+    # Unpinned: the same document (and so hash) as before transports could be pinned.
+    assert doc["awaitTransport"] == "interaction-api" and "awaitTransportSpec" not in doc
+    kafka = with_transport(Kafka("req", "res", key="correlationId", headers={"x-a": "1"}))
+    kafka_doc = orjson.loads(contract_to_json(kafka.contract(), kafka))["steps"][1]
+    assert kafka_doc["awaitTransport"] == "kafka"
+    assert kafka_doc["awaitTransportSpec"] == {
+        "type": "kafka",
+        "request": {"topic": "req", "key": "correlationId"},
+        "response": {"topic": "res"},
+        "headers": {"x-a": "1"},
+    }
+    assert kafka.contract().steps[1].await_transport == "kafka"
+    sqs = with_transport(Sqs("http://q/req", "http://q/res"))
+    pinned_rest = with_transport(InteractionApi())
+    hashes = {
+        p.contract().contract_hash
+        for p in (unpinned, kafka, sqs, pinned_rest, with_transport(Kafka("req", "other")))
+    }
+    assert len(hashes) == 5
+    # The mapping form is the same transport as the object form.
+    mapping = with_transport(
+        {"type": "kafka", "request": {"topic": "req", "key": "correlationId"},
+         "response.topic": "res", "headers": {"x-a": "1"}}
+    )
+    assert mapping.contract().contract_hash == kafka.contract().contract_hash

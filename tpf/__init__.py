@@ -1,9 +1,13 @@
 """tpf-coordinator: a durable execution coordinator for long-running, human-in-the-loop
 pipelines.
 
-The authoring API is importable from the top: ``from tpf import Pipeline, NonRetryableError``.
+The authoring API is importable from the top: ``from tpf import Pipeline, NonRetryableError``,
+and the await transports: ``from tpf import Kafka, Sqs, InteractionApi``.
 """
 
+from tpf.authoring.await_transports import InteractionApi as InteractionApi
+from tpf.authoring.await_transports import Kafka as Kafka
+from tpf.authoring.await_transports import Sqs as Sqs
 from tpf.authoring.pipeline import Pipeline as Pipeline
 from tpf.core.errors import NonRetryableError as NonRetryableError
 from tpf.core.errors import RetryableError as RetryableError

@@ -12,6 +12,12 @@ parks and which answers complete it, so they belong to its identity.
 :class:`tpf.core.records.ContractStep` has no fields for them, so they appear in the hashed document
 and in the JSON written by :func:`contract_to_json` (when given the pipeline), but not in the
 parsed :class:`~tpf.core.records.PipelineContract`.
+
+``awaitTransport`` is the await's transport name: ``"interaction-api"`` for a step that pins
+none (as before transports could be pinned, so those contracts keep their hash) and the pinned
+one's otherwise. A pinned transport also hashes its whole spec (``awaitTransportSpec``, the
+spec's mapping form): where requests go is part of how the execution parks, and a step pinned
+to ``InteractionApi()`` (never switched by configuration) differs from an unpinned one.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import orjson
 
+from tpf.authoring.await_transports import transport_document
 from tpf.core.codec import canonical_json
 from tpf.core.errors import ValidationError
 from tpf.core.records import ContractStep, PipelineContract
@@ -69,6 +76,9 @@ def contract_document(pipeline: Pipeline) -> dict[str, Any]:
             if spec.ignore_unknown_fields:
                 # Only when set, so the contracts of strict awaits (the default) keep their hash.
                 step["ignoreUnknownFields"] = True
+            if spec.transport_spec is not None:
+                # Only when pinned, so the contracts of unpinned awaits keep their hash.
+                step["awaitTransportSpec"] = transport_document(spec.transport_spec)
         steps.append(step)
     # The two hash fields get placeholders only to satisfy the Struct; they are dropped below.
     skeleton = PipelineContract(

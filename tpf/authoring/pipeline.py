@@ -15,6 +15,8 @@ Example::
     def validate(order: Order) -> ValidOrder: ...
 
     pipeline.await_step("Approve", step_id="Approve", output=Decision, timeout="PT30M")
+    pipeline.await_step("Pay", step_id="Pay", output=Paid, timeout="PT5M",
+                        transport=Kafka("payments.requests", "payments.results"))
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
+from tpf.authoring.await_transports import AwaitTransport, parse_transport
 from tpf.core.durations import parse_duration_ms
 from tpf.core.errors import ConfigError, ValidationError
 
@@ -80,7 +83,11 @@ class StepSpec:
     key_fields: tuple[str, ...] = ()  # await only: encoded field names of the await input
     assignee: str | None = None  # await only
     group: str | None = None  # await only
-    transport: str | None = None  # await only: "interaction-api"
+    # await only: the transport's name, "interaction-api" unless one is pinned (the contract's
+    # awaitTransport); which channel an unpinned step uses is configuration's choice
+    # (tpf.config.await_transport.effective_transport).
+    transport: str | None = None
+    transport_spec: AwaitTransport | None = None  # await only: the pinned transport, if any
     # await only: a completion may carry fields its output type does not declare (the next
     # step does not see them); by default such a completion is refused, naming the field.
     ignore_unknown_fields: bool = False
@@ -140,6 +147,7 @@ class Pipeline:
         group: str | None = None,
         input: Any = None,
         ignore_unknown_fields: bool = False,
+        transport: AwaitTransport | Mapping[str, Any] | str | None = None,
     ) -> None:
         """Register the next step as an await: the execution parks until it is completed.
 
@@ -147,6 +155,11 @@ class Pipeline:
         wrong types and fields ``output`` does not declare are refused (400 naming the field).
         ``ignore_unknown_fields=True`` accepts undeclared fields and drops them instead, for
         answers from a system that sends more than the pipeline reads.
+
+        ``transport`` pins how the request leaves and the completion returns
+        (:mod:`tpf.authoring.await_transports`: ``InteractionApi()``, ``Sqs(...)``,
+        ``Kafka(...)`` or the spec's mapping form); unset, the deployment's configured
+        transport applies. REST completion works whichever it is.
         """
         if input is None:
             if not self._steps:
@@ -154,6 +167,14 @@ class Pipeline:
             input = self._steps[-1].output_type
         if isinstance(key_fields, str):  # a lone string would silently become its characters
             raise ConfigError(f"await step {name!r}: key_fields must be a sequence of names")
+        pinned: AwaitTransport | None = None
+        if transport is not None:
+            try:
+                pinned = parse_transport(transport)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"await step {name!r}: {exc.message}", details=exc.details
+                ) from exc
         self._add(
             StepSpec(
                 index=len(self._steps),
@@ -169,7 +190,8 @@ class Pipeline:
                 key_fields=tuple(key_fields),
                 assignee=assignee,
                 group=group,
-                transport=AWAIT_TRANSPORT,
+                transport=pinned.type if pinned is not None else AWAIT_TRANSPORT,
+                transport_spec=pinned,
                 ignore_unknown_fields=ignore_unknown_fields,
             )
         )

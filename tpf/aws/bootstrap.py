@@ -2,6 +2,7 @@
 
 A resource is *named* when a configured provider uses it: the work queue for
 ``dispatcher-provider=sqs`` (``queue-url``), the DLQ for ``dlq-provider=sqs`` (``dlq-url``),
+the await queues for ``tpf.await-transport=sqs`` (``tpf.await.sqs.*-queue-url``),
 the bucket for ``releases.storage.provider=s3``, and the DynamoDB tables and indexes for any
 ``dynamo`` provider (delegated to :func:`tpf.stores.dynamo.schema.create_tables`). Queue names
 are the last path component of their URL; queues are standard queues with default attributes,
@@ -55,6 +56,15 @@ def named_queues(settings: Settings) -> list[tuple[str, str]]:
         if not url:
             raise ConfigError(f"{_P}{key} is required when {provider_key}=sqs")
         queues.append((_P + key, url))
+    if settings.awaits.transport == "sqs":  # the configured await channel's queues
+        awaits = settings.awaits
+        for key, url in (
+            ("tpf.await.sqs.request-queue-url", awaits.sqs_request_queue_url),
+            ("tpf.await.sqs.response-queue-url", awaits.sqs_response_queue_url),
+            ("tpf.await.sqs.dead-letter-queue-url", awaits.sqs_dead_letter_queue_url),
+        ):
+            if url:
+                queues.append((key, url))
     return queues
 
 

@@ -238,6 +238,9 @@ def register(commands: Any) -> None:
     aws.add_argument("--endpoint-url", help="send every AWS call here (moto, LocalStack, MinIO)")
     aws.add_argument("--config", help=".properties file (default: $TPF_CONFIG)")
     aws.set_defaults(handler=_bootstrap_command)
+    from tpf.cli.kafka import register_bootstrap  # tpf bootstrap kafka, beside it
+
+    register_bootstrap(bootstrap_commands)
 
 
 def register_dev(dev_commands: Any) -> None:

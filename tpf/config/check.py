@@ -62,6 +62,7 @@ _SECRET_FIELDS = (
     "awaits.resume_token_secret",
     "http.metrics_token",
     "aws.secret_access_key",
+    "kafka.sasl_password",
 )
 # Defaults computed from another setting, shown as what they resolve to.
 _DERIVED_DEFAULTS = {

@@ -10,124 +10,27 @@ one place. :mod:`tpf.config.loader` reads the sources with them.
 from __future__ import annotations
 
 import difflib
-import math
-import os
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-from tpf.config.providers import table_for
+from tpf.config.broker_keys import BROKER_KEYS, TRANSPORT_SWITCHES
+from tpf.config.parsers import (
+    Parser,
+    _bool,
+    _choice,
+    _directories,
+    _duration,
+    _float,
+    _int,
+    _mode,
+    _policy,
+    _provider,
+    _text,
+)
 from tpf.config.settings import SQLITE_SYNCHRONOUS, field_paths
-from tpf.core.durations import parse_duration_ms
-from tpf.core.errors import ConfigError
-from tpf.core.records import IdempotencyPolicy
 
 _P = "pipeline.orchestrator."
 _ENV_PREFIX = "PIPELINE_ORCHESTRATOR_"
-
-Parser = Callable[[str, str], Any]  # (text, key) -> value; raises ConfigError naming the key
-
-# --- value parsers -------------------------------------------------------------------------------
-
-_INT_RE = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() would also take "1_000" and "١٢"
-_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-
-
-def _text(text: str, key: str) -> str:
-    return text
-
-
-def _int(minimum: int, maximum: int | None = None) -> Parser:
-    def parse(text: str, key: str) -> int:
-        if not _INT_RE.fullmatch(text):
-            raise ConfigError(f"{key}: expected an integer, got {text!r}")
-        value = int(text)
-        if value < minimum:
-            raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"{key}: must be at most {maximum}, got {value}")
-        return value
-
-    return parse
-
-
-def _float(ok: Callable[[float], bool], rule: str) -> Parser:
-    def parse(text: str, key: str) -> float:
-        if not _FLOAT_RE.fullmatch(text):
-            raise ConfigError(f"{key}: expected a number, got {text!r}")
-        value = float(text)
-        if not math.isfinite(value) or not ok(value):
-            raise ConfigError(f"{key}: {rule}, got {text}")
-        return value
-
-    return parse
-
-
-def _bool(text: str, key: str) -> bool:
-    # Only true/false: "yes", "1", "on" are accepted by some loaders and rejected by others.
-    lowered = text.lower()
-    if lowered not in ("true", "false"):
-        raise ConfigError(f"{key}: expected true or false, got {text!r}")
-    return lowered == "true"
-
-
-def _directories(text: str, key: str) -> tuple[str, ...]:
-    """Comma-separated absolute directories (blank entries ignored), as given."""
-    entries = tuple(entry.strip() for entry in text.split(",") if entry.strip())
-    for entry in entries:
-        if "\x00" in entry or not os.path.isabs(entry):
-            raise ConfigError(f"{key}: expected absolute directories, got {entry!r}")
-    return entries
-
-
-def _duration(minimum_ms: int) -> Parser:
-    def parse(text: str, key: str) -> int:
-        ms = parse_duration_ms(text, name=key)
-        if ms < minimum_ms:
-            raise ConfigError(f"{key}: must be at least {minimum_ms} ms, got {text!r} ({ms} ms)")
-        return ms
-
-    return parse
-
-
-def _choice(valid: tuple[str, ...], what: str = "provider") -> Parser:
-    def parse(text: str, key: str) -> str:
-        wanted = text.lower().replace("-", "_")  # Quarkus enum converters accept queue-async too
-        for candidate in valid:
-            if candidate.lower() == wanted:
-                return candidate
-        raise ConfigError(f"{key}: unknown {what} {text!r}; valid values: {', '.join(valid)}")
-
-    return parse
-
-
-def _provider(setting: str, what: str = "provider") -> Parser:
-    """A provider name, checked against the provider table ``setting`` chooses from, as it is
-    now: names are listed once, in the tables, and one registered later (a test's fake) counts."""
-
-    def parse(text: str, key: str) -> str:
-        name: str = _choice(tuple(table_for(setting).names), what)(text, key)
-        return name
-
-    return parse
-
-
-_policy_name = _choice(tuple(IdempotencyPolicy), "policy")
-_mode_name = _choice(("QUEUE_ASYNC",), "mode")
-
-
-def _policy(text: str, key: str) -> IdempotencyPolicy:
-    return IdempotencyPolicy(_policy_name(text, key))
-
-
-def _mode(text: str, key: str) -> str:
-    if text.upper() == "SYNC":
-        raise ConfigError(
-            f"{key}: SYNC is not supported; this coordinator always runs executions durably "
-            "(QUEUE_ASYNC). Set it to QUEUE_ASYNC or remove the key."
-        )
-    return str(_mode_name(text, key))
-
 
 # --- the key table -------------------------------------------------------------------------------
 
@@ -172,7 +75,6 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.sqlite.path": ("sqlite.path", _text),
     "tpf.sqlite.synchronous": ("sqlite.synchronous", _choice(SQLITE_SYNCHRONOUS, "mode")),
     "tpf.retry-jitter": ("retries.jitter", _float(lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]")),
-    "tpf.await-transport": ("awaits.transport", _provider("awaits.transport", "transport")),
     "tpf.lease-renew-fraction": (
         "execution.lease_renew_fraction",
         _float(lambda v: 0.0 < v < 1.0, "must be strictly between 0 and 1"),
@@ -231,6 +133,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.http.max-json-depth": ("http.max_json_depth", _int(1)),
     "tpf.http.metrics-token": ("http.metrics_token", _text),
     "tpf.ask-timeout": ("execution.ask_timeout_ms", _duration(1)),
+    **BROKER_KEYS,  # await channels and Kafka (tpf.config.broker_keys)
 }
 
 
@@ -265,9 +168,6 @@ worker.rest worker.grpc worker.sqs: shared-secret shared-secret-ref signature-to
     """
 pipeline: max-concurrency
 pipeline.await-admission: enabled store
-tpf.await.kafka.reactive-messaging: enabled
-tpf.await.sqs: poller.enabled response-queue-url poll-start-delay visibility-timeout
-tpf.await.sqs: completion-timeout wait-time-seconds max-messages
 """
 )
 # Open-ended families from the original: any key under these is accepted as unsupported.
@@ -279,9 +179,9 @@ _UNSUPPORTED_PREFIXES = (
 # Namespaces we own: an unknown key here is a typo, not someone else's setting.
 _STRICT_PREFIXES = (_P, "tpf.")
 # Values of these unsupported keys are secrets; keep them out of Settings (and so out of logs).
-_SECRET_KEY = re.compile(r"(token|secret|secret[-_]access[-_]key)$")
+_SECRET_KEY = re.compile(r"(token|secret|secret[-_]access[-_]key|password)$")
 
-_KNOWN = frozenset(_SUPPORTED) | _UNSUPPORTED
+_KNOWN = frozenset(_SUPPORTED) | _UNSUPPORTED | frozenset(TRANSPORT_SWITCHES)
 # Every section.field is set by exactly one key, and every key names a real field.
 assert sorted(path for path, _ in _SUPPORTED.values()) == sorted(field_paths()), (
     "the key table and the Settings sections disagree"

@@ -50,6 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tpf.config.broker_keys import AWAIT_TRANSPORT_KEY, TRANSPORT_ALIASES, TRANSPORT_SWITCHES
 from tpf.config.keys import (
     _ENV_PREFIX,
     _ENV_TO_KEY,
@@ -118,7 +119,36 @@ def read_sources(
         else:
             relative = {k.removeprefix(_P) for k in _KNOWN}  # flags may omit the prefix
             errors.append(_unknown(name, _KNOWN | relative, "override"))
+    errors += _apply_switches(layered)
     return layered, errors
+
+
+def _apply_switches(layered: Layered) -> list[str]:
+    """Read the original's await switches (``tpf.await.sqs.poller.enabled=true`` ...) into
+    ``tpf.await-transport``, whichever source set them; a switch that contradicts the
+    transport, or another switch, is an error rather than a silent choice."""
+    errors: list[str] = []
+    chosen: dict[str, tuple[str, str]] = {}  # transport -> (switch key, where)
+    for key, transport in TRANSPORT_SWITCHES.items():
+        raw, source = layered.pop(key, ("", ""))
+        text = raw.strip().lower()
+        if text not in ("", "true", "false"):
+            errors.append(f"{key}: expected true or false, got {raw.strip()!r}")
+        elif text == "true":
+            chosen[transport] = (key, source or "override")
+    if len(chosen) > 1:
+        keys = " and ".join(key for key, _ in chosen.values())
+        errors.append(f"{keys} are both true; choose one transport with {AWAIT_TRANSPORT_KEY}")
+        return errors
+    for transport, (key, where) in chosen.items():
+        given = layered.get(AWAIT_TRANSPORT_KEY, ("", ""))[0].strip().lower()
+        if given and TRANSPORT_ALIASES.get(given, given) != transport:
+            errors.append(
+                f"{AWAIT_TRANSPORT_KEY}={given} and {key}=true disagree; set only one"
+            )
+        elif not given:
+            layered[AWAIT_TRANSPORT_KEY] = (transport, f"{where} as {key}=true")
+    return errors
 
 
 def parse_values(layered: Layered, errors: list[str]) -> Settings:

@@ -89,7 +89,8 @@ class Provider(Generic[T]):
     name: str
     # Builds the part; ``None``: a name the configuration accepts that this build cannot run.
     open: Callable[[OpenContext], Awaitable[T]] | None
-    # ``(Settings section.field, property key)`` pairs that must be set for this provider.
+    # ``(Settings section.field, property key)`` pairs that must be set for this provider; a
+    # key outside ``pipeline.orchestrator.`` is written in full (``kafka.bootstrap-servers``).
     requires: tuple[tuple[str, str], ...] = ()
     # The AWS services it calls ("dynamodb", "sqs", "s3").
     aws: tuple[str, ...] = ()
@@ -97,6 +98,9 @@ class Provider(Generic[T]):
     check: Check | None = None
     # Pushed onto the context's stack once the part is open.
     close: Callable[[T], Awaitable[None]] | None = None
+    # The Kafka topics it uses, ``{property key: topic}``: strict startup checks they exist
+    # (one error naming every missing one) and ``tpf bootstrap kafka`` creates them.
+    kafka_topics: Callable[[Settings], dict[str, str]] | None = None
 
 
 class _Names(Sequence[str]):
@@ -168,7 +172,7 @@ class ProviderTable(Generic[T]):
             )
         for attr, key in entry.requires:
             if not value_at(settings, attr):
-                raise ConfigError(f"{_P}{key} is required when {self._short}={name}")
+                raise ConfigError(f"{_full(key)} is required when {self._short}={name}")
         return entry
 
     def aws_services(self, settings: Settings) -> tuple[str, ...]:
@@ -191,6 +195,10 @@ class ProviderTable(Generic[T]):
         """Strict startup: what the chosen provider needs that does not exist."""
         entry = self.chosen(settings)
         return [] if entry.check is None else await entry.check(settings, aws)
+
+
+def _full(key: str) -> str:
+    return key if key.startswith(("tpf.", "kafka.", _P)) else _P + key
 
 
 # Every table, by the ``section.field`` that chooses its provider; filled as tables are built.
@@ -229,6 +237,20 @@ def aws_services(settings: Settings) -> frozenset[str]:
 
 def uses_dynamo(settings: Settings) -> bool:
     return "dynamodb" in aws_services(settings)
+
+
+def kafka_topics(settings: Settings) -> dict[str, str]:
+    """``{property key: topic}`` of every Kafka topic the chosen providers use; a setting they
+    require that is unset is a :class:`ConfigError` naming it."""
+    topics: dict[str, str] = {}
+    for table in tables():
+        entry = table.entries.get(str(value_at(settings, table.setting)))
+        if entry is not None and entry.kafka_topics is not None:
+            for attr, key in entry.requires:  # a topic setting left unset is named, not skipped
+                if not value_at(settings, attr):
+                    raise ConfigError(f"{_full(key)} is required when {table._short}={entry.name}")
+            topics.update(entry.kafka_topics(settings))
+    return topics
 
 
 async def missing_resources(settings: Settings, aws: AwsClients) -> list[str]:

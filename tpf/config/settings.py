@@ -19,6 +19,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.config.broker_settings import AwaitSettings, KafkaSettings
 from tpf.core.records import IdempotencyPolicy
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "DynamoSettings",
     "ExecutionSettings",
     "HttpSettings",
+    "KafkaSettings",
     "ReleaseSettings",
     "RetrySettings",
     "S3Settings",
@@ -138,17 +140,6 @@ class DlqSettings:
 
     provider: str = "log"
     publish_batch: int = 100  # dead-letter envelopes the dead letters supervisor sends per pass
-
-
-@dataclass(frozen=True)
-class AwaitSettings:
-    """Await interactions: their completion channel and resume tokens."""
-
-    transport: str = "rest"
-    # HMAC secret of await resume tokens (spec §4.6); a literal or ``env:NAME``, resolved once
-    # when the REST edge starts. Unset: pending interactions carry no token and completing by
-    # token is refused.
-    resume_token_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +277,7 @@ class Settings:
     dynamo: DynamoSettings = field(default_factory=DynamoSettings)
     sqs: SqsSettings = field(default_factory=SqsSettings)
     s3: S3Settings = field(default_factory=S3Settings)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
 
     # Everything the configuration named that this build recognises but does not use yet.
     unsupported: dict[str, str] = field(default_factory=dict)

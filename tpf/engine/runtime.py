@@ -28,7 +28,7 @@ from tpf.actors.runtime import ActorSystem
 from tpf.authoring.pipeline import Pipeline
 from tpf.aws.clients import AwsClients, needs_aws
 from tpf.config import unsupported_warnings
-from tpf.config.providers import ClosingStack, OpenContext, check_chosen
+from tpf.config.providers import ClosingStack, OpenContext, check_chosen, kafka_topics
 from tpf.config.settings import Settings
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.errors import ConfigError
@@ -200,6 +200,10 @@ class Runtime(RegistryCommands, Parts):
                 )
 
                 await check_aws_resources(settings, aws)
+            if kafka_topics(settings):
+                from tpf.engine.startup_checks import check_kafka_resources
+
+                await check_kafka_resources(settings)
             ctx = OpenContext(settings, clock, aws, stack)
             await AWAIT_CHANNELS.open(ctx)
             stores = await open_stores(settings, aws, ctx=ctx)

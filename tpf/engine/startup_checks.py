@@ -1,5 +1,5 @@
-"""Strict startup: refuse to run on AWS endpoints that do not answer or resources that do not
-exist, naming each one.
+"""Strict startup: refuse to run on AWS endpoints or Kafka clusters that do not answer or
+resources (tables, queues, buckets, topics) that do not exist, naming each one.
 
 With ``pipeline.orchestrator.strict-startup=true`` (the default) a coordinator checks, before it
 accepts work, that each AWS endpoint it uses answers at all, then that the DynamoDB tables and
@@ -22,7 +22,7 @@ from typing import Any
 
 from tpf.aws.bootstrap import missing_aws_resources, named_bucket, named_queues, uses_dynamo
 from tpf.aws.clients import AwsClients
-from tpf.config.providers import missing_resources
+from tpf.config.providers import kafka_topics, missing_resources
 from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError, TpfError
 
@@ -91,6 +91,18 @@ async def upgrade_dynamo_schema(settings: Settings, aws: AwsClients) -> list[str
             "coordinator dynamodb:UpdateTable and dynamodb:CreateTable, or add what it needs "
             "with `tpf bootstrap aws`, or set tpf.dynamo.schema-upgrade=false to only check)"
         ) from exc
+
+
+async def check_kafka_resources(settings: Settings) -> None:
+    """Strict startup: raise :class:`ConfigError` naming every Kafka topic the chosen
+    providers use that the cluster lacks (or the cluster, if it cannot be reached)."""
+    topics = kafka_topics(settings)
+    if not settings.startup.strict or not topics:
+        return
+    from tpf.kafka.admin import check_kafka_topics  # loads aiokafka: on demand
+    from tpf.kafka.settings import kafka_connection
+
+    await check_kafka_topics(kafka_connection(settings), topics)
 
 
 def _probes(settings: Settings) -> list[tuple[str, str, str, Probe]]:

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.config.broker_settings import KAFKA_SASL_MECHANISMS, KAFKA_SECURITY_PROTOCOLS
 from tpf.core.errors import ConfigError
 
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SECURITY_PROTOCOLS = KAFKA_SECURITY_PROTOCOLS
 # The mechanisms that need nothing beyond a user and a password (GSSAPI and OAUTHBEARER need a
 # Kerberos setup or a token provider, which no configuration key describes yet).
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SASL_MECHANISMS = KAFKA_SASL_MECHANISMS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from tpf.config.providers import OpenContext, Provider, ProviderTable
+from tpf.config.settings import Settings
 from tpf.core.records import WorkerRecord
 from tpf.transports.base import AwaitChannel, DeadLetterSink, TransitionWorker, WorkQueue
 from tpf.transports.workers.directory import ClientFactory, Identity
@@ -29,6 +30,30 @@ async def _sqs_queue(ctx: OpenContext) -> WorkQueue:
     return SqsWorkQueue(ctx.require_aws(), ctx.settings, ctx.clock)
 
 
+async def _kafka_queue(ctx: OpenContext) -> WorkQueue:
+    from tpf.kafka.settings import kafka_connection
+    from tpf.transports.work.kafka import KafkaWorkQueue
+
+    section = ctx.settings.kafka
+    assert section.work_topic  # ``requires`` checked it
+    return KafkaWorkQueue(
+        kafka_connection(ctx.settings),
+        ctx.clock,
+        topic=section.work_topic,
+        group_id=section.work_group,
+        session_timeout_ms=section.session_timeout_ms,
+        heartbeat_interval_ms=max(100, section.session_timeout_ms // 4),
+    )
+
+
+def _work_topics(settings: Settings) -> dict[str, str]:
+    topic = settings.kafka.work_topic
+    return {"tpf.kafka.work-topic": topic} if topic else {}
+
+
+_KAFKA = ("kafka.bootstrap_servers", "kafka.bootstrap-servers")
+
+
 async def _close_queue(queue: WorkQueue) -> None:
     await queue.close()
 
@@ -46,6 +71,13 @@ WORK_QUEUES: ProviderTable[WorkQueue] = ProviderTable(
             aws=("sqs",),
             close=_close_queue,
         ),
+        Provider(
+            "kafka",
+            _kafka_queue,
+            requires=(_KAFKA, ("kafka.work_topic", "tpf.kafka.work-topic")),
+            close=_close_queue,
+            kafka_topics=_work_topics,
+        ),
     ],
 )
 
@@ -60,6 +92,31 @@ async def _sqs_sink(ctx: OpenContext) -> DeadLetterSink:
     from tpf.transports.dlq.sqs import SqsDeadLetterSink
 
     return SqsDeadLetterSink(ctx.require_aws(), ctx.settings)
+
+
+async def _kafka_sink(ctx: OpenContext) -> DeadLetterSink:
+    from tpf.kafka.settings import kafka_connection
+    from tpf.transports.dlq.kafka import KafkaDeadLetterSink
+
+    assert ctx.settings.kafka.dlq_topic  # ``requires`` checked it
+    return KafkaDeadLetterSink(kafka_connection(ctx.settings), ctx.settings.kafka.dlq_topic)
+
+
+def _dlq_topics(settings: Settings) -> dict[str, str]:
+    topic = settings.kafka.dlq_topic
+    return {"tpf.kafka.dlq-topic": topic} if topic else {}
+
+
+def _await_topics(settings: Settings) -> dict[str, str]:
+    """The configured Kafka await channel's topics (steps that pin topics bring their own)."""
+    awaits = settings.awaits
+    topics = {
+        "tpf.await.kafka.request-topic": awaits.kafka_request_topic,
+        "tpf.await.kafka.response-topic": awaits.kafka_response_topic,
+    }
+    if awaits.kafka_dead_letter_topic:
+        topics["tpf.await.kafka.dead-letter-topic"] = awaits.kafka_dead_letter_topic
+    return topics
 
 
 async def _close_sink(sink: DeadLetterSink) -> None:
@@ -79,7 +136,13 @@ DLQ_SINKS: ProviderTable[DeadLetterSink] = ProviderTable(
             aws=("sqs",),
             close=_close_sink,
         ),
-        Provider("kafka", None),
+        Provider(
+            "kafka",
+            _kafka_sink,
+            requires=(_KAFKA, ("kafka.dlq_topic", "tpf.kafka.dlq-topic")),
+            close=_close_sink,
+            kafka_topics=_dlq_topics,
+        ),
     ],
 )
 
@@ -100,8 +163,10 @@ AWAIT_CHANNELS: ProviderTable[AwaitChannel] = ProviderTable(
     "awaits.transport",
     [
         Provider("rest", _rest_channel, close=_close_channel),
-        Provider("sqs", None),
-        Provider("kafka", None),
+        # The SQS and Kafka channels' factories come with their consumers (tpf/transports/
+        # awaits/); what they need from configuration is stated here already.
+        Provider("sqs", None, aws=("sqs",)),
+        Provider("kafka", None, requires=(_KAFKA,), kafka_topics=_await_topics),
     ],
     hint="; completions arrive through Coordinator.complete",
 )
