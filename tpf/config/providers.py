@@ -65,6 +65,11 @@ class OpenContext:
     stack: ClosingStack
     # Store health probes of the durable resources opened (SQLite, DynamoDB), for readiness.
     health: list[StoreHealth] = field(default_factory=list)
+    # For the await channels: where they hand decoded completions (the runtime's relay, bound
+    # to the awaits supervisor once it exists) and the await metrics they count in. Typed
+    # loosely: their types live in the transports layer above this one.
+    completions: Any = None
+    await_metrics: Any = None
     _shared: dict[str, Any] = field(default_factory=dict)
 
     def require_aws(self) -> AwsClients:

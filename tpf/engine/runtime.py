@@ -33,12 +33,14 @@ from tpf.config.settings import Settings
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.errors import ConfigError
 from tpf.engine.admission import Admission
+from tpf.engine.await_lane import AwaitLane
 from tpf.engine.parts import Parts
 from tpf.engine.registry_commands import RegistryCommands
 from tpf.engine.release_files import ImportPolicy
 from tpf.engine.releases import ReleaseRegistrar
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
+from tpf.supervisors.await_dispatcher import AwaitDispatcher
 from tpf.supervisors.awaits import Awaits
 from tpf.supervisors.dead_letters import DeadLetters
 from tpf.supervisors.hosted_workers import HostedWorkers
@@ -48,7 +50,9 @@ from tpf.supervisors.lease_keeper import LeaseKeeper
 from tpf.supervisors.loop import Pass, SupervisorLoop
 from tpf.supervisors.sweeper import Sweeper
 from tpf.supervisors.work_consumer import WorkConsumer
-from tpf.transports.base import DeadLetterSink, WorkQueue
+from tpf.transports.awaits.metrics import AwaitMetrics
+from tpf.transports.awaits.rest import RestAwaitChannel
+from tpf.transports.base import AwaitChannel, DeadLetterSink, WorkQueue
 from tpf.transports.dlq.log import LogDeadLetterSink
 from tpf.transports.providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS
 from tpf.transports.work.inproc import InProcessWorkQueue
@@ -81,6 +85,7 @@ class Runtime(RegistryCommands, Parts):
         aws: AwsClients | None = None,
         instance: str | None = None,
         resources: OpenContext | None = None,
+        channel: AwaitChannel | None = None,
     ) -> None:
         """``instance`` names this coordinator in its worker ids (default ``host:port``, the
         port being ``tpf.http.port``): keep it stable across restarts, distinct per process.
@@ -106,6 +111,7 @@ class Runtime(RegistryCommands, Parts):
         self.step_threads = StepThreads(settings.workers.step_threads)  # shared by hosted code
         self.leadership: Leadership = leadership or AlwaysLeader()
         self.system = ActorSystem(name="tpf")
+        self.await_lane = AwaitLane(settings, channel or RestAwaitChannel())
         engine = Engine(
             settings=settings,
             stores=stores,
@@ -114,11 +120,20 @@ class Runtime(RegistryCommands, Parts):
             workers=self.directory,
             owner=owner or f"coordinator-{uuid.uuid4()}",
             rand=rand or random.random,
-            # A forward reference, not a later assignment: the supervisor below needs the engine.
+            # Forward references, not later assignments: the supervisors below need the engine.
             dead_letter_committed=lambda envelope: self.dead_letters.committed(envelope),
+            route_interaction=self.await_lane.route,
+            interaction_stored=lambda interaction: self.await_dispatcher.stored(interaction),
+            await_metrics=resources.await_metrics or AwaitMetrics(),
         )
         self.engine = engine
         self.leases = LeaseKeeper(engine)
+        self.await_dispatcher = AwaitDispatcher(
+            engine,
+            self.await_lane.resolve,
+            resume_secret=self.await_lane.resume_secret,
+            leadership=self.leadership,
+        )
         self.sweeper = Sweeper(engine, self.system, self.leadership)
         self.dead_letters = DeadLetters(engine, dlq_sink, leadership=self.leadership)
         self.awaits = Awaits(
@@ -127,6 +142,7 @@ class Runtime(RegistryCommands, Parts):
             validator=self.directory.validate_response,
             leadership=self.leadership,
         )
+        self.await_lane.bind(resources.completions, self.awaits, stores.awaits, self.clock)
         self.work_consumer = WorkConsumer(engine, self.system)
         self.registrar = ReleaseRegistrar(
             stores.releases, stores.artifacts, self.clock, ImportPolicy.from_settings(settings)
@@ -205,13 +221,15 @@ class Runtime(RegistryCommands, Parts):
 
                 await check_kafka_resources(settings)
             ctx = OpenContext(settings, clock, aws, stack)
-            await AWAIT_CHANNELS.open(ctx)
+            ctx.await_metrics = AwaitMetrics()  # the channels count in the engine's metrics
             stores = await open_stores(settings, aws, ctx=ctx)
             queue = await WORK_QUEUES.open(ctx)
             if dlq_sink is None:
                 dlq_sink = await DLQ_SINKS.open(ctx)
             else:
                 stack.push_async_callback(_call, dlq_sink, "aclose")
+            # Opened after the stores it admits into, so it stops consuming before they close.
+            channel = await AWAIT_CHANNELS.open(ctx)
             owner = f"coordinator-{uuid.uuid4()}"
             leadership: Leadership | None = None
             if settings.sweeper.leader_election:
@@ -230,6 +248,7 @@ class Runtime(RegistryCommands, Parts):
                 leadership=leadership,
                 aws=aws,
                 resources=ctx,
+                channel=channel,
             )
         except BaseException:
             await stack.aclose()
@@ -247,6 +266,7 @@ class Runtime(RegistryCommands, Parts):
         The coordinator registers and heartbeats the worker's lifecycle record itself, for every
         tenant with a release of its identity (:mod:`tpf.supervisors.hosted_workers`).
         """
+        self.await_lane.check_hosted(pipeline)
         worker = LocalTransitionWorker(
             pipeline,
             self.clock,
@@ -271,16 +291,20 @@ class Runtime(RegistryCommands, Parts):
         s = self.settings
         await _call(self.dlq_sink, "start")
         await self.directory.start()
+        await self.await_lane.channel.start()  # consumes completions (closed with the stack)
         await self.reclaim_leases()
         sweep_s = max(1.0, s.sweeper.interval_ms / 1000.0)
         dead_letters = SupervisorLoop("dead-letters", self.dead_letters, sweep_s)
         self.dead_letters.wake = dead_letters.wake
+        dispatch = SupervisorLoop("await-dispatch", self.await_dispatcher, sweep_s)
+        self.await_dispatcher.wake = dispatch.wake
         self._hosted_loop = SupervisorLoop("hosted-workers", self.hosted, self.hosted.interval_s)
         self._loops = [
             self._hosted_loop,
             SupervisorLoop("sweeper", self.sweeper, sweep_s),
             SupervisorLoop("lease-keeper", self.leases, self.leases.interval_s),
             dead_letters,
+            dispatch,
             # Held completions are retried every second; the repair of unapplied resolutions
             # is a sweep (index queries on every shard), so it runs at the sweep interval.
             SupervisorLoop("awaits-held", Pass(self.awaits.retry_held), 1.0),
@@ -295,7 +319,14 @@ class Runtime(RegistryCommands, Parts):
     async def run_until_idle(self, *, max_rounds: int = DEFAULT_MAX_ROUNDS) -> int:
         """Burst mode for tests: tick the work consumer, sweeper, dead letters, awaits and lease
         keeper until a round does no work (:mod:`tpf.supervisors.idle`); the work done."""
-        passes = (self.work_consumer, self.sweeper, self.dead_letters, self.awaits, self.leases)
+        passes = (
+            self.work_consumer,
+            self.sweeper,
+            self.dead_letters,
+            self.await_dispatcher,
+            self.awaits,
+            self.leases,
+        )
         return await run_until_idle(self.system, passes, max_rounds=max_rounds)
 
     async def reclaim_leases(self) -> int:

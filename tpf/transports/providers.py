@@ -9,9 +9,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
+from tpf.authoring.await_transports import Kafka, Sqs
+from tpf.config.await_transport import effective_transport
 from tpf.config.providers import OpenContext, Provider, ProviderTable
 from tpf.config.settings import Settings
 from tpf.core.records import WorkerRecord
+from tpf.transports.awaits.relay import CompletionRelay
 from tpf.transports.base import AwaitChannel, DeadLetterSink, TransitionWorker, WorkQueue
 from tpf.transports.workers.directory import ClientFactory, Identity
 
@@ -153,6 +156,50 @@ async def _rest_channel(ctx: OpenContext) -> AwaitChannel:
     return RestAwaitChannel()
 
 
+def _relay(ctx: OpenContext) -> CompletionRelay:
+    if ctx.completions is None:
+        ctx.completions = CompletionRelay()
+    relay: CompletionRelay = ctx.completions
+    return relay
+
+
+async def _sqs_channel(ctx: OpenContext) -> AwaitChannel:
+    from tpf.transports.awaits.sqs import SqsAwaitChannel, SqsChannelConfig
+
+    spec = effective_transport(None, ctx.settings)  # names the missing queue key, if any
+    assert isinstance(spec, Sqs)
+    awaits = ctx.settings.awaits
+    config = SqsChannelConfig(
+        request_queue_url=spec.request_queue_url,
+        response_queue_url=spec.response_queue_url,
+        dead_letter_queue_url=awaits.sqs_dead_letter_queue_url,
+        wait_time_s=max(1, min(20, awaits.sqs_wait_time_s)),
+        max_messages=max(1, min(10, awaits.sqs_max_messages)),
+        visibility_timeout_s=max(1, awaits.sqs_visibility_timeout_ms // 1000),
+    )
+    return SqsAwaitChannel(
+        ctx.require_aws(), config, _relay(ctx), ctx.clock, metrics=ctx.await_metrics
+    )
+
+
+async def _kafka_channel(ctx: OpenContext) -> AwaitChannel:
+    from tpf.kafka.settings import kafka_connection
+    from tpf.transports.awaits.kafka import KafkaAwaitChannel, KafkaChannelConfig
+
+    spec = effective_transport(None, ctx.settings)
+    assert isinstance(spec, Kafka)
+    config = KafkaChannelConfig(
+        connection=kafka_connection(ctx.settings),
+        request_topic=spec.request_topic,
+        response_topic=spec.response_topic,
+        key_strategy=spec.key,
+        consumer_group=spec.consumer_group or ctx.settings.awaits.kafka_consumer_group,
+        dead_letter_topic=ctx.settings.awaits.kafka_dead_letter_topic,
+        headers=spec.header_map(),
+    )
+    return KafkaAwaitChannel(config, _relay(ctx), ctx.clock, metrics=ctx.await_metrics)
+
+
 async def _close_channel(channel: AwaitChannel) -> None:
     await channel.aclose()
 
@@ -163,10 +210,14 @@ AWAIT_CHANNELS: ProviderTable[AwaitChannel] = ProviderTable(
     "awaits.transport",
     [
         Provider("rest", _rest_channel, close=_close_channel),
-        # The SQS and Kafka channels' factories come with their consumers (tpf/transports/
-        # awaits/); what they need from configuration is stated here already.
-        Provider("sqs", None, aws=("sqs",)),
-        Provider("kafka", None, requires=(_KAFKA,), kafka_topics=_await_topics),
+        Provider("sqs", _sqs_channel, aws=("sqs",), close=_close_channel),
+        Provider(
+            "kafka",
+            _kafka_channel,
+            requires=(_KAFKA,),
+            kafka_topics=_await_topics,
+            close=_close_channel,
+        ),
     ],
     hint="; completions arrive through Coordinator.complete",
 )
