@@ -6,12 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo incident recovery demo-inprocess bench soak lint typecheck clean dev-aws
+.PHONY: venv test demo incident recovery demo-inprocess demo-sqs demo-kafka bench soak lint \
+	typecheck clean dev-aws
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -36,6 +37,14 @@ recovery: $(STAMP)
 
 demo-inprocess: $(STAMP)
 	$(BIN)/python -m demos.restaurant_approval.inprocess
+
+# The restaurant demo with its decisions over a broker: a local moto SQS / Tansu Kafka, started
+# and stopped by the demo (or a real one: see "Broker demos" in the README).
+demo-sqs: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.broker_demo sqs
+
+demo-kafka: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.broker_demo kafka
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from demos.restaurant_approval.decisions import Decision, decision_payload
 from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID
 from demos.restaurant_approval.server import PIPELINE_REF, ROOT, tpf_command
 from tpf.client import RestClient
@@ -22,6 +23,7 @@ from tpf.codec import encode_payload
 ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestaurantOrderRequestDto"
 TERMINAL = {"SUCCEEDED", "FAILED", "DLQ"}
 WORKER_ID = "restaurant-local-worker"
+DECIDED_AT = "2026-11-27T19:00:00Z"  # a fixed time: the demos' traces stay comparable
 
 
 def say(text: str) -> None:
@@ -104,20 +106,16 @@ def complete(
     client: RestClient, interaction: dict[str, Any], decision: str, order_id: str | None = None
 ) -> dict[str, Any]:
     """Complete with the original's ``java.util.Map`` envelope of ``{decision: {...}}``."""
-    body: dict[str, Any] = {
-        "orderId": order_id or interaction["requestPayload"]["orderId"],
-        "decidedAt": "2026-11-27T19:00:00Z",
-    }
-    if decision == "accepted":
-        body["note"] = "See you at seven"
-    else:
-        body["declineReason"] = "Kitchen is closed tonight"
+    chosen: Decision = "accepted" if decision == "accepted" else "declined"
+    payload = decision_payload(
+        order_id or interaction["requestPayload"]["orderId"], chosen, DECIDED_AT
+    )
     answer: dict[str, Any] = client.complete(
-        _envelope_dict({decision: body}),
+        _envelope_dict(payload),
         interaction_id=interaction["interactionId"],
         actor="restaurant-self-host-demo",
     )
-    say(f"  restaurant {decision} order {body['orderId']}")
+    say(f"  restaurant {decision} order {payload[chosen]['orderId']}")
     return answer
 
 
