@@ -2,10 +2,7 @@
 starts its own broker (moto's SQS / Tansu), ``tpf serve`` with the await transport switched by
 environment, and the restaurant responder, and exits 0 with both outcomes right.
 
-Until the await channels are wired into ``tpf serve`` these cannot pass; the lead flips
-:data:`BROKER_DEMOS_WIRED` when wiring them (the one skip allowed, and only until the merge).
-How the demo fails when its coordinator cannot start (what an unwired build does) is checked
-regardless.
+How a demo fails when its coordinator cannot start is checked too.
 """
 
 from __future__ import annotations
@@ -19,9 +16,7 @@ import pytest
 
 from demos.restaurant_approval.server import free_port
 
-BROKER_DEMOS_WIRED = False
 ROOT = Path(__file__).resolve().parents[2]
-wired = pytest.mark.skipif(not BROKER_DEMOS_WIRED, reason="await channels not wired yet")
 
 
 def run_demo(lane: str, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +38,6 @@ def run_demo(lane: str, tmp_path: Path, **extra: str) -> subprocess.CompletedPro
     )
 
 
-@wired
 @pytest.mark.parametrize("lane", ["sqs", "kafka"])
 def test_broker_demo_approves_and_declines(lane: str, tmp_path: Path) -> None:
     done = run_demo(lane, tmp_path)
@@ -56,7 +50,7 @@ def test_broker_demo_approves_and_declines(lane: str, tmp_path: Path) -> None:
 
 
 def test_a_coordinator_that_cannot_start_fails_the_demo_saying_why(tmp_path: Path) -> None:
-    # Before the wiring this is what an unwired build does; a bad setting shows it any time.
+    # A coordinator that refuses its configuration: the demo must say so and fail.
     done = run_demo("sqs", tmp_path, PIPELINE_ORCHESTRATOR_MAX_RETRIES="lots")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "sqs demo FAILED: tpf serve did not start with TPF_AWAIT_TRANSPORT=sqs" in done.stdout
