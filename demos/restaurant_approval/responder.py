@@ -285,6 +285,7 @@ async def kafka_clients(bootstrap_servers: str, request_topic: str, group: str) 
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # requests sent before the group joined are answered
+        fetch_max_wait_ms=50,  # answer as soon as a request lands, not after 500 ms
         **connection.client_kwargs(),
     )
     producer = AIOKafkaProducer(acks="all", **connection.client_kwargs())

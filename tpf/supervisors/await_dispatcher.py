@@ -25,6 +25,7 @@ leaves the outbox and the pending-interactions API serves it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -66,6 +67,8 @@ class AwaitDispatcher:
         self._own: dict[_Key, AwaitInteraction] = {}
         shared = engine.settings.state.provider == "dynamo"
         self._grace_ms = engine.settings.execution.lease_ms if shared else 0
+        self._sweep_every_ms = engine.settings.sweeper.interval_ms
+        self._next_sweep_ms = 0  # the first pass sweeps: a restart finds what it left
         self.wake: Callable[[], None] = lambda: None  # set by the coordinator's loop
 
     def stored(self, interaction: AwaitInteraction) -> None:
@@ -75,12 +78,20 @@ class AwaitDispatcher:
 
     async def tick(self) -> int:
         published = 0
-        for key, interaction in list(self._own.items()):
-            if not await self.dispatch(interaction):
-                return published  # the channel is down: the next pass tries again
-            self._own.pop(key, None)
-            published += 1
-        if await self._leadership.is_leader():
+        own = list(self._own.items())
+        if own:
+            # Published together: one at a time, each waits out the broker's acknowledgement
+            # and a burst of parks queues behind it. A failed one stays for the next pass.
+            sent = await asyncio.gather(*(self.dispatch(interaction) for _, interaction in own))
+            for (key, _), ok in zip(own, sent, strict=True):
+                if ok:
+                    self._own.pop(key, None)
+                    published += 1
+        # The outbox sweep is an index query: at the sweep interval, not on every wake (each
+        # park wakes this loop), or a busy lane spends its store on reading its own outbox.
+        now = self._engine.clock.now_ms()
+        if now >= self._next_sweep_ms and await self._leadership.is_leader():
+            self._next_sweep_ms = now + self._sweep_every_ms
             published += await self._orphans()
         return published
 

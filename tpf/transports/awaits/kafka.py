@@ -70,6 +70,9 @@ class KafkaChannelConfig:
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     rebalance_timeout_ms: int | None = None
+    # How long the broker may hold a fetch with nothing to return. A completion waits out at
+    # most this before it is read; aiokafka's 500 ms default is tuned for throughput.
+    fetch_max_wait_ms: int = 50
 
     def __post_init__(self) -> None:
         for name in ("request_topic", "response_topic", "consumer_group"):
@@ -213,6 +216,7 @@ class KafkaAwaitChannel:
                     session_timeout_ms=c.session_timeout_ms,
                     heartbeat_interval_ms=c.heartbeat_interval_ms,
                     rebalance_timeout_ms=c.rebalance_timeout_ms,
+                    fetch_max_wait_ms=c.fetch_max_wait_ms,
                 )
                 try:
                     await consumer.start()
@@ -250,31 +254,55 @@ class KafkaAwaitChannel:
         return sum(handled for _, handled in results)
 
     async def _partition(self, consumer: Any, tp: Any, records: list[Any]) -> tuple[int, int]:
-        """Handle ``records`` of one partition in order; ``(offset to commit or 0, handled)``."""
-        commit, handled = 0, 0
+        """Handle ``records`` of one partition; ``(offset to commit or 0, handled)``.
+
+        Records with the same key are handled in partition order, one after the other; records
+        of different keys concurrently (one completion's admission waits on the store, and a
+        partition of unrelated completions must not queue behind it). The offset committed is
+        the first record not handled, so a retried one and everything after it are read again:
+        what was already admitted then comes back as an acknowledged duplicate.
+        """
+        by_key: dict[bytes | None, list[Any]] = {}
+        for record in records:
+            by_key.setdefault(record.key, []).append(record)
+        outcomes = await asyncio.gather(*(self._in_order(tp, group) for group in by_key.values()))
+        unhandled = [retry_at for retry_at in outcomes if retry_at is not None]
+        handled_offsets = {
+            record.offset
+            for group, retry_at in zip(by_key.values(), outcomes, strict=True)
+            for record in group
+            if retry_at is None or record.offset < retry_at
+        }
+        if not unhandled:
+            self._backoff.pop(tp, None)
+            return records[-1].offset + 1, len(handled_offsets)
+        first = min(unhandled)
+        self._count("retry")
+        # Again from the first unhandled record, after a pause that grows while it fails.
+        consumer.seek(tp, first)
+        backoff = self._backoff.setdefault(
+            tp, Backoff(self.config.initial_backoff_s, self.config.max_backoff_s)
+        )
+        self._paused[tp] = asyncio.get_running_loop().time() + backoff.next()
+        consumer.pause(tp)
+        # Every record before ``first`` was handled (a key stops at its own first retry).
+        return (first if first > records[0].offset else 0), len(handled_offsets)
+
+    async def _in_order(self, tp: Any, records: list[Any]) -> int | None:
+        """Handle one key's records in order; the offset of the first one to retry, if any."""
         for record in records:
             value: bytes = record.value or b""
             verdict = await handle(value, self._sink)
             if verdict.action is Action.POISON and not await self._park(verdict, value, tp, record):
                 verdict = type(verdict)(Action.RETRY, verdict.envelope, detail=verdict.detail)
             if verdict.action is Action.RETRY:
-                self._count("retry")
-                # Again from this record, in order, after a pause that grows while it fails.
-                consumer.seek(tp, record.offset)
-                backoff = self._backoff.setdefault(
-                    tp, Backoff(self.config.initial_backoff_s, self.config.max_backoff_s)
-                )
-                self._paused[tp] = asyncio.get_running_loop().time() + backoff.next()
-                consumer.pause(tp)
-                break
-            self._backoff.pop(tp, None)
+                return int(record.offset)
             if verdict.action is Action.ACK:
                 assert verdict.admission is not None
                 self._count(verdict.admission.value)
                 if verdict.admission is Admission.HELD:
                     self.metrics.early_held[("", self.name)] += 1
-            commit, handled = record.offset + 1, handled + 1
-        return commit, handled
+        return None
 
     async def _park(self, verdict: Any, value: bytes, tp: Any, record: Any) -> bool:
         reason = verdict.reason or "unknown"
