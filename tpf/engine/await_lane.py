@@ -40,7 +40,9 @@ class AwaitLane:
         self.channel = channel
         # The spec the channel serves: what an unpinned step uses (names from configuration).
         self._spec = effective_transport(None, settings) if channel.publishes else InteractionApi()
-        secret = settings.awaits.resume_token_secret
+        # Resume tokens in dispatch envelopes and broker completions; the REST lane has neither
+        # (the REST edge resolves its own, from the environment it is given).
+        secret = settings.awaits.resume_token_secret if channel.publishes else None
         try:
             self.resume_secret = resolve_secret(secret) if secret else None
         except ConfigError as exc:
