@@ -176,6 +176,7 @@ async def _sqs_channel(ctx: OpenContext) -> AwaitChannel:
         wait_time_s=max(1, min(20, awaits.sqs_wait_time_s)),
         max_messages=max(1, min(10, awaits.sqs_max_messages)),
         visibility_timeout_s=max(1, awaits.sqs_visibility_timeout_ms // 1000),
+        receivers=ctx.settings.sqs.receivers,
     )
     return SqsAwaitChannel(
         ctx.require_aws(), config, _relay(ctx), ctx.clock, metrics=ctx.await_metrics

@@ -60,6 +60,7 @@ class SqsChannelConfig:
     max_messages: int = 10  # per receive (SQS allows 1..10)
     visibility_timeout_s: int = 30
     max_backoff_s: int = 60
+    receivers: int = 4  # concurrent long polls (like the work queue's tpf.sqs.receivers)
 
     def __post_init__(self) -> None:
         for name in ("request_queue_url", "response_queue_url", "dead_letter_queue_url"):
@@ -129,7 +130,12 @@ class SqsAwaitChannel:
 
     async def start(self) -> None:
         if self._task is None and not self._closed:
-            self._task = asyncio.create_task(self._run(), name="tpf-await-sqs-consumer")
+            # Several long polls at once: one receive returns at most max_messages, and a
+            # lane with many completions in flight would wait a receive round trip for each.
+            self._task = asyncio.create_task(self._receivers(), name="tpf-await-sqs-consumer")
+
+    async def _receivers(self) -> None:
+        await asyncio.gather(*(self._run() for _ in range(max(1, self.config.receivers))))
 
     async def _run(self) -> None:
         backoff = Backoff(1.0, 30.0)
@@ -156,10 +162,9 @@ class SqsAwaitChannel:
             AttributeNames=["ApproximateReceiveCount"],
         )
         messages = response.get("Messages", [])
-        # One at a time: a queue has no order to keep, but this bounds what one receiver holds
-        # in flight to what it received.
-        for message in messages:
-            await self._handle(sqs, message)
+        # Together: a standard queue keeps no order, and what one receiver holds in flight is
+        # bounded by what it received (max_messages).
+        await asyncio.gather(*(self._handle(sqs, message) for message in messages))
         return len(messages)
 
     async def _handle(self, sqs: Any, message: dict[str, Any]) -> None:
