@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.harness import TENANT, Harness, make_harness
+from tests.engine.harness import TENANT, Harness, accepted, make_harness
 from tests.engine.pipelines import APPROVE_STEP, BLOCKING_ID, blocking_pipeline
 from tests.transports.await_channels import (
     SECRET,
@@ -157,6 +157,21 @@ async def test_a_completion_resumes_the_execution_and_is_deleted(lane: Lane, by:
     metrics = lane.h.coordinator.engine.await_metrics
     assert metrics.admitted[(interaction.step_id, "sqs")] == 1
     assert metrics.resume_released[(interaction.step_id, "sqs")] == 1
+
+
+async def test_a_response_in_the_original_payload_envelope_form_is_unwrapped(
+    lane: Lane,
+) -> None:
+    # As over REST: {"payloadTypeId", "payloadEncoding", "payload"} carries the same answer.
+    interaction, _ = await lane.dispatched()
+    answer = accepted(interaction.request_payload["orderId"])
+    wrapped = {"payloadTypeId": interaction.output_type, "payload": json.dumps(answer)}
+    await lane.send(completion(interaction, "interactionId", response=wrapped))
+    assert await lane.channel.poll_once(wait_time_s=1) == 1
+    final = await lane.h.settle(interaction.execution_id, DONE)
+    assert final.status is ExecutionStatus.SUCCEEDED
+    stored = await lane.h.coordinator.stores.awaits.get(TENANT, interaction.interaction_id)
+    assert stored is not None and stored.response_payload == answer
 
 
 async def test_an_early_completion_is_held_durably_then_applied(lane: Lane) -> None:

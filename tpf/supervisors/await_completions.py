@@ -19,7 +19,7 @@ against the await's output type):
 
 from __future__ import annotations
 
-from tpf.core import resume_tokens
+from tpf.core import codec, resume_tokens
 from tpf.core.clock import Clock
 from tpf.core.errors import NotFound, ValidationError
 from tpf.core.records import AwaitInteraction
@@ -38,11 +38,13 @@ def completion_sink(
         if envelope.resume_token is not None:
             target = await _token_target(store, clock, resume_secret, envelope)
             interaction_id, correlation_id, hold = target.interaction_id, None, False
+        # Like REST: plain JSON, or the original's payload envelope (payloadTypeId, payload).
+        _, response = codec.decode_payload(envelope.response_payload, field="responsePayload")
         completion = await awaits.complete(
             envelope.tenant_id,
             interaction_id=interaction_id,
             correlation_id=correlation_id,
-            response=envelope.response_payload,
+            response=response,
             actor=envelope.actor,
             hold_if_missing=hold,
         )
