@@ -86,6 +86,16 @@ class CoordinatorCollector:
             "Channel completions held until their interaction is stored",
             value=c.awaits.held(),
         )
+        lag = getattr(c.await_lane.channel, "lag", None)  # Kafka: per assigned partition
+        if callable(lag):
+            family = GaugeMetricFamily(
+                "tpf_await_kafka_consumer_lag",
+                "Completion records on the broker this coordinator has not fetched yet",
+                labels=["topic", "partition"],
+            )
+            for (topic, partition), behind in sorted(lag().items()):
+                family.add_metric([topic, str(partition)], behind)
+            yield family
         yield GaugeMetricFamily("tpf_ready", "1 while the coordinator runs", value=int(c.ready))
         if c.aws is not None:
             requests = CounterMetricFamily(

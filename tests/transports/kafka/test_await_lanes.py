@@ -28,6 +28,7 @@ from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.records import DispatchState, ExecutionStatus
 from tpf.engine.releases import build_release
+from tpf.http.metrics import Metrics
 from tpf.kafka.admin import bootstrap_kafka
 from tpf.kafka.settings import kafka_connection
 
@@ -196,6 +197,12 @@ async def test_kafka_lane(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
             responder.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await responder
+        exposed = (await Metrics(coordinator, {}).render()).decode()
+    step = f'step="{AWAIT_STEP_ID}",transport="kafka"'
+    assert f"tpf_await_interaction_dispatched_total{{{step}}} 2.0" in exposed
+    assert f"tpf_await_completion_admitted_total{{{step}}} 2.0" in exposed
+    response_topic = keys["tpf.await.kafka.response-topic"]
+    assert f'tpf_await_kafka_consumer_lag{{partition="0",topic="{response_topic}"}}' in exposed
 
 
 async def _kafka_responder(client: dict[str, Any], keys: dict[str, str]) -> None:
