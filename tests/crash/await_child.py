@@ -40,7 +40,7 @@ EXPECTED = {"Cafe TPF": "APPROVED", "Bistro Queue": "DECLINED"}
 WAIT_S = 30.0
 # A dead member holds its Kafka partitions until its session times out; the next child joins
 # the same group, so keep that short (aiokafka's default is 10 s).
-SESSION_TIMEOUT_MS = 3_000
+SESSION_TIMEOUT_MS = 1_500
 
 
 def order(n: int) -> dict[str, Any]:
