@@ -34,6 +34,7 @@ from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError, RetryableError
 from tpf.core.records import AwaitInteraction
 from tpf.kafka.connection import KafkaConnection
+from tpf.kafka.producer import start_producer
 from tpf.transports.awaits.consume import (
     Action,
     Admission,
@@ -163,19 +164,9 @@ class KafkaAwaitChannel:
             if self._closed:
                 raise RetryableError("the Kafka await channel is closed")
             if self._producer is None:
-                from aiokafka import AIOKafkaProducer
-
-                producer = AIOKafkaProducer(**self.config.connection.client_kwargs(), acks="all")
-                try:
-                    await asyncio.wait_for(producer.start(), self.config.send_timeout_s)
-                except Exception as exc:
-                    with contextlib.suppress(Exception):
-                        await producer.stop()
-                    raise RetryableError(
-                        f"Kafka await producer could not connect to "
-                        f"{self.config.connection.bootstrap_servers}: {type(exc).__name__}: {exc}"
-                    ) from exc
-                self._producer = producer
+                self._producer = await start_producer(
+                    self.config.connection, self.config.send_timeout_s, "Kafka await producer"
+                )
             return self._producer
 
     # ------------------------------------------------------------------ completions

@@ -16,12 +16,12 @@ after an ambiguous failure may publish the envelope twice; consumers dedupe on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from tpf.core.errors import RetryableError
 from tpf.core.records import DeadLetterEnvelope
 from tpf.kafka.connection import KafkaConnection
+from tpf.kafka.producer import start_producer
 from tpf.transports.dlq.sqs import _spec_body as spec_body  # one encoding for both sinks
 
 
@@ -50,18 +50,9 @@ class KafkaDeadLetterSink:
                 raise RetryableError("the Kafka DLQ sink is closed")
             if self._producer is not None:
                 return self._producer
-            from aiokafka import AIOKafkaProducer
-
-            producer = AIOKafkaProducer(**self._connection.client_kwargs(), acks="all")
-            try:
-                await asyncio.wait_for(producer.start(), self._timeout_s)
-            except Exception as exc:
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                raise RetryableError(
-                    f"Kafka DLQ producer for {self.topic} could not connect to "
-                    f"{self._connection.bootstrap_servers}: {type(exc).__name__}: {exc}"
-                ) from exc
+            producer = await start_producer(
+                self._connection, self._timeout_s, f"Kafka DLQ producer for {self.topic}"
+            )
             self._producer = producer
             return producer
 

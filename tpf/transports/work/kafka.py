@@ -40,12 +40,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
 from tpf.core.clock import Clock
 from tpf.core.errors import RetryableError
 from tpf.core.records import WorkItem
 from tpf.kafka.connection import KafkaConnection
+from tpf.kafka.producer import start_producer
 from tpf.transports.work.inproc import InProcessWorkQueue
 from tpf.transports.work.kafka_offsets import HandOffCommits
 from tpf.transports.work.sqs_batches import decode_item
@@ -153,17 +154,9 @@ class KafkaWorkQueue:
     async def _ensure_producer(self) -> Any:
         async with self._producer_lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(**self._connection.client_kwargs(), acks="all")
-                try:
-                    await asyncio.wait_for(producer.start(), self._send_timeout_s)
-                except Exception as exc:
-                    with contextlib.suppress(Exception):
-                        await producer.stop()
-                    raise RetryableError(
-                        f"Kafka producer for {self.topic} could not connect to "
-                        f"{self._connection.bootstrap_servers}: {type(exc).__name__}: {exc}"
-                    ) from exc
-                self._producer = producer
+                self._producer = await start_producer(
+                    self._connection, self._send_timeout_s, f"Kafka producer for {self.topic}"
+                )
             return self._producer
 
     # ------------------------------------------------------------------ receiving
