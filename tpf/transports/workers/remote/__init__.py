@@ -1,0 +1,1 @@
+"""Remote transition workers: the coordinator/worker boundary over REST, gRPC and SQS."""
