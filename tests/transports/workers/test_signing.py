@@ -115,3 +115,9 @@ async def test_memory_guard_forgets_expired_nonces() -> None:
     clock.advance(11)
     assert await guard.claim("c", clock.now_ms() + 10)
     assert await guard.claim("a", clock.now_ms() + 10)  # expired before: a new claim
+
+
+def test_a_stamp_with_the_original_inputs_gives_its_vector() -> None:
+    signer = Signer(SECRET, FakeClock(parse_instant(TS)), nonce_factory=lambda: NONCE)
+    stamp = signer.stamp("POST", contracts.REST_EXECUTE_PATH, BODY)
+    assert (stamp.timestamp, stamp.nonce, stamp.signature) == (TS, NONCE, VECTORS[0][3])

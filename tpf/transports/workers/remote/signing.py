@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tpf.core.clock import Clock
@@ -66,14 +67,21 @@ class Stamp:
     signature: str
 
 
+def _random_nonce() -> str:
+    return str(uuid.uuid4())
+
+
 class Signer:
-    def __init__(self, secret: str, clock: Clock) -> None:
+    def __init__(
+        self, secret: str, clock: Clock, nonce_factory: Callable[[], str] = _random_nonce
+    ) -> None:
         self._secret = secret
         self._clock = clock
+        self._nonce_factory = nonce_factory  # fixed in tests that replay the original's vectors
 
     def stamp(self, method: str, path: str, body: bytes) -> Stamp:
         timestamp = instant_text(self._clock.now_ms())
-        nonce = str(uuid.uuid4())
+        nonce = self._nonce_factory()
         signed = signature(self._secret, method, path, timestamp, nonce, body)
         return Stamp(timestamp, nonce, signed)
 
