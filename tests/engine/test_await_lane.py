@@ -1,11 +1,13 @@
 """Which channel a parking interaction goes to (tpf.engine.await_lane): the configured one for
-steps that pin none or pin the same; a step pinned elsewhere is refused when hosted."""
+steps that pin none or pin the same; a channel of its own for a step pinned elsewhere, opened
+when its code is hosted or from the stored interaction (another coordinator, a restart)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from tpf.authoring.await_transports import InteractionApi, Kafka
 from tpf.authoring.pipeline import Pipeline
@@ -83,10 +85,66 @@ def test_a_step_pinned_to_the_configured_transport_is_hosted() -> None:
     lane.check_hosted(pinned(None))  # pins nothing
 
 
-@pytest.mark.parametrize(
-    "transport", [Kafka("other-requests", "other-responses"), InteractionApi()]
-)
-def test_a_step_pinned_elsewhere_is_refused_naming_it(transport: Any) -> None:
-    lane = AwaitLane(load_settings({}, overrides=KAFKA), FakeKafkaChannel())
+class Builder:
+    """The runtime's pinned-channel builder, recording what it was asked to open."""
+
+    def __init__(self) -> None:
+        self.built: list[Any] = []
+
+    def __call__(self, spec: Any) -> FakeKafkaChannel:
+        self.built.append(spec)
+        return FakeKafkaChannel()
+
+
+OTHER = Kafka("other-requests", "other-responses")
+
+
+def parked(lane: AwaitLane, step: Any) -> AwaitInteraction:
+    """What the local worker gives the lane for a step pinning ``step``'s transport."""
+    from tpf.transports.workers.local import _await_metadata
+
+    (spec,) = [s for s in pinned(step).steps if s.kind == "await"]
+    fresh = interaction(spec.transport or "interaction-api")
+    return replace(fresh, transport_metadata=fresh.transport_metadata | _await_metadata(spec))
+
+
+def test_a_step_pinned_elsewhere_gets_a_channel_of_its_own() -> None:
+    settings = load_settings({}, overrides=KAFKA)
+    build = Builder()
+    lane = AwaitLane(settings, FakeKafkaChannel(), build=build)
+    lane.check_hosted(pinned(OTHER))  # opened when hosted: its completions are consumed
+    assert len(build.built) == 1 and build.built[0].request_topic == "other-requests"
+    (own,) = lane.channels()[1:]
+    routed = lane.route(parked(lane, OTHER))
+    assert routed.dispatch_state is DispatchState.CREATED
+    assert routed.transport_metadata["inputType"] == pinned(OTHER).steps[1].input_type_id
+    assert routed.transport_metadata["channel"].startswith("kafka:other-requests>")
+    assert lane.resolve(routed) is own
+    # Another coordinator (or this one restarted) opens the same channel from the stored record.
+    other_build = Builder()
+    other = AwaitLane(settings, FakeKafkaChannel(), build=other_build)
+    assert other.resolve(routed) is other.channels()[1]
+    assert other_build.built == build.built
+    unpinned = lane.route(parked(lane, None))
+    assert lane.resolve(unpinned) is lane.channel and len(build.built) == 1
+
+
+def test_a_step_pinned_to_rest_on_a_broker_lane_stays_on_rest() -> None:
+    lane = AwaitLane(load_settings({}, overrides=KAFKA), FakeKafkaChannel(), build=Builder())
+    routed = lane.route(parked(lane, InteractionApi()))
+    assert routed.dispatch_state is DispatchState.DISPATCHED
+    assert "channel" not in routed.transport_metadata
+
+
+def test_a_pinned_channel_that_cannot_be_opened_is_refused_naming_the_step() -> None:
+    lane = AwaitLane(load_settings({}, overrides=KAFKA), FakeKafkaChannel())  # no builder
     with pytest.raises(ConfigError, match="await step 'Approve' of pipeline 'pinned'"):
-        lane.check_hosted(pinned(transport))
+        lane.check_hosted(pinned(OTHER))
+
+
+def test_the_dispatcher_leaves_an_interaction_it_has_no_channel_for() -> None:
+    lane = AwaitLane(load_settings({}, overrides=KAFKA), FakeKafkaChannel(), build=Builder())
+    routed = lane.route(parked(lane, OTHER))
+    fresh = AwaitLane(load_settings({}, overrides=KAFKA), FakeKafkaChannel())  # cannot open it
+    with pytest.raises(ConfigError, match="can only open its configured channel"):
+        fresh.resolve(routed)

@@ -7,17 +7,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.engine.harness import Harness, accepted
+from tests.engine.harness import PIPELINE_ID, Harness, accepted
 from tpf.core import interactions as inter
 from tpf.core.errors import StoreUnavailable
 from tpf.core.records import AwaitInteraction
-from tpf.supervisors.await_completions import completion_sink
+from tpf.engine.await_lane import input_type
+from tpf.supervisors.await_completions import completion_sink, held_dead_letter
 from tpf.supervisors.await_dispatcher import AwaitDispatcher
-from tpf.transports.awaits.consume import Admission, CompletionSink
+from tpf.transports.awaits.consume import Admission, CompletionSink, Origin
 from tpf.transports.awaits.envelopes import CompletionEnvelope
 from tpf.transports.base import AwaitChannel
 
 SECRET = "test-resume-secret"
+_DOMAIN = PIPELINE_ID + ".common.domain."
 
 
 class FlakySink:
@@ -29,19 +31,25 @@ class FlakySink:
         self.fail_next = 0
         self.calls = 0
 
-    async def __call__(self, envelope: CompletionEnvelope) -> Admission:
+    async def __call__(self, envelope: CompletionEnvelope, origin: Origin) -> Admission:
         self.calls += 1
         if self.fail_next:
             self.fail_next -= 1
             raise StoreUnavailable("the state store is down (test)")
-        return await self.inner(envelope)
+        return await self.inner(envelope, origin)
 
 
 def wire(h: Harness, channel: AwaitChannel) -> AwaitDispatcher:
     engine = h.coordinator.engine
-    dispatcher = AwaitDispatcher(engine, lambda i: channel, resume_secret=SECRET)
+    dispatcher = AwaitDispatcher(
+        engine, lambda i: channel, resume_secret=SECRET, input_type=input_type
+    )
     engine.route_interaction = lambda i: inter.into_outbox(i, channel.name)
     engine.interaction_stored = dispatcher.stored
+    # Held completions that are never admitted are parked on this channel's dead letters.
+    h.coordinator.awaits.dead_letter = held_dead_letter(
+        lambda key: channel if key == channel.key else None
+    )
     return dispatcher
 
 
@@ -56,7 +64,8 @@ def expected_envelope(
         "correlationId": interaction.correlation_id,
         "stepId": interaction.step_id,
         "deadlineEpochMs": interaction.deadline_epoch_ms,
-        "inputType": None,
+        # The await step's request type, as the restaurant pipeline declares it.
+        "inputType": _DOMAIN + "PendingRestaurantApproval",
         "outputType": interaction.output_type,
         "resumeToken": token,
         "requestPayload": interaction.request_payload,

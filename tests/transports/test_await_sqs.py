@@ -285,3 +285,29 @@ def test_fifo_queues_are_refused_naming_the_field() -> None:
         SqsChannelConfig(
             request_queue_url="http://h/1/req", response_queue_url="http://h/1/q.fifo"
         )
+
+
+async def test_a_held_completion_that_never_finds_its_interaction_is_dead_lettered(
+    lane: Lane,
+) -> None:
+    """An unknown tenant or id cannot be told from an early answer: it is held, and once the
+    hold expires it is parked on the dead-letter queue as ``not_found``, the message whole."""
+    h = lane.h
+    body = json.dumps({"tenantId": "no-such-tenant", "interactionId": "never-stored",
+                       "responsePayload": {"approved": True}, "actor": "provider"}).encode()
+    await lane.send(body)
+    assert await lane.channel.poll_once(wait_time_s=1) == 1
+    assert lane.channel.outcomes == {"held": 1}
+    assert await lane.queue_empty("response")
+    await h.coordinator.awaits.tick()
+    assert await lane.queue_empty("dlq")  # still held: it may yet appear
+    h.clock.advance(60_000)
+    await h.coordinator.awaits.tick()
+    (message,) = await lane.receive("dlq")
+    poison = json.loads(message["Body"])
+    assert poison["reason"] == "not_found"
+    assert poison["body"] == body.decode()
+    assert poison["tenantId"] == "no-such-tenant"
+    assert poison["interactionId"] == "never-stored"
+    assert await h.coordinator.stores.held.list(10) == []
+    assert h.coordinator.engine.await_metrics.dropped[("sqs", "not_found")] == 1

@@ -9,11 +9,13 @@ whatever it says: the SQS and Kafka channels add a way in, they do not close the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tpf.authoring.await_transports import AwaitTransport, InteractionApi, Kafka, Sqs
 from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError
 
-__all__ = ["channel_name", "effective_transport"]
+__all__ = ["channel_key", "channel_name", "effective_transport", "kafka_channel_key"]
 
 _SQS_KEYS = (
     ("sqs_request_queue_url", "tpf.await.sqs.request-queue-url"),
@@ -52,6 +54,33 @@ def effective_transport(
     raise ConfigError(
         f"tpf.await-transport={awaits.transport} has no queue or topic settings; an await "
         "step on it must pin its transport"
+    )
+
+
+def channel_key(spec: AwaitTransport) -> str:
+    """A stable name of the channel a complete spec needs: equal specs share one channel (and
+    its consumers); the key is stored on interactions, so it must not change across releases."""
+    if isinstance(spec, Sqs):
+        return f"sqs:{spec.request_queue_url}>{spec.response_queue_url}"
+    if isinstance(spec, Kafka):
+        return kafka_channel_key(
+            spec.request_topic, spec.response_topic, spec.key, spec.consumer_group, spec.headers
+        )
+    return "interaction-api"
+
+
+def kafka_channel_key(
+    request_topic: str,
+    response_topic: str,
+    key: str,
+    consumer_group: str | None,
+    headers: Iterable[tuple[str, str]],
+) -> str:
+    """:func:`channel_key` of a Kafka channel, from its configuration's fields."""
+    pairs = ",".join(f"{k}={v}" for k, v in sorted(headers))
+    return (
+        f"kafka:{request_topic}>{response_topic}"
+        f";key={key};group={consumer_group or ''};headers={pairs}"
     )
 
 

@@ -9,7 +9,7 @@ the job after a crash between them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -49,6 +49,7 @@ def new_interaction(
     group: str | None = None,
     transport_type: str = "interaction-api",
     dispatch_state: DispatchState = DispatchState.DISPATCHED,
+    transport_metadata: Mapping[str, Any] | None = None,
 ) -> AwaitInteraction:
     """The interaction an await step parks on (one item of its await unit).
 
@@ -75,7 +76,7 @@ def new_interaction(
         assignee=assignee,
         group=group,
         transport_type=transport_type,
-        transport_metadata={"adapter": transport_type}
+        transport_metadata={**(transport_metadata or {}), "adapter": transport_type}
         | ({"dispatchedAtEpochMs": now_ms} if dispatch_state is DispatchState.DISPATCHED else {}),
         deadline_epoch_ms=deadline,
         created_at_epoch_ms=now_ms,

@@ -249,7 +249,9 @@ class HeldCompletion(Record, frozen=True, kw_only=True):
 
     Named by ``interaction_id`` or ``correlation_id`` (``handle_kind`` says which, ``handle``
     holds it); one hold per ``(tenant_id, handle_kind, handle)``. Admitted (and deleted) once the
-    interaction appears, dropped at ``expires_at_epoch_ms``.
+    interaction appears; at ``expires_at_epoch_ms``, or if refused when it appears, the message
+    (``body``) is parked on the dead-letter queue/topic of the channel that read it
+    (``channel``, its key) and only then deleted.
     """
 
     tenant_id: str
@@ -259,6 +261,8 @@ class HeldCompletion(Record, frozen=True, kw_only=True):
     actor: str | None = None
     held_at_epoch_ms: int = 0
     expires_at_epoch_ms: int = 0
+    channel: str | None = None
+    body: str | None = None
 
 
 # --------------------------------------------------------------------------- transitions

@@ -33,7 +33,7 @@ from tpf.config.settings import Settings
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.errors import ConfigError
 from tpf.engine.admission import Admission
-from tpf.engine.await_lane import AwaitLane
+from tpf.engine.await_lane import AwaitLane, input_type
 from tpf.engine.parts import Parts
 from tpf.engine.registry_commands import RegistryCommands
 from tpf.engine.release_files import ImportPolicy
@@ -54,7 +54,13 @@ from tpf.transports.awaits.metrics import AwaitMetrics
 from tpf.transports.awaits.rest import RestAwaitChannel
 from tpf.transports.base import AwaitChannel, DeadLetterSink, WorkQueue
 from tpf.transports.dlq.log import LogDeadLetterSink
-from tpf.transports.providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES, WORKER_PROTOCOLS
+from tpf.transports.providers import (
+    AWAIT_CHANNELS,
+    DLQ_SINKS,
+    WORK_QUEUES,
+    WORKER_PROTOCOLS,
+    pinned_channels,
+)
 from tpf.transports.work.inproc import InProcessWorkQueue
 from tpf.transports.workers.directory import WorkerDirectory
 from tpf.transports.workers.local import LocalTransitionWorker, StepObserver
@@ -111,7 +117,9 @@ class Runtime(RegistryCommands, Parts):
         self.step_threads = StepThreads(settings.workers.step_threads)  # shared by hosted code
         self.leadership: Leadership = leadership or AlwaysLeader()
         self.system = ActorSystem(name="tpf")
-        self.await_lane = AwaitLane(settings, channel or RestAwaitChannel())
+        self.await_lane = AwaitLane(
+            settings, channel or RestAwaitChannel(), build=pinned_channels(resources)
+        )
         engine = Engine(
             settings=settings,
             stores=stores,
@@ -132,6 +140,7 @@ class Runtime(RegistryCommands, Parts):
             engine,
             self.await_lane.resolve,
             resume_secret=self.await_lane.resume_secret,
+            input_type=input_type,
             leadership=self.leadership,
         )
         self.sweeper = Sweeper(engine, self.system, self.leadership)
@@ -291,7 +300,7 @@ class Runtime(RegistryCommands, Parts):
         s = self.settings
         await _call(self.dlq_sink, "start")
         await self.directory.start()
-        await self.await_lane.channel.start()  # consumes completions (closed with the stack)
+        await self.await_lane.start()  # consumes completions (closed with the stack)
         await self.reclaim_leases()
         sweep_s = max(1.0, s.sweeper.interval_ms / 1000.0)
         dead_letters = SupervisorLoop("dead-letters", self.dead_letters, sweep_s)

@@ -86,14 +86,19 @@ class CoordinatorCollector:
             "Channel completions held until their interaction is stored",
             value=c.awaits.held(),
         )
-        lag = getattr(c.await_lane.channel, "lag", None)  # Kafka: per assigned partition
-        if callable(lag):
+        lags = [
+            lag()
+            for channel in c.await_lane.channels()
+            if callable(lag := getattr(channel, "lag", None))  # Kafka: per assigned partition
+        ]
+        if lags:
             family = GaugeMetricFamily(
                 "tpf_await_kafka_consumer_lag",
                 "Completion records on the broker this coordinator has not fetched yet",
                 labels=["topic", "partition"],
             )
-            for (topic, partition), behind in sorted(lag().items()):
+            merged = {tp: behind for lag in lags for tp, behind in lag.items()}
+            for (topic, partition), behind in sorted(merged.items()):
                 family.add_metric([topic, str(partition)], behind)
             yield family
         yield GaugeMetricFamily("tpf_ready", "1 while the coordinator runs", value=int(c.ready))

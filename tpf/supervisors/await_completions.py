@@ -8,7 +8,8 @@ against the await's output type):
 
 - by ``interactionId`` or ``correlationId``: with ``hold_if_missing``, so one that arrives
   before its interaction is stored is held durably (the sink returns after the hold is
-  written, and only then does the channel ack the message);
+  written, and only then does the channel ack the message); the hold keeps the message and
+  the channel it came from, whose dead-letter queue/topic parks it if it is never admitted;
 - by ``resumeToken``, as the REST edge does: the token's claims (or the id the envelope also
   gives) find the interaction, the signature and every claim must match the stored record;
   an expired but genuine token still goes through completion, which times the interaction out.
@@ -19,20 +20,26 @@ against the await's output type):
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from tpf.core import codec, resume_tokens
 from tpf.core.clock import Clock
 from tpf.core.errors import NotFound, ValidationError
-from tpf.core.records import AwaitInteraction
+from tpf.core.records import AwaitInteraction, HeldCompletion
 from tpf.stores.base import AwaitStore
-from tpf.supervisors.awaits import Awaits
-from tpf.transports.awaits.consume import Admission, CompletionSink
-from tpf.transports.awaits.envelopes import CompletionEnvelope
+from tpf.supervisors.awaits import Awaits, DeadLetterHeld
+from tpf.transports.awaits.consume import Action, Admission, CompletionSink, Origin, Verdict
+from tpf.transports.awaits.envelopes import CompletionEnvelope, decode_completion
+from tpf.transports.base import AwaitChannel
+
+LOG = logging.getLogger("tpf.awaits")
 
 
 def completion_sink(
     awaits: Awaits, store: AwaitStore, clock: Clock, resume_secret: str | None
 ) -> CompletionSink:
-    async def sink(envelope: CompletionEnvelope) -> Admission:
+    async def sink(envelope: CompletionEnvelope, origin: Origin) -> Admission:
         interaction_id, correlation_id = envelope.interaction_id, envelope.correlation_id
         hold = True
         if envelope.resume_token is not None:
@@ -47,6 +54,7 @@ def completion_sink(
             response=response,
             actor=envelope.actor,
             hold_if_missing=hold,
+            origin=origin,
         )
         if completion.held:
             return Admission.HELD
@@ -81,3 +89,31 @@ async def _token_target(
         if exc.code != resume_tokens.CODE_EXPIRED:
             raise
     return found
+
+
+def held_dead_letter(
+    channel_of: Callable[[str | None], AwaitChannel | None],
+) -> DeadLetterHeld:
+    """How the awaits supervisor parks a held completion that will never be admitted: on the
+    dead-letter queue/topic of the channel that read it (``channel_of`` its key)."""
+
+    async def park(item: HeldCompletion, reason: str, detail: str) -> bool:
+        channel = channel_of(item.channel)
+        if channel is None or item.body is None:
+            # Held by a channel this coordinator does not run (or by an older build): the log
+            # line is all that is left of it.
+            LOG.error(
+                "held completion for %s dropped (%s; channel %s not run here): %s; body %s",
+                item.handle, reason, item.channel, detail, item.body,
+            )
+            return True
+        body = item.body.encode()
+        try:
+            envelope: CompletionEnvelope | None = decode_completion(body)
+        except ValidationError:
+            envelope = None
+        return await channel.dead_letter(
+            Verdict(Action.POISON, envelope, reason=reason, detail=detail), body
+        )
+
+    return park

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from tpf.actors.context import Engine
 from tpf.core import resume_tokens
+from tpf.core.errors import TpfError
 from tpf.core.records import AwaitInteraction
 from tpf.supervisors.leadership import AlwaysLeader, Leadership
 from tpf.transports.awaits.envelopes import dispatch_envelope
@@ -84,9 +85,9 @@ class AwaitDispatcher:
             # and a burst of parks queues behind it. A failed one stays for the next pass.
             sent = await asyncio.gather(*(self.dispatch(interaction) for _, interaction in own))
             for (key, _), ok in zip(own, sent, strict=True):
-                if ok:
+                if ok is not False:  # None: no channel here, left to the outbox sweep
                     self._own.pop(key, None)
-                    published += 1
+                published += bool(ok)
         # The outbox sweep is an index query: at the sweep interval, not on every wake (each
         # park wakes this loop), or a busy lane spends its store on reading its own outbox.
         now = self._engine.clock.now_ms()
@@ -104,17 +105,27 @@ class AwaitDispatcher:
         ):
             if _key(interaction) in self._own or interaction.created_at_epoch_ms > cutoff:
                 continue  # ours (published on our own pass) or its owner may still publish it
-            if not await self.dispatch(interaction):
+            outcome = await self.dispatch(interaction)
+            if outcome is None:
+                continue  # needs a channel this coordinator cannot open: left for one that can
+            if not outcome:
                 return published
             published += 1
         return published
 
-    async def dispatch(self, interaction: AwaitInteraction) -> bool:
+    async def dispatch(self, interaction: AwaitInteraction) -> bool | None:
         """Publish ``interaction``'s request and mark it dispatched; ``False`` if the publish
-        failed (it stays in the outbox)."""
+        failed, ``None`` if its channel cannot be opened here (it stays in the outbox)."""
         engine = self._engine
         now = engine.clock.now_ms()
-        channel = self._resolve(interaction)
+        try:
+            channel = self._resolve(interaction)
+        except TpfError as exc:
+            engine.counters["await_dispatch_failures"] += 1
+            LOG.warning(
+                "await request %s stays in the outbox: %s", interaction.interaction_id, exc
+            )
+            return None
         if channel is not None and channel.publishes:
             token = resume_tokens.issue(self._secret, interaction, now) if self._secret else None
             envelope = dispatch_envelope(

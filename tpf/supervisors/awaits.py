@@ -15,8 +15,11 @@ REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
   (:class:`~tpf.stores.base.HeldCompletionStore`), written before :meth:`Awaits.complete`
   returns, so a channel acknowledges its message only once the hold is durable and a restart
   keeps it. Once its interaction appears it is admitted like any other and the hold deleted;
-  one refused then (invalid, conflicting, closed) is dropped with a warning, as nobody is
-  waiting for its answer;
+  one refused then (invalid, conflicting, closed), or whose interaction never appears (an
+  unknown tenant or id), is parked on the dead-letter queue/topic of the channel that read it
+  with the reason (``not_found``, ``terminal``, ...) and counted in
+  ``tpf_await_completion_dropped_total``, then deleted; if parking fails it is kept and tried
+  again;
 - ``tick()`` also re-applies resolved interactions whose execution never heard of them (the
   ``applied`` mark), the repair for a crash between the two writes;
 - a completion whose execution no longer exists is refused with ``404 EXECUTION_NOT_FOUND``
@@ -26,7 +29,7 @@ REST today, SQS and Kafka channels later, all call :meth:`Awaits.complete`:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +43,7 @@ from tpf.core.events import log_event, log_timed_out
 from tpf.core.records import AwaitInteraction, HeldCompletion, InteractionStatus
 from tpf.stores import orphans
 from tpf.supervisors.leadership import AlwaysLeader, Leadership
+from tpf.transports.awaits.consume import Origin, poison_reason
 
 LOG = logging.getLogger("tpf.awaits")
 DEFAULT_HOLD_MS = 60_000
@@ -54,6 +58,16 @@ class Completion:
     interaction: AwaitInteraction | None
     duplicate: bool = False
     held: bool = False
+
+
+# Parks a held completion that will never be admitted on the dead-letter channel of the channel
+# that read it, with (reason, detail); False if that failed (the hold is kept and retried).
+DeadLetterHeld = Callable[[HeldCompletion, str, str], Awaitable[bool]]
+
+
+async def _log_dropped(item: HeldCompletion, reason: str, detail: str) -> bool:
+    LOG.warning("held completion for %s dropped (%s): %s", item.handle, reason, detail)
+    return True
 
 
 # With no hold known to this process, how often it still looks for holds in the store: ones
@@ -81,6 +95,8 @@ class Awaits:
         self._held_count = 0
         self._next_look_ms = 0  # the first retry always looks: holds from before a restart
         self._leadership = leadership or AlwaysLeader()
+        # Set by the await lane to its channels' dead-letter parking.
+        self.dead_letter: DeadLetterHeld = _log_dropped
 
     def held(self) -> int:
         return self._held_count
@@ -94,6 +110,7 @@ class Awaits:
         response: Any,
         actor: str | None = None,
         hold_if_missing: bool = False,
+        origin: Origin | None = None,
     ) -> Completion:
         if not interaction_id and not correlation_id:
             raise ValidationError("interactionId, correlationId, or resumeToken is required")
@@ -115,6 +132,8 @@ class Awaits:
                 actor=actor,
                 held_at_epoch_ms=now,
                 expires_at_epoch_ms=now + self._hold_ms,
+                channel=origin.channel if origin else None,
+                body=origin.body.decode(errors="replace") if origin else None,
             )
             if await self._engine.stores.held.hold(hold):
                 self._held_count += 1
@@ -224,22 +243,28 @@ class Awaits:
             found = await self._lookup(
                 item.tenant_id, item.handle if by_id else None, None if by_id else item.handle
             )
+            refusal: tuple[str, str] | None = None
             if found is not None:
                 try:
                     await self._admit(found, item.response, item.actor)
                     admitted += 1
                 except (ValidationError, NotFound, Conflict) as exc:
-                    engine.counters["completions_dropped"] += 1
-                    LOG.warning("held completion dropped: %s", exc)
+                    refusal = (poison_reason(exc) or "unknown", str(exc))
             elif item.expires_at_epoch_ms > now:
                 kept += 1
                 continue
             else:
-                engine.counters["completions_dropped"] += 1
-                LOG.warning(
-                    "held completion for %s dropped: interaction never appeared", item.handle
+                refusal = (
+                    "not_found",
+                    f"no interaction {item.handle} of tenant {item.tenant_id} appeared within "
+                    f"{self._hold_ms} ms",
                 )
-            # Admitted (durably) or dropped: only now may the hold go.
+            if refusal is not None:
+                if not await self.dead_letter(item, *refusal):
+                    kept += 1  # not parked: kept, parked on a later pass
+                    continue
+                engine.counters["completions_dropped"] += 1
+            # Admitted (durably) or parked: only now may the hold go.
             await store.release(item.tenant_id, item.handle_kind, item.handle)
         self._held_count = kept
         return admitted

@@ -22,6 +22,7 @@ from tpf.core.records import (
     TransitionResult,
     WorkItem,
 )
+from tpf.transports.awaits.consume import Verdict
 from tpf.transports.awaits.envelopes import DispatchEnvelope
 
 
@@ -70,6 +71,7 @@ class AwaitChannel(Protocol):
     """
 
     name: str
+    key: str  # tpf.config.await_transport.channel_key of the spec it serves
     publishes: bool
 
     def transport_metadata(self, interaction: AwaitInteraction, now_ms: int) -> dict[str, Any]:
@@ -79,6 +81,12 @@ class AwaitChannel(Protocol):
     async def publish(self, interaction: AwaitInteraction, envelope: DispatchEnvelope) -> None:
         """Deliver the request durably or raise (``RetryableError``); the dispatcher marks the
         interaction dispatched only after this returns, and retries otherwise."""
+        ...
+
+    async def dead_letter(self, verdict: Verdict, body: bytes) -> bool:
+        """Park a poison completion this channel read (``body``, as received) on its
+        dead-letter queue/topic with ``verdict.reason`` and count it; ``False`` if that
+        failed (the caller keeps the message and tries again)."""
         ...
 
     async def start(self) -> None: ...

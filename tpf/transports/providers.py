@@ -8,15 +8,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tpf.authoring.await_transports import Kafka, Sqs
+from tpf.authoring.await_transports import AwaitTransport, Kafka, Sqs
 from tpf.config.await_transport import effective_transport
 from tpf.config.providers import OpenContext, Provider, ProviderTable
 from tpf.config.settings import Settings
+from tpf.core.errors import ConfigError
 from tpf.core.records import WorkerRecord
 from tpf.transports.awaits.relay import CompletionRelay
 from tpf.transports.base import AwaitChannel, DeadLetterSink, TransitionWorker, WorkQueue
 from tpf.transports.workers.directory import ClientFactory, Identity
+
+if TYPE_CHECKING:
+    from tpf.aws.clients import AwsClients
 
 _P = "pipeline.orchestrator."
 
@@ -164,10 +169,14 @@ def _relay(ctx: OpenContext) -> CompletionRelay:
 
 
 async def _sqs_channel(ctx: OpenContext) -> AwaitChannel:
-    from tpf.transports.awaits.sqs import SqsAwaitChannel, SqsChannelConfig
-
     spec = effective_transport(None, ctx.settings)  # names the missing queue key, if any
     assert isinstance(spec, Sqs)
+    return _sqs_channel_for(ctx, spec, ctx.require_aws())
+
+
+def _sqs_channel_for(ctx: OpenContext, spec: Sqs, aws: AwsClients) -> AwaitChannel:
+    from tpf.transports.awaits.sqs import SqsAwaitChannel, SqsChannelConfig
+
     awaits = ctx.settings.awaits
     config = SqsChannelConfig(
         request_queue_url=spec.request_queue_url,
@@ -178,17 +187,23 @@ async def _sqs_channel(ctx: OpenContext) -> AwaitChannel:
         visibility_timeout_s=max(1, awaits.sqs_visibility_timeout_ms // 1000),
         receivers=ctx.settings.sqs.receivers,
     )
-    return SqsAwaitChannel(
-        ctx.require_aws(), config, _relay(ctx), ctx.clock, metrics=ctx.await_metrics
-    )
+    return SqsAwaitChannel(aws, config, _relay(ctx), ctx.clock, metrics=ctx.await_metrics)
 
 
 async def _kafka_channel(ctx: OpenContext) -> AwaitChannel:
+    spec = effective_transport(None, ctx.settings)
+    assert isinstance(spec, Kafka)
+    return _kafka_channel_for(ctx, spec)
+
+
+def _kafka_channel_for(ctx: OpenContext, spec: Kafka) -> AwaitChannel:
     from tpf.kafka.settings import kafka_connection
     from tpf.transports.awaits.kafka import KafkaAwaitChannel, KafkaChannelConfig
 
-    spec = effective_transport(None, ctx.settings)
-    assert isinstance(spec, Kafka)
+    if not ctx.settings.kafka.bootstrap_servers:
+        raise ConfigError(
+            "a Kafka await transport needs kafka.bootstrap-servers (TPF_KAFKA_BOOTSTRAP_SERVERS)"
+        )
     config = KafkaChannelConfig(
         connection=kafka_connection(ctx.settings),
         request_topic=spec.request_topic,
@@ -203,6 +218,29 @@ async def _kafka_channel(ctx: OpenContext) -> AwaitChannel:
 
 async def _close_channel(channel: AwaitChannel) -> None:
     await channel.aclose()
+
+
+def pinned_channels(ctx: OpenContext) -> Callable[[AwaitTransport], AwaitChannel]:
+    """The await lane's builder of a channel for a transport an await step pins (beside the
+    configured one): SQS or Kafka from the step's own names and this deployment's broker
+    settings; each channel is closed with the coordinator (before the AWS clients it uses)."""
+
+    def build(spec: AwaitTransport) -> AwaitChannel:
+        if isinstance(spec, Sqs):
+            if ctx.aws is None:  # the configured providers needed no AWS: clients on demand
+                from tpf.aws.clients import AwsClients as Clients
+
+                ctx.aws = Clients(ctx.settings)
+                ctx.stack.push_async_callback(ctx.aws.close)
+            channel = _sqs_channel_for(ctx, spec, ctx.aws)
+        elif isinstance(spec, Kafka):
+            channel = _kafka_channel_for(ctx, spec)
+        else:
+            raise ConfigError(f"no await channel publishes {spec!r}")
+        ctx.stack.push_async_callback(_close_channel, channel)
+        return channel
+
+    return build
 
 
 AWAIT_CHANNELS: ProviderTable[AwaitChannel] = ProviderTable(

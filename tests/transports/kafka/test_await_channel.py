@@ -242,3 +242,31 @@ def test_an_unknown_key_strategy_is_refused_naming_the_field(kafka: KafkaConnect
     with pytest.raises(ConfigError, match="key_strategy=executionId"):
         KafkaChannelConfig(connection=kafka, request_topic="a", response_topic="b",
                            key_strategy="executionId")
+
+
+async def test_a_held_completion_refused_when_its_interaction_appears_is_dead_lettered(
+    lane: Lane,
+) -> None:
+    """Held early, then the interaction appears with a different answer already admitted over
+    REST: the held one is a conflict, parked on the dead-letter topic, the hold deleted."""
+    h = lane.h
+    pipeline, gate = blocking_pipeline(with_await=True)
+    await h.release(pipeline)
+    eid = (await h.coordinator.submit(TENANT, BLOCKING_ID, {"value": "v1"})).execution_id
+    await gate.entered.wait()
+    interaction_id = ids.interaction_id(TENANT, eid, APPROVE_STEP, 1, 0)
+    body = json.dumps({"tenantId": TENANT, "interactionId": interaction_id,
+                       "responsePayload": {"approved": False}}).encode()
+    await lane.send(body, key=interaction_id)
+    await lane.handle(1)
+    assert lane.channel.outcomes == {"held": 1}
+    gate.release.set()
+    assert (await h.settle(eid)).status is ExecutionStatus.WAITING_EXTERNAL
+    await h.coordinator.complete(TENANT, interaction_id=interaction_id,
+                                 response={"approved": True})
+    assert await h.coordinator.awaits.retry_held() == 0
+    (record,) = await lane.read("dlq", 1)
+    poison = json.loads(record.value)
+    assert (poison["reason"], poison["body"]) == ("conflict", body.decode())
+    assert await h.coordinator.stores.held.list(10) == []
+    assert h.coordinator.engine.await_metrics.dropped[("kafka", "conflict")] == 1

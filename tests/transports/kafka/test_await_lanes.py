@@ -147,7 +147,10 @@ async def test_sqs_lane(tmp_path: Path, moto_endpoint: str, sqs_urls: dict[str, 
     settings = embedded(tmp_path, **_sqs_keys(moto_endpoint, sqs_urls))
     async with await Coordinator.open(settings) as coordinator:
         await coordinator.start()
-        assert coordinator.await_lane.channel.name == "sqs"
+        lane = coordinator.await_lane
+        assert lane.channel.name == "sqs"
+        # The key the channel gives its held completions is the one the lane knows it by.
+        assert lane.channel_for_key(lane.channel.key) is lane.channel
         aws = AwsClients(settings)  # the restaurant's own client
         responder = asyncio.create_task(_sqs_responder(await aws.client("sqs"), sqs_urls))
         try:
@@ -190,7 +193,10 @@ async def test_kafka_lane(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
     await bootstrap_kafka(connection, topics, partitions=2)
     async with await Coordinator.open(settings) as coordinator:
         await coordinator.start()
-        assert coordinator.await_lane.channel.name == "kafka"
+        lane = coordinator.await_lane
+        assert lane.channel.name == "kafka"
+        # The key the channel gives its held completions is the one the lane knows it by.
+        assert lane.channel_for_key(lane.channel.key) is lane.channel
         responder = asyncio.create_task(_kafka_responder(connection.client_kwargs(), keys))
         try:
             assert await run_orders(coordinator, answer_rest=False) == EXPECTED

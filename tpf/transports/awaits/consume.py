@@ -39,10 +39,19 @@ class Admission(enum.StrEnum):
     HELD = "held"
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a completion came from: the key of the channel that read it (its dead-letter
+    queue/topic parks it if it is held and never admitted) and the message as received."""
+
+    channel: str
+    body: bytes
+
+
 # The coordinator's admission path for one decoded completion. Raises ValidationError /
 # NotFound / Conflict for completions that can never be admitted, RetryableError (or
 # StoreUnavailable) for ones worth retrying.
-CompletionSink = Callable[[CompletionEnvelope], Awaitable[Admission]]
+CompletionSink = Callable[[CompletionEnvelope, Origin], Awaitable[Admission]]
 
 
 class Action(enum.StrEnum):
@@ -80,14 +89,15 @@ def poison_reason(exc: Exception) -> str | None:
     return None
 
 
-async def handle(body: bytes, sink: CompletionSink) -> Verdict:
-    """Decode and admit one message; never raises (the verdict says what happened)."""
+async def handle(body: bytes, sink: CompletionSink, channel: str) -> Verdict:
+    """Decode and admit one message read by ``channel`` (its key); never raises (the verdict
+    says what happened)."""
     try:
         envelope = decode_completion(body)
     except ValidationError as exc:
         return Verdict(Action.POISON, reason="malformed", detail=str(exc))
     try:
-        admission = await sink(envelope)
+        admission = await sink(envelope, Origin(channel, body))
     except Exception as exc:
         reason = poison_reason(exc)
         if reason is None:

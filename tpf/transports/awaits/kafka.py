@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.config.await_transport import kafka_channel_key
 from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError, RetryableError
 from tpf.core.records import AwaitInteraction
@@ -102,6 +103,13 @@ class KafkaAwaitChannel:
         self._sink = sink
         self._clock = clock
         self.metrics = metrics or AwaitMetrics()
+        self.key = kafka_channel_key(
+            config.request_topic,
+            config.response_topic,
+            config.key_strategy,
+            config.consumer_group,
+            config.headers.items(),
+        )
         self._producer: Any = None
         self._producer_lock = asyncio.Lock()
         self._consumer: Any = None
@@ -283,7 +291,7 @@ class KafkaAwaitChannel:
         """Handle one key's records in order; the offset of the first one to retry, if any."""
         for record in records:
             value: bytes = record.value or b""
-            verdict = await handle(value, self._sink)
+            verdict = await handle(value, self._sink, self.key)
             if verdict.action is Action.POISON and not await self._park(verdict, value, tp, record):
                 verdict = type(verdict)(Action.RETRY, verdict.envelope, detail=verdict.detail)
             if verdict.action is Action.RETRY:
@@ -296,11 +304,20 @@ class KafkaAwaitChannel:
         return None
 
     async def _park(self, verdict: Any, value: bytes, tp: Any, record: Any) -> bool:
+        key = record.key.decode(errors="replace") if record.key else None
+        source = f"kafka:{tp.topic}/{tp.partition}@{record.offset}"
+        return await self.dead_letter(verdict, value, source=source, key=key)
+
+    async def dead_letter(
+        self, verdict: Any, value: bytes, *, source: str | None = None, key: str | None = None
+    ) -> bool:
+        """Park a poison completion read from this channel's response topic on its dead-letter
+        topic (logged whole at ERROR without one) and count it; ``False`` if that failed."""
         reason = verdict.reason or "unknown"
         poison = poison_envelope(
             verdict,
             value,
-            source=f"kafka:{tp.topic}/{tp.partition}@{record.offset}",
+            source=source or f"kafka:{self.config.response_topic}",
             transport=self.name,
             now_ms=self._clock.now_ms(),
         )
@@ -309,7 +326,6 @@ class KafkaAwaitChannel:
             LOG.error("await completion dropped (no dead-letter topic): %s", encode(poison))
         else:
             try:
-                key = record.key.decode(errors="replace") if record.key else None
                 await self._send(topic, encode(poison), key=key, headers=[],
                                  what="poison await completion")
             except RetryableError as exc:

@@ -8,7 +8,7 @@ completion that arrives before that is a transient failure: the broker redeliver
 from __future__ import annotations
 
 from tpf.core.errors import RetryableError
-from tpf.transports.awaits.consume import Admission, CompletionSink
+from tpf.transports.awaits.consume import Admission, CompletionSink, Origin
 from tpf.transports.awaits.envelopes import CompletionEnvelope
 
 
@@ -19,8 +19,8 @@ class CompletionRelay:
     def bind(self, sink: CompletionSink) -> None:
         self._target = sink
 
-    async def __call__(self, envelope: CompletionEnvelope) -> Admission:
+    async def __call__(self, envelope: CompletionEnvelope, origin: Origin) -> Admission:
         if self._target is None:
             # Retryable: not acknowledged, so the broker delivers it again.
             raise RetryableError("the coordinator is not ready to admit completions yet")
-        return await self._target(envelope)
+        return await self._target(envelope, origin)

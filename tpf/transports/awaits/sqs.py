@@ -32,7 +32,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from tpf.authoring.await_transports import Sqs
 from tpf.aws.clients import AwsClients, error_code
+from tpf.config.await_transport import channel_key
 from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError, RetryableError
 from tpf.core.records import AwaitInteraction
@@ -98,6 +100,7 @@ class SqsAwaitChannel:
         self._sink = sink
         self._clock = clock
         self.metrics = metrics or AwaitMetrics()
+        self.key = channel_key(Sqs(config.request_queue_url, config.response_queue_url))
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.published = 0
@@ -170,7 +173,7 @@ class SqsAwaitChannel:
     async def _handle(self, sqs: Any, message: dict[str, Any]) -> None:
         body = (message.get("Body") or "").encode()
         receipt = message["ReceiptHandle"]
-        verdict = await handle(body, self._sink)
+        verdict = await handle(body, self._sink, self.key)
         if verdict.action is Action.RETRY:
             self._count("retry")
             count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -182,7 +185,7 @@ class SqsAwaitChannel:
                     VisibilityTimeout=delay,
                 )
             return
-        if verdict.action is Action.POISON and not await self._park(sqs, verdict, body):
+        if verdict.action is Action.POISON and not await self.dead_letter(verdict, body):
             return  # not parked: keep the message, it comes back after its visibility
         if verdict.action is Action.ACK:
             self._admitted(verdict)
@@ -194,7 +197,9 @@ class SqsAwaitChannel:
         if verdict.admission is Admission.HELD:
             self.metrics.early_held[("", self.name)] += 1
 
-    async def _park(self, sqs: Any, verdict: Verdict, body: bytes) -> bool:
+    async def dead_letter(self, verdict: Verdict, body: bytes) -> bool:
+        """Park a poison completion read from this channel's response queue on its dead-letter
+        queue (logged whole at ERROR without one) and count it; ``False`` if that failed."""
         reason = verdict.reason or "unknown"
         poison = poison_envelope(
             verdict,
@@ -208,6 +213,7 @@ class SqsAwaitChannel:
             LOG.error("await completion dropped (no dead-letter queue): %s", encode(poison))
         else:
             try:
+                sqs = await self._aws.client("sqs")
                 await sqs.send_message(QueueUrl=url, MessageBody=encode(poison).decode())
             except Exception as exc:
                 LOG.warning("await completion could not be dead-lettered to %s: %s", url, exc)

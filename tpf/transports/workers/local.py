@@ -30,8 +30,9 @@ import anyio
 import msgspec
 
 import tpf
+from tpf.authoring.await_transports import transport_document
 from tpf.authoring.code import pipeline_code
-from tpf.authoring.pipeline import Pipeline
+from tpf.authoring.pipeline import Pipeline, StepSpec
 from tpf.core import events, lifecycle
 from tpf.core.clock import Clock
 from tpf.core.errors import TerminalError, TpfError
@@ -215,6 +216,7 @@ class LocalTransitionWorker:
                     assignee=step.assignee,
                     group=step.group,
                     transport_type=step.transport or "interaction-api",
+                    transport_metadata=_await_metadata(step),
                 )
                 self._notify(command, index, step.name, "await", request)
                 return TransitionResult(
@@ -279,3 +281,13 @@ class LocalTransitionWorker:
                 self._observer(StepEvent(command.execution_id, index, name, kind, output))
             except Exception:  # an observer must never fail the transition
                 LOG.exception("step observer failed")
+
+
+def _await_metadata(step: StepSpec) -> dict[str, Any]:
+    """What the coordinator's await lane reads from a new interaction: the step's declared
+    input type (the dispatch envelope's ``inputType``) and, when the step pins one, its
+    transport (so any coordinator can open that channel from the stored record)."""
+    metadata: dict[str, Any] = {"inputType": step.input_type_id}
+    if step.transport_spec is not None:
+        metadata["transport"] = transport_document(step.transport_spec)
+    return metadata
