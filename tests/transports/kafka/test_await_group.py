@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from demos.restaurant_approval.pipeline import PIPELINE_ID, pipeline
 from tests.engine import harness
 from tests.kafka_broker import KafkaBroker
+from tests.transports.kafka.helpers import FAST_GROUP
 from tests.transports.kafka.test_await_lanes import _kafka_responder, completion
 from tpf.config import load_settings
 from tpf.config.settings import Settings
@@ -66,8 +67,7 @@ class Cluster:
             response_topic=self.keys["tpf.await.kafka.response-topic"],
             consumer_group=self.keys["tpf.await.kafka.consumer-group"],
             dead_letter_topic=self.keys["tpf.await.kafka.dead-letter-topic"],
-            session_timeout_ms=3_000,
-            heartbeat_interval_ms=300,
+            **FAST_GROUP,
         )
         clock = SystemClock()
         channel = DrivenChannel(config, relay, clock)
@@ -161,19 +161,23 @@ async def test_two_coordinators_split_completions_each_execution_finishes_once(
     responder = asyncio.create_task(
         _kafka_responder(kafka_connection(cluster.settings).client_kwargs(), cluster.keys)
     )
-    finished: dict[str, ExecutionRecord] = {}
+    # Finished on whichever node ran the last transition: read from the commit log both nodes
+    # feed (a node's wait_for hears only its own commits on memory stores).
+    terminal = {status.value for status in TERMINAL}
 
-    async def all_finished() -> None:
-        for eid in ids:
-            finished[eid] = await a.wait_for(TENANT, eid, TERMINAL, timeout_s=WAIT_S)
+    def all_finished() -> bool:
+        return {e for e, _, status in cluster.commits if status in terminal} >= set(ids)
 
-    waiter = asyncio.create_task(all_finished())
     try:
-        await cluster.drive(waiter.done, "every execution finishes")
-        await waiter
+        await cluster.drive(all_finished, "every execution finishes")
     finally:
         responder.cancel()
         await asyncio.gather(responder, return_exceptions=True)
+    finished: dict[str, ExecutionRecord] = {}
+    for eid in ids:
+        record = await cluster.stores.executions.get(TENANT, eid, a.clock.now_ms())
+        assert record is not None
+        finished[eid] = record
 
     for n, eid in enumerate(ids):
         outcome = (finished[eid].result_payload or {}).get("outcome")

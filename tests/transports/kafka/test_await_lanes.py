@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID, pipeline
 from tests.aws import REGION, reset_moto
 from tests.kafka_broker import KafkaBroker
+from tests.transports.kafka.helpers import FAST_GROUP
 from tpf.aws.clients import AwsClients
 from tpf.config import load_settings
 from tpf.config.settings import Settings
@@ -222,6 +223,7 @@ async def _kafka_responder(client: dict[str, Any], keys: dict[str, str]) -> None
         keys["tpf.await.kafka.request-topic"],
         group_id=f"{keys['tpf.await.kafka.consumer-group']}-restaurant",
         auto_offset_reset="earliest",
+        **FAST_GROUP,  # a short session: Tansu completes the join in about half of it
         **client,
     )
     producer = AIOKafkaProducer(**client)
