@@ -216,3 +216,29 @@ def test_a_pinned_await_transport_is_recorded_and_hashed() -> None:
          "response.topic": "res", "headers": {"x-a": "1"}}
     )
     assert mapping.contract().contract_hash == kafka.contract().contract_hash
+
+
+def test_a_parsed_contract_carries_the_await_extras_it_was_hashed_with() -> None:
+    """The registered contract tells a coordinator that does not host the code how each await
+    parks and where its requests go; absent extras stay absent (the hash is unchanged)."""
+    from tpf.authoring.await_transports import Sqs, transport_document
+
+    p = Pipeline("com.example.parsed", type_ids={In: "com.example.In"})
+
+    def first_step(x: In) -> In:
+        return x
+
+    p.step("First")(first_step)
+    pinned = Sqs("http://q/req", "http://q/res")
+    p.await_step("Wait", step_id="WaitService", output=Out, timeout="PT1M",
+                 key_fields=("orderId",), transport=pinned)
+    written = contract_to_json(p.contract(), p)
+    parsed = parse_contract(written)
+    first, wait = parsed.steps
+    assert wait.await_timeout_ms == 60_000
+    assert wait.idempotency_key_fields == ("orderId",)
+    assert wait.await_transport_spec == transport_document(pinned)
+    assert wait.ignore_unknown_fields is None  # not set: absent, not false
+    assert first.await_timeout_ms is None and first.await_transport_spec is None
+    # Written back without the pipeline, it is the same document, so it hashes the same.
+    assert orjson.loads(contract_to_json(parsed)) == orjson.loads(written)

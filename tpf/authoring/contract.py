@@ -9,9 +9,10 @@ code of a different shape.
 Await steps also hash their timeout and idempotency key fields (``awaitTimeoutMs``,
 ``idempotencyKeyFields``) and, when set, ``ignoreUnknownFields``: they change how an execution
 parks and which answers complete it, so they belong to its identity.
-:class:`tpf.core.records.ContractStep` has no fields for them, so they appear in the hashed document
-and in the JSON written by :func:`contract_to_json` (when given the pipeline), but not in the
-parsed :class:`~tpf.core.records.PipelineContract`.
+They are written only where they apply (absent, not null, elsewhere: older contracts keep
+their hash), and a parsed :class:`~tpf.core.records.ContractStep` carries them (``None`` when
+absent), so a coordinator that does not host the code still knows, from the registered contract,
+how each await parks and where its requests go.
 
 ``awaitTransport`` is the await's transport name: ``"interaction-api"`` for a step that pins
 none (as before transports could be pinned, so those contracts keep their hash) and the pinned
@@ -54,12 +55,29 @@ def build_contract(pipeline: Pipeline) -> PipelineContract:
     )
 
 
+# ContractStep fields written only when they apply (see the module docstring).
+OPTIONAL_STEP_FIELDS = (
+    "awaitTimeoutMs",
+    "idempotencyKeyFields",
+    "ignoreUnknownFields",
+    "awaitTransportSpec",
+)
+
+
+def _step_document(step: ContractStep) -> dict[str, Any]:
+    document: dict[str, Any] = msgspec.to_builtins(step)
+    for name in OPTIONAL_STEP_FIELDS:
+        if document.get(name) is None:
+            document.pop(name, None)
+    return document
+
+
 def contract_document(pipeline: Pipeline) -> dict[str, Any]:
     """The contract as plain JSON without the hash fields (what the hash is computed over)."""
     pipeline.validate()
     steps: list[dict[str, Any]] = []
     for spec in pipeline.steps:
-        step = msgspec.to_builtins(
+        step = _step_document(
             ContractStep(
                 index=spec.index,
                 authored_name=spec.name,
@@ -116,6 +134,7 @@ def contract_to_json(contract: PipelineContract, pipeline: Pipeline | None = Non
         data: Any = document
     else:
         data = msgspec.to_builtins(contract)
+        data["steps"] = [_step_document(step) for step in contract.steps]
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 
 

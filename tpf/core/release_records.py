@@ -40,6 +40,12 @@ class ContractStep(Record, frozen=True, kw_only=True):
     runtime_class: str | None = None
     client_class: str | None = None
     await_transport: str | None = None
+    # Await steps' hashed extras (tpf.authoring.contract): written only when they apply, so
+    # ``None`` here means "absent from the document", never a hashed null.
+    await_timeout_ms: int | None = None
+    idempotency_key_fields: tuple[str, ...] | None = None
+    ignore_unknown_fields: bool | None = None
+    await_transport_spec: dict[str, Any] | None = None
 
 
 class PipelineContract(Record, frozen=True, kw_only=True):
