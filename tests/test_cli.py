@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TPF = str(Path(sys.executable).parent / "tpf")
 
@@ -84,3 +86,28 @@ def test_serve_refuses_to_start_listing_every_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "2 configuration errors" in done.stderr
     assert "max-retries" in done.stderr and "tpf.http.port" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        (["kafka.security.protocol=SASL_SSL"], "kafka.sasl.mechanism=(unset) is not one of"),
+        (
+            ["kafka.security.protocol=SSL", "kafka.ssl.ca-file=/nonexistent/ca.pem"],
+            "kafka.ssl.ca-file=/nonexistent/ca.pem could not be loaded",
+        ),
+        (["kafka.sasl.username=ada"], "kafka.sasl.* is set but kafka.security.protocol"),
+        (["tpf.await-transport=sqs"], "tpf.await.sqs.request-queue-url"),
+    ],
+)
+def test_config_check_refuses_what_startup_would(
+    tmp_path: Path, lines: list[str], named: str
+) -> None:
+    """The chosen providers' settings and the Kafka connection's SASL/TLS rules, checked
+    before anything connects: the same refusal ``tpf serve`` would give."""
+    config = tmp_path / "c.properties"
+    base = ["tpf.await-transport=kafka", "kafka.bootstrap-servers=127.0.0.1:9"]
+    config.write_text("\n".join(base + lines) + "\n")
+    done = run("config", "check", "--config", str(config))
+    assert done.returncode == 2, done.stdout
+    assert named in done.stderr

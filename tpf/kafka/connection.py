@@ -63,7 +63,7 @@ class KafkaConnection:
     def _check_sasl(self) -> None:
         if self.sasl_mechanism not in SASL_MECHANISMS:
             raise ConfigError(
-                f"kafka.sasl.mechanism={self.sasl_mechanism} is not one of "
+                f"kafka.sasl.mechanism={self.sasl_mechanism or '(unset)'} is not one of "
                 f"{', '.join(SASL_MECHANISMS)} (required with {self.security_protocol})"
             )
         missing = [

@@ -249,7 +249,16 @@ AWAIT_CHANNELS: ProviderTable[AwaitChannel] = ProviderTable(
     "awaits.transport",
     [
         Provider("rest", _rest_channel, close=_close_channel),
-        Provider("sqs", _sqs_channel, aws=("sqs",), close=_close_channel),
+        Provider(
+            "sqs",
+            _sqs_channel,
+            aws=("sqs",),
+            requires=(
+                ("awaits.sqs_request_queue_url", "tpf.await.sqs.request-queue-url"),
+                ("awaits.sqs_response_queue_url", "tpf.await.sqs.response-queue-url"),
+            ),
+            close=_close_channel,
+        ),
         Provider(
             "kafka",
             _kafka_channel,
