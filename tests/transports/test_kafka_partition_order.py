@@ -15,7 +15,7 @@ from typing import Any
 from tpf.core.clock import SystemClock
 from tpf.core.errors import StoreUnavailable
 from tpf.kafka.connection import KafkaConnection
-from tpf.transports.awaits.consume import Admission
+from tpf.transports.awaits.consume import Admission, Origin
 from tpf.transports.awaits.envelopes import CompletionEnvelope
 from tpf.transports.awaits.kafka import KafkaAwaitChannel, KafkaChannelConfig
 
@@ -60,7 +60,7 @@ async def test_other_keys_do_not_queue_behind_a_slow_admission() -> None:
     release = asyncio.Event()
     order: list[str] = []
 
-    async def sink(envelope: CompletionEnvelope) -> Admission:
+    async def sink(envelope: CompletionEnvelope, origin: Origin) -> Admission:
         if envelope.interaction_id == "a1":
             await asyncio.wait_for(release.wait(), 5)  # only b1 finishing lets a1 go on
         order.append(str(envelope.interaction_id))
@@ -76,7 +76,7 @@ async def test_other_keys_do_not_queue_behind_a_slow_admission() -> None:
 
 
 async def test_after_a_retry_the_first_unhandled_record_is_where_reading_resumes() -> None:
-    async def sink(envelope: CompletionEnvelope) -> Admission:
+    async def sink(envelope: CompletionEnvelope, origin: Origin) -> Admission:
         if envelope.interaction_id == "b1":
             raise StoreUnavailable("down (test)")
         return Admission.ADMITTED
@@ -94,7 +94,7 @@ async def test_after_a_retry_the_first_unhandled_record_is_where_reading_resumes
 
 
 async def test_a_retry_on_the_first_record_commits_nothing() -> None:
-    async def sink(envelope: CompletionEnvelope) -> Admission:
+    async def sink(envelope: CompletionEnvelope, origin: Origin) -> Admission:
         raise StoreUnavailable("down (test)")
 
     consumer = Consumer()
