@@ -236,8 +236,12 @@ def check_chosen(settings: Settings) -> None:
 
 
 def aws_services(settings: Settings) -> frozenset[str]:
-    """The AWS services the chosen providers call (empty: no AWS clients are needed)."""
-    return frozenset(service for table in tables() for service in table.aws_services(settings))
+    """The AWS services the chosen providers and the worker protocols call (empty: no AWS
+    clients are needed)."""
+    from tpf.config.worker_targets import worker_aws_services  # imports the loader
+
+    chosen = {service for table in tables() for service in table.aws_services(settings)}
+    return frozenset(chosen | set(worker_aws_services(settings)))
 
 
 def uses_dynamo(settings: Settings) -> bool:
