@@ -5,7 +5,8 @@ last line into the next paragraph's prose; the block ends at ``PT2M``). The only
 are the recipe's own REST worker selection example (``require-remote-worker=true`` refuses to
 start without a remote worker target) and the endpoint overrides of a local endpoint
 (:func:`endpoint_overrides`): DynamoDB, SQS and S3 ``endpoint-override`` plus
-``releases.storage.s3.path-style-access=true``, which the recipe itself prescribes for "non-AWS S3-compatible stores" (moto serves no virtual-hosted buckets).
+``releases.storage.s3.path-style-access=true``, which the recipe itself prescribes for "non-AWS
+S3-compatible stores" (moto serves no virtual-hosted buckets).
 
 The queue and DLQ URLs stay the recipe's ``https://sqs.eu-west-1.amazonaws.com/123456789012/...``:
 with ``sqs.endpoint-override`` every SQS call goes to moto, which finds a queue by the name in
