@@ -120,7 +120,7 @@ async def test_directory_builds_clients_from_records_of_a_known_protocol_only() 
         async def aclose(self) -> None:
             self.closed = True
 
-    async def factory(wanted: tuple[str, str, str], record: WorkerRecord) -> Any:
+    async def factory(wanted: tuple[str, str, str], record: WorkerRecord, contract: Any) -> Any:
         built.append(record)
         return Client()
 
@@ -146,7 +146,8 @@ async def test_directory_builds_clients_from_records_of_a_known_protocol_only() 
     await directory.aclose()
     assert client.closed
     assert directory.get(identity) is None
-    # A drained worker gets no client.
+    # A drained worker still gets a client: it runs the executions pinned to its release until
+    # they finish (new submissions are refused by admission's lifecycle check)...
     await records.append(
         WorkerEvent(
             tenant_id=TENANT,
@@ -156,9 +157,25 @@ async def test_directory_builds_clients_from_records_of_a_known_protocol_only() 
             at_epoch_ms=2,
         )
     )
-    assert (
-        await WorkerDirectory(records, directory_lookup(factory)).resolve(TENANT, identity) is None
+    built.clear()
+    assert await WorkerDirectory(records, directory_lookup(factory)).resolve(TENANT, identity)
+    assert [r.worker_id for r in built] == ["w-fake"]
+    # ...but one that is not draining is preferred.
+    await records.append(
+        WorkerEvent(
+            tenant_id=TENANT,
+            pipeline_id="p",
+            worker_id="w-fake-2",
+            event_type=WorkerEventType.REGISTER,
+            contract_version="sha256:c",
+            release_version="r1",
+            protocol="fake",
+            at_epoch_ms=3,
+        )
     )
+    built.clear()
+    assert await WorkerDirectory(records, directory_lookup(factory)).resolve(TENANT, identity)
+    assert [r.worker_id for r in built] == ["w-fake-2"]
 
 
 def test_contract_validator_knows_type_ids_but_not_shapes() -> None:

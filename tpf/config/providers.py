@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from tpf.config.settings import Settings, value_at
+from tpf.config.worker_settings import worker_aws_services
 from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError
 
@@ -238,10 +239,8 @@ def check_chosen(settings: Settings) -> None:
 def aws_services(settings: Settings) -> frozenset[str]:
     """The AWS services the chosen providers and the worker protocols call (empty: no AWS
     clients are needed)."""
-    from tpf.config.worker_targets import worker_aws_services  # imports the loader
-
     chosen = {service for table in tables() for service in table.aws_services(settings)}
-    return frozenset(chosen | set(worker_aws_services(settings)))
+    return frozenset(chosen | set(worker_aws_services(settings.worker_sqs)))
 
 
 def uses_dynamo(settings: Settings) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "GrpcWorkerSettings",
     "RestWorkerSettings",
     "SqsWorkerSettings",
+    "worker_aws_services",
 ]
 
 # The original's worker server supports only these paths; the seams name them too
@@ -84,3 +85,8 @@ class SqsWorkerSettings:
     shared_secret: str | None = None
     shared_secret_ref: str | None = None
     signature_tolerance_ms: int = _TOLERANCE_MS
+
+
+def worker_aws_services(sqs: SqsWorkerSettings) -> tuple[str, ...]:
+    """The AWS services the worker protocols call: SQS for either side of SQS request/reply."""
+    return ("sqs",) if sqs.request_queue_url or sqs.server_enabled else ()

@@ -36,7 +36,6 @@ __all__ = [
     "TARGET_KEYS",
     "protocol_section",
     "shared_secret",
-    "worker_aws_services",
     "worker_errors",
     "worker_target",
 ]
@@ -116,12 +115,6 @@ def shared_secret(
             raise ConfigError(f"{key}: {exc.message}") from None
     why = _in_use(settings, protocol) or "the protocol is used"
     raise ConfigError(f"{key} or {key}-ref is required when {why}")
-
-
-def worker_aws_services(settings: Settings) -> tuple[str, ...]:
-    """The AWS services the worker protocols call: SQS for either side of SQS request/reply."""
-    sqs = settings.worker_sqs
-    return ("sqs",) if sqs.request_queue_url or sqs.server_enabled else ()
 
 
 def worker_errors(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
