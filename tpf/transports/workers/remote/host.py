@@ -66,6 +66,11 @@ class WorkerHost:
         self._draining = False
 
     @property
+    def workers(self) -> WorkerDirectory:
+        """The hosted local workers (the worker process adds its pipelines here)."""
+        return self._workers
+
+    @property
     def in_flight(self) -> int:
         """Transitions running now."""
         return self._in_flight
