@@ -23,7 +23,6 @@ original's signed live call on every submit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -220,8 +219,3 @@ class RemoteWorker:
             artifact_id=release.primary_artifact_id,
             artifact_digest=release.primary_artifact_digest,
         )
-
-
-async def close_quietly(worker: RemoteWorker) -> None:
-    with contextlib.suppress(Exception):
-        await worker.aclose()
