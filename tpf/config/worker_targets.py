@@ -36,6 +36,7 @@ __all__ = [
     "TARGET_KEYS",
     "protocol_section",
     "shared_secret",
+    "target_errors",
     "worker_errors",
     "worker_target",
 ]
@@ -119,6 +120,21 @@ def shared_secret(
 
 def worker_errors(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
     """Every problem of the worker protocol configuration (see the module docstring)."""
+    errors = target_errors(settings)
+    for protocol in PROTOCOLS:
+        if _in_use(settings, protocol) is None:
+            continue
+        try:
+            shared_secret(settings, protocol, environ)
+        except ConfigError as exc:
+            errors.append(exc.message)
+    return errors
+
+
+def target_errors(settings: Settings) -> list[str]:
+    """The problems that do not depend on the environment: the two guards of spec §6.4 and
+    each protocol's shape (what ``Coordinator.open`` refuses for settings built in code; the
+    secrets are resolved, naming their key, when a client is built)."""
     errors: list[str] = []
     targets = configured_targets(settings)
     if len(targets) > 1:
@@ -133,13 +149,6 @@ def worker_errors(settings: Settings, environ: Mapping[str, str] | None = None) 
             f"{_P}control-plane.require-remote-worker=true needs a remote transition worker "
             f"target: set one of {', '.join(TARGET_KEYS.values())}"
         )
-    for protocol in PROTOCOLS:
-        if _in_use(settings, protocol) is None:
-            continue
-        try:
-            shared_secret(settings, protocol, environ)
-        except ConfigError as exc:
-            errors.append(exc.message)
     errors += _rest_errors(settings.worker_rest)
     errors += _grpc_errors(settings.worker_grpc)
     errors += _sqs_errors(settings.worker_sqs)

@@ -30,7 +30,7 @@ from tpf.aws.clients import AwsClients, needs_aws
 from tpf.config import format_errors, unsupported_warnings
 from tpf.config.providers import ClosingStack, OpenContext, check_chosen, kafka_topics
 from tpf.config.settings import Settings
-from tpf.config.worker_targets import worker_errors
+from tpf.config.worker_targets import target_errors
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.errors import ConfigError
 from tpf.engine.admission import Admission
@@ -211,7 +211,7 @@ class Runtime(RegistryCommands, Parts):
         """
         clock = clock or SystemClock()
         check_chosen(settings)
-        worker_problems = worker_errors(settings)  # spec §6.4: refused before anything opens
+        worker_problems = target_errors(settings)  # spec §6.4: refused before anything opens
         if worker_problems:
             raise ConfigError(format_errors(worker_problems))
         if settings.sweeper.leader_election and settings.state.provider != "dynamo":
