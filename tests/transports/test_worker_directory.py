@@ -190,3 +190,27 @@ def test_contract_validator_knows_type_ids_but_not_shapes() -> None:
     assert validator.covers(interaction)
     assert not validator.covers(interaction_of(pipeline.steps[await_index], await_index + 5))
     assert validator.validate_response(interaction, {"x": 1}) == {"x": 1}
+
+
+async def test_a_client_that_cannot_be_built_means_no_worker_not_a_crash() -> None:
+    records = MemoryWorkerStore()
+    identity = ("p", "sha256:c", "r1")
+    await records.append(
+        WorkerEvent(
+            tenant_id=TENANT,
+            pipeline_id="p",
+            worker_id="w-fake",
+            event_type=WorkerEventType.REGISTER,
+            contract_version="sha256:c",
+            release_version="r1",
+            protocol="fake",
+            at_epoch_ms=1,
+        )
+    )
+
+    async def factory(wanted: Any, record: WorkerRecord, contract: Any) -> Any:
+        raise RuntimeError("pipeline.orchestrator.worker.fake.shared-secret is required")
+
+    directory = WorkerDirectory(records, directory_lookup(factory))
+    assert await directory.resolve(TENANT, identity) is None
+    assert directory.get(identity) is None

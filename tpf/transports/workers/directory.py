@@ -104,9 +104,14 @@ class WorkerDirectory:
         async with lock:  # one build per identity: a concurrent resolve waits and shares it
             worker = self._workers.get(identity)
             if worker is None:
-                worker = await self._build(tenant_id, identity)
+                try:
+                    worker = await self._build(tenant_id, identity)
+                    if worker is not None:
+                        await worker.start()
+                except Exception as exc:  # e.g. a protocol without its secret: no worker, say why
+                    LOG.warning("cannot build a worker client for %s: %s", identity, exc)
+                    return None
                 if worker is not None:
-                    await worker.start()
                     self._workers[identity] = worker
             return worker
 
