@@ -9,7 +9,7 @@ to start on the same errors. Besides the value errors found while reading, the c
 - static AWS credentials come as a pair (key id and secret);
 - a secret reference (``env:NAME``, ``file:PATH``) must resolve now: it would fail every request
   later;
-- the remote worker protocols' keys hold together (:mod:`tpf.config.worker_targets`: one
+- the remote worker protocols' keys hold together (:mod:`tpf.config.worker_secrets`: one
   target at most, ``require-remote-worker`` has one, each protocol in use has its secret);
 - a ``TPF_*`` environment variable that sets nothing is a misspelt short form
   (``TPF_STATE_PROVDER``), unless the ``tpf`` command reads it or a secret reference names it.
@@ -38,7 +38,7 @@ from tpf.config.loader import (
 )
 from tpf.config.properties import format_errors
 from tpf.config.settings import Settings, SurfaceSettings, field_paths, value_at
-from tpf.config.worker_targets import worker_errors
+from tpf.config.worker_secrets import worker_errors
 from tpf.core.errors import ConfigError
 
 __all__ = [

@@ -5,7 +5,7 @@ a coordinator reaches a worker process (its *target*: ``worker.rest.base-url``,
 ``worker.grpc.endpoint`` or ``worker.sqs.request-queue-url``) and how a worker process serves
 one (``server-enabled``). Both sides sign with the protocol's shared secret, given by value
 (``shared-secret``) or by reference (``shared-secret-ref``: ``env:NAME`` or ``file:PATH``),
-resolved when a client or server is built (:func:`tpf.config.worker_targets.shared_secret`).
+resolved when a client or server is built (:func:`tpf.config.worker_secrets.shared_secret`).
 Key names are in :mod:`tpf.config.worker_keys`; the checks across them (one target at most, a
 secret when enabled...) in :mod:`tpf.config.worker_targets`.
 """

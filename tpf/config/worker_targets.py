@@ -6,21 +6,19 @@ the local in-process worker. More than one is refused ("Ambiguous transition wor
 and so is ``control-plane.require-remote-worker=true`` with none, when the control plane is
 enabled; :func:`worker_target` still reads them in the original's order (rest > grpc > sqs).
 
-:func:`worker_errors` is what ``tpf config check`` (and so ``tpf serve``) and
-``Coordinator.open`` refuse: besides the two guards, a protocol in use (a client target or
-``server-enabled``) needs exactly one of its ``shared-secret`` and ``shared-secret-ref``,
-resolvable now; the REST paths must be the defaults (the original's worker serves no others);
-the REST base URL must be absolute, the gRPC endpoint ``host:port``; a gRPC server with TLS
-needs its certificate and key; SQS needs both queues, standard ones, with a visibility timeout
-no shorter than the request timeout.
+:func:`target_errors` is what ``Coordinator.open`` refuses (through
+:func:`tpf.config.providers.check_chosen`) and ``tpf config check`` reports: besides the two
+guards, the REST paths must be the defaults (the original's worker serves no others), the REST
+base URL absolute, the gRPC endpoint ``host:port``; a gRPC server with TLS needs its certificate
+and key; SQS needs both queues, standard ones, with a visibility timeout no shorter than the
+request timeout. The secrets are checked by :mod:`tpf.config.worker_secrets`, which reads the
+environment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from tpf.config.loader import process_environment, resolve_secret
 from tpf.config.settings import Settings
 from tpf.config.worker_settings import (
     DEFAULT_REST_CAPABILITIES_PATH,
@@ -29,15 +27,14 @@ from tpf.config.worker_settings import (
     RestWorkerSettings,
     SqsWorkerSettings,
 )
-from tpf.core.errors import ConfigError
 
 __all__ = [
     "PROTOCOLS",
     "TARGET_KEYS",
+    "configured_targets",
+    "in_use",
     "protocol_section",
-    "shared_secret",
     "target_errors",
-    "worker_errors",
     "worker_target",
 ]
 
@@ -83,7 +80,7 @@ def worker_target(settings: Settings) -> str | None:
     return targets[0] if targets else None
 
 
-def _in_use(settings: Settings, protocol: str) -> str | None:
+def in_use(settings: Settings, protocol: str) -> str | None:
     """Why ``protocol`` needs its secret (the key that enables it), or ``None``."""
     if _target_value(settings, protocol):
         return f"{TARGET_KEYS[protocol]} is configured"
@@ -92,49 +89,9 @@ def _in_use(settings: Settings, protocol: str) -> str | None:
     return None
 
 
-def shared_secret(
-    settings: Settings, protocol: str, environ: Mapping[str, str] | None = None
-) -> str:
-    """The shared secret of ``protocol``, its reference resolved; :class:`ConfigError` naming
-    the keys when neither or both are set, or the reference does not resolve."""
-    section = protocol_section(settings, protocol)
-    key = f"{_W}{protocol}.shared-secret"
-    value, ref = section.shared_secret, section.shared_secret_ref
-    if value and ref:
-        raise ConfigError(f"{key} and {key}-ref are both set; set exactly one")
-    if ref:
-        if not ref.startswith(("env:", "file:")):
-            raise ConfigError(f"{key}-ref: expected env:NAME or file:PATH, got {ref!r}")
-        try:
-            return resolve_secret(ref, process_environment(environ))
-        except ConfigError as exc:
-            raise ConfigError(f"{key}-ref: {exc.message}") from None
-    if value:
-        try:
-            return resolve_secret(value, process_environment(environ))
-        except ConfigError as exc:
-            raise ConfigError(f"{key}: {exc.message}") from None
-    why = _in_use(settings, protocol) or "the protocol is used"
-    raise ConfigError(f"{key} or {key}-ref is required when {why}")
-
-
-def worker_errors(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Every problem of the worker protocol configuration (see the module docstring)."""
-    errors = target_errors(settings)
-    for protocol in PROTOCOLS:
-        if _in_use(settings, protocol) is None:
-            continue
-        try:
-            shared_secret(settings, protocol, environ)
-        except ConfigError as exc:
-            errors.append(exc.message)
-    return errors
-
-
 def target_errors(settings: Settings) -> list[str]:
     """The problems that do not depend on the environment: the two guards of spec §6.4 and
-    each protocol's shape (what ``Coordinator.open`` refuses for settings built in code; the
-    secrets are resolved, naming their key, when a client is built)."""
+    each protocol's shape."""
     errors: list[str] = []
     targets = configured_targets(settings)
     if len(targets) > 1:

@@ -27,10 +27,9 @@ from tpf.actors.registry import REGISTRY, RegistryActor
 from tpf.actors.runtime import ActorSystem
 from tpf.authoring.pipeline import Pipeline
 from tpf.aws.clients import AwsClients, needs_aws
-from tpf.config import format_errors, unsupported_warnings
+from tpf.config import unsupported_warnings
 from tpf.config.providers import ClosingStack, OpenContext, check_chosen, kafka_topics
 from tpf.config.settings import Settings
-from tpf.config.worker_targets import target_errors
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.errors import ConfigError
 from tpf.engine.admission import Admission
@@ -55,13 +54,7 @@ from tpf.transports.awaits.metrics import AwaitMetrics
 from tpf.transports.awaits.rest import RestAwaitChannel
 from tpf.transports.base import AwaitChannel, DeadLetterSink, WorkQueue
 from tpf.transports.dlq.log import LogDeadLetterSink
-from tpf.transports.providers import (
-    AWAIT_CHANNELS,
-    DLQ_SINKS,
-    WORK_QUEUES,
-    WORKER_PROTOCOLS,
-    worker_target,
-)
+from tpf.transports.providers import AWAIT_CHANNELS, DLQ_SINKS, WORK_QUEUES, worker_directory
 from tpf.transports.work.inproc import InProcessWorkQueue
 from tpf.transports.workers.directory import WorkerDirectory
 from tpf.transports.workers.local import LocalTransitionWorker, StepObserver
@@ -113,12 +106,7 @@ class Runtime(RegistryCommands, Parts):
         self._resources = resources
         self.dlq_sink = dlq_sink
         # Workers close before the sink, queue and stores they were opened after.
-        self.directory = WorkerDirectory(
-            stores.workers,
-            WORKER_PROTOCOLS.lookup(resources),
-            releases=stores.releases,
-            target=worker_target(resources),
-        )
+        self.directory = worker_directory(stores.workers, stores.releases, resources)
         resources.stack.push_async_callback(self.directory.aclose)
         self.step_threads = StepThreads(settings.workers.step_threads)  # shared by hosted code
         self.leadership: Leadership = leadership or AlwaysLeader()
@@ -211,9 +199,6 @@ class Runtime(RegistryCommands, Parts):
         """
         clock = clock or SystemClock()
         check_chosen(settings)
-        worker_problems = target_errors(settings)  # spec §6.4: refused before anything opens
-        if worker_problems:
-            raise ConfigError(format_errors(worker_problems))
         if settings.sweeper.leader_election and settings.state.provider != "dynamo":
             raise ConfigError(
                 "tpf.sweeper.leader-election=true needs pipeline.orchestrator.state-provider="

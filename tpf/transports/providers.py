@@ -14,9 +14,15 @@ from tpf.config.await_transport import effective_transport
 from tpf.config.providers import OpenContext, Provider, ProviderTable
 from tpf.config.settings import Settings
 from tpf.core.records import PipelineContract, WorkerRecord
+from tpf.stores.base import ReleaseStore, WorkerStore
 from tpf.transports.awaits.relay import CompletionRelay
 from tpf.transports.base import AwaitChannel, DeadLetterSink, TransitionWorker, WorkQueue
-from tpf.transports.workers.directory import ClientFactory, Identity, TargetLookup
+from tpf.transports.workers.directory import (
+    ClientFactory,
+    Identity,
+    TargetLookup,
+    WorkerDirectory,
+)
 
 _P = "pipeline.orchestrator."
 
@@ -317,3 +323,13 @@ WORKER_PROTOCOLS = WorkerProtocols(
         WorkerProtocol("sqs", _remote_client),
     ]
 )
+
+
+def worker_directory(
+    records: WorkerStore, releases: ReleaseStore, ctx: OpenContext
+) -> WorkerDirectory:
+    """The coordinator's worker directory: clients from worker records by the protocol table,
+    the release contracts from ``releases``, and the configured target as the fallback."""
+    return WorkerDirectory(
+        records, WORKER_PROTOCOLS.lookup(ctx), releases=releases, target=worker_target(ctx)
+    )

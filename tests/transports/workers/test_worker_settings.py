@@ -10,7 +10,8 @@ from tpf.aws.clients import needs_aws
 from tpf.config import load_settings
 from tpf.config.check import check_configuration, effective_configuration, warnings
 from tpf.config.settings import Settings
-from tpf.config.worker_targets import shared_secret, worker_target
+from tpf.config.worker_secrets import shared_secret
+from tpf.config.worker_targets import worker_target
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
 

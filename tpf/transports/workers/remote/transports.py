@@ -34,7 +34,8 @@ from typing import Any
 
 from tpf.config.providers import OpenContext
 from tpf.config.settings import Settings
-from tpf.config.worker_targets import TARGET_KEYS, shared_secret, worker_target
+from tpf.config.worker_secrets import shared_secret
+from tpf.config.worker_targets import TARGET_KEYS, worker_target
 from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError
 from tpf.core.records import PipelineContract, WorkerRecord
