@@ -40,3 +40,12 @@ pipeline.orchestrator.releases.storage.s3.region=eu-west-1
 pipeline.orchestrator.worker.lifecycle.provider=dynamo
 pipeline.orchestrator.worker.lifecycle.stale-after=PT2M
 """
+
+# The recipe's "REST worker selection example" (its two coordinator lines). The minimum block
+# sets control-plane.require-remote-worker=true, which refuses to start without a remote worker
+# target (spec §6.4), so a coordinator runs the two blocks together.
+RECIPE_REST_WORKER = """\
+pipeline.orchestrator.worker.rest.base-url=http://restaurant-worker:8181
+pipeline.orchestrator.worker.rest.shared-secret-ref=env:TPF_WORKER_SECRET
+"""
+WORKER_SECRET_ENV = {"TPF_WORKER_SECRET": "recipe-worker-secret"}

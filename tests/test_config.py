@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.recipe import RECIPE_MINIMUM
+from tests.recipe import RECIPE_MINIMUM, RECIPE_REST_WORKER, WORKER_SECRET_ENV
 from tpf.config import (
     known_keys,
     load_settings,
@@ -259,31 +259,39 @@ def test_unknown_tpf_key_and_unknown_override_rejected(tmp_path: Path) -> None:
 def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        f"{P}worker.rest.base-url=http://worker:8080\n{P}tenancy.allowed-tenants=a,b\n"
-        f"{P}worker.rest.shared-secret=hunter2\npipeline.max-concurrency=128\n"
+        f"{P}worker.saturated-delay=PT2S\n{P}tenancy.allowed-tenants=a,b\n"
+        "pipeline.resilience.shared.client-secret=hunter2\npipeline.max-concurrency=128\n"
         "pipeline.await-admission.store=memory\npipeline.resilience.circuit.failure-ratio=0.5\n"
         f"{P}queue-url=\n",  # empty means unset, so it is not recorded
     )
     s = load_settings({}, config_file=path)
     assert s.unsupported == {
-        f"{P}worker.rest.base-url": "http://worker:8080",
+        f"{P}worker.saturated-delay": "PT2S",
         f"{P}tenancy.allowed-tenants": "a,b",
-        f"{P}worker.rest.shared-secret": "<redacted>",  # secrets never reach Settings or logs
+        # secrets never reach Settings or logs
+        "pipeline.resilience.shared.client-secret": "<redacted>",
         "pipeline.max-concurrency": "128",
         "pipeline.await-admission.store": "memory",
         "pipeline.resilience.circuit.failure-ratio": "0.5",
     }
     warnings = unsupported_warnings(s)
     assert (
-        f"{P}worker.rest.base-url is accepted but not supported yet by this build; it has no effect"
-        in warnings
+        f"{P}worker.saturated-delay is accepted but not supported yet by this build; it has no "
+        "effect" in warnings
     )
     assert not any("hunter2" in w for w in warnings)
 
 
 def test_recipe_minimum_configuration_loads(tmp_path: Path) -> None:
     env = {"TPF_CONTROL_PLANE_TOKEN": "cp", "TPF_ADMIN_TOKEN": "admin"}  # its env: references
-    s = load_settings(env, config_file=write(tmp_path, RECIPE_MINIMUM))
+    # require-remote-worker=true without a worker target is refused, as in the original...
+    with pytest.raises(ConfigError, match="require-remote-worker=true needs a remote"):
+        load_settings(env, config_file=write(tmp_path, RECIPE_MINIMUM))
+    # ...and starts with the recipe's REST worker selection lines next to it.
+    both = write(tmp_path, RECIPE_MINIMUM + RECIPE_REST_WORKER)
+    s = load_settings({**env, **WORKER_SECRET_ENV}, config_file=both)
+    assert s.worker_rest.base_url == "http://restaurant-worker:8181"
+    assert s.worker_rest.shared_secret_ref == "env:TPF_WORKER_SECRET"
     assert s.state.provider == "dynamo"  # a valid name here; the store factory says "not built"
     assert (s.work_queue.provider, s.dlq.provider) == ("sqs", "sqs")
     assert s.execution.idempotency_policy is IdempotencyPolicy.CLIENT_KEY_REQUIRED

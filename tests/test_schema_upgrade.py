@@ -25,7 +25,7 @@ from demos.restaurant_approval import pipeline as restaurant
 from tests.aws import reset_moto
 from tests.engine.harness import ORDER, PIPELINE_ID, TENANT, accepted
 from tests.ha.cluster import ROOT, child_env, endpoint_overrides, tpf
-from tests.recipe import RECIPE_MINIMUM
+from tests.recipe import RECIPE_MINIMUM, RECIPE_REST_WORKER, WORKER_SECRET_ENV
 from tpf.aws.clients import AwsClients
 from tpf.config import load_settings
 from tpf.config.settings import Settings
@@ -37,7 +37,11 @@ from tpf.engine.startup_checks import upgrade_dynamo_schema
 from tpf.stores.dynamo import missing_resources
 from tpf.stores.dynamo.schema_upgrade import apply_upgrade, plan_upgrade, upgrade_schema
 
-TOKENS = {"TPF_CONTROL_PLANE_TOKEN": "cp-token", "TPF_ADMIN_TOKEN": "admin-token"}
+TOKENS = {
+    "TPF_CONTROL_PLANE_TOKEN": "cp-token",
+    "TPF_ADMIN_TOKEN": "admin-token",
+    **WORKER_SECRET_ENV,
+}
 # What this build needs beyond the original's layout, as strict startup names it.
 ADDED = [
     "table tpf_execution: index execution-due",
@@ -124,7 +128,10 @@ def recipe_file(moto_endpoint: str, tmp_path: Path) -> Path:
     reset_moto(moto_endpoint)
     config = tmp_path / "coordinator.properties"
     config.write_text(
-        RECIPE_MINIMUM + endpoint_overrides(moto_endpoint) + f"tpf.state-dir={tmp_path}/state\n"
+        RECIPE_MINIMUM
+        + RECIPE_REST_WORKER
+        + endpoint_overrides(moto_endpoint)
+        + f"tpf.state-dir={tmp_path}/state\n"
     )
     return config
 

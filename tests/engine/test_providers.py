@@ -116,7 +116,9 @@ class FakeWorker:
 async def test_a_registered_worker_protocol_runs_an_execution(tmp_path: Path) -> None:
     built: list[FakeWorker] = []
 
-    async def client(ctx: OpenContext, identity: Any, record: WorkerRecord) -> FakeWorker:
+    async def client(
+        ctx: OpenContext, identity: Any, record: WorkerRecord, contract: Any
+    ) -> FakeWorker:
         worker = FakeWorker(identity, record)
         built.append(worker)
         return worker

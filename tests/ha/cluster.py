@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.aws import FAKE_CREDENTIALS, REGION
+from tests.recipe import WORKER_SECRET_ENV
 from tpf.client.rest import ApiError, RestClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             "PYTHONPATH": str(ROOT),
             "TPF_CONTROL_PLANE_TOKEN": CONTROL_TOKEN,
             "TPF_ADMIN_TOKEN": ADMIN_TOKEN,
+            **WORKER_SECRET_ENV,  # the recipe's REST worker lines refer to it
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -2,9 +2,11 @@
 
 The block below is copied verbatim from ``self-hosted-deployment-recipe.txt`` (the file runs its
 last line into the next paragraph's prose; the block ends at ``PT2M``). The only lines added
-are the endpoint overrides of a local endpoint (:func:`endpoint_overrides`): DynamoDB, SQS and
-S3 ``endpoint-override`` plus ``releases.storage.s3.path-style-access=true``, which the recipe
-itself prescribes for "non-AWS S3-compatible stores" (moto serves no virtual-hosted buckets).
+are the recipe's own REST worker selection example (``require-remote-worker=true`` refuses to
+start without a remote worker target) and the endpoint overrides of a local endpoint
+(:func:`endpoint_overrides`): DynamoDB, SQS and S3 ``endpoint-override`` plus
+``releases.storage.s3.path-style-access=true``, which the recipe itself prescribes for "non-AWS
+S3-compatible stores" (moto serves no virtual-hosted buckets).
 
 The queue and DLQ URLs stay the recipe's ``https://sqs.eu-west-1.amazonaws.com/123456789012/...``:
 with ``sqs.endpoint-override`` every SQS call goes to moto, which finds a queue by the name in
@@ -25,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.ha.cluster import ROOT, Node, bootstrap, child_env, endpoint_overrides, free_port, tpf
-from tests.recipe import RECIPE_MINIMUM
+from tests.recipe import RECIPE_MINIMUM, RECIPE_REST_WORKER
 from tpf.client.rest import ApiError
 
 pytestmark = pytest.mark.ha
@@ -33,7 +35,7 @@ pytestmark = pytest.mark.ha
 
 def recipe_file(tmp_path: Path, endpoint: str) -> Path:
     config = tmp_path / "coordinator.properties"
-    config.write_text(RECIPE_MINIMUM + endpoint_overrides(endpoint))
+    config.write_text(RECIPE_MINIMUM + RECIPE_REST_WORKER + endpoint_overrides(endpoint))
     return config
 
 

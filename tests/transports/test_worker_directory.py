@@ -120,7 +120,7 @@ async def test_directory_builds_clients_from_records_of_a_known_protocol_only() 
         async def aclose(self) -> None:
             self.closed = True
 
-    async def factory(wanted: tuple[str, str, str], record: WorkerRecord) -> Any:
+    async def factory(wanted: tuple[str, str, str], record: WorkerRecord, contract: Any) -> Any:
         built.append(record)
         return Client()
 
@@ -146,7 +146,8 @@ async def test_directory_builds_clients_from_records_of_a_known_protocol_only() 
     await directory.aclose()
     assert client.closed
     assert directory.get(identity) is None
-    # A drained worker gets no client.
+    # A drained worker still gets a client: it runs the executions pinned to its release until
+    # they finish (new submissions are refused by admission's lifecycle check)...
     await records.append(
         WorkerEvent(
             tenant_id=TENANT,
@@ -156,9 +157,25 @@ async def test_directory_builds_clients_from_records_of_a_known_protocol_only() 
             at_epoch_ms=2,
         )
     )
-    assert (
-        await WorkerDirectory(records, directory_lookup(factory)).resolve(TENANT, identity) is None
+    built.clear()
+    assert await WorkerDirectory(records, directory_lookup(factory)).resolve(TENANT, identity)
+    assert [r.worker_id for r in built] == ["w-fake"]
+    # ...but one that is not draining is preferred.
+    await records.append(
+        WorkerEvent(
+            tenant_id=TENANT,
+            pipeline_id="p",
+            worker_id="w-fake-2",
+            event_type=WorkerEventType.REGISTER,
+            contract_version="sha256:c",
+            release_version="r1",
+            protocol="fake",
+            at_epoch_ms=3,
+        )
     )
+    built.clear()
+    assert await WorkerDirectory(records, directory_lookup(factory)).resolve(TENANT, identity)
+    assert [r.worker_id for r in built] == ["w-fake-2"]
 
 
 def test_contract_validator_knows_type_ids_but_not_shapes() -> None:
@@ -173,3 +190,27 @@ def test_contract_validator_knows_type_ids_but_not_shapes() -> None:
     assert validator.covers(interaction)
     assert not validator.covers(interaction_of(pipeline.steps[await_index], await_index + 5))
     assert validator.validate_response(interaction, {"x": 1}) == {"x": 1}
+
+
+async def test_a_client_that_cannot_be_built_means_no_worker_not_a_crash() -> None:
+    records = MemoryWorkerStore()
+    identity = ("p", "sha256:c", "r1")
+    await records.append(
+        WorkerEvent(
+            tenant_id=TENANT,
+            pipeline_id="p",
+            worker_id="w-fake",
+            event_type=WorkerEventType.REGISTER,
+            contract_version="sha256:c",
+            release_version="r1",
+            protocol="fake",
+            at_epoch_ms=1,
+        )
+    )
+
+    async def factory(wanted: Any, record: WorkerRecord, contract: Any) -> Any:
+        raise RuntimeError("pipeline.orchestrator.worker.fake.shared-secret is required")
+
+    directory = WorkerDirectory(records, directory_lookup(factory))
+    assert await directory.resolve(TENANT, identity) is None
+    assert directory.get(identity) is None

@@ -7,7 +7,10 @@ to start on the same errors. Besides the value errors found while reading, the c
 
 - an enabled REST surface needs exactly one of its token and its token reference;
 - static AWS credentials come as a pair (key id and secret);
-- a secret reference (``env:NAME``) must resolve now: it would fail every request later;
+- a secret reference (``env:NAME``, ``file:PATH``) must resolve now: it would fail every request
+  later;
+- the remote worker protocols' keys hold together (:mod:`tpf.config.worker_secrets`: one
+  target at most, ``require-remote-worker`` has one, each protocol in use has its secret);
 - a ``TPF_*`` environment variable that sets nothing is a misspelt short form
   (``TPF_STATE_PROVDER``), unless the ``tpf`` command reads it or a secret reference names it.
 
@@ -35,6 +38,7 @@ from tpf.config.loader import (
 )
 from tpf.config.properties import format_errors
 from tpf.config.settings import Settings, SurfaceSettings, field_paths, value_at
+from tpf.config.worker_secrets import worker_errors
 from tpf.core.errors import ConfigError
 
 __all__ = [
@@ -110,6 +114,7 @@ def check_configuration(
     errors += surface_errors(settings)
     errors += credential_errors(settings)
     errors += reference_errors(settings, env)
+    errors += worker_errors(settings, env)
     sources = {key: source or "override" for key, (raw, source) in layered.items() if raw.strip()}
     return Report(settings, tuple(errors), sources)
 
@@ -166,7 +171,7 @@ def reference_errors(settings: Settings, env: Mapping[str, str]) -> list[str]:
     errors: list[str] = []
     for name in _SECRET_FIELDS:
         value = value_at(settings, name)
-        if value and value.startswith(("env:", "sys:", "config:")):
+        if value and value.startswith(("env:", "file:", "sys:", "config:")):
             try:
                 resolve_secret(value, env)
             except ConfigError as exc:  # its message names the variable

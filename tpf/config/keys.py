@@ -28,6 +28,7 @@ from tpf.config.parsers import (
     _text,
 )
 from tpf.config.settings import SQLITE_SYNCHRONOUS, field_paths
+from tpf.config.worker_keys import WORKER_PROTOCOL_KEYS
 
 _P = "pipeline.orchestrator."
 _ENV_PREFIX = "PIPELINE_ORCHESTRATOR_"
@@ -134,6 +135,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.http.metrics-token": ("http.metrics_token", _text),
     "tpf.ask-timeout": ("execution.ask_timeout_ms", _duration(1)),
     **BROKER_KEYS,  # await channels and Kafka (tpf.config.broker_keys)
+    **WORKER_PROTOCOL_KEYS,  # remote workers: REST, gRPC, SQS (tpf.config.worker_keys)
 }
 
 
@@ -156,12 +158,6 @@ dynamo: await-unit-table await-admission-table
 tenancy: allowed-tenants require-explicit-tenant
 quotas: max-in-flight-transitions-per-tenant
 worker: execution-mode allowed-payload-prefixes saturated-delay
-worker.rest: base-url path capabilities-path connect-timeout request-timeout server-enabled
-worker.grpc: endpoint plaintext request-timeout max-inbound-message-size server-enabled
-worker.sqs: request-queue-url response-queue-url pipeline-id contract-version release-version
-worker.sqs: artifact-id artifact-digest server-enabled request-timeout poll-start-delay
-worker.sqs: visibility-timeout
-worker.rest worker.grpc worker.sqs: shared-secret shared-secret-ref signature-tolerance
 """,
     _P,
 ) | _grouped(

@@ -178,7 +178,8 @@ def parse_values(layered: Layered, errors: list[str]) -> Settings:
 
 
 def resolve_secret(ref_or_value: str, environ: Mapping[str, str] | None = None) -> str:
-    """Resolve ``env:NAME`` from the environment; any other value is taken literally."""
+    """Resolve ``env:NAME`` from the environment and ``file:PATH`` from a file (a mounted
+    container secret; one trailing line break is dropped); any other value is taken literally."""
     env = os.environ if environ is None else environ
     if ref_or_value.startswith("env:"):
         name = ref_or_value[4:].strip()
@@ -189,14 +190,31 @@ def resolve_secret(ref_or_value: str, environ: Mapping[str, str] | None = None) 
             state = "is not set" if value is None else "is empty"
             raise ConfigError(f"secret reference env:{name}: environment variable {name} {state}")
         return value
+    if ref_or_value.startswith("file:"):
+        return _file_secret(ref_or_value[5:].strip())
     for prefix in ("sys:", "config:"):
         if ref_or_value.startswith(prefix):
             # There are no JVM system properties here, and config-to-config refs invite cycles.
             raise ConfigError(
                 f"secret reference {ref_or_value!r}: {prefix} references are not supported, "
-                "use env:NAME"
+                "use env:NAME or file:PATH"
             )
     return ref_or_value
+
+
+def _file_secret(path: str) -> str:
+    if not path:
+        raise ConfigError("secret reference 'file:' names no file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(65_536)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"secret reference file:{path}: cannot read it ({reason})") from None
+    value = text.removesuffix("\n").removesuffix("\r")  # what `echo secret > file` adds
+    if not value:
+        raise ConfigError(f"secret reference file:{path}: the file is empty")
+    return value
 
 
 def unsupported_warnings(settings: Settings) -> list[str]:

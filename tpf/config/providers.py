@@ -23,7 +23,10 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from tpf.config.properties import format_errors
 from tpf.config.settings import Settings, value_at
+from tpf.config.worker_settings import worker_aws_services
+from tpf.config.worker_targets import target_errors
 from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError
 
@@ -230,14 +233,20 @@ def table_for(setting: str) -> ProviderTable[Any]:
 
 def check_chosen(settings: Settings) -> None:
     """Refuse, naming the setting, a provider this build cannot run or one missing a setting
-    it needs: before anything is opened."""
+    it needs, and a remote worker target that cannot work (spec §6.4): before anything is
+    opened."""
     for table in tables():
         table.chosen(settings)
+    problems = target_errors(settings)
+    if problems:
+        raise ConfigError(format_errors(problems))
 
 
 def aws_services(settings: Settings) -> frozenset[str]:
-    """The AWS services the chosen providers call (empty: no AWS clients are needed)."""
-    return frozenset(service for table in tables() for service in table.aws_services(settings))
+    """The AWS services the chosen providers and the worker protocols call (empty: no AWS
+    clients are needed)."""
+    chosen = {service for table in tables() for service in table.aws_services(settings)}
+    return frozenset(chosen | set(worker_aws_services(settings.worker_sqs)))
 
 
 def uses_dynamo(settings: Settings) -> bool:

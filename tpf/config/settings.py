@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpf.config.broker_settings import AwaitSettings, KafkaSettings
+from tpf.config.worker_settings import GrpcWorkerSettings, RestWorkerSettings, SqsWorkerSettings
 from tpf.core.records import IdempotencyPolicy
 
 __all__ = [
@@ -30,14 +31,17 @@ __all__ = [
     "DlqSettings",
     "DynamoSettings",
     "ExecutionSettings",
+    "GrpcWorkerSettings",
     "HttpSettings",
     "KafkaSettings",
     "ReleaseSettings",
+    "RestWorkerSettings",
     "RetrySettings",
     "S3Settings",
     "Settings",
     "SqliteSettings",
     "SqsSettings",
+    "SqsWorkerSettings",
     "StartupSettings",
     "StateSettings",
     "SurfaceSettings",
@@ -278,6 +282,10 @@ class Settings:
     sqs: SqsSettings = field(default_factory=SqsSettings)
     s3: S3Settings = field(default_factory=S3Settings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    # Remote transition workers, per protocol (tpf.config.worker_settings).
+    worker_rest: RestWorkerSettings = field(default_factory=RestWorkerSettings)
+    worker_grpc: GrpcWorkerSettings = field(default_factory=GrpcWorkerSettings)
+    worker_sqs: SqsWorkerSettings = field(default_factory=SqsWorkerSettings)
 
     # Everything the configuration named that this build recognises but does not use yet.
     unsupported: dict[str, str] = field(default_factory=dict)

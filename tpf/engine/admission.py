@@ -3,8 +3,9 @@
 A submission needs an active release for its tenant and pipeline, whose stored artifact still
 verifies, a transition worker the worker directory resolves for exactly that release (hosted in
 this process, or a client for a registered worker of a protocol a provider builds; and, when
-the release states the digest of the code it was built from, hosting that code), and a ``HEALTHY``
-lifecycle record for such a worker. Only new submissions are gated; resumes, retries and
+the release states the digest of the code it was built from, hosting that code; a remote worker
+whose capability names that release and agrees on its artifact), and a ``HEALTHY`` lifecycle
+record for such a worker. Only new submissions are gated; resumes, retries and
 re-drives of pinned executions are not. Positive answers are cached briefly (the original
 re-hashes the artifact and calls the worker on every submit); any release or worker change made
 through this coordinator drops the cache at once.
@@ -27,6 +28,7 @@ from tpf.core.records import ReleaseRecord, WorkerRecord, WorkerState
 from tpf.engine.releases import ReleaseRegistrar
 from tpf.stores.base import StoreSet
 from tpf.transports.workers.directory import WorkerDirectory
+from tpf.transports.workers.remote.client import RemoteWorker
 
 
 def effective_state(record: WorkerRecord, now_ms: int, stale_after_ms: int) -> WorkerState:
@@ -116,6 +118,14 @@ class Admission:
             raise Unavailable(
                 f"No worker available for active release: {mismatch}", code="NO_WORKER"
             )
+        if isinstance(worker, RemoteWorker):
+            # What the worker says it hosts, read through the client's short cache (the original
+            # makes a signed live call on every submit).
+            unavailable = await worker.availability(release)
+            if unavailable is not None:
+                raise Unavailable(
+                    f"No worker available for active release: {unavailable}", code="NO_WORKER"
+                )
         if self._on_hosted is not None:
             await self._on_hosted(tenant_id, release)  # registers this coordinator's record
         await self._check_lifecycle(tenant_id, pipeline_id, release, worker.protocol, now)

@@ -58,8 +58,8 @@ from tpf.transports.providers import (
     AWAIT_CHANNELS,
     DLQ_SINKS,
     WORK_QUEUES,
-    WORKER_PROTOCOLS,
     pinned_channels,
+    worker_directory,
 )
 from tpf.transports.work.inproc import InProcessWorkQueue
 from tpf.transports.workers.directory import WorkerDirectory
@@ -112,7 +112,7 @@ class Runtime(RegistryCommands, Parts):
         self._resources = resources
         self.dlq_sink = dlq_sink
         # Workers close before the sink, queue and stores they were opened after.
-        self.directory = WorkerDirectory(stores.workers, WORKER_PROTOCOLS.lookup(resources))
+        self.directory = worker_directory(stores.workers, stores.releases, resources)
         resources.stack.push_async_callback(self.directory.aclose)
         self.step_threads = StepThreads(settings.workers.step_threads)  # shared by hosted code
         self.leadership: Leadership = leadership or AlwaysLeader()

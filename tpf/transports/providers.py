@@ -15,10 +15,16 @@ from tpf.config.await_transport import effective_transport
 from tpf.config.providers import OpenContext, Provider, ProviderTable
 from tpf.config.settings import Settings
 from tpf.core.errors import ConfigError
-from tpf.core.records import WorkerRecord
+from tpf.core.records import PipelineContract, WorkerRecord
+from tpf.stores.base import ReleaseStore, WorkerStore
 from tpf.transports.awaits.relay import CompletionRelay
 from tpf.transports.base import AwaitChannel, DeadLetterSink, TransitionWorker, WorkQueue
-from tpf.transports.workers.directory import ClientFactory, Identity
+from tpf.transports.workers.directory import (
+    ClientFactory,
+    Identity,
+    TargetLookup,
+    WorkerDirectory,
+)
 
 if TYPE_CHECKING:
     from tpf.aws.clients import AwsClients
@@ -271,8 +277,12 @@ AWAIT_CHANNELS: ProviderTable[AwaitChannel] = ProviderTable(
 )
 
 
-# Builds the client of one worker protocol for an identity, from a registered worker's record.
-ClientBuilder = Callable[[OpenContext, Identity, WorkerRecord], Awaitable[TransitionWorker]]
+# Builds the client of one worker protocol for an identity, from a registered worker's record
+# and the release's contract; ``None`` when the record gives no way to reach the worker.
+ClientBuilder = Callable[
+    [OpenContext, Identity, WorkerRecord, PipelineContract | None],
+    Awaitable[TransitionWorker | None],
+]
 
 
 @dataclass(frozen=True)
@@ -315,12 +325,58 @@ class WorkerProtocols:
                 return None
             build = entry.client
 
-            async def make(identity: Identity, record: WorkerRecord) -> TransitionWorker:
-                return await build(ctx, identity, record)
+            async def make(
+                identity: Identity, record: WorkerRecord, contract: PipelineContract | None
+            ) -> TransitionWorker | None:
+                return await build(ctx, identity, record, contract)
 
             return make
 
         return factory_for
 
 
-WORKER_PROTOCOLS = WorkerProtocols([WorkerProtocol("local", None)])
+async def _remote_client(
+    ctx: OpenContext, identity: Identity, record: WorkerRecord, contract: PipelineContract | None
+) -> TransitionWorker | None:
+    from tpf.transports.workers.remote.transports import record_client
+
+    return await record_client(ctx, identity, record, contract)
+
+
+def worker_target(ctx: OpenContext) -> TargetLookup | None:
+    """The directory's fallback: the configured remote worker target (``worker.rest.base-url``,
+    ``worker.grpc.endpoint`` or ``worker.sqs.request-queue-url``) for the identity it serves;
+    ``None`` when none is configured."""
+    from tpf.config.worker_targets import worker_target as configured
+
+    if configured(ctx.settings) is None:
+        return None
+
+    async def lookup(
+        identity: Identity, contract: PipelineContract | None
+    ) -> TransitionWorker | None:
+        from tpf.transports.workers.remote.transports import target_client
+
+        return await target_client(ctx, identity, contract)
+
+    return lookup
+
+
+WORKER_PROTOCOLS = WorkerProtocols(
+    [
+        WorkerProtocol("local", None),
+        WorkerProtocol("rest", _remote_client),
+        WorkerProtocol("grpc", _remote_client),
+        WorkerProtocol("sqs", _remote_client),
+    ]
+)
+
+
+def worker_directory(
+    records: WorkerStore, releases: ReleaseStore, ctx: OpenContext
+) -> WorkerDirectory:
+    """The coordinator's worker directory: clients from worker records by the protocol table,
+    the release contracts from ``releases``, and the configured target as the fallback."""
+    return WorkerDirectory(
+        records, WORKER_PROTOCOLS.lookup(ctx), releases=releases, target=worker_target(ctx)
+    )

@@ -6,7 +6,16 @@ a worker client:
 - a worker hosted in this process (``add``: the local worker, code imported here), or
 - a client built on demand from a registered worker lifecycle record naming the identity, by
   the factory of that record's protocol (the worker-protocol provider table: REST, gRPC, SQS;
-  a test registers a fake one). Such clients are cached and owned by the directory.
+  a test registers a fake one). A record that is not draining is preferred; a draining one
+  still gets a client, because a drained worker keeps running the executions pinned to its
+  release until they finish (the recipe's upgrade runbook), or
+- the coordinator's configured remote worker target (``target``), when no record leads to a
+  client and the target serves the identity.
+
+Clients are cached and owned by the directory; building one is serialized per identity, so
+concurrent resolves share it. A client is handed the release's contract (read once per
+identity from the release registry, when the directory has one), from which a remote worker
+checks client input.
 
 It also answers, per identity, how client input is checked (:meth:`validator`), so the engine
 validates submits and completions without knowing whether the code runs here. Workers can be
@@ -15,25 +24,34 @@ removed; ``aclose`` closes every worker it knows, in reverse order of their arri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from tpf.core.records import (
     AwaitInteraction,
+    PipelineContract,
     TransitionFailure,
     TransitionOutcome,
     TransitionResult,
     WorkerRecord,
 )
-from tpf.stores.base import WorkerStore
+from tpf.stores.base import ReleaseStore, WorkerStore
 from tpf.transports.base import ContractValidator, TransitionWorker
 from tpf.transports.workers.validators import UNCHECKED
 
 LOG = logging.getLogger("tpf.workers")
 Identity = tuple[str, str, str]
-# Builds the client of one protocol for an identity, from the worker's lifecycle record.
-ClientFactory = Callable[[Identity, WorkerRecord], Awaitable[TransitionWorker]]
+# Builds the client of one protocol for an identity, from the worker's lifecycle record and the
+# release's contract (when known); ``None`` when the record gives no way to reach the worker.
+ClientFactory = Callable[
+    [Identity, WorkerRecord, PipelineContract | None], Awaitable[TransitionWorker | None]
+]
+# The configured target's client for an identity, ``None`` when the target does not serve it.
+TargetLookup = Callable[[Identity, PipelineContract | None], Awaitable[TransitionWorker | None]]
 # The client factory of a protocol name, or None when no provider entry builds that protocol.
 ProtocolLookup = Callable[[str], ClientFactory | None]
 
@@ -44,11 +62,20 @@ def _no_protocols(_protocol: str) -> ClientFactory | None:
 
 class WorkerDirectory:
     def __init__(
-        self, records: WorkerStore | None = None, protocols: ProtocolLookup = _no_protocols
+        self,
+        records: WorkerStore | None = None,
+        protocols: ProtocolLookup = _no_protocols,
+        *,
+        releases: ReleaseStore | None = None,
+        target: TargetLookup | None = None,
     ) -> None:
         self._records = records
         self._protocols = protocols
+        self._releases = releases
+        self._target = target
         self._workers: dict[Identity, TransitionWorker] = {}
+        self._building: dict[Identity, asyncio.Lock] = {}
+        self._contracts: dict[Identity, PipelineContract] = {}
 
     def add(self, worker: TransitionWorker) -> None:
         """Serve ``worker.identity`` by ``worker`` (replacing any worker known for it)."""
@@ -68,33 +95,74 @@ class WorkerDirectory:
 
     async def resolve(self, tenant_id: str, identity: Identity) -> TransitionWorker | None:
         """The worker for ``identity``: a known one, else a client for a registered worker of a
-        protocol some provider builds; ``None`` if nothing can run it."""
+        protocol some provider builds, else the configured target's; ``None`` if nothing can
+        run it."""
         worker = self._workers.get(identity)
-        if worker is not None or self._records is None:
+        if worker is not None or (self._records is None and self._target is None):
             return worker
-        pipeline_id, contract_version, release_version = identity
-        for record in await self._records.list(tenant_id, pipeline_id):
-            if (record.contract_version, record.release_version) != (
-                contract_version,
-                release_version,
-            ):
-                continue
-            factory = self._protocols(record.protocol.lower())
-            if factory is None or record.draining_since_epoch_ms > 0:
-                continue
-            worker = self._workers.get(identity)  # another resolve may have won meanwhile
+        lock = self._building.setdefault(identity, asyncio.Lock())
+        async with lock:  # one build per identity: a concurrent resolve waits and shares it
+            worker = self._workers.get(identity)
             if worker is None:
-                worker = await factory(identity, record)
-                await worker.start()
-                self._workers[identity] = worker
+                try:
+                    worker = await self._build(tenant_id, identity)
+                    if worker is not None:
+                        await worker.start()
+                except Exception as exc:  # e.g. a protocol without its secret: no worker, say why
+                    LOG.warning("cannot build a worker client for %s: %s", identity, exc)
+                    return None
+                if worker is not None:
+                    self._workers[identity] = worker
+            return worker
+
+    async def _build(self, tenant_id: str, identity: Identity) -> TransitionWorker | None:
+        pipeline_id, contract_version, release_version = identity
+        records = [] if self._records is None else await self._records.list(tenant_id, pipeline_id)
+        matching = [
+            r
+            for r in records
+            if (r.contract_version, r.release_version) == (contract_version, release_version)
+        ]
+        # Healthy-looking records first; a draining worker still runs its pinned executions.
+        matching.sort(key=lambda r: r.draining_since_epoch_ms > 0)
+        for record in matching:
+            factory = self._protocols(record.protocol.lower())
+            if factory is None:
+                continue
+            worker = await factory(identity, record, await self._contract(tenant_id, identity))
+            if worker is not None:
                 LOG.info(
                     "worker client %s for %s from record %s",
                     worker.protocol,
                     identity,
                     record.worker_id,
                 )
-            return worker
-        return None
+                return worker
+        if self._target is None:
+            return None
+        worker = await self._target(identity, await self._contract(tenant_id, identity))
+        if worker is not None:
+            LOG.info("worker client %s for %s: the configured target", worker.protocol, identity)
+        return worker
+
+    async def _contract(self, tenant_id: str, identity: Identity) -> PipelineContract | None:
+        """The contract of the release ``identity`` names (``None`` when it is not known)."""
+        known = self._contracts.get(identity)
+        if known is not None or self._releases is None:
+            return known
+        pipeline_id, contract_version, release_version = identity
+        release = await self._releases.get(tenant_id, pipeline_id, release_version)
+        if release is None or release.contract is None:
+            return None
+        if release.contract_version != contract_version:
+            return None
+        try:
+            contract = msgspec.convert(release.contract, PipelineContract)
+        except msgspec.ValidationError as exc:
+            LOG.warning("release %s has an unreadable contract: %s", identity, exc)
+            return None
+        self._contracts[identity] = contract
+        return contract
 
     def validator(self, identity: Identity) -> ContractValidator:
         """How input for ``identity`` is checked (unchecked when no worker is known for it)."""
