@@ -6,3 +6,8 @@ grpcio-tools (a compiler toolchain) and the wire contract is reviewable in the d
 Only ``grpc_server.py`` and ``grpc_client.py`` beside this package use them: they give the
 generated, untyped service module a typed edge.
 """
+
+from __future__ import annotations
+
+# The original's `max-inbound-message-size` default, for both the worker server and the client.
+MAX_INBOUND_MESSAGE_SIZE = 4 * 1024 * 1024
