@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv test demo incident recovery demo-inprocess demo-sqs demo-kafka bench soak lint \
-	typecheck clean dev-aws
+	typecheck clean dev-aws proto
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,16 @@ bench: $(STAMP)
 # A local AWS (moto on 127.0.0.1:4566) bootstrapped for the durable HA shape; Ctrl-C stops it.
 dev-aws: $(STAMP)
 	$(BIN)/tpf dev aws
+
+# Regenerates the checked-in gRPC modules beside the .proto (protoc from grpcio-tools, with the
+# package path, so the service module imports its messages package-qualified).
+# tests/transports/workers/test_grpc_codegen.py runs this into a temporary PROTO_OUT and checks
+# the checked-in files are byte-identical.
+PROTO     := tpf/transports/workers/remote/grpc/transition_worker.proto
+PROTO_OUT ?= .
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
+		--grpc_python_out=$(PROTO_OUT) $(PROTO)
 
 # Slow soak and chaos runs, kept out of `make test`.
 soak: $(STAMP)

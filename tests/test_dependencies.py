@@ -9,7 +9,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IMPORT_NAMES = {"prometheus-client": "prometheus_client"}  # where it differs from the name
+# Where the import name differs from the distribution's.
+IMPORT_NAMES = {"prometheus-client": "prometheus_client", "grpcio": "grpc", "protobuf": "google"}
 
 
 def imported_top_levels() -> set[str]:
