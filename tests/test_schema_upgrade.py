@@ -241,7 +241,9 @@ async def test_with_the_upgrade_off_strict_startup_names_each_missing_piece(
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert sorted(done.stdout.splitlines()) == sorted(f"created {line}" for line in ADDED)
+    # ... and creates the worker nonce table (the recipe's workers share it: tpf.stores.nonces).
+    created = [*ADDED, "table tpf_worker_nonce"]
+    assert sorted(done.stdout.splitlines()) == sorted(f"created {line}" for line in created)
     assert await missing_resources(dynamo, recipe) == []
     coordinator = await Coordinator.open(off)
     await coordinator.close()

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 
 from tpf.config.broker_keys import BROKER_KEYS, TRANSPORT_SWITCHES
+from tpf.config.nonces import NONCE_STORES
 from tpf.config.parsers import (
     Parser,
     _bool,
@@ -72,6 +73,10 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     ),
     # PT0S turns staleness off (tpf.engine.admission.effective_state).
     _P + "worker.lifecycle.stale-after": ("workers.stale_after_ms", _duration(0)),
+    # Worker nonce store (tpf.config.nonces): replay refused across a worker's replicas.
+    "tpf.worker.nonce-store": ("workers.nonce_store", _choice(NONCE_STORES, "nonce store")),
+    "tpf.worker.nonce-path": ("workers.nonce_path", _text),
+    "tpf.worker.nonce-table": ("workers.nonce_table", _text),
     "tpf.state-dir": ("state.dir", _text),
     "tpf.sqlite.path": ("sqlite.path", _text),
     "tpf.sqlite.synchronous": ("sqlite.synchronous", _choice(SQLITE_SYNCHRONOUS, "mode")),

@@ -156,6 +156,11 @@ class WorkerSettings:
     artifact_id: str | None = None
     artifact_digest: str | None = None
     lifecycle_provider: str = "sqlite"
+    # Replay protection of signed worker requests, shared by a worker's replicas (resolved by
+    # tpf.config.nonces: "auto" follows the stores; a path of None is under the state dir).
+    nonce_store: str = "auto"
+    nonce_path: str | None = None
+    nonce_table: str = "tpf_worker_nonce"
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,18 @@ class ArtifactStore(Protocol):
         ...
 
 
+class NonceGuard(Protocol):
+    """Signed worker requests' nonces, each accepted once (:mod:`tpf.stores.nonces`; the
+    transports' :mod:`~tpf.transports.workers.remote.nonces` re-exports this)."""
+
+    async def claim(self, nonce: str, expires_at_ms: int) -> bool:
+        """Record ``nonce`` until ``expires_at_ms`` (its timestamp plus the tolerance: after
+        that the timestamp check refuses it anyway); ``False`` if it was already recorded."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class StoreSet:
     """The stores one coordinator runs on, and how to close them."""

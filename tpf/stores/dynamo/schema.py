@@ -20,6 +20,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.config.nonces import nonce_store
 from tpf.config.settings import Settings
 from tpf.core.errors import TpfError, Unavailable
 from tpf.stores.dynamo.client import Dynamo
@@ -160,6 +161,19 @@ def worker_table(s: Settings) -> TableSpec:
     return TableSpec(s.dynamo.worker_table, ("registry_key", "S"), ("registry_sort", "S"))
 
 
+def nonce_table(s: Settings) -> TableSpec:
+    """Worker request nonces (:mod:`tpf.stores.nonces.dynamo`); native TTL deletes the old."""
+    return TableSpec(s.workers.nonce_table, ("nonce", "S"), ttl_attribute="ttl_epoch_s")
+
+
+def bootstrap_specs(settings: Settings) -> list[TableSpec]:
+    """What ``tpf bootstrap aws`` creates: the stores' tables and, with the ``dynamo`` nonce
+    store, the worker nonce table (a worker checks that one itself when it opens its guard, so
+    a coordinator's startup checks and schema upgrade leave it out)."""
+    extra = [nonce_table(settings)] if nonce_store(settings) == "dynamo" else []
+    return table_specs(settings) + extra
+
+
 def table_specs(settings: Settings) -> list[TableSpec]:
     """The tables of every provider ``settings`` sets to ``dynamo`` (none if none does)."""
     specs: list[TableSpec] = []
@@ -297,7 +311,8 @@ async def add_index(
 
 
 async def create_tables(client: Any, settings: Settings) -> list[str]:
-    """Create every missing table and index the configured ``dynamo`` providers need.
+    """Create every missing table and index the configured ``dynamo`` providers (and the
+    ``dynamo`` nonce store) need.
 
     Idempotent; adds missing indexes to tables that exist (the original's layout, say), one at a
     time. Waits until each is ACTIVE and returns what it created, named as
@@ -305,7 +320,7 @@ async def create_tables(client: Any, settings: Settings) -> list[str]:
     """
     db = Dynamo(client)
     created: list[str] = []
-    for spec in table_specs(settings):
+    for spec in bootstrap_specs(settings):
         table = await describe(db, spec.name)
         if table is None:
             if await create_table(db, spec):

@@ -2,52 +2,16 @@
 
 The original keeps nonces per process, so a request replayed to another replica of a worker is
 accepted (spec §7.2 GAP). A :class:`NonceGuard` may be shared by every replica (the SQLite and
-DynamoDB guards in ``tpf.stores``); :class:`MemoryNonceGuard` is the per-process fallback for a
-worker without a store, bounded like the original's (10 000 nonces).
+DynamoDB guards in :mod:`tpf.stores.nonces`, opened by
+:func:`tpf.stores.nonces.open_nonce_guard` from ``tpf.worker.nonce-store``);
+:class:`MemoryNonceGuard` is the per-process fallback for a worker without a store, bounded like
+the original's (10 000 nonces). Both live in the stores layer (below this one, so the store
+factory can build either) and are re-exported here, where the verifiers use them.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Protocol
+from tpf.stores.base import NonceGuard
+from tpf.stores.nonces.memory import MemoryNonceGuard
 
-from tpf.core.clock import Clock
-
-
-class NonceGuard(Protocol):
-    async def claim(self, nonce: str, expires_at_ms: int) -> bool:
-        """Record ``nonce`` until ``expires_at_ms`` (its timestamp plus the tolerance: after
-        that the timestamp check refuses it anyway); ``False`` if it was already recorded."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
-class MemoryNonceGuard:
-    def __init__(self, clock: Clock, capacity: int = 10_000) -> None:
-        self._clock = clock
-        self._capacity = capacity
-        self._seen: OrderedDict[str, int] = OrderedDict()
-
-    async def claim(self, nonce: str, expires_at_ms: int) -> bool:
-        self._purge()
-        if nonce in self._seen:
-            return False
-        if len(self._seen) >= self._capacity:
-            # Full of unexpired nonces: refusing is safer than forgetting one (a replay window).
-            return False
-        self._seen[nonce] = expires_at_ms
-        return True
-
-    def _purge(self) -> None:
-        # Oldest first: expiries arrive nearly in order (timestamp + one tolerance), so stopping
-        # at the first live one keeps a claim O(1) and forgets a late one a little later.
-        now = self._clock.now_ms()
-        while self._seen:
-            nonce, at = next(iter(self._seen.items()))
-            if at >= now:
-                break
-            del self._seen[nonce]
-
-    async def aclose(self) -> None:
-        self._seen.clear()
+__all__ = ["MemoryNonceGuard", "NonceGuard"]
