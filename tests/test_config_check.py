@@ -71,6 +71,7 @@ def test_tpf_variables_the_cli_reads_or_a_reference_names_are_not_typos() -> Non
         "TPF_RETRY_JITTER": "0.2",  # the environment form of tpf.retry-jitter
         "TPF_FUZZ_EXAMPLES": "3000",  # the test suite's fuzz budgets
         "TPF_OPENAPI_FUZZ_EXAMPLES": "200",
+        "TPF_WORKER_SECRET": "s",  # the recipe's worker secret: named by another process's config
         f"{P.upper().replace('.', '_')}RESUME_TOKEN_SECRET": "env:TPF_MY_RESUME_KEY",
     }
     report = check_configuration(env)

@@ -12,7 +12,8 @@ to start on the same errors. Besides the value errors found while reading, the c
 - the remote worker protocols' keys hold together (:mod:`tpf.config.worker_secrets`: one
   target at most, ``require-remote-worker`` has one, each protocol in use has its secret);
 - a ``TPF_*`` environment variable that sets nothing is a misspelt short form
-  (``TPF_STATE_PROVDER``), unless the ``tpf`` command reads it or a secret reference names it.
+  (``TPF_STATE_PROVDER``), unless the ``tpf`` command reads it, a secret reference names it,
+  or its name says it holds a secret (``..._SECRET``, ``..._TOKEN``, ``..._PASSWORD``).
 
 :func:`effective_configuration` lists every implemented key with its value, marking defaults;
 :func:`describe` lists only what differs from the defaults (``tpf serve``'s startup log).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,10 @@ __all__ = [
 ]
 
 _P = "pipeline.orchestrator."
+# A secret's variable (the recipe's TPF_WORKER_SECRET) is referenced by the configuration of
+# the process that uses it, not necessarily by this one's (`tpf bootstrap aws` shares the
+# environment of the coordinator): never a typo.
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD")
 # Test-suite knobs in the TPF_ namespace: not settings, not typos.
 _TEST_VARIABLES = frozenset({"TPF_FUZZ_EXAMPLES", "TPF_OPENAPI_FUZZ_EXAMPLES"})
 # Settings whose value may be a secret reference (env:NAME), resolved when used.
@@ -128,7 +134,7 @@ def short_form_typos(env: Mapping[str, str], layered: Layered) -> list[str]:
     for name in sorted(env):
         if not name.startswith("TPF_") or name in known or name in referenced:
             continue
-        if name in CLIENT_VARIABLES or name in _TEST_VARIABLES:
+        if name in CLIENT_VARIABLES or name in _TEST_VARIABLES or _SECRET_NAME.search(name):
             continue
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
