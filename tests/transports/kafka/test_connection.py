@@ -92,7 +92,7 @@ def test_ssl_without_a_ca_file_still_verifies() -> None:
     [
         ({"bootstrap_servers": " , "}, "kafka.bootstrap-servers is required"),
         ({"security_protocol": "TLS"}, "kafka.security.protocol=TLS is not one of"),
-        ({"security_protocol": "SASL_SSL"}, "kafka.sasl.mechanism=None is not one of"),
+        ({"security_protocol": "SASL_SSL"}, "kafka.sasl.mechanism=(unset) is not one of"),
         (
             {"security_protocol": "SASL_SSL", "sasl_mechanism": "GSSAPI"},
             "kafka.sasl.mechanism=GSSAPI",
