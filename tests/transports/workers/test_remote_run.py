@@ -105,7 +105,9 @@ async def test_a_timed_out_call_is_retried(tmp_path: Path) -> None:
     pipeline, calls = flaky_pipeline(0)
     async with remote_coordinator(tmp_path, pipeline, tenant=TENANT) as r:
         c = r.coordinator
-        await c.submit(TENANT, FLAKY_ID, {"value": "warm"})  # reads the capability once
+        warm = await c.submit(TENANT, FLAKY_ID, {"value": "warm"})  # reads the capability once
+        # Finished before the transport fails: its call must not race the failure.
+        await c.wait_for(TENANT, warm.execution_id, DONE, timeout_s=5.0)
         r.transport.fail_with = TransportFailure("timeout", "no reply within 30 s")
         eid = (await c.submit(TENANT, FLAKY_ID, {"value": "a"})).execution_id
         waiting = await c.wait_for(TENANT, eid, PARKED, timeout_s=5.0)
