@@ -127,7 +127,9 @@ class AdminApiCommands:
                 raw = await response.read()
                 status = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise TpfError(f"coordinator admin API unreachable at {self._base}: {exc or type(exc).__name__}") from None
+            raise TpfError(
+                f"coordinator admin API unreachable at {self._base}: {exc or type(exc).__name__}"
+            ) from None
         if status == 404:
             raise NotFound(_message(raw, status))
         if not 200 <= status < 300:

@@ -177,7 +177,9 @@ class WorkerProcess:
         if not o.tenants:
             LOG.warning(
                 "no --tenant: this worker registers with no coordinator; register it yourself "
-                "(tpf workers register --protocol %s --endpoint %s ...)", o.protocol, self.endpoint
+                "(tpf workers register --protocol %s --endpoint %s ...)",
+                o.protocol,
+                self.endpoint,
             )
             return
         if not o.coordinator_url:

@@ -208,9 +208,7 @@ class WorkerPool:
 
     async def _add_members(self, records: list[WorkerRecord]) -> None:
         new = [
-            r
-            for r in records
-            if _key(r) not in self._members and _key(r) not in self._unreachable
+            r for r in records if _key(r) not in self._members and _key(r) not in self._unreachable
         ]
         if not new:
             return
