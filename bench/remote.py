@@ -13,6 +13,8 @@ Each lane prints e2e executions/s, completion->result p50/p99, coordinator (and 
 per execution from ``/proc``, and the overhead of e2e time per execution and of p50 against the
 in-process lane of this run (the machine is shared: only ratios within one run compare).
 The issue's target, a remote worker costing at most 2x the in-process e2e time, is checked.
+A second load with one request in flight (``@1``, ``BENCH_REMOTE_SINGLE_N``, default 200, 0
+skips it) gives each lane's unloaded completion->result latency: the hop's own cost.
 ``BENCH_REMOTE_N`` overrides N (default ``BENCH_REST_N``, else 1000); ``BENCH_REMOTE_LANES``
 picks lanes (default ``inprocess,rest,grpc``; the ratios need ``inprocess``).
 """
@@ -58,6 +60,7 @@ class Lane:
     total_s: float  # submit + park + complete and result, at 32 in flight
     p50_ms: float
     p99_ms: float
+    single_p50_ms: float | None  # one in flight: the hop's latency without queueing
     coordinator_cpu_ms: float  # per execution
     worker_cpu_ms: float | None  # per execution; None in process
 
@@ -161,7 +164,7 @@ def per_execution_ms(before: ProcStats, after: ProcStats, n: int) -> float:
     return 1000 * (after.cpu_s - before.cpu_s) / n
 
 
-def run_lane(name: str, n: int, root: Path) -> Lane:
+def run_lane(name: str, n: int, single_n: int, root: Path) -> Lane:
     """Start the lane's processes, load them with ``bench.rest_client``, stop them."""
     state = root / name
     worker: WorkerProcess | None = None
@@ -184,11 +187,12 @@ def run_lane(name: str, n: int, root: Path) -> Lane:
             flows.activate_release(client, state / "build")
             worker.coordinator_url = server.base_url
             worker.start()
-        assert server.process is not None
-        pids = [server.process.pid] + ([] if worker is None else [worker.process.pid])  # type: ignore[union-attr]
+        processes = [server.process, None if worker is None else worker.process]
+        pids = [process.pid for process in processes if process is not None]
         before = [proc_stats(pid) for pid in pids]
         loaded = load(server, n, CONCURRENCY)
         after = [proc_stats(pid) for pid in pids]
+        single = load(server, single_n, 1) if single_n > 0 else None
     finally:
         if worker is not None:
             worker.stop()
@@ -200,27 +204,35 @@ def run_lane(name: str, n: int, root: Path) -> Lane:
         loaded["submit_s"] + loaded["park_wait_s"] + loaded["complete_s"],
         loaded["p50_ms"],
         loaded["p99_ms"],
+        None if single is None else single["p50_ms"],
         cpu[0],
         cpu[1] if len(cpu) > 1 else None,
     )
 
 
+def _ratio(value: float | None, base: float | None) -> str:
+    return "-" if value is None or not base else f"{value / base:.2f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def table(lanes: list[Lane]) -> list[str]:
-    """The figures, one row a lane, with the overheads against the in-process lane."""
+    """The figures, one row a lane, with the overheads against the in-process lane (``x``)."""
     base = next((lane for lane in lanes if lane.name == "inprocess"), None)
     rows = [
         f"  {'lane':<12} {'exec/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'coord CPU':>10} "
-        f"{'worker CPU':>11} {'e2e x':>6} {'p50 x':>6}",
+        f"{'worker CPU':>11} {'e2e x':>6} {'p50 x':>6} {'p50@1 ms':>9} {'p50@1 x':>8}",
     ]
     for lane in lanes:
-        worker = "-" if lane.worker_cpu_ms is None else f"{lane.worker_cpu_ms:.2f}"
-        e2e = p50 = "-"
-        if base is not None:
-            e2e = f"{lane.per_execution_ms / base.per_execution_ms:.2f}"
-            p50 = f"{lane.p50_ms / base.p50_ms:.2f}"
+        e2e = _ratio(lane.per_execution_ms, None if base is None else base.per_execution_ms)
+        p50 = _ratio(lane.p50_ms, None if base is None else base.p50_ms)
+        single = _ratio(lane.single_p50_ms, None if base is None else base.single_p50_ms)
         rows.append(
             f"  {LABELS[lane.name]:<12} {lane.n / lane.total_s:7.0f} {lane.p50_ms:8.2f} "
-            f"{lane.p99_ms:8.2f} {lane.coordinator_cpu_ms:10.2f} {worker:>11} {e2e:>6} {p50:>6}"
+            f"{lane.p99_ms:8.2f} {lane.coordinator_cpu_ms:10.2f} {_ms(lane.worker_cpu_ms):>11} "
+            f"{e2e:>6} {p50:>6} {_ms(lane.single_p50_ms):>9} {single:>8}"
         )
     return rows
 
@@ -246,17 +258,18 @@ def verdict(lanes: list[Lane]) -> list[str]:
 
 def main() -> None:
     n = int(os.environ.get("BENCH_REMOTE_N", os.environ.get("BENCH_REST_N", "1000")))
+    single_n = int(os.environ.get("BENCH_REMOTE_SINGLE_N", "200"))
     names = [x.strip() for x in os.environ.get("BENCH_REMOTE_LANES", ",".join(LANES)).split(",")]
     unknown = sorted(set(names) - set(LANES))
     if unknown:
         raise SystemExit(f"BENCH_REMOTE_LANES: unknown lane(s) {unknown}; known: {LANES}")
     with tempfile.TemporaryDirectory() as tmp:
-        lanes = [run_lane(name, n, Path(tmp)) for name in names]
+        lanes = [run_lane(name, n, single_n, Path(tmp)) for name in names]
     print(
         f"Remote-worker shape: tpf serve on SQLite + tpf worker, client process with "
-        f"{CONCURRENCY} in flight, N={n}"
+        f"{CONCURRENCY} in flight, N={n} (and {single_n} with one in flight: @1)"
     )
-    print("  (CPU in ms/execution; e2e x and p50 x: against the in-process lane of this run)")
+    print("  (CPU in ms/execution; x: against the in-process lane of this run)")
     for line in table(lanes) + verdict(lanes):
         print(line)
 
