@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from tests.ha.cluster import (
 from tests.recipe import RECIPE_REST_WORKER, WORKER_SECRET_ENV
 from tpf.authoring.pipeline import Pipeline
 from tpf.config import load_settings
+from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.records import ReleaseRecord, WorkerRecord
 from tpf.engine.releases import build_release
@@ -121,16 +122,16 @@ async def coordinator_edge(
     target: str,
     *,
     lifecycle: str = "",
-    prepare: Callable[[Path], None] | None = None,
+    prepare: Callable[[Settings], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Edge]:
     """A started coordinator targeting ``target`` over ``protocol``, its HTTP edge listening.
-    ``prepare(config)`` runs on its configuration file first (``tpf bootstrap aws``)."""
+    ``prepare(settings)`` runs before it opens (``tpf bootstrap aws``'s work)."""
     monkeypatch.setenv("TPF_WORKER_SECRET", SECRET)  # the worker clients resolve it from here
     config = tmp / "coordinator.properties"
     config.write_text(coordinator_properties(tmp, protocol, target, lifecycle))
-    if prepare is not None:
-        await asyncio.to_thread(prepare, config)
     settings = load_settings(ENVIRON, config_file=str(config))
+    if prepare is not None:
+        await prepare(settings)
     c = await Coordinator.open(settings)
     registered: asyncio.Queue[WorkerRecord] = asyncio.Queue()
     drained: asyncio.Queue[WorkerRecord] = asyncio.Queue()

@@ -11,12 +11,24 @@ import pytest
 
 from demos.restaurant_approval import pipeline as restaurant
 from tests.aws import REGION, reset_moto
-from tests.ha.cluster import RESTAURANT, TENANT, bootstrap, free_port
+from tests.ha.cluster import RESTAURANT, TENANT, free_port
 from tests.worker.support import WorkerNode, coordinator_edge, start_worker, worker_properties
 from tests.worker.test_worker_process import order_flow
+from tpf.aws.bootstrap import bootstrap_aws
+from tpf.aws.clients import AwsClients
+from tpf.config.settings import Settings
 from tpf.core.records import WorkerState
 
 P = "pipeline.orchestrator."
+
+
+async def create_tables(settings: Settings) -> None:
+    """What ``tpf bootstrap aws`` creates for these settings (the worker table), in-process."""
+    aws = AwsClients(settings)
+    try:
+        await bootstrap_aws(settings, aws)
+    finally:
+        await aws.close()
 
 
 async def test_records_written_to_the_shared_store_admit_and_drain(
@@ -35,7 +47,7 @@ async def test_records_written_to_the_shared_store_admit_and_drain(
         "rest",
         f"http://127.0.0.1:{port}",
         lifecycle=dynamo,
-        prepare=lambda config: bootstrap(config, moto_endpoint),
+        prepare=create_tables,
     ) as edge:
         c = edge.coordinator
         release = await edge.release(restaurant, tmp_path / "build")

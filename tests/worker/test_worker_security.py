@@ -170,7 +170,7 @@ def test_a_worker_that_cannot_serve_refuses_to_start(
     path.write_text(config + "pipeline.orchestrator.state-provider=memory\n")
     env = child_env()
     if "TPF_WORKER_SECRET" not in config:
-        del env["TPF_WORKER_SECRET"]  # (an unreferenced TPF_ variable is refused on its own)
+        del env["TPF_WORKER_SECRET"]  # no secret anywhere
     done = subprocess.run(
         tpf("worker", "--config", str(path), "--pipeline", RESTAURANT, "--port", "0", *args),
         cwd=ROOT,
