@@ -167,25 +167,19 @@ def per_execution_ms(before: ProcStats, after: ProcStats, n: int) -> float:
 def run_lane(name: str, n: int, single_n: int, root: Path) -> Lane:
     """Start the lane's processes, load them with ``bench.rest_client``, stop them."""
     state = root / name
+    server = DemoServer(state / "coordinator", free_port())
     worker: WorkerProcess | None = None
-    if name == "inprocess":
-        server = DemoServer(state / "coordinator", free_port())
-    else:
-        worker = WorkerProcess(name, state / "worker", "", free_port(), free_port())
-        server = DemoServer(
-            state / "coordinator",
-            free_port(),
-            extra_env=coordinator_env(name, worker.target),
-            pipelines=(),
-        )
+    if name != "inprocess":  # the coordinator hosts no code and calls the worker
+        worker = WorkerProcess(name, state / "worker", server.base_url, free_port(), free_port())
+        server.extra_env = coordinator_env(name, worker.target)
+        server.pipelines = ()
     server.start()
     try:
         client = server.client()
         if worker is None:
             flows.prepare_release(client, state / "build")
         else:
-            flows.activate_release(client, state / "build")
-            worker.coordinator_url = server.base_url
+            flows.activate_release(client, state / "build")  # the worker registers itself
             worker.start()
         processes = [server.process, None if worker is None else worker.process]
         pids = [process.pid for process in processes if process is not None]
