@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark shape and print its figures.
 
-``python -m bench engine|rest|ha|broker`` runs the named shapes only.
+``python -m bench engine|rest|remote|ha|broker`` runs the named shapes only.
 """
 
 from __future__ import annotations
@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench import broker, engine, ha, rest
+from bench import broker, engine, ha, remote, rest
 
 
 def main() -> None:
-    shapes = sys.argv[1:] or ["engine", "rest", "ha", "broker"]
+    shapes = sys.argv[1:] or ["engine", "rest", "remote", "ha", "broker"]
     if "engine" in shapes:
         asyncio.run(engine.main())
     if "rest" in shapes:
         rest.main()
+    if "remote" in shapes:
+        remote.main()
     if "ha" in shapes:
         ha.main()
     if "broker" in shapes:

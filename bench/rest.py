@@ -55,8 +55,9 @@ def load(server: DemoServer, n: int, concurrency: int) -> dict[str, Any]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        check=True,
     )
+    if done.returncode != 0:  # say why (the broker shape's load does the same)
+        raise RuntimeError(f"bench.rest_client failed:\n{done.stdout}\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

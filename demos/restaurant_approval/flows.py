@@ -40,17 +40,7 @@ def envelope(value: Any, type_id: str) -> dict[str, Any]:
 
 def prepare_release(client: RestClient, build_dir: Path) -> dict[str, Any]:
     """Build the release with ``tpf release build``, register, activate, register the worker."""
-    built = subprocess.run(
-        tpf_command("release", "build", "--pipeline", PIPELINE_REF, "--output", str(build_dir)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    descriptor = built.stdout.strip()
-    release = client.register_release(PIPELINE_ID, descriptor)
-    active = client.activate_release(PIPELINE_ID, release["releaseVersion"])
-    say(f"release {active['releaseVersion']} {active['status']} for tenant {client.tenant}")
+    active = activate_release(client, build_dir)
     worker = client.register_worker(
         PIPELINE_ID,
         workerId=WORKER_ID,
@@ -62,6 +52,23 @@ def prepare_release(client: RestClient, build_dir: Path) -> dict[str, Any]:
         artifactDigest=active["primaryArtifactDigest"],
     )
     say(f"worker {worker['workerId']} {worker['state']}")
+    return active
+
+
+def activate_release(client: RestClient, build_dir: Path) -> dict[str, Any]:
+    """Build the release with ``tpf release build``, register and activate it (a remote worker
+    then registers itself for it)."""
+    built = subprocess.run(
+        tpf_command("release", "build", "--pipeline", PIPELINE_REF, "--output", str(build_dir)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    descriptor = built.stdout.strip()
+    release = client.register_release(PIPELINE_ID, descriptor)
+    active = client.activate_release(PIPELINE_ID, release["releaseVersion"])
+    say(f"release {active['releaseVersion']} {active['status']} for tenant {client.tenant}")
     return dict(active)
 
 

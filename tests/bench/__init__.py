@@ -1,0 +1,1 @@
+"""Tests that the benchmark shapes keep running (tiny N) and compute their figures right."""
