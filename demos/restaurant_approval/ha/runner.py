@@ -53,7 +53,9 @@ def run_demo(
     return 0
 
 
-def bring_up(stack: HaStack, ref: str = PIPELINE_REF) -> tuple[dict[str, Any], Worker]:
+def bring_up(
+    stack: HaStack, ref: str = PIPELINE_REF, worker_env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], Worker]:
     """Bootstrap, start the coordinator, release ``ref``, start its worker: (release, worker)."""
     say("\n== Start the HA shape")
     say("coordinator configuration: the recipe's minimum block and REST worker lines, with")
@@ -71,7 +73,7 @@ def bring_up(stack: HaStack, ref: str = PIPELINE_REF) -> tuple[dict[str, Any], W
         f"release {active['releaseVersion']} {active['status']} "
         f"(contract {active['contractVersion']})"
     )
-    worker = stack.worker(WORKER_ID, ref)
+    worker = stack.worker(WORKER_ID, ref, extra_env=worker_env)
     record = stack.start_worker(worker)
     say(
         f"worker {record['workerId']} (tpf worker, pid {worker.pid}) on {worker.url}: "

@@ -164,17 +164,36 @@ class HaStack:
         self.coordinator.start()
         self.coordinator.wait_healthy(f"{self.base_url}/q/health/ready")
 
-    def worker(self, name: str, ref: str = PIPELINE_REF, port: int | None = None) -> Worker:
+    def worker(
+        self,
+        name: str,
+        ref: str = PIPELINE_REF,
+        port: int | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> Worker:
         """A worker process (not started) hosting ``ref`` on ``port`` (default: the configured
         target's), registering itself with the coordinator as ``name``."""
         port = port or self.worker_port
         command = worker_command(ref, port, self.worker_config, self.base_url, name)
         worker = Worker(
-            name, command, self.state_dir / f"{name}.log", env=self.env, port=port, worker_id=name
+            name,
+            command,
+            self._log_path(name),
+            env={**self.env, **(extra_env or {})},
+            port=port,
+            worker_id=name,
         )
         self.children.add(worker)
         self.workers.append(worker)
         return worker
+
+    def _log_path(self, name: str) -> Path:
+        """A new log file per process (a replacement worker of the same name gets its own)."""
+        path, n = self.state_dir / f"{name}.log", 1
+        while path.exists() or any(w.log_path == path for w in self.workers):
+            n += 1
+            path = self.state_dir / f"{name}-{n}.log"
+        return path
 
     def start_worker(self, worker: Worker, timeout_s: float = 60.0) -> dict[str, Any]:
         """Start ``worker``, wait until it serves and its record is HEALTHY; the record."""
