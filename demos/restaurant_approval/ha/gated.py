@@ -5,9 +5,8 @@ here, except that "Create Pending Approval" first appends ``<orderId> <pid>`` to
 ``$RESTAURANT_HA_DEMO_GATE_DIR/runs.log`` and, on its first run for an order, waits forever:
 the worker is then mid-transition for as long as the demo wants, and the demo kills it there.
 A re-run (on another worker) finds the order's ``.held`` marker and goes on at once. Without
-the variable
-the step behaves exactly like the original, and ``make demo`` / ``make demo-ha`` never use this
-module, so their pipeline is untouched.
+the variable the step behaves exactly like the original, and ``make demo`` / ``make demo-ha``
+never use this module, so their pipeline is untouched.
 
 ``tpf worker --pipeline demos.restaurant_approval.ha.gated:pipeline``.
 """
