@@ -61,13 +61,16 @@ def bring_up(
     say("coordinator configuration: the recipe's minimum block and REST worker lines, with")
     for key, (value, why) in DEMO_CHANGES.items():
         say(f"  {key}={value}  ({why})")
-    say(f"  worker.rest.base-url=http://127.0.0.1:{stack.worker_port}, AWS endpoints overridden")
+    say("  and the dynamo/sqs/s3 endpoint-override lines of the local AWS")
     created = stack.bootstrap()
     say(f"tpf bootstrap aws: {len(created)} resource(s) created")
     for line in created:
         say(f"  {line}")
     stack.start_coordinator()
     say(f"coordinator (tpf serve, pid {stack.coordinator.pid}) ready on {stack.base_url}")
+    for line in stack.config.read_text().splitlines():
+        if "require-remote-worker" in line or "worker.rest." in line:
+            say(f"  {line}")
     active = stack.release(ref)
     say(
         f"release {active['releaseVersion']} {active['status']} "
