@@ -3,8 +3,9 @@ circle. Read from the source (tests/layout/imports.py), so a lazy import inside 
 counts too.
 
 Layers, bottom up: ``core`` < ``authoring`` < ``config`` < ``aws``, ``kafka`` < ``stores`` <
-``transports`` < ``actors`` < ``supervisors`` < ``engine`` (+ the ``coordinator`` facade)
-< ``http`` < ``cli``. ``client`` and ``dev`` stand aside: tools that use only ``core``.
+``transports`` < ``actors`` < ``supervisors`` < ``engine`` < ``worker`` (the worker process)
+< the ``coordinator`` facade < ``http`` < ``cli``. ``client`` and ``dev`` stand aside: tools
+that use only ``core``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ ORDER = (
     "actors",
     "supervisors",
     "engine",
+    # The worker process (tpf worker): composes transports, stores and supervisors as engine
+    # does for a coordinator, and sits beside it; nothing below may reach up into it.
+    "worker",
     "coordinator",
     "http",
     "cli",

@@ -21,6 +21,7 @@ from tpf.core.records import (
 from tpf.stores.memory import MemoryWorkerStore
 from tpf.transports.workers.directory import WorkerDirectory
 from tpf.transports.workers.local import LocalTransitionWorker
+from tpf.transports.workers.pool import WorkerPool
 from tpf.transports.workers.validators import UNCHECKED, ContractTypesValidator
 
 TENANT = "t1"
@@ -139,10 +140,12 @@ async def test_directory_builds_clients_from_records_of_a_known_protocol_only() 
                 at_epoch_ms=1,
             )
         )
-    client = await directory.resolve(TENANT, identity)
+    pool = await directory.resolve(TENANT, identity)
+    assert isinstance(pool, WorkerPool)  # the identity's registered workers, one client each
+    [client] = pool.members
     assert isinstance(client, Client)
     assert [r.worker_id for r in built] == ["w-fake"]
-    assert await directory.resolve(TENANT, identity) is client  # cached, not built again
+    assert await directory.resolve(TENANT, identity) is pool  # cached, not built again
     await directory.aclose()
     assert client.closed
     assert directory.get(identity) is None

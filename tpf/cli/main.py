@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "tpf.cli.operator",
     "tpf.cli.serve",
     "tpf.cli.state",
+    "tpf.cli.worker",
 )
 
 

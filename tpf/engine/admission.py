@@ -28,6 +28,7 @@ from tpf.core.records import ReleaseRecord, WorkerRecord, WorkerState
 from tpf.engine.releases import ReleaseRegistrar
 from tpf.stores.base import StoreSet
 from tpf.transports.workers.directory import WorkerDirectory
+from tpf.transports.workers.pool import WorkerPool
 from tpf.transports.workers.remote.client import RemoteWorker
 
 
@@ -118,7 +119,7 @@ class Admission:
             raise Unavailable(
                 f"No worker available for active release: {mismatch}", code="NO_WORKER"
             )
-        if isinstance(worker, RemoteWorker):
+        if isinstance(worker, (RemoteWorker, WorkerPool)):
             # What the worker says it hosts, read through the client's short cache (the original
             # makes a signed live call on every submit).
             unavailable = await worker.availability(release)

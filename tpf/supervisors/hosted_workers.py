@@ -25,6 +25,10 @@ with a fake clock) registers what is new and heartbeats at a quarter of ``stale-
 :meth:`drain` on clean shutdown drains every record this coordinator registered (a restart
 registers again, which clears the drain). With ``stale-after <= 0`` staleness is off and only
 registrations are written.
+
+A ``tpf worker`` process keeps its records the same way (:mod:`tpf.worker`): its commands go to
+the coordinator's admin API, it has no release registry (``releases=None``) and it is told its
+tenants (:meth:`HostedWorkers.announce`).
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ class HostedWorkers:
     def __init__(
         self,
         commands: WorkerCommands,
-        releases: ReleaseStore,
+        releases: ReleaseStore | None,
         clock: Clock,
         *,
         instance: str,
@@ -103,12 +107,23 @@ class HostedWorkers:
         beat = self.heartbeat_ms
         return _IDLE_INTERVAL_S if beat == 0 else max(_MIN_INTERVAL_S, beat / 1000.0)
 
+    @property
+    def pending(self) -> int:
+        """Records known but not registered (not yet, or their registration failed)."""
+        return sum(1 for entry in self._announced.values() if not entry.registered)
+
     def worker_id(self, identity: Identity) -> str:
         """The id of this coordinator's record for ``identity`` (same after a restart)."""
         return f"{self._instance}@{identity[2]}"
 
     def host(self, worker: LocalTransitionWorker) -> None:
         self._hosted[worker.identity] = worker
+
+    def announce(self, tenant_id: str, worker: LocalTransitionWorker) -> None:
+        """Keep a record of ``worker`` for ``tenant_id`` (written by the next :meth:`tick`),
+        without knowing a release of it: a worker process is told its tenants."""
+        self.host(worker)
+        self._entry(tenant_id, worker.identity, worker)
 
     async def learn(self, tenant_id: str, release: ReleaseRecord) -> None:
         """``tenant_id`` has ``release``: if this coordinator hosts it, register its record now.

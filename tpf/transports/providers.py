@@ -378,5 +378,10 @@ def worker_directory(
     """The coordinator's worker directory: clients from worker records by the protocol table,
     the release contracts from ``releases``, and the configured target as the fallback."""
     return WorkerDirectory(
-        records, WORKER_PROTOCOLS.lookup(ctx), releases=releases, target=worker_target(ctx)
+        records,
+        WORKER_PROTOCOLS.lookup(ctx),
+        releases=releases,
+        target=worker_target(ctx),
+        clock=ctx.clock,
+        stale_after_ms=ctx.settings.workers.stale_after_ms,
     )

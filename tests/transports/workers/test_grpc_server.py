@@ -22,7 +22,7 @@ from tpf.transports.workers.remote.contracts import (
 )
 from tpf.transports.workers.remote.grpc import transition_worker_pb2 as pb
 from tpf.transports.workers.remote.grpc import transition_worker_pb2_grpc as pb_grpc
-from tpf.transports.workers.remote.signing import DEFAULT_TOLERANCE_MS, Signer
+from tpf.transports.workers.remote.signing import DEFAULT_TOLERANCE_MS, Signer, Verifier
 
 GRPC_VECTOR = "55bfa8792097085a7fcced9b4366a085336efc82c69e63f06ca19ef43df6cd6c"
 
@@ -220,3 +220,22 @@ async def test_the_inbound_message_limit_is_the_configured_one(
         request = execute_request(Signer(SECRET, clock), body=too_big)
         assert (await status_of(stub.Execute(request)))[0] is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert handler.commands == [fits]
+
+
+class BrokenNonces:
+    """A shared nonce store that cannot answer (its database is gone)."""
+
+    async def claim(self, nonce: str, expires_at_ms: int) -> bool:
+        raise OSError("disk I/O error")
+
+
+async def test_a_failing_nonce_store_is_failed_precondition_not_unauthenticated(
+    grpc_worker: StartWorker, clock: FakeClock, handler: FakeHandler
+) -> None:
+    port = await grpc_worker(verifier=Verifier(SECRET, clock, BrokenNonces()))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.TransitionWorkerServiceStub(channel)
+        code, details = await status_of(stub.Execute(execute_request(Signer(SECRET, clock))))
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "disk" not in details
+    assert handler.commands == []

@@ -18,6 +18,7 @@ from tpf.actors.context import EXECUTION
 from tpf.core.errors import Unavailable
 from tpf.core.records import ExecutionRecord, ExecutionStatus
 from tpf.transports.workers.local import LocalTransitionWorker
+from tpf.transports.workers.pool import WorkerPool
 from tpf.transports.workers.remote.client import RemoteWorker
 from tpf.transports.workers.remote.contracts import TransportFailure
 from tpf.transports.workers.validators import ContractTypesValidator
@@ -52,7 +53,9 @@ async def test_the_restaurant_pipeline_runs_on_a_remote_worker(tmp_path: Path) -
             TENANT, interaction_id=interaction.interaction_id, response=accepted(order_id)
         )
         final = await c.wait_for(TENANT, submitted.execution_id, DONE, timeout_s=5.0)
-        worker = c.directory.get(identity_of(r))
+        pool = c.directory.get(identity_of(r))
+        assert isinstance(pool, WorkerPool)  # the identity's registered workers, one client each
+        [worker] = pool.members
     assert final.status is ExecutionStatus.SUCCEEDED
     assert final.result_payload["outcome"] == "APPROVED"
     assert final.result_payload["orderId"] == order_id
@@ -102,7 +105,9 @@ async def test_a_timed_out_call_is_retried(tmp_path: Path) -> None:
     pipeline, calls = flaky_pipeline(0)
     async with remote_coordinator(tmp_path, pipeline, tenant=TENANT) as r:
         c = r.coordinator
-        await c.submit(TENANT, FLAKY_ID, {"value": "warm"})  # reads the capability once
+        warm = await c.submit(TENANT, FLAKY_ID, {"value": "warm"})  # reads the capability once
+        # Finished before the transport fails: its call must not race the failure.
+        await c.wait_for(TENANT, warm.execution_id, DONE, timeout_s=5.0)
         r.transport.fail_with = TransportFailure("timeout", "no reply within 30 s")
         eid = (await c.submit(TENANT, FLAKY_ID, {"value": "a"})).execution_id
         waiting = await c.wait_for(TENANT, eid, PARKED, timeout_s=5.0)
@@ -139,7 +144,9 @@ async def test_a_lost_lease_stops_the_remote_wait(tmp_path: Path) -> None:
         claimed = await take_over(r, record)
         assert await c.leases.tick() == 1
         await barrier(r, eid)
-        worker = c.directory.get(identity_of(r))
+        pool = c.directory.get(identity_of(r))
+        assert isinstance(pool, WorkerPool)
+        [worker] = pool.members
         assert isinstance(worker, RemoteWorker)
         assert worker._running == {}  # the call is no longer waited for
         assert gate.cancelled == 1  # (in memory the cancellation reaches the step too)

@@ -224,3 +224,38 @@ async def test_make_worker_app_serves_the_routes(http: aiohttp.ClientSession) ->
         assert app[WORKER_REST_SERVER].rejections == {"signature": 1}
     finally:
         await server.close()
+
+
+class BrokenNonces:
+    """A shared nonce store that cannot answer (its database is gone)."""
+
+    async def claim(self, nonce: str, expires_at_ms: int) -> bool:
+        raise OSError("disk I/O error")
+
+
+async def test_a_failing_nonce_store_answers_503_not_401(http: aiohttp.ClientSession) -> None:
+    # A failing store says nothing about the caller: not a 401 (which the coordinator reports
+    # as a wrong secret), and never accepted unchecked.
+    clock = FakeClock()
+    handler = FakeHandler()
+    app = make_worker_app(handler, Verifier(SECRET, clock, BrokenNonces()), True)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        stamp = Signer(SECRET, clock).stamp("POST", REST_EXECUTE_PATH, BODY)
+        headers = {
+            "X-TPF-Worker-Timestamp": stamp.timestamp,
+            "X-TPF-Worker-Nonce": stamp.nonce,
+            "X-TPF-Worker-Signature": stamp.signature,
+        }
+        async with http.post(
+            str(server.make_url(REST_EXECUTE_PATH)), data=BODY, headers=headers
+        ) as response:
+            assert response.status == 503
+            error = (await response.json())["error"]
+        assert error["code"] == "SIGNATURE_CHECK_UNAVAILABLE"
+        assert "disk" not in error["message"]
+        assert handler.commands == []
+        assert app[WORKER_REST_SERVER].rejections == {"unavailable": 1}
+    finally:
+        await server.close()

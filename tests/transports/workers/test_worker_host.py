@@ -48,6 +48,7 @@ async def test_identity_mismatch_is_the_originals_failed_message() -> None:
     )
     assert result.failure.retryable is True
     assert calls.count == 0  # checked before anything runs
+    assert host.counts == {"refused:identity_mismatch": 1}  # a refusal, not a transition run
 
 
 async def test_failing_steps_are_failed_results_non_retryable_ones_in_the_originals_class() -> None:
@@ -63,6 +64,8 @@ async def test_failing_steps_are_failed_results_non_retryable_ones_in_the_origin
     raw = await retry_host.execute(encode_command(command(identity_of(retry_host))))
     again = decode_result(raw)
     assert again.failure is not None and again.failure.retryable is True
+    assert host.counts == {"FAILED": 1}
+    assert retry_host.counts == {"FAILED": 1, "FAILED_RETRYABLE": 1}
 
 
 async def test_malformed_commands_and_no_code_are_refused() -> None:
@@ -75,6 +78,8 @@ async def test_malformed_commands_and_no_code_are_refused() -> None:
         await empty.execute(encode_command(command(identity_of(host))))
     with pytest.raises(WorkerNotReady):
         await empty.capabilities("rest")
+    assert host.counts == {"refused:malformed": 1}
+    assert empty.counts == {"refused:no_code": 1}
 
 
 async def test_drain_refuses_new_transitions_and_waits_for_running_ones() -> None:
@@ -92,6 +97,7 @@ async def test_drain_refuses_new_transitions_and_waits_for_running_ones() -> Non
     assert await drained is True
     assert decode_result(await running).failure is None
     assert host.in_flight == 0
+    assert host.counts == {"COMPLETED": 1, "refused:draining": 1}
 
 
 async def test_capabilities_name_the_hosted_identity_and_configured_artifact() -> None:

@@ -4,11 +4,13 @@ An identity is ``(pipelineId, contractVersion, releaseVersion)``. The directory 
 a worker client:
 
 - a worker hosted in this process (``add``: the local worker, code imported here), or
-- a client built on demand from a registered worker lifecycle record naming the identity, by
-  the factory of that record's protocol (the worker-protocol provider table: REST, gRPC, SQS;
-  a test registers a fake one). A record that is not draining is preferred; a draining one
-  still gets a client, because a drained worker keeps running the executions pinned to its
-  release until they finish (the recipe's upgrade runbook), or
+- a :class:`~tpf.transports.workers.pool.WorkerPool` over the registered worker lifecycle
+  records naming the identity: one client per record endpoint, each built on demand by the
+  factory of the record's protocol (the worker-protocol provider table: REST, gRPC, SQS; a
+  test registers a fake one). The pool picks a client per transition: a worker that just
+  failed a call is avoided (the retry goes to another replica), and one that is not draining
+  is preferred; a draining one is still used, because a drained worker keeps running the
+  executions pinned to its release until they finish (the recipe's upgrade runbook), or
 - the coordinator's configured remote worker target (``target``), when no record leads to a
   client and the target serves the identity.
 
@@ -31,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from tpf.core.clock import Clock, SystemClock
 from tpf.core.records import (
     AwaitInteraction,
     PipelineContract,
@@ -41,6 +44,7 @@ from tpf.core.records import (
 )
 from tpf.stores.base import ReleaseStore, WorkerStore
 from tpf.transports.base import ContractValidator, TransitionWorker
+from tpf.transports.workers.pool import WorkerPool
 from tpf.transports.workers.validators import UNCHECKED
 
 LOG = logging.getLogger("tpf.workers")
@@ -68,8 +72,14 @@ class WorkerDirectory:
         *,
         releases: ReleaseStore | None = None,
         target: TargetLookup | None = None,
+        clock: Clock | None = None,
+        stale_after_ms: int = 0,
     ) -> None:
+        """``clock`` and ``stale_after_ms`` (``worker.lifecycle.stale-after``) are the pools':
+        which records look healthy now."""
         self._records = records
+        self._clock = clock or SystemClock()
+        self._stale_after_ms = stale_after_ms
         self._protocols = protocols
         self._releases = releases
         self._target = target
@@ -126,10 +136,12 @@ class WorkerDirectory:
         # Healthy-looking records first; a draining worker still runs its pinned executions.
         matching.sort(key=lambda r: r.draining_since_epoch_ms > 0)
         for record in matching:
-            factory = self._protocols(record.protocol.lower())
+            protocol = record.protocol.lower()
+            factory = self._protocols(protocol)
             if factory is None:
                 continue
-            worker = await factory(identity, record, await self._contract(tenant_id, identity))
+            contract = await self._contract(tenant_id, identity)
+            worker = await factory(identity, record, contract)
             if worker is not None:
                 LOG.info(
                     "worker client %s for %s from record %s",
@@ -137,7 +149,16 @@ class WorkerDirectory:
                     identity,
                     record.worker_id,
                 )
-                return worker
+                assert self._records is not None  # records were listed
+                return WorkerPool(
+                    identity,
+                    protocol,
+                    (record, worker),
+                    records=self._records,
+                    build=_member_builder(factory, identity, contract),
+                    clock=self._clock,
+                    stale_after_ms=self._stale_after_ms,
+                )
         if self._target is None:
             return None
         worker = await self._target(identity, await self._contract(tenant_id, identity))
@@ -195,6 +216,15 @@ class WorkerDirectory:
                 await worker.aclose()
             except Exception:
                 LOG.exception("closing worker %s failed", worker.identity)
+
+
+def _member_builder(
+    factory: ClientFactory, identity: Identity, contract: PipelineContract | None
+) -> Callable[[WorkerRecord], Awaitable[TransitionWorker | None]]:
+    async def build(record: WorkerRecord) -> TransitionWorker | None:
+        return await factory(identity, record, contract)
+
+    return build
 
 
 def no_worker_result(identity: Identity) -> TransitionResult:

@@ -10,7 +10,7 @@ then does the handler see the bytes. Refusals carry the original's status codes:
 disabled                                   UNIMPLEMENTED
 signature missing, stale, wrong, replayed  UNAUTHENTICATED
 bad version / encoding / envelope JSON     INVALID_ARGUMENT
-no shared secret, worker not ready         FAILED_PRECONDITION
+no secret / not ready / nonce store down   FAILED_PRECONDITION
 anything else                              INTERNAL
 =========================================  ====================
 """
@@ -101,9 +101,16 @@ class TransitionWorkerServicer(pb_grpc.TransitionWorkerServiceServicer):
         if self._verifier is None:
             raise WorkerNotReady("the worker has no shared secret configured")
         # Signature before content: an unsigned caller learns nothing about what we accept.
-        await self._verifier.verify(
-            "GRPC", path, body, request.timestamp, request.nonce, request.signature
-        )
+        try:
+            await self._verifier.verify(
+                "GRPC", path, body, request.timestamp, request.nonce, request.signature
+            )
+        except (SignatureRejected, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            # The check could not finish (the shared nonce store failed): fail closed, but as
+            # "cannot serve now" (retryable), not as an unauthenticated caller.
+            raise WorkerNotReady("the worker cannot check signatures right now") from exc
         if request.protocol_version != PROTOCOL_VERSION:
             raise MalformedRequest(f"unsupported protocol version {request.protocol_version!r}")
 
@@ -128,6 +135,8 @@ def _refusal(path: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
         log.warning("gRPC %s refused: %s (%s)", path, exc.reason, exc)
     elif code is grpc.StatusCode.INTERNAL:
         log.error("gRPC %s failed", path, exc_info=exc)
+    elif exc.__cause__ is not None:
+        log.error("gRPC %s refused: %s %s", path, code.name, details, exc_info=exc.__cause__)
     else:
         log.info("gRPC %s refused: %s %s", path, code.name, details)
     return code, details

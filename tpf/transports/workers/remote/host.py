@@ -14,12 +14,18 @@ refused (:class:`~tpf.transports.workers.remote.contracts.WorkerNotReady`: REST 
 ``FAILED_PRECONDITION``, so the coordinator retries them elsewhere) while the running ones
 finish. Its capability answer names the hosted code's identity and the artifact id and digest
 this worker is configured with (``worker.artifact-id`` / ``-digest``).
+
+:attr:`WorkerHost.counts` counts what it did, for the worker process's metrics: transitions
+run by outcome (``COMPLETED``, ``WAITING_EXTERNAL``, ``FAILED``; ``FAILED_RETRYABLE`` counts the
+failures that will be retried) and commands refused (``refused:draining``, ``refused:no_code``,
+``refused:malformed``, ``refused:identity_mismatch``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from tpf.core.errors import TpfError
 from tpf.core.records import TransitionCommand, TransitionResult
@@ -27,7 +33,7 @@ from tpf.transports.base import TransitionWorker
 from tpf.transports.workers.directory import WorkerDirectory
 from tpf.transports.workers.local import error_detail, failure_result
 from tpf.transports.workers.remote.capability import PipelineWorkerCapability, encode_capability
-from tpf.transports.workers.remote.contracts import WorkerNotReady
+from tpf.transports.workers.remote.contracts import MalformedRequest, WorkerNotReady
 from tpf.transports.workers.remote.envelopes import decode_command, encode_result
 
 LOG = logging.getLogger("tpf.worker.host")
@@ -64,6 +70,7 @@ class WorkerHost:
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
+        self.counts: Counter[str] = Counter()
 
     @property
     def workers(self) -> WorkerDirectory:
@@ -81,14 +88,21 @@ class WorkerHost:
 
     async def execute(self, command_envelope: bytes) -> bytes:
         if self._draining:
+            self.counts["refused:draining"] += 1
             raise WorkerNotReady("the worker is draining: it accepts no new transitions")
-        command = decode_command(command_envelope)
+        try:
+            command = decode_command(command_envelope)
+        except MalformedRequest:
+            self.counts["refused:malformed"] += 1
+            raise
         identity = (command.pipeline_id, command.contract_version, command.release_version)
         worker = self._workers.get(identity)
         if worker is None:
             hosted = self._workers.all()
             if not hosted:
+                self.counts["refused:no_code"] += 1
                 raise WorkerNotReady("no pipeline code is hosted by this worker")
+            self.counts["refused:identity_mismatch"] += 1
             return encode_result(mismatch_result(command, hosted))
         self._in_flight += 1
         self._idle.clear()
@@ -101,8 +115,11 @@ class WorkerHost:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
+        self.counts[result.outcome.value] += 1
         if result.failure is not None:
             failure = result.failure
+            if failure.retryable:
+                self.counts["FAILED_RETRYABLE"] += 1
             LOG.warning(
                 "transition %s of execution %s (tenant %s) failed%s: %s: %s%s",
                 command.transition_key,

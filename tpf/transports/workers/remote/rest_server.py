@@ -6,8 +6,9 @@ signed with its METHOD and fixed PATH (the original serves only these paths; sig
 constants also keeps a request valid behind a prefix-stripping proxy or a mounted sub-app).
 
 Status codes are the original's: 200 result / capability, 401 any signature refusal, 400 a
-malformed envelope, 404 the server is disabled, 503 no shared secret or the worker cannot serve;
-413 past the body cap; 500 a handler bug (logged). Errors are JSON
+malformed envelope, 404 the server is disabled, 503 no shared secret or the worker cannot serve
+(also when the signature check itself cannot finish: a shared nonce store that fails is not a
+forged request); 413 past the body cap; 500 a handler bug (logged). Errors are JSON
 ``{"error": {"code", "message"}}`` like the coordinator's edge; a 401 names only the reason
 code, never what was expected.
 
@@ -134,6 +135,16 @@ class WorkerRestServer:
             self.rejections[exc.reason] += 1
             LOG.warning("refused a signed REST worker request: %s", exc.reason)
             return _error(401, "UNAUTHORIZED", f"signature refused: {exc.reason}")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The check itself could not finish (the shared nonce store failed): the request
+            # is neither authenticated nor forged, so not a 401; it fails closed, retryably.
+            self.rejections["unavailable"] += 1
+            LOG.exception("could not check a REST worker request's signature")
+            return _error(
+                503, "SIGNATURE_CHECK_UNAVAILABLE", "the worker cannot check signatures right now"
+            )
         return body
 
     async def _read_body(self, request: web.Request) -> bytes:
