@@ -42,10 +42,10 @@ def test_demo_ha_approves_and_declines_on_a_remote_worker(tmp_path: Path) -> Non
     out = run_demo("demos.restaurant_approval.ha.demo", tmp_path)
     assert "pipeline.orchestrator.control-plane.require-remote-worker=true" in out
     assert "tpf bootstrap aws:" in out and "created table tpf_execution" in out
-    assert re.search(r"worker restaurant-rest-worker \(tpf worker, pid \d+\) .* HEALTHY", out), out
+    assert re.search(r"worker \S+ \(tpf worker, pid \d+\) on http:\S+: record HEALTHY", out), out
     assert "results: accepted order -> APPROVED, declined order -> DECLINED" in out
     assert re.search(r"the worker process ran [1-9]\d* step\(s\)", out), out
-    assert "worker stopped (SIGTERM: drain, then exit 0)" in out
+    assert "worker stopped (SIGTERM: drain, then exit 0); its record is DRAINING" in out
     assert "coordinator stopped (exit 0)" in out
     assert out.rstrip().endswith("demo-ha passed")
 

@@ -37,7 +37,8 @@ def body(stack: HaStack) -> None:
         raise DemoFailure(f"the worker's log shows no step it ran:\n{worker.tail()}")
     say("\n== Stop")
     status = worker.stop()
-    say(f"worker stopped (SIGTERM: drain, then exit {status})")
+    drained = stack.wait_worker_state(worker, "DRAINING")
+    say(f"worker stopped (SIGTERM: drain, then exit {status}); its record is {drained['state']}")
     status = stack.coordinator.stop()
     say(f"coordinator stopped (exit {status})")
 

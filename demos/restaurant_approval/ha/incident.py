@@ -24,7 +24,7 @@ from typing import Any
 from demos.restaurant_approval import flows
 from demos.restaurant_approval.ha.gated import GATE_ENV, HELD_STEP, RUNS_LOG
 from demos.restaurant_approval.ha.processes import DemoFailure
-from demos.restaurant_approval.ha.runner import WORKER_ID, bring_up, run_demo, transitions_run
+from demos.restaurant_approval.ha.runner import WORKER_NAME, bring_up, run_demo, transitions_run
 from demos.restaurant_approval.ha.stack import HaStack
 from tpf.client import RestClient
 
@@ -75,7 +75,7 @@ def body(stack: HaStack) -> None:
         f"(execution {running['status']}, version {running['version']})"
     )
     first.kill()
-    say(f"  worker {WORKER_ID} (pid {pid}) killed with SIGKILL")
+    say(f"  worker {first.worker_id} (pid {pid}) killed with SIGKILL")
     failed = wait_failed_attempt(client, eid)
     if failed["status"] in flows.TERMINAL:
         raise DemoFailure(f"the execution ended {failed['status']} instead of retrying: {failed}")
@@ -86,9 +86,12 @@ def body(stack: HaStack) -> None:
     say(f"  errorMessage: {failed['errorMessage']}")
 
     say("\n== Start a replacement worker")
-    replacement = stack.worker(WORKER_ID, GATED_REF, extra_env={GATE_ENV: str(gate)})
+    replacement = stack.worker(WORKER_NAME, GATED_REF, extra_env={GATE_ENV: str(gate)})
     record = stack.start_worker(replacement)
-    say(f"  worker {WORKER_ID} (pid {replacement.pid}) on {replacement.url}: {record['state']}")
+    say(
+        f"  worker {record['workerId']} (pid {replacement.pid}) on {replacement.url}: "
+        f"{record['state']}"
+    )
     parked = flows.wait_for(client, eid, {"WAITING_EXTERNAL"})
     if parked["status"] != "WAITING_EXTERNAL":
         raise DemoFailure(f"the retried transition did not park: {parked}")

@@ -17,7 +17,7 @@ import sys
 
 from demos.restaurant_approval import flows
 from demos.restaurant_approval.ha.processes import DemoFailure
-from demos.restaurant_approval.ha.runner import WORKER_ID, bring_up, run_demo, transitions_run
+from demos.restaurant_approval.ha.runner import WORKER_NAME, bring_up, run_demo, transitions_run
 from demos.restaurant_approval.ha.stack import HaStack
 
 say = flows.say
@@ -54,10 +54,13 @@ def body(stack: HaStack) -> None:
 
     say("\n== Restart the worker at the await boundary")
     code = worker.stop()
-    say(f"  worker {WORKER_ID} (pid {worker.pid}) stopped (exit {code})")
-    replacement = stack.worker(WORKER_ID)
+    say(f"  worker {worker.worker_id} (pid {worker.pid}) stopped (exit {code})")
+    replacement = stack.worker(WORKER_NAME)
     record = stack.start_worker(replacement)
-    say(f"  worker {WORKER_ID} (pid {replacement.pid}) on {replacement.url}: {record['state']}")
+    say(
+        f"  worker {record['workerId']} (pid {replacement.pid}) on {replacement.url}: "
+        f"{record['state']}"
+    )
     results.append(finish(stack, parked[1], ORDERS[1][3]))
     if not transitions_run(replacement, parked[1]):
         raise DemoFailure("the second order's resumed transition did not run on the new worker")

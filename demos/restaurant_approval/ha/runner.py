@@ -20,7 +20,7 @@ from demos.restaurant_approval.ha.processes import DemoFailure, exit_on_sigterm
 from demos.restaurant_approval.ha.recipe import DEMO_CHANGES
 from demos.restaurant_approval.ha.stack import PIPELINE_REF, HaStack, Worker, local_aws
 
-WORKER_ID = "restaurant-rest-worker"  # the original container demo's worker id
+WORKER_NAME = "restaurant-rest-worker"  # the original container demo's worker (its log name here)
 
 
 def run_demo(
@@ -76,7 +76,7 @@ def bring_up(
         f"release {active['releaseVersion']} {active['status']} "
         f"(contract {active['contractVersion']})"
     )
-    worker = stack.worker(WORKER_ID, ref, extra_env=worker_env)
+    worker = stack.worker(WORKER_NAME, ref, extra_env=worker_env)
     record = stack.start_worker(worker)
     say(
         f"worker {record['workerId']} (tpf worker, pid {worker.pid}) on {worker.url}: "

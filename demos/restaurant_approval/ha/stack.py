@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -65,9 +66,16 @@ def local_aws() -> Iterator[str]:
         server.stop()
 
 
+# What ``tpf worker`` prints once the coordinator took its record.
+REGISTERED = re.compile(r"tpf worker: registered (\S+) for tenant (\S+) \((\w+),")
+
+
 @dataclass
 class Worker(Child):
-    """One ``tpf worker`` process: the restaurant pipeline behind the REST worker protocol."""
+    """One ``tpf worker`` process: the restaurant pipeline behind the REST worker protocol.
+
+    Its record's ``worker_id`` is the worker's own choice (its address and release: the same
+    after a restart at the same address), learned from the line it prints on registering."""
 
     port: int = 0
     worker_id: str = ""
@@ -76,10 +84,17 @@ class Worker(Child):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def registered_id(self) -> str | None:
+        """The worker id it registered for the demo's tenant, once it has."""
+        for found in REGISTERED.finditer(self.log()):
+            if found[2] == TENANT:
+                return found[1]
+        return None
 
-def worker_command(ref: str, port: int, config: Path, coordinator_url: str, name: str) -> list[str]:
+
+def worker_command(ref: str, port: int, config: Path, coordinator_url: str) -> list[str]:
     """``tpf worker`` hosting ``ref`` over REST on 127.0.0.1:``port``, registering itself with
-    the coordinator as ``name``."""
+    the coordinator for the demo's tenant."""
     return tpf(
         "worker",
         "--pipeline",
@@ -98,8 +113,6 @@ def worker_command(ref: str, port: int, config: Path, coordinator_url: str, name
         TENANT,
         "--admin-token-ref",
         "env:TPF_ADMIN_TOKEN",
-        "--worker-id",
-        name,
         "--log-level",
         "debug",  # its step.start lines name each transition it ran
     )
@@ -171,17 +184,16 @@ class HaStack:
         port: int | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> Worker:
-        """A worker process (not started) hosting ``ref`` on ``port`` (default: the configured
-        target's), registering itself with the coordinator as ``name``."""
+        """A worker process ``name`` (not started) hosting ``ref`` on ``port`` (default: the
+        configured target's)."""
         port = port or self.worker_port
-        command = worker_command(ref, port, self.worker_config, self.base_url, name)
+        command = worker_command(ref, port, self.worker_config, self.base_url)
         worker = Worker(
             name,
             command,
             self._log_path(name),
             env={**self.env, **(extra_env or {})},
             port=port,
-            worker_id=name,
         )
         self.children.add(worker)
         self.workers.append(worker)
@@ -196,9 +208,16 @@ class HaStack:
         return path
 
     def start_worker(self, worker: Worker, timeout_s: float = 60.0) -> dict[str, Any]:
-        """Start ``worker``, wait until it serves and its record is HEALTHY; the record."""
+        """Start ``worker``, wait until it serves and has registered, and its record is
+        HEALTHY; the record."""
         worker.start()
         worker.wait_healthy(f"{worker.url}/q/health/ready", timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while (worker_id := worker.registered_id()) is None:
+            if not worker.alive or time.monotonic() > deadline:
+                raise DemoFailure(f"{worker.name} did not register:\n{worker.tail()}")
+            time.sleep(0.05)  # its log is the only channel to the worker's registration
+        worker.worker_id = worker_id
         return self.wait_worker_state(worker, "HEALTHY", timeout_s)
 
     def wait_worker_state(
