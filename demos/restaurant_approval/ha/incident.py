@@ -6,7 +6,8 @@ pipeline whose "Create Pending Approval" holds on its first run. An order is sub
 worker is inside that step (its run is logged), the worker is killed with SIGKILL. The
 coordinator's call fails, which is a *retryable* transition failure: the execution shows
 ``WAIT_RETRY`` with its ``attempt`` and ``errorCode`` (the evidence is printed). A replacement
-worker process is started at the same address (as a restarted container would be); the retry
+worker process is started at the same address (as a restarted container would be; the demo
+backs off from ``retry-delay=PT2S`` so the recipe's three retries give it 14 s); the retry
 runs the transition again there, the execution parks on the restaurant's decision, the decision
 completes it, and the order ends ``APPROVED``. Nothing is committed twice: the killed transition
 never committed, and the execution's ``version`` goes up once per committed change.
@@ -29,6 +30,11 @@ from demos.restaurant_approval.ha.stack import HaStack
 from tpf.client import RestClient
 
 GATED_REF = "demos.restaurant_approval.ha.gated:pipeline"
+# The retries (the recipe's max-retries=3) must outlast a replacement worker's start on a busy
+# machine: backing off 2, 4, 8 s gives it 14 s.
+CHANGES = {
+    "pipeline.orchestrator.retry-delay": ("PT2S", "room for the replacement worker to start"),
+}
 say = flows.say
 
 
@@ -126,7 +132,10 @@ def triage(
 
 def main() -> int:
     return run_demo(
-        "demo-ha-incident", "a REST worker SIGKILLed mid-transition; the execution finishes", body
+        "demo-ha-incident",
+        "a REST worker SIGKILLed mid-transition; the execution finishes",
+        body,
+        CHANGES,
     )
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from demos.restaurant_approval.flows import say
 from demos.restaurant_approval.ha.processes import DemoFailure, exit_on_sigterm
-from demos.restaurant_approval.ha.recipe import DEMO_CHANGES
 from demos.restaurant_approval.ha.stack import PIPELINE_REF, HaStack, Worker, local_aws
 
 WORKER_NAME = "restaurant-rest-worker"  # the original container demo's worker (its log name here)
@@ -27,9 +26,10 @@ def run_demo(
     name: str,
     title: str,
     body: Callable[[HaStack], None],
-    coordinator_extra: Mapping[str, str] | None = None,
+    changes: Mapping[str, tuple[str, str]] | None = None,
 ) -> int:
-    """Run ``body`` on a fresh stack; the exit status (0 passed, 1 failed)."""
+    """Run ``body`` on a fresh stack (with ``changes`` to the recipe's values, as
+    ``{key: (value, why)}``); the exit status (0 passed, 1 failed)."""
     exit_on_sigterm()
     state_dir = Path(tempfile.mkdtemp(prefix=f"tpf-{name}-"))
     say(f"tpf {name}: {title}")
@@ -38,7 +38,7 @@ def run_demo(
     try:
         with local_aws() as endpoint:
             say(f"local AWS (moto, as tpf dev aws runs it) on {endpoint}")
-            stack = HaStack(state_dir, endpoint, coordinator_extra=coordinator_extra)
+            stack = HaStack(state_dir, endpoint, changes=changes)
             try:
                 body(stack)
             finally:
@@ -59,7 +59,7 @@ def bring_up(
     """Bootstrap, start the coordinator, release ``ref``, start its worker: (release, worker)."""
     say("\n== Start the HA shape")
     say("coordinator configuration: the recipe's minimum block and REST worker lines, with")
-    for key, (value, why) in DEMO_CHANGES.items():
+    for key, (value, why) in stack.changes.items():
         say(f"  {key}={value}  ({why})")
     say("  and the dynamo/sqs/s3 endpoint-override lines of the local AWS")
     created = stack.bootstrap()

@@ -30,7 +30,11 @@ from demos.restaurant_approval.ha.processes import (
     run_tool,
     tpf,
 )
-from demos.restaurant_approval.ha.recipe import coordinator_properties, worker_properties
+from demos.restaurant_approval.ha.recipe import (
+    DEMO_CHANGES,
+    coordinator_properties,
+    worker_properties,
+)
 from demos.restaurant_approval.pipeline import PIPELINE_ID
 from tpf.client import RestClient
 
@@ -126,19 +130,21 @@ class HaStack:
         state_dir: Path,
         endpoint: str,
         *,
-        coordinator_extra: Mapping[str, str] | None = None,
+        changes: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
+        """``changes``: more recipe values this stack changes, as ``{key: (value, why)}``."""
         self.state_dir = state_dir
         self.endpoint = endpoint
         self.children = Children()
         self.env = child_env(SECRETS_ENV)
         # The configured target: the port the first worker listens on.
         self.worker_port = free_port()
+        # What differs from the recipe's block (besides the worker's address and the endpoints).
+        self.changes = {**DEMO_CHANGES, **(changes or {})}
+        values = {key: value for key, (value, _why) in self.changes.items()}
         self.config = state_dir / "coordinator.properties"
         self.config.write_text(
-            coordinator_properties(
-                endpoint, f"http://127.0.0.1:{self.worker_port}", coordinator_extra
-            )
+            coordinator_properties(endpoint, f"http://127.0.0.1:{self.worker_port}", values)
         )
         self.worker_config = state_dir / "worker.properties"
         self.worker_config.write_text(worker_properties())
