@@ -56,10 +56,11 @@ def wait_runs(gate: Path, count: int, timeout_s: float = 30.0) -> list[tuple[str
 
 
 def wait_failed_attempt(client: RestClient, eid: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Long-poll the status until it records a failed attempt (an ``errorCode``)."""
+    """Poll the status until it records a failed attempt (an ``errorCode``). Short polls: a
+    long poll wakes on a park or an end, not on a retry being scheduled."""
     deadline = time.monotonic() + timeout_s
     while True:
-        status: dict[str, Any] = client.status(eid, wait_ms=1_000)
+        status: dict[str, Any] = client.status(eid, wait_ms=250)
         if status["errorCode"] or status["status"] in flows.TERMINAL:
             return status
         if time.monotonic() > deadline:
@@ -86,8 +87,8 @@ def body(stack: HaStack) -> None:
     if failed["status"] in flows.TERMINAL:
         raise DemoFailure(f"the execution ended {failed['status']} instead of retrying: {failed}")
     say(
-        f"  coordinator: {failed['status']}, attempt {failed['attempt']}, "
-        f"errorCode {failed['errorCode']}"
+        f"  coordinator: attempt {failed['attempt']} failed, errorCode {failed['errorCode']} "
+        f"(status {failed['status']})"
     )
     say(f"  errorMessage: {failed['errorMessage']}")
 
