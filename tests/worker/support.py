@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from tests.ha.cluster import (
 from tests.recipe import RECIPE_REST_WORKER, WORKER_SECRET_ENV
 from tpf.authoring.pipeline import Pipeline
 from tpf.config import load_settings
+from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.records import ReleaseRecord, WorkerRecord
 from tpf.engine.releases import build_release
@@ -52,9 +53,10 @@ ENVIRON = {
 }
 
 
-def coordinator_properties(tmp: Path, protocol: str, target: str) -> str:
+def coordinator_properties(tmp: Path, protocol: str, target: str, lifecycle: str = "") -> str:
     """The recipe's worker selection for ``protocol`` (REST: its two lines verbatim, but for
-    the address), required, with a control plane and admin API behind env: tokens."""
+    the address), required, with a control plane and admin API behind env: tokens; worker
+    lifecycle in SQLite unless ``lifecycle`` gives its lines."""
     if protocol == "rest":
         selection = RECIPE_REST_WORKER.replace("http://restaurant-worker:8181", target)
     else:
@@ -63,23 +65,26 @@ def coordinator_properties(tmp: Path, protocol: str, target: str) -> str:
             f"{P}worker.grpc.plaintext=true\n"
             f"{P}worker.grpc.shared-secret-ref=env:TPF_WORKER_SECRET\n"
         )
-    return selection + (
-        f"{P}control-plane.enabled=true\n"
-        f"{P}control-plane.admin-token-ref=env:TPF_CONTROL_PLANE_TOKEN\n"
-        f"{P}control-plane.require-remote-worker=true\n"
-        f"{P}admin.enabled=true\n"
-        f"{P}admin.admin-token-ref=env:TPF_ADMIN_TOKEN\n"
-        f"{P}state-provider=sqlite\n"
-        f"tpf.state-dir={tmp / 'coordinator'}\n"
-        f"{P}releases.registry.provider=file\n"
-        f"{P}worker.lifecycle.provider=sqlite\n"
-        f"{P}worker.lifecycle.stale-after=PT10S\n"
-        f"{P}retry-delay=PT0.2S\n"
-        f"{P}max-retries=3\n"
+    return (
+        selection
+        + (
+            f"{P}control-plane.enabled=true\n"
+            f"{P}control-plane.admin-token-ref=env:TPF_CONTROL_PLANE_TOKEN\n"
+            f"{P}control-plane.require-remote-worker=true\n"
+            f"{P}admin.enabled=true\n"
+            f"{P}admin.admin-token-ref=env:TPF_ADMIN_TOKEN\n"
+            f"{P}state-provider=sqlite\n"
+            f"tpf.state-dir={tmp / 'coordinator'}\n"
+            f"{P}releases.registry.provider=file\n"
+            f"{P}worker.lifecycle.stale-after=PT10S\n"
+            f"{P}retry-delay=PT0.2S\n"
+            f"{P}max-retries=3\n"
+        )
+        + (lifecycle or f"{P}worker.lifecycle.provider=sqlite\n")
     )
 
 
-def worker_properties(nonce_path: Path, protocol: str = "rest") -> str:
+def worker_properties(nonce_path: Path, protocol: str = "rest", extra: str = "") -> str:
     """A worker's configuration: the protocol's secret by the recipe's reference, nonces in a
     SQLite file its replicas may share, no state of its own."""
     lines = (
@@ -91,7 +96,7 @@ def worker_properties(nonce_path: Path, protocol: str = "rest") -> str:
     )
     if protocol == "grpc":
         lines += f"{P}worker.grpc.plaintext=true\n"
-    return lines
+    return lines + extra
 
 
 @dataclass
@@ -111,13 +116,22 @@ class Edge:
 
 @asynccontextmanager
 async def coordinator_edge(
-    tmp: Path, monkeypatch: pytest.MonkeyPatch, protocol: str, target: str
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+    target: str,
+    *,
+    lifecycle: str = "",
+    prepare: Callable[[Settings], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Edge]:
-    """A started coordinator targeting ``target`` over ``protocol``, its HTTP edge listening."""
+    """A started coordinator targeting ``target`` over ``protocol``, its HTTP edge listening.
+    ``prepare(settings)`` runs before it opens (``tpf bootstrap aws``'s work)."""
     monkeypatch.setenv("TPF_WORKER_SECRET", SECRET)  # the worker clients resolve it from here
     config = tmp / "coordinator.properties"
-    config.write_text(coordinator_properties(tmp, protocol, target))
+    config.write_text(coordinator_properties(tmp, protocol, target, lifecycle))
     settings = load_settings(ENVIRON, config_file=str(config))
+    if prepare is not None:
+        await prepare(settings)
     c = await Coordinator.open(settings)
     registered: asyncio.Queue[WorkerRecord] = asyncio.Queue()
     drained: asyncio.Queue[WorkerRecord] = asyncio.Queue()
@@ -153,6 +167,7 @@ class WorkerNode(Node):
     http_port: int = field(default_factory=free_port)
     coordinator_url: str = ""
     tenants: tuple[str, ...] = (TENANT,)
+    flags: tuple[str, ...] = ()  # more ``tpf worker`` arguments
 
     @property
     def base_url(self) -> str:
@@ -178,7 +193,7 @@ class WorkerNode(Node):
             args += ["--tenant", tenant]
         if self.coordinator_url:
             args += ["--coordinator-url", self.coordinator_url]
-        return args  # the admin token comes from $TPF_ADMIN_TOKEN (child_env)
+        return [*args, *self.flags]  # the admin token comes from $TPF_ADMIN_TOKEN (child_env)
 
     def launch(self) -> None:
         log = open(self.log_path, "w")  # noqa: SIM115 - the child writes it until it exits

@@ -2,13 +2,14 @@
 
 ``tpf worker --pipeline MODULE:ATTR[@VERSION] [--protocol rest|grpc|sqs] [--host H]
 [--port N] [--http-port N] [--advertise-host NAME] [--tenant T ...] [--coordinator-url URL]
-[--admin-token TOKEN | --admin-token-ref env:NAME|file:PATH] [--drain-timeout SECONDS]
-[--config FILE]`` loads the configuration as ``tpf serve`` does, with
+[--admin-token TOKEN | --admin-token-ref env:NAME|file:PATH] [--lifecycle-store]
+[--drain-timeout SECONDS] [--config FILE]`` loads the configuration as ``tpf serve`` does, with
 ``worker.<protocol>.server-enabled=true`` implied by ``--protocol``, refuses what ``tpf config
 check`` would refuse for that protocol (its shared secret above all), and runs a
 :class:`~tpf.worker.process.WorkerProcess`. With ``--tenant`` it registers and heartbeats its
 lifecycle records with the coordinator's admin API (``--coordinator-url``, default
-``$TPF_BASE_URL``; the admin token from the flags or ``$TPF_ADMIN_TOKEN``).
+``$TPF_BASE_URL``; the admin token from the flags or ``$TPF_ADMIN_TOKEN``), or with
+``--lifecycle-store`` straight in the shared DynamoDB lifecycle store.
 
 SIGTERM or SIGINT drains it: no new transitions, the running ones finish, the records are marked
 ``DRAINING``, exit 0 (1 when a transition was still running at ``--drain-timeout``). Exit 2 is
@@ -70,9 +71,10 @@ async def _main(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             advertise_host=args.advertise_host,
             coordinator_url=args.coordinator_url or client_defaults().base_url,
-            admin_token=_admin_token(args) if args.tenant else None,
+            admin_token=_admin_token(args) if args.tenant and not args.lifecycle_store else None,
             tenants=tuple(dict.fromkeys(args.tenant or ())),
             drain_timeout_s=args.drain_timeout,
+            lifecycle_store=args.lifecycle_store,
         )
 
         def registered(record: WorkerRecord) -> None:
@@ -145,6 +147,12 @@ def register(commands: Any) -> None:
     )
     worker.add_argument("--admin-token", help="the admin API token (default: $TPF_ADMIN_TOKEN)")
     worker.add_argument("--admin-token-ref", help="the admin API token as env:NAME or file:PATH")
+    worker.add_argument(
+        "--lifecycle-store",
+        action="store_true",
+        help="write the records straight to the shared lifecycle store "
+        "(worker.lifecycle.provider=dynamo) instead of calling the admin API",
+    )
     worker.add_argument(
         "--drain-timeout",
         type=float,

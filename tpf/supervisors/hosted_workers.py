@@ -205,7 +205,9 @@ class HostedWorkers:
             LOG.warning("could not register worker %s of %s: %s", entry.worker_id, tenant_id, exc)
             return 0
         entry.registered = True
-        entry.last_beat_ms = record.last_heartbeat_at_epoch_ms
+        # On our clock, not the record's: a worker process's clock may differ from the
+        # coordinator's that stamped it, and the schedule must not drift by the difference.
+        entry.last_beat_ms = self._clock.now_ms()
         LOG.info(
             "registered worker %s for tenant %s, pipeline %s",
             entry.worker_id,

@@ -2,8 +2,9 @@
 
 Health, at the coordinator's paths (the original's Quarkus ones): ``/q/health/live`` is ``UP``
 while the process answers; ``/q/health/ready`` (and ``/q/health``) is ``UP`` only while it
-serves its protocol, is not draining and its shared nonce store answers (a worker that cannot
-check nonces refuses every request, so a load balancer should send none), else ``503 DOWN``.
+serves its protocol, is not draining, has registered its lifecycle records (when it was given
+tenants) and its shared nonce store answers (a worker that cannot check nonces refuses every
+request, so a load balancer should send none), else ``503 DOWN``.
 
 Metrics, Prometheus text from a private registry (several workers in one test process never
 collide), read at scrape time from what the parts count anyway:

@@ -12,8 +12,10 @@
    protocol's server (:mod:`tpf.worker.servers`), which gives the endpoint to register;
 4. the lifecycle records: for each tenant, one per hosted identity, id ``host:port@release``,
    registered, heartbeated and drained through the coordinator's admin API
-   (:mod:`tpf.worker.announce`). A registration that fails (coordinator not up yet) is retried
-   every couple of seconds; heartbeats go every quarter of ``worker.lifecycle.stale-after``.
+   (:mod:`tpf.worker.announce`), or written to the shared DynamoDB lifecycle store
+   (``lifecycle_store``, :mod:`tpf.worker.lifecycle_store`). A registration that fails
+   (coordinator not up yet) is retried every couple of seconds; heartbeats go every quarter of
+   ``worker.lifecycle.stale-after``.
 
 :meth:`WorkerProcess.stop` is the SIGTERM drain: new transitions are refused at once (REST 503,
 gRPC ``FAILED_PRECONDITION``: the coordinator retries them on another worker) and readiness goes
@@ -43,12 +45,13 @@ from tpf.core.clock import Clock, SystemClock
 from tpf.core.records import WorkerRecord
 from tpf.stores.health import Readiness
 from tpf.stores.nonces import open_nonce_guard
-from tpf.supervisors.hosted_workers import HostedWorkers
+from tpf.supervisors.hosted_workers import HostedWorkers, WorkerCommands
 from tpf.transports.workers.directory import WorkerDirectory
 from tpf.transports.workers.local import LocalTransitionWorker
 from tpf.transports.workers.remote.host import WorkerHost
 from tpf.transports.workers.step_threads import StepThreads
 from tpf.worker.announce import AdminApiCommands, Registration
+from tpf.worker.lifecycle_store import StoreCommands, open_lifecycle_store
 from tpf.worker.observability import CountingVerifier, WorkerCollector, add_probe_routes
 from tpf.worker.servers import SERVERS, ProtocolServer, ServerContext, address, shares_http_port
 
@@ -74,6 +77,8 @@ class WorkerOptions:
     admin_token: str | None = None
     tenants: tuple[str, ...] = ()
     drain_timeout_s: float = 30.0
+    # Write the records to the shared (DynamoDB) lifecycle store instead of the admin API.
+    lifecycle_store: bool = False
 
 
 class WorkerProcess:
@@ -115,8 +120,10 @@ class WorkerProcess:
         self._server: ProtocolServer | None = None
 
     async def ready(self) -> bool:
-        """Whether a coordinator should send transitions here now (``/q/health/ready``)."""
-        if not self._serving or self.host.draining:
+        """Whether a coordinator should send transitions here now (``/q/health/ready``): it
+        serves, is not draining, its records are registered (so a script that waits for ready
+        can submit at once) and its nonce store answers."""
+        if not self._ready_now():
             return False
         return self._readiness is None or await self._readiness.ready()
 
@@ -167,12 +174,13 @@ class WorkerProcess:
         for worker in self.workers:
             pid, cv, rv = worker.identity
             LOG.info("serving %s (contract %s, release %s) on %s", pid, cv, rv, self.endpoint)
-        self._announce(advertise)
+        await self._announce()
 
     def _ready_now(self) -> bool:
-        return self._serving and not self.host.draining
+        registered = self._hosted is None or self._hosted.pending == 0
+        return self._serving and not self.host.draining and registered
 
-    def _announce(self, advertise: str) -> None:
+    async def _announce(self) -> None:
         o = self.options
         if not o.tenants:
             LOG.warning(
@@ -182,21 +190,24 @@ class WorkerProcess:
                 self.endpoint,
             )
             return
-        if not o.coordinator_url:
-            raise ValueError("registering with tenants needs the coordinator's URL")
         s = self.settings
-        commands = AdminApiCommands(
-            o.coordinator_url,
-            o.admin_token,
-            Registration(
-                o.protocol,
-                self.endpoint,
-                s.workers.artifact_id or "",
-                s.workers.artifact_digest or "",
-            ),
-            on_registered=self._on_registered,
+        registration = Registration(
+            o.protocol, self.endpoint, s.workers.artifact_id or "", s.workers.artifact_digest or ""
         )
-        self._stack.push_async_callback(commands.aclose)
+        commands: WorkerCommands
+        if o.lifecycle_store:
+            store = await open_lifecycle_store(s, self.clock, self._stack)
+            commands = StoreCommands(
+                store, registration, self.clock, on_registered=self._on_registered
+            )
+        else:
+            if not o.coordinator_url:
+                raise ValueError("registering with tenants needs the coordinator's URL")
+            api = AdminApiCommands(
+                o.coordinator_url, o.admin_token, registration, on_registered=self._on_registered
+            )
+            self._stack.push_async_callback(api.aclose)
+            commands = api
         # The record id names this process: stable across its restarts, distinct per replica.
         instance = self.endpoint.removeprefix("http://").removeprefix("https://")
         hosted = HostedWorkers(
