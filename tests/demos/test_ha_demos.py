@@ -1,7 +1,8 @@
 """``make demo-ha``, ``make demo-ha-incident`` and ``make demo-ha-recovery`` pass, run as the
 Makefile runs them: each starts its own local AWS, coordinator and REST worker processes on free
 loopback ports, with its state in a temporary directory (here under the test's ``tmp_path``),
-and exits 0 with the outcomes right. A demo stopped halfway stops every process it started.
+and exits 0 with the outcomes right. A demo stopped halfway stops every process it started; a
+failing one says why and keeps its logs. The coordinator's file is the recipe's block.
 """
 
 from __future__ import annotations
@@ -11,7 +12,20 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
+
+from demos.restaurant_approval.ha import runner
+from demos.restaurant_approval.ha.processes import DemoFailure
+from demos.restaurant_approval.ha.recipe import (
+    RECIPE_MINIMUM,
+    RECIPE_REST_WORKER,
+    P,
+    coordinator_properties,
+)
+from demos.restaurant_approval.ha.stack import HaStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,3 +122,38 @@ def processes_naming(path: Path) -> list[str]:
         if str(path) in text:
             found.append(text)
     return found
+
+
+def test_a_failing_demo_exits_1_with_the_reason_and_keeps_its_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    previous = signal.getsignal(signal.SIGTERM)  # run_demo installs its own handler
+
+    def body(stack: HaStack) -> None:
+        raise DemoFailure("the worker never registered")
+
+    try:
+        assert runner.run_demo("demo-x", "a demo that fails", body) == 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out = capsys.readouterr().out
+    assert "demo-x FAILED: the worker never registered" in out
+    [state] = tmp_path.glob("tpf-demo-x-*")
+    assert f"coordinator: {state / 'coordinator.log'}" in out  # where to look, still there
+    assert (state / "coordinator.properties").is_file()
+
+
+def test_the_coordinator_file_is_the_recipe_block_with_each_key_set_once() -> None:
+    text = coordinator_properties("http://127.0.0.1:4566", "http://127.0.0.1:8181")
+    keys = [line.partition("=")[0] for line in text.splitlines()]
+    assert len(keys) == len(set(keys)), "a key set twice would depend on which line wins"
+    recipe = [line.partition("=")[0] for line in (RECIPE_MINIMUM + RECIPE_REST_WORKER).split()]
+    assert keys[: len(recipe)] == recipe  # the recipe's lines, in the recipe's order
+    values = dict(line.split("=", 1) for line in text.splitlines())
+    assert values[P + "control-plane.require-remote-worker"] == "true"
+    assert values[P + "worker.rest.base-url"] == "http://127.0.0.1:8181"
+    assert values[P + "worker.rest.shared-secret-ref"] == "env:TPF_WORKER_SECRET"
+    assert values[P + "retry-delay"] == "PT1S"  # one of the printed DEMO_CHANGES
+    assert values[P + "sqs.endpoint-override"] == "http://127.0.0.1:4566"
