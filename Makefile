@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo incident recovery demo-inprocess demo-sqs demo-kafka bench soak lint \
+.PHONY: venv test demo incident recovery demo-inprocess demo-ha demo-ha-incident demo-ha-recovery \
+	demo-sqs demo-kafka bench soak lint \
 	typecheck clean dev-aws proto
 
 $(STAMP): pyproject.toml
@@ -38,6 +39,19 @@ recovery: $(STAMP)
 
 demo-inprocess: $(STAMP)
 	$(BIN)/python -m demos.restaurant_approval.inprocess
+
+# The recipe's container HA reference in processes: a local AWS (moto), one coordinator with the
+# recipe's minimum configuration and one REST worker, on free 127.0.0.1 ports; then the
+# original's incident (worker SIGKILLed mid-transition) and recovery (coordinator SIGKILLed with
+# parked executions) on the same shape.
+demo-ha: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.ha.demo
+
+demo-ha-incident: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.ha.incident
+
+demo-ha-recovery: $(STAMP)
+	$(BIN)/python -m demos.restaurant_approval.ha.recovery
 
 # The restaurant demo with its decisions over a broker: a local moto SQS / Tansu Kafka, started
 # and stopped by the demo (or a real one: see "Broker demos" in the README).
