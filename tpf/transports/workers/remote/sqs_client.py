@@ -23,16 +23,25 @@ spec §7.5 GAP). How:
   is deleted and counted as ``late``: it is never put back, so it cannot loop.
 - A response with *another* tag is handed back with ``ChangeMessageVisibility`` so its owner can
   receive it. Without care the coordinators would pass it around as fast as they can poll (a
-  receive-count storm). So the delay grows with SQS's ``ApproximateReceiveCount``, which every
-  consumer's receives increase: visible again at once the first time (its owner is most likely
-  polling already and takes it next), then 1 s, 2 s, 4 s, capped at ``handback_max_s`` (5 s).
+  receive-count storm, which would also trip a redrive policy's ``maxReceiveCount``). Two
+  things bound it:
+
+  * the hand-back delay grows with SQS's ``ApproximateReceiveCount``, which every consumer's
+    receives increase: visible again at once the first two times (its owner is most likely
+    polling already; with three coordinators the third may take it first), then 1, 1, 2, 2,
+    4, 4 s, capped at ``handback_max_s`` (5 s);
+  * the receiver that handed something back pauses a random 0..``wait_time_s`` before its next
+    receive: otherwise it, whose poll starts at once, would be the likeliest to take the same
+    message again, and with a 1 s delay and 1 s polls it could lock into step with it.
+
   A message whose owner is gone (crashed, restarted with a new tag) would still circulate
   until the queue's retention ends, so a foreign message sent (``SentTimestamp``) longer ago
   than the request timeout plus the signature tolerance (clock skew) is deleted as
   ``expired``: its owner registered its call before the worker answered, so it has stopped
-  waiting by then. The request timeout of every coordinator sharing the queue is assumed equal
-  (or the longest one configured here). A receive may therefore cost a few extra requests per
-  response with N coordinators (about N-1 hand-backs on average), each bounded.
+  waiting by then. That caps an orphan at about (30 s + 120 s) / 5 s + 8 receives with the
+  defaults (keep a response queue's ``maxReceiveCount``, if any, above that). The request
+  timeout of every coordinator sharing the queue is assumed equal (or the longest one
+  configured here). With N coordinators a response costs about N-1 extra receives on average.
 - Closing a consumer lets its current long polls finish rather than cancelling them: a
   cancelled receive would hide the responses it took, other coordinators' too, for the whole
   visibility timeout. That is why the default wait is the original's 1 s.
@@ -134,7 +143,11 @@ class SqsWorkerTransport:
         consumer = SqsResponseConsumer.shared(
             self._aws, self.response_queue_url, self._clock, **self._consumer_options
         )
-        await consumer.check_visibility(self.request_timeout_s)
+        try:
+            await consumer.check_visibility(self.request_timeout_s)
+        except BaseException:
+            consumer.release_if_unused()
+            raise
         if self._consumer is not None:  # a concurrent start() won
             return
         expire_after_ms = int(self.request_timeout_s * 1000) + self._tolerance_ms

@@ -12,7 +12,7 @@ module applies them to each message and counts the outcome in :attr:`outcomes`:
                (the call keeps waiting for a genuine response, and its timeout says why).
 ``late``       our tag, nobody waiting (the call timed out or was closed): deleted, logged.
 ``handed_back`` another coordinator's tag: made visible again after a delay growing with the
-               message's receive count (0 s, 1 s, 2 s, 4 s... up to ``handback_max_s``).
+               message's receive count (0, 0, 1, 1, 2, 2, 4 s... up to ``handback_max_s``).
 ``expired``    another coordinator's tag, sent longer ago than anyone waits: deleted.
 ``malformed``  not a response message at all: deleted, logged.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
@@ -50,11 +51,12 @@ _MISSING_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"
 
 
 def handback_delay_s(receive_count: int, max_s: int) -> int:
-    """How long a foreign response stays hidden after this hand-back: at once the first time
-    (its owner is most likely already polling), then doubling, capped."""
-    if receive_count <= 1:
+    """How long a foreign response stays hidden after this hand-back: at once the first two
+    times (its owner is most likely polling already, and with three coordinators the other
+    one may take it first), then 1, 1, 2, 2, 4, 4 s... capped at ``max_s``."""
+    if receive_count <= 2:
         return 0
-    return int(min(max_s, 2 ** min(receive_count - 2, 30)))
+    return int(min(max_s, 2 ** min((receive_count - 3) // 2, 30)))
 
 
 @dataclass(slots=True)
@@ -130,10 +132,16 @@ class SqsResponseConsumer:
                             TransportFailure("cancelled", "the SQS worker transport was closed")
                         )
         if not self._tags:
+            self.release_if_unused()
+            await self.aclose()
+
+    def release_if_unused(self) -> None:
+        """Leave the process's registry if no transport is attached (one whose startup check
+        failed), so the next transport builds a consumer with its own options."""
+        if not self._tags:
             consumers = _SHARED.get(self._aws, {})
             if consumers.get(self.queue_url) is self:
                 del consumers[self.queue_url]
-            await self.aclose()
 
     def expect(self, request_id: str, tag: str, verifier: Verifier) -> Pending:
         """Register a call before its request is sent (the response may beat the send's
@@ -194,8 +202,14 @@ class SqsResponseConsumer:
         backoff = 1.0
         while not self._closed:
             try:
-                await self.poll_once()
+                _, handed_back = await self._poll(self._wait_s)
                 backoff = 1.0
+                if handed_back:
+                    # The receiver that just handed a response back would be the first to see
+                    # it again (its next poll starts at once): a random pause gives the owner's
+                    # waiting polls the first chance, and keeps two receivers from locking into
+                    # step with a hand-back delay.
+                    await asyncio.sleep(random.uniform(0.0, max(0.2, float(self._wait_s))))
             except Exception as exc:
                 LOG.warning(
                     "%s; retrying in %.0f s", failure(f"ReceiveMessage {self.queue_url}", exc),
@@ -206,6 +220,11 @@ class SqsResponseConsumer:
 
     async def poll_once(self, wait_time_s: int | None = None) -> int:
         """One receive and its messages routed, deleted or handed back; their number."""
+        received, _ = await self._poll(self._wait_s if wait_time_s is None else wait_time_s)
+        return received
+
+    async def _poll(self, wait_s: int) -> tuple[int, bool]:
+        """(messages received, whether any was handed back)."""
         sqs = await self._aws.client("sqs")
         options: dict[str, Any] = {}
         if self._visibility_s is not None:
@@ -213,7 +232,7 @@ class SqsResponseConsumer:
         response = await sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=self._wait_s if wait_time_s is None else wait_time_s,
+            WaitTimeSeconds=wait_s,
             AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             **options,
         )
@@ -227,7 +246,7 @@ class SqsResponseConsumer:
             else:
                 handbacks.append((message["ReceiptHandle"], delay))
         await asyncio.gather(self._delete(sqs, deletes), self._hand_back(sqs, handbacks))
-        return len(messages)
+        return len(messages), bool(handbacks)
 
     async def _route(self, message: dict[str, Any]) -> int | None:
         """What to do with one message: ``None`` = delete it, else hide it for that many
