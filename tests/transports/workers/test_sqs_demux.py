@@ -80,7 +80,10 @@ async def test_two_coordinators_in_one_process_share_one_consumer(
             await transport.aclose()
         await worker.aclose()
     assert_own_results(transports, results)
-    assert consumer.outcomes == {"delivered": 40}
+    # A standard queue delivers at least once (moto's concurrent receives too): a duplicate
+    # is a "late" response, deleted.
+    assert consumer.outcomes["delivered"] == 40
+    assert set(consumer.outcomes) <= {"delivered", "late"}
     for url in worker_queues:
         assert await counts(aws, url) == EMPTY
 
@@ -111,7 +114,7 @@ async def test_two_coordinators_with_their_own_consumers_get_exactly_their_own_r
     assert_own_results(transports, results)
     for consumer in consumers:
         assert consumer.outcomes["delivered"] == 20
-        assert set(consumer.outcomes) <= {"delivered", "handed_back"}
+        assert set(consumer.outcomes) <= {"delivered", "handed_back", "late"}
     for url in worker_queues:
         assert await counts(aws, url) == EMPTY
 
@@ -203,7 +206,7 @@ async def test_no_response_times_out_and_the_late_one_is_deleted(
         await until_calls(sqs_calls, "DeleteMessageBatch", 1)
     finally:
         await transport.aclose()
-    assert consumer.outcomes == {"late": 1}
+    assert set(consumer.outcomes) == {"late"}  # (twice if SQS delivered it twice)
     assert await counts(aws, response_url) == EMPTY
 
 

@@ -63,8 +63,11 @@ async def test_round_trip_through_the_poller(
         await worker.aclose()
     for n, result in enumerate(results):
         assert orjson.loads(result) == {"outcome": "COMPLETED", "echo": orjson.loads(command(n))}
-    assert worker.outcomes == {"processed": 12}
-    assert consumer.outcomes == {"delivered": 12}
+    # At least once: a duplicated request is refused as replayed, a duplicated response is late.
+    assert worker.outcomes["processed"] == 12
+    assert set(worker.outcomes) <= {"processed", "unauthenticated"}
+    assert consumer.outcomes["delivered"] == 12
+    assert set(consumer.outcomes) <= {"delivered", "late"}
     for url in worker_queues:
         assert await counts(aws, url) == EMPTY
 
