@@ -28,7 +28,7 @@ from tpf.core.errors import ConfigError
 from tpf.transports.workers.remote.contracts import TransportFailure
 from tpf.transports.workers.remote.nonces import MemoryNonceGuard
 from tpf.transports.workers.remote.signing import Signer, Verifier
-from tpf.transports.workers.remote.sqs_client import SqsWorkerTransport
+from tpf.transports.workers.remote.sqs_client import RequestIdsAreNonces, SqsWorkerTransport
 from tpf.transports.workers.remote.sqs_messages import (
     decode_request,
     encode,
@@ -164,6 +164,23 @@ async def test_a_forged_response_is_deleted_not_applied_and_the_call_waits_on(
     assert await consumer.poll_once(0) == 1
     assert pending.future.result() == b'{"real":1}'
     assert consumer.outcomes == {"refused": 1, "delivered": 1} and consumer.waiting() == 0
+
+
+async def test_a_replayed_response_finds_nobody_waiting(
+    aws: AwsClients, worker_queues: tuple[str, str]
+) -> None:
+    response_url = worker_queues[1]
+    clock = SystemClock()
+    consumer = SqsResponseConsumer(aws, response_url, clock)
+    consumer.attach("ours", 150_000)
+    # The transport's verifier: request ids, not a bounded nonce memory, stop replays.
+    pending = consumer.expect("ours:1", "ours", Verifier(SECRET, clock, RequestIdsAreNonces()))
+    body = response_body("ours:1")
+    await send_raw(aws, response_url, body)
+    await send_raw(aws, response_url, body)
+    assert await consumer.poll_once(0) == 2
+    assert pending.future.result() == b'{"outcome":"COMPLETED"}'
+    assert consumer.outcomes == {"delivered": 1, "late": 1}
 
 
 async def test_a_response_in_another_protocol_fails_the_call(

@@ -65,7 +65,6 @@ from tpf.aws.clients import AwsClients
 from tpf.core.clock import Clock
 from tpf.transports.work.sqs_batches import failure
 from tpf.transports.workers.remote.contracts import TransportFailure
-from tpf.transports.workers.remote.nonces import MemoryNonceGuard, NonceGuard
 from tpf.transports.workers.remote.signing import DEFAULT_TOLERANCE_MS, Signer, Verifier
 from tpf.transports.workers.remote.sqs_messages import (
     TAG_ATTRIBUTE,
@@ -77,6 +76,19 @@ from tpf.transports.workers.remote.sqs_messages import (
     sign_request,
 )
 from tpf.transports.workers.remote.sqs_responses import SqsResponseConsumer
+
+
+class RequestIdsAreNonces:
+    """The nonce guard of responses: it accepts every nonce. A response settles only the one
+    call waiting for its (signed, unique) request id, and a second copy finds nobody waiting
+    and is deleted as ``late``. So a replayed response can do nothing, and a bounded nonce
+    memory would only refuse genuine responses once a busy coordinator filled it."""
+
+    async def claim(self, nonce: str, expires_at_ms: int) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
 
 
 class SqsWorkerTransport:
@@ -96,7 +108,6 @@ class SqsWorkerTransport:
         visibility_timeout_s: int | None = None,
         static_capability: bytes | None = None,
         instance_tag: str | None = None,
-        nonces: NonceGuard | None = None,
         tolerance_ms: int = DEFAULT_TOLERANCE_MS,
         handback_max_s: int = 5,
     ) -> None:
@@ -112,7 +123,7 @@ class SqsWorkerTransport:
         self.tag = check_tag(instance_tag) if instance_tag is not None else new_tag()
         self._signer = Signer(secret, clock)
         self._verifier = Verifier(
-            secret, clock, nonces or MemoryNonceGuard(clock), tolerance_ms=tolerance_ms
+            secret, clock, RequestIdsAreNonces(), tolerance_ms=tolerance_ms
         )
         self._static_capability = static_capability
         self._tolerance_ms = tolerance_ms

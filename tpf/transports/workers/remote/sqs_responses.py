@@ -89,7 +89,7 @@ class SqsResponseConsumer:
         self._aws = aws
         self.queue_url = queue_url
         self._clock = clock
-        self._wait_s = max(0, min(20, wait_time_s))
+        self._wait_s = max(1, min(20, wait_time_s))  # 0 would poll in a tight loop
         self._receivers = max(1, receivers)
         self._visibility_s = visibility_timeout_s
         self._handback_max_s = max(0, handback_max_s)

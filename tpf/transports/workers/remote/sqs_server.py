@@ -114,7 +114,7 @@ class SqsWorkerServer:
         self._verifier = Verifier(
             secret, clock, nonces or MemoryNonceGuard(clock), tolerance_ms=tolerance_ms
         )
-        self._wait_s = max(0, min(20, wait_time_s))
+        self._wait_s = max(1, min(20, wait_time_s))  # 0 would poll in a tight loop
         self._max_messages = max(1, min(10, max_messages))
         self._concurrency = max(1, concurrency)
         self._start_delay_s = max(0.0, poll_start_delay_s)
