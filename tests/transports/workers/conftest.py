@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.transports.workers.sqs_worker_kit import create_queue
+from tpf.aws.clients import AwsClients
 from tpf.core.clock import FakeClock
 from tpf.transports.workers.remote.grpc_server import start_grpc_worker_server
 from tpf.transports.workers.remote.nonces import MemoryNonceGuard
@@ -133,3 +135,13 @@ def write_self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+@pytest.fixture
+async def worker_queues(aws: AwsClients) -> tuple[str, str]:
+    """The request and response queues, visibility timeout 30 s (= the default request
+    timeout)."""
+    return (
+        await create_queue(aws, "tpf-worker-requests"),
+        await create_queue(aws, "tpf-worker-responses"),
+    )
