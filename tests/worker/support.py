@@ -53,12 +53,19 @@ ENVIRON = {
 }
 
 
-def coordinator_properties(tmp: Path, protocol: str, target: str, lifecycle: str = "") -> str:
+def coordinator_properties(
+    tmp: Path, protocol: str, target: str, lifecycle: str = "", extra: str = ""
+) -> str:
     """The recipe's worker selection for ``protocol`` (REST: its two lines verbatim, but for
     the address), required, with a control plane and admin API behind env: tokens; worker
     lifecycle in SQLite unless ``lifecycle`` gives its lines."""
     if protocol == "rest":
         selection = RECIPE_REST_WORKER.replace("http://restaurant-worker:8181", target)
+    elif protocol == "sqs":  # ``extra`` gives the response queue and the SQS endpoint
+        selection = (
+            f"{P}worker.sqs.request-queue-url={target}\n"
+            f"{P}worker.sqs.shared-secret-ref=env:TPF_WORKER_SECRET\n"
+        )
     else:
         selection = (
             f"{P}worker.grpc.endpoint={target}\n"
@@ -81,6 +88,7 @@ def coordinator_properties(tmp: Path, protocol: str, target: str, lifecycle: str
             f"{P}max-retries=3\n"
         )
         + (lifecycle or f"{P}worker.lifecycle.provider=sqlite\n")
+        + extra
     )
 
 
@@ -122,13 +130,14 @@ async def coordinator_edge(
     target: str,
     *,
     lifecycle: str = "",
+    extra: str = "",
     prepare: Callable[[Settings], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Edge]:
     """A started coordinator targeting ``target`` over ``protocol``, its HTTP edge listening.
     ``prepare(settings)`` runs before it opens (``tpf bootstrap aws``'s work)."""
     monkeypatch.setenv("TPF_WORKER_SECRET", SECRET)  # the worker clients resolve it from here
     config = tmp / "coordinator.properties"
-    config.write_text(coordinator_properties(tmp, protocol, target, lifecycle))
+    config.write_text(coordinator_properties(tmp, protocol, target, lifecycle, extra))
     settings = load_settings(ENVIRON, config_file=str(config))
     if prepare is not None:
         await prepare(settings)

@@ -155,13 +155,12 @@ async def test_a_command_for_code_it_does_not_host_is_the_originals_failed_resul
         ),
         (
             "pipeline.orchestrator.worker.sqs.shared-secret-ref=env:TPF_WORKER_SECRET\n"
-            "pipeline.orchestrator.worker.sqs.request-queue-url=http://127.0.0.1:1/q/req\n"
-            "pipeline.orchestrator.worker.sqs.response-queue-url=http://127.0.0.1:1/q/resp\n",
+            "pipeline.orchestrator.worker.sqs.request-queue-url=http://127.0.0.1:1/q/req\n",
             ("--protocol", "sqs"),
-            "the SQS request poller is not wired into the worker process",
+            "worker.sqs.response-queue-url is required",
         ),
     ],
-    ids=["no-secret", "grpc-without-tls", "sqs-not-wired"],
+    ids=["no-secret", "grpc-without-tls", "sqs-without-its-queues"],
 )
 def test_a_worker_that_cannot_serve_refuses_to_start(
     tmp_path: Path, config: str, args: tuple[str, ...], message: str

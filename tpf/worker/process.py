@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from tpf.authoring.pipeline import Pipeline
+from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
 from tpf.config.worker_secrets import shared_secret
 from tpf.config.worker_targets import protocol_section
@@ -156,8 +157,13 @@ class WorkerProcess:
         advertise = o.advertise_host or (
             socket.gethostname() if o.bind_host in _WILDCARDS else o.bind_host
         )
+        aws = None
+        if o.protocol == "sqs":  # the poller's queues (closed after it: pushed first)
+            aws = AwsClients(s)
+            self._stack.push_async_callback(aws.close)
         ctx = ServerContext(
-            s, self.clock, self.host, verifier, nonces, o.bind_host, o.port, advertise, app
+            s, self.clock, self.host, verifier, nonces, o.bind_host, o.port, advertise, app,
+            secret=secret, aws=aws,
         )
         server = SERVERS[o.protocol](ctx)
         http_port = o.port if shares_http_port(o.protocol) else o.http_port

@@ -12,11 +12,11 @@ the *endpoint* the worker registers, where a coordinator reaches it (spec §2.4 
 - ``grpc``: ``TransitionWorkerService`` on ``--port`` (plaintext with
   ``worker.grpc.plaintext=true``, else TLS from ``tpf.worker.grpc.tls-cert-file``/``-key-file``),
   the HTTP app on ``--http-port``; endpoint ``host:port``;
-- ``sqs``: **the hook for the SQS poller** (``tpf.transports.workers.remote.sqs_server``, being
-  merged separately). Its entry is to build ``SqsWorkerServer(aws, worker.sqs.request-queue-url,
-  response-queue-url, ctx.handler, secret, ctx.clock, nonces=ctx.nonces, tolerance_ms=...)``,
-  ``start()`` it and answer the request queue URL; ``stop`` is its ``aclose()`` (which waits for
-  the requests in flight). Until then choosing it is a configuration error naming this.
+- ``sqs``: the request poller (:class:`~tpf.transports.workers.remote.sqs_server.
+  SqsWorkerServer`) on ``worker.sqs.request-queue-url``, answering on
+  ``worker.sqs.response-queue-url`` (the process's AWS clients, from the same SQS settings as a
+  coordinator's); the HTTP app on ``--http-port``; endpoint the request queue URL. Its ``stop``
+  waits for the requests in flight.
 
 A protocol's ``stop`` runs after the host drained (no transition in flight), so it only closes
 the listener: ``grace_s`` bounds how long a reply still being written may take.
@@ -31,6 +31,7 @@ from typing import Protocol
 import grpc
 from aiohttp import web
 
+from tpf.aws.clients import AwsClients, error_code
 from tpf.config.settings import Settings
 from tpf.core.clock import Clock
 from tpf.core.errors import ConfigError
@@ -61,6 +62,8 @@ class ServerContext:
     port: int  # the protocol's port (--port; 0: a free one)
     advertise_host: str  # the host name coordinators reach this worker by
     http_app: web.Application  # the process's probe app, not started yet
+    secret: str = ""  # the protocol's shared secret (the SQS poller signs its answers)
+    aws: AwsClients | None = None  # opened for the SQS protocol only
     http_url: str = ""  # the probe app's URL, once it listens
 
 
@@ -125,27 +128,63 @@ class _Grpc:
             await server.stop(grace_s)
 
 
-class _SqsHook:
+class _Sqs:
     protocol = "sqs"
     shares_http_port = False
 
     def __init__(self, ctx: ServerContext) -> None:
-        raise ConfigError(
-            "tpf worker --protocol sqs: the SQS request poller is not wired into the worker "
-            "process in this build (see tpf.worker.servers)"
+        section = ctx.settings.worker_sqs
+        if not (section.request_queue_url and section.response_queue_url):
+            raise ConfigError(
+                "tpf worker --protocol sqs needs pipeline.orchestrator.worker.sqs."
+                "request-queue-url and response-queue-url"
+            )
+        if ctx.aws is None:
+            raise ConfigError("tpf worker --protocol sqs needs AWS clients (none were opened)")
+        from tpf.transports.workers.remote.sqs_server import SqsWorkerServer
+
+        self._request_queue_url = section.request_queue_url
+        self._aws = ctx.aws
+        self._queues = (
+            ("request-queue-url", section.request_queue_url),
+            ("response-queue-url", section.response_queue_url),
+        )
+        self._server = SqsWorkerServer(
+            ctx.aws,
+            section.request_queue_url,
+            section.response_queue_url,
+            ctx.handler,
+            ctx.secret,
+            ctx.clock,
+            nonces=ctx.nonces,
+            tolerance_ms=section.signature_tolerance_ms,
+            poll_start_delay_s=section.poll_start_delay_ms / 1000.0,
         )
 
-    async def start(self) -> str:  # pragma: no cover - never built
-        raise NotImplementedError
+    async def start(self) -> str:
+        # Refuse to start on a queue that is not there, naming it: a poller on a missing queue
+        # would only log its receive failures.
+        sqs = await self._aws.client("sqs")
+        for key, url in self._queues:
+            try:
+                await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            except Exception as exc:
+                raise ConfigError(
+                    f"pipeline.orchestrator.worker.sqs.{key}={url}: the queue cannot be read "
+                    f"({error_code(exc) or type(exc).__name__}); create it (tpf bootstrap aws) "
+                    "or fix the URL"
+                ) from None
+        await self._server.start()
+        return self._request_queue_url
 
-    async def stop(self, grace_s: float) -> None:  # pragma: no cover - never built
-        raise NotImplementedError
+    async def stop(self, grace_s: float) -> None:
+        await self._server.aclose()
 
 
 SERVERS: dict[str, Callable[[ServerContext], ProtocolServer]] = {
     "rest": _Rest,
     "grpc": _Grpc,
-    "sqs": _SqsHook,
+    "sqs": _Sqs,
 }
 
 
