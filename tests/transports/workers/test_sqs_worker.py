@@ -5,6 +5,7 @@ a raising handler, the poll-start delay and the drain on close."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 import orjson
@@ -93,23 +94,30 @@ async def test_the_response_is_signed_and_carries_the_tag_back(
 
 
 @pytest.mark.parametrize(
-    ("body", "outcome", "reason"),
+    ("make_body", "outcome", "reason"),
     [
-        ("not json", "malformed", None),
-        ('{"requestId":"tag:1"}', "malformed", None),
-        (encode(msgspec.structs.replace(signed(1), command_envelope='{"tenantId":"t2"}')),
+        (lambda: "not json", "malformed", None),
+        (lambda: '{"requestId":"tag:1"}', "malformed", None),
+        (lambda: encode(msgspec.structs.replace(signed(1), command_envelope='{"tenantId":"t2"}')),
          "unauthenticated", "signature"),
-        (encode(msgspec.structs.replace(signed(1), signature=None)),
+        (lambda: encode(msgspec.structs.replace(signed(1), signature=None)),
          "unauthenticated", "missing"),
-        (encode(signed(1, Signer(SECRET, FakeClock(SystemClock().now_ms() - 121_000)))),
+        (lambda: encode(signed(1, Signer(SECRET, FakeClock(SystemClock().now_ms() - 121_000)))),
          "unauthenticated", "stale"),
-        (encode(signed(1, Signer("another-secret", SystemClock()))),
+        (lambda: encode(signed(1, Signer("another-secret", SystemClock()))),
          "unauthenticated", "signature"),
     ],
+    ids=["not-json", "no-command", "tampered", "unsigned", "stale", "wrong-secret"],
 )
 async def test_bad_requests_are_deleted_unanswered(
-    aws: AwsClients, worker_queues: tuple[str, str], body: str, outcome: str, reason: str | None
+    aws: AwsClients,
+    worker_queues: tuple[str, str],
+    make_body: Callable[[], str],
+    outcome: str,
+    reason: str | None,
 ) -> None:
+    # Signed when the test runs, not at collection: a body stamped then may be stale by now.
+    body = make_body()
     request_url, response_url = worker_queues
     handler = EchoHandler()
     worker = server(aws, worker_queues, handler)
