@@ -130,7 +130,10 @@ def test_a_step_pinned_elsewhere_gets_a_channel_of_its_own() -> None:
 
 
 def test_a_step_pinned_to_rest_on_a_broker_lane_stays_on_rest() -> None:
-    lane = AwaitLane(load_settings({}, overrides=KAFKA), FakeKafkaChannel(), build=Builder())
+    build = Builder()
+    lane = AwaitLane(load_settings({}, overrides=KAFKA), FakeKafkaChannel(), build=build)
+    lane.check_hosted(pinned(InteractionApi()))  # hosted, and no channel opened for it
+    assert build.built == []
     routed = lane.route(parked(lane, InteractionApi()))
     assert routed.dispatch_state is DispatchState.DISPATCHED
     assert "channel" not in routed.transport_metadata

@@ -173,7 +173,8 @@ class AwaitLane:
                 continue
             try:
                 spec = effective_transport(step.transport_spec, self.settings)
-                self._channel_for(spec)
+                if not isinstance(spec, InteractionApi):  # REST needs no channel
+                    self._channel_for(spec)
             except ConfigError as exc:
                 raise ConfigError(
                     f"await step {step.step_id!r} of pipeline {pipeline.pipeline_id!r}: "
