@@ -3,12 +3,9 @@ service module imports its messages package-qualified (so it works from an insta
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = Path("tpf/transports/workers/remote/grpc")
@@ -17,7 +14,6 @@ GENERATED = [
 ]
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_proto_regenerates_the_checked_in_files(tmp_path: Path) -> None:
     # The Makefile's own recipe, into a scratch directory, with this interpreter's grpcio-tools;
     # -o: the venv stamp counts as current (this interpreter is the venv).
