@@ -19,12 +19,11 @@ collide), read at scrape time from what the parts count anyway:
 - ``tpf_worker_transitions_in_flight``, ``tpf_worker_draining``, ``tpf_worker_ready``;
 - ``tpf_worker_hosted_info{pipeline_id, contract_version, release_version, protocol}``.
 
-Signature refusals are counted by :class:`CountingVerifier`, the same for every protocol.
+Signature refusals are the :class:`Verifier`'s own counts, the same for every protocol.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -33,49 +32,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from tpf.core.clock import Clock
 from tpf.transports.workers.remote.host import WorkerHost
-from tpf.transports.workers.remote.nonces import NonceGuard
-from tpf.transports.workers.remote.signing import DEFAULT_TOLERANCE_MS, SignatureRejected, Verifier
+from tpf.transports.workers.remote.signing import Verifier
 
-__all__ = ["CountingVerifier", "WorkerCollector", "add_probe_routes"]
+__all__ = ["WorkerCollector", "add_probe_routes"]
 
 OUTCOMES = ("COMPLETED", "WAITING_EXTERNAL", "FAILED")
-
-
-class CountingVerifier(Verifier):
-    """A :class:`Verifier` that counts what it refuses, by reason (``unavailable`` when the
-    check could not finish: the shared nonce store failed)."""
-
-    def __init__(
-        self,
-        secret: str,
-        clock: Clock,
-        nonces: NonceGuard,
-        tolerance_ms: int = DEFAULT_TOLERANCE_MS,
-    ) -> None:
-        super().__init__(secret, clock, nonces, tolerance_ms)
-        self.refusals: Counter[str] = Counter()
-
-    async def verify(
-        self,
-        method: str,
-        path: str,
-        body: bytes,
-        timestamp: str | None,
-        nonce: str | None,
-        signed: str | None,
-    ) -> None:
-        try:
-            await super().verify(method, path, body, timestamp, nonce, signed)
-        except SignatureRejected as exc:
-            self.refusals[exc.reason] += 1
-            raise
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.refusals["unavailable"] += 1
-            raise
 
 
 class WorkerCollector:
@@ -84,7 +46,7 @@ class WorkerCollector:
     def __init__(
         self,
         host: WorkerHost,
-        verifier: CountingVerifier | None,
+        verifier: Verifier | None,
         *,
         protocol: str,
         ready: Callable[[], bool],

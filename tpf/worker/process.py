@@ -5,7 +5,7 @@
 1. the nonce guard ``tpf.worker.nonce-store`` chooses (:func:`tpf.stores.nonces.open_nonce_guard`:
    replicas sharing its SQLite file or DynamoDB table refuse a replay across them), and the
    protocol's shared secret and tolerance (``worker.<protocol>.shared-secret[-ref]``,
-   ``signature-tolerance``) in a :class:`~tpf.worker.observability.CountingVerifier`;
+   ``signature-tolerance``) in a :class:`~tpf.transports.workers.remote.signing.Verifier`;
 2. the pipelines as local transition workers behind a :class:`WorkerHost`, which advertises
    ``worker.artifact-id`` / ``-digest`` in its capability;
 3. the HTTP app (``/q/health``, ``/q/metrics``; for REST also the two worker routes) and the
@@ -50,10 +50,11 @@ from tpf.supervisors.hosted_workers import HostedWorkers, WorkerCommands
 from tpf.transports.workers.directory import WorkerDirectory
 from tpf.transports.workers.local import LocalTransitionWorker
 from tpf.transports.workers.remote.host import WorkerHost
+from tpf.transports.workers.remote.signing import Verifier
 from tpf.transports.workers.step_threads import StepThreads
 from tpf.worker.announce import AdminApiCommands, Registration
 from tpf.worker.lifecycle_store import StoreCommands, open_lifecycle_store
-from tpf.worker.observability import CountingVerifier, WorkerCollector, add_probe_routes
+from tpf.worker.observability import WorkerCollector, add_probe_routes
 from tpf.worker.servers import SERVERS, ProtocolServer, ServerContext, address, shares_http_port
 
 __all__ = ["WorkerOptions", "WorkerProcess"]
@@ -145,7 +146,7 @@ class WorkerProcess:
         health = getattr(nonces, "health", None)
         self._readiness = Readiness([health] if health is not None else [], self.clock)
         tolerance = protocol_section(s, o.protocol).signature_tolerance_ms
-        verifier = CountingVerifier(secret, self.clock, nonces, tolerance)
+        verifier = Verifier(secret, self.clock, nonces, tolerance)
         for worker in self.workers:
             self._stack.push_async_callback(worker.aclose)
         app = web.Application()

@@ -70,8 +70,11 @@ class WorkerRestServer:
         self._verifier = verifier
         self._enabled = enabled
         self._max_body_bytes = max_body_bytes
-        # Refusals by reason, for the worker's /q/metrics; never echoed in detail.
-        self.rejections: Counter[str] = Counter()
+
+    @property
+    def rejections(self) -> Counter[str]:
+        """Refusals by reason (the verifier counts them), never echoed in detail."""
+        return self._verifier.refusals if self._verifier is not None else Counter()
 
     def add_routes(self, app: web.Application) -> None:
         """Register both routes on ``app`` (before it starts)."""
@@ -132,7 +135,6 @@ class WorkerRestServer:
                 headers.get(SIGNATURE_HEADER),
             )
         except SignatureRejected as exc:
-            self.rejections[exc.reason] += 1
             LOG.warning("refused a signed REST worker request: %s", exc.reason)
             return _error(401, "UNAUTHORIZED", f"signature refused: {exc.reason}")
         except asyncio.CancelledError:
@@ -140,7 +142,6 @@ class WorkerRestServer:
         except Exception:
             # The check itself could not finish (the shared nonce store failed): the request
             # is neither authenticated nor forged, so not a 401; it fails closed, retryably.
-            self.rejections["unavailable"] += 1
             LOG.exception("could not check a REST worker request's signature")
             return _error(
                 503, "SIGNATURE_CHECK_UNAVAILABLE", "the worker cannot check signatures right now"

@@ -10,10 +10,12 @@ which may be shared by every replica of a worker).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,6 +100,7 @@ class Verifier:
         self._clock = clock
         self._nonces = nonces
         self.tolerance_ms = tolerance_ms
+        self.refusals: Counter[str] = Counter()
 
     async def verify(
         self,
@@ -109,7 +112,29 @@ class Verifier:
         signed: str | None,
     ) -> None:
         """Return if the request holds, else raise :class:`SignatureRejected`. The nonce is
-        claimed only once everything else holds, so a forged request cannot burn one."""
+        claimed only once everything else holds, so a forged request cannot burn one. Every
+        refusal is counted in :attr:`refusals` by reason (``unavailable`` when the check could
+        not finish: the shared nonce store failed), for the worker's metrics."""
+        try:
+            await self._check(method, path, body, timestamp, nonce, signed)
+        except SignatureRejected as exc:
+            self.refusals[exc.reason] += 1
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.refusals["unavailable"] += 1
+            raise
+
+    async def _check(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        timestamp: str | None,
+        nonce: str | None,
+        signed: str | None,
+    ) -> None:
         if not timestamp or not nonce or not signed:
             raise SignatureRejected("missing", "missing signature headers")
         try:
