@@ -34,6 +34,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -51,6 +52,7 @@ _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 _MAX_BATCH = 1024  # bounds one transaction's size (and the latency of the first op in it)
 CHECKPOINT_IDLE_S = 1.0  # a pause in writes this long checkpoints the WAL
 CHECKPOINT_EVERY = 256  # write commits between checkpoints when writes never pause
+BUSY_TIMEOUT_MS = 5000  # how long a statement waits for another connection's lock
 
 LOG = logging.getLogger(__name__)
 
@@ -113,6 +115,32 @@ def _refusal(path: str, exc: BaseException) -> StoreUnusable:
     return StoreUnusable(
         f"the SQLite database {path} cannot be used: {problem}" + (f"; {remedy}" if remedy else "")
     )
+
+
+def _enter_wal(conn: sqlite3.Connection, path: str) -> None:
+    """Switch ``conn``'s database to WAL, waiting for another connection that holds a lock.
+
+    Switching a rollback-journal file (a new one) to WAL takes a read lock, then the write
+    lock. When another process holds the write lock meanwhile (replicas opening one shared
+    file at once, the other already writing its schema), SQLite refuses at once with
+    SQLITE_BUSY instead of calling the busy handler, since waiting while holding the read
+    lock could deadlock. So this retries, with the read lock released in between, for as long
+    as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            busy = code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+            LOG.debug("SQLite database %s is locked by another connection; retrying WAL", path)
+        time.sleep(pause)  # on the database thread, before it serves anything
+        pause = min(pause * 2, 0.1)
 
 
 def _describe(exc: BaseException) -> str:
@@ -228,10 +256,18 @@ class GroupCommitDatabase:
     def _connect(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+        try:
+            _enter_wal(conn, self.path)
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _serve(self) -> None:
