@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from tpf.core.history import HistoryEntry
 from tpf.core.record_base import Record as Record
 
 # Release and worker records live in tpf.core.release_records; re-exported here for the many
@@ -185,6 +186,11 @@ class ExecutionRecord(Record, frozen=True, kw_only=True):
     ttl_epoch_s: int = 0
     dead_letters: tuple[DeadLetterEnvelope, ...] = ()
     redrives: tuple[RedriveEntry, ...] = ()
+    # Ours (issue 12): the id of the step at current_step_index (searchable), and the bounded
+    # journal of committed changes (tpf.core.history), committed with the change it records.
+    current_step_id: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    history_dropped: int = 0
 
     @property
     def terminal(self) -> bool:

@@ -31,6 +31,7 @@ from tpf.core.records import (
     WorkerEvent,
     WorkerRecord,
 )
+from tpf.core.search import ExecutionPage, ExecutionQuery, InteractionPage
 from tpf.stores.health import StoreHealth
 
 
@@ -115,8 +116,20 @@ class ExecutionStore(Protocol):
 
     async def count_by_status(self) -> dict[str, int]:
         """Number of stored executions per status (for metrics and tests): terminal ones count
-        until they are deleted, which happens lazily after their retention. The embedded stores
-        answer in O(statuses) (counts kept with every write), DynamoDB with a Scan."""
+        until they are deleted, which happens lazily after their retention. Every store answers
+        in O(statuses) from counts kept with every write (DynamoDB: counter items), never by
+        scanning the executions."""
+        ...
+
+    async def search(
+        self, query: ExecutionQuery, limit: int, cursor: str | None, now_ms: int
+    ) -> ExecutionPage:
+        """The tenant's live executions matching ``query``, newest first (see
+        :mod:`tpf.core.search`): at most ``limit`` after the page ``cursor`` ended, with the
+        next page's cursor when more may follow. One index range read per page (plus, on
+        DynamoDB, one per shard); filters the index does not key on are applied to what it
+        reads, continuing until ``limit`` items matched or the range is exhausted. A bad cursor
+        raises :class:`tpf.errors.ValidationError` naming ``cursor``."""
         ...
 
 
@@ -152,6 +165,29 @@ class AwaitStore(Protocol):
     ) -> list[AwaitInteraction]:
         """Pending (``PENDING_INTERACTION_STATUSES``) interactions of the tenant matching every
         given filter exactly, ordered by ``deadline_epoch_ms`` then ``interaction_id``."""
+        ...
+
+    async def page_pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        execution_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InteractionPage:
+        """:meth:`query_pending` with an ``execution_id`` filter and keyset paging: the page
+        after ``cursor`` (a :class:`tpf.core.search.PendingKey`), with the next cursor when
+        more may follow. Uses an index for every filter."""
+        ...
+
+    async def list_for_execution(
+        self, tenant_id: str, execution_id: str, limit: int = 200
+    ) -> list[AwaitInteraction]:
+        """Every interaction of the execution (any status), oldest first by
+        ``created_at_epoch_ms`` then id, at most ``limit``. Uses an index."""
         ...
 
     async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
