@@ -18,13 +18,15 @@ HISTORY_LIMIT = 100  # entries kept per execution (the first one plus the latest
 TEXT_LIMIT = 512  # characters kept of an entry's free-text fields
 
 
-class HistoryEntry(Record, frozen=True, kw_only=True):
-    """One committed change of an execution.
+class HistoryEntry(Record, frozen=True, kw_only=True, omit_defaults=True):
+    """One committed change of an execution (unset fields are left out of the stored JSON).
 
-    ``kind`` names the change: ``SUBMITTED``, ``STARTED`` (a lease claimed), ``PARKED`` (waiting
-    on an interaction), ``RESUMED`` (an interaction's resolution applied), ``RETRY_SCHEDULED``,
-    ``SUCCEEDED``, ``FAILED``, ``CANCELLED``, ``REDRIVEN``, ``TAKEN_OVER`` (a lease claimed
-    after another owner's expired). ``from_status`` is ``None`` for the submit.
+    ``kind`` names the change: ``SUBMITTED``, ``PARKED`` (waiting on an interaction),
+    ``RESUMED`` (a completion applied), ``AWAIT_TIMED_OUT``, ``RETRY_SCHEDULED``, ``SUCCEEDED``,
+    ``FAILED``, ``CANCELLED``, ``REDRIVEN``. A lease claim is not an entry of its own (on
+    DynamoDB it is an attribute-only update that never rewrites the record): the entry that ends
+    a transition carries its run time, who ran it, and ``took_over`` when its lease was claimed
+    after another owner's had expired. ``from_status`` is ``None`` for the submit.
     """
 
     at_epoch_ms: int
@@ -43,6 +45,7 @@ class HistoryEntry(Record, frozen=True, kw_only=True):
     completed_by: str | None = None  # the completion's actor
     idempotency_key: str | None = None  # the completion's idempotency key
     reason: str | None = None  # an operator's reason (cancel, re-drive)
+    took_over: bool = False
 
 
 def _trim(text: str | None) -> str | None:
