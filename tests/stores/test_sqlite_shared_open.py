@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tpf.core.errors import StoreUnusable
 from tpf.stores.nonces.sqlite import NonceDatabase
 from tpf.stores.sqlite import db as sqlite_db
 
@@ -78,7 +79,7 @@ async def test_a_lock_never_released_is_refused_with_the_file_named(
     path = tmp_path / "held.sqlite3"
     other = _hold_write_lock(path)
     try:
-        with pytest.raises(sqlite_db.StoreUnusable, match=r"held\.sqlite3.*locked"):
+        with pytest.raises(StoreUnusable, match=r"held\.sqlite3.*locked"):
             await asyncio.wait_for(NonceDatabase.open(str(path)), 10)
         assert retried.event.is_set()
     finally:

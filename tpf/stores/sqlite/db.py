@@ -16,7 +16,7 @@ have their answers; :meth:`close` ends with a TRUNCATE checkpoint, so a cleanly 
 database is one self-contained file even if a reader (``tpf state check``) was open meanwhile.
 
 Store faults (SQLite's result codes for a full disk, an I/O error, a read-only, locked or
-corrupted database: :func:`is_store_fault`) reach callers as
+corrupted database: :func:`tpf.stores.sqlite.faults.is_store_fault`) reach callers as
 :class:`~tpf.errors.StoreUnavailable`, recorded in :attr:`GroupCommitDatabase.health` (one log
 line, readiness DOWN) until a write commits again. SQLite rolls a whole transaction back on
 some of them (``SQLITE_FULL``, ``SQLITE_IOERR``...): then the batch stops there and every one of
@@ -42,6 +42,7 @@ from typing import Any, Self, TypeVar
 from tpf.config.settings import SQLITE_SYNCHRONOUS
 from tpf.core.errors import StoreUnavailable, StoreUnusable
 from tpf.stores.health import StoreHealth
+from tpf.stores.sqlite.faults import REMEDY, describe, is_store_fault, refusal
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -56,32 +57,6 @@ BUSY_TIMEOUT_MS = 5000  # how long a statement waits for another connection's lo
 
 LOG = logging.getLogger(__name__)
 
-# Primary result codes that say the database itself failed, not the statement (a constraint,
-# a bug in our SQL): a retry may succeed once the operator frees space or fixes permissions.
-_FAULT_CODES = frozenset(
-    {
-        sqlite3.SQLITE_PERM,
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_NOMEM,
-        sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_CORRUPT,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_CANTOPEN,
-        sqlite3.SQLITE_PROTOCOL,
-        sqlite3.SQLITE_NOTADB,
-    }
-)
-# What an operator does about a database startup refuses, by primary result code.
-_REMEDY = {
-    sqlite3.SQLITE_CORRUPT: "restore a backup (see tpf state check and tpf state backup)",
-    sqlite3.SQLITE_NOTADB: "restore a backup (see tpf state check and tpf state backup)",
-    sqlite3.SQLITE_READONLY: "make the file and its directory writable",
-    sqlite3.SQLITE_PERM: "make the file and its directory writable",
-    sqlite3.SQLITE_CANTOPEN: "make the file and its directory writable",
-    sqlite3.SQLITE_FULL: "free disk space",
-}
 # The table of the readiness write probe (and of the startup writability check).
 _PROBE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS store_probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"
@@ -89,32 +64,6 @@ _PROBE_SCHEMA = (
 _PROBE_WRITE = (
     "INSERT INTO store_probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1"
 )
-
-
-def is_store_fault(exc: BaseException) -> bool:
-    """Whether ``exc`` is a fault of the database (disk, file, lock) rather than of an
-    operation; an ``OSError`` is one too (the directory cannot be created)."""
-    if isinstance(exc, OSError):
-        return True
-    if not isinstance(exc, sqlite3.Error):
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in _FAULT_CODES
-    # Raised without a result code (not by SQLite itself): judge by the class.
-    return type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.InternalError)
-
-
-def _refusal(path: str, exc: BaseException) -> StoreUnusable:
-    """Why startup refuses the database at ``path``, and what to do about it."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    remedy = _REMEDY.get(code & 0xFF) if code is not None else None
-    if isinstance(exc, OSError):
-        remedy = "check the path: its directory must be a writable directory"
-    problem = exc.detail if isinstance(exc, StoreUnavailable) else str(exc)
-    return StoreUnusable(
-        f"the SQLite database {path} cannot be used: {problem}" + (f"; {remedy}" if remedy else "")
-    )
 
 
 def _enter_wal(conn: sqlite3.Connection, path: str) -> None:
@@ -141,11 +90,6 @@ def _enter_wal(conn: sqlite3.Connection, path: str) -> None:
             LOG.debug("SQLite database %s is locked by another connection; retrying WAL", path)
         time.sleep(pause)  # on the database thread, before it serves anything
         pause = min(pause * 2, 0.1)
-
-
-def _describe(exc: BaseException) -> str:
-    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
-    return f"{name}: {exc}"
 
 
 class GroupCommitDatabase:
@@ -207,13 +151,13 @@ class GroupCommitDatabase:
                     shown += f" and {len(problems) - 3} more"
                 raise StoreUnusable(
                     f"the SQLite database {path} fails PRAGMA quick_check ({shown}); "
-                    + _REMEDY[sqlite3.SQLITE_CORRUPT]
+                    + REMEDY[sqlite3.SQLITE_CORRUPT]
                 )
             await db.run(_probe_write, atomic=True)  # it can commit a write
             db._opened = True
         except StoreUnavailable as exc:
             await db.close()
-            raise _refusal(path, exc.__cause__ or exc) from exc
+            raise refusal(path, exc.__cause__ or exc) from exc
         except BaseException:
             await db.close()
             raise
@@ -327,7 +271,7 @@ class GroupCommitDatabase:
         mapped: list[_Outcome] = []
         for future, ok, value in outcomes:
             if not ok and is_store_fault(value):
-                detail = _describe(value)
+                detail = describe(value)
                 if id(value) not in recorded:
                     recorded.add(id(value))
                     if self._opened:  # a refused open says it once, as StoreUnusable
