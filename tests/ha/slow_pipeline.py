@@ -1,8 +1,12 @@
-"""A pipeline whose first step is slow until a deadline: the takeover test's workload.
+"""A pipeline whose first step is slow until a deadline or a gate: the takeover test's workload.
 
-Step 0 sleeps until ``deadlineEpochMs`` from its input (so a coordinator killed during it holds
-a lease on a running transition, while a re-run after the deadline is instant), step 1 awaits an
-answer, step 2 finishes. ``python -m tpf.cli serve --pipeline tests.ha.slow_pipeline:pipeline``.
+Step 0 runs until ``deadlineEpochMs`` from its input, or, when the input names a ``gate`` file,
+until that file exists (the deadline then only bounds the wait): a coordinator killed during it
+holds a lease on a running transition, while a re-run after the deadline, or once the test has
+opened the gate, is instant. A gate makes the step's length the test's decision, not the wall
+clock's, so a loaded machine cannot end the step before the test has looked at it. Step 1
+awaits an answer, step 2 finishes.
+``python -m tpf.cli serve --pipeline tests.ha.slow_pipeline:pipeline``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import anyio
 import msgspec
 
 from tpf.authoring.pipeline import Pipeline
@@ -21,6 +26,7 @@ AWAIT_STEP_ID = "answer"
 class Job(msgspec.Struct, frozen=True, rename="camel"):
     n: int
     deadline_epoch_ms: int
+    gate: str | None = None  # a file path: the step ends once it exists
 
 
 class Prepared(msgspec.Struct, frozen=True, rename="camel"):
@@ -42,9 +48,16 @@ pipeline = Pipeline(PIPELINE_ID)
 
 @pipeline.step("slow")
 async def slow(job: Job) -> Prepared:
-    remaining_s = job.deadline_epoch_ms / 1000.0 - time.time()
-    if remaining_s > 0:
-        await asyncio.sleep(remaining_s)
+    if job.gate is None:
+        remaining_s = job.deadline_epoch_ms / 1000.0 - time.time()
+        if remaining_s > 0:
+            await asyncio.sleep(remaining_s)
+        return Prepared(n=job.n)
+    # The gate is a file the test process creates: there is no event to wait on across
+    # processes, so the step looks for it every 20 ms, up to the deadline.
+    gate = anyio.Path(job.gate)
+    while not await gate.exists() and time.time() * 1000 < job.deadline_epoch_ms:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
     return Prepared(n=job.n)
 
 
