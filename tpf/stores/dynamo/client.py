@@ -346,24 +346,6 @@ class Dynamo:
             else:
                 raise RetryableError(f"DynamoDB batch_write_item on {table}: items unprocessed")
 
-    async def scan_all(
-        self, table: str, *, projection: str, names: dict[str, str] | None = None
-    ) -> list[Item]:
-        items: list[Item] = []
-        start: Item | None = None
-        while True:
-            result = await self.call(
-                "scan",
-                TableName=table,
-                ProjectionExpression=projection,
-                ExpressionAttributeNames=names,
-                ExclusiveStartKey=start,
-            )
-            items.extend(result.get("Items", []))
-            start = result.get("LastEvaluatedKey")
-            if start is None:
-                return items
-
 
 def _backoff_s(attempt: int) -> float:
     return float(min(1.0, 0.05 * 2**attempt))
