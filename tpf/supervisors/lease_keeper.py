@@ -44,6 +44,9 @@ class LeaseKeeper:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._tickets: set[Ticket] = set()
+        # Claims revoked before their transition started (an operator's cancel that arrived
+        # between the claim and the run): ``(tenant, execution, version)``.
+        self._revoked: set[tuple[str, str, int]] = set()
         lease_ms = engine.settings.execution.lease_ms
         self._renew_after_ms = max(
             1, int(lease_ms * engine.settings.execution.lease_renew_fraction)
@@ -64,6 +67,11 @@ class LeaseKeeper:
         Raises :class:`LeaseLost` if the lease was lost while it ran; ``on_lost`` (the worker's
         ``cancel``) is called then, before ``work`` is cancelled.
         """
+        claim = (record.tenant_id, record.execution_id, record.version)
+        if claim in self._revoked:
+            self._revoked.discard(claim)
+            work.close()
+            raise LeaseLost(f"lease revoked on execution {record.execution_id}")
         ticket = Ticket(record, self._engine.clock.now_ms() + self._renew_after_ms, on_lost)
         task = asyncio.ensure_future(work)
         ticket.task = task
@@ -76,6 +84,35 @@ class LeaseKeeper:
             raise
         finally:
             self._tickets.discard(ticket)
+
+    async def revoke(self, tenant_id: str, execution_id: str, version: int | None) -> bool:
+        """Cancel every transition this process runs for the execution, as if its lease were
+        lost (an operator's cancel); whether one was running. Their results are thrown away.
+        With ``version`` (the claim this process holds), a transition of that claim that has
+        not started yet never starts."""
+        if version is not None:
+            if len(self._revoked) > 1000:  # claims whose run ended before the revoke: forget
+                self._revoked.clear()
+            self._revoked.add((tenant_id, execution_id, version))
+        tickets = [
+            t
+            for t in self._tickets
+            if t.tenant_id == tenant_id and t.execution_id == execution_id and not t.lost
+        ]
+        for ticket in tickets:
+            self._revoked.discard((tenant_id, execution_id, ticket.version))
+            await self._cancel(ticket)
+        return bool(tickets)
+
+    async def _cancel(self, ticket: Ticket) -> None:
+        ticket.lost = True
+        if ticket.on_lost is not None:
+            try:
+                await ticket.on_lost(ticket.tenant_id, ticket.execution_id)
+            except Exception:  # the lease is lost either way: cancel our side regardless
+                LOG.exception("cancelling the worker's transition failed")
+        if ticket.task is not None:
+            ticket.task.cancel()
 
     async def tick(self) -> int:
         """Renew every lease that is due for renewal; returns how many were renewed or lost."""
@@ -96,18 +133,11 @@ class LeaseKeeper:
                 ticket.renew_at_ms = now + self._renew_after_ms
                 engine.counters["lease_renewals"] += 1
                 continue
-            ticket.lost = True
             engine.counters["leases_lost"] += 1
             LOG.warning(
                 "lease lost on execution %s/%s; cancelling its transition",
                 ticket.tenant_id,
                 ticket.execution_id,
             )
-            if ticket.on_lost is not None:
-                try:
-                    await ticket.on_lost(ticket.tenant_id, ticket.execution_id)
-                except Exception:  # the lease is lost either way: cancel our side regardless
-                    LOG.exception("cancelling the worker's transition failed")
-            if ticket.task is not None:
-                ticket.task.cancel()
+            await self._cancel(ticket)
         return done
