@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.actors.metrics import EngineMetrics
 from tpf.actors.watchers import Watchers
 from tpf.config.settings import Settings
 from tpf.core.clock import Clock
@@ -56,6 +57,7 @@ class Engine:
     )
     interaction_stored: Callable[[AwaitInteraction], None] = lambda interaction: None
     await_metrics: AwaitMetrics = field(default_factory=AwaitMetrics)
+    metrics: EngineMetrics = field(default_factory=EngineMetrics)  # /q/metrics, spec §10 names
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -99,6 +99,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
             release=stored.release_version,
         )
         engine.counters["submitted"] += 1
+        engine.metrics.learn(stored.tenant_id, stored.pipeline_id)
         engine.committed(stored)
         self._tell_self(RunClaimed(stored))
         return Submitted(stored, duplicate=False)
