@@ -239,3 +239,18 @@ async def test_worker_records_are_gauged_by_state(h: Harness) -> None:
     assert value(stale, records, **ids, state="STALE") == 2
     assert value(stale, records, **ids, state="HEALTHY") == 0
     assert value(stale, records, **ids, state="DRAINING") == 1
+
+
+async def test_a_transition_waiting_for_a_slot_counts_as_saturated(build: HarnessFactory) -> None:
+    h = await build(workers__max_in_flight=1)
+    pipeline, gate = blocking_pipeline()
+    await h.release(pipeline)
+    first = (await h.coordinator.submit(TENANT, pipeline.pipeline_id, {"value": "a"})).execution_id
+    await gate.entered.wait()
+    assert value(await scrape(h), "tpf_orchestrator_transition_saturated_total") == 0
+    second = await h.coordinator.submit(TENANT, pipeline.pipeline_id, {"value": "b"})
+    await h.idle()  # its actor reaches the full semaphore and waits there
+    assert value(await scrape(h), "tpf_orchestrator_transition_saturated_total") == 1
+    gate.release.set()
+    await h.settle(first)
+    await h.settle(second.execution_id)

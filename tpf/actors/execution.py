@@ -169,6 +169,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
     async def _work(self) -> None:
         engine = self.engine
         tenant_id, execution_id = cast(tuple[str, str], self.key)
+        engine.metrics.note_admission(engine.in_flight)
         async with engine.in_flight:
             claimed = await engine.stores.executions.claim_lease(
                 tenant_id,
@@ -181,6 +182,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
                 claimed = await self._transition(claimed)
 
     async def _run(self, claimed: ExecutionRecord | None) -> None:
+        self.engine.metrics.note_admission(self.engine.in_flight)
         async with self.engine.in_flight:
             while claimed is not None:
                 claimed = await self._transition(claimed)

@@ -20,6 +20,8 @@ which keeps a scrape O(statuses + pipelines).
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tpf.core.records import (
@@ -89,6 +91,11 @@ class EngineMetrics:
             "Transitions running in this coordinator now",
             registry=r,
         )
+        self.transition_saturated = Counter(
+            "tpf_orchestrator_transition_saturated",
+            "Transitions that had to wait for a free slot (worker.max-in-flight reached)",
+            registry=r,
+        )
         self.transport_failures = Counter(
             "tpf_worker_transport_failures",
             "Transition calls that got no valid reply from their worker, by category "
@@ -155,6 +162,11 @@ class EngineMetrics:
         if failure is not None and failure.failure_class == TRANSPORT_FAILURE_CLASS:
             category = (failure.error_code or "").removeprefix(TRANSPORT_ERROR_PREFIX).lower()
             self.transport_failures.labels(protocol, _label(category, "unexpected")).inc()
+
+    def note_admission(self, slots: asyncio.Semaphore) -> None:
+        """A transition is about to take one of ``slots``: count it if it has to wait."""
+        if slots.locked():
+            self.transition_saturated.inc()
 
     # ------------------------------------------------------------------ failures and DLQ
 
