@@ -200,6 +200,7 @@ class ExecutionCommits:
             )
         else:
             engine.counters["failed"] += 1
+            engine.metrics.execution_failed(committed)
             log_failed(committed)
             engine.dead_letter_committed(committed.dead_letters[-1])
 
@@ -321,6 +322,7 @@ class ExecutionCommits:
             return ended
         engine.counters["failed"] += 1
         engine.counters["await_timeouts"] += 1
+        engine.metrics.execution_failed(ended)
         log_failed(ended)
         engine.dead_letter_committed(ended.dead_letters[-1])
         await self.mark_applied(interaction)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpf.actors.journal import StepIds
+from tpf.actors.metrics import EngineMetrics
 from tpf.actors.watchers import Watchers
 from tpf.config.settings import Settings
 from tpf.core.clock import Clock
@@ -55,6 +56,7 @@ class Engine:
     )
     interaction_stored: Callable[[AwaitInteraction], None] = lambda interaction: None
     await_metrics: AwaitMetrics = field(default_factory=AwaitMetrics)
+    metrics: EngineMetrics = field(default_factory=EngineMetrics)  # /q/metrics, spec §10 names
     extra: dict[str, Any] = field(default_factory=dict)
     # The step ids of each pinned release, for the history entries and current_step_id.
     step_ids: StepIds = field(default_factory=StepIds)

@@ -105,6 +105,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
             release=stored.release_version,
         )
         engine.counters["submitted"] += 1
+        engine.metrics.learn(stored.tenant_id, stored.pipeline_id)
         engine.committed(stored)
         self._tell_self(RunClaimed(stored))
         return Submitted(stored, duplicate=False)
@@ -181,6 +182,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
     async def _work(self) -> None:
         engine = self.engine
         tenant_id, execution_id = cast(tuple[str, str], self.key)
+        engine.metrics.note_admission(engine.in_flight)
         async with engine.in_flight:
             claimed = await engine.stores.executions.claim_lease(
                 tenant_id,
@@ -193,6 +195,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
                 claimed = await self._transition(claimed)
 
     async def _run(self, claimed: ExecutionRecord | None) -> None:
+        self.engine.metrics.note_admission(self.engine.in_flight)
         async with self.engine.in_flight:
             while claimed is not None:
                 claimed = await self._transition(claimed)

@@ -77,14 +77,24 @@ async def run_transition(
     worker = await engine.workers.resolve(claimed.tenant_id, identity)
     if worker is None:
         return no_worker_result(identity)
-    try:
-        return await leases.run(claimed, worker.execute(command), on_lost=worker.cancel)
-    except LeaseLost:
-        return None
-    except Exception as exc:  # the transport failed, not the step
-        return failure_result(exc, retryable=True, detail=error_detail(exc))
-    finally:
-        ran_by(worker.ran_by(command.transition_key) if isinstance(worker, WorkerPool) else None)
+    metrics = engine.metrics
+    metrics.transition_dispatched.labels(worker.protocol).inc()
+    started_ms = engine.clock.now_ms()
+    result: TransitionResult | None
+    with metrics.transition_active.track_inprogress():
+        try:
+            result = await leases.run(claimed, worker.execute(command), on_lost=worker.cancel)
+        except LeaseLost:
+            result = None
+        except Exception as exc:  # the transport failed, not the step
+            metrics.transport_failures.labels(worker.protocol, "unexpected").inc()
+            result = failure_result(exc, retryable=True, detail=error_detail(exc))
+        finally:
+            ran_by(
+                worker.ran_by(command.transition_key) if isinstance(worker, WorkerPool) else None
+            )
+    metrics.transition_finished(worker.protocol, result, engine.clock.now_ms() - started_ms)
+    return result
 
 
 async def build_command(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
+from tpf.actors.context import Engine
 from tpf.actors.messages import ActivateRelease, RecordWorkerEvent, RegisterRelease
 from tpf.actors.registry import REGISTRY
 from tpf.actors.runtime import ActorSystem
@@ -30,6 +31,7 @@ class RegistryCommands:
     clock: Clock
     system: ActorSystem
     hosted: HostedWorkers
+    engine: Engine
 
     @property
     def ask_timeout_s(self) -> float:
@@ -44,6 +46,7 @@ class RegistryCommands:
             RegisterRelease(descriptor_path),
             timeout_s=self.ask_timeout_s,
         )
+        self.engine.metrics.learn(tenant_id, pipeline_id)
         await self.hosted.learn(tenant_id, record)
         return record
 
@@ -56,6 +59,7 @@ class RegistryCommands:
             ActivateRelease(release_version),
             timeout_s=self.ask_timeout_s,
         )
+        self.engine.metrics.release_activated(tenant_id, pipeline_id)
         await self.hosted.learn(tenant_id, record)
         return record
 
@@ -72,6 +76,7 @@ class RegistryCommands:
             RecordWorkerEvent(event),
             timeout_s=self.ask_timeout_s,
         )
+        self.engine.metrics.learn(event.tenant_id, event.pipeline_id)
         return self._with_state(record)
 
     async def register_worker(

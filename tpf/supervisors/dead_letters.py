@@ -91,6 +91,7 @@ class DeadLetters:
             envelope.tenant_id, envelope.execution_id, envelope.transition_key
         )
         engine.counters["dlq_published"] += 1
+        engine.metrics.dlq_published(envelope, engine.settings.dlq.provider)
         if LOG.isEnabledFor(logging.DEBUG):
             step, attempt = events.step_and_attempt(envelope.transition_key)
             ids = (envelope.tenant_id, envelope.execution_id, step, attempt)

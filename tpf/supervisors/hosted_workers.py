@@ -119,6 +119,10 @@ class HostedWorkers:
     def host(self, worker: LocalTransitionWorker) -> None:
         self._hosted[worker.identity] = worker
 
+    def pipelines(self) -> set[tuple[str, str]]:
+        """``(tenant, pipeline)`` of every record this coordinator keeps (for metrics)."""
+        return {(tenant_id, identity[0]) for tenant_id, identity in self._announced}
+
     def announce(self, tenant_id: str, worker: LocalTransitionWorker) -> None:
         """Keep a record of ``worker`` for ``tenant_id`` (written by the next :meth:`tick`),
         without knowing a release of it: a worker process is told its tenants."""

@@ -16,6 +16,7 @@ from tpf.actors.messages import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
 from tpf.core import interactions as inter
 from tpf.core.events import log_timed_out
+from tpf.core.records import ExecutionStatus
 from tpf.supervisors.leadership import AlwaysLeader, Leadership
 
 LOG = logging.getLogger("tpf.sweeper")
@@ -32,6 +33,7 @@ class Sweeper:
     async def tick(self) -> int:
         if not await self._leadership.is_leader():
             return 0  # another coordinator sweeps (tpf.sweeper.leader-election)
+        self._engine.metrics.sweeper_runs.inc()
         return await self.time_out_awaits() + await self.dispatch_due()
 
     async def time_out_awaits(self) -> int:
@@ -47,6 +49,7 @@ class Sweeper:
                 continue  # completed (or timed out elsewhere) meanwhile
             count += 1
             engine.counters["await_timed_out"] += 1
+            engine.metrics.sweeper_await_timeouts.inc()
             log_timed_out(LOG, timed_out, "sweeper")
             await self._system.tell(
                 EXECUTION, (timed_out.tenant_id, timed_out.execution_id), Resolve(timed_out)
@@ -61,4 +64,8 @@ class Sweeper:
         for record in due:
             await self._system.tell(EXECUTION, (record.tenant_id, record.execution_id), WORK)
         engine.counters["swept"] += len(due)
+        # A due RUNNING record's lease expired with its holder: the next claim takes it over.
+        takeovers = sum(record.status is ExecutionStatus.RUNNING for record in due)
+        engine.metrics.lease_takeovers.inc(takeovers)
+        engine.metrics.sweeper_recoveries.inc(len(due))
         return len(due)
