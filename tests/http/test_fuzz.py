@@ -113,6 +113,7 @@ def _path_values(served: Served) -> dict[str, st.SearchStrategy[str]]:
         "executionId": st.one_of(noise, st.uuids().map(str)),
         "releaseVersion": st.one_of(st.just(served.release_version), noise),
         "workerId": st.one_of(st.just("w-1"), noise),
+        "interactionId": st.one_of(st.just(served.interaction_id), noise, st.uuids().map(str)),
     }
 
 
