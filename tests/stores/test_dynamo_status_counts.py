@@ -8,6 +8,7 @@ new status without taking it out of the old one (so no count goes negative) and 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from msgspec.structs import replace
@@ -16,11 +17,17 @@ from tests.stores.test_dynamo_specific import DynamoProbe
 from tests.stores.test_search_contract import rec
 from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
+from tpf.core.errors import RetryableError
 from tpf.core.records import ExecutionStatus
 from tpf.core.search import ExecutionQuery
 from tpf.stores.dynamo import DynamoExecutionStore
 from tpf.stores.dynamo.codec import S
-from tpf.stores.dynamo.status_counts import counter_keys
+from tpf.stores.dynamo.status_counts import (
+    COUNTS_PARTITION,
+    count_action,
+    counter_keys,
+    transact_counted,
+)
 
 T0 = rec(0).updated_at_epoch_ms
 
@@ -44,7 +51,7 @@ async def _make_old(probe: DynamoProbe, execution_id: str) -> None:
             "REMOVE status_counted, search_key, search_status_key, search_pipeline_key, search_sort"
         ),
     )
-    for key in counter_keys(probe.settings.dynamo.search_shards):
+    for key in counter_keys(probe.settings.dynamo.count_shards):
         await probe.client.delete_item(TableName=table, Key=key)
 
 
@@ -90,3 +97,35 @@ async def test_claims_and_takeovers_move_counts_exactly(probe: DynamoProbe) -> N
     found = await store.search(running, 10, None, T0 + 5_000)
     assert [r.execution_id for r in found.items] == ["e001", "e002"]
     assert probe.ops["Scan"] == 0
+
+
+class Conflicting:
+    """A Dynamo whose first transactions collide (the client's RetryableError), recording each
+    try's actions."""
+
+    def __init__(self, conflicts: int) -> None:
+        self.conflicts = conflicts
+        self.tries: list[list[dict[str, Any]]] = []
+
+    async def transact_write(self, actions: list[dict[str, Any]]) -> None:
+        self.tries.append(actions)
+        if len(self.tries) <= self.conflicts:
+            raise RetryableError("TransactionCanceledException: TransactionConflict")
+
+
+async def test_a_counter_conflict_retries_on_another_shard_alone() -> None:
+    put = {"Put": {"TableName": "t", "Item": {"tenant_id": S("t1")}}}
+    count = count_action("t", 32, "t1", "e1", "QUEUED", "RUNNING")
+    assert count is not None
+    db = Conflicting(conflicts=2)
+    await transact_counted(db, [put, count], 32)  # type: ignore[arg-type]
+    assert len(db.tries) == 3
+    for actions in db.tries:
+        assert actions[0] is put  # the execution's own action is never changed
+        update = actions[1]["Update"]
+        assert update["UpdateExpression"] == count["Update"]["UpdateExpression"]
+        assert update["Key"]["tenant_id"] == S(COUNTS_PARTITION)
+    always = Conflicting(conflicts=99)
+    with pytest.raises(RetryableError):
+        await transact_counted(always, [put, count], 32)  # type: ignore[arg-type]
+    assert len(always.tries) == 5  # then the caller sees the contention

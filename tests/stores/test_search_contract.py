@@ -285,3 +285,19 @@ async def test_list_for_execution_any_status_oldest_first(awaits: AwaitStore) ->
     assert [i.interaction_id for i in found] == ["a", "b", "c"]
     assert [i.interaction_id for i in await awaits.list_for_execution("t1", "ex", 2)] == ["a", "b"]
     assert await awaits.list_for_execution("t1", "none") == []
+
+
+async def test_search_empty_window_and_cursor_below_it(executions: ExecutionStore) -> None:
+    for n in range(1, 6):
+        await executions.create_or_get(rec(n), T0)
+    window = q(updated_after_ms=T0 + 3, updated_before_ms=T0 + 5)
+    page = await executions.search(window, 2, None, T0)
+    assert [r.execution_id for r in page.items] == ["e005", "e004"]
+    rest = await executions.search(window, 2, page.next_cursor, T0)
+    assert [r.execution_id for r in rest.items] == ["e003"] and rest.next_cursor is None
+    assert await ids_of(executions, q(updated_after_ms=T0 + 9, updated_before_ms=T0 + 1)) == []
+    # A cursor from an unfiltered walk that is already below the window: nothing more.
+    deep = await executions.search(q(), 4, None, T0)
+    assert deep.next_cursor is not None
+    below = await executions.search(q(updated_after_ms=T0 + 3), 10, deep.next_cursor, T0)
+    assert below.items == [] and below.next_cursor is None

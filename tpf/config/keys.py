@@ -124,6 +124,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.dynamo.index.interaction-by-execution": ("dynamo.index_interaction_by_execution", _text),
     "tpf.dynamo.shards": ("dynamo.shards", _int(1)),
     "tpf.dynamo.search-shards": ("dynamo.search_shards", _int(1)),
+    "tpf.dynamo.count-shards": ("dynamo.count_shards", _int(1)),
     "tpf.dynamo.schema-upgrade": ("dynamo.schema_upgrade", _bool),
     "tpf.dynamo.schema-upgrade-timeout": ("dynamo.schema_upgrade_timeout_ms", _duration(1_000)),
     _P + "sqs.region": ("sqs.region", _text),

@@ -238,9 +238,10 @@ class DynamoSettings:
     index_execution_search_pipeline: str = "execution-search-by-pipeline"
     index_interaction_by_execution: str = "await-interaction-by-execution"
     shards: int = 16  # spreads due/overdue index partitions (no single hot key)
-    # Shards of each tenant's search partitions and of the status counter items: a search page
-    # is one Query per shard, a count one BatchGetItem of this many items (see dynamo/search.py).
+    # Shards of each tenant's search partitions: a search page is one Query per shard.
     search_shards: int = 8
+    # Status counter items (dynamo/status_counts.py): a count reads them in one BatchGetItem.
+    count_shards: int = 32
     # Startup adds the indexes and tables this build needs beyond the original's layout
     # (tpf.stores.dynamo.schema_upgrade), waiting this long for each to become ACTIVE; with
     # ``False`` strict startup names them instead.

@@ -23,7 +23,7 @@ from tpf.core.records import ExecutionRecord, ExecutionStatus
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s
 from tpf.stores.dynamo.execution_items import NAMES, key_of, search_attributes
-from tpf.stores.dynamo.status_counts import COUNTED, count_action
+from tpf.stores.dynamo.status_counts import COUNTED, count_action, transact_counted
 from tpf.stores.rules import claimed
 
 _SEEN_MAX = 50_000  # executions whose last known state is remembered (about 5 MB at most)
@@ -36,10 +36,16 @@ class ExecutionLeases:
     _db: Dynamo
     _table: str
     _search_shards: int
+    _count_shards: int
     _seen: OrderedDict[tuple[str, str], Seen]
 
     async def _record(self, item: Item) -> ExecutionRecord:
         raise NotImplementedError
+
+    async def _transact(self, actions: list[Item]) -> None:
+        """``TransactWriteItems`` of ``actions``, retried on another counter shard when it
+        only collided with another transaction on a counter item (.status_counts)."""
+        await transact_counted(self._db, actions, self._count_shards)
 
     def _remember(self, tenant_id: str, execution_id: str, seen: Seen) -> None:
         key = (tenant_id, execution_id)
@@ -76,7 +82,7 @@ class ExecutionLeases:
         _, status, counted = seen
         return count_action(
             self._table,
-            self._search_shards,
+            self._count_shards,
             record.tenant_id,
             record.execution_id,
             status if counted else None,
@@ -133,7 +139,7 @@ class ExecutionLeases:
                     values=update["ExpressionAttributeValues"],
                 )
             else:
-                await self._db.transact_write([{"Update": update}, count])
+                await self._transact([{"Update": update}, count])
         except (CheckFailed, TransactionCanceled):
             return None
         # What the update made of the item, decoded as any read decodes it.

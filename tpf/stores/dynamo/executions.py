@@ -82,6 +82,7 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
         self._db = Dynamo(client)
         self._seen = OrderedDict()
         self._search_shards = max(1, settings.dynamo.search_shards)
+        self._count_shards = max(1, settings.dynamo.count_shards)
         self._search = SearchIndexes(
             settings.dynamo.index_execution_search,
             settings.dynamo.index_execution_search_status,
@@ -144,7 +145,7 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
         }
         count = count_action(
             self._table,
-            self._search_shards,
+            self._count_shards,
             record.tenant_id,
             record.execution_id,
             None,
@@ -153,7 +154,7 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
         counted = [] if count is None else [count]
         for _ in range(_CREATE_ATTEMPTS):
             try:
-                await self._db.transact_write([put_execution, put_key, *counted])
+                await self._transact([put_execution, put_key, *counted])
                 self._remember(record.tenant_id, record.execution_id, _seen_of(record))
                 return record, False
             except TransactionCanceled as canceled:
@@ -176,9 +177,9 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
                 actions.append(
                     delete_expired(self._table, key_of(record.tenant_id, old_id), now_ms)
                 )
-                actions += _uncount(self._table, self._search_shards, old)
+                actions += _uncount(self._table, self._count_shards, old)
             try:
-                await self._db.transact_write(actions)
+                await self._transact(actions)
                 self._remember(record.tenant_id, record.execution_id, _seen_of(record))
                 return record, False
             except TransactionCanceled as lost:
@@ -205,10 +206,8 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
         async def delete_counted() -> None:
             # The row and its count leave together; a lost condition leaves both.
             action = delete_expired(self._table, key_of(tenant_id, execution_id), now_ms)
-            with contextlib.suppress(TransactionCanceled):
-                await self._db.transact_write(
-                    [action, *_uncount(self._table, self._search_shards, item)]
-                )
+            with contextlib.suppress(TransactionCanceled, RetryableError):
+                await self._transact([action, *_uncount(self._table, self._count_shards, item)])
 
         await asyncio.gather(
             delete_counted(),
@@ -275,7 +274,7 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
         if 2 + len(counted) + len(chunks) > _TRANSACT_MAX:
             chunks = []  # a payload of ~25 MB: its chunks keep no TTL (a leak, never a loss)
         try:
-            await self._db.transact_write([{"Put": put}, {"Put": key_row}, *counted, *chunks])
+            await self._transact([{"Put": put}, {"Put": key_row}, *counted, *chunks])
             return record
         except TransactionCanceled as canceled:
             if canceled.failed(0):
@@ -304,7 +303,7 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
         try:
             # A status change moves its count in the same transaction (.status_counts).
             if counted:
-                await self._db.transact_write([{"Put": put}, *counted])
+                await self._transact([{"Put": put}, *counted])
             else:
                 await self._db.put_item(
                     self._table,
@@ -316,7 +315,12 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
                 )
             return record
         except (CheckFailed, TransactionCanceled) as failed:
-            found = failed.item if isinstance(failed, CheckFailed) else failed.items[0]
+            if isinstance(failed, CheckFailed):
+                found = failed.item
+            elif failed.failed(0):
+                found = failed.items[0] if failed.items else None
+            else:
+                raise
             old = found or await self._db.get_item(
                 self._table, key_of(record.tenant_id, record.execution_id)
             )
@@ -338,7 +342,7 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
         transaction ``put`` (:meth:`_guarded`); False when the condition failed."""
         if counted:
             try:
-                await self._db.transact_write([{"Put": put}, *counted])
+                await self._transact([{"Put": put}, *counted])
             except TransactionCanceled as canceled:
                 if canceled.failed(0):
                     return False
@@ -370,9 +374,7 @@ class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
 
     async def count_by_status(self) -> dict[str, int]:
         # One BatchGetItem of the counter items (.status_counts), never a Scan.
-        return total_counts(
-            await self._db.batch_get(self._table, counter_keys(self._search_shards))
-        )
+        return total_counts(await self._db.batch_get(self._table, counter_keys(self._count_shards)))
 
     async def search(
         self, query: ExecutionQuery, limit: int, cursor: str | None, now_ms: int

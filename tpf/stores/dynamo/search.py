@@ -157,6 +157,9 @@ async def search_page(
         return [], None
     index, attribute, partitions = _partition(indexes, query)
     sort_condition, sort_values = _sort_condition(query, after)
+    low, high = sort_values.get(":lo", {}).get("S"), sort_values.get(":hi", {}).get("S")
+    if low is not None and high is not None and low >= high:
+        return [], None  # an empty window (DynamoDB refuses a BETWEEN whose bounds cross)
     filter_expression, filter_values, names = _filter(query, index, indexes)
     upper = sort_values.get(":hi", {}).get("S")
 

@@ -7,10 +7,14 @@ attribute per status. Every write that changes an execution's status carries one
 ``TransactWriteItems`` as the change, so a count is exact by construction: a crash cannot
 apply one without the other. Counter items carry no index attribute, so no GSI sees them.
 
-Shards: :attr:`~tpf.config.settings.DynamoSettings.search_shards` (default 8). One item takes
-every status change of a fleet otherwise, and a partition sustains about 1,000 writes/s; eight
-give ~8,000 status changes/s of headroom while ``count_by_status`` stays one ``BatchGetItem``
-of eight small items (a metrics scrape costs eight read units, whatever the table size).
+Shards: ``tpf.dynamo.count-shards`` (default 32). The binding limit is not a partition's
+~1,000 writes/s but transaction conflicts: DynamoDB cancels a transaction that touches an item
+another transaction holds (``TransactionConflict``), and every status change of a shard goes
+through its counter item. Any shard is as good as another (only the sum is read), so a write
+starts on its execution's shard (crc32 of the id) and, cancelled by a conflict alone (nothing
+was applied), retries on a random other one (:func:`transact_counted`). 32 shards keep such
+collisions rare at a few hundred status changes per second, and ``count_by_status`` stays one
+``BatchGetItem`` of 32 small items (32 read units per metrics scrape, whatever the table size).
 
 Items written before the counters existed lack ``status_counted``: the first write that
 rewrites one counts it into its new status without taking it out of the old (it was never
@@ -22,8 +26,15 @@ executions past their retention until a purge finds them, a documented gap.
 
 from __future__ import annotations
 
+import asyncio
+import random
+
+from tpf.core.errors import RetryableError
 from tpf.stores.dynamo import keys
-from tpf.stores.dynamo.codec import Item, N, S
+from tpf.stores.dynamo.client import Dynamo
+from tpf.stores.dynamo.codec import Item, N, S, get_s
+
+_CONFLICT_ATTEMPTS = 5  # a transaction's tries on different counter shards
 
 COUNTS_PARTITION = "#status-counts"
 COUNTED = "status_counted"  # on every execution item written since the counters exist
@@ -79,3 +90,26 @@ def total_counts(items: list[Item]) -> dict[str, int]:
                 continue
             totals[name] = totals.get(name, 0) + int(value["N"])
     return {status: n for status, n in totals.items() if n > 0}
+
+
+def _moved(action: Item, shards: int) -> Item:
+    """``action`` on a random counter shard, if it is a counter update."""
+    update = action.get("Update")
+    if update is None or get_s(update["Key"], "tenant_id") != COUNTS_PARTITION:
+        return action
+    return {"Update": {**update, "Key": counter_key(random.randrange(max(1, shards)))}}
+
+
+async def transact_counted(db: Dynamo, actions: list[Item], shards: int) -> None:
+    """``TransactWriteItems``; cancelled by contention alone (no condition failed, so nothing
+    was applied: the client raises RetryableError), it tries again with its counter updates
+    on other shards, a few times, before letting the caller see the contention."""
+    for attempt in range(_CONFLICT_ATTEMPTS):
+        try:
+            await db.transact_write(actions)
+            return
+        except RetryableError:
+            if attempt == _CONFLICT_ATTEMPTS - 1:
+                raise
+        actions = [_moved(a, shards) for a in actions]
+        await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # de-synchronise the racers

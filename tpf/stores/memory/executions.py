@@ -2,7 +2,8 @@
 
 A lazy-deletion heap serves ``find_due`` and an insertion-ordered dict ``find_dead_letters``, so
 both touch only matching entries; per-status counts are kept with every write. ``search`` walks a
-per-tenant list kept sorted by the search key, so a page starts at its cursor by bisection.
+list kept sorted by the search key (per tenant, and per status, pipeline and both), so a page
+starts at its cursor by bisection and walks only candidates of the most selective filter.
 """
 
 from __future__ import annotations
@@ -33,6 +34,24 @@ def _sort_key(record: ExecutionRecord) -> _Sort:
     return (record.updated_at_epoch_ms, record.execution_id)
 
 
+def _list_names(record: ExecutionRecord) -> tuple[tuple[str, ...], ...]:
+    """The search lists ``record`` is in: the tenant's, and by status, pipeline and both (the
+    filters the SQLite and DynamoDB stores index on too)."""
+    t, status, pipeline = record.tenant_id, record.status.value, record.pipeline_id
+    return (("t", t), ("s", t, status), ("p", t, pipeline), ("ps", t, pipeline, status))
+
+
+def _list_name(query: ExecutionQuery) -> tuple[str, ...]:
+    t = query.tenant_id
+    if query.status is not None and query.pipeline_id is not None:
+        return ("ps", t, query.pipeline_id, query.status.value)
+    if query.status is not None:
+        return ("s", t, query.status.value)
+    if query.pipeline_id is not None:
+        return ("p", t, query.pipeline_id)
+    return ("t", t)
+
+
 def _discard(entries: list[_Sort], entry: _Sort) -> None:
     i = bisect_left(entries, entry)
     if i < len(entries) and entries[i] == entry:
@@ -52,7 +71,7 @@ class MemoryExecutionStore:
         self._next_stamp = itertools.count()
         self._dead_letters: dict[_Key, None] = {}  # insertion-ordered set
         self._counts: Counter[str] = Counter()
-        self._by_update: dict[str, list[_Sort]] = {}  # tenant -> sorted search keys
+        self._by_update: dict[tuple[str, ...], list[_Sort]] = {}  # list name -> search keys
 
     def _put(self, record: ExecutionRecord) -> None:
         key = (record.tenant_id, record.execution_id)
@@ -60,11 +79,14 @@ class MemoryExecutionStore:
         if old is not None:
             self._counts[old.status.value] -= 1
         self._counts[record.status.value] += 1
-        if old is None or _sort_key(old) != _sort_key(record):
-            entries = self._by_update.setdefault(record.tenant_id, [])
+        if old is None or (_sort_key(old), _list_names(old)) != (
+            _sort_key(record),
+            _list_names(record),
+        ):
             if old is not None:
-                _discard(entries, _sort_key(old))
-            insort(entries, _sort_key(record))
+                self._unlist(old)
+            for name in _list_names(record):
+                insort(self._by_update.setdefault(name, []), _sort_key(record))
         self._records[key] = record
         self._by_execution_key[(record.tenant_id, record.execution_key)] = record.execution_id
         if record.status in CLAIMABLE_STATUSES:
@@ -85,6 +107,14 @@ class MemoryExecutionStore:
         else:
             self._dead_letters.pop(key, None)
 
+    def _unlist(self, record: ExecutionRecord) -> None:
+        for name in _list_names(record):
+            entries = self._by_update.get(name)
+            if entries is not None:
+                _discard(entries, _sort_key(record))
+                if not entries:
+                    del self._by_update[name]
+
     def _compact_due(self) -> None:
         # Superseded entries pile up under frequent rescheduling; rebuild when they dominate.
         if len(self._due) > 2 * len(self._stamps) + 1024:
@@ -94,7 +124,7 @@ class MemoryExecutionStore:
     def _delete(self, key: _Key) -> None:
         record = self._records.pop(key)
         self._counts[record.status.value] -= 1
-        _discard(self._by_update.get(record.tenant_id, []), _sort_key(record))
+        self._unlist(record)
         if self._by_execution_key.get((record.tenant_id, record.execution_key)) == key[1]:
             del self._by_execution_key[(record.tenant_id, record.execution_key)]
         self._stamps.pop(key, None)
@@ -195,7 +225,7 @@ class MemoryExecutionStore:
         self, query: ExecutionQuery, limit: int, cursor: str | None, now_ms: int
     ) -> ExecutionPage:
         after = decode_cursor(cursor, SearchKey)
-        entries = self._by_update.get(query.tenant_id, [])
+        entries = self._by_update.get(_list_name(query), [])
         # Newest first: start just below the cursor (or the window's upper bound) and walk down.
         end = len(entries)
         if query.updated_before_ms is not None:
