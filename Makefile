@@ -24,11 +24,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two test processes per core: the suite waits on brokers, subprocesses and sockets as much as
-# on the CPU, so on 2 cores 4 processes finish sooner than 2 (measured: 181 s against 212 s on
-# the same tree); work stealing keeps the long HA and demo tests from ending last on one.
+# On every core: the suite waits on brokers, subprocesses and sockets as much as on the CPU.
 test: lint typecheck
-	$(BIN)/python -m pytest -n $$(( $$(nproc) * 2 )) --dist worksteal
+	$(BIN)/python -m pytest -n auto
 
 demo: $(STAMP)
 	$(BIN)/python -m demos.restaurant_approval.demo
