@@ -52,3 +52,12 @@ class CallLog:
             while self.peak[operation] < count:
                 self.changed.clear()
                 await self.changed.wait()
+
+
+def store_calls(store: object) -> Counter[str] | None:
+    """The operations a DynamoDB-backed ``store`` sends from now on, by name (a live
+    :attr:`CallLog.calls`); ``None`` for a store without an AWS client (memory, SQLite)."""
+    client = getattr(getattr(store, "_db", None), "client", None)
+    if client is None or not hasattr(client, "meta"):
+        return None
+    return CallLog().attach(client).calls

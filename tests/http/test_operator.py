@@ -5,7 +5,6 @@ parked, running and terminal executions, completion after cancel, bulk re-drive.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from demos.restaurant_approval.pipeline import PIPELINE_ID
 from tests.aws import reset_moto
+from tests.aws_calls import store_calls
 from tests.http import gate
 from tests.http.conftest import (
     ADMIN,
@@ -40,20 +40,6 @@ STORES = {
 }
 
 
-def _count_operations(store: object) -> Counter[str] | None:
-    """Count the DynamoDB operations ``store`` sends (``None`` for the other stores)."""
-    client = getattr(getattr(store, "_db", None), "client", None)
-    if client is None or not hasattr(client, "meta"):
-        return None
-    ops: Counter[str] = Counter()
-
-    def record(model: Any, **_: Any) -> None:
-        ops[model.name] += 1
-
-    client.meta.events.register("before-call.dynamodb", record)
-    return ops
-
-
 async def _dynamo(request: pytest.FixtureRequest) -> dict[str, Any]:
     endpoint: str = request.getfixturevalue("moto_endpoint")
     reset_moto(endpoint)
@@ -77,7 +63,7 @@ async def op(request: pytest.FixtureRequest, make_api: ApiFactory) -> AsyncItera
     overrides = await _dynamo(request) if request.param == "dynamo" else STORES[request.param]
     api = await make_api(host=(gate.pipeline,), **overrides)
     stores = api.coordinator.stores
-    counted = [_count_operations(stores.executions), _count_operations(stores.awaits)]
+    counted = [store_calls(stores.executions), store_calls(stores.awaits)]
     if request.param == "dynamo":
         assert None not in counted  # the counters see the stores' client
     await api.release()

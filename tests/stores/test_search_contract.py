@@ -8,13 +8,13 @@ sends are counted through botocore's ``before-call`` event).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from msgspec.structs import replace
 
+from tests.aws_calls import store_calls
 from tests.stores.test_execution_store_contract import T0, TTL_S
 from tpf.core.errors import ValidationError
 from tpf.core.records import (
@@ -29,24 +29,9 @@ from tpf.stores.base import AwaitStore, ExecutionStore
 S = ExecutionStatus
 
 
-def _count_operations(store: object) -> Counter[str] | None:
-    """Count the DynamoDB operations ``store`` sends (``None`` for other stores)."""
-    db = getattr(store, "_db", None)
-    client = getattr(db, "client", None)
-    if client is None or not hasattr(client, "meta"):
-        return None
-    ops: Counter[str] = Counter()
-
-    def record(model: Any, **_: Any) -> None:
-        ops[model.name] += 1
-
-    client.meta.events.register("before-call.dynamodb", record)
-    return ops
-
-
 @pytest.fixture
 async def executions(execution_store: ExecutionStore) -> AsyncIterator[ExecutionStore]:
-    ops = _count_operations(execution_store)
+    ops = store_calls(execution_store)
     yield execution_store
     if ops is not None:
         assert ops["Query"] > 0  # the counter sees this store's requests
@@ -55,7 +40,7 @@ async def executions(execution_store: ExecutionStore) -> AsyncIterator[Execution
 
 @pytest.fixture
 async def awaits(await_store: AwaitStore) -> AsyncIterator[AwaitStore]:
-    ops = _count_operations(await_store)
+    ops = store_calls(await_store)
     yield await_store
     if ops is not None:
         assert ops["Query"] > 0
