@@ -16,13 +16,14 @@ from aiohttp import web
 from tpf.config import resolve_secret
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
-from tpf.http import admin, control_plane, health, metrics, openapi, parse_errors
+from tpf.http import admin, console, control_plane, events, health, metrics, openapi, parse_errors
 from tpf.http.auth import TokenGuard, auth_middleware
 from tpf.http.errors import error_middleware
 from tpf.http.wire import EDGE, Edge, Route
 
 ROUTES: tuple[Route, ...] = (
     *control_plane.ROUTES,
+    *events.ROUTES,
     *admin.ROUTES,
     *health.ROUTES,
     *metrics.ROUTES,
@@ -56,6 +57,7 @@ def create_app(
     edge.openapi = msgspec.json.encode(openapi.build_document(ROUTES))
     metrics.install(app, env)
     health.install(app)
+    console.install(app)
 
     async def on_shutdown(_: web.Application) -> None:
         edge.shutdown.set()  # long polls answer now rather than holding the shutdown

@@ -215,6 +215,7 @@ class Awaits:
                         interactionId=done.interaction_id,
                         actor=done.actor,
                     )
+                    engine.feed.interaction_changed(done)
                     await self._resume(done)
                     return Completion(done)
             # Lost a race with another writer: look again and answer from what won.
