@@ -16,6 +16,7 @@ const liveState = document.getElementById("live-state");
 let current = {};
 let refreshTimer = null;
 let announcer = null;
+let routed = false;
 
 const ctx = {
   announce(text, isError = false) {
@@ -110,8 +111,10 @@ function route() {
   }
   document.title = `tpf console · ${page}`;
   if (!live.controller) live.start();
-  // Focus moves to the new page, so a keyboard user starts reading it at its top.
-  main.focus({ preventScroll: true });
+  // After a move between pages, focus goes to the new page, so a keyboard user starts reading
+  // it at its top; a page freshly loaded starts at the skip link, as any page does.
+  if (routed) main.focus({ preventScroll: true });
+  routed = true;
 }
 
 // The one dialog: resolves with the reason typed, or null when dismissed.
@@ -163,6 +166,11 @@ document.getElementById("logout").addEventListener("click", () => {
   live.stop();
   location.hash = "#login";
   loginPage();
+});
+// The skip link moves focus to the page without touching the hash (the hash is the route).
+document.getElementById("skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
 });
 window.addEventListener("hashchange", route);
 route();

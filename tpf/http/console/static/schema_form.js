@@ -116,9 +116,9 @@ function scalar(schema, path, label, required) {
     if (typeof schema.default === "string") input.value = schema.default;
     return {
       el: field(path, label, input, schema, required),
-      // An optional string left blank is left out; a required one is sent, so the server
-      // names it if blank is not allowed.
-      get: () => (input.value === "" && !required ? undefined : input.value),
+      // A string left blank is left out: the server names a required one as missing, next
+      // to this field.
+      get: () => (input.value === "" ? undefined : input.value),
     };
   }
   // No type the form knows (Any, a free-form map): JSON text.
