@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from tpf.actors import journal
 from tpf.actors.context import Engine
 from tpf.core import events, lifecycle
 from tpf.core import interactions as inter
@@ -96,6 +97,22 @@ class ExecutionCommits:
         engine.committed(committed)
         return committed
 
+    async def noted(
+        self,
+        before: ExecutionRecord | None,
+        after: ExecutionRecord,
+        kind: str,
+        *,
+        claimed: ExecutionRecord | None = None,
+        **fields: Any,
+    ) -> ExecutionRecord:
+        """``after`` carrying its history entry (see :mod:`tpf.actors.journal`)."""
+        engine = self.engine
+        step_ids = await engine.step_ids.of(engine.stores.releases, after)
+        return journal.noted(
+            before, after, kind, step_ids, coordinator_id=engine.owner, claimed=claimed, **fields
+        )
+
     def fence(self, outcome: T | Refused) -> T | None:
         """``outcome``, or ``None`` for a commit refused after our own transition.
 
@@ -120,6 +137,7 @@ class ExecutionCommits:
         type_id = outputs[0].payload_type_id if outputs else None
         value = _decode(outputs[0].payload) if outputs else None
         done = lifecycle.mark_succeeded(claimed, engine.clock.now_ms(), type_id, value)
+        done = await self.noted(claimed, done, "SUCCEEDED", claimed=claimed)
         committed = self.fence(await self.commit(done, claimed.version))
         if committed is not None:
             engine.counters["succeeded"] += 1
@@ -142,6 +160,15 @@ class ExecutionCommits:
             retryable=failure.retryable if failure else True,
             rand=engine.rand(),
             error_detail=failure.error_detail if failure else None,
+        )
+        retrying = decided.status is ExecutionStatus.WAIT_RETRY
+        decided = await self.noted(
+            claimed,
+            decided,
+            "RETRY_SCHEDULED" if retrying else "FAILED",
+            claimed=claimed,
+            error_code=decided.error_code,
+            error_message=decided.error_message,
         )
         committed = self.fence(await self.commit(decided, claimed.version))
         if committed is None:
@@ -192,11 +219,14 @@ class ExecutionCommits:
             # Already resolved (a re-run after a crash, or a very early completion): go on
             # without parking.
             return self.fence(await self.apply(claimed, stored, parked=False))
-        parked = self.fence(
-            await self.commit(
-                lifecycle.mark_waiting(claimed, engine.clock.now_ms(), stored), claimed.version
-            )
+        waiting = await self.noted(
+            claimed,
+            lifecycle.mark_waiting(claimed, engine.clock.now_ms(), stored),
+            "PARKED",
+            claimed=claimed,
+            interaction_id=stored.interaction_id,
         )
+        parked = self.fence(await self.commit(waiting, claimed.version))
         if parked is None:
             return None
         engine.counters["parked"] += 1
@@ -234,6 +264,16 @@ class ExecutionCommits:
                 queued = lifecycle.resume_without_parking(record, now, interaction)
             # Queue and claim in one write: the next transition runs here and now.
             running = lifecycle.lease(queued, engine.owner, now, engine.settings.execution.lease_ms)
+            # Resumed without parking: this ends the transition that reached the await.
+            running = await self.noted(
+                record,
+                running,
+                "RESUMED",
+                claimed=None if parked else record,
+                interaction_id=interaction.interaction_id,
+                completed_by=interaction.actor,
+                idempotency_key=interaction.idempotency_key,
+            )
             committed = await self.commit(running, record.version)
             if isinstance(committed, Refused):
                 return committed
@@ -259,6 +299,15 @@ class ExecutionCommits:
                 error_message=f"Await interaction {interaction.status.value.lower()}: "
                 f"{interaction.interaction_id}",
             )
+        failed = await self.noted(
+            record,
+            failed,
+            "AWAIT_TIMED_OUT",
+            claimed=None if parked else record,
+            interaction_id=interaction.interaction_id,
+            error_code=failed.error_code,
+            error_message=failed.error_message,
+        )
         ended = await self.commit(failed, record.version)
         if isinstance(ended, Refused):
             return ended

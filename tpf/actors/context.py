@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpf.actors.feed import ChangeFeed
+from tpf.actors.journal import StepIds
 from tpf.actors.watchers import Watchers
 from tpf.config.settings import Settings
 from tpf.core.clock import Clock
@@ -58,6 +59,8 @@ class Engine:
     interaction_stored: Callable[[AwaitInteraction], None] = lambda interaction: None
     await_metrics: AwaitMetrics = field(default_factory=AwaitMetrics)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The step ids of each pinned release, for the history entries and current_step_id.
+    step_ids: StepIds = field(default_factory=StepIds)
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -9,7 +9,7 @@ input, its worker) is :mod:`tpf.actors.transition`.
 
 Messages (:mod:`tpf.actors.messages`): ``Submit`` (ask), ``Work`` (tell: claim and run if due),
 ``RunClaimed`` (tell, to itself), ``Resolve`` (tell: an interaction was completed or timed out),
-``Redrive`` (ask).
+``Redrive`` (ask), ``Cancel`` (ask: :mod:`tpf.actors.cancels`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import asyncio
 import logging
 from typing import cast
 
+from tpf.actors.cancels import cancel_execution
 from tpf.actors.commits import ExecutionCommits, Refused, log_lifecycle
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.messages import (
     WORK,
+    Cancel,
     ExecutionMessage,
     Message,
     Redrive,
@@ -67,6 +69,9 @@ class ExecutionActor(Actor[ExecutionMessage]):
                 return await self._submit(record)
             case Redrive():
                 return await self._redrive(message)
+            case Cancel():
+                key = cast(tuple[str, str], self.key)
+                return await cancel_execution(self.commits, *key, message)
             case _:  # the type says otherwise, but a caller may send anything at run time
                 raise TypeError(f"unknown execution message {type(message).__name__}")
 
@@ -78,6 +83,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
         # Created already leased to us, so the first transition needs no separate claim write.
         # If this process dies first, the lease expires and the sweeper finds it.
         claimed = lifecycle.lease(record, engine.owner, now, engine.settings.execution.lease_ms)
+        claimed = await self.commits.noted(None, claimed, "SUBMITTED")
         stored, duplicate = await engine.stores.executions.create_or_get(claimed, now)
         if duplicate:
             if stored.input_digest != record.input_digest:
@@ -129,6 +135,13 @@ class ExecutionActor(Actor[ExecutionMessage]):
                 allow_failed=message.allow_failed,
                 reason=message.reason,
             )
+        queued = await self.commits.noted(
+            record,
+            queued,
+            "REDRIVEN",
+            reason=queued.redrives[-1].reason,
+            interaction_id=queued.redrives[-1].reopened_interaction_id,
+        )
         committed = await engine.stores.executions.compare_and_set(queued, record.version)
         if committed is None:
             raise Conflict(f"Execution {execution_id} changed before re-drive could be admitted")

@@ -77,8 +77,15 @@ class Redrive(Ask[ExecutionRecord], frozen=True):
     reopen_await: bool = False  # back to the last await step, on a fresh interaction
 
 
+class Cancel(Ask[ExecutionRecord], frozen=True):
+    """The operator's cancel of a live execution; answers the FAILED (CANCELLED) record."""
+
+    reason: str
+    expected_version: int | None = None
+
+
 WORK = Work()  # stateless, so one instance serves every tell
-ExecutionMessage = Submit | Work | RunClaimed | Resolve | Redrive
+ExecutionMessage = Submit | Work | RunClaimed | Resolve | Redrive | Cancel
 
 
 # ------------------------------------------------------------------ registry actor

@@ -90,7 +90,6 @@ class IdempotencyPolicy(enum.StrEnum):
     SERVER_KEY_ONLY = "SERVER_KEY_ONLY"
 
 
-
 # --------------------------------------------------------------------------- payloads
 
 

@@ -172,6 +172,13 @@ class Awaits:
                     raise responses.already_completed(current)
                 engine.counters["completions_duplicate"] += 1
                 return Completion(current, duplicate=True)
+            if current.status is InteractionStatus.CANCELLED:
+                # An operator cancelled its execution: a state conflict, not bad input.
+                raise Conflict(
+                    f"Await interaction {current.interaction_id} was cancelled with its "
+                    "execution and can no longer be completed",
+                    code="INTERACTION_CANCELLED",
+                )
             if not current.pending:
                 raise ValidationError(
                     f"Await interaction {current.interaction_id} is {current.status.value} "
@@ -200,9 +207,7 @@ class Awaits:
                     engine.counters["completions"] += 1
                     labels = (done.step_id, done.transport_type)
                     engine.await_metrics.admitted[labels] += 1
-                    engine.await_metrics.observe_latency(
-                        *labels, now - done.created_at_epoch_ms
-                    )
+                    engine.await_metrics.observe_latency(*labels, now - done.created_at_epoch_ms)
                     log_event(
                         LOG,
                         logging.DEBUG,

@@ -77,6 +77,28 @@ class LeaseKeeper:
         finally:
             self._tickets.discard(ticket)
 
+    async def revoke(self, tenant_id: str, execution_id: str) -> bool:
+        """Cancel the transition this process runs for the execution, as if its lease were
+        lost (an operator's cancel); whether one was running. Its result is thrown away."""
+        tickets = [
+            t
+            for t in self._tickets
+            if t.tenant_id == tenant_id and t.execution_id == execution_id and not t.lost
+        ]
+        for ticket in tickets:
+            await self._cancel(ticket)
+        return bool(tickets)
+
+    async def _cancel(self, ticket: Ticket) -> None:
+        ticket.lost = True
+        if ticket.on_lost is not None:
+            try:
+                await ticket.on_lost(ticket.tenant_id, ticket.execution_id)
+            except Exception:  # the lease is lost either way: cancel our side regardless
+                LOG.exception("cancelling the worker's transition failed")
+        if ticket.task is not None:
+            ticket.task.cancel()
+
     async def tick(self) -> int:
         """Renew every lease that is due for renewal; returns how many were renewed or lost."""
         engine = self._engine
@@ -96,18 +118,11 @@ class LeaseKeeper:
                 ticket.renew_at_ms = now + self._renew_after_ms
                 engine.counters["lease_renewals"] += 1
                 continue
-            ticket.lost = True
             engine.counters["leases_lost"] += 1
             LOG.warning(
                 "lease lost on execution %s/%s; cancelling its transition",
                 ticket.tenant_id,
                 ticket.execution_id,
             )
-            if ticket.on_lost is not None:
-                try:
-                    await ticket.on_lost(ticket.tenant_id, ticket.execution_id)
-                except Exception:  # the lease is lost either way: cancel our side regardless
-                    LOG.exception("cancelling the worker's transition failed")
-            if ticket.task is not None:
-                ticket.task.cancel()
+            await self._cancel(ticket)
         return done

@@ -1,19 +1,21 @@
 """``MemoryAwaitStore``: interactions in a dict, pending ones also in deadline-sorted lists.
 
-One sorted list per filter value (tenant, assignee, group, step, and one for overdue) keeps
-``query_pending`` and ``find_overdue`` proportional to what they return.
+One sorted list per filter value (tenant, assignee, group, step, execution, and one for overdue)
+keeps ``query_pending``, ``page_pending`` and ``find_overdue`` proportional to what they return;
+every interaction's id is also listed under its execution for ``list_for_execution``.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Hashable, Iterator
 
 from tpf.core import interactions as inter
 from tpf.core.errors import Conflict
 from tpf.core.records import AwaitInteraction
+from tpf.core.search import InteractionPage, PendingKey, decode_cursor, encode_cursor, pending_key
 from tpf.stores.rules import is_unapplied
 
 _Key = tuple[str, str]
@@ -40,8 +42,11 @@ class _DeadlineIndex:
         if not entries:
             del self._lists[name]
 
-    def scan(self, name: Hashable) -> Iterator[_Entry]:
-        return iter(self._lists.get(name, ()))
+    def scan(self, name: Hashable, after: _Entry | None = None) -> Iterator[_Entry]:
+        """The entries of ``name`` in order, starting just past ``after`` when given."""
+        entries = self._lists.get(name, [])
+        start = 0 if after is None else bisect_right(entries, after)
+        return itertools.islice(entries, start, None)
 
 
 def _pending_index_names(i: AwaitInteraction) -> list[Hashable]:
@@ -51,7 +56,28 @@ def _pending_index_names(i: AwaitInteraction) -> list[Hashable]:
     if i.group is not None:
         names.append(("group", i.tenant_id, i.group))
     names.append(("step", i.tenant_id, i.step_id))
+    names.append(("execution", i.tenant_id, i.execution_id))
     return names
+
+
+def _index_name(
+    tenant_id: str,
+    assignee: str | None,
+    group: str | None,
+    step_id: str | None,
+    execution_id: str | None,
+) -> Hashable:
+    # The most selective index: execution > assignee > group > step > tenant (the original's
+    # GSI choice, with the execution first: it has a handful of interactions at most).
+    if execution_id is not None:
+        return ("execution", tenant_id, execution_id)
+    if assignee is not None:
+        return ("assignee", tenant_id, assignee)
+    if group is not None:
+        return ("group", tenant_id, group)
+    if step_id is not None:
+        return ("step", tenant_id, step_id)
+    return ("tenant", tenant_id)
 
 
 class MemoryAwaitStore:
@@ -63,6 +89,7 @@ class MemoryAwaitStore:
         self._pending = _DeadlineIndex()
         self._unapplied: dict[_Key, None] = {}
         self._undispatched: set[_Key] = set()  # the dispatch outbox
+        self._by_execution: dict[_Key, set[str]] = {}  # (tenant, execution) -> interaction ids
 
     def _put(self, new: AwaitInteraction) -> None:
         key = (new.tenant_id, new.interaction_id)
@@ -84,6 +111,9 @@ class MemoryAwaitStore:
         else:
             self._undispatched.discard(key)
         self._items[key] = new
+        self._by_execution.setdefault((new.tenant_id, new.execution_id), set()).add(
+            new.interaction_id
+        )
         self._by_correlation[(new.tenant_id, new.correlation_id)] = new.interaction_id
 
     async def create_or_get(self, interaction: AwaitInteraction) -> tuple[AwaitInteraction, bool]:
@@ -127,29 +157,63 @@ class MemoryAwaitStore:
         step_id: str | None = None,
         limit: int = 100,
     ) -> list[AwaitInteraction]:
-        # Walk the most selective index (assignee > group > step > tenant, as the original's
-        # GSI choice) and filter the rest.
-        name: Hashable
-        if assignee is not None:
-            name = ("assignee", tenant_id, assignee)
-        elif group is not None:
-            name = ("group", tenant_id, group)
-        elif step_id is not None:
-            name = ("step", tenant_id, step_id)
-        else:
-            name = ("tenant", tenant_id)
+        found, _ = self._pending_from(tenant_id, assignee, group, step_id, None, limit, None)
+        return found
+
+    async def page_pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        execution_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InteractionPage:
+        after = decode_cursor(cursor, PendingKey)
+        start = (
+            None if after is None else (after.deadline_epoch_ms, tenant_id, after.interaction_id)
+        )
+        found, more = self._pending_from(
+            tenant_id, assignee, group, step_id, execution_id, limit, start
+        )
+        next_cursor = encode_cursor(pending_key(found[-1])) if more and found else None
+        return InteractionPage(found, next_cursor)
+
+    def _pending_from(
+        self,
+        tenant_id: str,
+        assignee: str | None,
+        group: str | None,
+        step_id: str | None,
+        execution_id: str | None,
+        limit: int,
+        after: _Entry | None,
+    ) -> tuple[list[AwaitInteraction], bool]:
+        """Up to ``limit`` matches after ``after``, and whether another match follows."""
+        name = _index_name(tenant_id, assignee, group, step_id, execution_id)
         found: list[AwaitInteraction] = []
-        for _, tenant, interaction_id in self._pending.scan(name):
-            if len(found) >= limit:
-                break
+        for _, tenant, interaction_id in self._pending.scan(name, after):
             i = self._items[(tenant, interaction_id)]
             if (
                 (group is None or i.group == group)
                 and (step_id is None or i.step_id == step_id)
                 and (assignee is None or i.assignee == assignee)
+                and (execution_id is None or i.execution_id == execution_id)
             ):
+                if len(found) >= limit:
+                    return found, True
                 found.append(i)
-        return found
+        return found, False
+
+    async def list_for_execution(
+        self, tenant_id: str, execution_id: str, limit: int = 200
+    ) -> list[AwaitInteraction]:
+        ids = self._by_execution.get((tenant_id, execution_id), set())
+        items = [self._items[(tenant_id, interaction_id)] for interaction_id in ids]
+        items.sort(key=lambda i: (i.created_at_epoch_ms, i.interaction_id))
+        return items[: max(0, limit)]
 
     async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:
         found: list[AwaitInteraction] = []

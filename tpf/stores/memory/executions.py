@@ -1,20 +1,42 @@
 """``MemoryExecutionStore``: executions in a dict plus the indexes the supervisors query.
 
 A lazy-deletion heap serves ``find_due`` and an insertion-ordered dict ``find_dead_letters``, so
-both touch only matching entries; per-status counts are kept with every write.
+both touch only matching entries; per-status counts are kept with every write. ``search`` walks a
+per-tenant list kept sorted by the search key, so a page starts at its cursor by bisection.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+from bisect import bisect_left, insort
 from collections import Counter
 
 from tpf.core.errors import Conflict
 from tpf.core.records import CLAIMABLE_STATUSES, ExecutionRecord
+from tpf.core.search import (
+    ExecutionPage,
+    ExecutionQuery,
+    SearchKey,
+    decode_cursor,
+    encode_cursor,
+    matches,
+    search_key,
+)
 from tpf.stores.rules import claimed, is_expired, renewed, without_dead_letter
 
 _Key = tuple[str, str]
+_Sort = tuple[int, str]  # (updated_at, execution id): ascending here, served from the end
+
+
+def _sort_key(record: ExecutionRecord) -> _Sort:
+    return (record.updated_at_epoch_ms, record.execution_id)
+
+
+def _discard(entries: list[_Sort], entry: _Sort) -> None:
+    i = bisect_left(entries, entry)
+    if i < len(entries) and entries[i] == entry:
+        del entries[i]
 
 
 class MemoryExecutionStore:
@@ -30,6 +52,7 @@ class MemoryExecutionStore:
         self._next_stamp = itertools.count()
         self._dead_letters: dict[_Key, None] = {}  # insertion-ordered set
         self._counts: Counter[str] = Counter()
+        self._by_update: dict[str, list[_Sort]] = {}  # tenant -> sorted search keys
 
     def _put(self, record: ExecutionRecord) -> None:
         key = (record.tenant_id, record.execution_id)
@@ -37,6 +60,11 @@ class MemoryExecutionStore:
         if old is not None:
             self._counts[old.status.value] -= 1
         self._counts[record.status.value] += 1
+        if old is None or _sort_key(old) != _sort_key(record):
+            entries = self._by_update.setdefault(record.tenant_id, [])
+            if old is not None:
+                _discard(entries, _sort_key(old))
+            insort(entries, _sort_key(record))
         self._records[key] = record
         self._by_execution_key[(record.tenant_id, record.execution_key)] = record.execution_id
         if record.status in CLAIMABLE_STATUSES:
@@ -66,6 +94,7 @@ class MemoryExecutionStore:
     def _delete(self, key: _Key) -> None:
         record = self._records.pop(key)
         self._counts[record.status.value] -= 1
+        _discard(self._by_update.get(record.tenant_id, []), _sort_key(record))
         if self._by_execution_key.get((record.tenant_id, record.execution_key)) == key[1]:
             del self._by_execution_key[(record.tenant_id, record.execution_key)]
         self._stamps.pop(key, None)
@@ -161,3 +190,36 @@ class MemoryExecutionStore:
 
     async def count_by_status(self) -> dict[str, int]:
         return {status: n for status, n in self._counts.items() if n > 0}
+
+    async def search(
+        self, query: ExecutionQuery, limit: int, cursor: str | None, now_ms: int
+    ) -> ExecutionPage:
+        after = decode_cursor(cursor, SearchKey)
+        entries = self._by_update.get(query.tenant_id, [])
+        # Newest first: start just below the cursor (or the window's upper bound) and walk down.
+        end = len(entries)
+        if query.updated_before_ms is not None:
+            end = bisect_left(entries, (query.updated_before_ms + 1, ""))
+        if after is not None:
+            end = min(end, bisect_left(entries, (after.updated_at_epoch_ms, after.execution_id)))
+        found: list[ExecutionRecord] = []
+        expired: list[_Key] = []
+        more = False
+        for i in range(end - 1, -1, -1):
+            updated_at, execution_id = entries[i]
+            if query.updated_after_ms is not None and updated_at < query.updated_after_ms:
+                break
+            record = self._records[(query.tenant_id, execution_id)]
+            if is_expired(record, now_ms):
+                expired.append((query.tenant_id, execution_id))
+                continue
+            if not matches(query, record):
+                continue
+            if len(found) == limit:
+                more = True
+                break
+            found.append(record)
+        for key in expired:  # after the walk: deleting shifts the list being walked
+            self._delete(key)
+        next_cursor = encode_cursor(search_key(found[-1])) if more and found else None
+        return ExecutionPage(found, next_cursor)

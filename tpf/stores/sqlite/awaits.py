@@ -154,9 +154,7 @@ class SqliteAwaitStore:
             f"INDEXED BY interactions_undispatched WHERE {_PENDING_SQL} "
             "AND dispatch_state = 'CREATED' ORDER BY tenant_id, interaction_id LIMIT ?"
         )
-        return await self._db.run(
-            lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True
-        )
+        return await self._db.run(lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True)
 
     async def mark_dispatched(
         self, tenant_id: str, interaction_id: str, now_ms: int

@@ -75,9 +75,7 @@ SCHEMA = (
 # Columns added after the first release, each with the default that describes the rows written
 # before it (every interaction then was dispatched at creation), and what indexes them. A
 # database file from before gets the column on open; CREATE TABLE above has it already.
-ADDED_COLUMNS = (
-    ("interactions", "dispatch_state", "TEXT NOT NULL DEFAULT 'DISPATCHED'"),
-)
+ADDED_COLUMNS = (("interactions", "dispatch_state", "TEXT NOT NULL DEFAULT 'DISPATCHED'"),)
 ADDED_COLUMN_INDEXES = (
     # The dispatch outbox: only pending interactions not yet published are in it.
     f"""CREATE INDEX IF NOT EXISTS interactions_undispatched

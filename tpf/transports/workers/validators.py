@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from tpf.authoring.pipeline import Pipeline
 from tpf.core import strict
 from tpf.core.errors import ValidationError
@@ -64,6 +66,15 @@ class AuthoredTypesValidator:
             allow_undeclared=step.ignore_unknown_fields,
         )
         return response
+
+    def response_schema(self, interaction: AwaitInteraction) -> dict[str, Any] | None:
+        """The JSON Schema of the await's output type (the console builds its form from it);
+        ``None`` for an untyped (``Any``) output."""
+        step = self._pipeline.steps[interaction.step_index]
+        if step.output_type is Any:
+            return None
+        schema: dict[str, Any] = msgspec.json.schema(step.output_type)
+        return schema
 
 
 class ContractTypesValidator:

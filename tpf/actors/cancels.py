@@ -1,0 +1,71 @@
+"""The execution actor's cancel: end the execution, then close its open interactions.
+
+It runs as a message of the execution's actor, so it never races the actor's own commits in
+this process; a transition running in another process is fenced by the version bump (its lease
+renewal and its commit expect the version it claimed). The caller revokes a transition this
+process runs before asking (:meth:`tpf.supervisors.lease_keeper.LeaseKeeper.revoke`), so the
+message is not stuck behind it in the mailbox.
+
+The interactions close after the execution's commit: a cancel refused for a stale version
+leaves them open. A completion admitted between the two writes finds the execution FAILED and
+is only marked applied (nothing resumes).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tpf.actors.commits import LOG, ExecutionCommits, Refused
+from tpf.actors.messages import Cancel
+from tpf.core import cancels
+from tpf.core.errors import Conflict, NotFound
+from tpf.core.records import AwaitInteraction, ExecutionRecord
+
+
+async def cancel_execution(
+    commits: ExecutionCommits, tenant_id: str, execution_id: str, message: Cancel
+) -> ExecutionRecord:
+    engine = commits.engine
+    now = engine.clock.now_ms()
+    record = await engine.stores.executions.get(tenant_id, execution_id, now)
+    if record is None:
+        raise NotFound(f"Execution not found: {execution_id}")
+    ended = cancels.cancel(
+        record, now, reason=message.reason, expected_version=message.expected_version
+    )
+    ended = await commits.noted(record, ended, cancels.CANCELLED, reason=message.reason.strip())
+    committed = await commits.commit(ended, record.version)
+    if isinstance(committed, Refused):
+        raise Conflict(f"Execution {execution_id} changed before the cancel could be admitted")
+    engine.counters["cancelled"] += 1
+    LOG.info(
+        "execution %s/%s cancelled from %s at version %d: %s",
+        tenant_id,
+        execution_id,
+        record.status.value,
+        record.version,
+        message.reason.strip(),
+    )
+    await close_interactions(commits, committed)
+    return committed
+
+
+async def close_interactions(commits: ExecutionCommits, record: ExecutionRecord) -> int:
+    """Cancel every pending interaction of ``record``; how many were closed."""
+    engine = commits.engine
+    awaits = engine.stores.awaits
+    closed = 0
+    for interaction in await awaits.list_for_execution(record.tenant_id, record.execution_id):
+        current: AwaitInteraction | None = interaction
+        while current is not None and current.pending:
+            now = engine.clock.now_ms()
+            done = await awaits.compare_and_set(
+                cancels.cancel_interaction(current, now), current.version
+            )
+            if done is not None:
+                closed += 1
+                break
+            current = await awaits.get(current.tenant_id, current.interaction_id)
+    if closed:
+        LOG.log(logging.DEBUG, "closed %d interaction(s) of %s", closed, record.execution_id)
+    return closed

@@ -1,0 +1,120 @@
+"""Writing an execution's journal: the history entry each commit carries, and its step ids.
+
+Every commit of an execution goes through :func:`noted` first, which appends one
+:class:`~tpf.core.history.HistoryEntry` to the record it is about to write (so the entry commits
+in the same compare-and-set as the change) and keeps ``current_step_id`` naming the step at
+``current_step_index`` (search filters on it). Step ids come from the release's contract, read
+once per pinned identity and cached (:class:`StepIds`): a commit costs no extra store read.
+
+A transition's run time is measured from its claim: the lease write stamps
+``updated_at_epoch_ms``, so the record the transition ran under tells when it started. A
+takeover (the lease was claimed after another owner's ran out) shows as a claimed record newer
+than its last entry while that entry left the execution RUNNING: a commit that ends a
+transition never leaves it RUNNING, so only a re-claim after a lost lease gets there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tpf.core.history import HistoryEntry, append
+from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.stores.base import ReleaseStore
+
+Identity = tuple[str, str, str, str]  # tenant, pipeline, contract version, release version
+
+
+class StepIds:
+    """The step ids of each pinned release, from its contract (cached; ``()`` when unknown)."""
+
+    def __init__(self) -> None:
+        self._known: dict[Identity, tuple[str, ...]] = {}
+
+    async def of(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[str, ...]:
+        key = (
+            record.tenant_id,
+            record.pipeline_id,
+            record.contract_version,
+            record.release_version,
+        )
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        release = await releases.get(record.tenant_id, record.pipeline_id, record.release_version)
+        steps: tuple[str, ...] = ()
+        if release is not None and release.contract:
+            raw = release.contract.get("steps") or []
+            by_index = sorted(
+                (s.get("index", i), str(s.get("stepId", ""))) for i, s in enumerate(raw)
+            )
+            steps = tuple(step_id for _, step_id in by_index)
+        if release is not None:  # a release is immutable: what it says now it always says
+            self._known[key] = steps
+        return steps
+
+    def remember(self, record: ExecutionRecord, step_ids: tuple[str, ...]) -> None:
+        """Known step ids for ``record``'s release (a test, or code hosted here)."""
+        key = (
+            record.tenant_id,
+            record.pipeline_id,
+            record.contract_version,
+            record.release_version,
+        )
+        self._known[key] = step_ids
+
+
+def step_id(step_ids: tuple[str, ...], index: int) -> str | None:
+    return step_ids[index] if 0 <= index < len(step_ids) else None
+
+
+def took_over(claimed: ExecutionRecord) -> bool:
+    """Whether ``claimed`` was claimed after another lease ran out (see the module doc)."""
+    if not claimed.history:
+        return False
+    last = claimed.history[-1]
+    return (
+        last.to_status == ExecutionStatus.RUNNING.value
+        and claimed.updated_at_epoch_ms != last.at_epoch_ms
+    )
+
+
+def noted(
+    before: ExecutionRecord | None,
+    after: ExecutionRecord,
+    kind: str,
+    step_ids: tuple[str, ...],
+    *,
+    coordinator_id: str | None,
+    claimed: ExecutionRecord | None = None,
+    **fields: Any,
+) -> ExecutionRecord:
+    """``after`` with the entry for the change from ``before`` appended and its step id set.
+
+    ``claimed``, when the change ends a transition run under that claim, adds the run time and
+    whether the claim was a takeover. ``fields`` are the entry's optional fields (error code,
+    interaction, who completed it, the operator's reason...).
+    """
+    current = step_id(step_ids, after.current_step_index)
+    if claimed is not None:
+        fields.setdefault(
+            "duration_ms", max(0, after.updated_at_epoch_ms - claimed.updated_at_epoch_ms)
+        )
+        if took_over(claimed):
+            fields["took_over"] = True
+    entry = HistoryEntry(
+        at_epoch_ms=after.updated_at_epoch_ms,
+        kind=kind,
+        from_status=before.status.value if before is not None else None,
+        to_status=after.status.value,
+        step_index=after.current_step_index,
+        step_id=current,
+        attempt=after.attempt,
+        coordinator_id=coordinator_id,
+        **fields,
+    )
+    history, dropped = append(after.history, after.history_dropped, entry)
+    return msgspec.structs.replace(
+        after, history=history, history_dropped=dropped, current_step_id=current
+    )
