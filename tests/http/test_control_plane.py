@@ -40,6 +40,10 @@ STATUS_FIELDS = {
     "errorCode",
     "errorMessage",
     "errorDetail",
+    "pipelineId",
+    "releaseVersion",
+    "stepId",
+    "openInteractionIds",
 }
 HELD = ("QUEUED", "RUNNING")  # a gated execution before or inside its held step
 INTERACTION_FIELDS = {

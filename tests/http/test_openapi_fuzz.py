@@ -94,6 +94,8 @@ def known_ids(served: Served) -> dict[str, str]:
         "executionId": served.execution_id,
         "releaseVersion": served.release_version,
         "workerId": served.spare_worker_id,
+        # No interaction is known to the fuzzer: its detail route answers a documented 404.
+        "interactionId": "no-such-interaction",
     }
 
 

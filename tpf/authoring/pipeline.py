@@ -66,7 +66,6 @@ _BUILTIN_TYPE_IDS: dict[Any, str] = {
     type(None): "null",
 }
 
-
 @dataclass(frozen=True)
 class StepSpec:
     """One authored step, as the coordinator and the contract see it."""

@@ -90,6 +90,7 @@ class IdempotencyPolicy(enum.StrEnum):
     SERVER_KEY_ONLY = "SERVER_KEY_ONLY"
 
 
+
 # --------------------------------------------------------------------------- payloads
 
 

@@ -150,7 +150,7 @@ class OperatorCommands(ExecutionCommands):
         ):
             # Its actor is busy running the transition: stop it, so the cancel is not queued
             # behind a step that may run for minutes. The run's result is thrown away.
-            await self.leases.revoke(tenant_id, execution_id)
+            await self.leases.revoke(tenant_id, execution_id, record.version)
         return await self.system.ask(
             EXECUTION,
             (tenant_id, execution_id),

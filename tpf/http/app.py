@@ -16,8 +16,18 @@ from aiohttp import web
 from tpf.config import resolve_secret
 from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
-from tpf.http import admin, console, control_plane, events, health, metrics, openapi, parse_errors
-from tpf.http.auth import TokenGuard, auth_middleware
+from tpf.http import (
+    admin,
+    console,
+    control_plane,
+    events,
+    health,
+    metrics,
+    openapi,
+    operator_routes,
+    parse_errors,
+)
+from tpf.http.auth import GUARD, TokenGuard, auth_middleware
 from tpf.http.errors import error_middleware
 from tpf.http.wire import EDGE, Edge, Route
 
@@ -25,6 +35,7 @@ ROUTES: tuple[Route, ...] = (
     *control_plane.ROUTES,
     *events.ROUTES,
     *admin.ROUTES,
+    *operator_routes.ROUTES,
     *health.ROUTES,
     *metrics.ROUTES,
     *openapi.ROUTES,
@@ -48,8 +59,9 @@ def create_app(
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         # Errors outermost, so auth failures render as JSON too.
-        middlewares=[error_middleware, auth_middleware(TokenGuard(settings, env))],
+        middlewares=[error_middleware, auth_middleware(guard := TokenGuard(settings, env))],
     )
+    app[GUARD] = guard
     edge = Edge(coordinator, secret)
     app[EDGE] = edge
     for route in ROUTES:

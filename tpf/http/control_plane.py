@@ -18,6 +18,7 @@ from tpf.core import codec, resume_tokens
 from tpf.core.errors import NotFound, ValidationError
 from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
 from tpf.http import dto
+from tpf.http import execution_views as views
 from tpf.http.wire import (
     ASK_TIMEOUT,
     EDGE,
@@ -36,6 +37,7 @@ from tpf.http.wire import (
 BASE = "/tpf/control-plane/tenants/{tenantId}"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+NEXT_CURSOR = "X-Next-Cursor"
 WAIT_MS = Param(
     "waitMs",
     "Long poll: answer as soon as the execution is terminal or waiting on an open interaction, "
@@ -78,7 +80,8 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return json_response(status_dto(await _read(request)))
+    parts = views.includes(request)  # refused before any long poll
+    return json_response(await views.full_status(request, await _read(request), parts))
 
 
 async def result(request: web.Request) -> web.Response:
@@ -86,22 +89,8 @@ async def result(request: web.Request) -> web.Response:
     payload = None
     if record.status is ExecutionStatus.SUCCEEDED:
         payload = codec.encode_payload(record.result_payload, record.result_type_id)
-    return json_response(dto.ExecutionResultDto(status=status_dto(record), result_payload=payload))
-
-
-def status_dto(record: ExecutionRecord) -> dto.ExecutionStatusDto:
-    return dto.ExecutionStatusDto(
-        execution_id=record.execution_id,
-        status=record.status.value,
-        step_index=record.current_step_index,
-        attempt=record.attempt,
-        version=record.version,
-        next_due_epoch_ms=record.next_due_epoch_ms,
-        updated_at_epoch_ms=record.updated_at_epoch_ms,
-        error_code=record.error_code,
-        error_message=record.error_message,
-        error_detail=record.error_detail,
-    )
+    body = await views.full_status(request, record)
+    return json_response(dto.ExecutionResultDto(status=body, result_payload=payload))
 
 
 async def _read(request: web.Request) -> ExecutionRecord:
@@ -140,15 +129,21 @@ async def pending(request: web.Request) -> web.Response:
     tenant_id = path_text(request, "tenantId")
     limit = query_int(request, "limit")
     limit = DEFAULT_LIMIT if limit is None else max(1, min(MAX_LIMIT, limit))
-    items = await edge.coordinator.pending(
+    page = await edge.coordinator.pending_page(
         tenant_id,
         assignee=query_text(request, "assignee"),
         group=query_text(request, "group"),
         step_id=query_text(request, "stepId"),
+        execution_id=query_text(request, "executionId"),
         limit=limit,
+        cursor=query_text(request, "cursor"),
     )
     now = edge.coordinator.clock.now_ms()
-    return json_response([interaction_dto(i, edge.resume_secret, now) for i in items])
+    # The body stays the original's array; the next page's cursor travels in a header.
+    response = json_response([interaction_dto(i, edge.resume_secret, now) for i in page.items])
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR] = page.next_cursor
+    return response
 
 
 def interaction_dto(
@@ -254,8 +249,9 @@ ROUTES = (
     ),
     Route(
         "GET", f"{BASE}/executions/{{executionId}}", status, Surface.CONTROL_PLANE,
-        "Read an execution's status", response=dto.ExecutionStatusDto,
-        query=(WAIT_MS,), errors=_EXECUTION_ERRORS,
+        "Read an execution's status, its open interactions and (admin token) its input and "
+        "known step outputs", response=dto.ExecutionStatusDto,
+        query=(WAIT_MS, views.INCLUDE), errors=(*_EXECUTION_ERRORS, 403),
     ),
     Route(
         "GET", f"{BASE}/executions/{{executionId}}/result", result, Surface.CONTROL_PLANE,
@@ -264,13 +260,16 @@ ROUTES = (
     ),
     Route(
         "GET", f"{BASE}/interactions/pending", pending, Surface.CONTROL_PLANE,
-        "List open await interactions, earliest deadline first",
+        "List open await interactions, earliest deadline first; the next page's cursor is the "
+        "X-Next-Cursor response header (absent on the last page)",
         response=list[dto.InteractionDto],
         query=(
             Param("assignee", "exact match"),
             Param("group", "exact match"),
             Param("stepId", "exact match"),
+            Param("executionId", "exact match"),
             Param("limit", "default 100, clamped to [1, 1000]", "integer"),
+            Param("cursor", "the X-Next-Cursor header of the previous page"),
         ),
         errors=(400, 401, 404),
     ),

@@ -89,6 +89,23 @@ class ExecutionStatusDto(Response, kw_only=True):
             )
         ),
     ] = None
+    # Ours (issue 12): where it is, and the open interactions an answer would resume.
+    pipeline_id: str | msgspec.UnsetType = msgspec.UNSET
+    release_version: str | msgspec.UnsetType = msgspec.UNSET
+    step_id: str | None = None
+    open_interaction_ids: list[str] = msgspec.field(default_factory=list)
+    # Only with ?include=input,outputs (admin token): see tpf.http.operator_dto.
+    input: PayloadEnvelope | msgspec.UnsetType = msgspec.UNSET
+    outputs: list[StepOutputDto] | msgspec.UnsetType = msgspec.UNSET
+
+
+class StepOutputDto(Response, kw_only=True):
+    """One step's output known to the coordinator (see tpf.engine.operator); a payload over
+    the size limit is ``{"truncated": true, "sizeBytes", "limitBytes"}``."""
+
+    step_index: int
+    step_id: str | None
+    payload: Any
 
 
 class ExecutionResultDto(Response, kw_only=True):

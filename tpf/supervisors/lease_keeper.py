@@ -44,6 +44,9 @@ class LeaseKeeper:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._tickets: set[Ticket] = set()
+        # Claims revoked before their transition started (an operator's cancel that arrived
+        # between the claim and the run): ``(tenant, execution, version)``.
+        self._revoked: set[tuple[str, str, int]] = set()
         lease_ms = engine.settings.execution.lease_ms
         self._renew_after_ms = max(
             1, int(lease_ms * engine.settings.execution.lease_renew_fraction)
@@ -64,6 +67,11 @@ class LeaseKeeper:
         Raises :class:`LeaseLost` if the lease was lost while it ran; ``on_lost`` (the worker's
         ``cancel``) is called then, before ``work`` is cancelled.
         """
+        claim = (record.tenant_id, record.execution_id, record.version)
+        if claim in self._revoked:
+            self._revoked.discard(claim)
+            work.close()
+            raise LeaseLost(f"lease revoked on execution {record.execution_id}")
         ticket = Ticket(record, self._engine.clock.now_ms() + self._renew_after_ms, on_lost)
         task = asyncio.ensure_future(work)
         ticket.task = task
@@ -77,15 +85,20 @@ class LeaseKeeper:
         finally:
             self._tickets.discard(ticket)
 
-    async def revoke(self, tenant_id: str, execution_id: str) -> bool:
-        """Cancel the transition this process runs for the execution, as if its lease were
-        lost (an operator's cancel); whether one was running. Its result is thrown away."""
+    async def revoke(self, tenant_id: str, execution_id: str, version: int) -> bool:
+        """Cancel the transition this process runs for the execution under the claim at
+        ``version``, as if its lease were lost (an operator's cancel); whether one was running.
+        Its result is thrown away. A transition of that claim not started yet never starts."""
+        if len(self._revoked) > 1000:  # claims whose run ended before the revoke: forget them
+            self._revoked.clear()
+        self._revoked.add((tenant_id, execution_id, version))
         tickets = [
             t
             for t in self._tickets
             if t.tenant_id == tenant_id and t.execution_id == execution_id and not t.lost
         ]
         for ticket in tickets:
+            self._revoked.discard((tenant_id, execution_id, ticket.version))
             await self._cancel(ticket)
         return bool(tickets)
 

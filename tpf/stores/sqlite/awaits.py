@@ -10,6 +10,7 @@ import msgspec
 from tpf.core import interactions as inter
 from tpf.core.errors import Conflict
 from tpf.core.records import AwaitInteraction
+from tpf.core.search import InteractionPage, PendingKey, decode_cursor, encode_cursor, pending_key
 from tpf.stores.sqlite.schema import PENDING_SQL as _PENDING_SQL
 from tpf.stores.sqlite.schema import SqliteDatabase
 
@@ -30,6 +31,8 @@ def _interaction_row(i: AwaitInteraction) -> tuple[Any, ...]:
         int(i.applied),
         i.dispatch_state.value,
         _encode(i),
+        i.execution_id,
+        i.created_at_epoch_ms,
         i.tenant_id,
         i.interaction_id,
     )
@@ -49,7 +52,7 @@ def _store_if_version(
         cursor = conn.execute(
             """UPDATE interactions SET correlation_id = ?, version = ?, status = ?,
             pending = ?, deadline_epoch_ms = ?, assignee = ?, grp = ?, step_id = ?,
-            applied = ?, dispatch_state = ?, data = ?
+            applied = ?, dispatch_state = ?, data = ?, execution_id = ?, created_at_epoch_ms = ?
             WHERE tenant_id = ? AND interaction_id = ? AND version = ?""",
             (*_interaction_row(interaction), expected_version),
         )
@@ -74,7 +77,8 @@ class SqliteAwaitStore:
                 conn.execute(
                     """INSERT INTO interactions (correlation_id, version, status, pending,
                     deadline_epoch_ms, assignee, grp, step_id, applied, dispatch_state, data,
-                    tenant_id, interaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    execution_id, created_at_epoch_ms, tenant_id, interaction_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     _interaction_row(interaction),
                 )
             except sqlite3.IntegrityError as exc:  # only the correlation index can collide
@@ -121,16 +125,59 @@ class SqliteAwaitStore:
         step_id: str | None = None,
         limit: int = 100,
     ) -> list[AwaitInteraction]:
+        page = await self.page_pending(
+            tenant_id, assignee=assignee, group=group, step_id=step_id, limit=limit
+        )
+        return page.items
+
+    async def page_pending(
+        self,
+        tenant_id: str,
+        *,
+        assignee: str | None = None,
+        group: str | None = None,
+        step_id: str | None = None,
+        execution_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InteractionPage:
+        after = decode_cursor(cursor, PendingKey)
         clauses = ["tenant_id = ?", _PENDING_SQL]
         params: list[Any] = [tenant_id]
-        for column, value in (("assignee", assignee), ("grp", group), ("step_id", step_id)):
+        filters = (
+            ("execution_id", execution_id),
+            ("assignee", assignee),
+            ("grp", group),
+            ("step_id", step_id),
+        )
+        for column, value in filters:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        where = " AND ".join(clauses)
-        sql = f"WHERE {where} ORDER BY deadline_epoch_ms, interaction_id LIMIT ?"
+        if after is not None:
+            clauses.append("(deadline_epoch_ms, interaction_id) > (?, ?)")
+            params.extend((after.deadline_epoch_ms, after.interaction_id))
+        # Every filter has a pending index keyed (tenant, filter, deadline, id); the planner
+        # picks among them (each is an equality prefix, so none needs a sort).
+        sql = f"WHERE {' AND '.join(clauses)} ORDER BY deadline_epoch_ms, interaction_id LIMIT ?"
+        rows = await self._db.run(
+            lambda conn: _load_interactions(conn, sql, (*params, max(0, limit) + 1)),
+            atomic=True,
+        )
+        items = rows[:limit]
+        more = len(rows) > limit and bool(items)
+        return InteractionPage(items, encode_cursor(pending_key(items[-1])) if more else None)
+
+    async def list_for_execution(
+        self, tenant_id: str, execution_id: str, limit: int = 200
+    ) -> list[AwaitInteraction]:
+        sql = (
+            "INDEXED BY interactions_by_execution WHERE tenant_id = ? AND execution_id = ? "
+            "ORDER BY created_at_epoch_ms, interaction_id LIMIT ?"
+        )
         return await self._db.run(
-            lambda conn: _load_interactions(conn, sql, (*params, limit)), atomic=True
+            lambda conn: _load_interactions(conn, sql, (tenant_id, execution_id, limit)),
+            atomic=True,
         )
 
     async def find_overdue(self, now_ms: int, limit: int) -> list[AwaitInteraction]:

@@ -13,6 +13,7 @@ from msgspec.structs import replace
 
 from tpf.core.errors import Conflict
 from tpf.core.records import ExecutionRecord
+from tpf.core.search import ExecutionPage, ExecutionQuery, SearchKey, decode_cursor
 from tpf.stores.rules import (
     claimed,
     dead_letter_key,
@@ -22,6 +23,7 @@ from tpf.stores.rules import (
 )
 from tpf.stores.sqlite.schema import CLAIMABLE_SQL as _CLAIMABLE_SQL
 from tpf.stores.sqlite.schema import SqliteDatabase
+from tpf.stores.sqlite.search import search_page
 
 _encode = msgspec.json.Encoder().encode
 _decode_execution = msgspec.json.Decoder(ExecutionRecord).decode
@@ -36,16 +38,23 @@ def _execution_row(r: ExecutionRecord) -> tuple[Any, ...]:
         r.ttl_epoch_s,
         dead_letter_key(r),
         _encode(r),
+        r.pipeline_id,
+        r.release_version,
+        r.current_step_id,
+        r.error_code,
+        r.updated_at_epoch_ms,
         r.tenant_id,
         r.execution_id,
     )
 
 
 _INSERT_EXECUTION = """INSERT INTO executions (execution_key, version, status,
-    next_due_epoch_ms, ttl_epoch_s, dead_letter_key, data, tenant_id, execution_id)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    next_due_epoch_ms, ttl_epoch_s, dead_letter_key, data, pipeline_id, release_version,
+    current_step_id, error_code, updated_at_epoch_ms, tenant_id, execution_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _UPDATE_EXECUTION = """UPDATE executions SET execution_key = ?, version = ?, status = ?,
-    next_due_epoch_ms = ?, ttl_epoch_s = ?, dead_letter_key = ?, data = ?
+    next_due_epoch_ms = ?, ttl_epoch_s = ?, dead_letter_key = ?, data = ?, pipeline_id = ?,
+    release_version = ?, current_step_id = ?, error_code = ?, updated_at_epoch_ms = ?
     WHERE tenant_id = ? AND execution_id = ?"""
 
 
@@ -212,6 +221,14 @@ class SqliteExecutionStore:
             return {status: count for status, count in rows}
 
         return await self._db.run(op, atomic=True)
+
+    async def search(
+        self, query: ExecutionQuery, limit: int, cursor: str | None, now_ms: int
+    ) -> ExecutionPage:
+        after = decode_cursor(cursor, SearchKey)  # a bad one fails here, before the queue
+        return await self._db.run(
+            lambda conn: search_page(conn, query, limit, after, now_ms), atomic=True
+        )
 
     async def expire_leases(self, keep_owner: str, now_ms: int) -> int:
         """Let every lease not held by ``keep_owner`` expire at ``now_ms``; how many did.

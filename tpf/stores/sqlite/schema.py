@@ -24,6 +24,8 @@ SCHEMA = (
         tenant_id TEXT NOT NULL, execution_id TEXT NOT NULL, execution_key TEXT NOT NULL,
         version INTEGER NOT NULL, status TEXT NOT NULL, next_due_epoch_ms INTEGER NOT NULL,
         ttl_epoch_s INTEGER NOT NULL, dead_letter_key TEXT, data BLOB NOT NULL,
+        pipeline_id TEXT, release_version TEXT, current_step_id TEXT, error_code TEXT,
+        updated_at_epoch_ms INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (tenant_id, execution_id))""",
     """CREATE UNIQUE INDEX IF NOT EXISTS executions_by_key
         ON executions (tenant_id, execution_key)""",
@@ -38,6 +40,7 @@ SCHEMA = (
         deadline_epoch_ms INTEGER NOT NULL, assignee TEXT, grp TEXT, step_id TEXT NOT NULL,
         applied INTEGER NOT NULL, data BLOB NOT NULL,
         dispatch_state TEXT NOT NULL DEFAULT 'DISPATCHED',
+        execution_id TEXT, created_at_epoch_ms INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (tenant_id, interaction_id))""",
     """CREATE UNIQUE INDEX IF NOT EXISTS interactions_by_correlation
         ON interactions (tenant_id, correlation_id)""",
@@ -72,15 +75,66 @@ SCHEMA = (
 )
 
 
-# Columns added after the first release, each with the default that describes the rows written
-# before it (every interaction then was dispatched at creation), and what indexes them. A
-# database file from before gets the column on open; CREATE TABLE above has it already.
-ADDED_COLUMNS = (("interactions", "dispatch_state", "TEXT NOT NULL DEFAULT 'DISPATCHED'"),)
+# Columns added after the first release: (table, column, definition, backfill). The default
+# describes rows written before the column when it can (every interaction then was dispatched at
+# creation); otherwise ``backfill`` computes the value from the row's JSON, once, in the open
+# that adds the column. CREATE TABLE above has them all already.
+_FROM_JSON = "json_extract(CAST(data AS TEXT), '$.{}')"
+ADDED_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("interactions", "dispatch_state", "TEXT NOT NULL DEFAULT 'DISPATCHED'", None),
+    # Issue 12: what the operator's search filters and orders on, and the execution index.
+    ("executions", "pipeline_id", "TEXT", _FROM_JSON.format("pipelineId")),
+    ("executions", "release_version", "TEXT", _FROM_JSON.format("releaseVersion")),
+    ("executions", "current_step_id", "TEXT", _FROM_JSON.format("currentStepId")),
+    ("executions", "error_code", "TEXT", _FROM_JSON.format("errorCode")),
+    (
+        "executions",
+        "updated_at_epoch_ms",
+        "INTEGER NOT NULL DEFAULT 0",
+        f"COALESCE({_FROM_JSON.format('updatedAtEpochMs')}, 0)",
+    ),
+    ("interactions", "execution_id", "TEXT", _FROM_JSON.format("executionId")),
+    (
+        "interactions",
+        "created_at_epoch_ms",
+        "INTEGER NOT NULL DEFAULT 0",
+        f"COALESCE({_FROM_JSON.format('createdAtEpochMs')}, 0)",
+    ),
+)
+
+# The search indexes (issue 12). Each ends in (updated_at, id), the keyset order, so a page of
+# the filters it leads with is one range read from the cursor down, however deep the page:
+# none (or just the window), status (the DLQ and FAILED views), pipeline, pipeline + status
+# (the console's usual pair), error code (failure fingerprints; partial, as only failed
+# executions have one), release and current step. Any other combination walks the most
+# selective of these and filters the rest (SEARCH_INDEXES in executions.py picks it).
+_SEARCH_SUFFIX = "updated_at_epoch_ms, execution_id)"
+SEARCH_INDEX_COLUMNS = {
+    "executions_search": "",
+    "executions_by_status": "status, ",
+    "executions_by_pipeline": "pipeline_id, ",
+    "executions_by_pipeline_status": "pipeline_id, status, ",
+    "executions_by_error": "error_code, ",
+    "executions_by_release": "release_version, ",
+    "executions_by_step": "current_step_id, ",
+}
 ADDED_COLUMN_INDEXES = (
     # The dispatch outbox: only pending interactions not yet published are in it.
     f"""CREATE INDEX IF NOT EXISTS interactions_undispatched
         ON interactions (tenant_id, interaction_id)
         WHERE {PENDING_SQL} AND dispatch_state = 'CREATED'""",
+    *(
+        f"CREATE INDEX IF NOT EXISTS {name} ON executions (tenant_id, {lead}{_SEARCH_SUFFIX}"
+        + (" WHERE error_code IS NOT NULL" if name == "executions_by_error" else "")
+        for name, lead in SEARCH_INDEX_COLUMNS.items()
+    ),
+    # An execution's interactions, oldest first (list_for_execution), and its pending ones by
+    # deadline (page_pending with an execution filter).
+    """CREATE INDEX IF NOT EXISTS interactions_by_execution
+        ON interactions (tenant_id, execution_id, created_at_epoch_ms, interaction_id)""",
+    f"""CREATE INDEX IF NOT EXISTS interactions_pending_by_execution
+        ON interactions (tenant_id, execution_id, deadline_epoch_ms, interaction_id)
+        WHERE {PENDING_SQL}""",
 )
 
 _COUNT_UP = """INSERT INTO execution_status_counts (status, n) VALUES (NEW.status, 1)
@@ -105,10 +159,12 @@ class SqliteDatabase(GroupCommitDatabase):
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         super()._create_schema(conn)
-        for table, column, definition in ADDED_COLUMNS:
+        for table, column, definition, backfill in ADDED_COLUMNS:
             present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in present:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                if backfill is not None:
+                    conn.execute(f"UPDATE {table} SET {column} = {backfill}")
         for statement in ADDED_COLUMN_INDEXES:
             conn.execute(statement)
         counted = conn.execute(
