@@ -15,6 +15,7 @@ const sessionBar = document.getElementById("session");
 const liveState = document.getElementById("live-state");
 let current = {};
 let refreshTimer = null;
+const pendingEvents = [];
 let announcer = null;
 let routed = false;
 
@@ -28,11 +29,13 @@ const ctx = {
 
 const live = new Live(
   (kind, event) => {
-    // Coalesce bursts of commits into one re-read of the page.
+    // Coalesce a burst of commits into one re-read of the page, which sees every event of it.
+    pendingEvents.push({ kind, ...event });
     if (refreshTimer) clearTimeout(refreshTimer);
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
-      if (current.refresh) current.refresh(kind, event);
+      const events = pendingEvents.splice(0);
+      if (current.refresh) current.refresh(events);
     }, 150);
   },
   (state) => {

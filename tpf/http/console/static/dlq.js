@@ -9,6 +9,7 @@ export function dlqPage(main, ctx) {
   const groups = h("div", { id: "dlq-groups", "aria-live": "polite" });
   main.append(h("h1", {}, "Dead letters"), h("p", {}, "DLQ and FAILED executions, grouped by error code and step."), groups);
 
+  let lastShown = null;
   async function load() {
     let items = [];
     try {
@@ -26,6 +27,9 @@ export function dlqPage(main, ctx) {
       clear(groups).append(notice(error.message, "error"));
       return;
     }
+    const shown = JSON.stringify(items);
+    if (shown === lastShown) return;
+    lastShown = shown;
     const byPrint = new Map();
     for (const e of items) {
       const print = `${e.errorCode || "(no code)"} @ ${e.stepId || `step ${e.stepIndex}`}`;
@@ -62,5 +66,5 @@ export function dlqPage(main, ctx) {
     });
   }
   load();
-  return { refresh: (kind) => kind !== "interaction" && load() };
+  return { refresh: (events) => events.some((e) => e.kind !== "interaction") && load() };
 }

@@ -42,6 +42,7 @@ export function executionsPage(main) {
     load();
   });
   main.append(h("h1", {}, "Executions"), form, results);
+  let lastShown = null;
 
   async function load() {
     let page;
@@ -51,6 +52,10 @@ export function executionsPage(main) {
       clear(results).append(notice(error.message, "error"));
       return;
     }
+    // A live refresh that changes nothing leaves the table (and the focus in it) alone.
+    const shown = JSON.stringify(page);
+    if (shown === lastShown) return;
+    lastShown = shown;
     clear(results);
     if (!page.items.length) {
       results.append(notice("No execution matches."));
@@ -92,7 +97,9 @@ export function executionsPage(main) {
     results.append(pager);
   }
   load();
-  return { refresh: (kind) => kind !== "interaction" && search.page === 0 && load() };
+  return {
+    refresh: (events) => search.page === 0 && events.some((e) => e.kind !== "interaction") && load(),
+  };
 }
 
 export function executionPage(main, ctx, executionId) {
@@ -112,6 +119,7 @@ export function executionPage(main, ctx, executionId) {
     h("h2", {}, "Input and outputs"),
     data,
   );
+  let lastShown = null;
 
   async function load() {
     let status;
@@ -122,6 +130,9 @@ export function executionPage(main, ctx, executionId) {
       clear(head).append(notice(error.message, "error"));
       return;
     }
+    const shown = JSON.stringify([status, history]);
+    if (shown === lastShown) return;
+    lastShown = shown;
     clear(head).append(
       h(
         "dl",
@@ -170,7 +181,9 @@ export function executionPage(main, ctx, executionId) {
   }
 
   load();
-  return { refresh: (kind, event) => (kind === "resync" || event.executionId === executionId) && load() };
+  return {
+    refresh: (events) => events.some((e) => e.kind === "resync" || e.executionId === executionId) && load(),
+  };
 }
 
 function historyTable(history) {

@@ -53,7 +53,7 @@ export function releasesPage(main, ctx) {
     }
   }
   load();
-  return { refresh: (kind) => kind === "resync" && load() };
+  return { refresh: (events) => events.some((e) => e.kind === "resync") && load() };
 }
 
 async function releaseCard(pipelineId, ctx, reload) {
@@ -157,5 +157,5 @@ export function workersPage(main) {
     }
   }
   load();
-  return { refresh: (kind) => kind === "resync" && load() };
+  return { refresh: (events) => events.some((e) => e.kind === "resync") && load() };
 }

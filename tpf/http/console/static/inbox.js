@@ -43,9 +43,7 @@ export function inboxPage(main, ctx) {
     }
     const items = result.data || [];
     const next = result.headers.get("X-Next-Cursor");
-    clear(list);
-    if (!items.length) list.append(notice("Nothing is waiting for an answer."));
-    for (const item of items) list.append(card(item, ctx));
+    reconcile(items);
     const pager = h("div", { class: "pager" });
     if (state.page > 0) {
       pager.append(h("button", { type: "button", id: "inbox-prev", onclick: () => { state.page -= 1; load(); } }, "Previous page"));
@@ -59,10 +57,37 @@ export function inboxPage(main, ctx) {
         } }, "Next page"),
       );
     }
-    list.append(pager);
+    const oldPager = list.querySelector(":scope > .pager");
+    if (oldPager) oldPager.replaceWith(pager);
+    else list.append(pager);
   }
+
+  // Live refreshes keep the cards still pending in place, untouched (a half-typed answer and
+  // the focus survive), drop the ones answered or closed, and add the new ones in order.
+  function reconcile(items) {
+    for (const n of list.querySelectorAll(":scope > .notice")) n.remove();
+    const wanted = new Set(items.map((i) => i.interactionId));
+    for (const [id, el] of cards) {
+      if (!wanted.has(id)) {
+        el.remove();
+        cards.delete(id);
+      }
+    }
+    let cursor = list.firstElementChild;
+    for (const item of items) {
+      let el = cards.get(item.interactionId);
+      if (!el) {
+        el = card(item, ctx);
+        cards.set(item.interactionId, el);
+      }
+      if (el === cursor) cursor = cursor.nextElementSibling;
+      else list.insertBefore(el, cursor);
+    }
+    if (!items.length) list.prepend(notice("Nothing is waiting for an answer."));
+  }
+  const cards = new Map();
   load();
-  return { refresh: (kind) => kind !== "execution" && load() };
+  return { refresh: (events) => events.some((e) => e.kind !== "execution") && load() };
 }
 
 function card(item, ctx) {

@@ -232,7 +232,18 @@ function choice(schema, root, path, label, required) {
 
 function node(schema, root, path, label, required) {
   const resolved = resolve(schema, root);
-  if (resolved.anyOf || resolved.oneOf) return choice(resolved, root, path, label, required);
+  const variants = resolved.anyOf || resolved.oneOf;
+  if (variants) {
+    // "X or null" with a plain X is an optional X: a blank field, not a choice of kinds.
+    const others = variants.filter((v) => resolve(v, root).type !== "null");
+    if (others.length === 1 && others.length < variants.length) {
+      const only = resolve(others[0], root);
+      if (!only.anyOf && !only.oneOf && only.type !== "object" && only.type !== "array" && !only.properties) {
+        return scalar({ ...only, description: resolved.description || only.description }, path, label, false);
+      }
+    }
+    return choice(resolved, root, path, label, required);
+  }
   const type = Array.isArray(resolved.type) ? resolved.type.find((t) => t !== "null") : resolved.type;
   if (type === "object" || resolved.properties) return object(resolved, root, path, label, required);
   if (type === "array") return array(resolved, root, path, label, required);
