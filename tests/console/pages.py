@@ -82,20 +82,21 @@ def describe(element: WebElement) -> str:
     )
 
 
-def tab_order(driver: WebDriver, limit: int = 400) -> list[WebElement]:
-    """Every element Tab reaches, from the top of the page until focus comes round again."""
+def tab_order(driver: WebDriver, limit: int = 400) -> list[tuple[WebElement, bool]]:
+    """Every element Tab reaches from the top of the page, in order, each with whether its
+    focus was visible when Tab reached it (until focus leaves the page or comes round)."""
     # A fresh load starts sequential focus at the top of the document.
     driver.refresh()
     visible(driver, "main h1")
     ActionChains(driver).send_keys(Keys.TAB).perform()
-    seen: list[WebElement] = []
+    seen: list[tuple[WebElement, bool]] = []
     for _ in range(limit):
         element = active(driver)
-        if seen and element == seen[0]:
+        if element.tag_name == "body" or (seen and element == seen[0][0]):
             return seen
-        seen.append(element)
-        element.send_keys(Keys.TAB)
-    raise AssertionError("Tab never came round to the first stop")
+        seen.append((element, focus_is_visible(driver)))
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+    raise AssertionError("Tab never left the page or came round to the first stop")
 
 
 def reachable_controls(driver: WebDriver) -> list[WebElement]:

@@ -2,7 +2,7 @@
 // its history as a timeline, its input and outputs, and the operator's actions.
 
 import { admin, ApiError, cp, cpAsAdmin, hasAdmin, query } from "./api.js";
-import { clear, duration, h, labelled, notice, pretty, time } from "./dom.js";
+import { append, clear, duration, h, labelled, notice, pretty, time } from "./dom.js";
 import { timeline } from "./timeline.js";
 
 export const STATUSES = ["QUEUED", "RUNNING", "WAITING_EXTERNAL", "WAIT_RETRY", "SUCCEEDED", "FAILED", "DLQ"];
@@ -153,7 +153,7 @@ export function executionPage(main, ctx, executionId) {
           : null,
       ),
     );
-    clear(actions).append(operatorActions(ctx, status, load));
+    append(clear(actions), [operatorActions(ctx, status, load)]);
     const terminal = TERMINAL.has(status.status);
     clear(chart).append(timeline(history.entries, Date.now(), terminal));
     clear(entries).append(historyTable(history));
