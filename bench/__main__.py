@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark shape and print its figures.
 
-``python -m bench engine|rest|remote|ha|broker`` runs the named shapes only.
+``python -m bench engine|rest|remote|ha|broker|operator`` runs the named shapes only.
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench import broker, engine, ha, remote, rest
+from bench import broker, engine, ha, operator, remote, rest
 
 
 def main() -> None:
-    shapes = sys.argv[1:] or ["engine", "rest", "remote", "ha", "broker"]
+    shapes = sys.argv[1:] or ["engine", "rest", "remote", "ha", "broker", "operator"]
     if "engine" in shapes:
         asyncio.run(engine.main())
     if "rest" in shapes:
@@ -23,6 +23,8 @@ def main() -> None:
         ha.main()
     if "broker" in shapes:
         broker.main()
+    if "operator" in shapes:
+        operator.main()
 
 
 if __name__ == "__main__":

@@ -46,15 +46,25 @@ TOKENS = {
 ADDED = [
     "table tpf_execution: index execution-due",
     "table tpf_execution: index execution-dead-letters",
+    # The operator's search (issue 12).
+    "table tpf_execution: index execution-search",
+    "table tpf_execution: index execution-search-by-status",
+    "table tpf_execution: index execution-search-by-pipeline",
     "table tpf_execution_payload",
     "table tpf_await_interaction: index await-interaction-unapplied",
+    "table tpf_await_interaction: index await-interaction-by-execution",
 ]
 UPGRADE_LOG = [
     "schema upgrade: added index execution-due to table tpf_execution (ACTIVE)",
     "schema upgrade: added index execution-dead-letters to table tpf_execution (ACTIVE)",
+    "schema upgrade: added index execution-search to table tpf_execution (ACTIVE)",
+    "schema upgrade: added index execution-search-by-status to table tpf_execution (ACTIVE)",
+    "schema upgrade: added index execution-search-by-pipeline to table tpf_execution (ACTIVE)",
     "schema upgrade: created table tpf_execution_payload (ACTIVE)",
     "schema upgrade: added index await-interaction-unapplied to table tpf_await_interaction "
     "(ACTIVE)",
+    "schema upgrade: added index await-interaction-by-execution to table "
+    "tpf_await_interaction (ACTIVE)",
 ]
 
 
@@ -282,7 +292,7 @@ async def test_coordinators_starting_together_add_each_index_once(
         assert await apply_upgrade(racer, recipe, late) == []
     assert await missing_resources(dynamo, recipe) == []
     execution = (await dynamo.describe_table(TableName="tpf_execution"))["Table"]
-    assert len(execution["GlobalSecondaryIndexes"]) == 2  # each added once
+    assert len(execution["GlobalSecondaryIndexes"]) == 5  # each added once
 
 
 class StillCreating:
@@ -349,6 +359,10 @@ async def test_an_index_not_active_in_time_is_a_clear_refusal(
     # Once it is ACTIVE, a start adds the rest.
     assert await upgrade_schema(dynamo, recipe) == [
         "added index execution-dead-letters to table tpf_execution",
+        "added index execution-search to table tpf_execution",
+        "added index execution-search-by-status to table tpf_execution",
+        "added index execution-search-by-pipeline to table tpf_execution",
         "created table tpf_execution_payload",
         "added index await-interaction-unapplied to table tpf_await_interaction",
+        "added index await-interaction-by-execution to table tpf_await_interaction",
     ]

@@ -57,6 +57,7 @@ from tpf.stores.dynamo import (
 )
 from tpf.stores.dynamo.client import TransactionCanceled, health_of, translate
 from tpf.stores.dynamo.payloads import ITEM_BUDGET_BYTES
+from tpf.stores.dynamo.status_counts import COUNTS_PARTITION
 from tpf.stores.factory import check_dynamo, open_stores
 from tpf.stores.memory import MemoryExecutionStore, MemoryWorkerStore
 
@@ -83,13 +84,16 @@ class DynamoProbe:
         return self.clients.requests["dynamodb"]
 
     async def items(self, table: str) -> list[dict[str, Any]]:
+        """The table's items, leaving out the status counters (not executions)."""
         found: list[dict[str, Any]] = []
         start: dict[str, Any] | None = None
         while True:
             page = await self.client.scan(
                 TableName=table, **({"ExclusiveStartKey": start} if start else {})
             )
-            found += page["Items"]
+            found += [
+                i for i in page["Items"] if i.get("tenant_id", {}).get("S") != COUNTS_PARTITION
+            ]
             start = page.get("LastEvaluatedKey")
             if not start:
                 return found
@@ -126,8 +130,12 @@ async def test_submit_is_one_transaction_and_duplicates_one_more_read(dynamo: Dy
 async def test_claim_renew_commit_and_get_are_single_requests(dynamo: DynamoProbe) -> None:
     store = DynamoExecutionStore(dynamo.client, dynamo.settings)
     await store.create_or_get(make(), T0)
+    # A claim moves a status count in the same transaction as the lease (.status_counts), so
+    # it reads the status it moves from first: a read and one transaction.
+    dynamo.reset()
+    assert await store.claim_lease("t1", "e1", "w1", T0, LEASE) is not None
+    assert dynamo.ops == {"GetItem": 1, "TransactWriteItems": 1}
     for operation, call in [
-        ("UpdateItem", store.claim_lease("t1", "e1", "w1", T0, LEASE)),
         ("UpdateItem", store.renew_lease("t1", "e1", "w1", 1, T0 + 1, LEASE)),
         ("GetItem", store.get("t1", "e1", T0)),
     ]:
@@ -139,12 +147,20 @@ async def test_claim_renew_commit_and_get_are_single_requests(dynamo: DynamoProb
     dynamo.reset()
     done = replace(claimed, version=2, status=ExecutionStatus.SUCCEEDED)
     assert await store.compare_and_set(done, 1) == done
-    # The terminal commit also starts the key row's retention: one transaction, atomically.
+    # The terminal commit also starts the key row's retention and moves the count: one
+    # transaction, atomically (the status it replaces was known from the read before).
     assert dynamo.ops == {"TransactWriteItems": 1}
-    # A refused claim is one request too (the predicate is the condition, nothing is read).
+    # A refused claim is the read alone: nothing is written.
     dynamo.reset()
     assert await store.claim_lease("t1", "e1", "w2", T0 * 2, LEASE) is None
-    assert dynamo.ops == {"UpdateItem": 1}
+    assert dynamo.ops == {"GetItem": 1}
+    # A commit by a store that never read the record reads its version and status first; one
+    # at a version that is not stored writes nothing.
+    fresh = DynamoExecutionStore(dynamo.client, dynamo.settings)
+    dynamo.reset()
+    assert await fresh.compare_and_set(replace(done, version=9), 5) is None
+    assert dynamo.ops == {"GetItem": 1}
+    assert await store.count_by_status() == {"SUCCEEDED": 1}
 
 
 async def test_interaction_create_is_one_transaction(dynamo: DynamoProbe) -> None:

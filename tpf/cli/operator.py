@@ -1,6 +1,7 @@
 """Operator commands: the REST API from the shell.
 
-``tpf executions submit|get|result``, ``tpf interactions pending|complete``, ``tpf redrive``,
+``tpf executions submit|get|result|list|history|cancel``, ``tpf interactions
+pending|complete|show``, ``tpf redrive`` (one id, or ``--where`` a filter),
 ``tpf releases register|activate|active|list`` and ``tpf workers register|heartbeat|drain|list``.
 Every command takes ``--base-url``, ``--tenant``, ``--token`` (control plane) and
 ``--admin-token`` (defaults from ``TPF_BASE_URL``, ``TPF_TENANT``, ``TPF_CONTROL_PLANE_TOKEN``,
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tpf.cli import operator_output as output
+from tpf.cli import operator_views
+from tpf.cli import operator_views as output_views
 from tpf.client.rest import ApiError, RestClient
 from tpf.config import client_defaults
 
@@ -110,6 +113,24 @@ def _runner(
     return run
 
 
+def _redrive(client: RestClient, args: argparse.Namespace) -> Any:
+    """One execution by id, or every match of ``--where`` (never both)."""
+    if (args.where is None) == (args.execution_id is None):
+        print("error: give an execution id or --where FILTER (not both)", file=sys.stderr)
+        raise SystemExit(2)
+    if args.where is None:
+        return client.redrive(
+            args.execution_id,
+            expected_version=args.expected_version,
+            reason=args.reason,
+            allow_failed=args.allow_failed,
+            reopen_await=args.reopen_await,
+        )
+    return client.redrive_matching(
+        **args.where, limit=args.limit, dryRun=args.dry_run, reason=args.reason
+    )
+
+
 def register(commands: Any) -> None:
     executions = commands.add_parser("executions", help="submit and inspect executions")
     ex = executions.add_subparsers(dest="sub", required=True)
@@ -177,20 +198,15 @@ def register(commands: Any) -> None:
         p.add_argument(flag)
     p.add_argument("--response", required=True, type=_json_arg, help="JSON or @file")
 
+    operator_views.register(ex, it, _command, _at_least)
     p = _command(
         commands,
         "redrive",
-        "re-drive a failed execution",
-        lambda c, a: c.redrive(
-            a.execution_id,
-            expected_version=a.expected_version,
-            reason=a.reason,
-            allow_failed=a.allow_failed,
-            reopen_await=a.reopen_await,
-        ),
-        output.fmt_redrive,
+        "re-drive a failed execution, or (--where) every DLQ/FAILED one matching a filter",
+        _redrive,
+        lambda r: output_views.fmt_bulk(r) if "matched" in r else output.fmt_redrive(r),
     )
-    p.add_argument("execution_id")
+    p.add_argument("execution_id", nargs="?")
     p.add_argument("--expected-version", type=int)
     p.add_argument("--reason")
     p.add_argument("--allow-failed", action="store_true")
@@ -200,6 +216,13 @@ def register(commands: Any) -> None:
         help="FAILED only: park it again at its last await on a fresh interaction, so a "
         "corrected answer can complete it (implies --allow-failed)",
     )
+    p.add_argument(
+        "--where",
+        type=output_views.parse_where,
+        help="bulk: status=DLQ|FAILED,pipelineId=...,errorCode=...,updatedBefore=...",
+    )
+    p.add_argument("--dry-run", action="store_true", help="bulk: list, change nothing")
+    p.add_argument("--limit", type=_at_least(1), help="bulk: at most this many (default 100)")
 
     releases = commands.add_parser("releases", help="register and activate releases")
     rl = releases.add_subparsers(dest="sub", required=True)

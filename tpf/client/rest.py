@@ -146,6 +146,37 @@ class RestClient:
         body = {k: v for k, v in body.items() if v is not None}
         return self.request("POST", self._control("/interactions/complete"), body=body)
 
+    # ------------------------------------------------------------------ operator's view
+
+    def search(self, **filters: Any) -> Any:
+        """One page of ``GET /executions``: ``filters`` are its query parameters (camelCase:
+        pipelineId, status, releaseVersion, stepId, errorCode, updatedAfter, updatedBefore,
+        limit, cursor)."""
+        return self.request("GET", self._control("/executions"), query=filters)
+
+    def history(self, execution_id: str) -> Any:
+        path = self._control(f"/executions/{_quote(execution_id)}/history")
+        return self.request("GET", path)
+
+    def interaction(self, interaction_id: str) -> Any:
+        return self.request("GET", self._control(f"/interactions/{_quote(interaction_id)}"))
+
+    def cancel(self, execution_id: str, *, reason: str, expected_version: int | None = None) -> Any:
+        body: dict[str, Any] = {"reason": reason}
+        if expected_version is not None:
+            body["expectedVersion"] = expected_version
+        path = self._admin(f"/executions/{_quote(execution_id)}/cancel")
+        return self.request("POST", path, surface="admin", body=body)
+
+    def redrive_matching(self, **body: Any) -> Any:
+        """``POST /executions/redrive`` by filter: status, pipelineId, errorCode, updatedBefore,
+        limit, dryRun, reason (``None`` values are left out)."""
+        sent = {k: v for k, v in body.items() if v is not None}
+        return self.request("POST", self._admin("/executions/redrive"), surface="admin", body=sent)
+
+    def pipelines(self) -> Any:
+        return self.request("GET", self._admin("/pipelines"), surface="admin")
+
     # ------------------------------------------------------------------ admin
 
     def redrive(

@@ -112,7 +112,18 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.dynamo.index.execution-due": ("dynamo.index_execution_due", _text),
     "tpf.dynamo.index.execution-dead-letters": ("dynamo.index_execution_dead_letters", _text),
     "tpf.dynamo.index.unapplied": ("dynamo.index_unapplied", _text),
+    "tpf.dynamo.index.execution-search": ("dynamo.index_execution_search", _text),
+    "tpf.dynamo.index.execution-search-by-status": (
+        "dynamo.index_execution_search_status",
+        _text,
+    ),
+    "tpf.dynamo.index.execution-search-by-pipeline": (
+        "dynamo.index_execution_search_pipeline",
+        _text,
+    ),
+    "tpf.dynamo.index.interaction-by-execution": ("dynamo.index_interaction_by_execution", _text),
     "tpf.dynamo.shards": ("dynamo.shards", _int(1)),
+    "tpf.dynamo.search-shards": ("dynamo.search_shards", _int(1)),
     "tpf.dynamo.schema-upgrade": ("dynamo.schema_upgrade", _bool),
     "tpf.dynamo.schema-upgrade-timeout": ("dynamo.schema_upgrade_timeout_ms", _duration(1_000)),
     _P + "sqs.region": ("sqs.region", _text),

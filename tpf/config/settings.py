@@ -232,7 +232,15 @@ class DynamoSettings:
     index_execution_due: str = "execution-due"
     index_execution_dead_letters: str = "execution-dead-letters"
     index_unapplied: str = "await-interaction-unapplied"
+    # The operator's search (issue 12): sharded by (tenant, shard), one per common filter.
+    index_execution_search: str = "execution-search"
+    index_execution_search_status: str = "execution-search-by-status"
+    index_execution_search_pipeline: str = "execution-search-by-pipeline"
+    index_interaction_by_execution: str = "await-interaction-by-execution"
     shards: int = 16  # spreads due/overdue index partitions (no single hot key)
+    # Shards of each tenant's search partitions and of the status counter items: a search page
+    # is one Query per shard, a count one BatchGetItem of this many items (see dynamo/search.py).
+    search_shards: int = 8
     # Startup adds the indexes and tables this build needs beyond the original's layout
     # (tpf.stores.dynamo.schema_upgrade), waiting this long for each to become ACTIVE; with
     # ``False`` strict startup names them instead.

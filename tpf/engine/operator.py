@@ -143,14 +143,14 @@ class OperatorCommands(ExecutionCommands):
         if not reason or not reason.strip():
             raise ValidationError("reason: is required (why the execution is cancelled)")
         record = await self.status(tenant_id, execution_id)
-        if (
-            record.status is ExecutionStatus.RUNNING
-            and record.lease_owner == self.engine.owner
-            and (expected_version is None or expected_version == record.version)
-        ):
-            # Its actor is busy running the transition: stop it, so the cancel is not queued
-            # behind a step that may run for minutes. The run's result is thrown away.
-            await self.leases.revoke(tenant_id, execution_id, record.version)
+        if expected_version is None or expected_version == record.version:
+            # Its actor may be busy running a transition: stop it, so the cancel is not queued
+            # behind a step that may run for minutes (its result is thrown away). A claim this
+            # process holds but has not started running yet is revoked too.
+            ours = (
+                record.status is ExecutionStatus.RUNNING and record.lease_owner == self.engine.owner
+            )
+            await self.leases.revoke(tenant_id, execution_id, record.version if ours else None)
         return await self.system.ask(
             EXECUTION,
             (tenant_id, execution_id),

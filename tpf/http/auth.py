@@ -7,8 +7,8 @@ malformed or wrong token answers 401, an unresolvable reference 503. Tokens are 
 constant time. The admin token is also accepted on the control plane (an operator's console
 reads executions with it, and only it sees their input and outputs); the control-plane token
 never opens the admin API. A header that is not UTF-8 text is malformed, a 401 like any other:
-aiohttp decodes header bytes with ``surrogateescape``, so such a value only fails when encoded, which
-once made it an unauthenticated 500 with a traceback in the log. Health and OpenAPI are
+aiohttp decodes header bytes with ``surrogateescape``, so such a value only fails when encoded,
+which once made it an unauthenticated 500 with a traceback in the log. Health and OpenAPI are
 public; metrics are public unless ``tpf.http.metrics-token`` is set (:mod:`tpf.http.metrics`).
 """
 

@@ -291,8 +291,9 @@ class WorkerStore(Protocol):
         """
         ...
 
-    async def get(self, tenant_id: str, pipeline_id: str, worker_id: str) -> WorkerRecord | None:
-        ...
+    async def get(
+        self, tenant_id: str, pipeline_id: str, worker_id: str
+    ) -> WorkerRecord | None: ...
 
     async def list(self, tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
         """Folded records of the pipeline's workers, ordered by ``worker_id``."""

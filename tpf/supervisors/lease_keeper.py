@@ -85,13 +85,15 @@ class LeaseKeeper:
         finally:
             self._tickets.discard(ticket)
 
-    async def revoke(self, tenant_id: str, execution_id: str, version: int) -> bool:
-        """Cancel the transition this process runs for the execution under the claim at
-        ``version``, as if its lease were lost (an operator's cancel); whether one was running.
-        Its result is thrown away. A transition of that claim not started yet never starts."""
-        if len(self._revoked) > 1000:  # claims whose run ended before the revoke: forget them
-            self._revoked.clear()
-        self._revoked.add((tenant_id, execution_id, version))
+    async def revoke(self, tenant_id: str, execution_id: str, version: int | None) -> bool:
+        """Cancel every transition this process runs for the execution, as if its lease were
+        lost (an operator's cancel); whether one was running. Their results are thrown away.
+        With ``version`` (the claim this process holds), a transition of that claim that has
+        not started yet never starts."""
+        if version is not None:
+            if len(self._revoked) > 1000:  # claims whose run ended before the revoke: forget
+                self._revoked.clear()
+            self._revoked.add((tenant_id, execution_id, version))
         tickets = [
             t
             for t in self._tickets

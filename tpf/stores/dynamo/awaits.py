@@ -39,6 +39,7 @@ from tpf.stores.dynamo.codec import (
     put_opt_s,
     to_json,
 )
+from tpf.stores.dynamo.interaction_queries import InteractionQueries
 from tpf.stores.dynamo.sharded import by_tenant_and_id, query_shards
 from tpf.stores.rules import is_unapplied
 
@@ -58,7 +59,7 @@ def _decode(item: Item) -> AwaitInteraction:
     return interaction_from_json(get_s(item, "record_json"))
 
 
-class DynamoAwaitStore:
+class DynamoAwaitStore(InteractionQueries):
     def __init__(self, client: Any, settings: Settings) -> None:
         self._db = Dynamo(client)
         self._table = settings.dynamo.await_interaction_table
@@ -72,6 +73,7 @@ class DynamoAwaitStore:
             "tenant": (s.dynamo.index_pending_by_tenant, "query_pending_tenant_key"),
         }
         self._deadline_index = s.dynamo.index_pending_by_deadline
+        self._execution_index = s.dynamo.index_interaction_by_execution
         self._unapplied_index = s.dynamo.index_unapplied
 
     def _item(self, i: AwaitInteraction) -> Item:
@@ -89,6 +91,8 @@ class DynamoAwaitStore:
             "record_json": S(to_json(i)),
             "query_unit_key": S(keys.scoped(i.tenant_id, i.unit_id)),
             "query_unit_sort": S(keys.unit_sort(i.item_index, i.causation_id, i.interaction_id)),
+            "query_execution_key": S(keys.execution_partition(i.tenant_id, i.execution_id)),
+            "query_execution_sort": S(keys.search_sort(i.created_at_epoch_ms, i.interaction_id)),
         }
         put_opt_s(item, "assignee", i.assignee)
         put_opt_s(item, "group_name", i.group)
@@ -237,54 +241,6 @@ class DynamoAwaitStore:
         return i
 
     # ------------------------------------------------------------------ queries
-
-    async def query_pending(
-        self,
-        tenant_id: str,
-        *,
-        assignee: str | None = None,
-        group: str | None = None,
-        step_id: str | None = None,
-        limit: int = 100,
-    ) -> list[AwaitInteraction]:
-        if limit <= 0:
-            return []
-        # The most selective index first (assignee > group > step > tenant), as the original;
-        # the other filters apply in memory.
-        if assignee is not None:
-            kind, value = "assignee", keys.scoped(tenant_id, assignee)
-        elif group is not None:
-            kind, value = "group", keys.scoped(tenant_id, group)
-        elif step_id is not None:
-            kind, value = "step", keys.scoped(tenant_id, step_id)
-        else:
-            kind, value = "tenant", tenant_id
-        index, attribute = self._pending_indexes[kind]
-        page_size = min(max(3 * limit, limit), _PAGE_MAX)
-        found: list[AwaitInteraction] = []
-        start: Item | None = None
-        while len(found) < limit:
-            items, start = await self._db.query(
-                self._table,
-                f"{attribute} = :v",
-                {":v": S(value)},
-                index=index,
-                limit=page_size,
-                start=start,
-            )
-            for item in items:
-                i = _decode(item)
-                if (
-                    i.pending
-                    and i.tenant_id == tenant_id
-                    and (assignee is None or i.assignee == assignee)
-                    and (group is None or i.group == group)
-                    and (step_id is None or i.step_id == step_id)
-                ):
-                    found.append(i)
-            if start is None:
-                break
-        return found[:limit]
 
     async def _fetch(self, ids: list[tuple[str, str]]) -> list[AwaitInteraction]:
         items = await self._db.batch_get(self._table, [_key(t, i) for t, i in ids])

@@ -261,8 +261,10 @@ class Dynamo:
         consistent: bool = False,
         start: Item | None = None,
         projection: str | None = None,
+        filter: str | None = None,
     ) -> tuple[list[Item], Item | None]:
-        """One page: ``(items, last_evaluated_key)``."""
+        """One page: ``(items, last_evaluated_key)``; ``filter`` is a FilterExpression (applied
+        to the ``limit`` items read, so a page may hold fewer)."""
         result = await self.call(
             "query",
             TableName=table,
@@ -275,6 +277,7 @@ class Dynamo:
             ConsistentRead=consistent if index is None else None,
             ExclusiveStartKey=start,
             ProjectionExpression=projection,
+            FilterExpression=filter,
         )
         return cast(list[Item], result.get("Items", [])), result.get("LastEvaluatedKey")
 
@@ -342,24 +345,6 @@ class Dynamo:
                 await asyncio.sleep(_backoff_s(attempt))
             else:
                 raise RetryableError(f"DynamoDB batch_write_item on {table}: items unprocessed")
-
-    async def scan_all(
-        self, table: str, *, projection: str, names: dict[str, str] | None = None
-    ) -> list[Item]:
-        items: list[Item] = []
-        start: Item | None = None
-        while True:
-            result = await self.call(
-                "scan",
-                TableName=table,
-                ProjectionExpression=projection,
-                ExpressionAttributeNames=names,
-                ExclusiveStartKey=start,
-            )
-            items.extend(result.get("Items", []))
-            start = result.get("LastEvaluatedKey")
-            if start is None:
-                return items
 
 
 def _backoff_s(attempt: int) -> float:

@@ -1,4 +1,4 @@
-"""The index side of ``DynamoExecutionStore``: due executions, dead letters, status counts.
+"""The index side of ``DynamoExecutionStore``: due executions and dead letters.
 
 Due executions and unpublished dead letters are found through sparse, sharded GSIs
 (``execution-due``: ``due_shard`` H, ``next_due_epoch_ms`` N R; ``execution-dead-letters``):
@@ -10,14 +10,13 @@ which provides the table, the record decoding and the expiry purge it uses.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 
 from tpf.core.errors import RetryableError
 from tpf.core.lifecycle import is_claimable
 from tpf.core.records import ExecutionRecord
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo
-from tpf.stores.dynamo.codec import Item, N, get_n, get_s, opt_n
+from tpf.stores.dynamo.codec import Item, N, get_n, opt_n
 from tpf.stores.dynamo.execution_items import (
     base_record,
     dead_letter_update,
@@ -130,11 +129,3 @@ class ExecutionIndexes:
             except CheckFailed:
                 continue  # changed under us: look again
         raise RetryableError(f"dead letter of {execution_id} is contended; try again")
-
-    async def count_by_status(self) -> dict[str, int]:
-        # Metrics and tests only: the one operation that reads the whole table (a paged Scan of
-        # one attribute). Nothing on the execution path calls it.
-        items = await self._db.scan_all(
-            self._table, projection="#status", names={"#status": "status"}
-        )
-        return dict(Counter(get_s(i, "status") for i in items))

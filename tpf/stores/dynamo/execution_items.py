@@ -30,6 +30,7 @@ from tpf.stores.dynamo.codec import (
     to_json_bytes,
 )
 from tpf.stores.dynamo.payloads import ITEM_BUDGET_BYTES, PayloadRef
+from tpf.stores.dynamo.status_counts import COUNTED
 from tpf.stores.rules import dead_letter_key
 
 PAYLOAD_SLOTS = ("input", "result")
@@ -104,8 +105,25 @@ def split_payloads(record: ExecutionRecord) -> tuple[bytes, dict[str, bytes]]:
     return encoded, moved
 
 
+def search_attributes(record: ExecutionRecord, search_shards: int) -> Item:
+    """The search indexes' keys (issue 12): every execution is in the tenant's index and in
+    the by-status and by-pipeline ones, in the shard of its id (``dynamo/search.py``)."""
+    r = record
+    shard = keys.shard_of(r.tenant_id, r.execution_id, search_shards)
+    return {
+        "search_key": S(keys.search_partition(r.tenant_id, shard)),
+        "search_status_key": S(keys.search_partition(r.tenant_id, shard, r.status.value)),
+        "search_pipeline_key": S(keys.search_partition(r.tenant_id, shard, r.pipeline_id)),
+        "search_sort": S(keys.search_sort(r.updated_at_epoch_ms, r.execution_id)),
+    }
+
+
 def to_item(
-    record: ExecutionRecord, record_json: bytes, refs: dict[str, PayloadRef], shards: int
+    record: ExecutionRecord,
+    record_json: bytes,
+    refs: dict[str, PayloadRef],
+    shards: int,
+    search_shards: int,
 ) -> Item:
     r = record
     item: Item = {
@@ -126,6 +144,9 @@ def to_item(
     }
     put_opt_s(item, "lease_owner", r.lease_owner)
     put_opt_s(item, "error_code", r.error_code)
+    put_opt_s(item, "current_step_id", r.current_step_id)
+    item.update(search_attributes(r, search_shards))
+    item[COUNTED] = N(1)
     if native_ttl(r) > 0:  # absent = never expires (the original's attribute_not_exists)
         item["ttl_epoch_s"] = N(r.ttl_epoch_s)
     shard = keys.shard_of(r.tenant_id, r.execution_id, shards)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from typing import Any
 
 import msgspec
@@ -29,19 +30,18 @@ from msgspec.structs import replace
 
 from tpf.config.settings import Settings
 from tpf.core.errors import Conflict, RetryableError
-from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.core.records import ExecutionRecord
+from tpf.core.search import ExecutionPage, ExecutionQuery, SearchKey, decode_cursor
 from tpf.stores.dynamo import keys
 from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import Item, N, S, get_n, get_s
 from tpf.stores.dynamo.execution_indexes import ExecutionIndexes
 from tpf.stores.dynamo.execution_items import (
-    CLAIMABLE,
     NAMES,
     STATUS_NAMES,
     TTL_EXPIRED,
     TTL_LIVE,
     base_record,
-    claimable_values,
     delete_expired,
     expired_values,
     item_expired,
@@ -54,16 +54,40 @@ from tpf.stores.dynamo.execution_items import (
     split_payloads,
     to_item,
 )
+from tpf.stores.dynamo.execution_leases import ExecutionLeases, Seen
 from tpf.stores.dynamo.payloads import PayloadRef, PayloadStore
+from tpf.stores.dynamo.search import SearchIndexes, records_page
+from tpf.stores.dynamo.status_counts import COUNTED, count_action, counter_keys, total_counts
 
 _CREATE_ATTEMPTS = 4  # key takeovers lost to concurrent submitters before giving up
 _TRANSACT_MAX = 100  # TransactWriteItems' limit of actions
 _KEY_IS_OURS = "attribute_not_exists(tenant_execution_key) OR execution_id = :id"
 
 
-class DynamoExecutionStore(ExecutionIndexes):
+def _seen_of(record: ExecutionRecord) -> Seen:
+    return (record.version, record.status.value, True)
+
+
+def _uncount(table: str, shards: int, item: Item) -> list[Item]:
+    """The counter action of deleting ``item`` (none if it was never counted)."""
+    if COUNTED not in item:
+        return []
+    tenant_id, execution_id = get_s(item, "tenant_id"), get_s(item, "execution_id")
+    action = count_action(table, shards, tenant_id, execution_id, get_s(item, "status"), None)
+    return [] if action is None else [action]
+
+
+class DynamoExecutionStore(ExecutionLeases, ExecutionIndexes):
     def __init__(self, client: Any, settings: Settings) -> None:
         self._db = Dynamo(client)
+        self._seen = OrderedDict()
+        self._search_shards = max(1, settings.dynamo.search_shards)
+        self._search = SearchIndexes(
+            settings.dynamo.index_execution_search,
+            settings.dynamo.index_execution_search_status,
+            settings.dynamo.index_execution_search_pipeline,
+            self._search_shards,
+        )
         self._table = settings.dynamo.execution_table
         self._keys = settings.dynamo.execution_key_table
         self._due_index = settings.dynamo.index_execution_due
@@ -80,9 +104,10 @@ class DynamoExecutionStore(ExecutionIndexes):
             refs[slot] = await self._payloads.put(
                 record.tenant_id, record.execution_id, slot, data, native_ttl(record)
             )
-        return to_item(record, record_json, refs, self._shards)
+        return to_item(record, record_json, refs, self._shards, self._search_shards)
 
     async def _record(self, item: Item) -> ExecutionRecord:
+        self._remember_item(item)
         record = base_record(item)
         refs = payload_refs(item)
         if not refs:
@@ -117,9 +142,19 @@ class DynamoExecutionStore(ExecutionIndexes):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
+        count = count_action(
+            self._table,
+            self._search_shards,
+            record.tenant_id,
+            record.execution_id,
+            None,
+            record.status.value,
+        )
+        counted = [] if count is None else [count]
         for _ in range(_CREATE_ATTEMPTS):
             try:
-                await self._db.transact_write([put_execution, put_key])
+                await self._db.transact_write([put_execution, put_key, *counted])
+                self._remember(record.tenant_id, record.execution_id, _seen_of(record))
                 return record, False
             except TransactionCanceled as canceled:
                 if not canceled.failed(1):
@@ -136,13 +171,15 @@ class DynamoExecutionStore(ExecutionIndexes):
                 return await self._record(old), True
             # The key names an expired, missing or re-keyed execution: take it over atomically,
             # conditional on it still naming the execution we looked at.
-            actions = [put_execution, retake_key(self._keys, key_row, old_id)]
+            actions = [put_execution, retake_key(self._keys, key_row, old_id), *counted]
             if old is not None and owned and old_id != record.execution_id:
                 actions.append(
                     delete_expired(self._table, key_of(record.tenant_id, old_id), now_ms)
                 )
+                actions += _uncount(self._table, self._search_shards, old)
             try:
                 await self._db.transact_write(actions)
+                self._remember(record.tenant_id, record.execution_id, _seen_of(record))
                 return record, False
             except TransactionCanceled as lost:
                 if lost.failed(0) and not lost.failed(1):
@@ -165,14 +202,16 @@ class DynamoExecutionStore(ExecutionIndexes):
                     table, key, condition=condition, names=names, values=values
                 )
 
+        async def delete_counted() -> None:
+            # The row and its count leave together; a lost condition leaves both.
+            action = delete_expired(self._table, key_of(tenant_id, execution_id), now_ms)
+            with contextlib.suppress(TransactionCanceled):
+                await self._db.transact_write(
+                    [action, *_uncount(self._table, self._search_shards, item)]
+                )
+
         await asyncio.gather(
-            delete(
-                self._table,
-                key_of(tenant_id, execution_id),
-                TTL_EXPIRED,
-                expired_values(now_ms),
-                STATUS_NAMES,
-            ),
+            delete_counted(),
             delete(self._keys, key_row, "execution_id = :id", {":id": S(execution_id)}, None),
         )
 
@@ -190,10 +229,19 @@ class DynamoExecutionStore(ExecutionIndexes):
     async def compare_and_set(
         self, record: ExecutionRecord, expected_version: int
     ) -> ExecutionRecord | None:
+        seen = await self._state_at(record.tenant_id, record.execution_id, expected_version)
+        if seen is None:
+            return None  # not stored at that version: the write would lose anyway
+        count = self._count(record, seen)
+        counted = [] if count is None else [count]
         item = await self._item(record)
         if native_ttl(record) > 0:
-            return await self._commit_retained(record, item, expected_version)
-        return await self._commit_kept(record, item, expected_version)
+            committed = await self._commit_retained(record, item, expected_version, counted)
+        else:
+            committed = await self._commit_kept(record, item, expected_version, counted)
+        if committed is not None:
+            self._remember(record.tenant_id, record.execution_id, _seen_of(record))
+        return committed
 
     def _guarded(self, item: Item, expected_version: int, now_ms: int) -> Item:
         """The conditional put of ``item``: at ``expected_version`` and not expired."""
@@ -208,7 +256,7 @@ class DynamoExecutionStore(ExecutionIndexes):
         }
 
     async def _commit_retained(
-        self, record: ExecutionRecord, item: Item, expected_version: int
+        self, record: ExecutionRecord, item: Item, expected_version: int, counted: list[Item]
     ) -> ExecutionRecord | None:
         """Commit a terminal record and start its retention on every item it owns, atomically:
         the key row (recreated if an older version's TTL let DynamoDB delete it) and the
@@ -224,38 +272,52 @@ class DynamoExecutionStore(ExecutionIndexes):
             k for ref in payload_refs(item).values() for k in await self._payloads.part_keys(ref)
         ]
         chunks = self._payloads.ttl_actions(parts, record.ttl_epoch_s)
-        if 2 + len(chunks) > _TRANSACT_MAX:
+        if 2 + len(counted) + len(chunks) > _TRANSACT_MAX:
             chunks = []  # a payload of ~25 MB: its chunks keep no TTL (a leak, never a loss)
         try:
-            await self._db.transact_write([{"Put": put}, {"Put": key_row}, *chunks])
+            await self._db.transact_write([{"Put": put}, {"Put": key_row}, *counted, *chunks])
             return record
         except TransactionCanceled as canceled:
             if canceled.failed(0):
                 return None  # moved on meanwhile (or expired): the usual lost compare-and-set
         # The key row names another execution (the key was reused after an older version let
         # it expire) or a chunk is missing: commit the record alone; what keeps no TTL leaks.
-        return record if await self._put_guarded(item, put) else None
+        return record if await self._put_guarded(item, put, counted) else None
 
     async def _commit_kept(
-        self, record: ExecutionRecord, item: Item, expected_version: int
+        self, record: ExecutionRecord, item: Item, expected_version: int, counted: list[Item]
     ) -> ExecutionRecord | None:
         """Commit a record that must not expire (a live one): one ``PutItem`` while the stored
         item has no TTL, the common case. Otherwise (a re-drive of a terminal execution, or an
         item an older version wrote with a submit-time TTL) the TTL is first removed from the
         key row and the chunks, so nothing the live execution needs can be deleted by DynamoDB
         even if this process dies between the writes."""
+        put: Item = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": "#version = :expected AND attribute_not_exists(ttl_epoch_s)",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":expected": N(expected_version)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        old: Item | None
         try:
-            await self._db.put_item(
-                self._table,
-                item,
-                condition="#version = :expected AND attribute_not_exists(ttl_epoch_s)",
-                names={"#version": "version"},
-                values={":expected": N(expected_version)},
-                return_old_on_failure=True,
-            )
+            # A status change moves its count in the same transaction (.status_counts).
+            if counted:
+                await self._db.transact_write([{"Put": put}, *counted])
+            else:
+                await self._db.put_item(
+                    self._table,
+                    item,
+                    condition=put["ConditionExpression"],
+                    names=put["ExpressionAttributeNames"],
+                    values=put["ExpressionAttributeValues"],
+                    return_old_on_failure=True,
+                )
             return record
-        except CheckFailed as failed:
-            old = failed.item or await self._db.get_item(
+        except (CheckFailed, TransactionCanceled) as failed:
+            found = failed.item if isinstance(failed, CheckFailed) else failed.items[0]
+            old = found or await self._db.get_item(
                 self._table, key_of(record.tenant_id, record.execution_id)
             )
         now_ms = record.updated_at_epoch_ms
@@ -268,12 +330,20 @@ class DynamoExecutionStore(ExecutionIndexes):
             return None
         await self._keep_key_row(record)
         await asyncio.gather(*(self._payloads.keep(ref) for ref in payload_refs(item).values()))
-        put = self._guarded(item, expected_version, now_ms)
-        return record if await self._put_guarded(item, put) else None
+        guarded = self._guarded(item, expected_version, now_ms)
+        return record if await self._put_guarded(item, guarded, counted) else None
 
-    async def _put_guarded(self, item: Item, put: Item) -> bool:
-        """Write ``item`` alone under the condition of a guarded transaction ``put``
-        (:meth:`_guarded`); False when the condition failed."""
+    async def _put_guarded(self, item: Item, put: Item, counted: list[Item]) -> bool:
+        """Write ``item`` alone (with its count move, if any) under the condition of a guarded
+        transaction ``put`` (:meth:`_guarded`); False when the condition failed."""
+        if counted:
+            try:
+                await self._db.transact_write([{"Put": put}, *counted])
+            except TransactionCanceled as canceled:
+                if canceled.failed(0):
+                    return False
+                raise
+            return True
         try:
             await self._db.put_item(
                 self._table,
@@ -296,63 +366,18 @@ class DynamoExecutionStore(ExecutionIndexes):
                 values={":id": S(record.execution_id)},
             )
 
-    async def claim_lease(
-        self, tenant_id: str, execution_id: str, owner: str, now_ms: int, lease_ms: int
-    ) -> ExecutionRecord | None:
-        if lease_ms <= 0:
-            raise ValueError(f"lease_ms must be positive, got {lease_ms}")
-        expires = now_ms + lease_ms
-        # ONE conditional update (the claim predicate is the condition), not a read-then-write.
-        try:
-            item = await self._db.update_item(
-                self._table,
-                key_of(tenant_id, execution_id),
-                "SET #status = :running, lease_owner = :owner, lease_expires_epoch_ms = :exp, "
-                "next_due_epoch_ms = :exp, updated_at_epoch_ms = :now, "
-                "#version = #version + :one",
-                # No TTL guard: a claimable record is live, and a live record never expires.
-                condition=f"{CLAIMABLE} AND next_due_epoch_ms <= :now",
-                names=NAMES,
-                values={
-                    ":running": S(ExecutionStatus.RUNNING.value),
-                    ":owner": S(owner),
-                    ":exp": N(expires),
-                    ":now": N(now_ms),
-                    ":one": N(1),
-                    **claimable_values(),
-                },
-            )
-        except CheckFailed:
-            return None
-        return await self._record(item)
+    # ------------------------------------------------------------------ operator queries
 
-    async def renew_lease(
-        self,
-        tenant_id: str,
-        execution_id: str,
-        owner: str,
-        version: int,
-        now_ms: int,
-        lease_ms: int,
-    ) -> ExecutionRecord | None:
-        if lease_ms <= 0:
-            raise ValueError(f"lease_ms must be positive, got {lease_ms}")
-        expires = now_ms + lease_ms
-        try:
-            item = await self._db.update_item(
-                self._table,
-                key_of(tenant_id, execution_id),
-                "SET lease_expires_epoch_ms = :exp, next_due_epoch_ms = :exp",
-                # No TTL guard: a RUNNING record is live, and a live record never expires.
-                condition="#status = :running AND lease_owner = :owner AND #version = :version",
-                names=NAMES,
-                values={
-                    ":running": S(ExecutionStatus.RUNNING.value),
-                    ":owner": S(owner),
-                    ":version": N(version),
-                    ":exp": N(expires),
-                },
-            )
-        except CheckFailed:
-            return None
-        return await self._record(item)
+    async def count_by_status(self) -> dict[str, int]:
+        # One BatchGetItem of the counter items (.status_counts), never a Scan.
+        return total_counts(
+            await self._db.batch_get(self._table, counter_keys(self._search_shards))
+        )
+
+    async def search(
+        self, query: ExecutionQuery, limit: int, cursor: str | None, now_ms: int
+    ) -> ExecutionPage:
+        after = decode_cursor(cursor, SearchKey)
+        return await records_page(
+            self._db, self._table, self._search, self._record, query, limit, after, now_ms
+        )

@@ -44,6 +44,21 @@ def execution_key(tenant_id: str, key: str) -> str:
     return scoped(tenant_id, key)
 
 
+def search_partition(tenant_id: str, shard: int, *filters: str) -> str:
+    """A search index partition: the tenant, the filter values the index keys on, the shard."""
+    return scoped(tenant_id, *filters, str(shard))
+
+
+def search_sort(updated_at_epoch_ms: int, execution_id: str) -> str:
+    """The search indexes' sort key: string order is ``(updated_at, execution_id)`` order."""
+    return f"{padded(updated_at_epoch_ms)}#{execution_id}"
+
+
+def execution_partition(tenant_id: str, execution_id: str) -> str:
+    """The interaction-by-execution index partition."""
+    return scoped(tenant_id, execution_id)
+
+
 def due_shard(shard: int) -> str:
     return f"due#{shard}"
 

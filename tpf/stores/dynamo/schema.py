@@ -34,17 +34,17 @@ class IndexSpec:
     name: str
     hash_key: tuple[str, str]  # (attribute, "S" | "N" | "B")
     range_key: tuple[str, str] | None
-    projection: str  # "ALL" | "KEYS_ONLY"
+    projection: str  # "ALL" | "KEYS_ONLY" | "INCLUDE" (of ``include``)
+    include: tuple[str, ...] = ()
 
     def definition(self) -> dict[str, Any]:
         schema = [{"AttributeName": self.hash_key[0], "KeyType": "HASH"}]
         if self.range_key is not None:
             schema.append({"AttributeName": self.range_key[0], "KeyType": "RANGE"})
-        return {
-            "IndexName": self.name,
-            "KeySchema": schema,
-            "Projection": {"ProjectionType": self.projection},
-        }
+        projection: dict[str, Any] = {"ProjectionType": self.projection}
+        if self.include:
+            projection["NonKeyAttributes"] = list(self.include)
+        return {"IndexName": self.name, "KeySchema": schema, "Projection": projection}
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,25 @@ def _pending(name: str, hash_attribute: str) -> IndexSpec:
     return IndexSpec(name, (hash_attribute, "S"), ("query_pending_deadline_sort", "S"), "ALL")
 
 
+# What the search indexes project besides the keys: the attributes a search filters on, so a
+# Query's FilterExpression applies them in the index, and only a page's hits are read back
+# (one BatchGetItem) rather than every record the walk passes (dynamo/search.py).
+SEARCH_PROJECTION = (
+    "status",
+    "pipeline_id",
+    "release_version",
+    "current_step_id",
+    "error_code",
+    "ttl_epoch_s",
+)
+
+
+def _search(name: str, hash_attribute: str) -> IndexSpec:
+    return IndexSpec(
+        name, (hash_attribute, "S"), ("search_sort", "S"), "INCLUDE", SEARCH_PROJECTION
+    )
+
+
 def state_tables(s: Settings) -> list[TableSpec]:
     """Executions, execution keys, payload chunks, interactions and interaction keys."""
     return [
@@ -108,6 +127,9 @@ def state_tables(s: Settings) -> list[TableSpec]:
                     ("dead_letter_key", "S"),
                     "KEYS_ONLY",
                 ),
+                _search(s.dynamo.index_execution_search, "search_key"),
+                _search(s.dynamo.index_execution_search_status, "search_status_key"),
+                _search(s.dynamo.index_execution_search_pipeline, "search_pipeline_key"),
             ),
             ttl_attribute="ttl_epoch_s",
         ),
@@ -146,6 +168,14 @@ def state_tables(s: Settings) -> list[TableSpec]:
                     ("unapplied_shard", "S"),
                     ("interaction_id", "S"),
                     "KEYS_ONLY",
+                ),
+                # An execution's interactions by creation (any status): the status route's
+                # open interactions, the history view, page_pending with an execution filter.
+                IndexSpec(
+                    s.dynamo.index_interaction_by_execution,
+                    ("query_execution_key", "S"),
+                    ("query_execution_sort", "S"),
+                    "ALL",
                 ),
             ),
         ),

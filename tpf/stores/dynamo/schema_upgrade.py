@@ -3,8 +3,11 @@
 Tables provisioned with the original's bootstrap scripts hold its layout: ``tpf_execution``
 with no index, ``tpf_await_interaction`` with its six await GSIs, and the key, release and
 worker tables. They lack what this build adds: the sharded ``execution-due`` and
-``execution-dead-letters`` indexes, ``await-interaction-unapplied``, and the
-``tpf_execution_payload`` table those scripts never created. With
+``execution-dead-letters`` indexes, the operator's ``execution-search`` (``-by-status``,
+``-by-pipeline``) and ``await-interaction-by-execution`` indexes, ``await-interaction-unapplied``,
+and the ``tpf_execution_payload`` table those scripts never created. (An execution item written
+before the search indexes existed carries none of their keys: it enters them, and the status
+counts, on its next write.) With
 ``tpf.dynamo.schema-upgrade=true`` (the default) a starting coordinator adds them itself, the
 way DBOS migrates its system database on launch: one ``UpdateTable`` (a GSI ``Create``) per
 missing index, since DynamoDB builds one new index per call, and one ``CreateTable`` per

@@ -22,7 +22,7 @@ _decode = msgspec.json.Decoder(ExecutionRecord).decode
 _TERMINAL_SQL = "('SUCCEEDED', 'FAILED', 'DLQ')"  # mirrors records.TERMINAL_STATUSES
 
 
-def _index_for(query: ExecutionQuery) -> str:
+def index_for(query: ExecutionQuery) -> str:
     """The index whose leading columns cover the most selective filters given."""
     if query.pipeline_id is not None and query.status is not None:
         return "executions_by_pipeline_status"
@@ -73,7 +73,7 @@ def search_page(
     )
     params.append(now_ms)
     sql = (
-        f"SELECT data FROM executions INDEXED BY {_index_for(query)} "
+        f"SELECT data FROM executions INDEXED BY {index_for(query)} "
         f"WHERE {' AND '.join(clauses)} "
         "ORDER BY updated_at_epoch_ms DESC, execution_id DESC LIMIT ?"
     )
