@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from selenium.webdriver.support.ui import Select
@@ -29,6 +30,9 @@ def take(folder: Path) -> list[Path]:
             i for i in server.run(server.coordinator.pending(TENANT)) if i.execution_id == done
         ]
         order_id = task.request_payload["orderId"]
+        # A script, not a test: the decision comes a moment later, so the timeline shows the
+        # wait as a bar rather than a sliver.
+        time.sleep(2)
         server.run(
             server.coordinator.complete(
                 TENANT,

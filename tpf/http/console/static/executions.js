@@ -155,7 +155,17 @@ export function executionPage(main, ctx, executionId) {
     );
     append(clear(actions), [operatorActions(ctx, status, load)]);
     const terminal = TERMINAL.has(status.status);
-    clear(chart).append(timeline(history.entries, Date.now(), terminal));
+    clear(chart).append(
+      timeline(history.entries, Date.now(), terminal),
+      h(
+        "p",
+        { class: "legend" },
+        h("span", { class: "key k-run" }, "running"),
+        h("span", { class: "key k-wait" }, "waiting on an interaction"),
+        h("span", { class: "key k-retry" }, "waiting to retry"),
+        h("span", {}, "● a journal entry (hover for details; the table below lists them)"),
+      ),
+    );
     clear(entries).append(historyTable(history));
     loadData();
   }
