@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from demos.restaurant_approval import pipeline as restaurant_pipeline
 from tests.http.conftest import ADMIN_TOKEN, CP_TOKEN, PIPELINE_ID, TENANT, settings_for
+from tpf.authoring.pipeline import Pipeline
 from tpf.coordinator import Coordinator
 from tpf.engine.releases import build_release
 from tpf.http.server import serve
@@ -60,12 +61,23 @@ class Served:
 
         return self.run(go())
 
+    def submit_to(self, pipeline_id: str, payload: dict[str, Any]) -> str:
+        """An execution of another hosted pipeline, once it is parked (or terminal)."""
+
+        async def go() -> str:
+            run = await self.coordinator.submit(TENANT, pipeline_id, payload)
+            await self.coordinator.wait_settled(TENANT, run.execution_id, timeout_s=10)
+            return run.execution_id
+
+        return self.run(go())
+
     def status(self, execution_id: str) -> Any:
         return self.run(self.coordinator.status(TENANT, execution_id))
 
 
 @contextmanager
-def served(tmp: Path, **overrides: Any) -> Iterator[Served]:
+def served(tmp: Path, *, also: tuple[Pipeline, ...] = (), **overrides: Any) -> Iterator[Served]:
+    """The restaurant pipeline, and ``also`` these, released and hosted in process."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -79,6 +91,12 @@ def served(tmp: Path, **overrides: Any) -> Iterator[Served]:
             release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
             await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
             await coordinator.register_local_worker(TENANT, worker, "w-1")
+            for other in also:
+                hosted = coordinator.host(other)
+                built = build_release(other, tmp / f"build-{other.pipeline_id}")
+                added = await coordinator.register_release(TENANT, other.pipeline_id, str(built))
+                await coordinator.activate_release(TENANT, other.pipeline_id, added.release_version)
+                await coordinator.register_local_worker(TENANT, hosted, f"w-{other.pipeline_id}")
             ports: asyncio.Queue[int] = asyncio.Queue()
             server = asyncio.create_task(
                 serve(coordinator, host="127.0.0.1", port=0, started=ports.put_nowait)

@@ -19,6 +19,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
+from tests.console import review
 from tests.console.browser import Served, chrome, served
 from tests.console.pages import (
     active,
@@ -43,7 +44,9 @@ PAGES = ("inbox", "executions", "dlq", "releases", "workers")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # No retries: a failing step goes straight to its terminal state (the DLQ view's input).
-    with served(tmp_path_factory.mktemp("console"), retries__max_retries=0) as s:
+    with served(
+        tmp_path_factory.mktemp("console"), also=(review.pipeline,), retries__max_retries=0
+    ) as s:
         yield s
 
 
@@ -128,7 +131,9 @@ def test_an_interaction_is_completed_through_its_form_after_a_validation_error(
     css(form, "[data-path='accepted.note'] input").send_keys("from the console")
     css(form, "input[id^=actor-]").send_keys("console-test")
     css(form, "button[type=submit]").click()
-    assert "Completed" in visible(driver, "form.complete-form .notice.ok").text
+    # The card leaves the inbox once the stream reports the completion: the page-level
+    # announcement stays.
+    assert "completed" in visible(driver, "#announcer .notice.ok").text
     record = _wait_status(server, execution_id, ExecutionStatus.SUCCEEDED)
     assert record.status is ExecutionStatus.SUCCEEDED
     gone(driver, _card(execution_id))  # the live stream re-read the inbox
@@ -284,7 +289,9 @@ def test_an_interaction_is_completed_by_keyboard(
     assert active(driver) == declined
     declined.send_keys(order_id)
     declined.send_keys(Keys.ENTER)  # Enter in a field submits its form
-    assert "Completed" in visible(driver, "form.complete-form .notice.ok").text
+    # The card leaves the inbox once the stream reports the completion: the page-level
+    # announcement stays.
+    assert "completed" in visible(driver, "#announcer .notice.ok").text
     record = _wait_status(server, execution_id, ExecutionStatus.SUCCEEDED)
     assert record.status is ExecutionStatus.SUCCEEDED
     shot(driver, tmp_path, "keyboard-completed")
@@ -298,3 +305,62 @@ def test_an_interaction_is_completed_by_keyboard(
     wait(driver, lambda d: not css(d, "#reason-dialog").is_displayed())
     assert active(driver) == css(driver, "#execution-actions button[data-action='cancel']")
     assert browser_errors(driver) == []
+
+
+def test_the_form_covers_every_kind_of_field_and_the_inbox_filters_by_group(
+    driver: WebDriver, server: Served, tmp_path: Path
+) -> None:
+    execution_id = server.submit_to(review.PIPELINE_ID, {"title": "flaky oven"})
+    server.submit(customerName="Not In QA")
+    login(driver, server, page="inbox")
+    visible(driver, "#filter-group").send_keys(review.GROUP)
+    css(driver, "#inbox-filters button[type=submit]").click()
+    card = visible(driver, _card(execution_id))
+    wait(
+        driver,
+        lambda d: (
+            {e.text for e in d.find_elements(By.CSS_SELECTOR, "article.interaction h2")}
+            == {review.STEP_ID}
+        ),
+    )
+    css(card, "button.respond-open").click()
+    form = visible(driver, "form.complete-form")
+
+    def field(path: str, tag: str = "input") -> Any:
+        return css(form, f"[data-path='{path}'] > {tag}")
+
+    field("reviewer").send_keys("Rita")
+    field("score").send_keys("4")
+    field("weight").send_keys("0.5")
+    field("approved").click()
+    Select(field("priority", "select")).select_by_visible_text("HIGH")
+    for n, tag in enumerate(("oven", "urgent")):
+        css(form, "[data-path='tags'] > button").click()
+        css(form, f"[data-path='tags[{n}]'] > input").send_keys(tag)
+    field("contact.email").send_keys("rita@example.com")
+    _choose_variant(form, "handoff", "Delivery")
+    assert field("handoff.type", "output").text == '"delivery"'  # the tag is fixed
+    field("handoff.address").send_keys("1 Main St")
+    css(form, "button[type=submit]").click()  # floor left blank: the server names it
+    error = visible(driver, "[data-path='handoff.floor'] > .field-error")
+    assert "handoff.floor" in error.text
+    assert active(driver) == field("handoff.floor")
+    shot(driver, tmp_path, "review-form-error")
+    field("handoff.floor").send_keys("3")
+    css(form, "button[type=submit]").click()
+    # The card leaves the inbox once the stream reports the completion: the page-level
+    # announcement stays.
+    assert "completed" in visible(driver, "#announcer .notice.ok").text
+    record = _wait_status(server, execution_id, ExecutionStatus.SUCCEEDED)
+    assert record.result_payload == {
+        "reviewer": "Rita",
+        "score": 4,
+        "weight": 0.5,
+        "approved": True,
+        "priority": "HIGH",
+        "tags": ["oven", "urgent"],
+        "contact": {"email": "rita@example.com"},
+        "handoff": {"type": "delivery", "address": "1 Main St", "floor": 3},
+        "notes": None,  # left blank: left out, so the type's default
+    }
+    assert browser_errors(driver, [r"/interactions/complete .* 400"]) == []

@@ -78,6 +78,11 @@ function loginPage(message) {
   nav.hidden = true;
   sessionBar.hidden = true;
   live.stop();
+  // The page that was showing must not re-read anything without a session.
+  current = {};
+  if (refreshTimer) clearTimeout(refreshTimer);
+  refreshTimer = null;
+  pendingEvents.length = 0;
   clear(main).append(form);
   (s.tenant ? cpToken : tenant).focus();
 }
