@@ -364,3 +364,30 @@ def test_the_form_covers_every_kind_of_field_and_the_inbox_filters_by_group(
         "notes": None,  # left blank: left out, so the type's default
     }
     assert browser_errors(driver, [r"/interactions/complete .* 400"]) == []
+
+
+def test_search_pages_through_its_results_with_the_cursor(
+    driver: WebDriver, server: Served, tmp_path: Path
+) -> None:
+    ids = [server.submit_to(review.PIPELINE_ID, {"title": f"page {n}"}) for n in range(3)]
+    login(driver, server, page="executions")
+    visible(driver, "#search-pipelineId").send_keys(review.PIPELINE_ID)
+    Select(css(driver, "#search-status")).select_by_value("WAITING_EXTERNAL")
+    css(driver, "#search-limit").clear()
+    css(driver, "#search-limit").send_keys("2")
+    css(driver, "#search-submit").click()
+
+    def shown() -> list[str]:
+        rows = driver.find_elements(By.CSS_SELECTOR, "#executions-table tbody tr")
+        return [str(r.get_attribute("data-execution")) for r in rows]
+
+    # Newest first: the last submitted leads. Other tests' review executions may be older.
+    wait(driver, lambda d: shown()[:2] == [ids[2], ids[1]])
+    assert "Page 1" in css(driver, "#executions-table caption").text
+    css(driver, "#search-next").click()
+    wait(driver, lambda d: "Page 2" in css(d, "#executions-table caption").text)
+    assert shown()[0] == ids[0]
+    shot(driver, tmp_path, "executions-page-2")
+    css(driver, "#search-prev").click()
+    wait(driver, lambda d: shown() == [ids[2], ids[1]])
+    assert browser_errors(driver) == []

@@ -26,12 +26,14 @@ export function executionsPage(main) {
     h("option", { value: "" }, "any"),
     STATUSES.map((s) => h("option", { value: s, selected: search.filters.status === s }, s)),
   );
+  inputs.limit = h("input", { id: "search-limit", type: "number", min: "1", max: "500", value: search.filters.limit || "25" });
   const results = h("div", { id: "search-results", "aria-live": "polite" });
   const form = h(
     "form",
     { class: "filters", id: "search-form", role: "search", "aria-label": "Search executions" },
     labelled("search-status", "Status", inputs.status),
     FILTERS.map(([key, label]) => labelled(`search-${key}`, label, inputs[key])),
+    labelled("search-limit", "Page size", inputs.limit),
     h("button", { type: "submit", id: "search-submit" }, "Search"),
   );
   form.addEventListener("submit", (event) => {
@@ -47,7 +49,7 @@ export function executionsPage(main) {
   async function load() {
     let page;
     try {
-      page = await cp(`/executions${query({ ...search.filters, limit: 25, cursor: search.cursors[search.page] })}`);
+      page = await cp(`/executions${query({ limit: 25, ...search.filters, cursor: search.cursors[search.page] })}`);
     } catch (error) {
       clear(results).append(notice(error.message, "error"));
       return;
