@@ -11,6 +11,7 @@ from aiohttp import ClientResponse
 
 from tests.http.conftest import CP, ApiFactory, decision_envelope, error, ok
 from tpf.actors import feed
+from tpf.core.clock import FakeClock
 from tpf.http import events
 from tpf.http.wire import EDGE
 
@@ -154,3 +155,22 @@ def test_the_feed_delivers_to_the_events_tenant_only() -> None:
         assert a.queue.qsize() == 1 and b.queue.qsize() == 0
         assert changes.subscribers("a") == 1
     assert changes.subscribers("a") == 0 and changes.subscribers("b") == 0
+
+
+async def test_an_interaction_that_times_out_is_streamed(make_api: ApiFactory) -> None:
+    clock = FakeClock()
+    api = await make_api(clock=clock)
+    await api.release()
+    async with await api.cp("GET", "/events") as stream:
+        await _connected(stream)
+        eid = await api.submit()
+        parked = await _until(
+            stream, lambda kind, data: kind == "interaction" and data["executionId"] == eid
+        )
+        interaction_id = parked[-1][1]["interactionId"]
+        clock.advance(31 * 60 * 1000)  # past the await's 30 minutes
+        assert await api.coordinator.sweeper.time_out_awaits() == 1
+        timed_out = await _until(
+            stream, lambda kind, data: kind == "interaction" and data["status"] == "TIMED_OUT"
+        )
+        assert timed_out[-1][1]["interactionId"] == interaction_id

@@ -48,6 +48,7 @@ class Sweeper:
             count += 1
             engine.counters["await_timed_out"] += 1
             log_timed_out(LOG, timed_out, "sweeper")
+            engine.feed.interaction_changed(timed_out)
             await self._system.tell(
                 EXECUTION, (timed_out.tenant_id, timed_out.execution_id), Resolve(timed_out)
             )
