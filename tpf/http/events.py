@@ -1,8 +1,9 @@
 """The live view: ``GET {cp}/events``, a server-sent event stream of the tenant's changes.
 
 One ``execution`` event per committed change of an execution of the tenant
-(``{executionId, status, stepIndex, version, updatedAtEpochMs}``) and ``interaction`` events on
-park and completion, read from this coordinator's change feed (:mod:`tpf.actors.feed`; another
+(``{executionId, status, stepIndex, version, updatedAtEpochMs}``) and ``interaction`` events
+``{interactionId, executionId, stepIndex, status}`` on park (``PENDING``), completion, timeout
+and cancel, read from this coordinator's change feed (:mod:`tpf.actors.feed`; another
 coordinator's commits reach only its own subscribers). A ``: ping`` comment every
 :data:`PING_INTERVAL_S` keeps proxies from closing an idle stream and shows a dead client
 (the write fails). If the subscriber fell behind and events were dropped, a ``resync`` event
