@@ -149,6 +149,18 @@ async def test_replicas_share_the_transitions() -> None:
     assert a.closed and b.closed
 
 
+async def test_the_pool_says_which_worker_each_transition_went_to() -> None:
+    workers = Workers(FakeClock())
+    await workers.register("a", "http://a:1")
+    await workers.register("b", "http://b:1")
+    pool = await pool_of(workers)
+    for n in range(2):
+        await pool.execute(command(f"e{n}"))
+    ids = {pool.ran_by(f"e{n}:0:0") for n in range(2)}
+    assert ids == {"a", "b"}
+    assert pool.ran_by("e0:0:0") is None  # asked once: the entry is gone
+
+
 async def test_after_a_transport_failure_the_retry_goes_to_a_worker_registered_meanwhile() -> None:
     clock = FakeClock()
     workers = Workers(clock)

@@ -81,6 +81,11 @@ class ExecutionCommits:
         # The resolved interaction the next transition starts from, when this actor just
         # applied it: saves reading it back from the store.
         self.resolved: AwaitInteraction | None = None
+        # The registered worker the running transition was sent to, for the entry ending it.
+        self.worker_id: str | None = None
+
+    def ran_by(self, worker_id: str | None) -> None:
+        self.worker_id = worker_id
 
     async def commit(
         self, record: ExecutionRecord, expected_version: int
@@ -108,6 +113,9 @@ class ExecutionCommits:
     ) -> ExecutionRecord:
         """``after`` carrying its history entry (see :mod:`tpf.actors.journal`)."""
         engine = self.engine
+        if claimed is not None and self.worker_id is not None:
+            fields.setdefault("worker_id", self.worker_id)
+            self.worker_id = None  # one transition's: the next one says its own
         step_ids = await engine.step_ids.of(engine.stores.releases, after)
         return journal.noted(
             before, after, kind, step_ids, coordinator_id=engine.owner, claimed=claimed, **fields

@@ -206,7 +206,9 @@ class ExecutionActor(Actor[ExecutionMessage]):
         engine = self.engine
         engine.counters["transitions"] += 1
         resolved, self.commits.resolved = self.commits.resolved, None
-        result = await run_transition(engine, self.leases, claimed, resolved)
+        result = await run_transition(
+            engine, self.leases, claimed, resolved, ran_by=self.commits.ran_by
+        )
         if result is None:  # the lease was lost: someone else runs it now
             return None
         if result.outcome is TransitionOutcome.COMPLETED:

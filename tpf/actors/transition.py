@@ -26,6 +26,7 @@ from tpf.core.records import (
 )
 from tpf.transports.workers.directory import no_worker_result
 from tpf.transports.workers.local import error_detail, failure_result
+from tpf.transports.workers.pool import WorkerPool
 
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
@@ -58,11 +59,13 @@ async def run_transition(
     leases: LeaseGuard,
     claimed: ExecutionRecord,
     resolved: AwaitInteraction | None,
+    ran_by: Callable[[str | None], None] = lambda worker_id: None,
 ) -> TransitionResult | None:
     """The worker's result for one transition of ``claimed``; ``None`` if the lease was lost.
 
     ``resolved`` is the interaction this actor just applied, when it did: it saves reading the
-    transition's input back from the store.
+    transition's input back from the store. ``ran_by`` is told the id of the registered worker
+    a pool sent it to (``None`` for code hosted here), for the history entry.
     """
     try:
         command = await build_command(engine, claimed, resolved)
@@ -80,6 +83,8 @@ async def run_transition(
         return None
     except Exception as exc:  # the transport failed, not the step
         return failure_result(exc, retryable=True, detail=error_detail(exc))
+    finally:
+        ran_by(worker.ran_by(command.transition_key) if isinstance(worker, WorkerPool) else None)
 
 
 async def build_command(

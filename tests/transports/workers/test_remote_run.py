@@ -66,6 +66,10 @@ async def test_the_restaurant_pipeline_runs_on_a_remote_worker(tmp_path: Path) -
     assert isinstance(worker.validator, ContractTypesValidator)
     assert submitted.record.input_type_id == restaurant.steps[0].input_type_id
     assert r.transport.closed  # closed with the coordinator
+    # The history names the registered worker that ran each transition (issue 12).
+    ran = {e.kind: e.worker_id for e in final.history}
+    assert ran["PARKED"] == ran["SUCCEEDED"] == "rest-worker-1"
+    assert ran["SUBMITTED"] is None and ran["RESUMED"] is None  # no transition ended there
 
 
 async def test_admission_checks_the_capability_through_a_short_cache(tmp_path: Path) -> None:

@@ -67,6 +67,9 @@ class _Member:
     key: str
     client: TransitionWorker
     suspect_until_ms: int = 0
+    # The id of the record the client was built from (records sharing an endpoint share the
+    # client): what an execution's history names as the worker that ran a transition.
+    worker_id: str | None = None
 
 
 class WorkerPool:
@@ -93,7 +96,11 @@ class WorkerPool:
         self._suspect_ms = suspect_ms
         record, client = first
         self._validator = client.validator
-        self._members: dict[str, _Member] = {_key(record): _Member(_key(record), client)}
+        self._members: dict[str, _Member] = {
+            _key(record): _Member(_key(record), client, worker_id=record.worker_id)
+        }
+        # Which worker each transition in flight was sent to (transition key -> worker id).
+        self._ran_by: dict[str, str] = {}
         self._unreachable: set[str] = set()  # endpoints whose record gives no client
         self._seen: dict[str, tuple[int, list[WorkerRecord]]] = {}  # tenant -> (until, records)
         self._lock = asyncio.Lock()
@@ -134,6 +141,10 @@ class WorkerPool:
 
     async def execute(self, command: TransitionCommand) -> TransitionResult:
         member = (await self._ranked(command.tenant_id))[0]
+        if member.worker_id is not None:
+            if len(self._ran_by) > 10_000:  # runs nobody asked about (a lost lease): forget
+                self._ran_by.clear()
+            self._ran_by[command.transition_key] = member.worker_id
         result = await member.client.execute(command)
         if is_transport_failure(result):
             member.suspect_until_ms = self._clock.now_ms() + self._suspect_ms
@@ -142,6 +153,10 @@ class WorkerPool:
         else:
             member.suspect_until_ms = 0
         return result
+
+    def ran_by(self, transition_key: str) -> str | None:
+        """The id of the worker the transition ``transition_key`` was sent to (asked once)."""
+        return self._ran_by.pop(transition_key, None)
 
     async def availability(self, release: ReleaseRecord) -> str | None:
         """Why no worker of the pool can run ``release`` (the best one's reason); ``None`` as
@@ -227,7 +242,7 @@ class WorkerPool:
                 if client is None:
                     self._unreachable.add(key)
                     continue
-                self._members[key] = _Member(key, client)
+                self._members[key] = _Member(key, client, worker_id=record.worker_id)
                 LOG.info(
                     "worker client %s for %s from record %s",
                     self.protocol,
