@@ -3,7 +3,8 @@
 The console's live view (``GET {cp}/events``, server-sent events) subscribes here. Every
 execution commit the engine makes becomes an ``execution`` event, and a park (a commit into
 ``WAITING_EXTERNAL``) an ``interaction`` event, as does an interaction that is completed, times
-out or is cancelled with its execution, for the execution's tenant. Like the watchers it is process-local: it hears this coordinator's commits only.
+out or is cancelled with its execution, for the execution's tenant. Like the watchers it is
+process-local: it hears this coordinator's commits only.
 
 A subscriber that falls behind must never slow a commit down, so each has a bounded queue and
 :meth:`ChangeFeed.publish` never waits: an event that does not fit is dropped and the

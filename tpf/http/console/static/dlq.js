@@ -2,7 +2,7 @@
 // each with re-drive, re-open-await and cancel (which ask for a reason).
 
 import { cp, query } from "./api.js";
-import { clear, h, notice, time } from "./dom.js";
+import { clear, h, latestOnly, notice, time } from "./dom.js";
 import { operatorActions } from "./executions.js";
 
 export function dlqPage(main, ctx) {
@@ -10,7 +10,9 @@ export function dlqPage(main, ctx) {
   main.append(h("h1", {}, "Dead letters"), h("p", {}, "DLQ and FAILED executions, grouped by error code and step."), groups);
 
   let lastShown = null;
+  const loads = latestOnly();
   async function load() {
+    const isLatest = loads();
     let items = [];
     try {
       for (const status of ["DLQ", "FAILED"]) {
@@ -24,9 +26,10 @@ export function dlqPage(main, ctx) {
         }
       }
     } catch (error) {
-      clear(groups).append(notice(error.message, "error"));
+      if (isLatest()) clear(groups).append(notice(error.message, "error"));
       return;
     }
+    if (!isLatest()) return;
     const shown = JSON.stringify(items);
     if (shown === lastShown) return;
     lastShown = shown;

@@ -82,3 +82,13 @@ export function notice(text, kind = "info") {
 export function labelled(id, label, control) {
   return h("div", { class: "field" }, h("label", { for: id }, label), control);
 }
+
+// Loads may overlap (a live refresh while the operator searches): only the latest may render.
+// ``const isLatest = loads(); ... await ...; if (!isLatest()) return;``
+export function latestOnly() {
+  let last = 0;
+  return () => {
+    const mine = ++last;
+    return () => mine === last;
+  };
+}

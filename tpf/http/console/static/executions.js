@@ -2,7 +2,7 @@
 // its history as a timeline, its input and outputs, and the operator's actions.
 
 import { admin, ApiError, cp, cpAsAdmin, hasAdmin, query } from "./api.js";
-import { append, clear, duration, h, labelled, notice, pretty, time } from "./dom.js";
+import { append, clear, duration, h, labelled, latestOnly, notice, pretty, time } from "./dom.js";
 import { timeline } from "./timeline.js";
 
 export const STATUSES = ["QUEUED", "RUNNING", "WAITING_EXTERNAL", "WAIT_RETRY", "SUCCEEDED", "FAILED", "DLQ"];
@@ -45,15 +45,18 @@ export function executionsPage(main) {
   });
   main.append(h("h1", {}, "Executions"), form, results);
   let lastShown = null;
+  const loads = latestOnly();
 
   async function load() {
+    const isLatest = loads();
     let page;
     try {
       page = await cp(`/executions${query({ limit: 25, ...search.filters, cursor: search.cursors[search.page] })}`);
     } catch (error) {
-      clear(results).append(notice(error.message, "error"));
+      if (isLatest()) clear(results).append(notice(error.message, "error"));
       return;
     }
+    if (!isLatest()) return;
     // A live refresh that changes nothing leaves the table (and the focus in it) alone.
     const shown = JSON.stringify(page);
     if (shown === lastShown) return;
@@ -122,16 +125,19 @@ export function executionPage(main, ctx, executionId) {
     data,
   );
   let lastShown = null;
+  const loads = latestOnly();
 
   async function load() {
+    const isLatest = loads();
     let status;
     let history;
     try {
       [status, history] = await Promise.all([cp(path), cp(`${path}/history`)]);
     } catch (error) {
-      clear(head).append(notice(error.message, "error"));
+      if (isLatest()) clear(head).append(notice(error.message, "error"));
       return;
     }
+    if (!isLatest()) return;
     const shown = JSON.stringify([status, history]);
     if (shown === lastShown) return;
     lastShown = shown;

@@ -2,7 +2,7 @@
 // heartbeat), per pipeline of the tenant.
 
 import { admin, ApiError, hasAdmin } from "./api.js";
-import { ago, clear, h, labelled, notice, time } from "./dom.js";
+import { ago, clear, h, labelled, latestOnly, notice, time } from "./dom.js";
 
 const enc = encodeURIComponent;
 const known = new Set();
@@ -42,23 +42,32 @@ export function releasesPage(main, ctx) {
   if (!guard(main, "Releases")) return {};
   const body = h("div", { id: "releases", "aria-live": "polite" });
   main.append(pipelinePicker(() => load()), body);
+  let lastShown = null;
+  const loads = latestOnly();
   async function load() {
+    const isLatest = loads();
+    let all;
     try {
       const ids = await pipelines();
-      clear(body);
-      if (!ids.length) body.append(notice("No pipeline known yet: type its id above."));
-      for (const id of ids) body.append(await releaseCard(id, ctx, load));
+      all = await Promise.all(ids.map(async (id) => [id, await admin(`/pipelines/${enc(id)}/releases`)]));
     } catch (error) {
-      clear(body).append(notice(error.message, "error"));
+      if (isLatest()) clear(body).append(notice(error.message, "error"));
+      return;
     }
+    // Render only the newest answer, and only when it changed (a live refresh keeps focus).
+    const shown = JSON.stringify(all);
+    if (!isLatest() || shown === lastShown) return;
+    lastShown = shown;
+    clear(body);
+    if (!all.length) body.append(notice("No pipeline known yet: type its id above."));
+    for (const [id, releases] of all) body.append(releaseCard(id, releases, ctx, load));
   }
   load();
   return { refresh: (events) => events.some((e) => e.kind === "resync") && load() };
 }
 
-async function releaseCard(pipelineId, ctx, reload) {
+function releaseCard(pipelineId, releases, ctx, reload) {
   const base = `/pipelines/${enc(pipelineId)}/releases`;
-  const releases = await admin(base);
   const active = releases.find((r) => r.status === "ACTIVE");
   const history = releases.filter((r) => r.activatedAtEpochMs).sort((a, b) => b.activatedAtEpochMs - a.activatedAtEpochMs);
   return h(
@@ -113,14 +122,26 @@ export function workersPage(main) {
   if (!guard(main, "Workers")) return {};
   const body = h("div", { id: "workers", "aria-live": "polite" });
   main.append(pipelinePicker(() => load()), body);
+  let lastShown = null;
+  const loads = latestOnly();
   async function load() {
+    const isLatest = loads();
+    let all;
     try {
       const ids = await pipelines();
-      clear(body);
-      if (!ids.length) body.append(notice("No pipeline known yet: type its id above."));
-      const now = Date.now();
-      for (const id of ids) {
-        const workers = await admin(`/pipelines/${enc(id)}/workers`);
+      all = await Promise.all(ids.map(async (id) => [id, await admin(`/pipelines/${enc(id)}/workers`)]));
+    } catch (error) {
+      if (isLatest()) clear(body).append(notice(error.message, "error"));
+      return;
+    }
+    const shown = JSON.stringify(all);
+    if (!isLatest() || shown === lastShown) return;
+    lastShown = shown;
+    clear(body);
+    if (!all.length) body.append(notice("No pipeline known yet: type its id above."));
+    const now = Date.now();
+    {
+      for (const [id, workers] of all) {
         body.append(
           h(
             "section",
@@ -152,8 +173,6 @@ export function workersPage(main) {
           ),
         );
       }
-    } catch (error) {
-      clear(body).append(notice(error.message, "error"));
     }
   }
   load();

@@ -2,7 +2,7 @@
 // with its request payload and a form generated from the await's response schema.
 
 import { ApiError, cp, cpWithHeaders, query } from "./api.js";
-import { clear, h, labelled, notice, pretty, time } from "./dom.js";
+import { clear, h, labelled, latestOnly, notice, pretty, time } from "./dom.js";
 import { schemaForm } from "./schema_form.js";
 
 const state = { filters: { group: "", assignee: "", stepId: "" }, cursors: [""], page: 0 };
@@ -31,16 +31,19 @@ export function inboxPage(main, ctx) {
   });
   main.append(h("h1", {}, "Inbox"), form, list);
 
+  const loads = latestOnly();
   async function load() {
+    const isLatest = loads();
     let result;
     try {
       result = await cpWithHeaders(
         `/interactions/pending${query({ ...state.filters, cursor: state.cursors[state.page], limit: 20 })}`,
       );
     } catch (error) {
-      clear(list).append(notice(error.message, "error"));
+      if (isLatest()) clear(list).append(notice(error.message, "error"));
       return;
     }
+    if (!isLatest()) return;
     const items = result.data || [];
     const next = result.headers.get("X-Next-Cursor");
     reconcile(items);
