@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv test demo incident recovery demo-inprocess demo-ha demo-ha-incident demo-ha-recovery \
-	demo-sqs demo-kafka bench soak lint \
+	demo-sqs demo-kafka bench soak lint screenshots \
 	typecheck clean dev-aws proto
 
 $(STAMP): pyproject.toml
@@ -63,6 +63,11 @@ demo-kafka: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The README's console screenshots (docs/screenshots/inbox.png, timeline.png), taken in headless
+# Chromium against a coordinator served on a free 127.0.0.1 port.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.console.screenshots docs/screenshots
 
 # A local AWS (moto on 127.0.0.1:4566) bootstrapped for the durable HA shape; Ctrl-C stops it.
 dev-aws: $(STAMP)

@@ -64,6 +64,7 @@ async def close_interactions(commits: ExecutionCommits, record: ExecutionRecord)
             )
             if done is not None:
                 closed += 1
+                engine.feed.interaction_changed(done)  # the console's inbox drops it
                 break
             current = await awaits.get(current.tenant_id, current.interaction_id)
     if closed:

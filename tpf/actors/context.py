@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpf.actors.feed import ChangeFeed
 from tpf.actors.journal import StepIds
 from tpf.actors.metrics import EngineMetrics
 from tpf.actors.watchers import Watchers
@@ -45,6 +46,8 @@ class Engine:
     rand: Callable[[], float] = random.random
     counters: Counter[str] = field(default_factory=Counter)
     watchers: Watchers = field(default_factory=Watchers)
+    # The console's live view (GET {cp}/events) listens here.
+    feed: ChangeFeed = field(default_factory=ChangeFeed)
     # Set by the coordinator once the supervisors exist (they need the engine first).
     dead_letter_committed: Callable[[DeadLetterEnvelope], None] = lambda envelope: None
     # Set by the coordinator when an await channel publishes: what a parking execution's new
@@ -74,3 +77,4 @@ class Engine:
 
     def committed(self, record: ExecutionRecord) -> None:
         self.watchers.notify(record)
+        self.feed.execution_committed(record)

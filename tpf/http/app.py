@@ -18,7 +18,9 @@ from tpf.coordinator import Coordinator
 from tpf.core.errors import ConfigError
 from tpf.http import (
     admin,
+    console,
     control_plane,
+    events,
     health,
     metrics,
     openapi,
@@ -31,6 +33,7 @@ from tpf.http.wire import EDGE, Edge, Route
 
 ROUTES: tuple[Route, ...] = (
     *control_plane.ROUTES,
+    *events.ROUTES,
     *admin.ROUTES,
     *operator_routes.ROUTES,
     *health.ROUTES,
@@ -66,6 +69,7 @@ def create_app(
     edge.openapi = msgspec.json.encode(openapi.build_document(ROUTES))
     metrics.install(app, env)
     health.install(app)
+    console.install(app)
 
     async def on_shutdown(_: web.Application) -> None:
         edge.shutdown.set()  # long polls answer now rather than holding the shutdown

@@ -193,6 +193,7 @@ class Awaits:
                 if timed_out is not None:
                     engine.counters["await_timed_out"] += 1
                     log_timed_out(LOG, timed_out, "late-completion")
+                    engine.feed.interaction_changed(timed_out)
                     await self._resume(timed_out)
                     raise ValidationError(
                         f"Await interaction {current.interaction_id} passed its deadline and "
@@ -220,6 +221,7 @@ class Awaits:
                         interactionId=done.interaction_id,
                         actor=done.actor,
                     )
+                    engine.feed.interaction_changed(done)
                     await self._resume(done)
                     return Completion(done)
             # Lost a race with another writer: look again and answer from what won.

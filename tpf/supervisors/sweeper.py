@@ -51,6 +51,7 @@ class Sweeper:
             engine.counters["await_timed_out"] += 1
             engine.metrics.sweeper_await_timeouts.inc()
             log_timed_out(LOG, timed_out, "sweeper")
+            engine.feed.interaction_changed(timed_out)
             await self._system.tell(
                 EXECUTION, (timed_out.tenant_id, timed_out.execution_id), Resolve(timed_out)
             )
