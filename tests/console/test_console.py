@@ -20,7 +20,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from tests.console import review
-from tests.console.browser import Served, chrome, served
+from tests.console.browser import Served, chrome, chromium_missing, served
 from tests.console.pages import (
     active,
     browser_errors,
@@ -52,6 +52,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
+    # A machine without the browser fails here with the package to install (never a skip).
+    missing = chromium_missing()
+    if missing is not None:
+        pytest.fail(missing)
     with chrome() as driver:
         yield driver
 
