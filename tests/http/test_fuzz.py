@@ -131,7 +131,11 @@ def _request(
     try:
         connection.request(method, path, body=body or None, headers=headers)
         response = connection.getresponse()
-        return response.status, response.read(), response.getheader("Content-Type") or ""
+        content_type = response.getheader("Content-Type") or ""
+        if response.status == 200 and content_type.startswith("text/event-stream"):
+            # An accepted event stream never ends: its status and type are the answer.
+            return response.status, b"", content_type
+        return response.status, response.read(), content_type
     finally:
         connection.close()
 
