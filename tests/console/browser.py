@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from demos.restaurant_approval import pipeline as restaurant_pipeline
-from tests.http.conftest import ADMIN_TOKEN, CP_TOKEN, PIPELINE_ID, TENANT, settings_for
+from tests.http.conftest import ADMIN_TOKEN, CP_TOKEN, PIPELINE_ID, TENANT
+from tests.http.threaded import coordinator_thread, release_restaurant
 from tpf.authoring.pipeline import Pipeline
 from tpf.coordinator import Coordinator
 from tpf.engine.releases import build_release
-from tpf.http.server import serve
 
 T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
@@ -78,55 +76,18 @@ class Served:
 @contextmanager
 def served(tmp: Path, *, also: tuple[Pipeline, ...] = (), **overrides: Any) -> Iterator[Served]:
     """The restaurant pipeline, and ``also`` these, released and hosted in process."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
 
-    async def start() -> tuple[Coordinator, asyncio.Task[None], int]:
-        coordinator = await Coordinator.open(settings_for(tmp, **overrides))
-        try:
-            await coordinator.start()
-            worker = coordinator.host(restaurant_pipeline)
-            descriptor = build_release(restaurant_pipeline, tmp / "build")
-            release = await coordinator.register_release(TENANT, PIPELINE_ID, str(descriptor))
-            await coordinator.activate_release(TENANT, PIPELINE_ID, release.release_version)
-            await coordinator.register_local_worker(TENANT, worker, "w-1")
-            for other in also:
-                hosted = coordinator.host(other)
-                built = build_release(other, tmp / f"build-{other.pipeline_id}")
-                added = await coordinator.register_release(TENANT, other.pipeline_id, str(built))
-                await coordinator.activate_release(TENANT, other.pipeline_id, added.release_version)
-                await coordinator.register_local_worker(TENANT, hosted, f"w-{other.pipeline_id}")
-            ports: asyncio.Queue[int] = asyncio.Queue()
-            server = asyncio.create_task(
-                serve(coordinator, host="127.0.0.1", port=0, started=ports.put_nowait)
-            )
-            port = await asyncio.wait_for(ports.get(), 5)
-        except BaseException:
-            await coordinator.close()
-            raise
-        return coordinator, server, port
+    async def setup(coordinator: Coordinator) -> None:
+        await release_restaurant(coordinator, tmp)
+        for other in also:
+            hosted = coordinator.host(other)
+            built = build_release(other, tmp / f"build-{other.pipeline_id}")
+            added = await coordinator.register_release(TENANT, other.pipeline_id, str(built))
+            await coordinator.activate_release(TENANT, other.pipeline_id, added.release_version)
+            await coordinator.register_local_worker(TENANT, hosted, f"w-{other.pipeline_id}")
 
-    try:
-        coordinator, server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
-        try:
-            yield Served(port, coordinator, loop)
-        finally:
-
-            async def stop() -> None:
-                server.cancel()
-                await asyncio.gather(server, return_exceptions=True)
-                await coordinator.close()
-                others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-                for task in others:
-                    task.cancel()
-                await asyncio.gather(*others, return_exceptions=True)
-
-            asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with coordinator_thread(tmp, setup, **overrides) as (coordinator, loop, port, _):
+        yield Served(port, coordinator, loop)
 
 
 def chromium_missing() -> str | None:
