@@ -1,4 +1,5 @@
-"""A local AWS for development and tests: moto's server with atomic DynamoDB writes.
+"""A local AWS for development and tests: moto's server with atomic DynamoDB writes (and
+thread-safe SQS, :mod:`tpf.dev.moto_sqs`).
 
 moto (the optional ``dev`` extra) is imported by whoever imports this module, so the coordinator
 itself never needs it. Used by ``tpf dev aws`` and by the test suite.
@@ -23,6 +24,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
+
+from tpf.dev.moto_sqs import serialize_sqs
 
 
 class SerializedDynamo:
@@ -57,6 +60,7 @@ class AtomicMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         journal_transactions()
+        serialize_sqs()
         self._server = make_server(
             self._ip_address,
             self._port,
