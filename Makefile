@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 
 # On every core: the suite waits on brokers, subprocesses and sockets as much as on the CPU.
 test: lint typecheck
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n $$(( $$(nproc) * 2 )) --dist worksteal
 
 demo: $(STAMP)
 	$(BIN)/python -m demos.restaurant_approval.demo
