@@ -46,6 +46,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 QUERY_NAMES = [
     "waitMs",
+    "until",
     "limit",
     "assignee",
     "group",

@@ -4,6 +4,8 @@ Base path ``/tpf/control-plane/tenants/{tenantId}``. Submit and complete are com
 coordinator sends them to actors); status, result and pending read the stores. Beyond the
 original, status and result accept ``?waitMs=N``: a long poll that answers as soon as the
 execution is terminal or parked on an open interaction, so clients need not poll in a loop.
+``&until=terminal`` holds it through the park as well: a client that only wants the outcome
+(the answer arrives over a broker, not from it) asks once instead of once per park.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from aiohttp import web
 
 from tpf.core import codec, resume_tokens
 from tpf.core.errors import NotFound, ValidationError
-from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
+from tpf.core.records import (
+    TERMINAL_STATUSES,
+    AwaitInteraction,
+    ExecutionRecord,
+    ExecutionStatus,
+)
 from tpf.http import dto
 from tpf.http import execution_views as views
 from tpf.http.wire import (
@@ -30,6 +37,7 @@ from tpf.http.wire import (
     header_text,
     json_response,
     path_text,
+    query_choice,
     query_int,
     query_text,
 )
@@ -44,6 +52,14 @@ WAIT_MS = Param(
     "else after this many milliseconds (capped by tpf.http.max-wait)",
     "integer",
     minimum=0,
+)
+SETTLED, TERMINAL = "settled", "terminal"
+UNTIL = Param(
+    "until",
+    "With waitMs: settled (the default) answers once the execution is terminal or waiting on "
+    "an open interaction; terminal holds through waits too, until it succeeded, failed or "
+    "moved to the DLQ",
+    choices=(SETTLED, TERMINAL),
 )
 
 
@@ -98,17 +114,21 @@ async def _read(request: web.Request) -> ExecutionRecord:
     tenant_id = path_text(request, "tenantId")
     execution_id = path_text(request, "executionId")
     wait_ms = query_int(request, WAIT_MS.name, minimum=WAIT_MS.minimum)
+    until = query_choice(request, UNTIL, SETTLED)  # refused even without a wait
     if not wait_ms:
         return await edge.coordinator.status(tenant_id, execution_id)
-    wait_ms = min(wait_ms, edge.coordinator.settings.http.max_wait_ms)
-    return await _long_poll(edge, tenant_id, execution_id, wait_ms / 1000.0)
+    wait_s = min(wait_ms, edge.coordinator.settings.http.max_wait_ms) / 1000.0
+    return await _long_poll(edge, tenant_id, execution_id, wait_s, until)
 
 
 async def _long_poll(
-    edge: Edge, tenant_id: str, execution_id: str, wait_s: float
+    edge: Edge, tenant_id: str, execution_id: str, wait_s: float, until: str
 ) -> ExecutionRecord:
+    coordinator = edge.coordinator
     waiter = asyncio.ensure_future(
-        edge.coordinator.wait_settled(tenant_id, execution_id, timeout_s=wait_s)
+        coordinator.wait_for(tenant_id, execution_id, TERMINAL_STATUSES, timeout_s=wait_s)
+        if until == TERMINAL
+        else coordinator.wait_settled(tenant_id, execution_id, timeout_s=wait_s)
     )
     stopping = asyncio.ensure_future(edge.shutdown.wait())
     try:
@@ -251,12 +271,12 @@ ROUTES = (
         "GET", f"{BASE}/executions/{{executionId}}", status, Surface.CONTROL_PLANE,
         "Read an execution's status, its open interactions and (admin token) its input and "
         "known step outputs", response=dto.ExecutionStatusDto,
-        query=(WAIT_MS, views.INCLUDE), errors=(*_EXECUTION_ERRORS, 403),
+        query=(WAIT_MS, UNTIL, views.INCLUDE), errors=(*_EXECUTION_ERRORS, 403),
     ),
     Route(
         "GET", f"{BASE}/executions/{{executionId}}/result", result, Surface.CONTROL_PLANE,
         "Read an execution's status and, once it succeeded, its result payload",
-        response=dto.ExecutionResultDto, query=(WAIT_MS,), errors=_EXECUTION_ERRORS,
+        response=dto.ExecutionResultDto, query=(WAIT_MS, UNTIL), errors=_EXECUTION_ERRORS,
     ),
     Route(
         "GET", f"{BASE}/interactions/pending", pending, Surface.CONTROL_PLANE,

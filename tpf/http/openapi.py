@@ -140,6 +140,8 @@ def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _query_schema(param: Param) -> dict[str, Any]:
+    if param.choices:
+        return {"anyOf": [{"type": "string", "enum": list(param.choices)}, _BLANK]}
     if param.type != "integer":
         return {"type": param.type}
     low = -_LARGEST_INT if param.minimum is None else param.minimum

@@ -64,6 +64,7 @@ class Param:
     description: str
     type: str = "string"  # OpenAPI scalar type
     minimum: int | None = None  # for an integer, what query_int is given as ``minimum``
+    choices: tuple[str, ...] = ()  # for a string, the values query_choice accepts
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,18 @@ def query_text(request: web.Request, name: str) -> str | None:
     """A query parameter, or ``None`` when absent or blank (blank filters mean "any")."""
     value = request.query.get(name)
     return value.strip() or None if value is not None else None
+
+
+def query_choice(request: web.Request, param: Param, default: str) -> str:
+    """One of ``param.choices``, ``default`` when absent or blank; any other value is a 400."""
+    text = query_text(request, param.name)
+    if text is None:
+        return default
+    if text not in param.choices:
+        raise ValidationError(
+            f"{param.name}: must be one of {', '.join(param.choices)}, got {text!r}"
+        )
+    return text
 
 
 def query_int(request: web.Request, name: str, *, minimum: int | None = None) -> int | None:
