@@ -8,8 +8,17 @@ import pytest
 from tests.aws import aws_settings, moto_endpoint, moto_server
 from tests.kafka_broker import KafkaBroker, running_broker
 from tests.serving import restaurant_server
+from tests.shared_tables import dynamo_settings, shared_tables
 
-__all__ = ["aws_settings", "kafka_broker", "moto_endpoint", "moto_server", "restaurant_server"]
+__all__ = [
+    "aws_settings",
+    "dynamo_settings",
+    "kafka_broker",
+    "moto_endpoint",
+    "moto_server",
+    "restaurant_server",
+    "shared_tables",
+]
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from demos.restaurant_approval.pipeline import PIPELINE_ID
-from tests.aws import reset_moto
 from tests.aws_calls import store_calls
 from tests.http import gate
 from tests.http.conftest import (
@@ -26,9 +25,7 @@ from tests.http.conftest import (
     order_envelope,
     submit_gated,
 )
-from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
-from tpf.stores.dynamo import create_tables
 
 STORES = {
     "memory": {},
@@ -40,27 +37,20 @@ STORES = {
 }
 
 
-async def _dynamo(request: pytest.FixtureRequest) -> dict[str, Any]:
-    endpoint: str = request.getfixturevalue("moto_endpoint")
-    reset_moto(endpoint)
-    dynamo: dict[str, Any] = {
+def _dynamo(request: pytest.FixtureRequest) -> dict[str, Any]:
+    # The session's tables, emptied (tests.shared_tables): creating them per test cost seconds.
+    settings: Settings = request.getfixturevalue("dynamo_settings")
+    return {
         "state__provider": "dynamo",
-        "dynamo__region": "us-east-1",
-        "dynamo__endpoint_override": endpoint,
+        "dynamo__region": settings.dynamo.region,
+        "dynamo__endpoint_override": settings.dynamo.endpoint_override,
     }
-    settings = Settings().replace(**dynamo)
-    clients = AwsClients(settings)
-    try:
-        await create_tables(await clients.client("dynamodb"), settings)
-    finally:
-        await clients.close()
-    return dynamo
 
 
 @pytest.fixture(params=[*sorted(STORES), "dynamo"])
 async def op(request: pytest.FixtureRequest, make_api: ApiFactory) -> AsyncIterator[Api]:
     gate.GATE.event = asyncio.Event()
-    overrides = await _dynamo(request) if request.param == "dynamo" else STORES[request.param]
+    overrides = _dynamo(request) if request.param == "dynamo" else STORES[request.param]
     api = await make_api(host=(gate.pipeline,), **overrides)
     stores = api.coordinator.stores
     counted = [store_calls(stores.executions), store_calls(stores.awaits)]

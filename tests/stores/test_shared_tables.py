@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from tests.aws import REGION, CountingMotoServer, settings_for
-from tests.stores.conftest import SharedTables
+from tests.shared_tables import SharedTables
 
 
 def client_for(endpoint: str) -> Any:
