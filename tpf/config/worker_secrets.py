@@ -59,3 +59,16 @@ def worker_errors(settings: Settings, environ: Mapping[str, str] | None = None) 
         except ConfigError as exc:
             errors.append(exc.message)
     return errors
+
+
+def metrics_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """``tpf.http.metrics-token`` resolved (a worker checks it on ``/q/metrics`` as the
+    coordinator does), or None when unset; :class:`ConfigError` naming the key when its
+    reference does not resolve, so a worker refuses to start rather than serve metrics open."""
+    token = settings.http.metrics_token
+    if not token:
+        return None
+    try:
+        return resolve_secret(token, process_environment(environ))
+    except ConfigError as exc:
+        raise ConfigError(f"tpf.http.metrics-token: {exc.message}") from None

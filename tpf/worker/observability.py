@@ -19,6 +19,9 @@ collide), read at scrape time from what the parts count anyway:
 - ``tpf_worker_transitions_in_flight``, ``tpf_worker_draining``, ``tpf_worker_ready``;
 - ``tpf_worker_hosted_info{pipeline_id, contract_version, release_version, protocol}``.
 
+With ``tpf.http.metrics-token`` set, ``/q/metrics`` needs ``Authorization: Bearer <token>``
+(401 without), as on the coordinator.
+
 Signature refusals are the :class:`Verifier`'s own counts, the same for every protocol.
 """
 
@@ -32,6 +35,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from tpf.core.bearer import bearer_refusal
 from tpf.transports.workers.remote.host import WorkerHost
 from tpf.transports.workers.remote.signing import Verifier
 
@@ -107,15 +111,31 @@ class WorkerCollector:
         yield info
 
 
+_TOKEN_KEY = "tpf.http.metrics-token"
+
+
+def _unauthorized(message: str) -> web.Response:
+    # The coordinator edge's error shape and challenge, so one scraper config serves both.
+    body = orjson.dumps({"error": {"code": "UNAUTHORIZED", "message": message}})
+    response = web.Response(status=401, body=body, content_type="application/json")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="tpf"'
+    return response
+
+
 def _health(up: bool) -> web.Response:
     body = orjson.dumps({"status": "UP" if up else "DOWN"})
     return web.Response(status=200 if up else 503, body=body, content_type="application/json")
 
 
 def add_probe_routes(
-    app: web.Application, collector: WorkerCollector, ready: Callable[[], Awaitable[bool]]
+    app: web.Application,
+    collector: WorkerCollector,
+    ready: Callable[[], Awaitable[bool]],
+    *,
+    metrics_token: str | None = None,
 ) -> None:
-    """``/q/health``, ``/q/health/live``, ``/q/health/ready`` and ``/q/metrics`` on ``app``."""
+    """``/q/health``, ``/q/health/live``, ``/q/health/ready`` and ``/q/metrics`` on ``app``;
+    ``/q/metrics`` needs ``metrics_token`` as a bearer token when one is given."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
 
@@ -125,7 +145,16 @@ def add_probe_routes(
     async def readiness(_: web.Request) -> web.Response:
         return _health(await ready())
 
-    async def metrics(_: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
+        if metrics_token is not None:
+            refusal = bearer_refusal(
+                request.headers.get("Authorization", ""),
+                metrics_token,
+                route="/q/metrics",
+                hint=f"send 'Authorization: Bearer <token>' with the token set by {_TOKEN_KEY}",
+            )
+            if refusal is not None:
+                return _unauthorized(refusal)
         body = generate_latest(registry)
         response = web.Response(body=body)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST

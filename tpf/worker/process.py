@@ -40,7 +40,7 @@ from aiohttp import web
 from tpf.authoring.pipeline import Pipeline
 from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
-from tpf.config.worker_secrets import shared_secret
+from tpf.config.worker_secrets import metrics_token, shared_secret
 from tpf.config.worker_targets import protocol_section
 from tpf.core.clock import Clock, SystemClock
 from tpf.core.records import WorkerRecord
@@ -141,6 +141,7 @@ class WorkerProcess:
     async def _start(self) -> None:
         s, o = self.settings, self.options
         secret = shared_secret(s, o.protocol)  # a ConfigError names the keys
+        scrape_token = metrics_token(s)
         nonces = await open_nonce_guard(s, self.clock)
         self._stack.push_async_callback(nonces.aclose)
         health = getattr(nonces, "health", None)
@@ -154,6 +155,7 @@ class WorkerProcess:
             app,
             WorkerCollector(self.host, verifier, protocol=o.protocol, ready=self._ready_now),
             self.ready,
+            metrics_token=scrape_token,
         )
         advertise = o.advertise_host or (
             socket.gethostname() if o.bind_host in _WILDCARDS else o.bind_host

@@ -12,7 +12,6 @@ like the API surfaces, its value a literal or ``env:NAME`` resolved per request.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 
 from aiohttp import web
@@ -20,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from tpf.config import resolve_secret
 from tpf.coordinator import Coordinator
+from tpf.core.bearer import bearer_refusal
 from tpf.core.errors import ConfigError
 from tpf.http.auth import TokenUnavailable, Unauthorized
 from tpf.http.metrics.collector import CoordinatorCollector
@@ -46,18 +46,11 @@ class Metrics:
             expected = resolve_secret(self._token, self._environ)
         except ConfigError as exc:
             raise TokenUnavailable(f"{_TOKEN_KEY} is unavailable: {exc.message}") from None
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
         hint = f"send 'Authorization: Bearer <token>' with the token set by {_TOKEN_KEY}"
-        if not header:
-            raise Unauthorized(f"missing Authorization header: {hint}")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise Unauthorized(f"malformed Authorization header: {hint}")
-        # Bytes, surrogates kept: a header is not always ASCII, and must not make this fail.
-        if not hmac.compare_digest(
-            given.strip().encode("utf-8", "surrogateescape"), expected.encode()
-        ):
-            raise Unauthorized(f"invalid bearer token for /q/metrics: {hint}")
+        header = request.headers.get("Authorization", "")
+        refusal = bearer_refusal(header, expected, route="/q/metrics", hint=hint)
+        if refusal is not None:
+            raise Unauthorized(refusal)
 
     async def render(self) -> bytes:
         await self.collector.refresh()
