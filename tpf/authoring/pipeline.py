@@ -5,7 +5,9 @@ step input type and whose return annotation is the output type; an await step ha
 parks the execution until an outside party answers with a value of its output type. Types are
 msgspec Structs (or unions of them, or plain types); the coordinator stores payloads as plain
 JSON, so :meth:`Pipeline.decode_input` and :meth:`Pipeline.to_plain` are the only places where
-typed values meet stored ones.
+typed values meet stored ones. An internal step may take a second parameter annotated
+``StepContext`` to read the execution's input and earlier steps' outputs
+(:mod:`tpf.authoring.context`).
 
 Example::
 
