@@ -49,6 +49,10 @@ async def test_a_step_after_an_await_reads_its_context(h: Harness) -> None:
     # Only what a reader in a later transition needs: not the await's request twice, and
     # nothing for steps no later reader follows.
     assert parked.context_payload == {"Take": {"value": "AB"}, "Prepare": {"value": "ab->AB"}}
+    # Take ran inside the first transition; kept for Finish, the operator sees its output too.
+    interactions = await h.coordinator.interactions_of(parked)
+    shown = await h.coordinator.outputs(parked, interactions)
+    assert [(o.step_index, o.step_id) for o in shown] == [(0, "Take"), (1, "Prepare")]
     await _approve(h.coordinator, eid)
     done = await h.coordinator.wait_for(TENANT, eid, DONE, timeout_s=5)
     assert done.status is ExecutionStatus.SUCCEEDED, done.error_message

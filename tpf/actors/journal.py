@@ -28,11 +28,13 @@ Identity = tuple[str, str, str, str]  # tenant, pipeline, contract version, rele
 
 class StepIds:
     """The step ids of each pinned release, from its contract (cached; ``()`` when unknown),
-    and which of its steps take a ``StepContext`` (the contract's ``takesContext``)."""
+    which of its steps take a ``StepContext`` (the contract's ``takesContext``) and their
+    authored names (what a stored context is keyed by)."""
 
     def __init__(self) -> None:
         self._known: dict[Identity, tuple[str, ...]] = {}
         self._readers: dict[Identity, tuple[int, ...]] = {}
+        self._names: dict[Identity, tuple[str, ...]] = {}
 
     async def of(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[str, ...]:
         key = _identity(record)
@@ -42,23 +44,36 @@ class StepIds:
         release = await releases.get(record.tenant_id, record.pipeline_id, record.release_version)
         steps: tuple[str, ...] = ()
         readers: tuple[int, ...] = ()
+        names: tuple[str, ...] = ()
         if release is not None and release.contract:
             raw = release.contract.get("steps") or []
             by_index = sorted(
-                (s.get("index", i), str(s.get("stepId", "")), s.get("takesContext") is True)
+                (
+                    s.get("index", i),
+                    str(s.get("stepId", "")),
+                    s.get("takesContext") is True,
+                    str(s.get("authoredName", "")),
+                )
                 for i, s in enumerate(raw)
             )
-            steps = tuple(step_id for _, step_id, _ in by_index)
-            readers = tuple(i for i, (_, _, reads) in enumerate(by_index) if reads)
+            steps = tuple(entry[1] for entry in by_index)
+            readers = tuple(i for i, entry in enumerate(by_index) if entry[2])
+            names = tuple(entry[3] for entry in by_index)
         if release is not None:  # a release is immutable: what it says now it always says
             self._known[key] = steps
             self._readers[key] = readers
+            self._names[key] = names
         return steps
 
     async def readers(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[int, ...]:
         """Indexes of the steps of ``record``'s release that take a context."""
         await self.of(releases, record)
         return self._readers.get(_identity(record), ())
+
+    async def names(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[str, ...]:
+        """The authored step names of ``record``'s release, by index (a stored context's keys)."""
+        await self.of(releases, record)
+        return self._names.get(_identity(record), ())
 
     def remember(
         self, record: ExecutionRecord, step_ids: tuple[str, ...], readers: tuple[int, ...] = ()
