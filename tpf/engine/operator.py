@@ -10,8 +10,9 @@ step's), so keeping a second copy on the record would only grow every commit and
 execution towards DynamoDB's 400 KB item limit. A step run inside one transition between two of
 those points is not seen by the coordinator at all (the worker runs it and passes its output on
 in memory), so it has no entry, unless a later step reads it through its ``StepContext``: then it
-is kept with the execution for that step (``contextPayload``), and shown from there. Each payload over :data:`OUTPUT_LIMIT` encoded bytes is
-replaced by a marker with its size, so one huge payload cannot make the answer huge.
+is kept with the execution for that step (``contextPayload``), and shown from there. Each
+payload over :data:`OUTPUT_LIMIT` encoded bytes is replaced by a marker with its size, so one
+huge payload cannot make the answer huge.
 """
 
 from __future__ import annotations
