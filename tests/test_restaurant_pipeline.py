@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from demos.restaurant_approval import pipeline
-from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID
+from demos.restaurant_approval.pipeline import AWAIT_STEP_ID, PIPELINE_ID, VALIDATE_STEP
+from tpf import StepContext
 from tpf.core.codec import decode_payload, encode_payload
 from tpf.core.errors import NonRetryableError, ValidationError
 
@@ -33,11 +34,19 @@ async def run_to_await(order: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-async def finalize(decision: Any) -> dict[str, Any]:
+async def context_for(order: dict[str, Any]) -> StepContext:
+    """Finalize's context as the worker gives it: the input and the validated order."""
+    validated = await pipeline.run_step(0, pipeline.decode_input(0, order))
+    return StepContext(pipeline, 3, order, {VALIDATE_STEP: pipeline.to_plain(validated)})
+
+
+async def finalize(decision: Any, order: dict[str, Any] = ORDER) -> dict[str, Any]:
     # The completion arrives as the original's nested java.util.Map envelope.
     wire = encode_payload(decision, "java.util.Map")
     _, plain = decode_payload(pipeline.to_plain(wire), field="responsePayload")
-    result = await pipeline.run_step(3, pipeline.decode_input(3, plain))
+    result = await pipeline.run_step(
+        3, pipeline.decode_input(3, plain), context=await context_for(order)
+    )
     out: dict[str, Any] = pipeline.to_plain(result)
     return out
 
@@ -83,9 +92,10 @@ async def test_accepted_order_is_approved() -> None:
 
 
 async def test_declined_order_is_declined() -> None:
-    pending = await run_to_await(dict(ORDER, requestId="req-2", customerName="Grace Hopper"))
+    order = dict(ORDER, requestId="req-2", customerName="Grace Hopper")
+    pending = await run_to_await(order)
     result = await finalize(
-        {"declined": {"orderId": pending["orderId"], "declineReason": "kitchen closed"}}
+        {"declined": {"orderId": pending["orderId"], "declineReason": "kitchen closed"}}, order
     )
     assert result["outcome"] == "DECLINED"
     assert result["resolvedAt"] == ""
@@ -104,7 +114,13 @@ async def test_order_id_is_deterministic_per_request() -> None:
 async def test_non_uuid_order_id_fails_the_business_rule() -> None:
     decision = pipeline.decode_input(3, {"accepted": {"orderId": "not-a-uuid"}})  # shape is fine
     with pytest.raises(NonRetryableError, match="orderId is not a UUID: 'not-a-uuid'"):
-        await pipeline.run_step(3, decision)
+        await pipeline.run_step(3, decision, context=await context_for(ORDER))
+
+
+async def test_a_decision_for_another_order_is_refused() -> None:
+    other = await run_to_await(dict(ORDER, requestId="req-other"))
+    with pytest.raises(NonRetryableError, match="but this execution validated order"):
+        await finalize({"accepted": {"orderId": other["orderId"]}})
 
 
 @pytest.mark.parametrize(

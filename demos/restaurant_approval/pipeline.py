@@ -1,10 +1,12 @@
 """The restaurant approval pipeline (spec §11.1), with the original's wire names.
 
 Steps: 0 validate the order → 1 create the pending approval → 2 await the restaurant's decision
-(30 minutes, keyed by ``orderId``) → 3 finalize into a terminal order state. Step code is pure:
-no I/O, no wall-clock reads, and ids are derived from the input so a retried transition produces
-the same output. Being cheap and non-blocking, the steps are ``async def``: they run on the event
-loop, where a plain ``def`` step would pay a hop to a worker thread (see :mod:`tpf.step_threads`).
+(30 minutes, keyed by ``orderId``) → 3 finalize into a terminal order state. Finalize reads the
+validated order through its step context (``ctx: StepContext``) and refuses, non-retryably, a
+decision for another order. Step code is pure: no I/O, no wall-clock reads, and ids are derived
+from the input so a retried transition produces the same output. Being cheap and non-blocking,
+the steps are ``async def``: they run on the event loop, where a plain ``def`` step would pay a
+hop to a worker thread (see :mod:`tpf.step_threads`).
 
 The Structs are camelCase so the original demo clients' JSON decodes unchanged, and their type
 ids are the original's Java class names.
@@ -20,10 +22,11 @@ from typing import Literal
 import msgspec
 
 from tpf.errors import NonRetryableError
-from tpf.pipeline import Pipeline
+from tpf.pipeline import Pipeline, StepContext
 
 PIPELINE_ID = "org.pipelineframework.restaurantapproval"
 AWAIT_STEP_ID = "ProcessAwaitRestaurantDecisionService"
+VALIDATE_STEP = "Validate Order Request"
 _DTO = "org.pipelineframework.restaurantapproval.common.dto."
 _DOMAIN = "org.pipelineframework.restaurantapproval.common.domain."
 # uuid5 namespace for order ids: a retry of "Validate Order Request" yields the same orderId.
@@ -117,7 +120,7 @@ pipeline = Pipeline(
 )
 
 
-@pipeline.step("Validate Order Request")
+@pipeline.step(VALIDATE_STEP)
 async def validate_order(request: PlaceRestaurantOrderRequest) -> ValidatedRestaurantOrder:
     for label, value in (
         ("customerName", request.customer_name),
@@ -170,10 +173,13 @@ pipeline.await_step(
 
 
 @pipeline.step("Finalize Restaurant Decision")
-async def finalize_decision(decision: RestaurantDecision) -> TerminalOrderState:
+async def finalize_decision(decision: RestaurantDecision, ctx: StepContext) -> TerminalOrderState:
+    # The order this execution validated, from the step context: a decision for another order
+    # (a restaurant answering the wrong task) must not finalize this one.
+    order: ValidatedRestaurantOrder = ctx.output(VALIDATE_STEP)
     if decision.accepted is not None:
         accepted = decision.accepted
-        order_id = _order_uuid(accepted.order_id)
+        order_id = _same_order(_order_uuid(accepted.order_id), order)
         return TerminalOrderState(
             order_id=order_id,
             outcome="APPROVED",
@@ -184,7 +190,7 @@ async def finalize_decision(decision: RestaurantDecision) -> TerminalOrderState:
         )
     declined = decision.declined
     assert declined is not None  # RestaurantDecision holds exactly one of the two
-    order_id = _order_uuid(declined.order_id)
+    order_id = _same_order(_order_uuid(declined.order_id), order)
     return TerminalOrderState(
         order_id=order_id,
         outcome="DECLINED",
@@ -193,6 +199,14 @@ async def finalize_decision(decision: RestaurantDecision) -> TerminalOrderState:
         summary=f"Restaurant declined order {order_id}"
         + (f": {declined.decline_reason}" if declined.decline_reason else ""),
     )
+
+
+def _same_order(order_id: str, order: ValidatedRestaurantOrder) -> str:
+    if order_id != order.order_id:
+        raise NonRetryableError(
+            f"decision is for order {order_id}, but this execution validated order {order.order_id}"
+        )
+    return order_id
 
 
 def _order_uuid(order_id: str) -> str:

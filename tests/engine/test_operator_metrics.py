@@ -65,7 +65,9 @@ async def test_a_transition_is_dispatched_timed_and_counted_by_outcome(h: Harnes
     deadline = value(after, "tpf_await_pending_oldest_deadline_timestamp_seconds")
     assert deadline == pending.deadline_epoch_ms / 1000.0
     await h.coordinator.complete(
-        TENANT, interaction_id=pending.interaction_id, response=accepted(parked.execution_id)
+        TENANT,
+        interaction_id=pending.interaction_id,
+        response=accepted(pending.request_payload["orderId"]),
     )
     done = await h.settle(eid, (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED))
     final = await scrape(h)

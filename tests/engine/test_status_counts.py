@@ -48,7 +48,8 @@ async def test_counts_follow_every_status_change(h: Harness) -> None:
 
     ok, bad, _ = parked
     interaction = await h.pending_for(ok)
-    await c.complete(TENANT, interaction_id=interaction.interaction_id, response=accepted(ok))
+    order_id = interaction.request_payload["orderId"]  # Finalize refuses another order's id
+    await c.complete(TENANT, interaction_id=interaction.interaction_id, response=accepted(order_id))
     assert (await h.settle(ok, TERMINAL)).status is ExecutionStatus.SUCCEEDED
     interaction = await h.pending_for(bad)
     await c.complete(

@@ -215,7 +215,9 @@ async def test_include_needs_the_admin_token(op: Api) -> None:
     assert full["status"] == "SUCCEEDED"
     assert full["input"]["payloadTypeId"].endswith("PlaceRestaurantOrderRequestDto")
     outputs = {o["stepIndex"]: o for o in full["outputs"]}
-    assert sorted(outputs) == [1, 2, 3]  # the await's request, its answer, the result
+    # The validated order (kept for Finalize's ctx), the await's request, its answer, the result.
+    assert sorted(outputs) == [0, 1, 2, 3]
+    assert outputs[0]["payload"]["orderId"] == task["requestPayload"]["orderId"]
     assert outputs[2]["stepId"] == "ProcessAwaitRestaurantDecisionService"
     assert outputs[1]["payload"]["orderId"] == task["requestPayload"]["orderId"]
     assert outputs[3]["payload"]["outcome"] == "APPROVED"

@@ -24,7 +24,7 @@ import msgspec
 
 from tpf.actors import journal
 from tpf.actors.context import Engine
-from tpf.core import events, lifecycle
+from tpf.core import contexts, events, lifecycle
 from tpf.core import interactions as inter
 from tpf.core.events import log_event
 from tpf.core.records import (
@@ -215,6 +215,13 @@ class ExecutionCommits:
             await self.fail(
                 claimed, failure_result(ValueError("empty await suspension"), retryable=False)
             )
+            return None
+        try:  # the outputs a later transition's ctx reads commit with the park (issue 13)
+            claimed = contexts.with_outputs(
+                claimed, result.context_outputs, engine.settings.execution.context_max_bytes
+            )
+        except contexts.ContextTooLarge as exc:
+            await self.fail(claimed, failure_result(exc, retryable=False))
             return None
         # The interaction is stored before the execution points at it, so a parked execution
         # always has its interaction. Ids are derived, so a re-run finds the same one.

@@ -27,42 +27,64 @@ Identity = tuple[str, str, str, str]  # tenant, pipeline, contract version, rele
 
 
 class StepIds:
-    """The step ids of each pinned release, from its contract (cached; ``()`` when unknown)."""
+    """The step ids of each pinned release, from its contract (cached; ``()`` when unknown),
+    which of its steps take a ``StepContext`` (the contract's ``takesContext``) and their
+    authored names (what a stored context is keyed by)."""
 
     def __init__(self) -> None:
         self._known: dict[Identity, tuple[str, ...]] = {}
+        self._readers: dict[Identity, tuple[int, ...]] = {}
+        self._names: dict[Identity, tuple[str, ...]] = {}
 
     async def of(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[str, ...]:
-        key = (
-            record.tenant_id,
-            record.pipeline_id,
-            record.contract_version,
-            record.release_version,
-        )
+        key = _identity(record)
         known = self._known.get(key)
         if known is not None:
             return known
         release = await releases.get(record.tenant_id, record.pipeline_id, record.release_version)
         steps: tuple[str, ...] = ()
+        readers: tuple[int, ...] = ()
+        names: tuple[str, ...] = ()
         if release is not None and release.contract:
             raw = release.contract.get("steps") or []
             by_index = sorted(
-                (s.get("index", i), str(s.get("stepId", ""))) for i, s in enumerate(raw)
+                (
+                    s.get("index", i),
+                    str(s.get("stepId", "")),
+                    s.get("takesContext") is True,
+                    str(s.get("authoredName", "")),
+                )
+                for i, s in enumerate(raw)
             )
-            steps = tuple(step_id for _, step_id in by_index)
+            steps = tuple(entry[1] for entry in by_index)
+            readers = tuple(i for i, entry in enumerate(by_index) if entry[2])
+            names = tuple(entry[3] for entry in by_index)
         if release is not None:  # a release is immutable: what it says now it always says
             self._known[key] = steps
+            self._readers[key] = readers
+            self._names[key] = names
         return steps
 
-    def remember(self, record: ExecutionRecord, step_ids: tuple[str, ...]) -> None:
+    async def readers(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[int, ...]:
+        """Indexes of the steps of ``record``'s release that take a context."""
+        await self.of(releases, record)
+        return self._readers.get(_identity(record), ())
+
+    async def names(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[str, ...]:
+        """The authored step names of ``record``'s release, by index (a stored context's keys)."""
+        await self.of(releases, record)
+        return self._names.get(_identity(record), ())
+
+    def remember(
+        self, record: ExecutionRecord, step_ids: tuple[str, ...], readers: tuple[int, ...] = ()
+    ) -> None:
         """Known step ids for ``record``'s release (a test, or code hosted here)."""
-        key = (
-            record.tenant_id,
-            record.pipeline_id,
-            record.contract_version,
-            record.release_version,
-        )
-        self._known[key] = step_ids
+        self._known[_identity(record)] = step_ids
+        self._readers[_identity(record)] = readers
+
+
+def _identity(record: ExecutionRecord) -> Identity:
+    return (record.tenant_id, record.pipeline_id, record.contract_version, record.release_version)
 
 
 def step_id(step_ids: tuple[str, ...], index: int) -> str | None:

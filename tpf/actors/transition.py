@@ -18,9 +18,11 @@ from tpf.actors.context import Engine
 from tpf.core.errors import Conflict, StoreUnavailable
 from tpf.core.ids import transition_key
 from tpf.core.records import (
+    AwaitContextData,
     AwaitInteraction,
     ExecutionRecord,
     InteractionStatus,
+    StepContextData,
     TransitionCommand,
     TransitionResult,
 )
@@ -100,8 +102,9 @@ async def run_transition(
 async def build_command(
     engine: Engine, record: ExecutionRecord, resolved: AwaitInteraction | None
 ) -> TransitionCommand:
-    type_id, payload = await transition_input(engine, record, resolved)
+    type_id, payload, interaction = await transition_input(engine, record, resolved)
     key = transition_key(record.execution_id, record.current_step_index, record.attempt)
+    readers = await engine.step_ids.readers(engine.stores.releases, record)
     return TransitionCommand(
         tenant_id=record.tenant_id,
         execution_id=record.execution_id,
@@ -116,20 +119,51 @@ async def build_command(
         trace_id=key,
         payload_type_id=type_id,
         payload=_encode(payload).decode(),
+        context=step_context(record, interaction, readers),
+    )
+
+
+def step_context(
+    record: ExecutionRecord, interaction: AwaitInteraction | None, readers: tuple[int, ...]
+) -> StepContextData | None:
+    """The context a transition's steps may read; ``None`` (and the original's envelope) when
+    no step from here on takes one. It comes from the stored record and interaction, so a
+    retry, a re-drive or another coordinator gives the step the same context."""
+    if not readers or max(readers) < record.current_step_index:
+        return None
+    resumed = None
+    if (
+        interaction is not None
+        and interaction.step_index == record.current_step_index - 1
+        and interaction.status is InteractionStatus.COMPLETED
+    ):
+        resumed = AwaitContextData(
+            step_index=interaction.step_index,
+            interaction_id=interaction.interaction_id,
+            request_payload=interaction.request_payload,
+            actor=interaction.actor,
+            completed_at_epoch_ms=interaction.completed_at_epoch_ms
+            or interaction.updated_at_epoch_ms,
+        )
+    return StepContextData(
+        input_type_id=record.input_type_id,
+        input_payload=record.input_payload,
+        outputs=dict(record.context_payload or {}),
+        resumed_await=resumed,
     )
 
 
 async def transition_input(
     engine: Engine, record: ExecutionRecord, resolved: AwaitInteraction | None
-) -> tuple[str | None, Any]:
-    """The input of the transition's first step.
+) -> tuple[str | None, Any, AwaitInteraction | None]:
+    """The input of the transition's first step, and the interaction it came from.
 
     Step 0 takes the submitted input. Later steps start only at await boundaries: right after
     an await the input is its interaction's response; at the await step itself (a re-drive
     after a timeout) it is the interaction's request.
     """
     if record.current_step_index == 0:
-        return record.input_type_id, record.input_payload
+        return record.input_type_id, record.input_payload, None
     interaction = resolved
     if interaction is None or interaction.interaction_id != record.await_interaction_id:
         interaction = None
@@ -142,9 +176,9 @@ async def transition_input(
             interaction.step_index == record.current_step_index - 1
             and interaction.status is InteractionStatus.COMPLETED
         ):
-            return interaction.output_type, interaction.response_payload
+            return interaction.output_type, interaction.response_payload, interaction
         if interaction.step_index == record.current_step_index:
-            return None, interaction.request_payload
+            return None, interaction.request_payload, interaction
     raise Conflict(
         f"execution {record.execution_id} has no input for step {record.current_step_index}"
     )

@@ -6,6 +6,9 @@ the contract without ``contractHash``/``contractVersion``, so any change to the 
 new ``contractVersion = "sha256:<hash>"`` and executions pinned to the old one are never run by
 code of a different shape.
 
+A step that takes ``ctx: StepContext`` writes ``takesContext: true`` (absent otherwise): the
+coordinator then sends its transitions a context and stores the outputs it reads.
+
 Await steps also hash their timeout and idempotency key fields (``awaitTimeoutMs``,
 ``idempotencyKeyFields``) and, when set, ``ignoreUnknownFields``: they change how an execution
 parks and which answers complete it, so they belong to its identity.
@@ -61,6 +64,7 @@ OPTIONAL_STEP_FIELDS = (
     "idempotencyKeyFields",
     "ignoreUnknownFields",
     "awaitTransportSpec",
+    "takesContext",
 )
 
 
@@ -88,6 +92,8 @@ def contract_document(pipeline: Pipeline) -> dict[str, Any]:
                 await_transport=spec.transport if spec.kind == "await" else None,
             )
         )
+        if spec.context_param is not None:
+            step["takesContext"] = True  # only when set: other contracts keep their hash
         if spec.kind == "await":
             step["awaitTimeoutMs"] = spec.timeout_ms
             step["idempotencyKeyFields"] = list(spec.key_fields)

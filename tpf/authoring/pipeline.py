@@ -5,7 +5,9 @@ step input type and whose return annotation is the output type; an await step ha
 parks the execution until an outside party answers with a value of its output type. Types are
 msgspec Structs (or unions of them, or plain types); the coordinator stores payloads as plain
 JSON, so :meth:`Pipeline.decode_input` and :meth:`Pipeline.to_plain` are the only places where
-typed values meet stored ones.
+typed values meet stored ones. An internal step may take a second parameter annotated
+``StepContext`` to read the execution's input and earlier steps' outputs
+(:mod:`tpf.authoring.context`).
 
 Example::
 
@@ -22,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import decimal
+import functools
 import inspect
 import sys
 import types
@@ -36,6 +39,7 @@ import anyio.to_thread
 import msgspec
 
 from tpf.authoring.await_transports import AwaitTransport, parse_transport
+from tpf.authoring.context import StepContext, is_context_annotation
 from tpf.core.durations import parse_duration_ms
 from tpf.core.errors import ConfigError, ValidationError
 
@@ -66,6 +70,7 @@ _BUILTIN_TYPE_IDS: dict[Any, str] = {
     type(None): "null",
 }
 
+
 @dataclass(frozen=True)
 class StepSpec:
     """One authored step, as the coordinator and the contract see it."""
@@ -91,6 +96,8 @@ class StepSpec:
     # await only: a completion may carry fields its output type does not declare (the next
     # step does not see them); by default such a completion is refused, naming the field.
     ignore_unknown_fields: bool = False
+    # internal only: the parameter annotated ``StepContext`` (tpf.authoring.context), if any
+    context_param: str | None = None
 
 
 class Pipeline:
@@ -117,7 +124,7 @@ class Pipeline:
         """Register the decorated function as the next internal step (returned unchanged)."""
 
         def register(fn: F) -> F:
-            input_type, output_type = _annotated_types(name, fn)
+            input_type, output_type, context_param = _annotated_types(name, fn)
             self._add(
                 StepSpec(
                     index=len(self._steps),
@@ -129,6 +136,7 @@ class Pipeline:
                     input_type_id=self.type_id(input_type),
                     output_type_id=self.type_id(output_type),
                     fn=fn,
+                    context_param=context_param,
                 )
             )
             return fn
@@ -251,7 +259,12 @@ class Pipeline:
         return msgspec.to_builtins(value)
 
     async def run_step(
-        self, index: int, value: Any, *, limiter: anyio.CapacityLimiter | None = None
+        self,
+        index: int,
+        value: Any,
+        *,
+        limiter: anyio.CapacityLimiter | None = None,
+        context: StepContext | None = None,
     ) -> Any:
         """Run internal step ``index`` on an already-decoded input.
 
@@ -259,12 +272,17 @@ class Pipeline:
         (bounded by ``limiter``, else anyio's default limit) so that blocking code cannot
         freeze the loop. Cancelled while a sync step runs, this stops waiting at once and
         drops the step's result; the step itself runs on to its end (see
-        :mod:`tpf.transports.workers.step_threads`).
+        :mod:`tpf.transports.workers.step_threads`). A step that declares a context parameter
+        gets ``context`` in it.
         """
         spec = self._spec(index)
         fn = spec.fn
         if fn is None:
             raise TypeError(f"step {index} {spec.name!r} is an await step and has no code")
+        if spec.context_param is not None:
+            if context is None:
+                raise TypeError(f"step {index} {spec.name!r} takes a context and got none")
+            fn = functools.partial(fn, **{spec.context_param: context})
         if inspect.iscoroutinefunction(fn):
             return await fn(value)
         result = await anyio.to_thread.run_sync(fn, value, limiter=limiter, abandon_on_cancel=True)
@@ -323,8 +341,9 @@ def _calling_module() -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _annotated_types(name: str, fn: Callable[..., Any]) -> tuple[Any, Any]:
-    """The (input, output) types of a step function, from its annotations."""
+def _annotated_types(name: str, fn: Callable[..., Any]) -> tuple[Any, Any, str | None]:
+    """The (input, output) types of a step function, from its annotations, and the name of
+    its ``StepContext`` parameter (``None`` when it takes none)."""
     try:
         hints = typing.get_type_hints(fn)
     except Exception as exc:  # NameError etc.: unresolvable forward references
@@ -339,7 +358,12 @@ def _annotated_types(name: str, fn: Callable[..., Any]) -> tuple[Any, Any]:
         raise ConfigError(f"step {name!r}: annotate parameter {first!r} with the input type")
     if "return" not in hints:
         raise ConfigError(f"step {name!r}: annotate the return type with the output type")
-    return hints[first], hints["return"]
+    contexts = [p.name for p in params[1:] if is_context_annotation(hints.get(p.name))]
+    if len(contexts) > 1:
+        raise ConfigError(f"step {name!r}: only one parameter may be a StepContext")
+    if is_context_annotation(hints[first]):
+        raise ConfigError(f"step {name!r}: the first parameter is the input, not the context")
+    return hints[first], hints["return"], contexts[0] if contexts else None
 
 
 def _struct_field_names(tp: Any) -> set[str] | None:

@@ -42,6 +42,8 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "default-tenant": ("execution.default_tenant", _text),
     _P + "execution-ttl-days": ("execution.ttl_days", _int(1)),
     _P + "lease-ms": ("execution.lease_ms", _int(1)),
+    # Ours (issue 13): the JSON bytes of step outputs kept for later steps' StepContext.
+    "pipeline.context.max-bytes": ("execution.context_max_bytes", _int(1)),
     _P + "max-retries": ("retries.max_retries", _int(0)),
     _P + "retry-delay": ("retries.delay_ms", _duration(0)),
     # The original clamps to 1.0 silently; a shrinking backoff is a mistake worth failing on.

@@ -68,6 +68,8 @@ class ExecutionSettings:
     lease_renew_fraction: float = 0.5  # renew when this fraction of the lease has elapsed
     idempotency_policy: IdempotencyPolicy = IdempotencyPolicy.OPTIONAL_CLIENT_KEY
     ask_timeout_ms: int = 30_000
+    # Bound of the step outputs stored for later steps' ``ctx`` (pipeline.context.max-bytes).
+    context_max_bytes: int = 262_144
 
     @property
     def ttl_ms(self) -> int:

@@ -90,7 +90,6 @@ class IdempotencyPolicy(enum.StrEnum):
     SERVER_KEY_ONLY = "SERVER_KEY_ONLY"
 
 
-
 # --------------------------------------------------------------------------- payloads
 
 
@@ -191,6 +190,11 @@ class ExecutionRecord(Record, frozen=True, kw_only=True):
     current_step_id: str | None = None
     history: tuple[HistoryEntry, ...] = ()
     history_dropped: int = 0
+    # Ours (issue 13): earlier steps' outputs (plain JSON, by step name) that a later step
+    # declaring ``ctx: StepContext`` reads in another transition; bounded by
+    # ``pipeline.context.max-bytes``. Named ``*_payload`` so the DynamoDB store can chunk it
+    # like the input and result (tpf.stores.dynamo.execution_items.split_payloads).
+    context_payload: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -292,6 +296,31 @@ class TransitionCommand(Record, frozen=True, kw_only=True):
     payload_type_id: str | None = None
     payload_encoding: str = TRANSITION_ENCODING
     payload: str = "null"
+    # Ours (issue 13), only for a pipeline with a step that takes ``ctx: StepContext``: never
+    # written when ``None`` (tpf.transports.workers.remote.envelopes), so the original's
+    # workers see the envelope they know.
+    context: StepContextData | None = None
+
+
+class AwaitContextData(Record, frozen=True, kw_only=True):
+    """The await a transition resumes after: what its step's ``ctx`` says about it."""
+
+    step_index: int
+    interaction_id: str
+    request_payload: Any = None
+    actor: str | None = None
+    completed_at_epoch_ms: int = 0
+
+
+class StepContextData(Record, frozen=True, kw_only=True):
+    """What a transition's steps may read through ``ctx`` (plain JSON; the worker decodes it):
+    the execution's input, earlier steps' stored outputs by step name, and the await this
+    transition resumes after, if any."""
+
+    input_type_id: str | None = None
+    input_payload: Any = None
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    resumed_await: AwaitContextData | None = None
 
 
 class TransitionOutcome(enum.StrEnum):
@@ -331,6 +360,10 @@ class TransitionResult(Record, frozen=True, kw_only=True):
     failure: TransitionFailure | None = None
     terminal_output_published: bool = False
     terminal_input_passthrough: bool = False
+    # Ours (issue 13): outputs of this transition's steps that a later transition's
+    # ``ctx`` reads (by step name), to store with the execution; only when the command
+    # carried a context (so a coordinator that sent none never gets the field).
+    context_outputs: dict[str, Any] | None = None
 
 
 class WorkItem(Record, frozen=True, kw_only=True):

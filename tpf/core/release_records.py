@@ -46,6 +46,10 @@ class ContractStep(Record, frozen=True, kw_only=True):
     idempotency_key_fields: tuple[str, ...] | None = None
     ignore_unknown_fields: bool | None = None
     await_transport_spec: dict[str, Any] | None = None
+    # Ours (issue 13), internal steps: ``True`` when the step takes ``ctx: StepContext`` (written
+    # only then, so contracts of pipelines without contexts keep their hash). A coordinator
+    # that does not host the code reads it to know when a transition's command needs a context.
+    takes_context: bool | None = None
 
 
 class PipelineContract(Record, frozen=True, kw_only=True):

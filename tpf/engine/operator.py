@@ -9,8 +9,10 @@ of the step before it, its completed response the await step's output, the resul
 step's), so keeping a second copy on the record would only grow every commit and push a long
 execution towards DynamoDB's 400 KB item limit. A step run inside one transition between two of
 those points is not seen by the coordinator at all (the worker runs it and passes its output on
-in memory), so it has no entry. Each payload over :data:`OUTPUT_LIMIT` encoded bytes is
-replaced by a marker with its size, so one huge payload cannot make the answer huge.
+in memory), so it has no entry, unless a later step reads it through its ``StepContext``: then it
+is kept with the execution for that step (``contextPayload``), and shown from there. Each
+payload over :data:`OUTPUT_LIMIT` encoded bytes is replaced by a marker with its size, so one
+huge payload cannot make the answer huge.
 """
 
 from __future__ import annotations
@@ -128,6 +130,11 @@ class OperatorCommands(ExecutionCommands):
                 known[interaction.step_index] = interaction.response_payload
         if record.status is ExecutionStatus.SUCCEEDED and step_ids:
             known[len(step_ids) - 1] = record.result_payload
+        if record.context_payload:  # outputs kept for later steps' ctx (by authored name)
+            names = await self.engine.step_ids.names(self.stores.releases, record)
+            for index, name in enumerate(names):
+                if name in record.context_payload:
+                    known.setdefault(index, record.context_payload[name])
         return [StepOutput(i, named(i), bounded(known[i])) for i in sorted(known)]
 
     async def cancel(

@@ -33,7 +33,9 @@ from tpf.stores.dynamo.payloads import ITEM_BUDGET_BYTES, PayloadRef
 from tpf.stores.dynamo.status_counts import COUNTED
 from tpf.stores.rules import dead_letter_key
 
-PAYLOAD_SLOTS = ("input", "result")
+# ``context`` (issue 13): the step outputs kept for later steps' StepContext, up to 256 KiB by
+# default, so it too moves to chunks when the item would be too big.
+PAYLOAD_SLOTS = ("input", "result", "context")
 _CLAIMABLE_VALUES = tuple(sorted(s.value for s in CLAIMABLE_STATUSES))
 _TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL_STATUSES))
 
@@ -94,6 +96,7 @@ def split_payloads(record: ExecutionRecord) -> tuple[bytes, dict[str, bytes]]:
     slots = {
         "input": to_json_bytes(record.input_payload),
         "result": to_json_bytes(record.result_payload),
+        "context": to_json_bytes(record.context_payload),
     }
     moved: dict[str, bytes] = {}
     for slot in sorted(slots, key=lambda s: len(slots[s]), reverse=True):

@@ -32,6 +32,7 @@ import msgspec
 import tpf
 from tpf.authoring.await_transports import transport_document
 from tpf.authoring.code import pipeline_code
+from tpf.authoring.context import ContextTracker, StepContext
 from tpf.authoring.pipeline import Pipeline, StepSpec
 from tpf.core import events, lifecycle
 from tpf.core.clock import Clock
@@ -198,6 +199,7 @@ class LocalTransitionWorker:
         end = len(steps) if stop < 0 else min(stop, len(steps))
         value: Any = _json_decode(command.payload)
         plain = True  # ``value`` is a plain JSON value (not yet a step's typed output)
+        contexts = ContextTracker(pipeline, command.current_step_index, value, command.context)
         for index in range(command.current_step_index, end):
             step = steps[index]
             if step.kind == "await":
@@ -228,14 +230,21 @@ class LocalTransitionWorker:
                         step_index=index,
                         interactions=(interaction,),
                     ),
+                    context_outputs=contexts.result_outputs(),
                 )
             typed = pipeline.decode_input(index, value if plain else pipeline.to_plain(value))
+            ctx = contexts.context_for(index) if step.context_param is not None else None
             if LOG.isEnabledFor(logging.DEBUG):
-                value = await self._logged_step(command, index, typed)
+                value = await self._logged_step(command, index, typed, ctx)
             else:
-                value = await pipeline.run_step(index, typed, limiter=self._threads.limiter())
+                value = await pipeline.run_step(
+                    index, typed, limiter=self._threads.limiter(), context=ctx
+                )
             plain = False
             self._notify(command, index, step.name, "internal", value)
+            if contexts.enabled:  # a later step of this or another transition may read it
+                value, plain = pipeline.to_plain(value), True
+                contexts.produced(index, value)
         result = value if plain else pipeline.to_plain(value)
         type_id = steps[end - 1].output_type_id if end > 0 else command.payload_type_id
         return TransitionResult(
@@ -243,9 +252,12 @@ class LocalTransitionWorker:
             output_payloads=(
                 PayloadEnvelope(payload_type_id=type_id, payload=_json_encode(result).decode()),
             ),
+            context_outputs=contexts.result_outputs(),
         )
 
-    async def _logged_step(self, command: TransitionCommand, index: int, typed: Any) -> Any:
+    async def _logged_step(
+        self, command: TransitionCommand, index: int, typed: Any, ctx: StepContext | None
+    ) -> Any:
         """Run step ``index`` between ``step.start`` and ``step.finish`` lines (DEBUG only)."""
         ids = (command.tenant_id, command.execution_id, index, command.attempt)
         name = self.pipeline.steps[index].name
@@ -255,7 +267,9 @@ class LocalTransitionWorker:
         started = time.perf_counter()
         outcome = "failed"
         try:
-            value = await self.pipeline.run_step(index, typed, limiter=self._threads.limiter())
+            value = await self.pipeline.run_step(
+                index, typed, limiter=self._threads.limiter(), context=ctx
+            )
         except asyncio.CancelledError:  # the lease was lost (a sync step runs on in its thread)
             outcome = "cancelled"
             raise

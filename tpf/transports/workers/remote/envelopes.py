@@ -15,6 +15,10 @@ decodes with a plain Jackson ``ObjectMapper``, which fails on a property it does
   original's ``AwaitInteractionRecord`` (``applied``, ``completedAtEpochMs``,
   ``dispatchState``): the coordinator sets them when it stores and routes the interaction.
 
+Ours, for steps that take ``ctx: StepContext`` (issue 13): the command's ``context`` is written
+only when the coordinator sends one, and the result's ``contextOutputs`` only in answer to such
+a command, so neither side of the original ever sees them.
+
 Decoding is lenient about fields it does not know (newer originals add ``failedStepIndex``...)
 and strict about the invariants the original's constructors enforce: ``WAITING_EXTERNAL`` has
 an ``awaitSuspension`` only, ``FAILED`` a ``failure`` only, ``COMPLETED`` neither, and only
@@ -85,6 +89,7 @@ class _WireResult(msgspec.Struct, rename="camel"):
     failure: _WireFailure | None = None
     terminal_output_published: bool = False
     terminal_input_passthrough: bool = False
+    context_outputs: dict[str, Any] | None = None  # ours: only from our workers
 
 
 _result_decoder = msgspec.json.Decoder(_WireResult)
@@ -99,7 +104,11 @@ def is_non_retryable_class(failure_class: str) -> bool:
 
 
 def encode_command(command: TransitionCommand) -> bytes:
-    """The command envelope's JSON bytes."""
+    """The command envelope's JSON bytes; ``context`` (ours) only when the command has one."""
+    if command.context is None:
+        document = msgspec.to_builtins(command)
+        del document["context"]  # the original's envelope, byte for byte
+        return _encode(document)
     return _encode(command)
 
 
@@ -145,6 +154,8 @@ def encode_result(result: TransitionResult) -> bytes:
         "terminalOutputPublished": result.terminal_output_published,
         "terminalInputPassthrough": result.terminal_input_passthrough,
     }
+    if result.context_outputs is not None:  # only for a command that carried a context
+        document["contextOutputs"] = result.context_outputs
     return _encode(document)
 
 
@@ -214,6 +225,7 @@ def decode_result(data: bytes) -> TransitionResult:
         ),
         terminal_output_published=wire.terminal_output_published,
         terminal_input_passthrough=wire.terminal_input_passthrough,
+        context_outputs=wire.context_outputs,
     )
 
 
