@@ -27,8 +27,10 @@ Q = "http://127.0.0.1:4566/000000000000/"
         ({"TPF_AWAIT_KAFKA_REACTIVE_MESSAGING_ENABLED": "true"}, "kafka"),
         ({"TPF_AWAIT_KAFKA_REACTIVE_MESSAGING_ENABLED": "false"}, "rest"),
         # A switch agreeing with the transport is fine.
-        ({"TPF_AWAIT_TRANSPORT": "kafka", "TPF_AWAIT_KAFKA_REACTIVE_MESSAGING_ENABLED": "true"},
-         "kafka"),
+        (
+            {"TPF_AWAIT_TRANSPORT": "kafka", "TPF_AWAIT_KAFKA_REACTIVE_MESSAGING_ENABLED": "true"},
+            "kafka",
+        ),
     ],
 )
 def test_transport_is_chosen_by_configuration(env: dict[str, str], transport: str) -> None:
@@ -50,14 +52,25 @@ def test_the_originals_switch_from_a_properties_file(tmp_path: object) -> None:
     ("env", "message"),
     [
         ({"TPF_AWAIT_TRANSPORT": "webhook"}, "unknown transport 'webhook'"),
-        ({"TPF_AWAIT_TRANSPORT": "rest", "TPF_AWAIT_SQS_POLLER_ENABLED": "true"},
-         "tpf.await-transport=rest and tpf.await.sqs.poller.enabled=true disagree"),
-        ({"TPF_AWAIT_SQS_POLLER_ENABLED": "true",
-          "TPF_AWAIT_KAFKA_REACTIVE_MESSAGING_ENABLED": "true"}, "are both true"),
-        ({"TPF_AWAIT_SQS_POLLER_ENABLED": "yes"},
-         "tpf.await.sqs.poller.enabled: expected true or false"),
-        ({"TPF_AWAIT_SQS_REQUEST_QUEUE_URL": Q + "a.fifo"},
-         "tpf.await.sqs.request-queue-url: .* is a FIFO queue"),
+        (
+            {"TPF_AWAIT_TRANSPORT": "rest", "TPF_AWAIT_SQS_POLLER_ENABLED": "true"},
+            "tpf.await-transport=rest and tpf.await.sqs.poller.enabled=true disagree",
+        ),
+        (
+            {
+                "TPF_AWAIT_SQS_POLLER_ENABLED": "true",
+                "TPF_AWAIT_KAFKA_REACTIVE_MESSAGING_ENABLED": "true",
+            },
+            "are both true",
+        ),
+        (
+            {"TPF_AWAIT_SQS_POLLER_ENABLED": "yes"},
+            "tpf.await.sqs.poller.enabled: expected true or false",
+        ),
+        (
+            {"TPF_AWAIT_SQS_REQUEST_QUEUE_URL": Q + "a.fifo"},
+            "tpf.await.sqs.request-queue-url: .* is a FIFO queue",
+        ),
         ({"TPF_AWAIT_SQS_MAX_MESSAGES": "11"}, "tpf.await.sqs.max-messages: must be at most 10"),
         ({"TPF_AWAIT_KAFKA_REQUEST_KEY": "orderId"}, "unknown key strategy 'orderId'"),
         ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "kafka.security.protocol: unknown security"),
@@ -93,7 +106,9 @@ def test_broker_keys_load_into_their_sections() -> None:
     assert a.sqs_visibility_timeout_ms == 45_000
     assert (a.kafka_request_topic, a.kafka_request_key) == ("approvals.req", "correlationId")
     assert (k.bootstrap_servers, k.security_protocol, k.sasl_mechanism) == (
-        "k1:9092,k2:9092", "SASL_SSL", "SCRAM-SHA-512"
+        "k1:9092,k2:9092",
+        "SASL_SSL",
+        "SCRAM-SHA-512",
     )
     assert k.sasl_password == "env:K1_KAFKA_PASSWORD"  # resolved when a connection is built
     assert (k.work_topic, k.work_group, k.partitions) == ("tpf-work", "tpf-coordinator-work", 6)
@@ -126,9 +141,7 @@ def test_unpinned_steps_follow_the_configured_transport() -> None:
         awaits__sqs_response_queue_url=Q + "res",
     )
     assert effective_transport(None, sqs) == Sqs(Q + "req", Q + "res")
-    kafka = Settings().replace(
-        awaits__transport="kafka", awaits__kafka_request_key="correlationId"
-    )
+    kafka = Settings().replace(awaits__transport="kafka", awaits__kafka_request_key="correlationId")
     assert effective_transport(None, kafka) == Kafka(
         "tpf-await-kafka-requests",
         "tpf-await-kafka-responses",
@@ -159,8 +172,9 @@ def test_sqs_without_queue_urls_names_the_missing_keys() -> None:
 
 
 def test_channel_names() -> None:
-    assert [channel_name(t) for t in (InteractionApi(), Sqs(Q + "a", Q + "b"), Kafka("a", "b"))] \
-        == ["rest", "sqs", "kafka"]
+    assert [
+        channel_name(t) for t in (InteractionApi(), Sqs(Q + "a", Q + "b"), Kafka("a", "b"))
+    ] == ["rest", "sqs", "kafka"]
 
 
 def test_kafka_connection_from_settings_resolves_the_password_reference() -> None:

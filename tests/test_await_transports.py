@@ -24,8 +24,9 @@ class Decision(msgspec.Struct):
 
 def awaiting(transport: Any = None) -> Pipeline:
     p = Pipeline("com.example.t")
-    p.await_step("Wait", step_id="Wait", output=Decision, timeout="PT1M", input=Order,
-                 transport=transport)
+    p.await_step(
+        "Wait", step_id="Wait", output=Decision, timeout="PT1M", input=Order, transport=transport
+    )
     return p
 
 
@@ -59,15 +60,28 @@ def test_kafka_defaults_and_headers() -> None:
 
 def test_mapping_form_nested_or_dotted() -> None:
     nested = parse_transport(
-        {"type": "kafka", "request": {"topic": "req", "key": "correlationId"},
-         "response": {"topic": "res"}, "consumer": {"group": "g"}, "headers": {"x": "y"}}
+        {
+            "type": "kafka",
+            "request": {"topic": "req", "key": "correlationId"},
+            "response": {"topic": "res"},
+            "consumer": {"group": "g"},
+            "headers": {"x": "y"},
+        }
     )
     dotted = parse_transport(
-        {"type": "kafka", "request.topic": "req", "request.key": "correlationId",
-         "response.topic": "res", "consumer.group": "g", "headers": {"x": "y"}}
+        {
+            "type": "kafka",
+            "request.topic": "req",
+            "request.key": "correlationId",
+            "response.topic": "res",
+            "consumer.group": "g",
+            "headers": {"x": "y"},
+        }
     )
-    assert nested == dotted == Kafka(
-        "req", "res", key="correlationId", consumer_group="g", headers={"x": "y"}
+    assert (
+        nested
+        == dotted
+        == Kafka("req", "res", key="correlationId", consumer_group="g", headers={"x": "y"})
     )
     sqs = parse_transport(
         {"type": "sqs", "request": {"queueUrl": STD + "-a"}, "response": {"queueUrl": STD}}
@@ -86,24 +100,38 @@ def test_mapping_form_nested_or_dotted() -> None:
         (lambda: Kafka("req", "res", key="orderId"), "key", "interactionId, correlationId"),
         (lambda: Kafka("req", "res", headers={"tpf-step-id": "x"}), "headers", "reserved"),
         (lambda: Kafka("req", "res", headers={"x": 1}), "headers", "string values"),  # type: ignore[dict-item]
-        (lambda: parse_transport({"type": "kafka", "request": {"topic": "r"}}),
-         "response.topic", "response.topic is required"),
-        (lambda: parse_transport({"type": "sqs", "request.queueUrl": STD,
-                                  "response.queueUrl": STD, "request.topic": "x"}),
-         "request.topic", "unknown field 'request.topic'"),
+        (
+            lambda: parse_transport({"type": "kafka", "request": {"topic": "r"}}),
+            "response.topic",
+            "response.topic is required",
+        ),
+        (
+            lambda: parse_transport(
+                {
+                    "type": "sqs",
+                    "request.queueUrl": STD,
+                    "response.queueUrl": STD,
+                    "request.topic": "x",
+                }
+            ),
+            "request.topic",
+            "unknown field 'request.topic'",
+        ),
         (lambda: parse_transport({"type": "webhook"}), "type", "webhook is not supported"),
         (lambda: parse_transport({"request": {"topic": "r"}}), "type", "needs a 'type'"),
         (lambda: parse_transport({"type": "rabbit"}), "type", "'rabbit' is not one of"),
         (lambda: parse_transport("kafka"), "transport", "needs its queues/topics"),
         (lambda: parse_transport(42), "transport", "got int"),
-        (lambda: parse_transport({"type": "kafka", "request.topic": "a",
-                                  "response.topic": "b", "headers": "x"}),
-         "headers", "mapping"),
+        (
+            lambda: parse_transport(
+                {"type": "kafka", "request.topic": "a", "response.topic": "b", "headers": "x"}
+            ),
+            "headers",
+            "mapping",
+        ),
     ],
 )
-def test_bad_transports_are_refused_naming_the_field(
-    build: Any, field: str, message: str
-) -> None:
+def test_bad_transports_are_refused_naming_the_field(build: Any, field: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message) as caught:
         build()
     assert caught.value.details == {"field": field}

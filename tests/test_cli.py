@@ -27,8 +27,12 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def test_release_build_prints_the_descriptor_path(tmp_path: Path) -> None:
     done = run(
-        "release", "build", "--pipeline", "demos.restaurant_approval:pipeline",
-        "--output", str(tmp_path / "out"),
+        "release",
+        "build",
+        "--pipeline",
+        "demos.restaurant_approval:pipeline",
+        "--output",
+        str(tmp_path / "out"),
     )
     assert done.returncode == 0, done.stderr
     path = Path(done.stdout.strip())

@@ -159,6 +159,7 @@ def test_parse_rejects_non_json() -> None:
 def test_an_await_that_ignores_unknown_fields_says_so_in_the_contract() -> None:
     def with_wait(**flags: bool) -> Pipeline:
         p = Pipeline("com.example.lenient", type_ids={In: "com.example.In"})
+
         def first(x: In) -> In:
             return x
 
@@ -212,8 +213,12 @@ def test_a_pinned_await_transport_is_recorded_and_hashed() -> None:
     assert len(hashes) == 5
     # The mapping form is the same transport as the object form.
     mapping = with_transport(
-        {"type": "kafka", "request": {"topic": "req", "key": "correlationId"},
-         "response.topic": "res", "headers": {"x-a": "1"}}
+        {
+            "type": "kafka",
+            "request": {"topic": "req", "key": "correlationId"},
+            "response.topic": "res",
+            "headers": {"x-a": "1"},
+        }
     )
     assert mapping.contract().contract_hash == kafka.contract().contract_hash
 
@@ -230,8 +235,14 @@ def test_a_parsed_contract_carries_the_await_extras_it_was_hashed_with() -> None
 
     p.step("First")(first_step)
     pinned = Sqs("http://q/req", "http://q/res")
-    p.await_step("Wait", step_id="WaitService", output=Out, timeout="PT1M",
-                 key_fields=("orderId",), transport=pinned)
+    p.await_step(
+        "Wait",
+        step_id="WaitService",
+        output=Out,
+        timeout="PT1M",
+        key_fields=("orderId",),
+        transport=pinned,
+    )
     written = contract_to_json(p.contract(), p)
     parsed = parse_contract(written)
     first, wait = parsed.steps

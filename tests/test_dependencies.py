@@ -29,8 +29,6 @@ def test_every_declared_dependency_is_imported() -> None:
     declared = {re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0] for spec in project["dependencies"]}
     imported = imported_top_levels()
     unused = {
-        name
-        for name in declared
-        if IMPORT_NAMES.get(name, name.replace("-", "_")) not in imported
+        name for name in declared if IMPORT_NAMES.get(name, name.replace("-", "_")) not in imported
     }
     assert unused == set(), f"declared in pyproject.toml but never imported by tpf/: {unused}"

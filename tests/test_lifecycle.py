@@ -286,9 +286,7 @@ def test_error_message_is_trimmed_to_512_chars() -> None:
         retryable=True,
     )
     assert failed.error_message is not None and len(failed.error_message) == 512
-    assert (
-        failed.dead_letters and failed.dead_letters[-1].error_message == failed.error_message
-    )
+    assert failed.dead_letters and failed.dead_letters[-1].error_message == failed.error_message
     exact = "y" * 512
     kept = lifecycle.schedule_retry(record(), NOW, 1, "E", exact)
     assert kept.error_message == exact

@@ -50,7 +50,7 @@ SHIMS = frozenset(
 )
 
 
-SHIMS_LAYERS = {m.split('.')[1] for m in SHIMS if m.count('.') == 1}
+SHIMS_LAYERS = {m.split(".")[1] for m in SHIMS if m.count(".") == 1}
 
 
 def layer(module: str) -> str:

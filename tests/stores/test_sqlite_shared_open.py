@@ -64,9 +64,7 @@ async def test_open_waits_for_another_connection_switching_the_file(
     other.close()
     db = await asyncio.wait_for(opening, 10)
     try:
-        assert await db.run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()) == (
-            "wal",
-        )
+        assert await db.run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()) == ("wal",)
         await db.probe(write=True)
     finally:
         await db.close()

@@ -90,6 +90,7 @@ def completion(
     if by == "resumeToken":
         body["resumeToken"] = token
     else:
-        body[by] = getattr(interaction, {"interactionId": "interaction_id",
-                                         "correlationId": "correlation_id"}[by])
+        body[by] = getattr(
+            interaction, {"interactionId": "interaction_id", "correlationId": "correlation_id"}[by]
+        )
     return json.dumps(body).encode()

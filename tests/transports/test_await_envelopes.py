@@ -74,9 +74,16 @@ def test_kafka_key_follows_the_strategy_and_headers_keep_ours_first() -> None:
 
 
 def test_the_original_completion_envelope_decodes() -> None:
-    body = {"tenantId": "csv-demo", "interactionId": None, "correlationId": "c1",
-            "resumeToken": None, "idempotencyKey": None, "responsePayload": {"ok": 1},
-            "actor": "provider", "somethingNew": True}
+    body = {
+        "tenantId": "csv-demo",
+        "interactionId": None,
+        "correlationId": "c1",
+        "resumeToken": None,
+        "idempotencyKey": None,
+        "responsePayload": {"ok": 1},
+        "actor": "provider",
+        "somethingNew": True,
+    }
     got = decode_completion(json.dumps(body))
     assert (got.tenant_id, got.interaction_id, got.correlation_id) == ("csv-demo", None, "c1")
     assert got.response_payload == {"ok": 1} and got.actor == "provider"
@@ -92,8 +99,10 @@ def test_the_original_completion_envelope_decodes() -> None:
         ('{"tenantId": " ", "interactionId": "i", "responsePayload": 1}', "tenantId"),
         ('{"tenantId": 7, "interactionId": "i", "responsePayload": 1}', "$.tenantId"),
         ('{"tenantId": "t", "interactionId": 5, "responsePayload": 1}', "$.interactionId"),
-        ('{"tenantId": "t", "responsePayload": 1, "interactionId": ""}',
-         "interactionId, correlationId or resumeToken"),
+        (
+            '{"tenantId": "t", "responsePayload": 1, "interactionId": ""}',
+            "interactionId, correlationId or resumeToken",
+        ),
         ('{"tenantId": "t", "interactionId": "i"}', "responsePayload"),
         ('{"tenantId": "t", "interactionId": "i", "responsePayload": null}', "responsePayload"),
         ('{"tenantId": "t", "interactionId": "i", "responsePayload": 1, "actor": []}', "$.actor"),

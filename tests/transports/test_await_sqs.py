@@ -181,8 +181,12 @@ async def test_an_early_completion_is_held_durably_then_applied(lane: Lane) -> N
     eid = (await h.coordinator.submit(TENANT, BLOCKING_ID, {"value": "v1"})).execution_id
     await gate.entered.wait()
     interaction_id = ids.interaction_id(TENANT, eid, APPROVE_STEP, 1, 0)
-    body = {"tenantId": TENANT, "interactionId": interaction_id,
-            "responsePayload": {"approved": True, "note": "ok"}, "actor": "provider"}
+    body = {
+        "tenantId": TENANT,
+        "interactionId": interaction_id,
+        "responsePayload": {"approved": True, "note": "ok"},
+        "actor": "provider",
+    }
     await lane.send(json.dumps(body).encode())
     assert await lane.channel.poll_once(wait_time_s=1) == 1
     assert lane.channel.outcomes == {"held": 1}
@@ -235,9 +239,16 @@ async def test_each_poison_kind_is_dead_lettered_with_its_reason(lane: Lane) -> 
     # Completed first, then a different answer: a conflict.
     await lane.send(completion(interaction, "interactionId"))
     assert await lane.channel.poll_once(wait_time_s=1) == 1
-    other = completion(interaction, "interactionId",
-                       response={"declined": {"orderId": interaction.request_payload["orderId"],
-                                              "declineReason": "closed"}})
+    other = completion(
+        interaction,
+        "interactionId",
+        response={
+            "declined": {
+                "orderId": interaction.request_payload["orderId"],
+                "declineReason": "closed",
+            }
+        },
+    )
     assert (await _dead_lettered(lane, other))["reason"] == "conflict"
     assert lane.h.coordinator.engine.await_metrics.dropped[("sqs", "malformed")] == 2
     assert lane.h.coordinator.engine.await_metrics.dropped[("sqs", "conflict")] == 1
@@ -282,9 +293,7 @@ async def test_a_transient_sink_failure_is_redelivered_not_acked(lane: Lane) -> 
 
 def test_fifo_queues_are_refused_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"response_queue_url=\S*q\.fifo is a FIFO queue"):
-        SqsChannelConfig(
-            request_queue_url="http://h/1/req", response_queue_url="http://h/1/q.fifo"
-        )
+        SqsChannelConfig(request_queue_url="http://h/1/req", response_queue_url="http://h/1/q.fifo")
 
 
 async def test_a_held_completion_that_never_finds_its_interaction_is_dead_lettered(
@@ -293,8 +302,14 @@ async def test_a_held_completion_that_never_finds_its_interaction_is_dead_letter
     """An unknown tenant or id cannot be told from an early answer: it is held, and once the
     hold expires it is parked on the dead-letter queue as ``not_found``, the message whole."""
     h = lane.h
-    body = json.dumps({"tenantId": "no-such-tenant", "interactionId": "never-stored",
-                       "responsePayload": {"approved": True}, "actor": "provider"}).encode()
+    body = json.dumps(
+        {
+            "tenantId": "no-such-tenant",
+            "interactionId": "never-stored",
+            "responsePayload": {"approved": True},
+            "actor": "provider",
+        }
+    ).encode()
     await lane.send(body)
     assert await lane.channel.poll_once(wait_time_s=1) == 1
     assert lane.channel.outcomes == {"held": 1}

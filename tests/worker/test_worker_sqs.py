@@ -49,9 +49,7 @@ async def test_the_restaurant_flows_run_on_an_sqs_worker(
     aws, request_url, response_url = await queues(moto_endpoint)
     lines = sqs_lines(moto_endpoint, response_url)
     try:
-        async with coordinator_edge(
-            tmp_path, monkeypatch, "sqs", request_url, extra=lines
-        ) as edge:
+        async with coordinator_edge(tmp_path, monkeypatch, "sqs", request_url, extra=lines) as edge:
             await edge.release(restaurant, tmp_path / "build")
             config = tmp_path / "worker.properties"
             config.write_text(
@@ -62,8 +60,12 @@ async def test_the_restaurant_flows_run_on_an_sqs_worker(
                 )
             )
             node = WorkerNode(
-                "worker", config, tmp_path / "worker.log", (RESTAURANT,),
-                coordinator_url=edge.url, protocol="sqs",
+                "worker",
+                config,
+                tmp_path / "worker.log",
+                (RESTAURANT,),
+                coordinator_url=edge.url,
+                protocol="sqs",
             )
             try:
                 await start_worker(node)

@@ -79,4 +79,3 @@ class RegistryActor(Actor[RegistryMessage]):
         if record is None:
             raise NotFound(f"Worker not found: {event.worker_id}")
         return record
-

@@ -69,9 +69,7 @@ async def _serve(args: argparse.Namespace) -> int:
         # Scripts wait for this line (or poll /q/health/ready) before calling the API.
         print(f"tpf serve: listening on http://{settings.http.host}:{port}", flush=True)
 
-    await serve_until_stopped(
-        coordinator, host=host, started=started, access_log=args.access_log
-    )
+    await serve_until_stopped(coordinator, host=host, started=started, access_log=args.access_log)
     print("tpf serve: stopped", flush=True)
     return 0
 

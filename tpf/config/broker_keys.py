@@ -59,9 +59,7 @@ def _await_transport(text: str, key: str) -> str:
 
 def _standard_queue(text: str, key: str) -> str:
     if text.rstrip("/").endswith(".fifo"):
-        raise ConfigError(
-            f"{key}: {text!r} is a FIFO queue; await transports need standard queues"
-        )
+        raise ConfigError(f"{key}: {text!r} is a FIFO queue; await transports need standard queues")
     return text
 
 

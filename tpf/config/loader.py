@@ -143,9 +143,7 @@ def _apply_switches(layered: Layered) -> list[str]:
     for transport, (key, where) in chosen.items():
         given = layered.get(AWAIT_TRANSPORT_KEY, ("", ""))[0].strip().lower()
         if given and TRANSPORT_ALIASES.get(given, given) != transport:
-            errors.append(
-                f"{AWAIT_TRANSPORT_KEY}={given} and {key}=true disagree; set only one"
-            )
+            errors.append(f"{AWAIT_TRANSPORT_KEY}={given} and {key}=true disagree; set only one")
         elif not given:
             layered[AWAIT_TRANSPORT_KEY] = (transport, f"{where} as {key}=true")
     return errors

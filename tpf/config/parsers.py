@@ -115,5 +115,3 @@ def _mode(text: str, key: str) -> str:
             "(QUEUE_ASYNC). Set it to QUEUE_ASYNC or remove the key."
         )
     return str(_mode_name(text, key))
-
-

@@ -145,8 +145,19 @@ class ActorStopped(TpfError):
 # (``tpf.errors.NonRetryableError``): keep the public module name stable now that the code lives
 # in ``tpf.core``.
 for _cls in (
-    TpfError, ConfigError, ValidationError, NotFound, Conflict, ConditionFailed, Unavailable,
-    RetryableError, StoreUnavailable, StoreUnusable, TerminalError, NonRetryableError, AskTimeout,
+    TpfError,
+    ConfigError,
+    ValidationError,
+    NotFound,
+    Conflict,
+    ConditionFailed,
+    Unavailable,
+    RetryableError,
+    StoreUnavailable,
+    StoreUnusable,
+    TerminalError,
+    NonRetryableError,
+    AskTimeout,
     ActorStopped,
 ):
     _cls.__module__ = "tpf.errors"

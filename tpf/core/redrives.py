@@ -14,6 +14,7 @@ from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus,
 
 MAX_REDRIVE_REASON = 80
 
+
 def redrive(
     record: ExecutionRecord,
     now_ms: int,

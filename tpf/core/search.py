@@ -100,8 +100,7 @@ def matches(query: ExecutionQuery, record: ExecutionRecord) -> bool:
         and (query.error_code is None or record.error_code == query.error_code)
         and (query.updated_after_ms is None or record.updated_at_epoch_ms >= query.updated_after_ms)
         and (
-            query.updated_before_ms is None
-            or record.updated_at_epoch_ms <= query.updated_before_ms
+            query.updated_before_ms is None or record.updated_at_epoch_ms <= query.updated_before_ms
         )
     )
 

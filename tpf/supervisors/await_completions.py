@@ -104,7 +104,11 @@ def held_dead_letter(
             # line is all that is left of it.
             LOG.error(
                 "held completion for %s dropped (%s; channel %s not run here): %s; body %s",
-                item.handle, reason, item.channel, detail, item.body,
+                item.handle,
+                reason,
+                item.channel,
+                detail,
+                item.body,
             )
             return True
         body = item.body.encode()

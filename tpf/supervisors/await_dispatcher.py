@@ -122,9 +122,7 @@ class AwaitDispatcher:
             channel = self._resolve(interaction)
         except TpfError as exc:
             engine.counters["await_dispatch_failures"] += 1
-            LOG.warning(
-                "await request %s stays in the outbox: %s", interaction.interaction_id, exc
-            )
+            LOG.warning("await request %s stays in the outbox: %s", interaction.interaction_id, exc)
             return None
         if channel is not None and channel.publishes:
             token = resume_tokens.issue(self._secret, interaction, now) if self._secret else None
@@ -140,14 +138,19 @@ class AwaitDispatcher:
                 engine.counters["await_dispatch_failures"] += 1
                 LOG.warning(
                     "await request %s not published to %s, will retry: %s: %s",
-                    interaction.interaction_id, channel.name, type(exc).__name__, exc,
+                    interaction.interaction_id,
+                    channel.name,
+                    type(exc).__name__,
+                    exc,
                 )
                 return False
             engine.await_metrics.dispatched[(interaction.step_id, channel.name)] += 1
         else:
             LOG.info(
                 "await interaction %s (transport %s) has no publishing channel: served by the "
-                "interactions API", interaction.interaction_id, interaction.transport_type,
+                "interactions API",
+                interaction.interaction_id,
+                interaction.transport_type,
             )
         await engine.stores.awaits.mark_dispatched(
             interaction.tenant_id, interaction.interaction_id, now

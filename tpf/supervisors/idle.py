@@ -36,6 +36,7 @@ async def run_until_idle(
     Raises ``TimeoutError`` when the actors do not go quiet within ``settle_timeout_s`` (a step
     blocked on something outside the process never does).
     """
+
     async def settle() -> None:
         async with asyncio.timeout(settle_timeout_s):
             await system.quiesce()

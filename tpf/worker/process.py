@@ -165,8 +165,17 @@ class WorkerProcess:
             aws = AwsClients(s)
             self._stack.push_async_callback(aws.close)
         ctx = ServerContext(
-            s, self.clock, self.host, verifier, nonces, o.bind_host, o.port, advertise, app,
-            secret=secret, aws=aws,
+            s,
+            self.clock,
+            self.host,
+            verifier,
+            nonces,
+            o.bind_host,
+            o.port,
+            advertise,
+            app,
+            secret=secret,
+            aws=aws,
         )
         server = SERVERS[o.protocol](ctx)
         http_port = o.port if shares_http_port(o.protocol) else o.http_port

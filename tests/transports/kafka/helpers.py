@@ -35,4 +35,3 @@ async def take(queue: KafkaWorkQueue, n: int, timeout_s: float = WAIT_S) -> list
             if len(got) < n:
                 await queue.wait_ready(timeout_s)
     return got
-

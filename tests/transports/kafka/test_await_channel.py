@@ -169,8 +169,11 @@ async def test_an_early_completion_is_held_durably_then_applied(lane: Lane) -> N
     eid = (await h.coordinator.submit(TENANT, BLOCKING_ID, {"value": "v1"})).execution_id
     await gate.entered.wait()
     interaction_id = ids.interaction_id(TENANT, eid, APPROVE_STEP, 1, 0)
-    body = {"tenantId": TENANT, "interactionId": interaction_id,
-            "responsePayload": {"approved": True, "note": "ok"}}
+    body = {
+        "tenantId": TENANT,
+        "interactionId": interaction_id,
+        "responsePayload": {"approved": True, "note": "ok"},
+    }
     await lane.send(json.dumps(body).encode(), key=interaction_id)
     await lane.handle(1)
     assert lane.channel.outcomes == {"held": 1}
@@ -187,8 +190,9 @@ async def test_same_key_completions_apply_in_partition_order(lane: Lane) -> None
     interaction, _ = await lane.dispatched()
     key = interaction.interaction_id
     first = completion(interaction, "interactionId")
-    declined = {"declined": {"orderId": interaction.request_payload["orderId"],
-                             "declineReason": "closed"}}
+    declined = {
+        "declined": {"orderId": interaction.request_payload["orderId"], "declineReason": "closed"}
+    }
     await lane.send(first, key=key)
     await lane.send(completion(interaction, "interactionId", response=declined), key=key)
     await lane.send(first, key=key)
@@ -240,8 +244,9 @@ async def test_a_transient_sink_failure_is_read_again_not_committed(lane: Lane) 
 
 def test_an_unknown_key_strategy_is_refused_naming_the_field(kafka: KafkaConnection) -> None:
     with pytest.raises(ConfigError, match="key_strategy=executionId"):
-        KafkaChannelConfig(connection=kafka, request_topic="a", response_topic="b",
-                           key_strategy="executionId")
+        KafkaChannelConfig(
+            connection=kafka, request_topic="a", response_topic="b", key_strategy="executionId"
+        )
 
 
 async def test_a_held_completion_refused_when_its_interaction_appears_is_dead_lettered(
@@ -255,15 +260,19 @@ async def test_a_held_completion_refused_when_its_interaction_appears_is_dead_le
     eid = (await h.coordinator.submit(TENANT, BLOCKING_ID, {"value": "v1"})).execution_id
     await gate.entered.wait()
     interaction_id = ids.interaction_id(TENANT, eid, APPROVE_STEP, 1, 0)
-    body = json.dumps({"tenantId": TENANT, "interactionId": interaction_id,
-                       "responsePayload": {"approved": False}}).encode()
+    body = json.dumps(
+        {
+            "tenantId": TENANT,
+            "interactionId": interaction_id,
+            "responsePayload": {"approved": False},
+        }
+    ).encode()
     await lane.send(body, key=interaction_id)
     await lane.handle(1)
     assert lane.channel.outcomes == {"held": 1}
     gate.release.set()
     assert (await h.settle(eid)).status is ExecutionStatus.WAITING_EXTERNAL
-    await h.coordinator.complete(TENANT, interaction_id=interaction_id,
-                                 response={"approved": True})
+    await h.coordinator.complete(TENANT, interaction_id=interaction_id, response={"approved": True})
     assert await h.coordinator.awaits.retry_held() == 0
     (record,) = await lane.read("dlq", 1)
     poison = json.loads(record.value)

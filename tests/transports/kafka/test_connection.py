@@ -102,8 +102,11 @@ def test_ssl_without_a_ca_file_still_verifies() -> None:
             "kafka.sasl.username and kafka.sasl.password required",
         ),
         (
-            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
-             "sasl_username": "u"},
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "PLAIN",
+                "sasl_username": "u",
+            },
             "kafka.sasl.password required",
         ),
         ({"sasl_username": "u"}, "kafka.sasl.* is set but kafka.security.protocol=PLAINTEXT"),

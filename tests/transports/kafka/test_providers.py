@@ -48,9 +48,7 @@ def settings_for(tmp: Path, broker: KafkaBroker, **properties: str) -> Settings:
     )
 
 
-async def run_flaky(
-    c: Coordinator, tmp: Path, failures: int, *, non_retryable: bool = True
-) -> str:
+async def run_flaky(c: Coordinator, tmp: Path, failures: int, *, non_retryable: bool = True) -> str:
     pipeline, _ = flaky_pipeline(failures, non_retryable=non_retryable)
     worker = c.host(pipeline)
     record = await c.register_release(TENANT, FLAKY_ID, str(build_release(pipeline, tmp / "rel")))
@@ -70,8 +68,12 @@ async def test_dispatcher_provider_kafka_runs_an_execution_to_success(
         kafka_broker,
         # A retry due at once is a work item on the topic (the first attempt runs straight
         # from submit), so the execution can only succeed through the topic and the group.
-        **{P + "dispatcher-provider": "kafka", "tpf.kafka.work-topic": topic,
-           "tpf.kafka.work-group": unique("group"), P + "retry-delay": "PT0S"},
+        **{
+            P + "dispatcher-provider": "kafka",
+            "tpf.kafka.work-topic": topic,
+            "tpf.kafka.work-group": unique("group"),
+            P + "retry-delay": "PT0S",
+        },
     )
     c = await Coordinator.open(settings, clock=FakeClock())
     try:
@@ -129,8 +131,12 @@ async def test_strict_startup_names_every_missing_topic(
     settings = settings_for(
         tmp_path,
         kafka_broker,
-        **{P + "dispatcher-provider": "kafka", "tpf.kafka.work-topic": work,
-           P + "dlq-provider": "kafka", "tpf.kafka.dlq-topic": dlq},
+        **{
+            P + "dispatcher-provider": "kafka",
+            "tpf.kafka.work-topic": work,
+            P + "dlq-provider": "kafka",
+            "tpf.kafka.dlq-topic": dlq,
+        },
     )
     with pytest.raises(ConfigError) as caught:
         await Coordinator.open(settings, clock=FakeClock())
@@ -158,7 +164,9 @@ def test_kafka_providers_name_the_setting_they_miss(tmp_path: Path) -> None:
 
 
 async def test_tpf_bootstrap_kafka_creates_the_configured_topics(
-    tmp_path: Path, kafka_broker: KafkaBroker, kafka: KafkaConnection,
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka: KafkaConnection,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     work, dlq, extra = unique("boot-work"), unique("boot-dlq"), unique("boot-pinned")
@@ -167,8 +175,16 @@ async def test_tpf_bootstrap_kafka_creates_the_configured_topics(
         f"{P}dispatcher-provider=kafka\ntpf.kafka.work-topic={work}\n"
         f"{P}dlq-provider=kafka\ntpf.kafka.dlq-topic={dlq}\ntpf.kafka.partitions=2\n"
     )
-    argv = ["bootstrap", "kafka", "--config", str(config),
-            "--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", extra]
+    argv = [
+        "bootstrap",
+        "kafka",
+        "--config",
+        str(config),
+        "--bootstrap-servers",
+        kafka_broker.bootstrap_servers,
+        "--topic",
+        extra,
+    ]
     # The CLI runs its own event loop: off this test's loop, in a thread.
     assert await asyncio.to_thread(main, [*argv, "--partitions", "3"]) == 0
     out = capsys.readouterr().out

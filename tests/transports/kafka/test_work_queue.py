@@ -195,9 +195,7 @@ async def test_an_unreachable_broker_fails_the_enqueue_as_retryable(
     from tests.kafka_broker import free_port
 
     nowhere = KafkaConnection(bootstrap_servers=f"127.0.0.1:{free_port()}")
-    queue = KafkaWorkQueue(
-        nowhere, SystemClock(), topic="t", group_id="g", send_timeout_s=2.0
-    )
+    queue = KafkaWorkQueue(nowhere, SystemClock(), topic="t", group_id="g", send_timeout_s=2.0)
     try:
         with pytest.raises(RetryableError, match="could not connect"):
             await queue.enqueue(item(1))

@@ -84,9 +84,7 @@ StartWorker = Callable[..., Awaitable[int]]
 
 
 @pytest.fixture
-async def grpc_worker(
-    handler: FakeHandler, verifier: Verifier
-) -> AsyncIterator[StartWorker]:
+async def grpc_worker(handler: FakeHandler, verifier: Verifier) -> AsyncIterator[StartWorker]:
     """``await grpc_worker(**start_grpc_worker_server kwargs)`` -> the bound port; the handler
     and verifier default to the fixtures'."""
     servers: list[grpc.aio.Server] = []

@@ -44,9 +44,7 @@ async def transports() -> AsyncIterator[list[GrpcWorkerTransport]]:
 
 
 @pytest.fixture
-def connect(
-    transports: list[GrpcWorkerTransport], clock: FakeClock
-) -> Any:
+def connect(transports: list[GrpcWorkerTransport], clock: FakeClock) -> Any:
     async def connect(port: int, **kwargs: Any) -> GrpcWorkerTransport:
         kwargs.setdefault("plaintext", True)
         secret = kwargs.pop("secret", SECRET)
@@ -185,7 +183,10 @@ async def test_each_status_code_has_its_category(
     ],
 )
 async def test_a_reply_in_another_version_or_encoding_is_refused(
-    scripted: tuple[_Scripted, int], connect: Any, fields: dict[str, Any], category: str,
+    scripted: tuple[_Scripted, int],
+    connect: Any,
+    fields: dict[str, Any],
+    category: str,
     text: str,
 ) -> None:
     servicer, port = scripted
@@ -208,7 +209,10 @@ async def test_an_empty_capability_is_malformed(
     ("timeout_s", "request_timeout_s"), [(0.2, 60.0), (60.0, 0.2)], ids=["call", "configured"]
 )
 async def test_a_slow_worker_times_out_and_its_call_is_cancelled(
-    grpc_worker: StartWorker, connect: Any, handler: FakeHandler, timeout_s: float,
+    grpc_worker: StartWorker,
+    connect: Any,
+    handler: FakeHandler,
+    timeout_s: float,
     request_timeout_s: float,
 ) -> None:
     handler.hold = asyncio.Event()  # never set: the worker never answers

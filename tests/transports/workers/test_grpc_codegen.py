@@ -10,7 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = Path("tpf/transports/workers/remote/grpc")
 GENERATED = [
-    "transition_worker_pb2.py", "transition_worker_pb2.pyi", "transition_worker_pb2_grpc.py"
+    "transition_worker_pb2.py",
+    "transition_worker_pb2.pyi",
+    "transition_worker_pb2_grpc.py",
 ]
 
 
@@ -19,10 +21,18 @@ def test_make_proto_regenerates_the_checked_in_files(tmp_path: Path) -> None:
     # -o: the venv stamp counts as current (this interpreter is the venv).
     subprocess.run(
         [
-            "make", "-s", "-o", ".venv/.installed-stamp", "proto",
-            f"PROTO_OUT={tmp_path}", f"BIN={Path(sys.executable).parent}",
+            "make",
+            "-s",
+            "-o",
+            ".venv/.installed-stamp",
+            "proto",
+            f"PROTO_OUT={tmp_path}",
+            f"BIN={Path(sys.executable).parent}",
         ],
-        cwd=ROOT, check=True, capture_output=True, timeout=60,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     for name in GENERATED:
         fresh = (tmp_path / PACKAGE / name).read_bytes()
@@ -48,14 +58,23 @@ def test_the_wire_names_are_the_originals() -> None:
     }
     assert fields == {
         "TransitionWorkerRequest": [
-            ("protocol_version", 1), ("payload_encoding", 2), ("command_envelope", 3),
-            ("timestamp", 4), ("nonce", 5), ("signature", 6),
+            ("protocol_version", 1),
+            ("payload_encoding", 2),
+            ("command_envelope", 3),
+            ("timestamp", 4),
+            ("nonce", 5),
+            ("signature", 6),
         ],
         "TransitionWorkerResponse": [
-            ("protocol_version", 1), ("payload_encoding", 2), ("result_envelope", 3),
+            ("protocol_version", 1),
+            ("payload_encoding", 2),
+            ("result_envelope", 3),
         ],
         "TransitionWorkerCapabilitiesRequest": [
-            ("protocol_version", 1), ("timestamp", 2), ("nonce", 3), ("signature", 4),
+            ("protocol_version", 1),
+            ("timestamp", 2),
+            ("nonce", 3),
+            ("signature", 4),
         ],
         "TransitionWorkerCapabilitiesResponse": [("capability_envelope", 1)],
     }

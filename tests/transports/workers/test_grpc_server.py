@@ -51,8 +51,12 @@ def execute_request(
 
 def capabilities_request(signer: Signer, path: str = GRPC_CAPABILITIES_PATH, **fields: Any) -> Any:
     stamp = signer.stamp("GRPC", path, b"")
-    values = {"protocol_version": "1", "timestamp": stamp.timestamp, "nonce": stamp.nonce,
-              "signature": stamp.signature}
+    values = {
+        "protocol_version": "1",
+        "timestamp": stamp.timestamp,
+        "nonce": stamp.nonce,
+        "signature": stamp.signature,
+    }
     return pb.TransitionWorkerCapabilitiesRequest(**(values | fields))
 
 

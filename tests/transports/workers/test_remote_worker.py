@@ -34,9 +34,7 @@ async def test_execute_runs_the_transition_on_the_host() -> None:
     pipeline, _ = flaky_pipeline(0)
     host = host_of(pipeline)
     transport = InMemoryTransport(host)
-    worker = RemoteWorker(
-        transport, identity_of(host), clock=FakeClock(), request_timeout_s=12.5
-    )
+    worker = RemoteWorker(transport, identity_of(host), clock=FakeClock(), request_timeout_s=12.5)
     await worker.start()
     assert transport.started and worker.protocol == "rest"
     result = await worker.execute(command(identity_of(host)))

@@ -23,16 +23,36 @@ BODY = b'{"tenantId":"tenant-1"}'
 
 # Computed by the original's TransitionWorkerSignature (issue 11).
 VECTORS = [
-    ("POST", contracts.REST_EXECUTE_PATH, BODY,
-     "dee08d0dde333aead7cbcf2f6fa36bd9a1e9433357c90bda0c9878f09155bc5a"),
-    ("GET", contracts.REST_CAPABILITIES_PATH, b"",
-     "59e0a2fc8faa529eb4d7b660c0e552a34724e7946dd6d4e82957d0883558a998"),
-    ("GRPC", contracts.GRPC_EXECUTE_PATH, BODY,
-     "55bfa8792097085a7fcced9b4366a085336efc82c69e63f06ca19ef43df6cd6c"),
-    ("SQS", contracts.SQS_REQUEST_PATH, b"req-1\n" + BODY,
-     "6dae5754ed5e920fb60105a5466400d32df3c59e4627e9c6a61bcd996f22da44"),
-    ("SQS", contracts.SQS_RESPONSE_PATH, b"req-1\n" + BODY,
-     "ab03740b8fb8fce497ccd1102d6a68c317441cc1e3457e4137ca135374fdc283"),
+    (
+        "POST",
+        contracts.REST_EXECUTE_PATH,
+        BODY,
+        "dee08d0dde333aead7cbcf2f6fa36bd9a1e9433357c90bda0c9878f09155bc5a",
+    ),
+    (
+        "GET",
+        contracts.REST_CAPABILITIES_PATH,
+        b"",
+        "59e0a2fc8faa529eb4d7b660c0e552a34724e7946dd6d4e82957d0883558a998",
+    ),
+    (
+        "GRPC",
+        contracts.GRPC_EXECUTE_PATH,
+        BODY,
+        "55bfa8792097085a7fcced9b4366a085336efc82c69e63f06ca19ef43df6cd6c",
+    ),
+    (
+        "SQS",
+        contracts.SQS_REQUEST_PATH,
+        b"req-1\n" + BODY,
+        "6dae5754ed5e920fb60105a5466400d32df3c59e4627e9c6a61bcd996f22da44",
+    ),
+    (
+        "SQS",
+        contracts.SQS_RESPONSE_PATH,
+        b"req-1\n" + BODY,
+        "ab03740b8fb8fce497ccd1102d6a68c317441cc1e3457e4137ca135374fdc283",
+    ),
 ]
 
 

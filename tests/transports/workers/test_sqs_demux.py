@@ -39,8 +39,9 @@ from tpf.transports.workers.remote.sqs_responses import SqsResponseConsumer
 from tpf.transports.workers.remote.sqs_server import SqsWorkerServer
 
 
-def response_body(request_id: str, result: bytes = b'{"outcome":"COMPLETED"}',
-                  secret: str = SECRET) -> str:
+def response_body(
+    request_id: str, result: bytes = b'{"outcome":"COMPLETED"}', secret: str = SECRET
+) -> str:
     return encode(sign_response(Signer(secret, SystemClock()), request_id, result.decode()))
 
 
@@ -48,10 +49,12 @@ async def run_coordinators(
     transports: list[SqsWorkerTransport], calls_each: int
 ) -> list[list[bytes]]:
     """``calls_each`` concurrent calls on every transport at once; each one's results."""
-    return await asyncio.gather(*(
-        asyncio.gather(*(t.execute(command(n, t.tag), 30) for n in range(calls_each)))
-        for t in transports
-    ))
+    return await asyncio.gather(
+        *(
+            asyncio.gather(*(t.execute(command(n, t.tag), 30) for n in range(calls_each)))
+            for t in transports
+        )
+    )
 
 
 def assert_own_results(transports: list[SqsWorkerTransport], results: list[list[bytes]]) -> None:
@@ -136,8 +139,11 @@ async def test_late_foreign_and_expired_responses(
     for _ in range(2):  # visible again at once the first two times
         assert await consumer.poll_once(0) == 1
     assert consumer.outcomes["handed_back"] == 3
-    handbacks = [e["VisibilityTimeout"] for p in sqs_calls.sent("ChangeMessageVisibilityBatch")
-                 for e in p["Entries"]]
+    handbacks = [
+        e["VisibilityTimeout"]
+        for p in sqs_calls.sent("ChangeMessageVisibilityBatch")
+        for e in p["Entries"]
+    ]
     assert handbacks == [0, 0, 1]
     assert await counts(aws, response_url) == {"visible": 0, "in_flight": 1, "delayed": 0}
     clock.advance(200_000)  # its owner stopped waiting by now
@@ -203,8 +209,9 @@ async def test_no_response_times_out_and_the_late_one_is_deleted(
     aws: AwsClients, worker_queues: tuple[str, str], sqs_calls: CallLog
 ) -> None:
     request_url, response_url = worker_queues
-    transport = SqsWorkerTransport(aws, *worker_queues, SECRET, SystemClock(),
-                                   request_timeout_s=0.3)
+    transport = SqsWorkerTransport(
+        aws, *worker_queues, SECRET, SystemClock(), request_timeout_s=0.3
+    )
     await transport.start()
     consumer = transport.consumer
     try:
@@ -216,8 +223,9 @@ async def test_no_response_times_out_and_the_late_one_is_deleted(
         request = decode_request(message["Body"])
         assert request.request_id.startswith(f"{transport.tag}:")
         # The worker answers after all: nobody waits, so it is deleted, not handed back.
-        worker = SqsWorkerServer(aws, request_url, response_url, EchoHandler(), SECRET,
-                                 SystemClock())
+        worker = SqsWorkerServer(
+            aws, request_url, response_url, EchoHandler(), SECRET, SystemClock()
+        )
         await send_raw(aws, request_url, message["Body"])
         assert await worker.poll_once(0) == 1
         await until_calls(sqs_calls, "DeleteMessageBatch", 1)
@@ -230,8 +238,9 @@ async def test_no_response_times_out_and_the_late_one_is_deleted(
 async def test_closing_fails_waiting_calls_and_the_last_one_out_stops_the_consumer(
     aws: AwsClients, worker_queues: tuple[str, str], sqs_calls: CallLog
 ) -> None:
-    first, second = (SqsWorkerTransport(aws, *worker_queues, SECRET, SystemClock())
-                     for _ in range(2))
+    first, second = (
+        SqsWorkerTransport(aws, *worker_queues, SECRET, SystemClock()) for _ in range(2)
+    )
     await first.start()
     await second.start()
     consumer = first.consumer
@@ -261,35 +270,38 @@ async def test_the_visibility_timeout_must_cover_the_request_timeout(
         await transport.start()
     assert short in str(refused.value) and "5 s" in str(refused.value)
     # A configured visibility timeout is what receives use, so it is what is checked.
-    configured = SqsWorkerTransport(aws, worker_queues[0], short, SECRET, SystemClock(),
-                                    visibility_timeout_s=30)
+    configured = SqsWorkerTransport(
+        aws, worker_queues[0], short, SECRET, SystemClock(), visibility_timeout_s=30
+    )
     await configured.start()
     try:
         await until_calls(sqs_calls, "ReceiveMessage", 1)
         assert sqs_calls.sent("ReceiveMessage")[0]["VisibilityTimeout"] == 30
     finally:
         await configured.aclose()
-    missing = SqsWorkerTransport(aws, worker_queues[0], short.replace("short", "missing"),
-                                 SECRET, SystemClock())
+    missing = SqsWorkerTransport(
+        aws, worker_queues[0], short.replace("short", "missing"), SECRET, SystemClock()
+    )
     with pytest.raises(ConfigError, match="does not exist"):
         await missing.start()
 
 
 def test_fifo_queues_are_refused(aws: AwsClients, worker_queues: tuple[str, str]) -> None:
     with pytest.raises(ConfigError, match="FIFO"):
-        SqsWorkerTransport(aws, worker_queues[0], worker_queues[1] + ".fifo", SECRET,
-                           SystemClock())
+        SqsWorkerTransport(aws, worker_queues[0], worker_queues[1] + ".fifo", SECRET, SystemClock())
     with pytest.raises(ConfigError, match="FIFO"):
-        SqsWorkerServer(aws, worker_queues[0] + ".fifo", worker_queues[1], EchoHandler(),
-                        SECRET, SystemClock())
+        SqsWorkerServer(
+            aws, worker_queues[0] + ".fifo", worker_queues[1], EchoHandler(), SECRET, SystemClock()
+        )
 
 
 async def test_capabilities_are_the_static_ones(
     aws: AwsClients, worker_queues: tuple[str, str]
 ) -> None:
     static = b'{"protocolVersion":"1","providerName":"sqs"}'
-    transport = SqsWorkerTransport(aws, *worker_queues, SECRET, SystemClock(),
-                                   static_capability=static)
+    transport = SqsWorkerTransport(
+        aws, *worker_queues, SECRET, SystemClock(), static_capability=static
+    )
     assert await transport.capabilities(1) == static
     with pytest.raises(TransportFailure) as failure:
         await SqsWorkerTransport(aws, *worker_queues, SECRET, SystemClock()).capabilities(1)

@@ -58,8 +58,13 @@ def test_a_request_is_the_originals_message_with_its_signature_vector() -> None:
         "signature": REQUEST_VECTOR,
     }
     assert list(orjson.loads(encode(request))) == [
-        "requestId", "protocolVersion", "commandEncoding", "commandEnvelope",
-        "timestamp", "nonce", "signature",
+        "requestId",
+        "protocolVersion",
+        "commandEncoding",
+        "commandEnvelope",
+        "timestamp",
+        "nonce",
+        "signature",
     ]
     assert decode_request(encode(request)) == request
 
@@ -87,8 +92,12 @@ async def test_signatures_bind_the_request_id_and_the_direction() -> None:
         await verify_request(verifier, msgspec.structs.replace(request, request_id="b:1"))
     with pytest.raises(SignatureRejected, match="invalid signature"):
         # The same fields signed as a request do not hold as a response.
-        await verify_response(verifier, decode_response(encode(response).replace(
-            response.signature or "", request.signature or "")))
+        await verify_response(
+            verifier,
+            decode_response(
+                encode(response).replace(response.signature or "", request.signature or "")
+            ),
+        )
     await verify_request(verifier, request)
     await verify_response(verifier, response)
 
@@ -100,8 +109,14 @@ def test_a_request_without_signature_fields_decodes_and_its_fields_are_none() ->
 
 @pytest.mark.parametrize(
     "body",
-    ["", "not json", "[]", '{"requestId":"r"}', '{"requestId":"","commandEnvelope":"{}"}',
-     '{"requestId":1,"commandEnvelope":"{}"}'],
+    [
+        "",
+        "not json",
+        "[]",
+        '{"requestId":"r"}',
+        '{"requestId":"","commandEnvelope":"{}"}',
+        '{"requestId":1,"commandEnvelope":"{}"}',
+    ],
 )
 def test_bodies_that_are_not_requests_are_malformed(body: str) -> None:
     with pytest.raises(MalformedRequest):

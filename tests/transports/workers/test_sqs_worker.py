@@ -38,14 +38,14 @@ from tpf.transports.workers.remote.sqs_messages import (
 from tpf.transports.workers.remote.sqs_server import SqsWorkerServer
 
 
-def server(aws: AwsClients, queues: tuple[str, str], handler: EchoHandler,
-           **options: object) -> SqsWorkerServer:
+def server(
+    aws: AwsClients, queues: tuple[str, str], handler: EchoHandler, **options: object
+) -> SqsWorkerServer:
     return SqsWorkerServer(aws, *queues, handler, SECRET, SystemClock(), **options)  # type: ignore[arg-type]
 
 
 def signed(n: int, signer: Signer | None = None) -> SqsRequest:
-    return sign_request(signer or Signer(SECRET, SystemClock()), f"tag:{n}",
-                        command(n).decode())
+    return sign_request(signer or Signer(SECRET, SystemClock()), f"tag:{n}", command(n).decode())
 
 
 async def test_round_trip_through_the_poller(
@@ -80,7 +80,8 @@ async def test_the_response_is_signed_and_carries_the_tag_back(
     sqs = await aws.client("sqs")
     request = signed(1)
     await sqs.send_message(
-        QueueUrl=request_url, MessageBody=encode(request),
+        QueueUrl=request_url,
+        MessageBody=encode(request),
         MessageAttributes={TAG_ATTRIBUTE: {"DataType": "String", "StringValue": "tag"}},
     )
     assert await server(aws, worker_queues, EchoHandler()).poll_once(0) == 1
@@ -98,14 +99,28 @@ async def test_the_response_is_signed_and_carries_the_tag_back(
     [
         (lambda: "not json", "malformed", None),
         (lambda: '{"requestId":"tag:1"}', "malformed", None),
-        (lambda: encode(msgspec.structs.replace(signed(1), command_envelope='{"tenantId":"t2"}')),
-         "unauthenticated", "signature"),
-        (lambda: encode(msgspec.structs.replace(signed(1), signature=None)),
-         "unauthenticated", "missing"),
-        (lambda: encode(signed(1, Signer(SECRET, FakeClock(SystemClock().now_ms() - 121_000)))),
-         "unauthenticated", "stale"),
-        (lambda: encode(signed(1, Signer("another-secret", SystemClock()))),
-         "unauthenticated", "signature"),
+        (
+            lambda: encode(
+                msgspec.structs.replace(signed(1), command_envelope='{"tenantId":"t2"}')
+            ),
+            "unauthenticated",
+            "signature",
+        ),
+        (
+            lambda: encode(msgspec.structs.replace(signed(1), signature=None)),
+            "unauthenticated",
+            "missing",
+        ),
+        (
+            lambda: encode(signed(1, Signer(SECRET, FakeClock(SystemClock().now_ms() - 121_000)))),
+            "unauthenticated",
+            "stale",
+        ),
+        (
+            lambda: encode(signed(1, Signer("another-secret", SystemClock()))),
+            "unauthenticated",
+            "signature",
+        ),
     ],
     ids=["not-json", "no-command", "tampered", "unsigned", "stale", "wrong-secret"],
 )
@@ -174,7 +189,10 @@ async def test_a_replayed_request_runs_once_also_across_replicas_sharing_nonces(
     ],
 )
 async def test_a_raising_handler_answers_failed(
-    aws: AwsClients, worker_queues: tuple[str, str], error: Exception, failure_class: str,
+    aws: AwsClients,
+    worker_queues: tuple[str, str],
+    error: Exception,
+    failure_class: str,
     message: str,
 ) -> None:
     worker = server(aws, worker_queues, EchoHandler(error))
@@ -186,7 +204,8 @@ async def test_a_raising_handler_answers_failed(
         await transport.aclose()
         await worker.aclose()
     assert orjson.loads(result) == {
-        "outcome": "FAILED", "failure": {"failureClass": failure_class, "message": message}
+        "outcome": "FAILED",
+        "failure": {"failureClass": failure_class, "message": message},
     }
     assert worker.outcomes == {"failed": 1}
 

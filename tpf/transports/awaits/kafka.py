@@ -126,8 +126,10 @@ class KafkaAwaitChannel:
 
     def transport_metadata(self, interaction: AwaitInteraction, now_ms: int) -> dict[str, Any]:
         c = self.config
-        key = interaction.interaction_id if c.key_strategy == "interactionId" else (
-            interaction.correlation_id
+        key = (
+            interaction.interaction_id
+            if c.key_strategy == "interactionId"
+            else (interaction.correlation_id)
         )
         return {
             "adapter": "kafka",
@@ -151,7 +153,12 @@ class KafkaAwaitChannel:
         self.published += 1
 
     async def _send(
-        self, topic: str, value: bytes, *, key: str | None, headers: list[tuple[str, bytes]],
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: str | None,
+        headers: list[tuple[str, bytes]],
         what: str,
     ) -> None:
         producer = await self._ensure_producer()
@@ -194,7 +201,10 @@ class KafkaAwaitChannel:
                 delay = backoff.next()
                 LOG.warning(
                     "Kafka completion consumer of %s failed: %s: %s; retrying in %.0f s",
-                    self.config.response_topic, type(exc).__name__, exc, delay,
+                    self.config.response_topic,
+                    type(exc).__name__,
+                    exc,
+                    delay,
                 )
                 await asyncio.sleep(delay)
 
@@ -248,8 +258,9 @@ class KafkaAwaitChannel:
             try:
                 await consumer.commit(offsets)
             except Exception as exc:  # rebalanced: the new owner reads them again (duplicates)
-                LOG.warning("Kafka completion offsets not committed: %s: %s",
-                            type(exc).__name__, exc)
+                LOG.warning(
+                    "Kafka completion offsets not committed: %s: %s", type(exc).__name__, exc
+                )
         return sum(handled for _, handled in results)
 
     async def _partition(self, consumer: Any, tp: Any, records: list[Any]) -> tuple[int, int]:
@@ -326,8 +337,9 @@ class KafkaAwaitChannel:
             LOG.error("await completion dropped (no dead-letter topic): %s", encode(poison))
         else:
             try:
-                await self._send(topic, encode(poison), key=key, headers=[],
-                                 what="poison await completion")
+                await self._send(
+                    topic, encode(poison), key=key, headers=[], what="poison await completion"
+                )
             except RetryableError as exc:
                 LOG.warning("await completion could not be dead-lettered: %s", exc)
                 return False

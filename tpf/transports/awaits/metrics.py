@@ -22,8 +22,25 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 # Milliseconds: a machine answer lands in the first buckets, a human one in the last.
-LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
-                      60_000, 300_000, 1_800_000, 3_600_000, 86_400_000)
+LATENCY_BUCKETS_MS = (
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
+    300_000,
+    1_800_000,
+    3_600_000,
+    86_400_000,
+)
 
 _Labels = tuple[str, str]
 
@@ -53,18 +70,36 @@ class AwaitMetrics:
     def collect(self) -> Iterator[Metric]:
         step_transport = ["step", "transport"]
         for name, help_text, counts, labels in (
-            ("tpf_await_interaction_dispatched", "Await requests published to their channel",
-             self.dispatched, step_transport),
-            ("tpf_await_completion_admitted", "Await completions admitted (first writer)",
-             self.admitted, step_transport),
-            ("tpf_await_completion_early_held",
-             "Channel completions held durably until their interaction is stored",
-             self.early_held, step_transport),
-            ("tpf_await_resume_released", "Executions resumed by a resolved await",
-             self.resume_released, step_transport),
-            ("tpf_await_completion_dropped",
-             "Channel completions that could not be admitted (dead-lettered)",
-             self.dropped, ["transport", "reason"]),
+            (
+                "tpf_await_interaction_dispatched",
+                "Await requests published to their channel",
+                self.dispatched,
+                step_transport,
+            ),
+            (
+                "tpf_await_completion_admitted",
+                "Await completions admitted (first writer)",
+                self.admitted,
+                step_transport,
+            ),
+            (
+                "tpf_await_completion_early_held",
+                "Channel completions held durably until their interaction is stored",
+                self.early_held,
+                step_transport,
+            ),
+            (
+                "tpf_await_resume_released",
+                "Executions resumed by a resolved await",
+                self.resume_released,
+                step_transport,
+            ),
+            (
+                "tpf_await_completion_dropped",
+                "Channel completions that could not be admitted (dead-lettered)",
+                self.dropped,
+                ["transport", "reason"],
+            ),
         ):
             family = CounterMetricFamily(name, help_text, labels=labels)
             for key, value in sorted(counts.items()):

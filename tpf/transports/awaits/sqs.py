@@ -77,9 +77,7 @@ class SqsChannelConfig:
         if not 0 <= self.wait_time_s <= 20:
             raise ConfigError(f"sqs await channel: wait_time_s={self.wait_time_s} not in 0..20")
         if not 1 <= self.max_messages <= 10:
-            raise ConfigError(
-                f"sqs await channel: max_messages={self.max_messages} not in 1..10"
-            )
+            raise ConfigError(f"sqs await channel: max_messages={self.max_messages} not in 1..10")
 
 
 class SqsAwaitChannel:
@@ -150,7 +148,10 @@ class SqsAwaitChannel:
                 delay = backoff.next()
                 LOG.warning(
                     "SQS completion consumer of %s failed: %s: %s; retrying in %.0f s",
-                    self.config.response_queue_url, type(exc).__name__, exc, delay,
+                    self.config.response_queue_url,
+                    type(exc).__name__,
+                    exc,
+                    delay,
                 )
                 await asyncio.sleep(delay)
 

@@ -211,7 +211,10 @@ class KafkaWorkQueue:
                 self._consumer_errors += 1
                 LOG.warning(
                     "Kafka consumer of %s failed: %s: %s; retrying in %.0f s",
-                    self.topic, type(exc).__name__, exc, backoff,
+                    self.topic,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(_BACKOFF_MAX_S, backoff * 2)
@@ -231,7 +234,9 @@ class KafkaWorkQueue:
                     self.malformed += 1
                     LOG.warning(
                         "skipping malformed work record %s[%d]@%d",
-                        partition.topic, partition.partition, record.offset,
+                        partition.topic,
+                        partition.partition,
+                        record.offset,
                     )
                 self._buffer.append(_Fetched(partition, record.offset, item))
         if self._buffer:
@@ -347,4 +352,3 @@ class KafkaWorkQueue:
         if producer is not None:
             await producer.stop()
         await self._here.close()
-

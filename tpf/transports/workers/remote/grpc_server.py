@@ -68,9 +68,7 @@ class TransitionWorkerServicer(pb_grpc.TransitionWorkerServiceServicer):
         try:
             await self._admit(GRPC_EXECUTE_PATH, request.command_envelope, request)
             if request.payload_encoding != ENVELOPE_ENCODING:
-                raise MalformedRequest(
-                    f"unsupported payload encoding {request.payload_encoding!r}"
-                )
+                raise MalformedRequest(f"unsupported payload encoding {request.payload_encoding!r}")
             result = await self._handler.execute(request.command_envelope)
         except Exception as exc:
             await context.abort(*_refusal(GRPC_EXECUTE_PATH, exc))
@@ -175,6 +173,9 @@ async def start_grpc_worker_server(
         )
         bound = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
     await server.start()
-    log.info("gRPC transition worker serving on %s (%s)", _address(host, bound),
-             "tls" if tls else "plaintext")
+    log.info(
+        "gRPC transition worker serving on %s (%s)",
+        _address(host, bound),
+        "tls" if tls else "plaintext",
+    )
     return server, bound

@@ -122,9 +122,7 @@ class SqsWorkerTransport:
         self.request_timeout_s = request_timeout_s
         self.tag = check_tag(instance_tag) if instance_tag is not None else new_tag()
         self._signer = Signer(secret, clock)
-        self._verifier = Verifier(
-            secret, clock, RequestIdsAreNonces(), tolerance_ms=tolerance_ms
-        )
+        self._verifier = Verifier(secret, clock, RequestIdsAreNonces(), tolerance_ms=tolerance_ms)
         self._static_capability = static_capability
         self._tolerance_ms = tolerance_ms
         self._consumer_options: dict[str, Any] = {
@@ -201,9 +199,7 @@ class SqsWorkerTransport:
             await sqs.send_message(
                 QueueUrl=self.request_queue_url,
                 MessageBody=body,
-                MessageAttributes={
-                    TAG_ATTRIBUTE: {"DataType": "String", "StringValue": self.tag}
-                },
+                MessageAttributes={TAG_ATTRIBUTE: {"DataType": "String", "StringValue": self.tag}},
             )
         except Exception as exc:
             raise TransportFailure(

@@ -212,7 +212,8 @@ class SqsResponseConsumer:
                     await asyncio.sleep(random.uniform(0.0, max(0.2, float(self._wait_s))))
             except Exception as exc:
                 LOG.warning(
-                    "%s; retrying in %.0f s", failure(f"ReceiveMessage {self.queue_url}", exc),
+                    "%s; retrying in %.0f s",
+                    failure(f"ReceiveMessage {self.queue_url}", exc),
                     backoff,
                 )
                 await asyncio.sleep(backoff)
@@ -255,8 +256,9 @@ class SqsResponseConsumer:
             response = decode_response(str(message.get("Body", "")))
         except MalformedRequest as exc:
             self._count("malformed")
-            LOG.warning("deleting malformed SQS worker response %s: %s",
-                        message.get("MessageId"), exc)
+            LOG.warning(
+                "deleting malformed SQS worker response %s: %s", message.get("MessageId"), exc
+            )
             return None
         pending = self._pending.get(response.request_id)
         if pending is not None:
@@ -265,15 +267,19 @@ class SqsResponseConsumer:
         tag = tag_of(response.request_id)
         if tag is not None and tag in self._tags:
             self._count("late")
-            LOG.info("deleting SQS worker response %s: no call waits for it any more",
-                     response.request_id)
+            LOG.info(
+                "deleting SQS worker response %s: no call waits for it any more",
+                response.request_id,
+            )
             return None
         attributes = message.get("Attributes", {})
         sent_ms = int(attributes.get("SentTimestamp", "0") or 0)
         if sent_ms and self._clock.now_ms() - sent_ms > self._expire_after_ms:
             self._count("expired")
-            LOG.info("deleting SQS worker response %s: older than any coordinator waits",
-                     response.request_id)
+            LOG.info(
+                "deleting SQS worker response %s: older than any coordinator waits",
+                response.request_id,
+            )
             return None
         self._count("handed_back")
         count = int(attributes.get("ApproximateReceiveCount", "1") or 1)
@@ -286,8 +292,11 @@ class SqsResponseConsumer:
             # Not applied; the call waits on, so a forged response cannot cancel a real one.
             self._count("refused")
             pending.refused.append(exc.reason)
-            LOG.warning("deleting SQS worker response %s: signature refused (%s)",
-                        response.request_id, exc.reason)
+            LOG.warning(
+                "deleting SQS worker response %s: signature refused (%s)",
+                response.request_id,
+                exc.reason,
+            )
             return
         self.forget(response.request_id)
         if pending.future.done():
@@ -295,13 +304,17 @@ class SqsResponseConsumer:
             return
         self._count("delivered")
         if response.protocol_version != PROTOCOL_VERSION:
-            pending.future.set_exception(TransportFailure(
-                "protocol", f"SQS worker answered protocolVersion={response.protocol_version!r}"
-            ))
+            pending.future.set_exception(
+                TransportFailure(
+                    "protocol", f"SQS worker answered protocolVersion={response.protocol_version!r}"
+                )
+            )
         elif response.result_encoding != ENVELOPE_ENCODING:
-            pending.future.set_exception(TransportFailure(
-                "protocol", f"SQS worker answered resultEncoding={response.result_encoding!r}"
-            ))
+            pending.future.set_exception(
+                TransportFailure(
+                    "protocol", f"SQS worker answered resultEncoding={response.result_encoding!r}"
+                )
+            )
         else:
             pending.future.set_result(response.result_envelope.encode())
 

@@ -144,8 +144,11 @@ class SqsWorkerServer:
             try:
                 messages = await self._receive(min(free, self._max_messages), self._wait_s)
             except Exception as exc:
-                LOG.warning("%s; retrying in %.0f s",
-                            failure(f"ReceiveMessage {self.request_queue_url}", exc), backoff)
+                LOG.warning(
+                    "%s; retrying in %.0f s",
+                    failure(f"ReceiveMessage {self.request_queue_url}", exc),
+                    backoff,
+                )
                 await self._pause(backoff)
                 backoff = min(_BACKOFF_MAX_S, backoff * 2)
                 continue
@@ -166,8 +169,9 @@ class SqsWorkerServer:
 
     async def poll_once(self, wait_time_s: int | None = None) -> int:
         """One receive and every request in it answered or dropped; their number."""
-        messages = await self._receive(self._max_messages, self._wait_s if wait_time_s is None
-                                       else wait_time_s)
+        messages = await self._receive(
+            self._max_messages, self._wait_s if wait_time_s is None else wait_time_s
+        )
         await asyncio.gather(*(self._process(message) for message in messages))
         return len(messages)
 
@@ -195,12 +199,18 @@ class SqsWorkerServer:
             await self._drop(receipt, "unauthenticated", f"{request.request_id}: {exc.reason}")
             return
         if request.protocol_version != PROTOCOL_VERSION:
-            await self._drop(receipt, "malformed", f"{request.request_id}: protocolVersion="
-                             f"{request.protocol_version!r}")
+            await self._drop(
+                receipt,
+                "malformed",
+                f"{request.request_id}: protocolVersion={request.protocol_version!r}",
+            )
             return
         if request.command_encoding != ENVELOPE_ENCODING:
-            await self._drop(receipt, "malformed", f"{request.request_id}: commandEncoding="
-                             f"{request.command_encoding!r}")
+            await self._drop(
+                receipt,
+                "malformed",
+                f"{request.request_id}: commandEncoding={request.command_encoding!r}",
+            )
             return
         result = await self._execute(request)
         tag = message.get("MessageAttributes", {}).get(TAG_ATTRIBUTE, {}).get("StringValue")
@@ -216,8 +226,9 @@ class SqsWorkerServer:
             return failed_envelope(MALFORMED_FAILURE_CLASS, str(exc) or "malformed command")
         except Exception as exc:
             self.outcomes["failed"] += 1
-            LOG.warning("SQS worker request %s failed: %s: %s",
-                        request.request_id, type(exc).__name__, exc)
+            LOG.warning(
+                "SQS worker request %s failed: %s: %s", request.request_id, type(exc).__name__, exc
+            )
             return failed_envelope(ERROR_FAILURE_CLASS, str(exc) or type(exc).__name__)
         self.outcomes["processed"] += 1
         return text
@@ -236,8 +247,11 @@ class SqsWorkerServer:
             )
         except Exception as exc:
             self.outcomes["send_failed"] += 1
-            LOG.error("SQS worker response to %s lost: %s", request_id,
-                      failure(f"SendMessage {self.response_queue_url}", exc))
+            LOG.error(
+                "SQS worker response to %s lost: %s",
+                request_id,
+                failure(f"SendMessage {self.response_queue_url}", exc),
+            )
 
     async def _drop(self, receipt: str, outcome: str, detail: str) -> None:
         self.outcomes[outcome] += 1

@@ -66,11 +66,14 @@ def _module(name: str) -> Any:
 
 
 def _target(settings: Settings, protocol: str, endpoint: str | None) -> str:
-    value = endpoint or {
-        "rest": settings.worker_rest.base_url,
-        "grpc": settings.worker_grpc.endpoint,
-        "sqs": settings.worker_sqs.request_queue_url,
-    }[protocol]
+    value = (
+        endpoint
+        or {
+            "rest": settings.worker_rest.base_url,
+            "grpc": settings.worker_grpc.endpoint,
+            "sqs": settings.worker_sqs.request_queue_url,
+        }[protocol]
+    )
     if not value:
         raise ConfigError(
             f"{TARGET_KEYS[protocol]} is not set and the worker record names no endpoint"
