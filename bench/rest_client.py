@@ -65,6 +65,7 @@ async def run(base_url: str, token: str, n: int, concurrency: int) -> dict[str, 
         submit_s = time.perf_counter() - t0
 
         interactions: dict[str, str] = {}
+        order_ids: dict[str, str] = {}  # the restaurant answers for the order it was asked about
 
         async def parked(eid: str) -> None:
             async with gate:
@@ -82,6 +83,7 @@ async def run(base_url: str, token: str, n: int, concurrency: int) -> dict[str, 
             # Pending lists are capped at 1000; completed ones drop out, so later pages appear.
             for p in await call("GET", f"{CP}/interactions/pending?limit=1000"):
                 interactions[p["executionId"]] = p["interactionId"]
+                order_ids[p["executionId"]] = p["requestPayload"]["orderId"]
 
         await refresh()
 
@@ -98,7 +100,7 @@ async def run(base_url: str, token: str, n: int, concurrency: int) -> dict[str, 
                 interaction_id = interactions[eid]
                 body = {
                     "interactionId": interaction_id,
-                    "responsePayload": {"accepted": {"orderId": str(uuid.uuid4())}},
+                    "responsePayload": {"accepted": {"orderId": order_ids[eid]}},
                 }
                 start = time.perf_counter()
                 await call("POST", f"{CP}/interactions/complete", body)

@@ -50,11 +50,13 @@ async def one_execution(coordinator: Coordinator, i: int) -> float:
         TENANT, eid, (ExecutionStatus.WAITING_EXTERNAL, *TERMINAL), timeout_s=60
     )
     assert parked.await_interaction_id is not None, parked
+    # The restaurant answers for the order it was asked about (Finalize checks it).
+    task = await coordinator.interaction(TENANT, parked.await_interaction_id)
     start = time.perf_counter()
     await coordinator.complete(
         TENANT,
         interaction_id=parked.await_interaction_id,
-        response={"accepted": {"orderId": str(uuid.uuid4())}},
+        response={"accepted": {"orderId": task.request_payload["orderId"]}},
     )
     done = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=60)
     assert done.status is ExecutionStatus.SUCCEEDED, done
