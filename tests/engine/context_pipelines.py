@@ -13,21 +13,13 @@ from typing import Any
 
 import msgspec
 
+from tests.engine.pipelines import Decision, Item
 from tpf import StepContext
 from tpf.authoring.pipeline import Pipeline
 from tpf.core.errors import RetryableError
 
 CONTEXT_ID = "test.context"
 APPROVE = "Approve"
-
-
-class Item(msgspec.Struct, frozen=True):
-    value: str
-
-
-class Decision(msgspec.Struct, frozen=True):
-    approved: bool
-    note: str = ""
 
 
 class Done(msgspec.Struct, frozen=True):

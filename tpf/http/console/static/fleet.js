@@ -38,9 +38,12 @@ function guard(main, title) {
   return true;
 }
 
-export function releasesPage(main, ctx) {
-  if (!guard(main, "Releases")) return {};
-  const body = h("div", { id: "releases", "aria-live": "polite" });
+// A page of one card per pipeline, each from the admin route ``/pipelines/{id}/<resource>``,
+// re-read on a resync event; it renders only the newest answer, and only when it changed (a
+// live refresh keeps focus).
+function perPipelinePage(main, title, resource, card) {
+  if (!guard(main, title)) return {};
+  const body = h("div", { id: resource, "aria-live": "polite" });
   main.append(pipelinePicker(() => load()), body);
   let lastShown = null;
   const loads = latestOnly();
@@ -49,21 +52,24 @@ export function releasesPage(main, ctx) {
     let all;
     try {
       const ids = await pipelines();
-      all = await Promise.all(ids.map(async (id) => [id, await admin(`/pipelines/${enc(id)}/releases`)]));
+      all = await Promise.all(ids.map(async (id) => [id, await admin(`/pipelines/${enc(id)}/${resource}`)]));
     } catch (error) {
       if (isLatest()) clear(body).append(notice(error.message, "error"));
       return;
     }
-    // Render only the newest answer, and only when it changed (a live refresh keeps focus).
     const shown = JSON.stringify(all);
     if (!isLatest() || shown === lastShown) return;
     lastShown = shown;
     clear(body);
     if (!all.length) body.append(notice("No pipeline known yet: type its id above."));
-    for (const [id, releases] of all) body.append(releaseCard(id, releases, ctx, load));
+    for (const [id, items] of all) body.append(card(id, items, load));
   }
   load();
   return { refresh: (events) => events.some((e) => e.kind === "resync") && load() };
+}
+
+export function releasesPage(main, ctx) {
+  return perPipelinePage(main, "Releases", "releases", (id, releases, reload) => releaseCard(id, releases, ctx, reload));
 }
 
 function releaseCard(pipelineId, releases, ctx, reload) {
@@ -119,62 +125,37 @@ function releaseCard(pipelineId, releases, ctx, reload) {
 }
 
 export function workersPage(main) {
-  if (!guard(main, "Workers")) return {};
-  const body = h("div", { id: "workers", "aria-live": "polite" });
-  main.append(pipelinePicker(() => load()), body);
-  let lastShown = null;
-  const loads = latestOnly();
-  async function load() {
-    const isLatest = loads();
-    let all;
-    try {
-      const ids = await pipelines();
-      all = await Promise.all(ids.map(async (id) => [id, await admin(`/pipelines/${enc(id)}/workers`)]));
-    } catch (error) {
-      if (isLatest()) clear(body).append(notice(error.message, "error"));
-      return;
-    }
-    const shown = JSON.stringify(all);
-    if (!isLatest() || shown === lastShown) return;
-    lastShown = shown;
-    clear(body);
-    if (!all.length) body.append(notice("No pipeline known yet: type its id above."));
-    const now = Date.now();
-    {
-      for (const [id, workers] of all) {
-        body.append(
+  return perPipelinePage(main, "Workers", "workers", workersCard);
+}
+
+function workersCard(id, workers) {
+  const now = Date.now();
+  return h(
+    "section",
+    { class: "card", "data-pipeline": id },
+    h("h2", {}, id),
+    workers.length
+      ? h(
+          "table",
+          { class: "grid workers" },
+          h("caption", {}, "Workers"),
+          h("thead", {}, h("tr", {}, ["Worker", "State", "Protocol", "Release", "Last heartbeat"].map((c) => h("th", { scope: "col" }, c)))),
           h(
-            "section",
-            { class: "card", "data-pipeline": id },
-            h("h2", {}, id),
-            workers.length
-              ? h(
-                  "table",
-                  { class: "grid workers" },
-                  h("caption", {}, "Workers"),
-                  h("thead", {}, h("tr", {}, ["Worker", "State", "Protocol", "Release", "Last heartbeat"].map((c) => h("th", { scope: "col" }, c)))),
-                  h(
-                    "tbody",
-                    {},
-                    workers.map((w) =>
-                      h(
-                        "tr",
-                        { "data-worker": w.workerId },
-                        h("td", {}, w.workerId),
-                        h("td", {}, h("span", { class: `badge w-${w.state}` }, w.state)),
-                        h("td", {}, `${w.protocol} ${w.endpoint || ""}`),
-                        h("td", {}, h("code", {}, w.releaseVersion)),
-                        h("td", {}, `${time(w.lastHeartbeatAtEpochMs)} (${ago(w.lastHeartbeatAtEpochMs, now)})`),
-                      ),
-                    ),
-                  ),
-                )
-              : notice("No worker registered."),
+            "tbody",
+            {},
+            workers.map((w) =>
+              h(
+                "tr",
+                { "data-worker": w.workerId },
+                h("td", {}, w.workerId),
+                h("td", {}, h("span", { class: `badge w-${w.state}` }, w.state)),
+                h("td", {}, `${w.protocol} ${w.endpoint || ""}`),
+                h("td", {}, h("code", {}, w.releaseVersion)),
+                h("td", {}, `${time(w.lastHeartbeatAtEpochMs)} (${ago(w.lastHeartbeatAtEpochMs, now)})`),
+              ),
+            ),
           ),
-        );
-      }
-    }
-  }
-  load();
-  return { refresh: (events) => events.some((e) => e.kind === "resync") && load() };
+        )
+      : notice("No worker registered."),
+  );
 }
