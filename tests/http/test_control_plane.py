@@ -246,19 +246,26 @@ async def test_wait_ms_is_capped(make_api: ApiFactory) -> None:
         gate.GATE.event.set()
 
 
+# The default long poll waits in wait_settled; ?until=terminal (test_long_poll_until.py) in
+# wait_for: a shutdown answers both.
+@pytest.mark.parametrize(
+    ("query", "waits_in"),
+    [("waitMs=25000", "wait_settled"), ("waitMs=25000&until=terminal", "wait_for")],
+    ids=["settled", "until-terminal"],
+)
 async def test_shutdown_answers_open_long_polls(
-    gated: Api, monkeypatch: pytest.MonkeyPatch
+    gated: Api, monkeypatch: pytest.MonkeyPatch, query: str, waits_in: str
 ) -> None:
     entered = asyncio.Event()
-    wait_settled = gated.coordinator.wait_settled
+    waiting = getattr(gated.coordinator, waits_in)
 
     async def spy(*args: Any, **kwargs: Any) -> Any:
         entered.set()
-        return await wait_settled(*args, **kwargs)
+        return await waiting(*args, **kwargs)
 
-    monkeypatch.setattr(gated.coordinator, "wait_settled", spy)
+    monkeypatch.setattr(gated.coordinator, waits_in, spy)
     eid = await submit_gated(gated)
-    poll = asyncio.create_task(gated.wait_status(eid, wait_ms=25_000))
+    poll = asyncio.create_task(ok(gated.cp("GET", f"/executions/{eid}?{query}")))
     await asyncio.wait_for(entered.wait(), timeout=5)  # the handler is waiting now
     await gated.client.server.close()
     assert (await asyncio.wait_for(poll, timeout=5))["status"] in HELD

@@ -1,16 +1,14 @@
 """``?waitMs=N&until=terminal`` over HTTP: a long poll that holds through a park until the
 execution is terminal, for clients whose answer travels over a broker rather than from them.
 
-The default (``until=settled``) answering at the park is covered in test_control_plane.py.
+The default (``until=settled``) answering at the park, and a shutdown answering both kinds of
+open long poll, are covered in test_control_plane.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
-import pytest
 
 from tests.http import gate
 from tests.http.conftest import Api, error, ok, submit_gated
@@ -59,26 +57,6 @@ async def test_unknown_until_is_400_naming_it_even_without_a_wait(gated: Api) ->
         for route in (f"/executions/{eid}", f"/executions/{eid}/result"):
             err = await error(gated.cp("GET", f"{route}?{query}"), 400)
             assert err["message"].startswith("until: must be one of settled, terminal"), err
-
-
-async def test_shutdown_answers_open_until_terminal_long_polls(
-    gated: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    entered = asyncio.Event()
-    wait_for = gated.coordinator.wait_for
-
-    async def spy(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        return await wait_for(*args, **kwargs)
-
-    monkeypatch.setattr(gated.coordinator, "wait_for", spy)
-    eid = await submit_gated(gated)
-    poll = asyncio.create_task(
-        ok(gated.cp("GET", f"/executions/{eid}?waitMs=25000&until=terminal"))
-    )
-    await asyncio.wait_for(entered.wait(), timeout=5)  # the handler is waiting now
-    await gated.client.server.close()
-    assert (await asyncio.wait_for(poll, timeout=5))["status"] in HELD
 
 
 async def test_openapi_documents_until_on_status_and_result(api: Api) -> None:
