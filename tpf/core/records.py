@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from tpf.core.history import HistoryEntry
+from tpf.core.items import ItemProgress
 from tpf.core.record_base import Record as Record
 
 # Release and worker records live in tpf.core.release_records; re-exported here for the many
@@ -195,6 +196,9 @@ class ExecutionRecord(Record, frozen=True, kw_only=True):
     # ``pipeline.context.max-bytes``. Named ``*_payload`` so the DynamoDB store can chunk it
     # like the input and result (tpf.stores.dynamo.execution_items.split_payloads).
     context_payload: dict[str, Any] | None = None
+    # Ours (issue 13): an expanded execution's item counts (tpf.core.items); ``None`` when its
+    # pipeline has no stream or the expansion has not run yet.
+    items: ItemProgress | None = None
 
     @property
     def terminal(self) -> bool:

@@ -19,10 +19,11 @@ Conventions every implementation honours (the contract suite in ``tests/stores``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from tpf.core.items import ItemStatus, StreamItem
 from tpf.core.records import (
     AwaitInteraction,
     ExecutionRecord,
@@ -215,6 +216,45 @@ class AwaitStore(Protocol):
         ...
 
 
+class ItemStore(Protocol):
+    """An expanded execution's items (:mod:`tpf.core.items`), keyed by ``(tenant, execution,
+    item_index)`` and always read in index order, a page at a time."""
+
+    async def insert_missing(self, items: Sequence[StreamItem]) -> int:
+        """Store each item whose key is absent and keep every one already stored (a re-run
+        expansion never resets an item's progress). Returns how many were inserted."""
+        ...
+
+    async def get(self, tenant_id: str, execution_id: str, item_index: int) -> StreamItem | None:
+        ...
+
+    async def page(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        *,
+        start: int,
+        limit: int,
+        status: ItemStatus | None = None,
+    ) -> list[StreamItem]:
+        """Items with ``item_index >= start`` (and ``status``, when given) by index, at most
+        ``limit``."""
+        ...
+
+    async def compare_and_set(self, item: StreamItem, expected_version: int) -> StreamItem | None:
+        """Replace the stored item with ``item`` iff its version is ``expected_version``
+        (``item.version`` is written as given); ``None`` when it differs or is absent."""
+        ...
+
+    async def counts(self, tenant_id: str, execution_id: str) -> dict[ItemStatus, int]:
+        """How many items of the execution are in each status (absent statuses omitted)."""
+        ...
+
+    async def delete_for_execution(self, tenant_id: str, execution_id: str) -> int:
+        """Remove every item of the execution (its retention ended); returns how many."""
+        ...
+
+
 class HeldCompletionStore(Protocol):
     """Channel completions that arrived before their interaction was stored (durable holds).
 
@@ -341,6 +381,8 @@ class StoreSet:
     artifacts: ArtifactStore
     # Follows the state provider: a hold is as durable as the interactions it waits for.
     held: HeldCompletionStore
+    # An expanded execution's items (issue 13); follows the state provider like ``held``.
+    items: ItemStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # ``(keep_owner, now_ms) -> count``: make every lease held by another owner expire now.
     # Set only when this process holds the execution store's directory locked

@@ -67,6 +67,7 @@ async def open_stores(
         executions=state.executions,
         awaits=state.awaits,
         held=state.held,
+        items=state.items,
         releases=releases,
         workers=workers,
         artifacts=artifacts,

@@ -17,6 +17,7 @@ from tpf.stores.base import (
     AwaitStore,
     ExecutionStore,
     HeldCompletionStore,
+    ItemStore,
     ReleaseStore,
     WorkerStore,
 )
@@ -37,6 +38,7 @@ class StateStores:
     executions: ExecutionStore
     awaits: AwaitStore
     held: HeldCompletionStore
+    items: ItemStore
 
 
 async def sqlite_db(ctx: OpenContext) -> SqliteDatabase:
@@ -87,9 +89,15 @@ async def _memory_state(ctx: OpenContext) -> StateStores:
         MemoryAwaitStore,
         MemoryExecutionStore,
         MemoryHeldCompletionStore,
+        MemoryItemStore,
     )
 
-    return StateStores(MemoryExecutionStore(), MemoryAwaitStore(), MemoryHeldCompletionStore())
+    return StateStores(
+        MemoryExecutionStore(),
+        MemoryAwaitStore(),
+        MemoryHeldCompletionStore(),
+        MemoryItemStore(),
+    )
 
 
 async def _sqlite_state(ctx: OpenContext) -> StateStores:
@@ -100,20 +108,27 @@ async def _sqlite_state(ctx: OpenContext) -> StateStores:
     )
 
     db = await sqlite_db(ctx)
+    from tpf.stores.memory import MemoryItemStore  # FIXME(issue 13): SqliteItemStore
+
     return StateStores(
-        SqliteExecutionStore(db), SqliteAwaitStore(db), SqliteHeldCompletionStore(db)
+        SqliteExecutionStore(db),
+        SqliteAwaitStore(db),
+        SqliteHeldCompletionStore(db),
+        MemoryItemStore(),
     )
 
 
 async def _dynamo_state(ctx: OpenContext) -> StateStores:
     from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
     from tpf.stores.dynamo.held import DynamoHeldCompletionStore
+    from tpf.stores.memory import MemoryItemStore
 
     client, s = await dynamo_client(ctx), ctx.settings
     return StateStores(
         DynamoExecutionStore(client, s),
         DynamoAwaitStore(client, s),
         DynamoHeldCompletionStore(client, s),
+        MemoryItemStore(),  # FIXME(issue 13): DynamoItemStore
     )
 
 

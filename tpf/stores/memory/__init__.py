@@ -11,6 +11,7 @@ The record-level rules shared with the other stores live in :mod:`tpf.stores.rul
 from tpf.stores.memory.awaits import MemoryAwaitStore
 from tpf.stores.memory.executions import MemoryExecutionStore
 from tpf.stores.memory.held import MemoryHeldCompletionStore
+from tpf.stores.memory.items import MemoryItemStore
 from tpf.stores.memory.releases import MemoryReleaseStore
 from tpf.stores.memory.workers import MemoryWorkerStore
 
@@ -18,6 +19,7 @@ __all__ = [
     "MemoryAwaitStore",
     "MemoryExecutionStore",
     "MemoryHeldCompletionStore",
+    "MemoryItemStore",
     "MemoryReleaseStore",
     "MemoryWorkerStore",
 ]
