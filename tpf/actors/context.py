@@ -13,11 +13,12 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tpf.actors.feed import ChangeFeed
 from tpf.actors.journal import StepIds
 from tpf.actors.metrics import EngineMetrics
+from tpf.actors.stream_sessions import StreamSessions
 from tpf.actors.watchers import Watchers
 from tpf.config.settings import Settings
 from tpf.core.clock import Clock
@@ -33,6 +34,17 @@ from tpf.transports.base import WorkQueue
 from tpf.transports.workers.directory import WorkerDirectory
 
 EXECUTION = "execution"  # actor kind of ExecutionActor
+
+
+class AdmissionSlots(Protocol):
+    """The await admission budget as the item runs use it (spec §4.9): a slot per unresolved
+    item interaction, across executions and coordinators sharing the budget's store."""
+
+    async def acquire(
+        self, scope: str, owner: str, capacity: int, now_ms: int, expires_at_ms: int
+    ) -> bool: ...
+
+    async def release(self, scope: str, owner: str) -> None: ...
 
 
 @dataclass
@@ -63,6 +75,10 @@ class Engine:
     extra: dict[str, Any] = field(default_factory=dict)
     # The step ids of each pinned release, for the history entries and current_step_id.
     step_ids: StepIds = field(default_factory=StepIds)
+    # Streams (issue 13): the item runs of this process, and the admission budget their
+    # itemized awaits take slots of (``None``: only each execution's own window bounds them).
+    streams: StreamSessions = field(default_factory=StreamSessions)
+    budget: AdmissionSlots | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -74,6 +90,15 @@ class Engine:
         )
         # Bounds transitions running at once in this process (worker.max-in-flight).
         self.in_flight = asyncio.Semaphore(max(1, s.workers.max_in_flight))
+
+    def item_answered(self, interaction: AwaitInteraction) -> bool:
+        """Whether ``interaction`` is a stream item's (its run applies it: handed over when it
+        runs here, found by its rescan otherwise); ``False`` for a scalar await's, which its
+        execution actor applies."""
+        if interaction.item_index is None:
+            return False
+        self.streams.signal(interaction)
+        return True
 
     def committed(self, record: ExecutionRecord) -> None:
         self.watchers.notify(record)

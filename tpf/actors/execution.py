@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import cast
 
+from tpf.actors import stream_phases
 from tpf.actors.cancels import cancel_execution
 from tpf.actors.commits import ExecutionCommits, Refused, log_lifecycle
 from tpf.actors.context import EXECUTION, Engine
@@ -209,12 +210,17 @@ class ExecutionActor(Actor[ExecutionMessage]):
         engine = self.engine
         engine.counters["transitions"] += 1
         resolved, self.commits.resolved = self.commits.resolved, None
+        plan = await engine.step_ids.stream(engine.stores.releases, claimed)
+        if plan is not None and plan.in_items(claimed.current_step_index):
+            return await stream_phases.run_items(self.commits, self.leases, plan, claimed)
         result = await run_transition(
-            engine, self.leases, claimed, resolved, ran_by=self.commits.ran_by
+            engine, self.leases, claimed, resolved, ran_by=self.commits.ran_by, plan=plan
         )
         if result is None:  # the lease was lost: someone else runs it now
             return None
         if result.outcome is TransitionOutcome.COMPLETED:
+            if plan is not None and claimed.current_step_index <= plan.expansion:
+                return await stream_phases.expanded(self.commits, plan, claimed, result)
             await self.commits.succeed(claimed, result)
             return None
         if result.outcome is TransitionOutcome.WAITING_EXTERNAL:

@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 
 from tpf.core.history import HistoryEntry, append
-from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.core.records import ContractStep, ExecutionRecord, ExecutionStatus
+from tpf.core.streams import StreamPlan, plan_of
 from tpf.stores.base import ReleaseStore
 
 Identity = tuple[str, str, str, str]  # tenant, pipeline, contract version, release version
@@ -35,6 +36,7 @@ class StepIds:
         self._known: dict[Identity, tuple[str, ...]] = {}
         self._readers: dict[Identity, tuple[int, ...]] = {}
         self._names: dict[Identity, tuple[str, ...]] = {}
+        self._streams: dict[Identity, StreamPlan | None] = {}
 
     async def of(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[str, ...]:
         key = _identity(record)
@@ -45,7 +47,9 @@ class StepIds:
         steps: tuple[str, ...] = ()
         readers: tuple[int, ...] = ()
         names: tuple[str, ...] = ()
+        plan: StreamPlan | None = None
         if release is not None and release.contract:
+            plan = _plan(release.contract.get("steps") or [])
             raw = release.contract.get("steps") or []
             by_index = sorted(
                 (
@@ -63,6 +67,7 @@ class StepIds:
             self._known[key] = steps
             self._readers[key] = readers
             self._names[key] = names
+            self._streams[key] = plan
         return steps
 
     async def readers(self, releases: ReleaseStore, record: ExecutionRecord) -> tuple[int, ...]:
@@ -75,12 +80,25 @@ class StepIds:
         await self.of(releases, record)
         return self._names.get(_identity(record), ())
 
+    async def stream(self, releases: ReleaseStore, record: ExecutionRecord) -> StreamPlan | None:
+        """The stream of ``record``'s release (:mod:`tpf.core.streams`); ``None`` without one."""
+        await self.of(releases, record)
+        return self._streams.get(_identity(record))
+
     def remember(
         self, record: ExecutionRecord, step_ids: tuple[str, ...], readers: tuple[int, ...] = ()
     ) -> None:
         """Known step ids for ``record``'s release (a test, or code hosted here)."""
         self._known[_identity(record)] = step_ids
         self._readers[_identity(record)] = readers
+
+
+def _plan(raw: Any) -> StreamPlan | None:
+    try:
+        steps = msgspec.convert(raw, list[ContractStep])
+    except msgspec.ValidationError:  # a contract this build cannot read has no stream for it
+        return None
+    return plan_of(steps)
 
 
 def _identity(record: ExecutionRecord) -> Identity:

@@ -15,7 +15,8 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from tpf.actors.context import Engine
-from tpf.core.errors import Conflict, StoreUnavailable
+from tpf.actors.stream_outputs import output_pages, outputs_list
+from tpf.core.errors import Conflict, StoreUnavailable, TpfError
 from tpf.core.ids import transition_key
 from tpf.core.records import (
     AwaitContextData,
@@ -26,8 +27,9 @@ from tpf.core.records import (
     TransitionCommand,
     TransitionResult,
 )
+from tpf.core.streams import StreamPlan
 from tpf.transports.workers.directory import no_worker_result
-from tpf.transports.workers.local import error_detail, failure_result
+from tpf.transports.workers.local import LocalTransitionWorker, error_detail, failure_result
 from tpf.transports.workers.pool import WorkerPool
 
 T = TypeVar("T")
@@ -62,15 +64,19 @@ async def run_transition(
     claimed: ExecutionRecord,
     resolved: AwaitInteraction | None,
     ran_by: Callable[[str | None], None] = lambda worker_id: None,
+    plan: StreamPlan | None = None,
 ) -> TransitionResult | None:
     """The worker's result for one transition of ``claimed``; ``None`` if the lease was lost.
 
     ``resolved`` is the interaction this actor just applied, when it did: it saves reading the
     transition's input back from the store. ``ran_by`` is told the id of the registered worker
-    a pool sent it to (``None`` for code hosted here), for the history entry.
+    a pool sent it to (``None`` for code hosted here), for the history entry. ``plan`` is the
+    release's stream, when it has one: a transition stops after its expansion, and one that
+    starts at its aggregation gets the items' outputs.
     """
+    aggregating = plan is not None and claimed.current_step_index == plan.aggregation
     try:
-        command = await build_command(engine, claimed, resolved)
+        command = await build_command(engine, claimed, resolved, plan)
     except StoreUnavailable:
         raise  # not the input's fault: the lease runs out and a later claim tries again
     except Exception as exc:  # no input can be built: retrying cannot help
@@ -79,13 +85,23 @@ async def run_transition(
     worker = await engine.workers.resolve(claimed.tenant_id, identity)
     if worker is None:
         return no_worker_result(identity)
+    if aggregating and isinstance(worker, LocalTransitionWorker):
+        work = worker.execute(command, output_pages(engine, claimed))
+    else:
+        if aggregating:
+            try:
+                outputs = await outputs_list(engine, claimed)
+            except TpfError as exc:
+                return failure_result(exc, retryable=False)
+            command = msgspec.structs.replace(command, payload=_encode(outputs).decode())
+        work = worker.execute(command)
     metrics = engine.metrics
     metrics.transition_dispatched.labels(worker.protocol).inc()
     started_ms = engine.clock.now_ms()
     result: TransitionResult | None
     with metrics.transition_active.track_inprogress():
         try:
-            result = await leases.run(claimed, worker.execute(command), on_lost=worker.cancel)
+            result = await leases.run(claimed, work, on_lost=worker.cancel)
         except LeaseLost:
             result = None
         except Exception as exc:  # the transport failed, not the step
@@ -100,9 +116,19 @@ async def run_transition(
 
 
 async def build_command(
-    engine: Engine, record: ExecutionRecord, resolved: AwaitInteraction | None
+    engine: Engine,
+    record: ExecutionRecord,
+    resolved: AwaitInteraction | None,
+    plan: StreamPlan | None = None,
 ) -> TransitionCommand:
-    type_id, payload, interaction = await transition_input(engine, record, resolved)
+    stop = -1
+    if plan is not None and record.current_step_index == plan.aggregation:
+        # The items' outputs are the input: sent by run_transition, which knows the worker.
+        type_id, payload, interaction = None, None, None
+    else:
+        type_id, payload, interaction = await transition_input(engine, record, resolved)
+        if plan is not None and record.current_step_index <= plan.expansion:
+            stop = plan.expansion + 1  # the items go to the store before any per-item step
     key = transition_key(record.execution_id, record.current_step_index, record.attempt)
     readers = await engine.step_ids.readers(engine.stores.releases, record)
     return TransitionCommand(
@@ -112,6 +138,7 @@ async def build_command(
         contract_version=record.contract_version,
         release_version=record.release_version,
         current_step_index=record.current_step_index,
+        stop_before_step_index=stop,
         attempt=record.attempt,
         result_shape=record.result_shape,
         execution_version=record.version,

@@ -6,6 +6,10 @@ the contract without ``contractHash``/``contractVersion``, so any change to the 
 new ``contractVersion = "sha256:<hash>"`` and executions pinned to the old one are never run by
 code of a different shape.
 
+Each step's ``cardinality`` is its authored one (``ONE_TO_MANY`` expansions and ``MANY_TO_ONE``
+aggregations of :mod:`tpf.authoring.streams`; ``ONE_TO_ONE`` otherwise, as always). An
+itemized await's ``timeoutResponse`` is hashed when set.
+
 A step that takes ``ctx: StepContext`` writes ``takesContext: true`` (absent otherwise): the
 coordinator then sends its transitions a context and stores the outputs it reads.
 
@@ -65,6 +69,7 @@ OPTIONAL_STEP_FIELDS = (
     "ignoreUnknownFields",
     "awaitTransportSpec",
     "takesContext",
+    "timeoutResponse",
 )
 
 
@@ -87,6 +92,7 @@ def contract_document(pipeline: Pipeline) -> dict[str, Any]:
                 authored_name=spec.name,
                 step_id=spec.step_id,
                 kind=spec.kind,
+                cardinality=spec.cardinality,
                 input_type_id=spec.input_type_id,
                 output_type_id=spec.output_type_id,
                 await_transport=spec.transport if spec.kind == "await" else None,
@@ -103,6 +109,8 @@ def contract_document(pipeline: Pipeline) -> dict[str, Any]:
             if spec.transport_spec is not None:
                 # Only when pinned, so the contracts of unpinned awaits keep their hash.
                 step["awaitTransportSpec"] = transport_document(spec.transport_spec)
+            if spec.timeout_response is not None:
+                step["timeoutResponse"] = spec.timeout_response
         steps.append(step)
     # The two hash fields get placeholders only to satisfy the Struct; they are dropped below.
     skeleton = PipelineContract(

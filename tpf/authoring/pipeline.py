@@ -39,7 +39,9 @@ import anyio.to_thread
 import msgspec
 
 from tpf.authoring.await_transports import AwaitTransport, parse_transport
-from tpf.authoring.context import StepContext, is_context_annotation
+from tpf.authoring.context import StepContext
+from tpf.authoring.signatures import step_signature, struct_field_names
+from tpf.authoring.streams import Branch, StreamShape, analyse
 from tpf.core.durations import parse_duration_ms
 from tpf.core.errors import ConfigError, ValidationError
 
@@ -98,6 +100,14 @@ class StepSpec:
     ignore_unknown_fields: bool = False
     # internal only: the parameter annotated ``StepContext`` (tpf.authoring.context), if any
     context_param: str | None = None
+    # Streams (tpf.authoring.streams): ONE_TO_ONE, ONE_TO_MANY (an expansion: ``output_type``
+    # is the item type) or MANY_TO_ONE (an aggregation: ``input_type`` is the item type, and
+    # ``item_form`` says how the items arrive: iterator, async_iterator or list).
+    cardinality: str = "ONE_TO_ONE"
+    item_form: str | None = None
+    # itemized await only: the response (plain JSON) an item whose interaction timed out takes
+    # on (e.g. into the unapproved branch); ``None``: a timed-out item fails the execution.
+    timeout_response: Any = None
 
 
 class Pipeline:
@@ -110,6 +120,7 @@ class Pipeline:
         self._type_ids: dict[Any, str] = dict(type_ids or {})
         self._steps: list[StepSpec] = []
         self._contract: PipelineContract | None = None
+        self._shape: tuple[StreamShape, dict[int, Branch]] | None = None
         # The module that built this pipeline: its source (and what it imports) is the code a
         # release of the pipeline carries (tpf/release_code.py).
         self.module_name: str | None = _calling_module()
@@ -120,11 +131,17 @@ class Pipeline:
 
     # ------------------------------------------------------------------ authoring
 
-    def step(self, name: str, *, step_id: str | None = None) -> Callable[[F], F]:
-        """Register the decorated function as the next internal step (returned unchanged)."""
+    def step(
+        self, name: str, *, step_id: str | None = None, cardinality: str = "ONE_TO_ONE"
+    ) -> Callable[[F], F]:
+        """Register the decorated function as the next internal step (returned unchanged).
+
+        ``cardinality="ONE_TO_MANY"`` makes it an expansion (a generator of items) and
+        ``"MANY_TO_ONE"`` an aggregation of the items' outputs (:mod:`tpf.authoring.streams`).
+        """
 
         def register(fn: F) -> F:
-            input_type, output_type, context_param = _annotated_types(name, fn)
+            input_type, output_type, context_param, form = step_signature(name, fn, cardinality)
             self._add(
                 StepSpec(
                     index=len(self._steps),
@@ -137,6 +154,8 @@ class Pipeline:
                     output_type_id=self.type_id(output_type),
                     fn=fn,
                     context_param=context_param,
+                    cardinality=cardinality,
+                    item_form=form,
                 )
             )
             return fn
@@ -156,6 +175,7 @@ class Pipeline:
         input: Any = None,
         ignore_unknown_fields: bool = False,
         transport: AwaitTransport | Mapping[str, Any] | str | None = None,
+        timeout_response: Any = None,
     ) -> None:
         """Register the next step as an await: the execution parks until it is completed.
 
@@ -201,12 +221,16 @@ class Pipeline:
                 transport=pinned.type if pinned is not None else AWAIT_TRANSPORT,
                 transport_spec=pinned,
                 ignore_unknown_fields=ignore_unknown_fields,
+                timeout_response=None
+                if timeout_response is None
+                else msgspec.to_builtins(timeout_response),
             )
         )
 
     def _add(self, spec: StepSpec) -> None:
         self._steps.append(spec)
         self._contract = None  # the cached contract no longer describes the pipeline
+        self._shape = None
 
     # ------------------------------------------------------------------ types & payloads
 
@@ -305,10 +329,17 @@ class Pipeline:
             self._contract = build_contract(self)
         return self._contract
 
+    def stream(self) -> tuple[StreamShape, dict[int, Branch]]:
+        """Where the pipeline's stream is and its branch steps (validated, cached)."""
+        if self._shape is None:
+            self._shape = analyse(self.steps, f"pipeline {self.pipeline_id}")
+        return self._shape
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first authoring mistake found."""
         if not self._steps:
             raise ConfigError(f"pipeline {self.pipeline_id} has no steps")
+        self.stream()
         seen: set[str] = set()
         for spec in self._steps:
             where = f"pipeline {self.pipeline_id} step {spec.index} {spec.name!r}"
@@ -321,7 +352,7 @@ class Pipeline:
                 continue
             if spec.timeout_ms is None or spec.timeout_ms <= 0:
                 raise ConfigError(f"{where}: an await step needs a timeout > 0")
-            struct_fields = _struct_field_names(spec.input_type)
+            struct_fields = struct_field_names(spec.input_type)
             if struct_fields is None:
                 continue
             for key in spec.key_fields:
@@ -339,35 +370,3 @@ def _calling_module() -> str | None:
         frame = frame.f_back
     name = frame.f_globals.get("__name__") if frame is not None else None
     return name if isinstance(name, str) else None
-
-
-def _annotated_types(name: str, fn: Callable[..., Any]) -> tuple[Any, Any, str | None]:
-    """The (input, output) types of a step function, from its annotations, and the name of
-    its ``StepContext`` parameter (``None`` when it takes none)."""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception as exc:  # NameError etc.: unresolvable forward references
-        raise ConfigError(
-            f"step {name!r}: cannot resolve the annotations of {fn!r}: {exc}"
-        ) from exc
-    params = list(inspect.signature(fn).parameters.values())
-    if not params:
-        raise ConfigError(f"step {name!r}: the function must take the step input as a parameter")
-    first = params[0].name
-    if first not in hints:
-        raise ConfigError(f"step {name!r}: annotate parameter {first!r} with the input type")
-    if "return" not in hints:
-        raise ConfigError(f"step {name!r}: annotate the return type with the output type")
-    contexts = [p.name for p in params[1:] if is_context_annotation(hints.get(p.name))]
-    if len(contexts) > 1:
-        raise ConfigError(f"step {name!r}: only one parameter may be a StepContext")
-    if is_context_annotation(hints[first]):
-        raise ConfigError(f"step {name!r}: the first parameter is the input, not the context")
-    return hints[first], hints["return"], contexts[0] if contexts else None
-
-
-def _struct_field_names(tp: Any) -> set[str] | None:
-    """Encoded field names of a Struct type, or ``None`` when ``tp`` is not a Struct."""
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return {field.encode_name for field in msgspec.structs.fields(tp)}
-    return None

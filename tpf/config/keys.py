@@ -44,6 +44,11 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "lease-ms": ("execution.lease_ms", _int(1)),
     # Ours (issue 13): the JSON bytes of step outputs kept for later steps' StepContext.
     "pipeline.context.max-bytes": ("execution.context_max_bytes", _int(1)),
+    # Streams (issue 13): the live window of an itemized await (items dispatched and not yet
+    # answered, per execution; also the admission budget's capacity), and the most items an
+    # aggregation receives in one command when its worker is remote.
+    "pipeline.max-concurrency": ("execution.max_concurrency", _int(1)),
+    _P + "await-aggregate-max-input-items": ("execution.aggregate_max_items", _int(1)),
     _P + "max-retries": ("retries.max_retries", _int(0)),
     _P + "retry-delay": ("retries.delay_ms", _duration(0)),
     # The original clamps to 1.0 silently; a shrinking backoff is a mistake worth failing on.
@@ -172,7 +177,7 @@ def _grouped(spec: str, prefix: str = "") -> frozenset[str]:
 _UNSUPPORTED = _grouped(
     """
 : max-circuit-deferral pipeline-id release-version
-: await-aggregate-max-input-items await-aggregate-max-output-items
+: await-aggregate-max-output-items
 dynamo: await-unit-table await-admission-table
 tenancy: allowed-tenants require-explicit-tenant
 quotas: max-in-flight-transitions-per-tenant
@@ -181,7 +186,6 @@ worker: execution-mode allowed-payload-prefixes saturated-delay
     _P,
 ) | _grouped(
     """
-pipeline: max-concurrency
 pipeline.await-admission: enabled store
 """
 )

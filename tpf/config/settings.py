@@ -70,6 +70,10 @@ class ExecutionSettings:
     ask_timeout_ms: int = 30_000
     # Bound of the step outputs stored for later steps' ``ctx`` (pipeline.context.max-bytes).
     context_max_bytes: int = 262_144
+    # Streams (issue 13): items of one execution dispatched and not yet answered
+    # (pipeline.max-concurrency), and the most item outputs sent whole to a remote aggregation.
+    max_concurrency: int = 128
+    aggregate_max_items: int = 10_000
 
     @property
     def ttl_ms(self) -> int:

@@ -23,10 +23,11 @@ class HistoryEntry(Record, frozen=True, kw_only=True, omit_defaults=True):
 
     ``kind`` names the change: ``SUBMITTED``, ``PARKED`` (waiting on an interaction),
     ``RESUMED`` (a completion applied), ``AWAIT_TIMED_OUT``, ``RETRY_SCHEDULED``, ``SUCCEEDED``,
-    ``FAILED``, ``CANCELLED``, ``REDRIVEN``. A lease claim is not an entry of its own (on
-    DynamoDB it is an attribute-only update that never rewrites the record): the entry that ends
-    a transition carries its run time, who ran it, and ``took_over`` when its lease was claimed
-    after another owner's had expired. ``from_status`` is ``None`` for the submit.
+    ``FAILED``, ``CANCELLED``, ``REDRIVEN``, ``EXPANDED`` and ``ITEMS_DONE`` (a stream's). A
+    lease claim is not an entry of its own (on DynamoDB it is an attribute-only update that
+    never rewrites the record): the entry that ends a transition carries its run time, who ran
+    it, and ``took_over`` when its lease was claimed after another owner's had expired.
+    ``from_status`` is ``None`` for the submit.
     """
 
     at_epoch_ms: int
@@ -46,6 +47,9 @@ class HistoryEntry(Record, frozen=True, kw_only=True, omit_defaults=True):
     idempotency_key: str | None = None  # the completion's idempotency key
     reason: str | None = None  # an operator's reason (cancel, re-drive)
     took_over: bool = False
+    # Ours (issue 13): an expanded execution's items in aggregate (``total``, ``done``, per
+    # branch...): one entry for the expansion and one when its items are done, never per item.
+    item_counts: dict[str, int] | None = None
 
 
 def _trim(text: str | None) -> str | None:

@@ -50,6 +50,7 @@ def new_interaction(
     transport_type: str = "interaction-api",
     dispatch_state: DispatchState = DispatchState.DISPATCHED,
     transport_metadata: Mapping[str, Any] | None = None,
+    item_index: int | None = None,
 ) -> AwaitInteraction:
     """The interaction an await step parks on (one item of its await unit).
 
@@ -58,6 +59,11 @@ def new_interaction(
     in the outbox (:meth:`tpf.stores.base.AwaitStore.find_undispatched`).
     """
     key = idempotency_key(execution_id, step_id, key_fields, request_payload)
+    # An itemized await's interaction is one item's (spec §4.2): the key and ids name the item.
+    basis = step_id
+    if item_index is not None:
+        key = f"{key}:item={item_index}"
+        basis = f"{step_id}:item={item_index}"
     deadline = now_ms + timeout_ms
     return AwaitInteraction(
         tenant_id=tenant_id,
@@ -65,7 +71,7 @@ def new_interaction(
         step_id=step_id,
         step_index=step_index,
         output_type=output_type,
-        interaction_id=ids.interaction_id(tenant_id, execution_id, step_id, step_index, attempt),
+        interaction_id=ids.interaction_id(tenant_id, execution_id, basis, step_index, attempt),
         correlation_id=ids.correlation_id(tenant_id, execution_id, step_id, key, attempt),
         causation_id=f"{execution_id}:{step_index}",
         idempotency_key=key,
@@ -73,6 +79,7 @@ def new_interaction(
         status=InteractionStatus.DISPATCHED,
         version=0,
         request_payload=request_payload,
+        item_index=item_index,
         assignee=assignee,
         group=group,
         transport_type=transport_type,

@@ -34,6 +34,7 @@ import msgspec
 
 from tpf.core.errors import Conflict
 from tpf.core.ids import transition_key
+from tpf.core.items import ItemProgress
 from tpf.core.records import (
     CLAIMABLE_STATUSES,
     NEVER_DUE_EPOCH_MS,
@@ -124,6 +125,27 @@ def lease(record: ExecutionRecord, owner: str, now_ms: int, lease_ms: int) -> Ex
         lease_owner=owner,
         lease_expires_epoch_ms=expires,
         next_due_epoch_ms=expires,
+    )
+
+
+def advance_stream(
+    record: ExecutionRecord,
+    now_ms: int,
+    step_index: int,
+    items: ItemProgress,
+    owner: str,
+    lease_ms: int,
+) -> ExecutionRecord:
+    """A leased execution moved to ``step_index`` across a stream boundary (its expansion
+    stored the items, or its items are done), still RUNNING under a fresh lease of ``owner``'s:
+    the next phase runs at once, and if this process dies the lease expires and the sweeper
+    finds it where this commit left it."""
+    leased = lease(record, owner, now_ms, lease_ms)
+    return replace(
+        leased,
+        current_step_index=step_index,
+        items=items,
+        last_transition_key=current_transition_key(record),
     )
 
 

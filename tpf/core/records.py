@@ -304,6 +304,9 @@ class TransitionCommand(Record, frozen=True, kw_only=True):
     # written when ``None`` (tpf.transports.workers.remote.envelopes), so the original's
     # workers see the envelope they know.
     context: StepContextData | None = None
+    # Ours (issue 13): the stream item this per-item transition runs for (``None`` otherwise;
+    # written on the wire only when set).
+    item_index: int | None = None
 
 
 class AwaitContextData(Record, frozen=True, kw_only=True):

@@ -50,6 +50,9 @@ class ContractStep(Record, frozen=True, kw_only=True):
     # only then, so contracts of pipelines without contexts keep their hash). A coordinator
     # that does not host the code reads it to know when a transition's command needs a context.
     takes_context: bool | None = None
+    # Ours (issue 13), itemized awaits: the response an item whose interaction timed out takes
+    # on (``None``: such an item fails the execution). Written only when set.
+    timeout_response: Any = None
 
 
 class PipelineContract(Record, frozen=True, kw_only=True):

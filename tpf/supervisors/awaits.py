@@ -229,6 +229,8 @@ class Awaits:
         raise NotFound(f"Await interaction not found: {interaction.interaction_id}")
 
     async def _resume(self, interaction: AwaitInteraction) -> None:
+        if self._engine.item_answered(interaction):
+            return
         await self._system.tell(
             EXECUTION, (interaction.tenant_id, interaction.execution_id), Resolve(interaction)
         )

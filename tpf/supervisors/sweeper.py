@@ -52,6 +52,8 @@ class Sweeper:
             engine.metrics.sweeper_await_timeouts.inc()
             log_timed_out(LOG, timed_out, "sweeper")
             engine.feed.interaction_changed(timed_out)
+            if engine.item_answered(timed_out):
+                continue
             await self._system.tell(
                 EXECUTION, (timed_out.tenant_id, timed_out.execution_id), Resolve(timed_out)
             )

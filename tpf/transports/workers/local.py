@@ -33,7 +33,9 @@ import tpf
 from tpf.authoring.await_transports import transport_document
 from tpf.authoring.code import pipeline_code
 from tpf.authoring.context import ContextTracker, StepContext
+from tpf.authoring.item_steps import Pages, list_pages, run_aggregation, run_expansion
 from tpf.authoring.pipeline import Pipeline, StepSpec
+from tpf.authoring.streams import EXPANSION, choose
 from tpf.core import events, lifecycle
 from tpf.core.clock import Clock
 from tpf.core.errors import TerminalError, TpfError
@@ -157,18 +159,23 @@ class LocalTransitionWorker:
             task.cancel()
         self._running.clear()
 
-    async def execute(self, command: TransitionCommand) -> TransitionResult:
+    async def execute(
+        self, command: TransitionCommand, pages: Pages | None = None
+    ) -> TransitionResult:
+        """Run the command's steps. ``pages`` (only for a command that starts at an
+        aggregation, from the coordinator hosting this code) streams the items' outputs from
+        the store instead of the command's payload list."""
         key = (command.tenant_id, command.execution_id)
         task = asyncio.current_task()
-        if task is not None:
+        if task is not None and command.item_index is None:
             self._running[key] = task  # so a lost lease can cancel this transition
         try:
-            return await self._execute(command)
+            return await self._execute(command, pages)
         finally:
             if task is not None and self._running.get(key) is task:
                 del self._running[key]
 
-    async def _execute(self, command: TransitionCommand) -> TransitionResult:
+    async def _execute(self, command: TransitionCommand, pages: Pages | None) -> TransitionResult:
         wanted = (command.pipeline_id, command.contract_version, command.release_version)
         if wanted != self._identity:
             pid, cv, rv = self._identity
@@ -182,7 +189,7 @@ class LocalTransitionWorker:
                 retryable=True,
             )
         try:
-            return await self._run(command)
+            return await self._run(command, pages)
         # The traceback is taken here, where the step raised: the coordinator only ever sees
         # the failure (for a remote worker, in the result envelope).
         except (TerminalError, msgspec.ValidationError) as exc:
@@ -192,16 +199,39 @@ class LocalTransitionWorker:
         except Exception as exc:  # step code failed: the coordinator decides on retries
             return failure_result(exc, retryable=True, detail=error_detail(exc))
 
-    async def _run(self, command: TransitionCommand) -> TransitionResult:
+    async def _run(self, command: TransitionCommand, pages: Pages | None) -> TransitionResult:
         pipeline = self.pipeline
         steps = pipeline.steps
+        shape, branches = pipeline.stream()
         stop = command.stop_before_step_index
         end = len(steps) if stop < 0 else min(stop, len(steps))
-        value: Any = _json_decode(command.payload)
+        value: Any = None if pages is not None else _json_decode(command.payload)
         plain = True  # ``value`` is a plain JSON value (not yet a step's typed output)
         contexts = ContextTracker(pipeline, command.current_step_index, value, command.context)
+        index = command.current_step_index
+        skip_to = -1  # one past a branch group whose chosen step already ran
+        last_ran = -1
         for index in range(command.current_step_index, end):
             step = steps[index]
+            if index < skip_to:
+                continue
+            branch = branches.get(index)
+            if branch is not None:  # a branch group: only the step of the value's variant runs
+                chosen, value = choose(branch, steps, value if plain else pipeline.to_plain(value))
+                plain, skip_to = True, branch.group_end
+                if chosen != index:
+                    step, index = steps[chosen], chosen
+            if index == shape.aggregation and index == command.current_step_index:
+                ctx = contexts.context_for(index) if step.context_param is not None else None
+                source = pages if pages is not None else list_pages(list(value or ()))
+                value = await run_aggregation(
+                    pipeline, index, source, limiter=self._threads.limiter(), context=ctx
+                )
+                plain, last_ran = False, index
+                self._notify(command, index, step.name, "internal", value)
+                continue
+            if step.cardinality == EXPANSION:
+                return await self._expand(command, index, value, plain, contexts)
             if step.kind == "await":
                 request = value if plain else pipeline.to_plain(value)
                 interaction = new_interaction(
@@ -240,18 +270,49 @@ class LocalTransitionWorker:
                 value = await pipeline.run_step(
                     index, typed, limiter=self._threads.limiter(), context=ctx
                 )
-            plain = False
+            plain, last_ran = False, index
             self._notify(command, index, step.name, "internal", value)
             if contexts.enabled:  # a later step of this or another transition may read it
                 value, plain = pipeline.to_plain(value), True
                 contexts.produced(index, value)
         result = value if plain else pipeline.to_plain(value)
-        type_id = steps[end - 1].output_type_id if end > 0 else command.payload_type_id
+        # The step that ran last names the output (a branch group's last step may not have).
+        if last_ran < 0:
+            last_ran = end - 1
+        type_id = steps[last_ran].output_type_id if last_ran >= 0 else command.payload_type_id
         return TransitionResult(
             outcome=TransitionOutcome.COMPLETED,
             output_payloads=(
                 PayloadEnvelope(payload_type_id=type_id, payload=_json_encode(result).decode()),
             ),
+            context_outputs=contexts.result_outputs(),
+        )
+
+    async def _expand(
+        self,
+        command: TransitionCommand,
+        index: int,
+        value: Any,
+        plain: bool,
+        contexts: ContextTracker,
+    ) -> TransitionResult:
+        """Run expansion step ``index``: its items are the result (one payload each)."""
+        pipeline = self.pipeline
+        step = pipeline.steps[index]
+        typed = pipeline.decode_input(index, value if plain else pipeline.to_plain(value))
+        ctx = contexts.context_for(index) if step.context_param is not None else None
+        outputs: list[PayloadEnvelope] = []
+        async for page in run_expansion(
+            pipeline, index, typed, limiter=self._threads.limiter(), context=ctx
+        ):
+            outputs.extend(
+                PayloadEnvelope(payload_type_id=step.output_type_id, payload=_text(item))
+                for item in page
+            )
+        self._notify(command, index, step.name, "expansion", len(outputs))
+        return TransitionResult(
+            outcome=TransitionOutcome.COMPLETED,
+            output_payloads=tuple(outputs),
             context_outputs=contexts.result_outputs(),
         )
 
@@ -295,6 +356,10 @@ class LocalTransitionWorker:
                 self._observer(StepEvent(command.execution_id, index, name, kind, output))
             except Exception:  # an observer must never fail the transition
                 LOG.exception("step observer failed")
+
+
+def _text(value: Any) -> str:
+    return _json_encode(value).decode()
 
 
 def _await_metadata(step: StepSpec) -> dict[str, Any]:

@@ -104,10 +104,14 @@ def is_non_retryable_class(failure_class: str) -> bool:
 
 
 def encode_command(command: TransitionCommand) -> bytes:
-    """The command envelope's JSON bytes; ``context`` (ours) only when the command has one."""
-    if command.context is None:
+    """The command envelope's JSON bytes; ``context`` and ``itemIndex`` (ours) only when set."""
+    if command.context is None or command.item_index is None:
         document = msgspec.to_builtins(command)
-        del document["context"]  # the original's envelope, byte for byte
+        # The original's envelope, byte for byte, without what it does not know.
+        if command.context is None:
+            del document["context"]
+        if command.item_index is None:
+            del document["itemIndex"]
         return _encode(document)
     return _encode(command)
 

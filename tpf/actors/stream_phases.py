@@ -1,0 +1,130 @@
+"""The commits at a stream's boundaries, and the aggregation's input (issue 13).
+
+An expanded execution crosses two boundaries, each one compare-and-set of its record that keeps
+it RUNNING under a fresh lease (:func:`tpf.core.lifecycle.advance_stream`), so the next phase
+runs at once here, or after a crash wherever the sweeper's claim lands:
+
+1. **expanded**: the expansion's items are in the item store (written in pages, before the
+   commit, so a committed expansion always has all its items; a crash before it re-runs the
+   expansion, whose re-written items keep the progress already stored), and the execution
+   points at its first per-item step with ``items.total`` set;
+2. **items done**: every item is final; the execution points at its aggregation with the
+   final counts, or, when the pipeline has none, succeeds with the items' outputs as its
+   ``MATERIALIZED_MULTI`` result.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from tpf.actors.commits import ExecutionCommits
+from tpf.actors.stream_items import ItemFailed, ItemSteps
+from tpf.actors.stream_outputs import outputs_list
+from tpf.actors.streams import PAGE, StreamRun
+from tpf.actors.transition import LeaseGuard, LeaseLost
+from tpf.core import lifecycle
+from tpf.core.errors import TpfError
+from tpf.core.items import ItemProgress, StreamItem
+from tpf.core.records import (
+    ExecutionRecord,
+    PayloadEnvelope,
+    TransitionOutcome,
+    TransitionResult,
+)
+from tpf.core.streams import StreamPlan
+from tpf.transports.workers.directory import no_worker_result
+from tpf.transports.workers.local import failure_result
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+MULTI_TYPE = "java.util.List"
+
+
+async def expanded(
+    commits: ExecutionCommits, plan: StreamPlan, claimed: ExecutionRecord, result: TransitionResult
+) -> ExecutionRecord | None:
+    """Store the expansion's items and commit the execution into its items phase."""
+    engine = commits.engine
+    now = engine.clock.now_ms()
+    payloads = result.output_payloads
+    for start in range(0, len(payloads), PAGE):
+        await engine.stores.items.insert_missing(
+            [
+                StreamItem(
+                    tenant_id=claimed.tenant_id,
+                    execution_id=claimed.execution_id,
+                    item_index=start + offset,
+                    payload=_decode(envelope.payload),
+                    updated_at_epoch_ms=now,
+                )
+                for offset, envelope in enumerate(payloads[start : start + PAGE])
+            ]
+        )
+    total = len(payloads)
+    settings = engine.settings.execution
+    moved = lifecycle.advance_stream(
+        claimed,
+        engine.clock.now_ms(),
+        plan.first_item_step,
+        ItemProgress(total=total),
+        engine.owner,
+        settings.lease_ms,
+    )
+    moved = await commits.noted(
+        claimed, moved, "EXPANDED", claimed=claimed, item_counts={"total": total}
+    )
+    engine.counters["items_expanded"] += total
+    return commits.fence(await commits.commit(moved, claimed.version))
+
+
+async def run_items(
+    commits: ExecutionCommits, leases: LeaseGuard, plan: StreamPlan, claimed: ExecutionRecord
+) -> ExecutionRecord | None:
+    """Run the items phase to its end; the claimed record to run next (the aggregation)."""
+    engine = commits.engine
+    identity = (claimed.pipeline_id, claimed.contract_version, claimed.release_version)
+    worker = await engine.workers.resolve(claimed.tenant_id, identity)
+    if worker is None:
+        await commits.fail(claimed, no_worker_result(identity))
+        return None
+    run = StreamRun(engine, plan, claimed, ItemSteps(engine, plan, claimed, worker))
+    try:
+        progress = await leases.run(claimed, run.run(), on_lost=worker.cancel)
+    except LeaseLost:
+        return None
+    except ItemFailed as exc:
+        error = TpfError(str(exc), code=exc.code)
+        await commits.fail(claimed, failure_result(error, retryable=exc.retryable))
+        return None
+    counts = {"total": progress.total, "done": progress.done, **progress.branches}
+    if plan.aggregation >= plan.step_count:  # no aggregation: the outputs are the result
+        await _materialized(commits, claimed, progress)
+        return None
+    moved = lifecycle.advance_stream(
+        claimed,
+        engine.clock.now_ms(),
+        plan.aggregation,
+        progress,
+        engine.owner,
+        engine.settings.execution.lease_ms,
+    )
+    moved = await commits.noted(claimed, moved, "ITEMS_DONE", claimed=claimed, item_counts=counts)
+    return commits.fence(await commits.commit(moved, claimed.version))
+
+
+async def _materialized(
+    commits: ExecutionCommits,
+    claimed: ExecutionRecord,
+    progress: ItemProgress,
+) -> None:
+    engine = commits.engine
+    try:
+        outputs = await outputs_list(engine, claimed)
+    except TpfError as exc:
+        await commits.fail(claimed, failure_result(exc, retryable=False))
+        return
+    shaped = msgspec.structs.replace(claimed, result_shape="MATERIALIZED_MULTI", items=progress)
+    envelope = PayloadEnvelope(payload_type_id=MULTI_TYPE, payload=_encode(outputs).decode())
+    await commits.succeed(
+        shaped, TransitionResult(outcome=TransitionOutcome.COMPLETED, output_payloads=(envelope,))
+    )

@@ -1,0 +1,56 @@
+"""Live stream sessions: where a resolved item interaction finds the run that applies it.
+
+While a coordinator runs an expanded execution's items (:mod:`tpf.actors.streams`), that run
+holds the execution's lease and a session here. A completion or timeout of one of its items,
+admitted by this coordinator (REST, SQS, Kafka, the sweeper), is handed to the session's inbox
+instead of the execution actor's mailbox, which the run occupies. With no session here (the
+items run on another coordinator, or nobody runs them right now) the interaction stays
+resolved and unapplied in the store: the run that holds the lease finds it when it looks
+(every rescan, and on start after a takeover). The registry also answers the status route's
+live item counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from tpf.core.items import ItemProgress
+from tpf.core.records import AwaitInteraction
+
+_Key = tuple[str, str]
+
+
+@dataclass
+class StreamSession:
+    """One running stream: its inbox of resolved item interactions and its live counts."""
+
+    # ``None`` only wakes the run (an item finished: the window has room).
+    inbox: asyncio.Queue[AwaitInteraction | None] = field(default_factory=asyncio.Queue)
+    progress: ItemProgress = field(default_factory=ItemProgress)
+
+
+class StreamSessions:
+    def __init__(self) -> None:
+        self._sessions: dict[_Key, StreamSession] = {}
+
+    def open(self, tenant_id: str, execution_id: str) -> StreamSession:
+        session = StreamSession()
+        self._sessions[(tenant_id, execution_id)] = session
+        return session
+
+    def close(self, tenant_id: str, execution_id: str, session: StreamSession) -> None:
+        if self._sessions.get((tenant_id, execution_id)) is session:
+            del self._sessions[(tenant_id, execution_id)]
+
+    def signal(self, interaction: AwaitInteraction) -> bool:
+        """Hand a resolved item interaction to its run, if it runs here."""
+        session = self._sessions.get((interaction.tenant_id, interaction.execution_id))
+        if session is None:
+            return False
+        session.inbox.put_nowait(interaction)
+        return True
+
+    def progress(self, tenant_id: str, execution_id: str) -> ItemProgress | None:
+        session = self._sessions.get((tenant_id, execution_id))
+        return None if session is None else session.progress

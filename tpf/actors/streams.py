@@ -1,0 +1,331 @@
+"""An expanded execution's items phase: dispatch within the window, apply each answer once.
+
+One coordinator runs the phase at a time: the one holding the execution's lease (the lease
+keeper renews it however long the items take; a takeover starts a fresh run elsewhere). The
+durable state is the item store and the await store, never this object, so a run may die at
+any point and the next one continues from what is stored:
+
+- an item is dispatched by taking an admission slot, creating its interaction (derived ids: a
+  re-run finds the same one) and then marking the item ``AWAITING``; a run that finds a
+  ``PENDING`` item whose interaction exists just marks it;
+- an answer (a completion, or a timeout) is applied by running the per-item steps after the
+  await, then writing the item ``DONE`` with its output (compare-and-set: the first writer wins,
+  so each item's output counts exactly once), then marking the interaction applied and freeing
+  the slot; a run that starts finds answered ``AWAITING`` items and applies them;
+- at most ``pipeline.max-concurrency`` items are ``AWAITING`` at once (the live window), and
+  the admission budget, when configured, bounds them across executions and coordinators.
+
+Answers admitted by this coordinator arrive in the session's inbox
+(:mod:`tpf.actors.stream_sessions`); answers admitted elsewhere are found by a rescan of the
+in-flight items every :data:`RESCAN_S`. Items are read a page at a time; only the in-flight
+ones (at most the window) are held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from typing import Any
+
+import msgspec
+
+from tpf.actors.context import Engine
+from tpf.actors.stream_items import ItemFailed, ItemSteps
+from tpf.core import interactions as inter
+from tpf.core.items import ItemProgress, ItemStatus, StreamItem
+from tpf.core.records import AwaitInteraction, ExecutionRecord, InteractionStatus
+from tpf.core.streams import StreamPlan, endpoint_of, scope_key
+
+LOG = logging.getLogger("tpf.streams")
+PAGE = 500
+RESCAN_S = 0.5  # how often a run looks for answers admitted by another coordinator
+replace = msgspec.structs.replace
+
+
+class StreamRun:
+    def __init__(
+        self, engine: Engine, plan: StreamPlan, record: ExecutionRecord, steps: ItemSteps
+    ) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.record = record
+        self.steps = steps
+        self.total = record.items.total if record.items is not None else 0
+        self.window = max(1, engine.settings.execution.max_concurrency)
+        self.in_flight: dict[int, StreamItem] = {}  # AWAITING items, by index
+        self.finishing: dict[int, asyncio.Task[None]] = {}
+        self.pending: deque[StreamItem] = deque()  # PENDING items read ahead, in index order
+        self.cursor = 0  # where the next read of PENDING items starts
+        self.exhausted = False  # no PENDING item left at or after the cursor
+        self.done = 0
+        self.failed = 0
+        self.branches: Counter[str] = Counter()
+        self.error: ItemFailed | None = None
+        self.budget_full = False
+        step = plan.await_step
+        self.scope = (
+            scope_key(record.pipeline_id, step.step_id, step.await_transport or "interaction-api")
+            if step is not None
+            else ""
+        )
+
+    # ------------------------------------------------------------------ the run
+
+    async def run(self) -> ItemProgress:
+        """Run the items until each is done; raise :class:`ItemFailed` when one cannot be."""
+        engine, record = self.engine, self.record
+        session = engine.streams.open(record.tenant_id, record.execution_id)
+        self.inbox = session.inbox
+        self.session = session
+        try:
+            await self._scan()
+            while self.error is None:
+                await self._fill()
+                self._publish_progress()
+                if not self.in_flight and self.exhausted and not self.pending:
+                    break
+                await self._next()
+            if self.error is not None:
+                raise self.error
+            return self._progress()
+        finally:
+            for task in self.finishing.values():
+                task.cancel()
+            engine.streams.close(record.tenant_id, record.execution_id, session)
+
+    async def _next(self) -> None:
+        """Apply the next answer (or rescan the in-flight items when none came in time)."""
+        try:
+            got = await asyncio.wait_for(self.inbox.get(), RESCAN_S)
+        except TimeoutError:
+            await self._rescan()
+            return
+        if got is not None:
+            self._answered(got)
+
+    def _answered(self, interaction: AwaitInteraction) -> None:
+        index = interaction.item_index
+        if index is None or interaction.pending or index in self.finishing:
+            return
+        item = self.in_flight.get(index)
+        if item is None or item.interaction_id != interaction.interaction_id:
+            return  # a duplicate, or an answer to an interaction this item no longer waits on
+        task = asyncio.ensure_future(self._finish(item, interaction))
+        self.finishing[index] = task
+
+    async def _rescan(self) -> None:
+        awaits = self.engine.stores.awaits
+        for index, item in list(self.in_flight.items()):
+            if index in self.finishing or item.interaction_id is None:
+                continue
+            found = await awaits.get(item.tenant_id, item.interaction_id)
+            if found is not None and not found.pending:
+                self._answered(found)
+        self.budget_full = False  # slots may have freed elsewhere: try again
+
+    # ------------------------------------------------------------------ start: what is stored
+
+    async def _scan(self) -> None:
+        """Count what is done and pick up the in-flight items, a page at a time."""
+        items = self.engine.stores.items
+        record = self.record
+        start = 0
+        first_pending: int | None = None
+        while True:
+            page = await items.page(record.tenant_id, record.execution_id, start=start, limit=PAGE)
+            for item in page:
+                if item.status is ItemStatus.DONE:
+                    self.done += 1
+                    if item.branch:
+                        self.branches[item.branch] += 1
+                elif item.status is ItemStatus.AWAITING:
+                    self.in_flight[item.item_index] = item
+                elif first_pending is None:  # PENDING, or FAILED (a re-drive retries it)
+                    first_pending = item.item_index
+            if len(page) < PAGE:
+                break
+            start = page[-1].item_index + 1
+        self.cursor = first_pending if first_pending is not None else self.total
+        self.exhausted = first_pending is None
+        await self._rescan()
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _fill(self) -> None:
+        """Dispatch PENDING items while the window (and the budget) has room."""
+        while not self.budget_full and self.error is None:
+            room = self.window - len(self.in_flight)
+            if room <= 0:
+                return
+            batch = await self._take(room)
+            if not batch:
+                return
+            await asyncio.gather(*(self._dispatch(item) for item in batch))
+
+    async def _take(self, count: int) -> list[StreamItem]:
+        if not self.pending and not self.exhausted:
+            record = self.record
+            page = await self.engine.stores.items.page(
+                record.tenant_id, record.execution_id, start=self.cursor, limit=PAGE
+            )
+            waiting = [i for i in page if i.status in (ItemStatus.PENDING, ItemStatus.FAILED)]
+            self.pending.extend(waiting)
+            if len(page) < PAGE:
+                self.exhausted = True
+            else:
+                self.cursor = page[-1].item_index + 1
+        return [self.pending.popleft() for _ in range(min(count, len(self.pending)))]
+
+    async def _dispatch(self, item: StreamItem) -> None:
+        engine, plan, record = self.engine, self.plan, self.record
+        step = plan.await_step
+        try:
+            value = await self.steps.run(item.item_index, plan.item_ranges()[0], item.payload)
+        except ItemFailed as exc:
+            self.error = exc
+            return
+        if step is None:  # no await: the item is answered by its own steps
+            await self._complete(item, value, None)
+            return
+        now = engine.clock.now_ms()
+        created = inter.new_interaction(
+            tenant_id=record.tenant_id,
+            execution_id=record.execution_id,
+            step_id=step.step_id,
+            step_index=step.index,
+            attempt=record.attempt,
+            output_type=step.output_type_id,
+            request_payload=value,
+            key_fields=step.idempotency_key_fields or (),
+            timeout_ms=step.await_timeout_ms or 0,
+            now_ms=now,
+            transport_type=step.await_transport or "interaction-api",
+            transport_metadata=_metadata(step.input_type_id, step.await_transport_spec),
+            item_index=item.item_index,
+        )
+        routed = engine.route_interaction(created)
+        if engine.budget is not None:
+            scope = f"{self.scope}|{endpoint_of(routed.transport_metadata, routed.transport_type)}"
+            expires = routed.deadline_epoch_ms + engine.settings.execution.lease_ms
+            if not await engine.budget.acquire(
+                scope, routed.interaction_id, self.window, now, expires
+            ):
+                self.budget_full = True
+                self.pending.appendleft(item)  # first in line once a slot frees
+                return
+        stored, _ = await engine.stores.awaits.create_or_get(routed)
+        if stored.undispatched:
+            engine.interaction_stored(stored)  # published now; the outbox sweep if we die first
+        awaiting = await self._write(
+            item, status=ItemStatus.AWAITING, interaction_id=stored.interaction_id
+        )
+        if awaiting is None or awaiting.status is not ItemStatus.AWAITING:
+            return
+        self.in_flight[item.item_index] = awaiting
+        if not stored.pending:  # answered already (a re-run after a crash)
+            self._answered(stored)
+
+    # ------------------------------------------------------------------ answers
+
+    async def _finish(self, item: StreamItem, interaction: AwaitInteraction) -> None:
+        index = item.item_index
+        try:
+            response = self._response(interaction)
+            await self._complete(item, response, interaction)
+        except ItemFailed as exc:
+            self.error = exc
+            await self._write(item, status=ItemStatus.FAILED, error_message=str(exc))
+            self.failed += 1
+        except Exception as exc:  # a store failure: the lease runs out and a later run retries
+            LOG.exception("item %d of execution %s", index, item.execution_id)
+            self.error = ItemFailed(str(exc) or type(exc).__name__, "ITEM_APPLY_FAILED", True)
+        finally:
+            self.finishing.pop(index, None)
+            self.in_flight.pop(index, None)
+            self.budget_full = False  # this item's slot is free again
+            self.inbox.put_nowait(None)  # wake the run: the window has room again
+
+    def _response(self, interaction: AwaitInteraction) -> Any:
+        if interaction.status is InteractionStatus.COMPLETED:
+            return interaction.response_payload
+        step = self.plan.await_step
+        timed_out = interaction.status is InteractionStatus.TIMED_OUT
+        if timed_out and step is not None and step.timeout_response is not None:
+            return step.timeout_response
+        raise ItemFailed(
+            f"item {interaction.item_index} await interaction "
+            f"{interaction.status.value.lower()}: {interaction.interaction_id}",
+            f"AWAIT_{interaction.status.value}",
+        )
+
+    async def _complete(
+        self, item: StreamItem, response: Any, interaction: AwaitInteraction | None
+    ) -> None:
+        """Run the steps after the await on ``response`` and store the item's output."""
+        output, branch = await self.steps.finish(item.item_index, response)
+        done = await self._write(item, status=ItemStatus.DONE, output_payload=output, branch=branch)
+        if done is not None and done.status is ItemStatus.DONE:
+            self.done += 1
+            if done.branch:
+                self.branches[done.branch] += 1
+        if interaction is not None:
+            await self._release(interaction)
+
+    async def _release(self, interaction: AwaitInteraction) -> None:
+        engine = self.engine
+        current: AwaitInteraction | None = interaction
+        while current is not None and not current.applied and not current.pending:
+            marked = inter.mark_applied(current, engine.clock.now_ms())
+            if await engine.stores.awaits.compare_and_set(marked, current.version) is not None:
+                break
+            current = await engine.stores.awaits.get(
+                interaction.tenant_id, interaction.interaction_id
+            )
+        if engine.budget is not None:
+            endpoint = endpoint_of(interaction.transport_metadata, interaction.transport_type)
+            await engine.budget.release(f"{self.scope}|{endpoint}", interaction.interaction_id)
+
+    async def _write(self, item: StreamItem, **changes: Any) -> StreamItem | None:
+        """``item`` with ``changes``, compare-and-set; on a lost race the stored item when it
+        is final already (someone else finished it), else another try on the stored one."""
+        items = self.engine.stores.items
+        current: StreamItem | None = item
+        while current is not None:
+            if current.status is ItemStatus.DONE and changes.get("status") is not ItemStatus.DONE:
+                return current
+            if current.status is ItemStatus.DONE:
+                return None  # done by an earlier writer: counted once, by it
+            changed = replace(
+                current,
+                version=current.version + 1,
+                updated_at_epoch_ms=self.engine.clock.now_ms(),
+                **changes,
+            )
+            written = await items.compare_and_set(changed, current.version)
+            if written is not None:
+                return written
+            current = await items.get(item.tenant_id, item.execution_id, item.item_index)
+        return None
+
+    # ------------------------------------------------------------------ progress
+
+    def _progress(self) -> ItemProgress:
+        return ItemProgress(
+            total=self.total,
+            done=self.done,
+            failed=self.failed,
+            in_flight=len(self.in_flight),
+            branches=dict(self.branches),
+        )
+
+    def _publish_progress(self) -> None:
+        self.session.progress = self._progress()
+
+
+def _metadata(input_type: str | None, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """What the await lane reads from a new interaction (as the local worker writes it)."""
+    metadata: dict[str, Any] = {"inputType": input_type}
+    if spec is not None:
+        metadata["transport"] = spec
+    return metadata

@@ -1,0 +1,85 @@
+"""Where a release's stream is, read from its contract (issue 13): the coordinator's view.
+
+The coordinator runs streams without the pipeline's code: the contract's step cardinalities
+say where the expansion (``ONE_TO_MANY``) and the aggregation (``MANY_TO_ONE``) are, and the
+itemized await's contract entry carries everything needed to create an item's interaction
+(timeout, key fields, transport, types, the timeout response). Pure functions only.
+
+An execution's step index tells its phase: up to the expansion a transition runs as any other
+(its worker returns the items); strictly between the expansion and the aggregation the
+coordinator's stream run (:mod:`tpf.actors.streams`) drives the items; at the aggregation a
+transition gets the items' outputs in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tpf.core.release_records import ContractStep
+
+EXPANSION, AGGREGATION = "ONE_TO_MANY", "MANY_TO_ONE"
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """A release's stream: step indexes and the itemized await's contract entry."""
+
+    step_count: int
+    expansion: int
+    # The aggregation's index; ``step_count`` when the items' outputs are the result itself
+    # (``MATERIALIZED_MULTI``).
+    aggregation: int
+    await_step: ContractStep | None
+
+    @property
+    def first_item_step(self) -> int:
+        return self.expansion + 1
+
+    @property
+    def await_index(self) -> int | None:
+        return None if self.await_step is None else self.await_step.index
+
+    def in_items(self, step_index: int) -> bool:
+        """Whether an execution at ``step_index`` is in its items phase."""
+        return self.expansion < step_index < self.aggregation
+
+    def item_ranges(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``(before, after)``: the per-item step ranges ``[start, stop)`` before and after the
+        itemized await (everything in one range when there is no await)."""
+        if self.await_index is None:
+            return (self.first_item_step, self.aggregation), (self.aggregation, self.aggregation)
+        return (self.first_item_step, self.await_index), (self.await_index + 1, self.aggregation)
+
+    @property
+    def result_shape(self) -> str:
+        return "MATERIALIZED_MULTI" if self.aggregation == self.step_count else "SINGLE"
+
+
+def plan_of(steps: Sequence[ContractStep]) -> StreamPlan | None:
+    """The stream of a contract's ``steps`` (by index), or ``None`` when it has none."""
+    ordered = sorted(steps, key=lambda s: s.index)
+    expansion = next((s.index for s in ordered if s.cardinality == EXPANSION), None)
+    if expansion is None:
+        return None
+    aggregation = next(
+        (s.index for s in ordered if s.cardinality == AGGREGATION and s.index > expansion),
+        len(ordered),
+    )
+    awaits = [s for s in ordered if s.kind == "await" and expansion < s.index < aggregation]
+    return StreamPlan(len(ordered), expansion, aggregation, awaits[0] if awaits else None)
+
+
+def scope_key(pipeline_id: str, step_id: str, endpoint: str) -> str:
+    """The admission budget's scope of an itemized await (spec §4.9): pipeline, step, endpoint."""
+    return f"{pipeline_id}|{step_id}|{endpoint}"
+
+
+def endpoint_of(metadata: dict[str, Any], transport_type: str) -> str:
+    """Where an interaction's request goes (its queue or topic), for the budget's scope."""
+    for key in ("requestQueueUrl", "requestTopic"):
+        value = metadata.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return transport_type
