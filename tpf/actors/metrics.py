@@ -86,6 +86,21 @@ class EngineMetrics:
             buckets=TRANSITION_BUCKETS_S,
             registry=r,
         )
+        # Streams (issue 13): from an item's answer being admitted to its output being stored.
+        self.item_apply_latency = Histogram(
+            "tpf_stream_item_apply_latency",
+            "Itemized awaits: seconds from an item's completion admitted to its output stored",
+            buckets=(0.001, 0.0025, *TRANSITION_BUCKETS_S),
+            registry=r,
+        )
+        self.items_done = Counter(
+            "tpf_stream_items_done", "Stream items whose output was stored", registry=r
+        )
+        self.items_in_flight = Gauge(
+            "tpf_stream_items_in_flight",
+            "Stream items of the runs in this coordinator whose interaction is open",
+            registry=r,
+        )
         self.transition_active = Gauge(
             "tpf_orchestrator_transition_active",
             "Transitions running in this coordinator now",

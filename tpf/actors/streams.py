@@ -92,6 +92,7 @@ class StreamRun:
         finally:
             for task in self.finishing.values():
                 task.cancel()
+            engine.metrics.items_in_flight.dec(session.progress.in_flight)
             engine.streams.close(record.tenant_id, record.execution_id, session)
 
     async def _next(self) -> None:
@@ -269,6 +270,11 @@ class StreamRun:
             self.done += 1
             if done.branch:
                 self.branches[done.branch] += 1
+            metrics = self.engine.metrics
+            metrics.items_done.inc()
+            if interaction is not None and interaction.completed_at_epoch_ms:
+                waited = self.engine.clock.now_ms() - interaction.completed_at_epoch_ms
+                metrics.item_apply_latency.observe(max(0, waited) / 1000.0)
         if interaction is not None:
             await self._release(interaction)
 
@@ -320,7 +326,10 @@ class StreamRun:
         )
 
     def _publish_progress(self) -> None:
-        self.session.progress = self._progress()
+        progress = self._progress()
+        metrics = self.engine.metrics
+        metrics.items_in_flight.inc(progress.in_flight - self.session.progress.in_flight)
+        self.session.progress = progress
 
 
 def _metadata(input_type: str | None, spec: dict[str, Any] | None) -> dict[str, Any]:

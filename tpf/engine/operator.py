@@ -26,6 +26,7 @@ from tpf.actors.context import EXECUTION
 from tpf.actors.messages import Cancel
 from tpf.core.cancels import CANCELLED
 from tpf.core.errors import NotFound, TpfError, ValidationError
+from tpf.core.items import ItemProgress, ItemStatus
 from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
 from tpf.core.search import ExecutionPage, ExecutionQuery, InteractionPage
 from tpf.engine.executions import ExecutionCommands
@@ -104,6 +105,24 @@ class OperatorCommands(ExecutionCommands):
 
     async def interactions_of(self, record: ExecutionRecord) -> list[AwaitInteraction]:
         return await self.stores.awaits.list_for_execution(record.tenant_id, record.execution_id)
+
+    async def item_progress(self, record: ExecutionRecord) -> ItemProgress | None:
+        """An expanded execution's item counts now: live from the run when it runs here, else
+        counted in the item store while its items run, else as its record last said."""
+        if record.items is None:
+            return None
+        live = self.engine.streams.progress(record.tenant_id, record.execution_id)
+        if live is not None:
+            return live
+        if record.terminal or record.items.done + record.items.failed >= record.items.total:
+            return record.items
+        counts = await self.stores.items.counts(record.tenant_id, record.execution_id)
+        return msgspec.structs.replace(
+            record.items,
+            done=counts.get(ItemStatus.DONE, 0),
+            failed=counts.get(ItemStatus.FAILED, 0),
+            in_flight=counts.get(ItemStatus.AWAITING, 0),
+        )
 
     def response_schema(self, interaction: AwaitInteraction) -> dict[str, Any] | None:
         """The JSON Schema of the await's output type, when code hosted here declares it."""

@@ -186,6 +186,7 @@ def interaction_dto(
         created_at_epoch_ms=interaction.created_at_epoch_ms,
         updated_at_epoch_ms=interaction.updated_at_epoch_ms,
         resume_token=resume_tokens.issue(secret, interaction, now_ms) if secret else dto.UNSET,
+        item_index=dto.UNSET if interaction.item_index is None else interaction.item_index,
     )
 
 

@@ -70,6 +70,22 @@ class SubmitResponse(Response, kw_only=True):
     submitted_at_epoch_ms: int
 
 
+class ItemsDto(Response, kw_only=True):
+    """Ours (issue 13): how far an expanded execution's items got."""
+
+    total: int
+    completed: int
+    failed: int
+    pending: Annotated[int, msgspec.Meta(description="Items not completed or failed yet")]
+    in_flight: Annotated[
+        int, msgspec.Meta(description="Items whose interaction is open (the live window)")
+    ]
+    by_variant: Annotated[
+        dict[str, int],
+        msgspec.Meta(description="Completed items by the variant of their await's answer"),
+    ]
+
+
 class ExecutionStatusDto(Response, kw_only=True):
     execution_id: str
     status: str
@@ -94,6 +110,8 @@ class ExecutionStatusDto(Response, kw_only=True):
     release_version: str | msgspec.UnsetType = msgspec.UNSET
     step_id: str | None = None
     open_interaction_ids: list[str] = msgspec.field(default_factory=list)
+    # Ours (issue 13): an expanded execution's items; absent for executions without a stream.
+    items: ItemsDto | msgspec.UnsetType = msgspec.UNSET
     # Only with ?include=input,outputs (admin token): see tpf.http.operator_dto.
     input: PayloadEnvelope | msgspec.UnsetType = msgspec.UNSET
     outputs: list[StepOutputDto] | msgspec.UnsetType = msgspec.UNSET
@@ -131,6 +149,8 @@ class InteractionDto(Response, kw_only=True):
     updated_at_epoch_ms: int
     # Present only when pipeline.orchestrator.resume-token-secret is configured.
     resume_token: str | msgspec.UnsetType = msgspec.UNSET
+    # Present only for an itemized await's interaction (issue 13): the stream item it is for.
+    item_index: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class CompleteRequest(Request, kw_only=True):

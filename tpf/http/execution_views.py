@@ -76,6 +76,16 @@ async def full_status(
         else (await coordinator.interactions_of(record))
     )
     body = status_dto(record, [i.interaction_id for i in interactions if i.pending])
+    progress = await coordinator.item_progress(record)
+    if progress is not None:
+        body.items = dto.ItemsDto(
+            total=progress.total,
+            completed=progress.done,
+            failed=progress.failed,
+            pending=progress.pending,
+            in_flight=progress.in_flight,
+            by_variant=dict(progress.branches),
+        )
     if "input" in parts:
         body.input = codec.encode_payload(record.input_payload, record.input_type_id)
     if "outputs" in parts:
