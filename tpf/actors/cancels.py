@@ -14,12 +14,15 @@ is only marked applied (nothing resumes).
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from tpf.actors.commits import LOG, ExecutionCommits, Refused
 from tpf.actors.messages import Cancel
 from tpf.core import cancels
 from tpf.core.errors import Conflict, NotFound
+from tpf.core.items import ItemStatus
 from tpf.core.records import AwaitInteraction, ExecutionRecord
+from tpf.core.streams import budget_scope
 
 
 async def cancel_execution(
@@ -50,12 +53,47 @@ async def cancel_execution(
     return committed
 
 
+async def _open_interactions(
+    commits: ExecutionCommits, record: ExecutionRecord
+) -> AsyncIterator[AwaitInteraction]:
+    """The interactions of ``record`` that may be open: a stream's are those of its items still
+    awaiting (read from the item store a page at a time: there may be thousands), a scalar
+    execution's are listed by the await store."""
+    engine = commits.engine
+    awaits = engine.stores.awaits
+    if record.items is None:
+        for interaction in await awaits.list_for_execution(record.tenant_id, record.execution_id):
+            yield interaction
+        return
+    start = 0
+    while True:
+        page = await engine.stores.items.page(
+            record.tenant_id,
+            record.execution_id,
+            start=start,
+            limit=500,
+            status=ItemStatus.AWAITING,
+        )
+        for item in page:
+            if item.interaction_id is not None:
+                found = await awaits.get(record.tenant_id, item.interaction_id)
+                if found is not None:
+                    yield found
+        if len(page) < 500:
+            return
+        start = page[-1].item_index + 1
+
+
 async def close_interactions(commits: ExecutionCommits, record: ExecutionRecord) -> int:
-    """Cancel every pending interaction of ``record``; how many were closed."""
+    """Cancel every pending interaction of ``record`` (and free a stream item's admission
+    slot); how many were closed."""
     engine = commits.engine
     awaits = engine.stores.awaits
     closed = 0
-    for interaction in await awaits.list_for_execution(record.tenant_id, record.execution_id):
+    async for interaction in _open_interactions(commits, record):
+        if interaction.item_index is not None and engine.budget is not None:
+            scope = budget_scope(record.pipeline_id, interaction)
+            await engine.budget.release(scope, interaction.interaction_id)
         current: AwaitInteraction | None = interaction
         while current is not None and current.pending:
             now = engine.clock.now_ms()

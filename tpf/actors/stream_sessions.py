@@ -13,6 +13,7 @@ live item counts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tpf.core.items import ItemProgress
@@ -33,6 +34,7 @@ class StreamSession:
 class StreamSessions:
     def __init__(self) -> None:
         self._sessions: dict[_Key, StreamSession] = {}
+        self._changed = asyncio.Event()  # set and replaced on every progress change
 
     def open(self, tenant_id: str, execution_id: str) -> StreamSession:
         session = StreamSession()
@@ -42,6 +44,32 @@ class StreamSessions:
     def close(self, tenant_id: str, execution_id: str, session: StreamSession) -> None:
         if self._sessions.get((tenant_id, execution_id)) is session:
             del self._sessions[(tenant_id, execution_id)]
+        self._notify()
+
+    def publish(self, session: StreamSession, progress: ItemProgress) -> None:
+        session.progress = progress
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        predicate: Callable[[ItemProgress], bool],
+        timeout_s: float,
+    ) -> ItemProgress:
+        """The run's progress once ``predicate`` holds for it (tests, the demo's sampler);
+        :class:`TimeoutError` after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                changed = self._changed
+                progress = self.progress(tenant_id, execution_id)
+                if progress is not None and predicate(progress):
+                    return progress
+                await changed.wait()
 
     def signal(self, interaction: AwaitInteraction) -> bool:
         """Hand a resolved item interaction to its run, if it runs here."""

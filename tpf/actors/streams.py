@@ -35,7 +35,7 @@ from tpf.actors.stream_items import ItemFailed, ItemSteps
 from tpf.core import interactions as inter
 from tpf.core.items import ItemProgress, ItemStatus, StreamItem
 from tpf.core.records import AwaitInteraction, ExecutionRecord, InteractionStatus
-from tpf.core.streams import StreamPlan, endpoint_of, scope_key
+from tpf.core.streams import StreamPlan, budget_scope
 
 LOG = logging.getLogger("tpf.streams")
 PAGE = 500
@@ -63,12 +63,6 @@ class StreamRun:
         self.branches: Counter[str] = Counter()
         self.error: ItemFailed | None = None
         self.budget_full = False
-        step = plan.await_step
-        self.scope = (
-            scope_key(record.pipeline_id, step.step_id, step.await_transport or "interaction-api")
-            if step is not None
-            else ""
-        )
 
     # ------------------------------------------------------------------ the run
 
@@ -131,10 +125,11 @@ class StreamRun:
         """Count what is done and pick up the in-flight items, a page at a time."""
         items = self.engine.stores.items
         record = self.record
-        start = 0
+        start = seen = 0
         first_pending: int | None = None
         while True:
             page = await items.page(record.tenant_id, record.execution_id, start=start, limit=PAGE)
+            seen += len(page)
             for item in page:
                 if item.status is ItemStatus.DONE:
                     self.done += 1
@@ -147,6 +142,11 @@ class StreamRun:
             if len(page) < PAGE:
                 break
             start = page[-1].item_index + 1
+        if seen != self.total:  # never finish on a partial stream: the expansion said N
+            raise ItemFailed(
+                f"the item store has {seen} of the execution's {self.total} items",
+                "STREAM_ITEMS_MISSING",
+            )
         self.cursor = first_pending if first_pending is not None else self.total
         self.exhausted = first_pending is None
         await self._rescan()
@@ -207,7 +207,7 @@ class StreamRun:
         )
         routed = engine.route_interaction(created)
         if engine.budget is not None:
-            scope = f"{self.scope}|{endpoint_of(routed.transport_metadata, routed.transport_type)}"
+            scope = budget_scope(record.pipeline_id, routed)
             expires = routed.deadline_epoch_ms + engine.settings.execution.lease_ms
             if not await engine.budget.acquire(
                 scope, routed.interaction_id, self.window, now, expires
@@ -289,8 +289,8 @@ class StreamRun:
                 interaction.tenant_id, interaction.interaction_id
             )
         if engine.budget is not None:
-            endpoint = endpoint_of(interaction.transport_metadata, interaction.transport_type)
-            await engine.budget.release(f"{self.scope}|{endpoint}", interaction.interaction_id)
+            scope = budget_scope(self.record.pipeline_id, interaction)
+            await engine.budget.release(scope, interaction.interaction_id)
 
     async def _write(self, item: StreamItem, **changes: Any) -> StreamItem | None:
         """``item`` with ``changes``, compare-and-set; on a lost race the stored item when it
@@ -329,7 +329,7 @@ class StreamRun:
         progress = self._progress()
         metrics = self.engine.metrics
         metrics.items_in_flight.inc(progress.in_flight - self.session.progress.in_flight)
-        self.session.progress = progress
+        self.engine.streams.publish(self.session, progress)
 
 
 def _metadata(input_type: str | None, spec: dict[str, Any] | None) -> dict[str, Any]:

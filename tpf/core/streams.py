@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from tpf.core.release_records import ContractStep
+from tpf.core.records import AwaitInteraction, ContractStep
 
 EXPANSION, AGGREGATION = "ONE_TO_MANY", "MANY_TO_ONE"
 
@@ -71,15 +70,13 @@ def plan_of(steps: Sequence[ContractStep]) -> StreamPlan | None:
     return StreamPlan(len(ordered), expansion, aggregation, awaits[0] if awaits else None)
 
 
-def scope_key(pipeline_id: str, step_id: str, endpoint: str) -> str:
-    """The admission budget's scope of an itemized await (spec §4.9): pipeline, step, endpoint."""
-    return f"{pipeline_id}|{step_id}|{endpoint}"
-
-
-def endpoint_of(metadata: dict[str, Any], transport_type: str) -> str:
-    """Where an interaction's request goes (its queue or topic), for the budget's scope."""
+def budget_scope(pipeline_id: str, interaction: AwaitInteraction) -> str:
+    """The admission budget's scope of an item's interaction (spec §4.9): the pipeline, the
+    await step and the endpoint its requests go to (queue or topic; else its transport)."""
+    endpoint = interaction.transport_type
     for key in ("requestQueueUrl", "requestTopic"):
-        value = metadata.get(key)
+        value = interaction.transport_metadata.get(key)
         if isinstance(value, str) and value:
-            return value
-    return transport_type
+            endpoint = value
+            break
+    return f"{pipeline_id}|{interaction.step_id}|{endpoint}"
