@@ -260,7 +260,8 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         f"{P}worker.saturated-delay=PT2S\n{P}tenancy.allowed-tenants=a,b\n"
-        "pipeline.resilience.shared.client-secret=hunter2\npipeline.max-concurrency=128\n"
+        "pipeline.resilience.shared.client-secret=hunter2\n"
+        f"{P}await-aggregate-max-output-items=5\n"
         "pipeline.await-admission.store=memory\npipeline.resilience.circuit.failure-ratio=0.5\n"
         f"{P}queue-url=\n",  # empty means unset, so it is not recorded
     )
@@ -270,7 +271,7 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
         f"{P}tenancy.allowed-tenants": "a,b",
         # secrets never reach Settings or logs
         "pipeline.resilience.shared.client-secret": "<redacted>",
-        "pipeline.max-concurrency": "128",
+        f"{P}await-aggregate-max-output-items": "5",
         "pipeline.await-admission.store": "memory",
         "pipeline.resilience.circuit.failure-ratio": "0.5",
     }
@@ -280,6 +281,15 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
         "effect" in warnings
     )
     assert not any("hunter2" in w for w in warnings)
+
+
+def test_the_stream_keys_are_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, f"pipeline.max-concurrency=25\n{P}await-aggregate-max-input-items=500\n")
+    s = load_settings({}, config_file=path)
+    assert (s.execution.max_concurrency, s.execution.aggregate_max_items) == (25, 500)
+    assert s.unsupported == {}
+    with pytest.raises(ConfigError, match="max-concurrency"):
+        load_settings({}, overrides={"pipeline.max-concurrency": "0"})
 
 
 def test_recipe_minimum_configuration_loads(tmp_path: Path) -> None:

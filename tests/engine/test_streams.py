@@ -96,12 +96,12 @@ async def test_the_live_window_bounds_open_interactions(build: HarnessFactory) -
     while len(answered) < 10:
         expected, done = min(3, 10 - len(answered)), len(answered)
         await c.engine.streams.wait_for(
-            TENANT, eid, lambda p: p.done == done and p.in_flight == expected, 5.0
+            TENANT, eid, lambda p, d=done, e=expected: p.done == d and p.in_flight == e, 5.0
         )
         pending = await _pending(c, eid)
         assert len(pending) == expected  # never more than the window
         # Items dispatch in order as answers free room.
-        assert [p.item_index for p in pending] == list(range(len(answered), len(answered) + expected))
+        assert [p.item_index for p in pending] == list(range(done, done + expected))
         await _answer(c, pending[0], good(pending[0].item_index))
         answered.append(pending[0].item_index)
     done = await _finish(c, eid)
