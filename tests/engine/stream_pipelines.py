@@ -98,3 +98,26 @@ def stream_pipeline(*, timeout_response: bool = True) -> tuple[Pipeline, Seen]:
         return Summary(outcomes=[f"{o.n}:{'ok' if o.ok else 'no'}" for o in got])
 
     return pipeline, seen
+
+
+MULTI_ID = "org.example.streams.multi"
+
+
+def multi_pipeline() -> Pipeline:
+    """The same items, submitted as the input (``inputShape: MULTI``): no expansion step."""
+    pipeline = Pipeline(MULTI_ID)
+    pipeline.await_step(CHECK, step_id=CHECK, input=Item, output=Verdict, timeout="PT5M")
+
+    @pipeline.step("Take Good")
+    async def take_good(v: Good) -> Outcome:
+        return Outcome(n=v.n, ok=True)
+
+    @pipeline.step("Take Bad")
+    async def take_bad(v: Bad) -> Outcome:
+        return Outcome(n=v.n, ok=False)
+
+    @pipeline.step("Sum", cardinality="MANY_TO_ONE")
+    async def total(outcomes: list[Outcome]) -> Summary:
+        return Summary(outcomes=[f"{o.n}:{'ok' if o.ok else 'no'}" for o in outcomes])
+
+    return pipeline

@@ -15,14 +15,22 @@ from typing import Any
 import pytest
 
 from tests.engine.conftest import HarnessFactory
-from tests.engine.harness import TENANT, Harness, make_harness
-from tests.engine.stream_pipelines import CHECK, STREAM_ID, bad, good, stream_pipeline
+from tests.engine.harness import PIPELINE_ID, TENANT, Harness, make_harness
+from tests.engine.stream_pipelines import (
+    CHECK,
+    MULTI_ID,
+    STREAM_ID,
+    bad,
+    good,
+    multi_pipeline,
+    stream_pipeline,
+)
 from tests.engine.support import STORE_OVERRIDES
 from tpf.coordinator import Coordinator
 from tpf.core import ids
 from tpf.core.items import ItemProgress, ItemStatus
 from tpf.core.records import ExecutionRecord, ExecutionStatus
-from tpf.errors import Conflict
+from tpf.errors import Conflict, ValidationError
 from tpf.stores.factory import open_stores
 
 DONE = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
@@ -235,3 +243,23 @@ async def test_cancelling_a_running_stream_closes_its_open_item_interactions(
     with pytest.raises(Conflict):
         await _answer(c, open_before[0], good(1))
     assert seen.aggregated == []
+
+
+async def test_a_multi_input_is_the_stream_of_items(h: Harness) -> None:
+    await h.release(multi_pipeline())
+    c = h.coordinator
+    items = [{"n": n, "tag": "m"} for n in range(3)]
+    with pytest.raises(ValidationError, match="inputShape: .* submit MULTI"):
+        await c.submit(TENANT, MULTI_ID, items[0])
+    with pytest.raises(ValidationError, match="inputPayload: .*JSON array"):
+        await c.submit(TENANT, MULTI_ID, items[0], input_shape="MULTI")
+    eid = (await c.submit(TENANT, MULTI_ID, items, input_shape="MULTI")).execution_id
+    await _in_flight(c, eid, 3)
+    for p in await _pending(c, eid):
+        assert p.request_payload == items[p.item_index]
+        await _answer(c, p, _verdict(p.item_index))
+    done = await _finish(c, eid)
+    assert done.result_payload == {"outcomes": ["0:no", "1:ok", "2:ok"]}
+    # A pipeline without a stream takes one input.
+    with pytest.raises(ValidationError, match="inputShape: .* submit UNI"):
+        await c.submit(TENANT, PIPELINE_ID, items, input_shape="MULTI")

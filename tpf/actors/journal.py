@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from tpf.core.history import HistoryEntry, append
-from tpf.core.records import ContractStep, ExecutionRecord, ExecutionStatus
-from tpf.core.streams import StreamPlan, plan_of
+from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.core.streams import StreamPlan, plan_of_contract
 from tpf.stores.base import ReleaseStore
 
 Identity = tuple[str, str, str, str]  # tenant, pipeline, contract version, release version
@@ -49,7 +49,7 @@ class StepIds:
         names: tuple[str, ...] = ()
         plan: StreamPlan | None = None
         if release is not None and release.contract:
-            plan = _plan(release.contract.get("steps") or [])
+            plan = plan_of_contract(release.contract)
             raw = release.contract.get("steps") or []
             by_index = sorted(
                 (
@@ -91,14 +91,6 @@ class StepIds:
         """Known step ids for ``record``'s release (a test, or code hosted here)."""
         self._known[_identity(record)] = step_ids
         self._readers[_identity(record)] = readers
-
-
-def _plan(raw: Any) -> StreamPlan | None:
-    try:
-        steps = msgspec.convert(raw, list[ContractStep])
-    except msgspec.ValidationError:  # a contract this build cannot read has no stream for it
-        return None
-    return plan_of(steps)
 
 
 def _identity(record: ExecutionRecord) -> Identity:

@@ -82,6 +82,14 @@ async def run_items(
 ) -> ExecutionRecord | None:
     """Run the items phase to its end; the claimed record to run next (the aggregation)."""
     engine = commits.engine
+    if claimed.items is None and plan.multi_input:  # the submitted array is the items
+        values = claimed.input_payload if isinstance(claimed.input_payload, list) else []
+        envelopes = tuple(PayloadEnvelope(payload=_encode(v).decode()) for v in values)
+        result = TransitionResult(outcome=TransitionOutcome.COMPLETED, output_payloads=envelopes)
+        moved = await expanded(commits, plan, claimed, result)
+        if moved is None:
+            return None
+        claimed = moved
     identity = (claimed.pipeline_id, claimed.contract_version, claimed.release_version)
     worker = await engine.workers.resolve(claimed.tenant_id, identity)
     if worker is None:

@@ -24,6 +24,9 @@ one-of wrapper, a Struct whose fields are all optional (``{"approved": {...}}`` 
 ``{"unapproved": {...}}``, the original's shape): there the step of the field that is set
 runs on that field's value.
 
+A pipeline with an aggregation but no expansion takes its items as its input: submitted with
+``inputShape: MULTI`` and a JSON array, each element runs the steps before the aggregation.
+
 The aggregation's first parameter says how it receives the ordered per-item outputs:
 ``Iterator[T]``/``Iterable[T]`` (a sync iterator), ``AsyncIterator[T]``/``AsyncIterable[T]``
 (an async one) or ``list[T]`` (all at once). The iterators read the outputs a page at a time.
@@ -125,10 +128,10 @@ def analyse(steps: tuple[StepSpec, ...], where: str) -> tuple[StreamShape, dict[
                 raise ConfigError(f"{at}: a pipeline has at most one ONE_TO_MANY step")
             expansion = spec.index
         elif spec.cardinality == AGGREGATION:
-            if expansion is None or aggregation is not None:
-                raise ConfigError(f"{at}: a MANY_TO_ONE step follows the one ONE_TO_MANY step")
+            if aggregation is not None:
+                raise ConfigError(f"{at}: a pipeline has at most one MANY_TO_ONE step")
             aggregation = spec.index
-        elif spec.kind == "await" and expansion is not None and aggregation is None:
+        elif spec.kind == "await" and aggregation is None and expansion is not None:
             if await_index is not None:
                 raise ConfigError(f"{at}: the items of a stream take at most one await step")
             await_index = spec.index
@@ -137,6 +140,11 @@ def analyse(steps: tuple[StepSpec, ...], where: str) -> tuple[StreamShape, dict[
             raise ConfigError(f"{at}: a per-item step cannot take a StepContext")
         if spec.kind == "await" and spec.timeout_response is not None and not per_item:
             raise ConfigError(f"{at}: timeout_response applies to an itemized await only")
+    if aggregation is not None and expansion is None:
+        # No expansion: the items are the execution's input, submitted with inputShape MULTI.
+        await_index = next(
+            (s.index for s in steps if s.kind == "await" and s.index < aggregation), None
+        )
     return StreamShape(expansion, aggregation, await_index), _branches(steps, where)
 
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from tpf.core.records import AwaitInteraction, ContractStep
 
@@ -31,6 +34,11 @@ class StreamPlan:
     # (``MATERIALIZED_MULTI``).
     aggregation: int
     await_step: ContractStep | None
+
+    @property
+    def multi_input(self) -> bool:
+        """Whether the items are the submitted input (``inputShape: MULTI``)."""
+        return self.expansion < 0
 
     @property
     def first_item_step(self) -> int:
@@ -57,17 +65,34 @@ class StreamPlan:
 
 
 def plan_of(steps: Sequence[ContractStep]) -> StreamPlan | None:
-    """The stream of a contract's ``steps`` (by index), or ``None`` when it has none."""
+    """The stream of a contract's ``steps`` (by index), or ``None`` when it has none.
+
+    A contract with an aggregation and no expansion streams its input (``inputShape: MULTI``):
+    its plan's expansion is ``-1``, a virtual step before the first, whose items are the
+    submitted array's elements.
+    """
     ordered = sorted(steps, key=lambda s: s.index)
     expansion = next((s.index for s in ordered if s.cardinality == EXPANSION), None)
     if expansion is None:
-        return None
+        if not any(s.cardinality == AGGREGATION for s in ordered):
+            return None
+        expansion = -1
     aggregation = next(
         (s.index for s in ordered if s.cardinality == AGGREGATION and s.index > expansion),
         len(ordered),
     )
     awaits = [s for s in ordered if s.kind == "await" and expansion < s.index < aggregation]
     return StreamPlan(len(ordered), expansion, aggregation, awaits[0] if awaits else None)
+
+
+def plan_of_contract(contract: dict[str, Any] | None) -> StreamPlan | None:
+    """:func:`plan_of` a release's stored contract document (``None`` for one this build cannot
+    read: it has no stream for it)."""
+    try:
+        steps = msgspec.convert((contract or {}).get("steps") or [], list[ContractStep])
+    except msgspec.ValidationError:
+        return None
+    return plan_of(steps)
 
 
 def budget_scope(pipeline_id: str, interaction: AwaitInteraction) -> str:

@@ -16,6 +16,7 @@ from tpf.actors.messages import Redrive, Submit
 from tpf.core import codec, ids
 from tpf.core.errors import ValidationError
 from tpf.core.records import ExecutionRecord, ExecutionStatus, IdempotencyPolicy
+from tpf.core.streams import plan_of_contract
 from tpf.engine.parts import Parts
 
 INPUT_SHAPES = frozenset({"UNI", "MULTI", "RAW"})
@@ -54,7 +55,28 @@ class ExecutionCommands(Parts):
         release = await self.admission.admit(tenant_id, pipeline_id)
         identity = (pipeline_id, release.contract_version, release.release_version)
         validator = self.directory.validator(identity)
-        validator.decode_input(value)
+        plan = plan_of_contract(release.contract)
+        multi = plan is not None and plan.multi_input
+        if multi != (input_shape == "MULTI"):
+            raise ValidationError(
+                f"inputShape: pipeline {pipeline_id} takes "
+                + (
+                    "a stream of items: submit MULTI with a JSON array"
+                    if multi
+                    else f"one input: submit UNI (or RAW), not {input_shape}"
+                ),
+                details={"field": "inputShape"},
+            )
+        if multi:
+            if not isinstance(value, list):
+                raise ValidationError(
+                    "inputPayload: inputShape MULTI takes a JSON array of items",
+                    details={"field": "inputPayload"},
+                )
+            for element in value:
+                validator.decode_input(element)
+        else:
+            validator.decode_input(value)
         type_id = validator.input_type_id(type_id)
         # What makes two submits the same: the derived key and the conflict check cover exactly
         # this, so a derived key can never be "reused" by a different submit.
