@@ -73,7 +73,7 @@ def test_a_branch_group_must_cover_every_variant() -> None:
     def g(v: Good) -> In:
         return In(n=v.n)
 
-    with pytest.raises(ConfigError, match="no step for variant.*Bad"):
+    with pytest.raises(ConfigError, match=r"no step for variant.*Bad"):
         p.validate()
 
 

@@ -249,9 +249,9 @@ async def test_a_multi_input_is_the_stream_of_items(h: Harness) -> None:
     await h.release(multi_pipeline())
     c = h.coordinator
     items = [{"n": n, "tag": "m"} for n in range(3)]
-    with pytest.raises(ValidationError, match="inputShape: .* submit MULTI"):
+    with pytest.raises(ValidationError, match=r"inputShape: .* submit MULTI"):
         await c.submit(TENANT, MULTI_ID, items[0])
-    with pytest.raises(ValidationError, match="inputPayload: .*JSON array"):
+    with pytest.raises(ValidationError, match=r"inputPayload: .*JSON array"):
         await c.submit(TENANT, MULTI_ID, items[0], input_shape="MULTI")
     eid = (await c.submit(TENANT, MULTI_ID, items, input_shape="MULTI")).execution_id
     await _in_flight(c, eid, 3)
@@ -261,5 +261,5 @@ async def test_a_multi_input_is_the_stream_of_items(h: Harness) -> None:
     done = await _finish(c, eid)
     assert done.result_payload == {"outcomes": ["0:no", "1:ok", "2:ok"]}
     # A pipeline without a stream takes one input.
-    with pytest.raises(ValidationError, match="inputShape: .* submit UNI"):
+    with pytest.raises(ValidationError, match=r"inputShape: .* submit UNI"):
         await c.submit(TENANT, PIPELINE_ID, items, input_shape="MULTI")
