@@ -35,6 +35,7 @@ from tpf.actors.messages import (
     Work,
 )
 from tpf.actors.runtime import Actor
+from tpf.actors.stream_outputs import ItemWriter
 from tpf.actors.transition import LeaseGuard, run_transition
 from tpf.core import events, lifecycle, redrives
 from tpf.core.errors import Conflict, NotFound
@@ -213,14 +214,23 @@ class ExecutionActor(Actor[ExecutionMessage]):
         plan = await engine.step_ids.stream(engine.stores.releases, claimed)
         if plan is not None and plan.in_items(claimed.current_step_index):
             return await stream_phases.run_items(self.commits, self.leases, plan, claimed)
+        writer = ItemWriter(engine, claimed) if plan is not None else None
         result = await run_transition(
-            engine, self.leases, claimed, resolved, ran_by=self.commits.ran_by, plan=plan
+            engine,
+            self.leases,
+            claimed,
+            resolved,
+            ran_by=self.commits.ran_by,
+            plan=plan,
+            sink=writer,
         )
         if result is None:  # the lease was lost: someone else runs it now
             return None
         if result.outcome is TransitionOutcome.COMPLETED:
-            if plan is not None and claimed.current_step_index <= plan.expansion:
-                return await stream_phases.expanded(self.commits, plan, claimed, result)
+            if plan is not None and writer and claimed.current_step_index <= plan.expansion:
+                return await stream_phases.expanded(
+                    self.commits, plan, claimed, result, writer.count
+                )
             await self.commits.succeed(claimed, result)
             return None
         if result.outcome is TransitionOutcome.WAITING_EXTERNAL:

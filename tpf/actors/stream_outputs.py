@@ -1,7 +1,11 @@
-"""An expanded execution's item outputs, in index order, as its aggregation reads them.
+"""An expanded execution's items in the store: written by its expansion, read by its aggregation.
 
-A page at a time from the item store for code hosted here (the local worker iterates them into
-the step), or as one list in the command for a remote worker, bounded by
+:class:`ItemWriter` stores an expansion's items as code hosted here produces them, a page at a
+time, so an expansion of 100,000 records never holds them all.
+
+The outputs are read in index order as the aggregation needs them: a page at a time from the
+item store for code hosted here (the local worker iterates them into the step), or as one list
+in the command for a remote worker, bounded by
 ``pipeline.orchestrator.await-aggregate-max-input-items``.
 """
 
@@ -12,10 +16,35 @@ from typing import Any
 
 from tpf.actors.context import Engine
 from tpf.core.errors import TpfError
-from tpf.core.items import ItemStatus
+from tpf.core.items import ItemStatus, StreamItem
 from tpf.core.records import ExecutionRecord
 
 PAGE = 500
+
+
+class ItemWriter:
+    """Stores an expansion's pages of items (plain JSON) in order; ``count`` so far."""
+
+    def __init__(self, engine: Engine, record: ExecutionRecord) -> None:
+        self.engine = engine
+        self.record = record
+        self.count = 0
+
+    async def __call__(self, page: list[Any]) -> None:
+        record, now = self.record, self.engine.clock.now_ms()
+        await self.engine.stores.items.insert_missing(
+            [
+                StreamItem(
+                    tenant_id=record.tenant_id,
+                    execution_id=record.execution_id,
+                    item_index=self.count + offset,
+                    payload=value,
+                    updated_at_epoch_ms=now,
+                )
+                for offset, value in enumerate(page)
+            ]
+        )
+        self.count += len(page)
 
 
 async def output_pages(engine: Engine, record: ExecutionRecord) -> AsyncIterator[list[Any]]:

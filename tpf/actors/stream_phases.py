@@ -41,9 +41,14 @@ MULTI_TYPE = "java.util.List"
 
 
 async def expanded(
-    commits: ExecutionCommits, plan: StreamPlan, claimed: ExecutionRecord, result: TransitionResult
+    commits: ExecutionCommits,
+    plan: StreamPlan,
+    claimed: ExecutionRecord,
+    result: TransitionResult,
+    written: int = 0,
 ) -> ExecutionRecord | None:
-    """Store the expansion's items and commit the execution into its items phase."""
+    """Store the expansion's items (those the result carries: ``written`` were stored
+    already, by code hosted here) and commit the execution into its items phase."""
     engine = commits.engine
     now = engine.clock.now_ms()
     payloads = result.output_payloads
@@ -60,7 +65,7 @@ async def expanded(
                 for offset, envelope in enumerate(payloads[start : start + PAGE])
             ]
         )
-    total = len(payloads)
+    total = written or len(payloads)
     settings = engine.settings.execution
     moved = lifecycle.advance_stream(
         claimed,

@@ -29,7 +29,12 @@ from tpf.core.records import (
 )
 from tpf.core.streams import StreamPlan
 from tpf.transports.workers.directory import no_worker_result
-from tpf.transports.workers.local import LocalTransitionWorker, error_detail, failure_result
+from tpf.transports.workers.local import (
+    ItemSink,
+    LocalTransitionWorker,
+    error_detail,
+    failure_result,
+)
 from tpf.transports.workers.pool import WorkerPool
 
 T = TypeVar("T")
@@ -65,6 +70,7 @@ async def run_transition(
     resolved: AwaitInteraction | None,
     ran_by: Callable[[str | None], None] = lambda worker_id: None,
     plan: StreamPlan | None = None,
+    sink: ItemSink | None = None,
 ) -> TransitionResult | None:
     """The worker's result for one transition of ``claimed``; ``None`` if the lease was lost.
 
@@ -72,9 +78,11 @@ async def run_transition(
     transition's input back from the store. ``ran_by`` is told the id of the registered worker
     a pool sent it to (``None`` for code hosted here), for the history entry. ``plan`` is the
     release's stream, when it has one: a transition stops after its expansion, and one that
-    starts at its aggregation gets the items' outputs.
+    starts at its aggregation gets the items' outputs. Code hosted here hands an expansion's
+    items to ``sink`` page by page (:class:`tpf.actors.stream_outputs.ItemWriter`).
     """
     aggregating = plan is not None and claimed.current_step_index == plan.aggregation
+    expanding = plan is not None and claimed.current_step_index <= plan.expansion
     try:
         command = await build_command(engine, claimed, resolved, plan)
     except StoreUnavailable:
@@ -87,6 +95,8 @@ async def run_transition(
         return no_worker_result(identity)
     if aggregating and isinstance(worker, LocalTransitionWorker):
         work = worker.execute(command, output_pages(engine, claimed))
+    elif expanding and isinstance(worker, LocalTransitionWorker) and sink is not None:
+        work = worker.execute(command, sink=sink)
     else:
         if aggregating:
             try:

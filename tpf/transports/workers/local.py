@@ -21,7 +21,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ class StepEvent:
 
 
 StepObserver = Callable[[StepEvent], None]
+# Takes one page of an expansion's items (plain JSON), in order.
+ItemSink = Callable[[list[Any]], Awaitable[None]]
 
 
 # Frames of the machinery between the worker and the step (this package, anyio's thread hop,
@@ -160,22 +162,28 @@ class LocalTransitionWorker:
         self._running.clear()
 
     async def execute(
-        self, command: TransitionCommand, pages: Pages | None = None
+        self,
+        command: TransitionCommand,
+        pages: Pages | None = None,
+        sink: ItemSink | None = None,
     ) -> TransitionResult:
-        """Run the command's steps. ``pages`` (only for a command that starts at an
-        aggregation, from the coordinator hosting this code) streams the items' outputs from
-        the store instead of the command's payload list."""
+        """Run the command's steps. From the coordinator hosting this code, ``pages`` (for a
+        command that starts at an aggregation) streams the items' outputs from the store
+        instead of the command's payload list, and ``sink`` takes an expansion's items a page
+        at a time instead of the result carrying them all."""
         key = (command.tenant_id, command.execution_id)
         task = asyncio.current_task()
         if task is not None and command.item_index is None:
             self._running[key] = task  # so a lost lease can cancel this transition
         try:
-            return await self._execute(command, pages)
+            return await self._execute(command, pages, sink)
         finally:
             if task is not None and self._running.get(key) is task:
                 del self._running[key]
 
-    async def _execute(self, command: TransitionCommand, pages: Pages | None) -> TransitionResult:
+    async def _execute(
+        self, command: TransitionCommand, pages: Pages | None, sink: ItemSink | None
+    ) -> TransitionResult:
         wanted = (command.pipeline_id, command.contract_version, command.release_version)
         if wanted != self._identity:
             pid, cv, rv = self._identity
@@ -189,7 +197,7 @@ class LocalTransitionWorker:
                 retryable=True,
             )
         try:
-            return await self._run(command, pages)
+            return await self._run(command, pages, sink)
         # The traceback is taken here, where the step raised: the coordinator only ever sees
         # the failure (for a remote worker, in the result envelope).
         except (TerminalError, msgspec.ValidationError) as exc:
@@ -199,7 +207,9 @@ class LocalTransitionWorker:
         except Exception as exc:  # step code failed: the coordinator decides on retries
             return failure_result(exc, retryable=True, detail=error_detail(exc))
 
-    async def _run(self, command: TransitionCommand, pages: Pages | None) -> TransitionResult:
+    async def _run(
+        self, command: TransitionCommand, pages: Pages | None, sink: ItemSink | None
+    ) -> TransitionResult:
         pipeline = self.pipeline
         steps = pipeline.steps
         shape, branches = pipeline.stream()
@@ -231,7 +241,7 @@ class LocalTransitionWorker:
                 self._notify(command, index, step.name, "internal", value)
                 continue
             if step.cardinality == EXPANSION:
-                return await self._expand(command, index, value, plain, contexts)
+                return await self._expand(command, index, value, plain, contexts, sink)
             if step.kind == "await":
                 request = value if plain else pipeline.to_plain(value)
                 interaction = new_interaction(
@@ -295,21 +305,28 @@ class LocalTransitionWorker:
         value: Any,
         plain: bool,
         contexts: ContextTracker,
+        sink: ItemSink | None,
     ) -> TransitionResult:
-        """Run expansion step ``index``: its items are the result (one payload each)."""
+        """Run expansion step ``index``: its items are the result (one payload each), or go
+        to ``sink`` page by page (then the result carries none)."""
         pipeline = self.pipeline
         step = pipeline.steps[index]
         typed = pipeline.decode_input(index, value if plain else pipeline.to_plain(value))
         ctx = contexts.context_for(index) if step.context_param is not None else None
         outputs: list[PayloadEnvelope] = []
+        count = 0
         async for page in run_expansion(
             pipeline, index, typed, limiter=self._threads.limiter(), context=ctx
         ):
+            count += len(page)
+            if sink is not None:
+                await sink(page)
+                continue
             outputs.extend(
                 PayloadEnvelope(payload_type_id=step.output_type_id, payload=_text(item))
                 for item in page
             )
-        self._notify(command, index, step.name, "expansion", len(outputs))
+        self._notify(command, index, step.name, "expansion", count)
         return TransitionResult(
             outcome=TransitionOutcome.COMPLETED,
             output_payloads=tuple(outputs),
