@@ -14,7 +14,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 async def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 3, "the README's pipeline, step context and coordinator examples"
+    assert len(blocks) == 4, "the README's pipeline, step context, coordinator, stream examples"
     monkeypatch.chdir(tmp_path)  # the example keeps its state in ./.tpf
     monkeypatch.delenv("TPF_STATE_DIR", raising=False)
     namespace: dict[str, Any] = {"__name__": "readme_example"}
@@ -82,3 +82,47 @@ async def test_readme_context_example_refuses_a_decision_for_another_order(
     assert refused.status in (ExecutionStatus.FAILED, ExecutionStatus.DLQ)
     assert refused.attempt == 0  # non-retryable: no second attempt
     assert "decision is for someone-else, not o-2" in (refused.error_message or "")
+
+
+async def test_readme_stream_example_runs_per_item_awaits_into_one_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streams example's pipeline, run: one interaction per line, each answer takes its
+    branch, and the report gathers them in line order."""
+    from tpf.config import load_settings
+    from tpf.coordinator import Coordinator
+    from tpf.records import ExecutionStatus
+    from tpf.releases import build_release
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    namespace: dict[str, Any] = {"__name__": "readme_streams"}
+    # As its own module would: without this file's ``from __future__ import annotations``.
+    exec(compile(blocks[3], "README.md[streams]", "exec", dont_inherit=True), namespace)
+    review = namespace["review"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TPF_STATE_DIR", raising=False)
+    coordinator = await Coordinator.open(load_settings({}))
+    try:
+        await coordinator.start()
+        coordinator.host(review)
+        descriptor = build_release(review, tmp_path / "build")
+        release = await coordinator.register_release("acme", review.pipeline_id, str(descriptor))
+        await coordinator.activate_release("acme", review.pipeline_id, release.release_version)
+        run = await coordinator.submit("acme", review.pipeline_id, {"lines": ["a", "b", "c"]})
+        await coordinator.engine.streams.wait_for(
+            "acme", run.execution_id, lambda p: p.in_flight == 3, 10
+        )
+        tasks = [t for t in await coordinator.pending("acme") if t.execution_id == run.execution_id]
+        assert sorted(t.item_index for t in tasks) == [0, 1, 2]
+        for task in tasks:
+            text = task.request_payload["text"]
+            answer = (
+                {"rejected": {"reason": "typo"}} if text == "b" else {"approved": {"text": text}}
+            )
+            await coordinator.complete("acme", interaction_id=task.interaction_id, response=answer)
+        done = await coordinator.wait_for(
+            "acme", run.execution_id, [ExecutionStatus.SUCCEEDED], timeout_s=10
+        )
+    finally:
+        await coordinator.close()
+    assert done.result_payload == {"kept": ["a", "c"], "dropped": 1}
