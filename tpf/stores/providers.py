@@ -105,16 +105,15 @@ async def _sqlite_state(ctx: OpenContext) -> StateStores:
         SqliteAwaitStore,
         SqliteExecutionStore,
         SqliteHeldCompletionStore,
+        SqliteItemStore,
     )
 
     db = await sqlite_db(ctx)
-    from tpf.stores.memory import MemoryItemStore  # FIXME(issue 13): SqliteItemStore
-
     return StateStores(
         SqliteExecutionStore(db),
         SqliteAwaitStore(db),
         SqliteHeldCompletionStore(db),
-        MemoryItemStore(),
+        SqliteItemStore(db),
     )
 
 
