@@ -8,10 +8,12 @@ reads items in index order from any ``start``. Beside the keys each item carries
 ``ttl_epoch_s`` once the execution's retention is set (the table's native TTL then deletes the
 items with the execution; an item without it never expires).
 
-Requests: ``insert_missing`` one conditional ``PutItem`` per item (``BatchWriteItem`` cannot be
-conditional, and a ``TransactWriteItems`` fails whole on one existing item and is bounded at
-4 MB), in chunks of :data:`_CONCURRENCY` run
-concurrently; ``get`` one ``GetItem``; ``compare_and_set`` one
+Requests: ``insert_missing`` concurrent ``TransactWriteItems`` of up to 100 puts, each conditioned
+on its item being absent (``BatchWriteItem`` cannot be conditional, and one ``PutItem`` per
+item is a hundred times the requests); when a transaction is cancelled (some items exist: a re-run
+expansion) it applied nothing, and the items whose condition held are put one by one with the
+same condition, 25 at a time concurrently (a transaction costs two write units per item and is
+kept under DynamoDB's 4 MB). ``get`` one ``GetItem``; ``compare_and_set`` one
 conditional ``PutItem``; ``page`` one consistent ``Query`` per page of reads (a status filter
 is a FilterExpression, applied to what each read returns); ``counts`` a ``Query`` projecting
 ``status``, paged; ``delete_for_execution`` that Query for keys, then ``BatchWriteItem``
@@ -21,20 +23,25 @@ deletes. Never a Scan.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import msgspec
 
 from tpf.config.settings import Settings
+from tpf.core.errors import RetryableError
 from tpf.core.items import ItemStatus, StreamItem
 from tpf.stores.dynamo import keys
-from tpf.stores.dynamo.client import CheckFailed, Dynamo
+from tpf.stores.dynamo.client import CheckFailed, Dynamo, TransactionCanceled
 from tpf.stores.dynamo.codec import Item, N, S, get_s, to_json
 
 _decode = msgspec.json.Decoder(StreamItem).decode
 
-_CONCURRENCY = 25  # conditional puts of one insert_missing in flight at once
+_TRANSACTION_MAX = 100  # TransactWriteItems' limit of actions
+# TransactWriteItems' 4 MB limit, with room for the keys and attribute names of each row.
+_TRANSACTION_BYTES = 3_500_000
+_ROW_OVERHEAD = 200
+_CONCURRENCY = 25  # conditional puts in flight at once when a transaction falls back
 _FILTERED_READ = 1000  # items one filtered Query reads (most may not match the status)
 _NAMES = {"#s": "status"}  # ``status`` is a DynamoDB reserved word
 _KEY_CONDITION = "execution_key = :k AND item_index >= :start"
@@ -58,6 +65,38 @@ def _item(item: StreamItem) -> Item:
     return stored
 
 
+def _transactions(items: list[StreamItem]) -> list[list[Item]]:
+    """The rows of ``items``, cut into transactions within DynamoDB's bounds (actions per
+    transaction, bytes per transaction)."""
+    chunks: list[list[Item]] = []
+    size = 0
+    for item in items:
+        row = _item(item)
+        row_size = len(row["record_json"]["S"]) + _ROW_OVERHEAD
+        if (
+            not chunks
+            or len(chunks[-1]) >= _TRANSACTION_MAX
+            or size + row_size > _TRANSACTION_BYTES
+        ):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += row_size
+    return chunks
+
+
+async def _settled(writes: list[Coroutine[Any, Any, int]]) -> int:
+    """Run ``writes`` concurrently and sum what they inserted. Every one is awaited to its end
+    (``return_exceptions``) before the first failure is raised as it is (the store's own
+    error), so none is left running behind the caller's back."""
+    total = 0
+    for result in await asyncio.gather(*writes, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
+        total += result
+    return total
+
+
 def _decode_item(stored: Item) -> StreamItem:
     return _decode(get_s(stored, "record_json"))
 
@@ -75,29 +114,47 @@ class DynamoItemStore:
         unique: dict[tuple[str, str, int], StreamItem] = {}
         for item in items:
             unique.setdefault((item.tenant_id, item.execution_id, item.item_index), item)
-        pending = list(unique.values())
-        inserted = 0
-        # Chunks awaited whole (return_exceptions): a failure surfaces as the store's own error
-        # once its chunk settled, and no put is left running behind the caller's back.
-        for i in range(0, len(pending), _CONCURRENCY):
-            chunk = pending[i : i + _CONCURRENCY]
-            results = await asyncio.gather(
-                *(self._put_new(item) for item in chunk), return_exceptions=True
+        # A call's transactions (~10 for a page of 1,000) run concurrently: they touch
+        # disjoint items, so they cannot conflict with one another.
+        return await _settled(
+            [self._insert_chunk(chunk) for chunk in _transactions(list(unique.values()))]
+        )
+
+    async def _insert_chunk(self, chunk: list[Item]) -> int:
+        """One conditional transaction; if it is cancelled (an item is stored already, or a
+        concurrent writer holds one), nothing of it applied, and each item whose condition
+        did not fail is put on its own, conditionally, so exactly the absent ones are stored."""
+        condition = "attribute_not_exists(item_index)"
+        try:
+            await self._db.transact_write(
+                [
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": row,
+                            "ConditionExpression": condition,
+                        }
+                    }
+                    for row in chunk
+                ]
             )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-                inserted += result
+        except TransactionCanceled as exc:
+            rest = [row for i, row in enumerate(chunk) if not exc.failed(i)]
+        except RetryableError:  # cancelled by contention only: no condition failed
+            rest = chunk
+        else:
+            return len(chunk)
+        inserted = 0
+        for i in range(0, len(rest), _CONCURRENCY):
+            inserted += await _settled([self._put_new(row) for row in rest[i : i + _CONCURRENCY]])
         return inserted
 
-    async def _put_new(self, item: StreamItem) -> bool:
+    async def _put_new(self, row: Item) -> int:
         try:
-            await self._db.put_item(
-                self._table, _item(item), condition="attribute_not_exists(item_index)"
-            )
+            await self._db.put_item(self._table, row, condition="attribute_not_exists(item_index)")
         except CheckFailed:
-            return False  # stored already: its progress is kept
-        return True
+            return 0  # stored already: its progress is kept
+        return 1
 
     async def get(self, tenant_id: str, execution_id: str, item_index: int) -> StreamItem | None:
         stored = await self._db.get_item(self._table, _key(tenant_id, execution_id, item_index))
