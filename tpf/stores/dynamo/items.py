@@ -8,12 +8,12 @@ reads items in index order from any ``start``. Beside the keys each item carries
 ``ttl_epoch_s`` once the execution's retention is set (the table's native TTL then deletes the
 items with the execution; an item without it never expires).
 
-Requests: ``insert_missing`` concurrent ``TransactWriteItems`` of up to 100 puts, each conditioned
-on its item being absent (``BatchWriteItem`` cannot be conditional, and one ``PutItem`` per
-item is a hundred times the requests); when a transaction is cancelled (some items exist: a re-run
-expansion) it applied nothing, and the items whose condition held are put one by one with the
-same condition, 25 at a time concurrently (a transaction costs two write units per item and is
-kept under DynamoDB's 4 MB). ``get`` one ``GetItem``; ``compare_and_set`` one
+Requests: ``insert_missing`` concurrent ``TransactWriteItems`` of up to 100 puts, each
+conditioned on its item being absent (``BatchWriteItem`` cannot be conditional, and one
+``PutItem`` per item is a hundred times the requests); a cancelled transaction (some items
+exist: a re-run expansion) applied nothing, so the items whose condition held are then put one
+by one with the same condition, 25 at a time concurrently. A transaction costs two write units
+per item and is kept under DynamoDB's 4 MB. ``get`` one ``GetItem``; ``compare_and_set`` one
 conditional ``PutItem``; ``page`` one consistent ``Query`` per page of reads (a status filter
 is a FilterExpression, applied to what each read returns); ``counts`` a ``Query`` projecting
 ``status``, paged; ``delete_for_execution`` that Query for keys, then ``BatchWriteItem``

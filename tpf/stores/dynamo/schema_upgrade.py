@@ -6,9 +6,8 @@ worker tables. They lack what this build adds: the sharded ``execution-due`` and
 ``execution-dead-letters`` indexes, the operator's ``execution-search`` (``-by-status``,
 ``-by-pipeline``) and ``await-interaction-by-execution`` indexes, ``await-interaction-unapplied``,
 and the ``tpf_execution_payload`` and ``tpf_execution_item`` (stream items, issue 13) tables
-those scripts never created. (An execution item written
-before the search indexes existed carries none of their keys: it enters them, and the status
-counts, on its next write.) With
+those scripts never created. (An execution item written before the search indexes existed
+carries none of their keys: it enters them, and the status counts, on its next write.) With
 ``tpf.dynamo.schema-upgrade=true`` (the default) a starting coordinator adds them itself, the
 way DBOS migrates its system database on launch: one ``UpdateTable`` (a GSI ``Create``) per
 missing index, since DynamoDB builds one new index per call, and one ``CreateTable`` per
