@@ -2,8 +2,9 @@
 
 Pages are checked across more than one read of the backing store (2,500 items, statuses mixed,
 pages of 1,000; on DynamoDB a filtered page then takes several Queries). On DynamoDB every test
-also asserts that no Scan was issued. The SQLite-only tests at the end check that an expired
-execution takes its items along and that the status queries use their index.
+also asserts that no Scan was issued. The tests at the end check what one backend promises:
+DynamoDB inserts a page in conditional transactions, SQLite deletes an expired execution's items
+with it and answers status queries from their index.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from tests.aws_calls import store_calls
+from tests.aws_calls import CallLog, store_calls
+from tests.stores.conftest import dynamo_for
 from tests.stores.test_execution_store_contract import T0
 from tests.stores.test_execution_store_contract import make as make_execution
 from tpf.core.items import ItemStatus, StreamItem
 from tpf.core.records import ExecutionStatus
 from tpf.stores.base import ItemStore
+from tpf.stores.dynamo import DynamoItemStore
 from tpf.stores.sqlite import SqliteDatabase, SqliteExecutionStore, SqliteItemStore
 
 P, A, D, F = ItemStatus.PENDING, ItemStatus.AWAITING, ItemStatus.DONE, ItemStatus.FAILED
@@ -179,7 +182,26 @@ async def test_delete_for_execution_is_scoped(items: ItemStore) -> None:
     assert await items.get("t1", "e1", 0) == item(0, payload="new")
 
 
-# ------------------------------------------------------------------------ SQLite specifics
+# --------------------------------------------------------------- DynamoDB and SQLite specifics
+
+
+async def test_dynamo_inserts_a_page_in_conditional_transactions(
+    request: pytest.FixtureRequest,
+) -> None:
+    async with dynamo_for(request, state__provider="dynamo") as (client, settings):
+        store = DynamoItemStore(client, settings)
+        ops = CallLog().attach(client).calls
+        assert await store.insert_missing([item(n) for n in range(PAGE)]) == PAGE
+        assert (ops["TransactWriteItems"], ops["PutItem"]) == (10, 0)  # 100 puts each
+        # A page half stored already: its transaction is cancelled, and only the items whose
+        # condition held are put one by one.
+        ops.clear()
+        assert await store.insert_missing([item(n) for n in range(950, 1_050)]) == 50
+        assert (ops["TransactWriteItems"], ops["PutItem"]) == (1, 50)
+        ops.clear()
+        assert await store.insert_missing([item(n) for n in range(PAGE)]) == 0  # all stored
+        assert (ops["TransactWriteItems"], ops["PutItem"]) == (10, 0)
+        assert await store.counts("t1", "e1") == {P: 1_050}
 
 
 async def test_sqlite_expiry_of_an_execution_deletes_its_items(sqlite_db: SqliteDatabase) -> None:
