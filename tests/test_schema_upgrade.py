@@ -4,9 +4,9 @@
 ``bootstrap-localstack.sh`` creates (spec §9, recipe): its tables with their key schemas, the
 await table's six ALL-projected GSIs and nothing more (no ``execution-due``,
 ``execution-dead-letters`` or ``await-interaction-unapplied`` index, no
-``tpf_execution_payload`` table), and the recipe's queues and bucket. A coordinator then
-starts on the recipe's own configuration (:data:`tests.recipe.RECIPE_MINIMUM`, strict startup
-on) plus the local endpoint overrides.
+``tpf_execution_payload`` or ``tpf_execution_item`` table), and the recipe's queues and bucket.
+A coordinator then starts on the recipe's own configuration
+(:data:`tests.recipe.RECIPE_MINIMUM`, strict startup on) plus the local endpoint overrides.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ ADDED = [
     "table tpf_execution: index execution-search-by-status",
     "table tpf_execution: index execution-search-by-pipeline",
     "table tpf_execution_payload",
+    "table tpf_execution_item",  # stream items (issue 13)
     "table tpf_await_interaction: index await-interaction-unapplied",
     "table tpf_await_interaction: index await-interaction-by-execution",
 ]
@@ -61,6 +62,7 @@ UPGRADE_LOG = [
     "schema upgrade: added index execution-search-by-status to table tpf_execution (ACTIVE)",
     "schema upgrade: added index execution-search-by-pipeline to table tpf_execution (ACTIVE)",
     "schema upgrade: created table tpf_execution_payload (ACTIVE)",
+    "schema upgrade: created table tpf_execution_item (ACTIVE)",
     "schema upgrade: added index await-interaction-unapplied to table tpf_await_interaction "
     "(ACTIVE)",
     "schema upgrade: added index await-interaction-by-execution to table "
@@ -212,8 +214,12 @@ async def test_a_strict_coordinator_upgrades_the_originals_tables_and_runs_on_th
                 if i["IndexName"] == index
             ]
             assert status == "ACTIVE", (table, index)
-        payload = (await dynamo.describe_table(TableName="tpf_execution_payload"))["Table"]
-        assert payload["TableStatus"] == "ACTIVE"
+        for added in ("tpf_execution_payload", "tpf_execution_item"):
+            table = (await dynamo.describe_table(TableName=added))["Table"]
+            assert table["TableStatus"] == "ACTIVE", added
+            # A table the upgrade creates gets TTL as `tpf bootstrap aws` would give it.
+            ttl = (await dynamo.describe_time_to_live(TableName=added))["TimeToLiveDescription"]
+            assert ttl["TimeToLiveStatus"] == "ENABLED", added
         await run_a_restaurant_order(coordinator, tmp_path)
     finally:
         await coordinator.close()
@@ -272,7 +278,8 @@ async def test_no_table_of_the_originals_layout_is_created_at_startup(
     for line in [*ADDED, "table tpf_worker_registry"]:
         assert line in refused.value.message
     assert upgrade_lines(caplog) == []
-    assert "tpf_execution_payload" not in (await dynamo.list_tables())["TableNames"]
+    tables = (await dynamo.list_tables())["TableNames"]
+    assert "tpf_execution_payload" not in tables and "tpf_execution_item" not in tables
 
 
 async def test_coordinators_starting_together_add_each_index_once(
@@ -363,6 +370,7 @@ async def test_an_index_not_active_in_time_is_a_clear_refusal(
         "added index execution-search-by-status to table tpf_execution",
         "added index execution-search-by-pipeline to table tpf_execution",
         "created table tpf_execution_payload",
+        "created table tpf_execution_item",
         "added index await-interaction-unapplied to table tpf_await_interaction",
         "added index await-interaction-by-execution to table tpf_await_interaction",
     ]

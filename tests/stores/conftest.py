@@ -19,6 +19,7 @@ from tpf.stores.base import (
     AwaitStore,
     ExecutionStore,
     HeldCompletionStore,
+    ItemStore,
     ReleaseStore,
     WorkerStore,
 )
@@ -26,6 +27,7 @@ from tpf.stores.dynamo import (
     DynamoAwaitStore,
     DynamoExecutionStore,
     DynamoHeldCompletionStore,
+    DynamoItemStore,
     DynamoReleaseStore,
     DynamoWorkerStore,
 )
@@ -33,6 +35,7 @@ from tpf.stores.memory import (
     MemoryAwaitStore,
     MemoryExecutionStore,
     MemoryHeldCompletionStore,
+    MemoryItemStore,
     MemoryReleaseStore,
     MemoryWorkerStore,
 )
@@ -42,6 +45,7 @@ from tpf.stores.sqlite import (
     SqliteDatabase,
     SqliteExecutionStore,
     SqliteHeldCompletionStore,
+    SqliteItemStore,
     SqliteWorkerStore,
 )
 
@@ -118,6 +122,20 @@ async def held_store(
         return
     db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
     yield SqliteHeldCompletionStore(db)
+    await db.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamo"])
+async def item_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ItemStore]:
+    if request.param == "memory":
+        yield MemoryItemStore()
+        return
+    if request.param == "dynamo":
+        async with dynamo_for(request, state__provider="dynamo") as (client, settings):
+            yield DynamoItemStore(client, settings)
+        return
+    db = await SqliteDatabase.open(str(tmp_path / "tpf.sqlite3"))
+    yield SqliteItemStore(db)
     await db.close()
 
 

@@ -1,4 +1,5 @@
-"""A database file written before dispatch states and held completions opens and keeps working.
+"""A database file written before dispatch states, held completions or stream items opens and
+keeps working.
 
 The file is built with the interactions table as earlier versions created it (no
 ``dispatch_state`` column) holding a row whose JSON has no ``dispatchState`` either.
@@ -12,8 +13,16 @@ from pathlib import Path
 import msgspec
 
 from tests.stores.test_await_store_contract import T0, make
-from tpf.core.records import DispatchState, HeldCompletion
-from tpf.stores.sqlite import SqliteAwaitStore, SqliteDatabase, SqliteHeldCompletionStore
+from tests.stores.test_execution_store_contract import make as make_execution
+from tpf.core.items import StreamItem
+from tpf.core.records import DispatchState, ExecutionStatus, HeldCompletion
+from tpf.stores.sqlite import (
+    SqliteAwaitStore,
+    SqliteDatabase,
+    SqliteExecutionStore,
+    SqliteHeldCompletionStore,
+    SqliteItemStore,
+)
 
 _OLD_INTERACTIONS = """CREATE TABLE interactions (
     tenant_id TEXT NOT NULL, interaction_id TEXT NOT NULL, correlation_id TEXT NOT NULL,
@@ -92,3 +101,26 @@ async def test_the_outbox_query_uses_its_index(tmp_path: Path) -> None:
     )
     await db.close()
     assert "interactions_undispatched" in str(plan)
+
+
+async def test_a_file_from_before_stream_items_gains_their_table(tmp_path: Path) -> None:
+    path = tmp_path / "tpf.sqlite3"
+    db = await SqliteDatabase.open(str(path))
+    ended = make_execution("e1", "k1", status=ExecutionStatus.SUCCEEDED, ttl_epoch_s=T0 // 1000)
+    await SqliteExecutionStore(db).create_or_get(ended, T0 - 1_000)
+    await db.close()
+    conn = sqlite3.connect(path)  # what a file of the version before issue 13 holds
+    conn.execute("DROP TRIGGER executions_delete_items")
+    conn.execute("DROP TABLE stream_items")
+    conn.commit()
+    conn.close()
+
+    again = await SqliteDatabase.open(str(path))
+    items = SqliteItemStore(again)
+    stored = [StreamItem(tenant_id="t1", execution_id="e1", item_index=n) for n in range(3)]
+    assert await items.insert_missing(stored) == 3
+    assert await items.page("t1", "e1", start=1, limit=10) == stored[1:]
+    # The trigger came back with the table: the expired execution takes its items along.
+    assert await SqliteExecutionStore(again).get("t1", "e1", T0) is None
+    assert await items.counts("t1", "e1") == {}
+    await again.close()

@@ -104,6 +104,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "dynamo.execution-table": ("dynamo.execution_table", _text),
     _P + "dynamo.execution-key-table": ("dynamo.execution_key_table", _text),
     _P + "dynamo.execution-payload-table": ("dynamo.execution_payload_table", _text),
+    _P + "dynamo.execution-item-table": ("dynamo.execution_item_table", _text),
     _P + "dynamo.await-interaction-table": ("dynamo.await_interaction_table", _text),
     _P + "dynamo.await-interaction-key-table": ("dynamo.await_interaction_key_table", _text),
     _P + "dynamo.release-table": ("dynamo.release_table", _text),

@@ -222,6 +222,8 @@ class DynamoSettings:
     execution_table: str = "tpf_execution"
     execution_key_table: str = "tpf_execution_key"
     execution_payload_table: str = "tpf_execution_payload"
+    # An expanded execution's items (issue 13), one item per stream item.
+    execution_item_table: str = "tpf_execution_item"
     await_interaction_table: str = "tpf_await_interaction"
     await_interaction_key_table: str = "tpf_await_interaction_key"
     release_table: str = "tpf_release_registry"

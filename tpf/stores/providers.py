@@ -105,30 +105,29 @@ async def _sqlite_state(ctx: OpenContext) -> StateStores:
         SqliteAwaitStore,
         SqliteExecutionStore,
         SqliteHeldCompletionStore,
+        SqliteItemStore,
     )
 
     db = await sqlite_db(ctx)
-    from tpf.stores.memory import MemoryItemStore  # FIXME(issue 13): SqliteItemStore
-
     return StateStores(
         SqliteExecutionStore(db),
         SqliteAwaitStore(db),
         SqliteHeldCompletionStore(db),
-        MemoryItemStore(),
+        SqliteItemStore(db),
     )
 
 
 async def _dynamo_state(ctx: OpenContext) -> StateStores:
     from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
     from tpf.stores.dynamo.held import DynamoHeldCompletionStore
-    from tpf.stores.memory import MemoryItemStore
+    from tpf.stores.dynamo.items import DynamoItemStore
 
     client, s = await dynamo_client(ctx), ctx.settings
     return StateStores(
         DynamoExecutionStore(client, s),
         DynamoAwaitStore(client, s),
         DynamoHeldCompletionStore(client, s),
-        MemoryItemStore(),  # FIXME(issue 13): DynamoItemStore
+        DynamoItemStore(client, s),
     )
 
 

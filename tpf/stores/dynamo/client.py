@@ -335,8 +335,15 @@ class Dynamo:
 
     async def batch_put(self, table: str, items: list[Item]) -> None:
         """Unconditional puts of any number of items (not atomic: callers write idempotently)."""
-        for i in range(0, len(items), _BATCH_WRITE_MAX):
-            pending = [{"PutRequest": {"Item": item}} for item in items[i : i + _BATCH_WRITE_MAX]]
+        await self._batch_write(table, [{"PutRequest": {"Item": item}} for item in items])
+
+    async def batch_delete(self, table: str, keys: list[Item]) -> None:
+        """Unconditional deletes of any number of keys (not atomic; deleting twice is fine)."""
+        await self._batch_write(table, [{"DeleteRequest": {"Key": key}} for key in keys])
+
+    async def _batch_write(self, table: str, requests: list[Item]) -> None:
+        for i in range(0, len(requests), _BATCH_WRITE_MAX):
+            pending = requests[i : i + _BATCH_WRITE_MAX]
             for attempt in range(_BATCH_ATTEMPTS):
                 result = await self.call("batch_write_item", RequestItems={table: pending})
                 pending = result.get("UnprocessedItems", {}).get(table, [])

@@ -59,6 +59,11 @@ def execution_partition(tenant_id: str, execution_id: str) -> str:
     return scoped(tenant_id, execution_id)
 
 
+def item_partition(tenant_id: str, execution_id: str) -> str:
+    """``tpf_execution_item`` hash key: the execution whose items the partition holds."""
+    return scoped(tenant_id, execution_id)
+
+
 def due_shard(shard: int) -> str:
     return f"due#{shard}"
 

@@ -108,7 +108,8 @@ def _search(name: str, hash_attribute: str) -> IndexSpec:
 
 
 def state_tables(s: Settings) -> list[TableSpec]:
-    """Executions, execution keys, payload chunks, interactions and interaction keys."""
+    """Executions, execution keys, payload chunks, stream items, interactions and interaction
+    keys."""
     return [
         TableSpec(
             s.dynamo.execution_table,
@@ -140,6 +141,14 @@ def state_tables(s: Settings) -> list[TableSpec]:
             s.dynamo.execution_payload_table,
             ("payload_id", "S"),
             ("payload_part", "S"),
+            ttl_attribute="ttl_epoch_s",
+        ),
+        # Stream items (issue 13): one partition per execution, items in index order. Native
+        # TTL: an item carries ``ttl_epoch_s`` only once its execution's retention is set.
+        TableSpec(
+            s.dynamo.execution_item_table,
+            ("execution_key", "S"),
+            ("item_index", "N"),
             ttl_attribute="ttl_epoch_s",
         ),
         TableSpec(

@@ -5,9 +5,9 @@ with no index, ``tpf_await_interaction`` with its six await GSIs, and the key, r
 worker tables. They lack what this build adds: the sharded ``execution-due`` and
 ``execution-dead-letters`` indexes, the operator's ``execution-search`` (``-by-status``,
 ``-by-pipeline``) and ``await-interaction-by-execution`` indexes, ``await-interaction-unapplied``,
-and the ``tpf_execution_payload`` table those scripts never created. (An execution item written
-before the search indexes existed carries none of their keys: it enters them, and the status
-counts, on its next write.) With
+and the ``tpf_execution_payload`` and ``tpf_execution_item`` (stream items, issue 13) tables
+those scripts never created. (An execution item written before the search indexes existed
+carries none of their keys: it enters them, and the status counts, on its next write.) With
 ``tpf.dynamo.schema-upgrade=true`` (the default) a starting coordinator adds them itself, the
 way DBOS migrates its system database on launch: one ``UpdateTable`` (a GSI ``Create``) per
 missing index, since DynamoDB builds one new index per call, and one ``CreateTable`` per
@@ -21,8 +21,8 @@ It never creates a table the original's layout has: a missing one usually means 
 region, account or table name, and creating it there would start an empty store beside the
 real one. Then it adds nothing, and strict startup names everything missing (``tpf bootstrap
 aws`` creates it). Nor does it turn on native TTL on a table that exists (it may hold items
-whose ``ttl_epoch_s`` an older writer set on live executions); the payload table it creates
-gets TTL as ``tpf bootstrap aws`` would give it.
+whose ``ttl_epoch_s`` an older writer set on live executions); the payload and item tables
+it creates get TTL as ``tpf bootstrap aws`` would give them.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ def added_tables(settings: Settings) -> frozenset[str]:
     """The tables this build adds to the original's layout (created at startup if absent)."""
     if settings.state.provider != "dynamo":
         return frozenset()
-    return frozenset({settings.dynamo.execution_payload_table})
+    return frozenset(
+        {settings.dynamo.execution_payload_table, settings.dynamo.execution_item_table}
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""SQLite stores: the embedded ``sqlite`` providers for executions, interactions and workers.
+"""SQLite stores: the embedded ``sqlite`` providers for executions, interactions, stream
+items and workers.
 
 :mod:`.db` is the engine (one connection, one thread, group commit), :mod:`.schema` the tables,
 and one module per store kind holds its store.
@@ -7,6 +8,7 @@ and one module per store kind holds its store.
 from tpf.stores.sqlite.awaits import SqliteAwaitStore
 from tpf.stores.sqlite.executions import SqliteExecutionStore
 from tpf.stores.sqlite.held import SqliteHeldCompletionStore
+from tpf.stores.sqlite.items import SqliteItemStore
 from tpf.stores.sqlite.schema import SqliteDatabase
 from tpf.stores.sqlite.workers import SqliteWorkerStore
 
@@ -15,5 +17,6 @@ __all__ = [
     "SqliteDatabase",
     "SqliteExecutionStore",
     "SqliteHeldCompletionStore",
+    "SqliteItemStore",
     "SqliteWorkerStore",
 ]

@@ -62,6 +62,22 @@ SCHEMA = (
     # Channel completions that arrived before their interaction (key: rules.hold_key).
     """CREATE TABLE IF NOT EXISTS held_completions (
         hold_key TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID""",
+    # An expanded execution's items (issue 13), read a page at a time in index order: the
+    # primary key serves unfiltered pages, the status index status-filtered pages and counts
+    # (an index-only range read of the execution). A plain rowid table, not WITHOUT ROWID:
+    # an item's JSON (its payload and output) may be large.
+    """CREATE TABLE IF NOT EXISTS stream_items (
+        tenant_id TEXT NOT NULL, execution_id TEXT NOT NULL, item_index INTEGER NOT NULL,
+        status TEXT NOT NULL, version INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, execution_id, item_index))""",
+    """CREATE INDEX IF NOT EXISTS stream_items_by_status
+        ON stream_items (tenant_id, execution_id, status, item_index)""",
+    # An execution's items go with it (lazy expiry of a terminal execution past retention), in
+    # the statement that deletes it: one statement, so the expiry stays atomic whatever path
+    # deletes the row.
+    """CREATE TRIGGER IF NOT EXISTS executions_delete_items AFTER DELETE ON executions
+        BEGIN DELETE FROM stream_items
+        WHERE tenant_id = OLD.tenant_id AND execution_id = OLD.execution_id; END""",
     """CREATE TABLE IF NOT EXISTS worker_events (
         tenant_id TEXT NOT NULL, pipeline_id TEXT NOT NULL, worker_id TEXT NOT NULL,
         seq INTEGER NOT NULL, data BLOB NOT NULL,
