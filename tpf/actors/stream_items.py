@@ -29,10 +29,14 @@ class ItemFailed(Exception):
     """An item cannot finish (its steps failed for good, or its await timed out with no
     ``timeout_response``): the execution fails with this error."""
 
-    def __init__(self, message: str, code: str, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, code: str, retryable: bool = False, *, closed: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
+        # The item's await ended without an answer (timed out, cancelled): the item is FAILED.
+        self.closed = closed
 
 
 class ItemSteps:
@@ -80,6 +84,7 @@ class ItemSteps:
             raise ItemFailed(
                 f"item {index}: step {start} failed: {message}",
                 (failure.error_code if failure is not None else None) or "ITEM_STEP_FAILED",
+                retryable,
             )
         raise AssertionError("unreachable")  # the loop returns or raises
 

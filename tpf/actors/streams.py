@@ -236,8 +236,12 @@ class StreamRun:
             await self._complete(item, response, interaction)
         except ItemFailed as exc:
             self.error = exc
-            await self._write(item, status=ItemStatus.FAILED, error_message=str(exc))
-            self.failed += 1
+            if exc.closed:  # its await ended unanswered: a re-drive asks again
+                await self._write(item, status=ItemStatus.FAILED, error_message=str(exc))
+                self.failed += 1
+            # A step that failed after the answer leaves the item AWAITING on its answered
+            # interaction: the next run (a retry, a re-drive with fixed code) applies the same
+            # answer again instead of asking for a new one.
         except Exception as exc:  # a store failure: the lease runs out and a later run retries
             LOG.exception("item %d of execution %s", index, item.execution_id)
             self.error = ItemFailed(str(exc) or type(exc).__name__, "ITEM_APPLY_FAILED", True)
@@ -258,6 +262,7 @@ class StreamRun:
             f"item {interaction.item_index} await interaction "
             f"{interaction.status.value.lower()}: {interaction.interaction_id}",
             f"AWAIT_{interaction.status.value}",
+            closed=True,
         )
 
     async def _complete(
