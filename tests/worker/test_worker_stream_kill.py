@@ -36,9 +36,8 @@ async def answer_forever(c: Coordinator, eid: str) -> None:
         for task in await c.pending(TENANT, limit=1000):
             if task.execution_id == eid and task.item_index is not None:
                 with contextlib.suppress(TpfError):
-                    await c.complete(
-                        TENANT, interaction_id=task.interaction_id, response=verdict(task.item_index)
-                    )
+                    answer = verdict(task.item_index)
+                    await c.complete(TENANT, interaction_id=task.interaction_id, response=answer)
         await asyncio.sleep(0.01)  # a polling client, not a test waiting for a condition
 
 
