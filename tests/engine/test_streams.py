@@ -128,12 +128,18 @@ async def test_a_duplicate_item_completion_counts_once(h: Harness) -> None:
     again = await _answer(c, first, good(0))
     assert again.duplicate
     await _in_flight(c, eid, 1)
+    items = await c.stores.items.page(TENANT, eid, start=0, limit=10)
+    assert [(i.status, i.version) for i in items] == [
+        (ItemStatus.DONE, 2),
+        (ItemStatus.AWAITING, 1),
+    ]
     await _answer(c, second, good(1))
     done = await _finish(c, eid)
     assert done.result_payload == {"outcomes": ["0:ok", "1:ok"]}
     assert seen.aggregated == [[0, 1]]
-    items = await c.stores.items.page(TENANT, eid, start=0, limit=10)
-    assert [(i.status, i.version) for i in items] == [(ItemStatus.DONE, 2)] * 2
+    # Its result holds what the items became: a succeeded execution's items are deleted.
+    assert await c.stores.items.page(TENANT, eid, start=0, limit=10) == []
+    assert done.items is not None and done.items.done == 2
 
 
 async def test_a_timed_out_item_takes_the_timeout_response(h: Harness) -> None:

@@ -139,7 +139,9 @@ class ExecutionCommits:
         )
         return None
 
-    async def succeed(self, claimed: ExecutionRecord, result: TransitionResult) -> None:
+    async def succeed(
+        self, claimed: ExecutionRecord, result: TransitionResult
+    ) -> ExecutionRecord | None:
         engine = self.engine
         outputs = result.output_payloads
         type_id = outputs[0].payload_type_id if outputs else None
@@ -152,6 +154,7 @@ class ExecutionCommits:
             log_lifecycle(
                 logging.DEBUG, events.SUCCEEDED, committed, resultType=committed.result_type_id
             )
+        return committed
 
     async def fail(self, claimed: ExecutionRecord, result: TransitionResult) -> None:
         engine = self.engine

@@ -231,7 +231,9 @@ class ExecutionActor(Actor[ExecutionMessage]):
                 return await stream_phases.expanded(
                     self.commits, plan, claimed, result, writer.count
                 )
-            await self.commits.succeed(claimed, result)
+            done = await self.commits.succeed(claimed, result)
+            if done is not None and done.items is not None:
+                await stream_phases.forget_items(engine, done)
             return None
         if result.outcome is TransitionOutcome.WAITING_EXTERNAL:
             return await self.commits.park(claimed, result)

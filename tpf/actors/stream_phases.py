@@ -15,9 +15,12 @@ runs at once here, or after a crash wherever the sweeper's claim lands:
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 
 from tpf.actors.commits import ExecutionCommits
+from tpf.actors.context import Engine
 from tpf.actors.stream_items import ItemFailed, ItemSteps
 from tpf.actors.stream_outputs import outputs_list
 from tpf.actors.streams import PAGE, StreamRun
@@ -35,6 +38,7 @@ from tpf.core.streams import StreamPlan
 from tpf.transports.workers.directory import no_worker_result
 from tpf.transports.workers.local import failure_result
 
+LOG = logging.getLogger("tpf.streams")
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 MULTI_TYPE = "java.util.List"
@@ -138,6 +142,23 @@ async def _materialized(
         return
     shaped = msgspec.structs.replace(claimed, result_shape="MATERIALIZED_MULTI", items=progress)
     envelope = PayloadEnvelope(payload_type_id=MULTI_TYPE, payload=_encode(outputs).decode())
-    await commits.succeed(
+    done = await commits.succeed(
         shaped, TransitionResult(outcome=TransitionOutcome.COMPLETED, output_payloads=(envelope,))
     )
+    if done is not None:
+        await forget_items(engine, done)
+
+
+async def forget_items(engine: Engine, record: ExecutionRecord) -> None:
+    """Delete a succeeded execution's items: its result holds what they became, and nothing
+    re-runs them (a failed one keeps them for its re-drive). A crash before this leaves them
+    behind: SQLite deletes them with the expired execution; on DynamoDB they stay (see the
+    README's retention note)."""
+    try:
+        deleted = await engine.stores.items.delete_for_execution(
+            record.tenant_id, record.execution_id
+        )
+    except Exception:  # the execution succeeded either way; the items are only garbage now
+        LOG.warning("could not delete the items of %s", record.execution_id, exc_info=True)
+        return
+    engine.counters["items_deleted"] += deleted
