@@ -61,6 +61,11 @@ def _verdict(n: int) -> dict[str, Any]:
     return bad(n) if n % 3 == 0 else good(n)
 
 
+async def _first_interaction(c: Coordinator, eid: str) -> str:
+    record = await c.status(TENANT, eid)
+    return next(i.interaction_id for i in await c.interactions_of(record) if not i.pending)
+
+
 async def _finish(c: Coordinator, eid: str) -> ExecutionRecord:
     return await c.wait_for(TENANT, eid, DONE, timeout_s=5)
 
@@ -173,6 +178,15 @@ async def test_a_timed_out_item_without_a_timeout_response_fails_the_execution(
     assert done.error_code == "AWAIT_TIMED_OUT"
     assert "item 0" in (done.error_message or "")
     assert seen.aggregated == []
+    # A re-drive asks the timed-out item again (a fresh interaction) and finishes the stream.
+    await c.redrive(TENANT, eid, allow_failed=True, reason="provider is back")
+    await _in_flight(c, eid, 1)
+    [again] = await _pending(c, eid)
+    assert again.item_index == 0 and again.interaction_id != (await _first_interaction(c, eid))
+    await _answer(c, again, good(0))
+    redriven = await _finish(c, eid)
+    assert redriven.status is ExecutionStatus.SUCCEEDED, redriven.error_message
+    assert redriven.result_payload == {"outcomes": ["0:ok"]}
 
 
 async def test_an_early_item_completion_is_held_until_its_item_is_dispatched(
