@@ -36,16 +36,20 @@ from tests.console.pages import (
     visible,
     wait,
 )
+from tests.engine.stream_pipelines import STREAM_ID, good, stream_pipeline
 from tpf.core.records import ExecutionStatus
 
 PAGES = ("inbox", "executions", "dlq", "releases", "workers")
+STREAM_PIPELINE, _ = stream_pipeline()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # No retries: a failing step goes straight to its terminal state (the DLQ view's input).
     with served(
-        tmp_path_factory.mktemp("console"), also=(review.pipeline,), retries__max_retries=0
+        tmp_path_factory.mktemp("console"),
+        also=(review.pipeline, STREAM_PIPELINE),
+        retries__max_retries=0,
     ) as s:
         yield s
 
@@ -142,6 +146,29 @@ def test_an_interaction_is_completed_through_its_form_after_a_validation_error(
     assert record.status is ExecutionStatus.SUCCEEDED
     gone(driver, _card(execution_id))  # the live stream re-read the inbox
     assert browser_errors(driver, [r"/interactions/complete .* 400"]) == []
+
+
+def test_an_expanded_execution_shows_its_items(driver: WebDriver, server: Served) -> None:
+    coordinator = server.coordinator
+    eid = server.run(coordinator.submit("restaurant-demo", STREAM_ID, {"count": 3})).execution_id
+    streams = coordinator.engine.streams
+    server.run(streams.wait_for("restaurant-demo", eid, lambda p: p.in_flight == 3, 10))
+    [first] = [
+        i
+        for i in server.run(coordinator.pending("restaurant-demo"))
+        if i.execution_id == eid and i.item_index == 0
+    ]
+    server.run(
+        coordinator.complete(
+            "restaurant-demo", interaction_id=first.interaction_id, response=good(0)
+        )
+    )
+    server.run(streams.wait_for("restaurant-demo", eid, lambda p: p.done == 1, 10))
+    login(driver, server)
+    go(driver, f"execution/{eid}")
+    shown = visible(driver, "#execution-items")
+    assert shown.text == "1 of 3 completed, 2 pending (2 open); good 1"
+    assert browser_errors(driver) == []
 
 
 def test_an_execution_is_found_by_search_and_its_timeline_opened(

@@ -29,6 +29,14 @@ def status_line(s: dict[str, Any]) -> str:
     )
     if s.get("errorCode"):
         line += f"\n  error {s['errorCode']}: {s.get('errorMessage') or ''}"
+    items = s.get("items")
+    if items:  # an expanded execution: its items in one line
+        variants = ", ".join(f"{k} {v}" for k, v in sorted(items.get("byVariant", {}).items()))
+        line += (
+            f"\n  items: {items['completed']} of {items['total']} completed, "
+            f"{items['failed']} failed, {items['pending']} pending ({items['inFlight']} open)"
+            + (f"; {variants}" if variants else "")
+        )
     return line
 
 

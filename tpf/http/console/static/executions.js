@@ -159,6 +159,7 @@ export function executionPage(main, ctx, executionId) {
         (status.openInteractionIds || []).length
           ? [h("dt", {}, "Open interactions"), h("dd", {}, status.openInteractionIds.join(", "))]
           : null,
+        status.items ? [h("dt", {}, "Items"), h("dd", { id: "execution-items" }, itemsText(status.items))] : null,
       ),
     );
     append(clear(actions), [operatorActions(ctx, status, load)]);
@@ -274,4 +275,17 @@ export function operatorActions(ctx, execution, done) {
   }
   if (!hasAdmin()) return notice("Re-drive and cancel need the admin token.");
   return buttons;
+}
+
+// An expanded execution's items in one line: how many are done, waiting and open, and the
+// answers by variant (the status route's ``items``).
+function itemsText(items) {
+  const variants = Object.entries(items.byVariant || {})
+    .map(([name, count]) => `${name} ${count}`)
+    .join(", ");
+  const failed = items.failed ? `, ${items.failed} failed` : "";
+  return (
+    `${items.completed} of ${items.total} completed${failed}, ${items.pending} pending ` +
+    `(${items.inFlight} open)` + (variants ? `; ${variants}` : "")
+  );
 }
