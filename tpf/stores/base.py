@@ -225,8 +225,9 @@ class ItemStore(Protocol):
         expansion never resets an item's progress). Returns how many were inserted."""
         ...
 
-    async def get(self, tenant_id: str, execution_id: str, item_index: int) -> StreamItem | None:
-        ...
+    async def get(
+        self, tenant_id: str, execution_id: str, item_index: int
+    ) -> StreamItem | None: ...
 
     async def page(
         self,
