@@ -59,6 +59,9 @@ class SharedTables:
 
     @staticmethod
     async def _create(settings: Settings) -> None:
+        # The admission budget's table too: it is only in the layout with the budget on
+        # DynamoDB, which the recipe's settings leave off (memory is the default).
+        settings = settings.replace(await_admission__store="dynamo", await_admission__enabled=True)
         clients = AwsClients(settings)
         try:
             await create_tables(await clients.client("dynamodb"), settings)

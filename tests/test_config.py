@@ -262,7 +262,7 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
         f"{P}worker.saturated-delay=PT2S\n{P}tenancy.allowed-tenants=a,b\n"
         "pipeline.resilience.shared.client-secret=hunter2\n"
         f"{P}await-aggregate-max-output-items=5\n"
-        "pipeline.await-admission.store=memory\npipeline.resilience.circuit.failure-ratio=0.5\n"
+        f"{P}dynamo.await-unit-table=units\npipeline.resilience.circuit.failure-ratio=0.5\n"
         f"{P}queue-url=\n",  # empty means unset, so it is not recorded
     )
     s = load_settings({}, config_file=path)
@@ -272,7 +272,7 @@ def test_unsupported_but_known_keys_are_recorded(tmp_path: Path) -> None:
         # secrets never reach Settings or logs
         "pipeline.resilience.shared.client-secret": "<redacted>",
         f"{P}await-aggregate-max-output-items": "5",
-        "pipeline.await-admission.store": "memory",
+        f"{P}dynamo.await-unit-table": "units",
         "pipeline.resilience.circuit.failure-ratio": "0.5",
     }
     warnings = unsupported_warnings(s)
@@ -416,3 +416,22 @@ def test_import_roots_are_absolute_directories(tmp_path: Path) -> None:
     assert info.value.message.startswith(
         "tpf.releases.import-roots: expected absolute directories, got 'relative/dir'"
     )
+
+
+def test_await_admission_keys_are_supported(tmp_path: Path) -> None:
+    defaults = load_settings({})
+    assert defaults.await_admission.enabled is True
+    assert defaults.await_admission.store == "memory"
+    assert defaults.dynamo.await_admission_table == "tpf_await_admission"
+    path = write(
+        tmp_path,
+        "pipeline.await-admission.store=dynamo\npipeline.await-admission.enabled=false\n"
+        f"{P}dynamo.await-admission-table=slots\n",
+    )
+    s = load_settings({"PIPELINE_AWAIT_ADMISSION_ENABLED": "true"}, config_file=path)
+    assert (s.await_admission.store, s.await_admission.enabled) == ("dynamo", True)
+    assert s.dynamo.await_admission_table == "slots"
+    assert s.await_admission.on_dynamo
+    assert s.unsupported == {}
+    with pytest.raises(ConfigError, match="valid values: memory, dynamo"):
+        load_settings({}, overrides={"pipeline.await-admission.store": "redis"})

@@ -282,6 +282,22 @@ async def test_no_table_of_the_originals_layout_is_created_at_startup(
     assert "tpf_execution_payload" not in tables and "tpf_execution_item" not in tables
 
 
+async def test_the_admission_table_is_added_when_the_budget_is_on_dynamo(
+    recipe: Settings, aws: AwsClients
+) -> None:
+    """The restaurant's original bootstrap never created it: with the budget moved to DynamoDB
+    the upgrade creates it, with native TTL on the slots' expiry, and then nothing more."""
+    dynamo = await aws.client("dynamodb")
+    await dynamo.delete_table(TableName="tpf_await_admission")
+    settings = recipe.replace(await_admission__store="dynamo")
+    assert "table tpf_await_admission" in await missing_resources(dynamo, settings)
+    assert "created table tpf_await_admission" in await upgrade_schema(dynamo, settings)
+    assert await missing_resources(dynamo, settings) == []
+    ttl = await dynamo.describe_time_to_live(TableName="tpf_await_admission")
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+    assert await upgrade_schema(dynamo, settings) == []
+
+
 async def test_coordinators_starting_together_add_each_index_once(
     recipe: Settings, aws: AwsClients
 ) -> None:

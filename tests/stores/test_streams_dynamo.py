@@ -7,6 +7,7 @@ takes over a dead one's stream and finishes it from the stored items.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -114,3 +115,63 @@ async def test_another_coordinator_takes_over_a_stream_on_dynamodb(
     final = await second.wait_for(TENANT, eid, DONE, timeout_s=10)
     assert final.status is ExecutionStatus.SUCCEEDED, final.error_message
     assert final.result_payload == {"outcomes": ["0:ok", "1:no", "2:ok", "3:no", "4:ok", "5:no"]}
+
+
+async def _either_has_open_items(runs: tuple[tuple[Coordinator, str], ...]) -> None:
+    """Until one of the runs (each on its own coordinator) has an open item again."""
+    waits = [
+        asyncio.ensure_future(
+            node.engine.streams.wait_for(TENANT, eid, lambda p: p.in_flight > 0, 10)
+        )
+        for node, eid in runs
+    ]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        assert done, "no run dispatched an item within 10 s"
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+async def test_two_coordinators_share_the_dynamodb_admission_budget(
+    coordinators: Open, tmp_path: Path
+) -> None:
+    """Each coordinator runs its own execution's items; the budget (capacity = the window, 3)
+    bounds both together: never more than 3 interactions open across the two."""
+    clock = FakeClock()
+    budget = {"await_admission__store": "dynamo", "execution__max_concurrency": 3}
+    nodes = [await coordinators(clock, **budget) for _ in range(2)]
+    for n, node in enumerate(nodes):
+        await _release(node, tmp_path / f"node-{n}")
+    first = (await nodes[0].submit(TENANT, STREAM_ID, {"count": 4, "tag": "a"})).execution_id
+    await nodes[0].engine.streams.wait_for(TENANT, first, lambda p: p.in_flight == 3, 10)
+    second = (await nodes[1].submit(TENANT, STREAM_ID, {"count": 4, "tag": "b"})).execution_id
+    runs = ((nodes[0], first), (nodes[1], second))
+    # The second run found the budget full: it started and dispatched nothing.
+    await nodes[1].engine.streams.wait_for(TENANT, second, lambda p: p.total == 4, 10)
+
+    async def open_items() -> list[Any]:
+        return [t for t in await nodes[0].pending(TENANT, limit=100) if t.item_index is not None]
+
+    assert len(await open_items()) == 3
+    answered = {first: 0, second: 0}
+    while sum(answered.values()) < 8:
+        tasks = await open_items()
+        assert 0 < len(tasks) <= 3  # never more than the budget, across both coordinators
+        task = tasks[0]
+        node, eid = next(run for run in runs if run[1] == task.execution_id)
+        response = good(task.item_index)
+        await node.complete(TENANT, interaction_id=task.interaction_id, response=response)
+        answered[eid] += 1
+        if answered[eid] == 4:
+            await node.wait_for(TENANT, eid, DONE, timeout_s=10)
+        else:
+            await node.engine.streams.wait_for(
+                TENANT, eid, lambda p, n=answered[eid]: p.done == n, 10
+            )
+        if sum(answered.values()) < 8:
+            await _either_has_open_items(tuple(r for r in runs if answered[r[1]] < 4))
+    for node, eid in runs:
+        final = await node.wait_for(TENANT, eid, DONE, timeout_s=10)
+        assert final.status is ExecutionStatus.SUCCEEDED, final.error_message
+        assert final.result_payload == {"outcomes": ["0:ok", "1:ok", "2:ok", "3:ok"]}

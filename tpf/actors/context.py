@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from tpf.actors.feed import ChangeFeed
 from tpf.actors.journal import StepIds
@@ -29,22 +29,12 @@ from tpf.core.records import (
     ExecutionRecord,
 )
 from tpf.stores.base import StoreSet
+from tpf.stores.budget import AdmissionBudget
 from tpf.transports.awaits.metrics import AwaitMetrics
 from tpf.transports.base import WorkQueue
 from tpf.transports.workers.directory import WorkerDirectory
 
 EXECUTION = "execution"  # actor kind of ExecutionActor
-
-
-class AdmissionSlots(Protocol):
-    """The await admission budget as the item runs use it (spec §4.9): a slot per unresolved
-    item interaction, across executions and coordinators sharing the budget's store."""
-
-    async def acquire(
-        self, scope: str, owner: str, capacity: int, now_ms: int, expires_at_ms: int
-    ) -> bool: ...
-
-    async def release(self, scope: str, owner: str) -> None: ...
 
 
 @dataclass
@@ -75,10 +65,8 @@ class Engine:
     extra: dict[str, Any] = field(default_factory=dict)
     # The step ids of each pinned release, for the history entries and current_step_id.
     step_ids: StepIds = field(default_factory=StepIds)
-    # Streams (issue 13): the item runs of this process, and the admission budget their
-    # itemized awaits take slots of (``None``: only each execution's own window bounds them).
+    # Streams (issue 13): the item runs of this process.
     streams: StreamSessions = field(default_factory=StreamSessions)
-    budget: AdmissionSlots | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -90,6 +78,12 @@ class Engine:
         )
         # Bounds transitions running at once in this process (worker.max-in-flight).
         self.in_flight = asyncio.Semaphore(max(1, s.workers.max_in_flight))
+
+    @property
+    def budget(self) -> AdmissionBudget | None:
+        """The admission budget itemized awaits take slots of (spec §4.9; ``None``: only each
+        execution's own window bounds them)."""
+        return self.stores.budget
 
     def item_answered(self, interaction: AwaitInteraction) -> bool:
         """Whether ``interaction`` is a stream item's (its run applies it: handed over when it

@@ -100,6 +100,12 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "admin.enabled": ("admin.enabled", _bool),
     _P + "admin.admin-token": ("admin.token", _text),
     _P + "admin.admin-token-ref": ("admin.token_ref", _text),
+    # The durable await admission budget (spec §4.9; tpf.stores.budget).
+    "pipeline.await-admission.enabled": ("await_admission.enabled", _bool),
+    "pipeline.await-admission.store": (
+        "await_admission.store",
+        _provider("await_admission.store", "await admission store"),
+    ),
     _P + "resume-token-secret": ("awaits.resume_token_secret", _text),
     _P + "dynamo.execution-table": ("dynamo.execution_table", _text),
     _P + "dynamo.execution-key-table": ("dynamo.execution_key_table", _text),
@@ -109,6 +115,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     _P + "dynamo.await-interaction-key-table": ("dynamo.await_interaction_key_table", _text),
     _P + "dynamo.release-table": ("dynamo.release_table", _text),
     _P + "dynamo.worker-table": ("dynamo.worker_table", _text),
+    _P + "dynamo.await-admission-table": ("dynamo.await_admission_table", _text),
     _P + "dynamo.region": ("dynamo.region", _text),
     _P + "dynamo.endpoint-override": ("dynamo.endpoint_override", _text),
     "tpf.dynamo.index.by-unit": ("dynamo.index_by_unit", _text),
@@ -179,16 +186,12 @@ _UNSUPPORTED = _grouped(
     """
 : max-circuit-deferral pipeline-id release-version
 : await-aggregate-max-output-items
-dynamo: await-unit-table await-admission-table
+dynamo: await-unit-table
 tenancy: allowed-tenants require-explicit-tenant
 quotas: max-in-flight-transitions-per-tenant
 worker: execution-mode allowed-payload-prefixes saturated-delay
 """,
     _P,
-) | _grouped(
-    """
-pipeline.await-admission: enabled store
-"""
 )
 # Open-ended families from the original: any key under these is accepted as unsupported.
 _UNSUPPORTED_PREFIXES = (

@@ -25,6 +25,7 @@ from tpf.core.records import IdempotencyPolicy
 
 __all__ = [
     "SQLITE_SYNCHRONOUS",
+    "AwaitAdmissionSettings",
     "AwaitSettings",
     "AwsSettings",
     "ControlPlaneSettings",
@@ -170,6 +171,24 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class AwaitAdmissionSettings:
+    """The durable await admission budget (spec §4.9, ``pipeline.await-admission.*``): at most
+    ``pipeline.max-concurrency`` unresolved interactions per (pipeline, await step, endpoint).
+
+    ``store`` names its provider (``tpf/stores/providers.py``): ``memory`` bounds one process,
+    ``dynamo`` every coordinator sharing ``dynamo.await_admission_table``. With ``enabled``
+    false nothing is budgeted (:mod:`tpf.stores.budget`)."""
+
+    enabled: bool = True
+    store: str = "memory"
+
+    @property
+    def on_dynamo(self) -> bool:
+        """Enabled and on DynamoDB: its table is needed (bootstrap, startup checks)."""
+        return self.enabled and self.store == "dynamo"
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     """The REST edge (``tpf serve``) and its input bounds."""
 
@@ -228,6 +247,8 @@ class DynamoSettings:
     await_interaction_key_table: str = "tpf_await_interaction_key"
     release_table: str = "tpf_release_registry"
     worker_table: str = "tpf_worker_registry"
+    # Await admission slots (tpf.stores.budget.dynamo), used with await-admission.store=dynamo.
+    await_admission_table: str = "tpf_await_admission"
     region: str | None = None
     endpoint_override: str | None = None
     # The six await-interaction GSIs of the original, plus our sharded execution indexes.
@@ -295,6 +316,7 @@ class Settings:
     work_queue: WorkQueueSettings = field(default_factory=WorkQueueSettings)
     dlq: DlqSettings = field(default_factory=DlqSettings)
     awaits: AwaitSettings = field(default_factory=AwaitSettings)
+    await_admission: AwaitAdmissionSettings = field(default_factory=AwaitAdmissionSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)

@@ -95,13 +95,19 @@ def plan_of_contract(contract: dict[str, Any] | None) -> StreamPlan | None:
     return plan_of(steps)
 
 
+def scope_key(pipeline_id: str, step_id: str, endpoint: str) -> str:
+    """An admission budget scope (spec §4.9), length-prefixed as the original's composite keys
+    are (``"{len(a)}:{a}:..."``), so no ``:`` inside an id makes two scopes collide."""
+    return ":".join(f"{len(part)}:{part}" for part in (pipeline_id, step_id, endpoint))
+
+
 def budget_scope(pipeline_id: str, interaction: AwaitInteraction) -> str:
-    """The admission budget's scope of an item's interaction (spec §4.9): the pipeline, the
-    await step and the endpoint its requests go to (queue or topic; else its transport)."""
+    """The admission budget's scope of an item's interaction: the pipeline, the await step and
+    the endpoint its requests go to (queue or topic; else its transport's name)."""
     endpoint = interaction.transport_type
     for key in ("requestQueueUrl", "requestTopic"):
         value = interaction.transport_metadata.get(key)
         if isinstance(value, str) and value:
             endpoint = value
             break
-    return f"{pipeline_id}|{interaction.step_id}|{endpoint}"
+    return scope_key(pipeline_id, interaction.step_id, endpoint)

@@ -33,6 +33,7 @@ from tpf.core.records import (
     WorkerRecord,
 )
 from tpf.core.search import ExecutionPage, ExecutionQuery, InteractionPage
+from tpf.stores.budget.base import AdmissionBudget
 from tpf.stores.health import StoreHealth
 
 
@@ -392,6 +393,9 @@ class StoreSet:
     # The health of each durable state store in use (SQLite, DynamoDB), for readiness; the
     # memory stores cannot fail and have none.
     health: list[StoreHealth] = field(default_factory=list)
+    # The await admission budget (tpf.stores.budget, spec §4.9) stream items take slots of;
+    # ``None`` where only each execution's window bounds them (a store set built by hand).
+    budget: AdmissionBudget | None = None
 
     async def close(self) -> None:
         for close in reversed(self.closers):

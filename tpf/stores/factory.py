@@ -16,6 +16,7 @@ from tpf.config.providers import ClosingStack, OpenContext, uses_dynamo
 from tpf.config.settings import Settings
 from tpf.core.clock import SystemClock
 from tpf.stores.base import StoreSet
+from tpf.stores.budget import open_budget
 from tpf.stores.providers import ARTIFACT_STORAGE, RELEASE_REGISTRY, STATE, WORKER_LIFECYCLE
 from tpf.stores.sqlite import SqliteExecutionStore
 from tpf.stores.state_lock import acquire_all
@@ -59,6 +60,7 @@ async def open_stores(
         workers = await WORKER_LIFECYCLE.open(ctx)
         releases = await RELEASE_REGISTRY.open(ctx)
         artifacts = await ARTIFACT_STORAGE.open(ctx)
+        budget = await open_budget(ctx)
     except BaseException:
         if own:
             await stack.aclose()
@@ -73,6 +75,7 @@ async def open_stores(
         artifacts=artifacts,
         closers=[stack.aclose] if own and stack.pushed else [],
         health=ctx.health,
+        budget=budget,
     )
     if locks and isinstance(stores.executions, SqliteExecutionStore):
         stores.expire_leases = stores.executions.expire_leases

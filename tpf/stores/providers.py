@@ -1,4 +1,5 @@
-"""The store provider tables: execution state, worker lifecycle, release registry, artifacts.
+"""The store provider tables: execution state, worker lifecycle, release registry, artifacts,
+await admission budget.
 
 One SQLite database (one file, one connection thread) is shared by every ``sqlite`` provider so
 their writes share group commits, and one DynamoDB client by every ``dynamo`` one; each is
@@ -25,6 +26,7 @@ from tpf.stores.base import (
 if TYPE_CHECKING:
     from tpf.aws.clients import AwsClients
     from tpf.config.settings import Settings
+    from tpf.stores.budget import AdmissionBudget
     from tpf.stores.sqlite import SqliteDatabase
 
 _P = "pipeline.orchestrator."
@@ -81,6 +83,8 @@ def _probe_table(settings: Settings) -> str:
         return settings.dynamo.execution_table
     if settings.workers.lifecycle_provider == "dynamo":
         return settings.dynamo.worker_table
+    if settings.releases.registry_provider != "dynamo" and settings.await_admission.on_dynamo:
+        return settings.dynamo.await_admission_table
     return settings.dynamo.release_table
 
 
@@ -230,9 +234,36 @@ ARTIFACT_STORAGE: ProviderTable[ArtifactStore] = ProviderTable(
     ],
 )
 
+
+async def _memory_budget(ctx: OpenContext) -> AdmissionBudget:
+    from tpf.stores.budget.memory import MemoryAdmissionBudget
+
+    return MemoryAdmissionBudget()
+
+
+async def _dynamo_budget(ctx: OpenContext) -> AdmissionBudget:
+    from tpf.stores.budget.dynamo import DynamoAdmissionBudget
+
+    client = await dynamo_client(ctx)
+    return DynamoAdmissionBudget(client, ctx.settings.dynamo.await_admission_table)
+
+
+# Opened through tpf.stores.budget.open_budget, which answers enabled=false itself. (A disabled
+# budget left on ``dynamo`` still counts as using DynamoDB here; its table is not required.)
+AWAIT_ADMISSION: ProviderTable[AdmissionBudget] = ProviderTable(
+    "await admission store",
+    "pipeline.await-admission.store",
+    "await_admission.store",
+    [
+        Provider("memory", _memory_budget),
+        Provider("dynamo", _dynamo_budget, aws=("dynamodb",), check=_missing_dynamo),
+    ],
+)
+
 STORE_TABLES: tuple[ProviderTable[Any], ...] = (
     STATE,
     WORKER_LIFECYCLE,
     RELEASE_REGISTRY,
     ARTIFACT_STORAGE,
+    AWAIT_ADMISSION,
 )

@@ -205,6 +205,17 @@ def nonce_table(s: Settings) -> TableSpec:
     return TableSpec(s.workers.nonce_table, ("nonce", "S"), ttl_attribute="ttl_epoch_s")
 
 
+def admission_table(s: Settings) -> TableSpec:
+    """Await admission slots (:mod:`tpf.stores.budget.dynamo`); native TTL on ``expires_at``
+    deletes slots nobody released (an expired slot is free anyway)."""
+    return TableSpec(
+        s.dynamo.await_admission_table,
+        ("scope_key", "S"),
+        ("slot", "N"),
+        ttl_attribute="expires_at",
+    )
+
+
 def bootstrap_specs(settings: Settings) -> list[TableSpec]:
     """What ``tpf bootstrap aws`` creates: the stores' tables and, with the ``dynamo`` nonce
     store, the worker nonce table (a worker checks that one itself when it opens its guard, so
@@ -222,6 +233,8 @@ def table_specs(settings: Settings) -> list[TableSpec]:
         specs.append(release_table(settings))
     if settings.workers.lifecycle_provider == "dynamo":
         specs.append(worker_table(settings))
+    if settings.await_admission.on_dynamo:
+        specs.append(admission_table(settings))
     return specs
 
 

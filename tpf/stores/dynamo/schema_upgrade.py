@@ -1,23 +1,25 @@
 """Schema upgrade on launch: add what this build needs beyond the original's DynamoDB layout.
 
-Tables provisioned with the original's bootstrap scripts hold its layout: ``tpf_execution``
-with no index, ``tpf_await_interaction`` with its six await GSIs, and the key, release and
-worker tables. They lack what this build adds: the sharded ``execution-due`` and
+Tables provisioned with the original's bootstrap scripts hold its layout: ``tpf_execution`` with
+no index, ``tpf_await_interaction`` with its six await GSIs, and the key, release and worker
+tables. They lack what this build adds: the sharded ``execution-due`` and
 ``execution-dead-letters`` indexes, the operator's ``execution-search`` (``-by-status``,
-``-by-pipeline``) and ``await-interaction-by-execution`` indexes, ``await-interaction-unapplied``,
-and the ``tpf_execution_payload`` and ``tpf_execution_item`` (stream items, issue 13) tables
-those scripts never created. (An execution item written before the search indexes existed
-carries none of their keys: it enters them, and the status counts, on its next write.) With
+``-by-pipeline``) and ``await-interaction-by-execution`` indexes,
+``await-interaction-unapplied``, and the ``tpf_execution_payload`` and ``tpf_execution_item``
+(stream items, issue 13) tables those scripts never created (nor, except the CSV demo's, the
+``tpf_await_admission`` table the ``dynamo`` admission budget needs). (An execution item written
+before the search indexes existed carries none of their keys: it enters them, and the status
+counts, on its next write.) With
 ``tpf.dynamo.schema-upgrade=true`` (the default) a starting coordinator adds them itself, the
 way DBOS migrates its system database on launch: one ``UpdateTable`` (a GSI ``Create``) per
-missing index, since DynamoDB builds one new index per call, and one ``CreateTable`` per
-missing added table, in order, each waited for until ``ACTIVE`` (at most
+missing index, since DynamoDB builds one new index per call, and one ``CreateTable`` per missing
+added table, in order, each waited for until ``ACTIVE`` (at most
 ``tpf.dynamo.schema-upgrade-timeout`` each) and logged as one line. It is idempotent: a second
 start finds nothing to add, and a coordinator starting beside one that is adding an index waits
 for that index instead of adding it twice. An index that exists but is still being built (a
 previous start timed out waiting) is waited for too, since DynamoDB refuses queries on it.
 
-It never creates a table the original's layout has: a missing one usually means a wrong
+It never creates another table of the original's layout: a missing one usually means a wrong
 region, account or table name, and creating it there would start an empty store beside the
 real one. Then it adds nothing, and strict startup names everything missing (``tpf bootstrap
 aws`` creates it). Nor does it turn on native TTL on a table that exists (it may hold items
@@ -72,11 +74,17 @@ class Addition:
 
 def added_tables(settings: Settings) -> frozenset[str]:
     """The tables this build adds to the original's layout (created at startup if absent)."""
-    if settings.state.provider != "dynamo":
-        return frozenset()
-    return frozenset(
-        {settings.dynamo.execution_payload_table, settings.dynamo.execution_item_table}
-    )
+    added: set[str] = set()
+    if settings.state.provider == "dynamo":
+        added.add(settings.dynamo.execution_payload_table)
+        added.add(settings.dynamo.execution_item_table)
+    if settings.await_admission.on_dynamo:
+        # The original's layout has it, but only its CSV demo's bootstrap created it (the
+        # restaurant's never did), and the budget was opt-in there and unsupported here until
+        # now: its absence says "not provisioned yet", not "wrong region or account". It is
+        # still created only when every table of the original's layout is there.
+        added.add(settings.dynamo.await_admission_table)
+    return frozenset(added)
 
 
 @dataclass(frozen=True)
