@@ -19,11 +19,10 @@ Conventions every implementation honours (the contract suite in ``tests/stores``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from tpf.core.items import ItemStatus, StreamItem
 from tpf.core.records import (
     AwaitInteraction,
     ExecutionRecord,
@@ -35,6 +34,7 @@ from tpf.core.records import (
 from tpf.core.search import ExecutionPage, ExecutionQuery, InteractionPage
 from tpf.stores.budget.base import AdmissionBudget
 from tpf.stores.health import StoreHealth
+from tpf.stores.item_store import ItemStore as ItemStore
 
 
 class ExecutionStore(Protocol):
@@ -214,46 +214,6 @@ class AwaitStore(Protocol):
         Idempotent: an interaction already dispatched is returned as stored. ``None`` if the
         interaction does not exist. A concurrent writer (a completion) is retried against.
         """
-        ...
-
-
-class ItemStore(Protocol):
-    """An expanded execution's items (:mod:`tpf.core.items`), keyed by ``(tenant, execution,
-    item_index)`` and always read in index order, a page at a time."""
-
-    async def insert_missing(self, items: Sequence[StreamItem]) -> int:
-        """Store each item whose key is absent and keep every one already stored (a re-run
-        expansion never resets an item's progress). Returns how many were inserted."""
-        ...
-
-    async def get(
-        self, tenant_id: str, execution_id: str, item_index: int
-    ) -> StreamItem | None: ...
-
-    async def page(
-        self,
-        tenant_id: str,
-        execution_id: str,
-        *,
-        start: int,
-        limit: int,
-        status: ItemStatus | None = None,
-    ) -> list[StreamItem]:
-        """Items with ``item_index >= start`` (and ``status``, when given) by index, at most
-        ``limit``."""
-        ...
-
-    async def compare_and_set(self, item: StreamItem, expected_version: int) -> StreamItem | None:
-        """Replace the stored item with ``item`` iff its version is ``expected_version``
-        (``item.version`` is written as given); ``None`` when it differs or is absent."""
-        ...
-
-    async def counts(self, tenant_id: str, execution_id: str) -> dict[ItemStatus, int]:
-        """How many items of the execution are in each status (absent statuses omitted)."""
-        ...
-
-    async def delete_for_execution(self, tenant_id: str, execution_id: str) -> int:
-        """Remove every item of the execution (its retention ended); returns how many."""
         ...
 
 

@@ -50,6 +50,9 @@ export function adminBase() {
 }
 
 async function call(url, token, { method = "GET", body } = {}) {
+  // Logged out meanwhile (another tab, or the session cleared under a page still polling): no
+  // request with an empty tenant or token, which could only be refused.
+  if (!session().tenant || !token) throw new ApiError(0, "NOT_LOGGED_IN", "log in first");
   const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {

@@ -29,6 +29,7 @@ export class Live {
   async run(signal) {
     this.onState("connecting");
     try {
+      if (!session().tenant || !session().cp) throw new Error("events: logged out");
       const response = await fetch(`${cpBase()}/events`, {
         headers: { Authorization: `Bearer ${session().cp}`, Accept: "text/event-stream" },
         cache: "no-store",
