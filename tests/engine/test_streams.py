@@ -30,6 +30,7 @@ from tpf.coordinator import Coordinator
 from tpf.core import ids
 from tpf.core.items import ItemProgress, ItemStatus
 from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.core.streams import budget_scope
 from tpf.errors import Conflict, ValidationError
 from tpf.stores.factory import open_stores
 
@@ -233,7 +234,12 @@ async def test_a_restart_continues_the_items_from_the_store(tmp_path: Path) -> N
         assert await restarted.reclaim_leases() == 1
         assert await restarted.sweeper.tick() == 1
         await _in_flight(restarted, eid, 3)
-        for p in await _pending(restarted, eid):
+        # The new run took its open items' admission slots again (a fresh process's budget).
+        open_items = await _pending(restarted, eid)
+        assert restarted.stores.budget is not None
+        scope = budget_scope(STREAM_ID, open_items[0])
+        assert await restarted.stores.budget.in_use(scope, h.clock.now_ms()) == 3
+        for p in open_items:
             await _answer(restarted, p, good(p.item_index))
         done = await _finish(restarted, eid)
         assert done.status is ExecutionStatus.SUCCEEDED, done.error_message

@@ -109,13 +109,29 @@ class StreamRun:
         task = asyncio.ensure_future(self._finish(item, interaction))
         self.finishing[index] = task
 
-    async def _rescan(self) -> None:
-        awaits = self.engine.stores.awaits
+    async def _rescan(self, reclaim: bool = False) -> None:
+        """Apply the in-flight items' answers admitted elsewhere; with ``reclaim`` (a run that
+        starts) also take their admission slots again: the same owner reuses a slot it still
+        holds, and one that expired while nobody ran the items is taken anew."""
+        engine = self.engine
+        awaits = engine.stores.awaits
         for index, item in list(self.in_flight.items()):
             if index in self.finishing or item.interaction_id is None:
                 continue
             found = await awaits.get(item.tenant_id, item.interaction_id)
-            if found is not None and not found.pending:
+            if found is None:
+                continue
+            if reclaim and found.pending and engine.budget is not None:
+                scope = budget_scope(self.record.pipeline_id, found)
+                expires = found.deadline_epoch_ms + engine.settings.execution.lease_ms
+                now = engine.clock.now_ms()
+                if not await engine.budget.acquire(
+                    scope, found.interaction_id, self.window, now, expires
+                ):
+                    # Dispatched already: it stays open; the budget is over by one until it
+                    # is answered (others took the expired slot meanwhile).
+                    LOG.warning("item %d of %s holds no admission slot", index, item.execution_id)
+            if not found.pending:
                 self._answered(found)
         self.budget_full = False  # slots may have freed elsewhere: try again
 
@@ -149,7 +165,7 @@ class StreamRun:
             )
         self.cursor = first_pending if first_pending is not None else self.total
         self.exhausted = first_pending is None
-        await self._rescan()
+        await self._rescan(reclaim=True)
 
     # ------------------------------------------------------------------ dispatch
 
