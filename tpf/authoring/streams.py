@@ -103,6 +103,9 @@ class Branch:
     source: Any  # the type the group splits (the output before the group)
     variant: Any
     field: str | None  # the one-of wrapper's field, or None for a union member
+    # The wrapper field of each step of the group, in order (computed once: ``choose`` runs
+    # per item).
+    group_fields: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,11 +171,12 @@ def _branches(steps: tuple[StepSpec, ...], where: str) -> dict[int, Branch]:
         if missing:
             names = ", ".join(getattr(tp, "__name__", repr(tp)) for tp in missing)
             raise ConfigError(f"{at}: the branch group has no step for variant(s) {names}")
+        fields = tuple(options[steps[k].input_type] for k in range(i, end))
         for k in range(i, end):
             if steps[k].kind != "internal" or steps[k].cardinality != "ONE_TO_ONE":
                 raise ConfigError(f"{where} step {k}: a branch step is an internal ONE_TO_ONE")
             variant = steps[k].input_type
-            found[k] = Branch(i, end, source, variant, options[variant])
+            found[k] = Branch(i, end, source, variant, options[variant], fields)
         i = end
     return found
 
@@ -182,11 +186,9 @@ def choose(branch: Branch, steps: tuple[StepSpec, ...], plain: Any) -> tuple[int
     as plain JSON), and that step's input (plain JSON)."""
     if branch.field is not None:  # one-of wrapper: the field that is set picks the step
         set_fields = [k for k, v in (plain or {}).items() if v is not None]
-        for k in range(branch.group_start, branch.group_end):
-            spec = steps[k]
-            wrapped = _field_of(branch.source, spec.input_type)
+        for offset, wrapped in enumerate(branch.group_fields):
             if wrapped in set_fields:
-                return k, plain[wrapped]
+                return branch.group_start + offset, plain[wrapped]
         raise ValueError(
             f"value sets none of the branch fields of step {branch.group_start} "
             f"(set: {', '.join(set_fields) or 'none'})"
@@ -196,11 +198,6 @@ def choose(branch: Branch, steps: tuple[StepSpec, ...], plain: Any) -> tuple[int
         if isinstance(typed, steps[k].input_type):
             return k, plain
     raise ValueError(f"no branch step of step {branch.group_start} takes {type(typed).__name__}")
-
-
-def _field_of(source: Any, variant: Any) -> str | None:
-    options = variants(source) or {}
-    return options.get(variant)
 
 
 def variant_of(plain: Any) -> str | None:
