@@ -7,7 +7,7 @@ gathers the outcomes in item order. ``seen`` records what the aggregation receiv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,5 +119,24 @@ def multi_pipeline() -> Pipeline:
     @pipeline.step("Sum", cardinality="MANY_TO_ONE")
     async def total(outcomes: list[Outcome]) -> Summary:
         return Summary(outcomes=[f"{o.n}:{'ok' if o.ok else 'no'}" for o in outcomes])
+
+    return pipeline
+
+
+LISTED_ID = "org.example.streams.listed"
+
+
+def listed_pipeline() -> Pipeline:
+    """Expansion and per-item steps with no aggregation: the items' outputs are the result."""
+    pipeline = Pipeline(LISTED_ID)
+
+    @pipeline.step("Expand", cardinality="ONE_TO_MANY")
+    async def expand(batch: Batch) -> AsyncIterator[Item]:
+        for n in range(batch.count):
+            yield Item(n=n, tag=batch.tag)
+
+    @pipeline.step("Double")
+    def double(item: Item) -> Outcome:
+        return Outcome(n=item.n * 2, ok=True)
 
     return pipeline

@@ -18,10 +18,12 @@ from tests.engine.conftest import HarnessFactory
 from tests.engine.harness import PIPELINE_ID, TENANT, Harness, make_harness
 from tests.engine.stream_pipelines import (
     CHECK,
+    LISTED_ID,
     MULTI_ID,
     STREAM_ID,
     bad,
     good,
+    listed_pipeline,
     multi_pipeline,
     stream_pipeline,
 )
@@ -289,3 +291,13 @@ async def test_a_multi_input_is_the_stream_of_items(h: Harness) -> None:
     # A pipeline without a stream takes one input.
     with pytest.raises(ValidationError, match=r"inputShape: .* submit UNI"):
         await c.submit(TENANT, PIPELINE_ID, items, input_shape="MULTI")
+
+
+async def test_without_an_aggregation_the_items_outputs_are_the_result(h: Harness) -> None:
+    await h.release(listed_pipeline())
+    c = h.coordinator
+    eid = (await c.submit(TENANT, LISTED_ID, {"count": 3})).execution_id
+    done = await _finish(c, eid)
+    assert done.status is ExecutionStatus.SUCCEEDED, done.error_message
+    assert done.result_shape == "MATERIALIZED_MULTI" and done.result_type_id == "java.util.List"
+    assert done.result_payload == [{"n": 0, "ok": True}, {"n": 2, "ok": True}, {"n": 4, "ok": True}]

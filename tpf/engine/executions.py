@@ -92,6 +92,8 @@ class ExecutionCommands(Parts):
             release_version=release.release_version,
             status=ExecutionStatus.QUEUED,
             input_shape=input_shape,
+            # What the result will be (spec §1): a list when a stream's items are the result.
+            result_shape=plan.result_shape if plan is not None else "SINGLE",
             input_type_id=type_id,
             input_payload=value,
             input_digest=codec.canonical_digest(submitted),
