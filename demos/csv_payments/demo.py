@@ -36,6 +36,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from demos.csv_payments import flow
@@ -113,6 +114,20 @@ def changes(lane: str, bootstrap_servers: str = "") -> dict[str, tuple[str, str]
     }
 
 
+def provider_command(options: Options, lane_args: list[str]) -> list[str]:
+    """``python -m demos.csv_payments.provider`` with the run's delay and profile."""
+    return [
+        sys.executable,
+        "-m",
+        "demos.csv_payments.provider",
+        "--delay-s",
+        str(options.delay_s),
+        "--profile",
+        options.profile,
+        *lane_args,
+    ]
+
+
 def provider_child(stack: HaStack, options: Options, bootstrap_servers: str = "") -> Child:
     if options.lane == "sqs":
         lane_args = [
@@ -128,32 +143,38 @@ def provider_child(stack: HaStack, options: Options, bootstrap_servers: str = ""
         ]
     else:
         lane_args = ["kafka", "--bootstrap-servers", bootstrap_servers]
-    command = [
-        sys.executable,
-        "-m",
-        "demos.csv_payments.provider",
-        "--delay-s",
-        str(options.delay_s),
-        "--profile",
-        options.profile,
-        *lane_args,
-    ]
+    command = provider_command(options, lane_args)
     return stack.children.add(
         Child("payment-provider", command, stack.state_dir / "provider.log", env=child_env())
     )
 
 
-def metrics_text(stack: HaStack) -> str:
-    with urllib.request.urlopen(f"{stack.base_url}/q/metrics", timeout=10) as answer:
+@dataclass
+class Target:
+    """Where a run goes: the coordinator's client and URL, the state directory, the processes
+    (the HA stack's, or the benchmark's embedded coordinator, which has no worker)."""
+
+    client: Any
+    base_url: str
+    state_dir: Path
+    coordinator: Any  # a Child, or anything with a pid
+    worker: Any | None = None
+
+    @classmethod
+    def of(cls, stack: HaStack) -> Target:
+        worker = stack.workers[0] if stack.workers else None
+        return cls(stack.client(60.0), stack.base_url, stack.state_dir, stack.coordinator, worker)
+
+
+def metrics_text(base_url: str) -> str:
+    with urllib.request.urlopen(f"{base_url}/q/metrics", timeout=10) as answer:
         return str(answer.read().decode())
 
 
-def run_flow(
-    stack: HaStack, options: Options, provider: Child, on_done: Callable[[], None] | None = None
-) -> Outcome:
+def run_flow(target: Target, options: Options, provider: Child) -> Outcome:
     """Submit, wait, check; the figures. :class:`DemoFailure` saying what failed."""
-    client = stack.client(timeout_s=60.0)
-    path = flow.write_input(stack.state_dir / "input", options.records)
+    client = target.client
+    path = flow.write_input(target.state_dir / "input", options.records)
     key = flow.idempotency_key(path)
     say(f"\n== Submit {path.name} ({options.records} record(s)), idempotency key {key}")
     submitted = client.submit(
@@ -171,7 +192,7 @@ def run_flow(
         sampler.stop()
     seconds = time.monotonic() - started
     if final["status"] != "SUCCEEDED":
-        raise DemoFailure(explain(final, eid, options, provider, stack))
+        raise DemoFailure(explain(final, eid, options, provider, target))
     outcome = Outcome(seconds=seconds, peak_in_flight=sampler.peak)
     result = client.result(eid)
     say(f"SUCCEEDED after {seconds:.1f} s; result: {result_of(result)}")
@@ -193,10 +214,10 @@ def run_flow(
         f"{path.name}.out: {summary.rows} data rows ({summary.approved} approved, "
         f"{summary.unapproved} unapproved)"
     )
-    outcome.metrics = metrics_text(stack)
-    outcome.coordinator_rss_mb = flow.peak_rss_mb(stack.coordinator.pid)
-    if stack.workers:
-        outcome.worker_rss_mb = flow.peak_rss_mb(stack.workers[0].pid)
+    outcome.metrics = metrics_text(target.base_url)
+    outcome.coordinator_rss_mb = flow.peak_rss_mb(target.coordinator.pid)
+    if target.worker is not None:
+        outcome.worker_rss_mb = flow.peak_rss_mb(target.worker.pid)
     return outcome
 
 
@@ -225,7 +246,7 @@ def wait_terminal(client: Any, eid: str, timeout_s: float, started: float) -> di
 
 
 def explain(
-    final: dict[str, Any], eid: str, options: Options, provider: Child, stack: HaStack
+    final: dict[str, Any], eid: str, options: Options, provider: Child, target: Target
 ) -> str:
     """Why the run did not succeed, with where to look."""
     items = final.get("items") or {}
@@ -249,7 +270,8 @@ def explain(
             )
     if not provider.alive:
         lines.append(f"  the provider exited:\n{provider.tail()}")
-    lines.append(f"  coordinator log tail:\n{stack.coordinator.tail(15)}")
+    if hasattr(target.coordinator, "tail"):
+        lines.append(f"  coordinator log tail:\n{target.coordinator.tail(15)}")
     return "\n".join(lines)
 
 
@@ -287,7 +309,7 @@ def run(options: Options, report: Callable[[Outcome], None] | None = None) -> in
                 f"payment provider (pid {provider.pid}) on the {options.lane} lane: delay "
                 f"{options.delay_s:g} s, admission profile {options.profile}"
             )
-            outcome = run_flow(stack, options, provider)
+            outcome = run_flow(Target.of(stack), options, provider)
             if report is not None:
                 report(outcome)
 

@@ -372,6 +372,72 @@ class KafkaProvider:
                 task.cancel()
 
 
+@dataclass
+class RestProvider:
+    """The same answers over the coordinator's REST API: polls the pending interactions of the
+    await step and completes each (``POST /interactions/complete``), for the embedded shape
+    whose awaits have no broker. ``http`` is an aiohttp session with the control-plane token."""
+
+    http: Any
+    tenant: str
+    gate: Gate
+    step_id: str = "Await Payment Provider"
+    on_published: Published | None = None
+    counts: Counts = field(default_factory=Counts)
+
+    async def run_once(self, wait_s: float = 0.05) -> int:
+        base = f"/tpf/control-plane/tenants/{self.tenant}/interactions"
+        query = {"stepId": self.step_id, "limit": "200"}
+        async with self.http.get(f"{base}/pending", params=query) as response:
+            response.raise_for_status()
+            pending = await response.json()
+        if not pending:
+            await asyncio.sleep(wait_s)  # nothing open: the REST API has no long poll here
+            return 0
+        received = self.gate.now()
+        dispatches = [_pending_dispatch(self.tenant, record) for record in pending]
+        done = 0
+        async for group in self.gate.groups(dispatches, received):
+            answers = await asyncio.gather(*(self._complete(base, d) for d in group))
+            done += sum(answers)
+        return done
+
+    async def _complete(self, base: str, dispatch: Dispatch) -> int:
+        envelope = answer(dispatch)
+        body = {  # the REST completion request: the interaction, the answer, who answered
+            "interactionId": dispatch.interaction_id,
+            "responsePayload": envelope["responsePayload"],
+            "actor": ACTOR,
+        }
+        async with self.http.post(f"{base}/complete", json=body) as response:
+            if response.status >= 400:
+                why = await response.text()
+                LOG.warning(
+                    "completion of %s refused: %s %s", dispatch.interaction_id, response.status, why
+                )
+                return 0
+        self.counts.add(envelope)
+        _log_answered(dispatch, envelope, self.on_published)
+        return 1
+
+    async def run(self, stop: asyncio.Event, pollers: int = 1) -> None:
+        await run_loop(self.run_once, stop)
+
+
+def _pending_dispatch(tenant: str, record: dict[str, Any]) -> Dispatch:
+    """A pending interaction (the REST DTO) as the dispatch the answers are made from."""
+    return Dispatch(
+        tenant_id=tenant,
+        execution_id=record["executionId"],
+        interaction_id=record["interactionId"],
+        correlation_id=record.get("correlationId") or "",
+        step_id=record["stepId"],
+        resume_token=None,
+        request=record.get("requestPayload") or {},
+        transport_metadata=record.get("transportMetadata") or {},
+    )
+
+
 # ---------------------------------------------------------------------------- the process
 
 
@@ -403,12 +469,16 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     kafka.add_argument("--request-topic", default=env(ENV["request_topic"], TOPICS[0]))
     kafka.add_argument("--response-topic", default=env(ENV["response_topic"], TOPICS[1]))
     kafka.add_argument("--group", default=GROUP)
+    rest = lanes.add_parser("rest")
+    rest.add_argument("--base-url", required=True)
+    rest.add_argument("--tenant", default="csv-demo")
+    rest.add_argument("--token", default=env("TPF_CONTROL_PLANE_TOKEN"))
     args = parser.parse_args(argv)
-    needed = (
-        ("request_queue_url", "response_queue_url")
-        if args.lane == "sqs"
-        else ("bootstrap_servers",)
-    )
+    needed = {
+        "sqs": ("request_queue_url", "response_queue_url"),
+        "kafka": ("bootstrap_servers",),
+        "rest": (),
+    }[args.lane]
     for name in needed:
         if not getattr(args, name):
             parser.error(f"--{name.replace('_', '-')} (or {ENV[name]}) is required")
@@ -434,6 +504,20 @@ async def _report(counts: Counts, stop: asyncio.Event, every_s: float = 5.0) -> 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     gate = Gate(delay_s=args.delay_s, pacer=Pacer(args.profile))
     how = f"delay {args.delay_s:g} s, profile {args.profile}"
+    if args.lane == "rest":
+        import aiohttp
+
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        connector = aiohttp.TCPConnector(limit=64)
+        async with aiohttp.ClientSession(
+            args.base_url, headers=headers, connector=connector
+        ) as http:
+            over_rest = RestProvider(http, args.tenant, gate)
+            print(f"provider: completing over REST at {args.base_url} ({how})", flush=True)
+            reporter = asyncio.ensure_future(_report(over_rest.counts, stop))
+            await run_until(over_rest.run(stop), stop)
+            await reporter
+        return
     if args.lane == "sqs":
         async with sqs_client(args.endpoint_url, args.region) as sqs:
             on_sqs = SqsProvider(
