@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv test demo incident recovery demo-inprocess demo-ha demo-ha-incident demo-ha-recovery \
-	demo-sqs demo-kafka bench soak lint screenshots \
+	demo-sqs demo-kafka demo-csv bench soak lint screenshots \
 	typecheck clean dev-aws proto
 
 $(STAMP): pyproject.toml
@@ -61,6 +61,11 @@ demo-sqs: $(STAMP)
 
 demo-kafka: $(STAMP)
 	$(BIN)/python -m demos.restaurant_approval.broker_demo kafka
+
+# The csv-payments demo (spec §11.2) on the HA shape: moto, one coordinator, one REST worker and
+# the mock payment provider; SQS lane by default, TPF_CSV_AWAIT_TRANSPORT=kafka for Kafka (Tansu).
+demo-csv: $(STAMP)
+	$(BIN)/python -m demos.csv_payments.demo
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -77,7 +77,17 @@ class Dispatch:
 
 
 def parse_dispatch(body: bytes | str) -> Dispatch:
-    """The dispatch envelope in ``body``; :class:`DispatchError` naming what is wrong."""
+    """The restaurant's dispatch envelope in ``body`` (its request names an ``orderId``);
+    :class:`DispatchError` naming what is wrong."""
+    dispatch = parse_envelope(body)
+    if not isinstance(dispatch.request.get("orderId"), str):
+        raise DispatchError("dispatch envelope: requestPayload.orderId is required (a string)")
+    return dispatch
+
+
+def parse_envelope(body: bytes | str) -> Dispatch:
+    """Any await's dispatch envelope in ``body`` (its request a JSON object);
+    :class:`DispatchError` naming what is wrong."""
     try:
         raw = json.loads(body)
     except (ValueError, TypeError) as exc:
@@ -96,8 +106,8 @@ def parse_dispatch(body: bytes | str) -> Dispatch:
         _, request = decode_payload(raw["requestPayload"], field="requestPayload")
     except ValidationError as exc:
         raise DispatchError(f"dispatch envelope: {exc}") from None
-    if not isinstance(request, dict) or not isinstance(request.get("orderId"), str):
-        raise DispatchError("dispatch envelope: requestPayload.orderId is required (a string)")
+    if not isinstance(request, dict):
+        raise DispatchError("dispatch envelope: requestPayload must be a JSON object")
     token = raw.get("resumeToken")
     metadata = raw.get("transportMetadata")
     return Dispatch(
@@ -123,13 +133,25 @@ def completion_envelope(
 ) -> dict[str, Any]:
     """The completion envelope answering ``dispatch`` (spec §4.7 field order), naming the
     interaction by ``reference``: its id, its correlation id, or its resume token."""
+    payload = decision_payload(
+        dispatch.request["orderId"], decide(dispatch.request), iso_utc(clock.now_ms())
+    )
+    return answer_envelope(dispatch, payload, reference=reference, actor=actor)
+
+
+def answer_envelope(
+    dispatch: Dispatch,
+    payload: dict[str, Any],
+    *,
+    reference: str = "interactionId",
+    actor: str = ACTOR,
+) -> dict[str, Any]:
+    """The completion envelope (spec §4.7 field order) answering ``dispatch`` with
+    ``payload`` as ``responsePayload``, naming the interaction by ``reference``."""
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
     if reference == "resumeToken" and dispatch.resume_token is None:
         raise DispatchError("dispatch envelope: resumeToken is required to answer by token")
-    payload = decision_payload(
-        dispatch.request["orderId"], decide(dispatch.request), iso_utc(clock.now_ms())
-    )
     return {
         "tenantId": dispatch.tenant_id,
         "interactionId": dispatch.interaction_id if reference != "correlationId" else None,
@@ -187,7 +209,7 @@ class SqsResponder:
         return 1
 
     async def run(self, stop: asyncio.Event) -> None:
-        await _loop(self.run_once, stop)
+        await run_loop(self.run_once, stop)
 
 
 @dataclass
@@ -229,10 +251,10 @@ class KafkaResponder:
         return len(answers)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await _loop(self.run_once, stop)
+        await run_loop(self.run_once, stop)
 
 
-async def _loop(once: Callable[[], Awaitable[int]], stop: asyncio.Event) -> None:
+async def run_loop(once: Callable[[], Awaitable[int]], stop: asyncio.Event) -> None:
     """``once`` until ``stop``; a failed round (broker unreachable...) is logged and retried
     after a pause, and the requests it did not acknowledge come back to be answered."""
     while not stop.is_set():
@@ -266,7 +288,9 @@ async def sqs_client(endpoint_url: str | None, region: str | None) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def kafka_clients(bootstrap_servers: str, request_topic: str, group: str) -> Any:
+async def kafka_clients(
+    bootstrap_servers: str, request_topic: str, group: str, client_id: str = ACTOR
+) -> Any:
     """A started (consumer, producer) pair; connection options as the coordinator reads them."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -274,7 +298,7 @@ async def kafka_clients(bootstrap_servers: str, request_topic: str, group: str) 
 
     connection = KafkaConnection(
         bootstrap_servers=bootstrap_servers,
-        client_id=ACTOR,
+        client_id=client_id,
         security_protocol=os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
         sasl_mechanism=os.environ.get("KAFKA_SASL_MECHANISM"),
         sasl_username=os.environ.get("KAFKA_SASL_USERNAME"),
@@ -341,15 +365,15 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
                 sqs, args.request_queue_url, args.response_queue_url, clock, args.reference
             )
             print(f"responder: answering {args.request_queue_url}", flush=True)
-            await _until(responder.run(stop), stop)
+            await run_until(responder.run(stop), stop)
         return
     async with kafka_clients(args.bootstrap_servers, args.request_topic, args.group) as (c, p):
         responder = KafkaResponder(c, p, args.response_topic, clock, args.reference)
         print(f"responder: answering {args.request_topic} on {args.bootstrap_servers}", flush=True)
-        await _until(responder.run(stop), stop)
+        await run_until(responder.run(stop), stop)
 
 
-async def _until(work: Any, stop: asyncio.Event) -> None:
+async def run_until(work: Any, stop: asyncio.Event) -> None:
     """Run ``work`` until ``stop`` is set (a long poll in progress is cancelled)."""
     task = asyncio.ensure_future(work)
     stopped = asyncio.ensure_future(stop.wait())

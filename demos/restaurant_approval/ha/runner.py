@@ -17,7 +17,7 @@ from typing import Any
 
 from demos.restaurant_approval.flows import say
 from demos.restaurant_approval.ha.processes import DemoFailure, exit_on_sigterm
-from demos.restaurant_approval.ha.stack import PIPELINE_REF, HaStack, Worker, local_aws
+from demos.restaurant_approval.ha.stack import RESTAURANT, HaStack, Identity, Worker, local_aws
 
 WORKER_NAME = "restaurant-rest-worker"  # the original container demo's worker (its log name here)
 
@@ -27,6 +27,7 @@ def run_demo(
     title: str,
     body: Callable[[HaStack], None],
     changes: Mapping[str, tuple[str, str]] | None = None,
+    identity: Identity = RESTAURANT,
 ) -> int:
     """Run ``body`` on a fresh stack (with ``changes`` to the recipe's values, as
     ``{key: (value, why)}``); the exit status (0 passed, 1 failed)."""
@@ -38,7 +39,7 @@ def run_demo(
     try:
         with local_aws() as endpoint:
             say(f"local AWS (moto, as tpf dev aws runs it) on {endpoint}")
-            stack = HaStack(state_dir, endpoint, changes=changes)
+            stack = HaStack(state_dir, endpoint, changes=changes, identity=identity)
             try:
                 body(stack)
             finally:
@@ -54,7 +55,10 @@ def run_demo(
 
 
 def bring_up(
-    stack: HaStack, ref: str = PIPELINE_REF, worker_env: Mapping[str, str] | None = None
+    stack: HaStack,
+    ref: str | None = None,
+    worker_env: Mapping[str, str] | None = None,
+    worker_name: str = WORKER_NAME,
 ) -> tuple[dict[str, Any], Worker]:
     """Bootstrap, start the coordinator, release ``ref``, start its worker: (release, worker)."""
     say("\n== Start the HA shape")
@@ -76,7 +80,7 @@ def bring_up(
         f"release {active['releaseVersion']} {active['status']} "
         f"(contract {active['contractVersion']})"
     )
-    worker = stack.worker(WORKER_NAME, ref, extra_env=worker_env)
+    worker = stack.worker(worker_name, ref, extra_env=worker_env)
     record = stack.start_worker(worker)
     say(
         f"worker {record['workerId']} (tpf worker, pid {worker.pid}) on {worker.url}: "

@@ -18,7 +18,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,29 @@ TENANT = "restaurant-demo"
 TOKEN = "restaurant-control-plane-admin-token"  # the original demo uses one token for both
 WORKER_SECRET = "restaurant-transition-worker-secret"
 PIPELINE_REF = "demos.restaurant_approval.pipeline:pipeline"
-SECRETS_ENV = {
-    "TPF_CONTROL_PLANE_TOKEN": TOKEN,
-    "TPF_ADMIN_TOKEN": TOKEN,
-    "TPF_WORKER_SECRET": WORKER_SECRET,
-}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose stack it is: the demo's tenant, pipeline, tokens and worker secret (the
+    restaurant's by default; the csv-payments demo runs the same topology with its own)."""
+
+    tenant: str = TENANT
+    pipeline_id: str = PIPELINE_ID
+    pipeline_ref: str = PIPELINE_REF
+    token: str = TOKEN
+    worker_secret: str = WORKER_SECRET
+
+    def secrets_env(self) -> dict[str, str]:
+        return {
+            "TPF_CONTROL_PLANE_TOKEN": self.token,
+            "TPF_ADMIN_TOKEN": self.token,
+            "TPF_WORKER_SECRET": self.worker_secret,
+        }
+
+
+RESTAURANT = Identity()
+SECRETS_ENV = RESTAURANT.secrets_env()
 
 
 def free_port() -> int:
@@ -83,6 +101,7 @@ class Worker(Child):
 
     port: int = 0
     worker_id: str = ""
+    tenant: str = field(default=TENANT)
 
     @property
     def url(self) -> str:
@@ -91,12 +110,14 @@ class Worker(Child):
     def registered_id(self) -> str | None:
         """The worker id it registered for the demo's tenant, once it has."""
         for found in REGISTERED.finditer(self.log()):
-            if found[2] == TENANT:
+            if found[2] == self.tenant:
                 return found[1]
         return None
 
 
-def worker_command(ref: str, port: int, config: Path, coordinator_url: str) -> list[str]:
+def worker_command(
+    ref: str, port: int, config: Path, coordinator_url: str, tenant: str = TENANT
+) -> list[str]:
     """``tpf worker`` hosting ``ref`` over REST on 127.0.0.1:``port``, registering itself with
     the coordinator for the demo's tenant."""
     return tpf(
@@ -114,7 +135,7 @@ def worker_command(ref: str, port: int, config: Path, coordinator_url: str) -> l
         "--coordinator-url",
         coordinator_url,
         "--tenant",
-        TENANT,
+        tenant,
         "--admin-token-ref",
         "env:TPF_ADMIN_TOKEN",
         "--log-level",
@@ -131,12 +152,14 @@ class HaStack:
         endpoint: str,
         *,
         changes: Mapping[str, tuple[str, str]] | None = None,
+        identity: Identity = RESTAURANT,
     ) -> None:
         """``changes``: more recipe values this stack changes, as ``{key: (value, why)}``."""
         self.state_dir = state_dir
         self.endpoint = endpoint
+        self.identity = identity
         self.children = Children()
-        self.env = child_env(SECRETS_ENV)
+        self.env = child_env(identity.secrets_env())
         # The configured target: the port the first worker listens on.
         self.worker_port = free_port()
         # What differs from the recipe's block (besides the worker's address and the endpoints).
@@ -164,8 +187,13 @@ class HaStack:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, timeout_s: float = 60.0) -> RestClient:
+        who = self.identity
         return RestClient(
-            self.base_url, TENANT, control_plane_token=TOKEN, admin_token=TOKEN, timeout_s=timeout_s
+            self.base_url,
+            who.tenant,
+            control_plane_token=who.token,
+            admin_token=who.token,
+            timeout_s=timeout_s,
         )
 
     # ---------------------------------------------------------------------------- processes
@@ -186,20 +214,23 @@ class HaStack:
     def worker(
         self,
         name: str,
-        ref: str = PIPELINE_REF,
+        ref: str | None = None,
         port: int | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> Worker:
         """A worker process ``name`` (not started) hosting ``ref`` on ``port`` (default: the
         configured target's)."""
         port = port or self.worker_port
-        command = worker_command(ref, port, self.worker_config, self.base_url)
+        ref = ref or self.identity.pipeline_ref
+        tenant = self.identity.tenant
+        command = worker_command(ref, port, self.worker_config, self.base_url, tenant)
         worker = Worker(
             name,
             command,
             self._log_path(name),
             env={**self.env, **(extra_env or {})},
             port=port,
+            tenant=tenant,
         )
         self.children.add(worker)
         self.workers.append(worker)
@@ -233,7 +264,7 @@ class HaStack:
         client = self.client()
         deadline = time.monotonic() + timeout_s
         while True:
-            records = {r["workerId"]: r for r in client.list_workers(PIPELINE_ID)}
+            records = {r["workerId"]: r for r in client.list_workers(self.identity.pipeline_id)}
             record = records.get(worker.worker_id)
             if record is not None and record["state"] == state:
                 return dict(record)
@@ -246,8 +277,10 @@ class HaStack:
 
     # ---------------------------------------------------------------------------- releases
 
-    def release(self, ref: str = PIPELINE_REF, label: str = "release") -> dict[str, Any]:
+    def release(self, ref: str | None = None, label: str = "release") -> dict[str, Any]:
         """``tpf release build`` ``ref``, register and activate it; the active release."""
+        ref = ref or self.identity.pipeline_ref
+        pipeline_id = self.identity.pipeline_id
         out = self.state_dir / "build" / label
         descriptor = run_tool(
             "tpf release build",
@@ -255,8 +288,8 @@ class HaStack:
             self.env,
         ).strip()
         client = self.client()
-        registered = client.register_release(PIPELINE_ID, descriptor)
-        active: dict[str, Any] = client.activate_release(PIPELINE_ID, registered["releaseVersion"])
+        registered = client.register_release(pipeline_id, descriptor)
+        active: dict[str, Any] = client.activate_release(pipeline_id, registered["releaseVersion"])
         return active
 
     def stop_all(self) -> None:
