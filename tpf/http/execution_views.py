@@ -70,10 +70,11 @@ async def full_status(
 ) -> dto.ExecutionStatusDto:
     """The status body of ``record`` with its open interaction ids and the ``parts`` asked."""
     coordinator = request.app[EDGE].coordinator
+    # An expanded execution's open interactions are its items' (thousands): its ``items``
+    # block counts them and the pending route lists them, so a status read never lists them.
+    skip = record.terminal or record.items is not None
     interactions = (
-        []
-        if record.terminal and "outputs" not in parts
-        else (await coordinator.interactions_of(record))
+        [] if skip and "outputs" not in parts else (await coordinator.interactions_of(record))
     )
     body = status_dto(record, [i.interaction_id for i in interactions if i.pending])
     progress = await coordinator.item_progress(record)
