@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv test demo incident recovery demo-inprocess demo-ha demo-ha-incident demo-ha-recovery \
-	demo-sqs demo-kafka demo-csv bench soak lint screenshots \
+	demo-sqs demo-kafka demo-csv bench bench-csv soak lint screenshots \
 	typecheck clean dev-aws proto
 
 $(STAMP): pyproject.toml
@@ -69,6 +69,10 @@ demo-csv: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The csv-payments demo at scale (streams: 10,000 records per lane, 100,000 on SQLite); long.
+bench-csv: $(STAMP)
+	$(BIN)/python -m bench csv
 
 # The README's console screenshots (docs/screenshots/inbox.png, timeline.png), taken in headless
 # Chromium against a coordinator served on a free 127.0.0.1 port.

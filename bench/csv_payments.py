@@ -1,6 +1,6 @@
 """``python -m bench csv``: the csv-payments demo at scale, end to end.
 
-Two shapes, the provider answering at once (delay 0), window ``pipeline.max-concurrency=25``:
+Three shapes, the provider answering at once (delay 0), window ``pipeline.max-concurrency=25``:
 
 - **HA lanes** (``make demo-csv``'s topology: moto DynamoDB + SQS work queue + S3, one ``tpf
   serve``, one REST ``tpf worker``, the provider process) with ``BENCH_CSV_RECORDS`` records
@@ -8,12 +8,16 @@ Two shapes, the provider answering at once (delay 0), window ``pipeline.max-conc
 - **embedded SQLite**: ``tpf serve`` on the SQLite default hosting the pipeline itself, the
   provider completing over REST (``provider rest``: pending interactions polled, each
   completed with ``POST /interactions/complete``), ``BENCH_CSV_SQLITE_RECORDS`` records
-  (default 100,000).
+  (default 100,000);
+- **embedded lanes** (``sqlite-sqs``, ``sqlite-kafka``): the same ``tpf serve`` on SQLite, its
+  awaits over the SQS lane (moto's SQS only) or the Kafka lane (Tansu), ``BENCH_CSV_RECORDS``
+  records: the lanes without moto's DynamoDB, whose per-request cost (a new connection per call,
+  queries that walk the whole table) bounds the HA shape on this machine.
 
 Each prints seconds from submit to ``SUCCEEDED``, records/s, the p99 of the coordinator's
 ``tpf_stream_item_apply_latency`` histogram (answer admitted -> item output stored; a bucket's
 upper bound) and the peak RSS (``VmHWM``) of the coordinator (and worker).
-``BENCH_CSV_SHAPES`` picks shapes (default ``sqs,kafka,sqlite``); ``BENCH_CSV_TIMEOUT_S``
+``BENCH_CSV_SHAPES`` picks shapes (default: all five); ``BENCH_CSV_TIMEOUT_S``
 bounds each run (default 1800). A run that fails prints why and the bench goes on.
 """
 
@@ -39,12 +43,13 @@ from demos.csv_payments.demo import (
     run_flow,
 )
 from demos.csv_payments.pipeline import TENANT
+from demos.restaurant_approval.brokers import broker_lane
 from demos.restaurant_approval.ha.processes import Child, DemoFailure, child_env, run_tool, tpf
 from demos.restaurant_approval.server import TOKEN, DemoServer, free_port
 from tpf.client import RestClient
 
 LATENCY = "tpf_stream_item_apply_latency"
-SHAPES = ("sqs", "kafka", "sqlite")
+SHAPES = ("sqs", "kafka", "sqlite", "sqlite-sqs", "sqlite-kafka")
 
 
 def figures(label: str, n: int, outcome: Outcome) -> None:
@@ -110,6 +115,43 @@ def sqlite_shape(n: int, timeout_s: float) -> None:
         print(f"{label}: FAILED: {exc}\n  state and logs kept in {state}", flush=True)
 
 
+def embedded_lane(lane_name: str, n: int, timeout_s: float) -> None:
+    """``tpf serve`` on SQLite hosting the csv pipeline, its awaits over a broker lane (moto's
+    SQS, or Tansu): the lane and the items are what is measured, not moto's DynamoDB."""
+    label = {
+        "sqlite-sqs": "embedded SQLite, SQS lane (moto SQS only)",
+        "sqlite-kafka": "embedded SQLite, Kafka lane (Tansu)",
+    }[lane_name]
+    state = Path(tempfile.mkdtemp(prefix="tpf-bench-csv-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            lane = stack.enter_context(broker_lane(lane_name.removeprefix("sqlite-")))
+            server = DemoServer(
+                state / "state",
+                free_port(),
+                extra_env={**lane.coordinator_env(), "PIPELINE_MAX_CONCURRENCY": "25"},
+                pipelines=(IDENTITY.pipeline_ref,),
+            )
+            server.start(timeout_s=60)
+            stack.callback(server.stop)
+            client = RestClient(
+                server.base_url, TENANT, control_plane_token=TOKEN, admin_token=TOKEN, timeout_s=60
+            )
+            release(client, state / "build")
+            options = Options(lane.name, n, 0.0, "none", timeout_s)
+            command = provider_command(options, lane.responder_args())
+            env = {**child_env(), **lane.extra_env}
+            provider = Child("payment-provider", command, state / "provider.log", env=env)
+            provider.start()
+            stack.callback(provider.stop)
+            target = Target(client, server.base_url, state, server.process)
+            outcome = run_flow(target, options, provider)
+        figures(label, n, outcome)
+        shutil.rmtree(state, ignore_errors=True)
+    except (DemoFailure, SystemExit) as exc:
+        print(f"{label}: FAILED: {exc}\n  state and logs kept in {state}", flush=True)
+
+
 def release(client: RestClient, build: Path) -> None:
     """Build, register and activate the csv release; register the coordinator's local worker."""
     descriptor = run_tool(
@@ -154,6 +196,8 @@ def main() -> None:
             ha_lane(shape, n, timeout_s)
         elif shape == "sqlite":
             sqlite_shape(n_sqlite, timeout_s)
+        elif shape in ("sqlite-sqs", "sqlite-kafka"):
+            embedded_lane(shape, n, timeout_s)
         else:
             print(f"unknown csv bench shape {shape!r}; choose from {', '.join(SHAPES)}")
     print(f"csv bench done in {time.monotonic() - started:.0f} s", flush=True)

@@ -50,6 +50,8 @@ from tpf.transports.awaits.consume import (
 from tpf.transports.awaits.envelopes import DispatchEnvelope, encode
 from tpf.transports.awaits.metrics import AwaitMetrics
 
+# A request waiting for the next SendMessageBatch: its interaction, body and publisher.
+_Outgoing = tuple[AwaitInteraction, str, "asyncio.Future[None]"]
 LOG = logging.getLogger("tpf.awaits.sqs")
 
 
@@ -103,6 +105,8 @@ class SqsAwaitChannel:
         self._closed = False
         self.published = 0
         self.outcomes: dict[str, int] = {}  # admitted / duplicate / held / poison / retry
+        self._outgoing: list[_Outgoing] = []
+        self._flushing: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ dispatch
 
@@ -115,17 +119,53 @@ class SqsAwaitChannel:
         }
 
     async def publish(self, interaction: AwaitInteraction, envelope: DispatchEnvelope) -> None:
-        sqs = await self._aws.client("sqs")
-        try:
-            await sqs.send_message(
-                QueueUrl=self.config.request_queue_url, MessageBody=encode(envelope).decode()
-            )
-        except Exception as exc:
-            raise RetryableError(
-                f"await request {interaction.interaction_id} could not be sent to "
-                f"{self.config.request_queue_url}: {error_code(exc) or type(exc).__name__}: {exc}"
-            ) from exc
+        """Send one request; requests published together (a stream's window refilling) leave
+        in ``SendMessageBatch`` calls of up to 10, each publisher answered for its own entry."""
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outgoing.append((interaction, encode(envelope).decode(), sent))
+        if self._flushing is None:
+            self._flushing = asyncio.ensure_future(self._flush())
+        await sent
         self.published += 1
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the publishers of this moment join the batch
+        try:
+            while self._outgoing:
+                batch, self._outgoing = self._outgoing[:10], self._outgoing[10:]
+                await self._send_batch(batch)
+        finally:
+            self._flushing = None
+
+    async def _send_batch(self, batch: list[_Outgoing]) -> None:
+        url = self.config.request_queue_url
+        try:
+            sqs = await self._aws.client("sqs")
+            answer = await sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "MessageBody": body} for n, (_, body, _) in enumerate(batch)
+                ],
+            )
+            failed = {int(f["Id"]): f for f in answer.get("Failed", [])}
+        except Exception as exc:
+            failed = {
+                n: {"Code": error_code(exc) or type(exc).__name__, "Message": str(exc)}
+                for n in range(len(batch))
+            }
+        for n, (interaction, _, sent) in enumerate(batch):
+            if sent.done():
+                continue
+            if n in failed:
+                why = failed[n]
+                sent.set_exception(
+                    RetryableError(
+                        f"await request {interaction.interaction_id} could not be sent to {url}: "
+                        f"{why.get('Code')}: {why.get('Message')}"
+                    )
+                )
+            else:
+                sent.set_result(None)
 
     # ------------------------------------------------------------------ completions
 
@@ -168,12 +208,22 @@ class SqsAwaitChannel:
         messages = response.get("Messages", [])
         # Together: a standard queue keeps no order, and what one receiver holds in flight is
         # bounded by what it received (max_messages).
-        await asyncio.gather(*(self._handle(sqs, message) for message in messages))
+        done = await asyncio.gather(*(self._handle(sqs, message) for message in messages))
+        receipts = [receipt for receipt in done if receipt is not None]
+        if receipts:
+            # One DeleteMessageBatch for what was handled: a delete that fails only brings a
+            # message back after its visibility timeout, as a duplicate answered as such.
+            with contextlib.suppress(Exception):
+                await sqs.delete_message_batch(
+                    QueueUrl=self.config.response_queue_url,
+                    Entries=[{"Id": str(n), "ReceiptHandle": r} for n, r in enumerate(receipts)],
+                )
         return len(messages)
 
-    async def _handle(self, sqs: Any, message: dict[str, Any]) -> None:
+    async def _handle(self, sqs: Any, message: dict[str, Any]) -> str | None:
+        """Handle one message; its receipt handle when it may be deleted now."""
         body = (message.get("Body") or "").encode()
-        receipt = message["ReceiptHandle"]
+        receipt = str(message["ReceiptHandle"])
         verdict = await handle(body, self._sink, self.key)
         if verdict.action is Action.RETRY:
             self._count("retry")
@@ -185,12 +235,12 @@ class SqsAwaitChannel:
                     ReceiptHandle=receipt,
                     VisibilityTimeout=delay,
                 )
-            return
+            return None
         if verdict.action is Action.POISON and not await self.dead_letter(verdict, body):
-            return  # not parked: keep the message, it comes back after its visibility
+            return None  # not parked: keep the message, it comes back after its visibility
         if verdict.action is Action.ACK:
             self._admitted(verdict)
-        await sqs.delete_message(QueueUrl=self.config.response_queue_url, ReceiptHandle=receipt)
+        return receipt
 
     def _admitted(self, verdict: Verdict) -> None:
         assert verdict.admission is not None
