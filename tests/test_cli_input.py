@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tpf.cli.operator_output import fmt_pending, fmt_submit, fmt_worker
+from tpf.cli.operator_output import fmt_pending, fmt_submit, fmt_worker, status_line
 
 TPF = str(Path(sys.executable).parent / "tpf")
 # Nothing listens here: every case must be refused before any request is sent.
@@ -94,3 +94,26 @@ def test_human_output_prints_iso_times_and_the_request_payload() -> None:
     worker = {"workerId": "w", "state": "HEALTHY", "protocol": "local", "releaseVersion": "r"}
     [beat] = fmt_worker({**worker, "lastHeartbeatAtEpochMs": 0})
     assert beat.endswith("lastHeartbeat=1970-01-01T00:00:00.000Z")
+
+
+def test_the_status_line_shows_an_expanded_executions_items() -> None:
+    status = {
+        "executionId": "e-1",
+        "status": "RUNNING",
+        "stepIndex": 1,
+        "attempt": 0,
+        "version": 4,
+        "items": {
+            "total": 12,
+            "completed": 5,
+            "failed": 0,
+            "pending": 7,
+            "inFlight": 3,
+            "byVariant": {"unapproved": 1, "approved": 4},
+        },
+    }
+    assert status_line(status).splitlines()[1] == (
+        "  items: 5 of 12 completed, 0 failed, 7 pending (3 open); approved 4, unapproved 1"
+    )
+    del status["items"]
+    assert "items" not in status_line(status)  # a scalar execution's line is unchanged
