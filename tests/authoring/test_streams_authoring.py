@@ -149,3 +149,18 @@ def _command(item_index: int | None) -> TransitionCommand:
 def test_the_envelope_carries_item_index_only_for_a_per_item_command() -> None:
     assert b"itemIndex" not in encode_command(_command(None))
     assert b'"itemIndex":4' in encode_command(_command(4))
+
+
+def test_an_aggregations_iterator_matches_how_it_runs() -> None:
+    p = Pipeline("p")
+    with pytest.raises(ConfigError, match="async def aggregation takes AsyncIterator"):
+
+        @p.step("A", cardinality="MANY_TO_ONE")
+        async def a(xs: Iterator[In]) -> In:
+            return In(n=0)
+
+    with pytest.raises(ConfigError, match="needs an async def aggregation"):
+
+        @p.step("B", cardinality="MANY_TO_ONE")
+        def b(xs: AsyncIterator[In]) -> In:
+            return In(n=0)

@@ -135,12 +135,8 @@ async def run_aggregation(
         if is_async:
             return await fn(values)
         return await anyio.to_thread.run_sync(fn, values, limiter=limiter)
-    if spec.item_form == "async_iterator":
-        if not is_async:
-            raise TypeError(f"step {spec.name!r}: an AsyncIterator input needs an async def step")
+    if spec.item_form == "async_iterator":  # an async def step (checked when it was declared)
         return await fn(items())
-    if is_async:  # a sync iterator for an async step would block the loop on each page
-        return await fn(_sync_iter_on_loop([item async for item in items()]))
     source = items()
 
     async def next_item() -> Any:
@@ -157,10 +153,6 @@ async def run_aggregation(
             yield item
 
     return await anyio.to_thread.run_sync(lambda: fn(blocking_items()), limiter=limiter)
-
-
-def _sync_iter_on_loop(values: list[Any]) -> Iterator[Any]:
-    return iter(values)
 
 
 async def list_pages(values: list[Any], page_size: int = PAGE_SIZE) -> Pages:

@@ -39,6 +39,17 @@ def step_signature(
         output_type, _ = item_type(output_type, f"step {name!r}", "a ONE_TO_MANY step's return")
     elif cardinality == AGGREGATION:
         input_type, form = item_type(input_type, f"step {name!r}", "a MANY_TO_ONE step's input")
+        is_async = inspect.iscoroutinefunction(inspect.unwrap(fn))
+        # An iterator that reads pages from the store must match how the step runs: a sync
+        # one blocks its worker thread on each page, an async one awaits on the loop.
+        if form == "iterator" and is_async:
+            raise ConfigError(
+                f"step {name!r}: an async def aggregation takes AsyncIterator[T] (or list[T])"
+            )
+        if form == "async_iterator" and not is_async:
+            raise ConfigError(
+                f"step {name!r}: an AsyncIterator[T] input needs an async def aggregation"
+            )
     return input_type, output_type, context, form
 
 
