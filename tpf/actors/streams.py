@@ -63,6 +63,7 @@ class StreamRun:
         self.branches: Counter[str] = Counter()
         self.error: ItemFailed | None = None
         self.budget_full = False
+        self.next_rescan = 0.0  # loop time of the next rescan (0: at the first chance)
 
     # ------------------------------------------------------------------ the run
 
@@ -90,14 +91,19 @@ class StreamRun:
             engine.streams.close(record.tenant_id, record.execution_id, session)
 
     async def _next(self) -> None:
-        """Apply the next answer (or rescan the in-flight items when none came in time)."""
+        """Apply the next answer; rescan the in-flight items every :data:`RESCAN_S`, however
+        busy the inbox (answers admitted elsewhere arrive only that way)."""
+        loop = asyncio.get_running_loop()
+        wait = max(0.0, self.next_rescan - loop.time())
         try:
-            got = await asyncio.wait_for(self.inbox.get(), RESCAN_S)
+            got = await asyncio.wait_for(self.inbox.get(), wait) if wait else None
         except TimeoutError:
-            await self._rescan()
-            return
+            got = None
         if got is not None:
             self._answered(got)
+        if loop.time() >= self.next_rescan:
+            self.next_rescan = loop.time() + RESCAN_S
+            await self._rescan()
 
     def _answered(self, interaction: AwaitInteraction) -> None:
         index = interaction.item_index
@@ -232,14 +238,21 @@ class StreamRun:
                 self.pending.appendleft(item)  # first in line once a slot frees
                 return
         stored, _ = await engine.stores.awaits.create_or_get(routed)
+        # In flight before the request leaves: an answer quicker than the item's own write
+        # below finds its item here (its finish's compare-and-set then meets that write).
+        index = item.item_index
+        provisional = replace(item, interaction_id=stored.interaction_id)
+        self.in_flight[index] = provisional
         if stored.undispatched:
             engine.interaction_stored(stored)  # published now; the outbox sweep if we die first
         awaiting = await self._write(
             item, status=ItemStatus.AWAITING, interaction_id=stored.interaction_id
         )
-        if awaiting is None or awaiting.status is not ItemStatus.AWAITING:
-            return
-        self.in_flight[item.item_index] = awaiting
+        if self.in_flight.get(index) is provisional and index not in self.finishing:
+            if awaiting is None or awaiting.status is not ItemStatus.AWAITING:
+                del self.in_flight[index]  # finished meanwhile by an earlier run
+                return
+            self.in_flight[index] = awaiting
         if not stored.pending:  # answered already (a re-run after a crash)
             self._answered(stored)
 
