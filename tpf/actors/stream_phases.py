@@ -25,7 +25,7 @@ from tpf.actors.stream_items import ItemFailed, ItemSteps
 from tpf.actors.stream_outputs import outputs_list
 from tpf.actors.streams import PAGE, StreamRun
 from tpf.actors.transition import LeaseGuard, LeaseLost
-from tpf.core import lifecycle
+from tpf.core import contexts, lifecycle
 from tpf.core.errors import TpfError
 from tpf.core.items import ItemProgress, StreamItem
 from tpf.core.records import (
@@ -71,8 +71,15 @@ async def expanded(
         )
     total = written or len(payloads)
     settings = engine.settings.execution
+    try:  # outputs of the steps before the expansion that a later ctx reads (the aggregation's)
+        with_context = contexts.with_outputs(
+            claimed, result.context_outputs, settings.context_max_bytes
+        )
+    except contexts.ContextTooLarge as exc:
+        await commits.fail(claimed, failure_result(exc, retryable=False))
+        return None
     moved = lifecycle.advance_stream(
-        claimed,
+        with_context,
         engine.clock.now_ms(),
         plan.first_item_step,
         ItemProgress(total=total),
