@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 from tpf.actors.commits import LOG, ExecutionCommits, Refused
 from tpf.actors.messages import Cancel
+from tpf.actors.stream_outputs import item_pages
 from tpf.core import cancels
 from tpf.core.errors import Conflict, NotFound
 from tpf.core.items import ItemStatus
@@ -65,23 +66,12 @@ async def _open_interactions(
         for interaction in await awaits.list_for_execution(record.tenant_id, record.execution_id):
             yield interaction
         return
-    start = 0
-    while True:
-        page = await engine.stores.items.page(
-            record.tenant_id,
-            record.execution_id,
-            start=start,
-            limit=500,
-            status=ItemStatus.AWAITING,
-        )
+    async for page in item_pages(engine, record, ItemStatus.AWAITING):
         for item in page:
             if item.interaction_id is not None:
                 found = await awaits.get(record.tenant_id, item.interaction_id)
                 if found is not None:
                     yield found
-        if len(page) < 500:
-            return
-        start = page[-1].item_index + 1
 
 
 async def close_interactions(commits: ExecutionCommits, record: ExecutionRecord) -> int:

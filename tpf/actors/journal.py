@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from tpf.core.history import HistoryEntry, append
-from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.core.records import ExecutionRecord, ExecutionStatus, ReleaseRecord
 from tpf.core.streams import StreamPlan, plan_of_contract
 from tpf.stores.base import ReleaseStore
 
@@ -79,6 +79,19 @@ class StepIds:
         """The authored step names of ``record``'s release, by index (a stored context's keys)."""
         await self.of(releases, record)
         return self._names.get(_identity(record), ())
+
+    def plan_of(self, release: ReleaseRecord) -> StreamPlan | None:
+        """The stream of ``release`` (what a submit checks its input shape against), read
+        from its contract once per release: a release is immutable."""
+        key = (
+            release.tenant_id,
+            release.pipeline_id,
+            release.contract_version,
+            release.release_version,
+        )
+        if key not in self._streams:
+            self._streams[key] = plan_of_contract(release.contract)
+        return self._streams[key]
 
     async def stream(self, releases: ReleaseStore, record: ExecutionRecord) -> StreamPlan | None:
         """The stream of ``record``'s release (:mod:`tpf.core.streams`); ``None`` without one."""

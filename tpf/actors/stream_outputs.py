@@ -47,19 +47,26 @@ class ItemWriter:
         self.count += len(page)
 
 
-async def output_pages(engine: Engine, record: ExecutionRecord) -> AsyncIterator[list[Any]]:
-    """The items' outputs in index order, a page at a time (DONE items only)."""
+async def item_pages(
+    engine: Engine, record: ExecutionRecord, status: ItemStatus | None = None
+) -> AsyncIterator[list[StreamItem]]:
+    """``record``'s items (of ``status``, when given) in index order, a page at a time."""
     start = 0
     while True:
         page = await engine.stores.items.page(
-            record.tenant_id, record.execution_id, start=start, limit=PAGE
+            record.tenant_id, record.execution_id, start=start, limit=PAGE, status=status
         )
-        outputs = [item.output_payload for item in page if item.status is ItemStatus.DONE]
-        if outputs:
-            yield outputs
+        if page:
+            yield page
         if len(page) < PAGE:
             return
         start = page[-1].item_index + 1
+
+
+async def output_pages(engine: Engine, record: ExecutionRecord) -> AsyncIterator[list[Any]]:
+    """The items' outputs in index order, a page at a time (DONE items only)."""
+    async for page in item_pages(engine, record, ItemStatus.DONE):
+        yield [item.output_payload for item in page]
 
 
 async def outputs_list(engine: Engine, record: ExecutionRecord) -> list[Any]:

@@ -22,12 +22,12 @@ import msgspec
 from tpf.actors.commits import ExecutionCommits
 from tpf.actors.context import Engine
 from tpf.actors.stream_items import ItemFailed, ItemSteps
-from tpf.actors.stream_outputs import outputs_list
-from tpf.actors.streams import PAGE, StreamRun
+from tpf.actors.stream_outputs import PAGE, ItemWriter, outputs_list
+from tpf.actors.streams import StreamRun
 from tpf.actors.transition import LeaseGuard, LeaseLost
 from tpf.core import contexts, lifecycle
 from tpf.core.errors import TpfError
-from tpf.core.items import ItemProgress, StreamItem
+from tpf.core.items import ItemProgress
 from tpf.core.records import (
     ExecutionRecord,
     PayloadEnvelope,
@@ -54,21 +54,11 @@ async def expanded(
     """Store the expansion's items (those the result carries: ``written`` were stored
     already, by code hosted here) and commit the execution into its items phase."""
     engine = commits.engine
-    now = engine.clock.now_ms()
     payloads = result.output_payloads
-    for start in range(0, len(payloads), PAGE):
-        await engine.stores.items.insert_missing(
-            [
-                StreamItem(
-                    tenant_id=claimed.tenant_id,
-                    execution_id=claimed.execution_id,
-                    item_index=start + offset,
-                    payload=_decode(envelope.payload),
-                    updated_at_epoch_ms=now,
-                )
-                for offset, envelope in enumerate(payloads[start : start + PAGE])
-            ]
-        )
+    if payloads:  # a remote expansion's items, in its result
+        writer = ItemWriter(engine, claimed)
+        for start in range(0, len(payloads), PAGE):
+            await writer([_decode(e.payload) for e in payloads[start : start + PAGE]])
     total = written or len(payloads)
     settings = engine.settings.execution
     try:  # outputs of the steps before the expansion that a later ctx reads (the aggregation's)
@@ -100,9 +90,11 @@ async def run_items(
     engine = commits.engine
     if claimed.items is None and plan.multi_input:  # the submitted array is the items
         values = claimed.input_payload if isinstance(claimed.input_payload, list) else []
-        envelopes = tuple(PayloadEnvelope(payload=_encode(v).decode()) for v in values)
-        result = TransitionResult(outcome=TransitionOutcome.COMPLETED, output_payloads=envelopes)
-        moved = await expanded(commits, plan, claimed, result)
+        writer = ItemWriter(engine, claimed)
+        for start in range(0, len(values), PAGE):
+            await writer(values[start : start + PAGE])
+        done = TransitionResult(outcome=TransitionOutcome.COMPLETED)
+        moved = await expanded(commits, plan, claimed, done, writer.count)
         if moved is None:
             return None
         claimed = moved

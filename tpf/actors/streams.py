@@ -32,13 +32,13 @@ import msgspec
 
 from tpf.actors.context import Engine
 from tpf.actors.stream_items import ItemFailed, ItemSteps
+from tpf.actors.stream_outputs import PAGE, item_pages
 from tpf.core import interactions as inter
 from tpf.core.items import ItemProgress, ItemStatus, StreamItem
 from tpf.core.records import AwaitInteraction, ExecutionRecord, InteractionStatus
 from tpf.core.streams import StreamPlan, budget_scope
 
 LOG = logging.getLogger("tpf.streams")
-PAGE = 500
 RESCAN_S = 0.5  # how often a run looks for answers admitted by another coordinator
 replace = msgspec.structs.replace
 
@@ -145,12 +145,9 @@ class StreamRun:
 
     async def _scan(self) -> None:
         """Count what is done and pick up the in-flight items, a page at a time."""
-        items = self.engine.stores.items
-        record = self.record
-        start = seen = 0
+        seen = 0
         first_pending: int | None = None
-        while True:
-            page = await items.page(record.tenant_id, record.execution_id, start=start, limit=PAGE)
+        async for page in item_pages(self.engine, self.record):
             seen += len(page)
             for item in page:
                 if item.status is ItemStatus.DONE:
@@ -161,9 +158,6 @@ class StreamRun:
                     self.in_flight[item.item_index] = item
                 elif first_pending is None:  # PENDING, or FAILED (a re-drive retries it)
                     first_pending = item.item_index
-            if len(page) < PAGE:
-                break
-            start = page[-1].item_index + 1
         if seen != self.total:  # never finish on a partial stream: the expansion said N
             raise ItemFailed(
                 f"the item store has {seen} of the execution's {self.total} items",

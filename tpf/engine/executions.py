@@ -16,7 +16,6 @@ from tpf.actors.messages import Redrive, Submit
 from tpf.core import codec, ids
 from tpf.core.errors import ValidationError
 from tpf.core.records import ExecutionRecord, ExecutionStatus, IdempotencyPolicy
-from tpf.core.streams import plan_of_contract
 from tpf.engine.parts import Parts
 
 INPUT_SHAPES = frozenset({"UNI", "MULTI", "RAW"})
@@ -55,7 +54,7 @@ class ExecutionCommands(Parts):
         release = await self.admission.admit(tenant_id, pipeline_id)
         identity = (pipeline_id, release.contract_version, release.release_version)
         validator = self.directory.validator(identity)
-        plan = plan_of_contract(release.contract)
+        plan = self.engine.step_ids.plan_of(release)
         multi = plan is not None and plan.multi_input
         if multi != (input_shape == "MULTI"):
             raise ValidationError(
