@@ -64,6 +64,7 @@ async def open_coordinator(root: Path) -> Coordinator:
 async def answer_forever(coordinator: Coordinator, execution_id: str) -> None:
     """Answer every open item of the execution, over and over (until cancelled)."""
     while True:
+        change = coordinator.engine.streams.next_change()
         for task in await coordinator.pending(TENANT, limit=1000):
             if task.execution_id == execution_id and task.item_index is not None:
                 with contextlib.suppress(TpfError):  # closed meanwhile: nothing to answer
@@ -72,7 +73,9 @@ async def answer_forever(coordinator: Coordinator, execution_id: str) -> None:
                         interaction_id=task.interaction_id,
                         response=verdict(task.request_payload["n"]),
                     )
-        await asyncio.sleep(0.01)  # a polling client, not a test waiting for a condition
+        # Until items are dispatched or answered again (the timeout covers a run elsewhere).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(change.wait(), 1.0)
 
 
 async def run(root: Path, count: int) -> None:

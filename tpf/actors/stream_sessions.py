@@ -39,6 +39,7 @@ class StreamSessions:
     def open(self, tenant_id: str, execution_id: str) -> StreamSession:
         session = StreamSession()
         self._sessions[(tenant_id, execution_id)] = session
+        self._notify()
         return session
 
     def close(self, tenant_id: str, execution_id: str, session: StreamSession) -> None:
@@ -53,6 +54,12 @@ class StreamSessions:
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    def next_change(self) -> asyncio.Event:
+        """An event set at the next change of any run's progress (a dispatch, an answer
+        applied, a run opened or closed): take it before acting, wait on it after, and no
+        change in between is missed."""
+        return self._changed
 
     async def wait_for(
         self,
