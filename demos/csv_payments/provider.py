@@ -28,7 +28,6 @@ import hashlib
 import logging
 import math
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -44,6 +43,7 @@ from demos.restaurant_approval.responder import (
     kafka_clients,
     parse_envelope,
     run_loop,
+    run_process,
     run_until,
     sqs_client,
 )
@@ -544,17 +544,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    args = _arguments(sys.argv[1:] if argv is None else argv)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await serve(args, stop)
-
-    asyncio.run(run())
-    return 0
+    return run_process(serve, _arguments(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

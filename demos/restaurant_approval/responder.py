@@ -384,19 +384,27 @@ async def run_until(work: Any, stop: asyncio.Event) -> None:
         await task  # a failure of the loop itself is raised here
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    args = _arguments(sys.argv[1:] if argv is None else argv)
+def run_process(
+    serve_until: Callable[[argparse.Namespace, asyncio.Event], Awaitable[None]],
+    args: argparse.Namespace,
+) -> int:
+    """Run ``serve_until(args, stop)`` until SIGTERM or SIGINT sets ``stop`` (the responder's
+    and the csv provider's process)."""
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(args, stop)
+        await serve_until(args, stop)
 
     asyncio.run(run())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return run_process(serve, _arguments(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COUNT = 30
 
 
-def spawn(*args: str) -> subprocess.Popen[str]:
+def spawn(*args: str, module: str = "tests.crash.child") -> subprocess.Popen[str]:
+    """A crash-test child (``python -m module args``), its output piped as text."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.crash.child", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -9,26 +9,17 @@ in the aggregate exactly once, in item order, with the answer it was given.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.crash.test_crash_survival import spawn as crash_child
+
 COUNT = 60
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.crash.stream_child", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return crash_child(*args, module="tests.crash.stream_child")
 
 
 def test_sigkill_mid_stream_loses_and_doubles_no_item(tmp_path: Path) -> None:
