@@ -36,6 +36,7 @@ from typing import Any
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.messages import Resolve
 from tpf.actors.runtime import ActorSystem
+from tpf.core import crash_points as cp
 from tpf.core import events, responses
 from tpf.core import interactions as inter
 from tpf.core.errors import Conflict, NotFound, ValidationError
@@ -137,6 +138,7 @@ class Awaits:
             )
             if await self._engine.stores.held.hold(hold):
                 self._held_count += 1
+            cp.crash_point(cp.COMPLETION_HOLD)
             self._engine.counters["completions_held"] += 1
             return Completion(None, held=True)
         return await self._admit(found, response, actor)
@@ -191,6 +193,7 @@ class Awaits:
                     inter.time_out(current, now), current.version
                 )
                 if timed_out is not None:
+                    cp.crash_point(cp.TIMEOUT_WRITE)
                     engine.counters["await_timed_out"] += 1
                     log_timed_out(LOG, timed_out, "late-completion")
                     engine.feed.interaction_changed(timed_out)
@@ -205,6 +208,7 @@ class Awaits:
                     inter.complete(current, now, value, actor), current.version
                 )
                 if done is not None:
+                    cp.crash_point(cp.COMPLETION_ACCEPT)  # accepted, not applied
                     engine.counters["completions"] += 1
                     labels = (done.step_id, done.transport_type)
                     engine.await_metrics.admitted[labels] += 1
