@@ -96,10 +96,13 @@ class StreamRun:
         busy the inbox (answers admitted elsewhere arrive only that way)."""
         loop = asyncio.get_running_loop()
         wait = max(0.0, self.next_rescan - loop.time())
+        self.engine.streams.wait_begins(self.session, bool(wait) and not self.finishing)
         try:
             got = await asyncio.wait_for(self.inbox.get(), wait) if wait else None
         except TimeoutError:
             got = None
+        finally:
+            self.session.waiting = False
         if got is not None:
             self._answered(got)
         if loop.time() >= self.next_rescan:
