@@ -89,6 +89,7 @@ class TestEnv:
         self._life: Life | None = None
         self._coordinator: Coordinator | None = None
         self._lives = 0
+        self._next_arm: list[tuple[str, int]] = []
         self._untrack: Callable[[], None] | None = None
         self.settings: Settings
 
@@ -130,6 +131,9 @@ class TestEnv:
         assert self._stores is not None
         self._lives += 1
         life = Life(f"{owner}#{self._lives}", self.crash_points_seen)
+        for point, nth in self._next_arm:
+            life.arm(point, nth)
+        self._next_arm.clear()
         sink = self._sink if self._wrap_sink is None else self._wrap_sink(self._sink)
         with life.entered():
             coordinator = Coordinator(
@@ -194,8 +198,16 @@ class TestEnv:
     # ------------------------------------------------------------------ crash points
 
     def crash_at(self, point: str, nth: int = 1) -> None:
-        """Kill the coordinator the ``nth`` time (from now) it passes crash point ``point``."""
-        self._alive().arm(point, nth)
+        """Kill the coordinator the ``nth`` time (from now) it passes crash point ``point``.
+
+        After a crash, this arms the coordinator the next ``restart``/``takeover`` starts (so a
+        crash during its recovery, even during its start, can be tested)."""
+        life = self._alive()
+        if life.dead:
+            Life("check", Counter()).arm(point, nth)  # refuse an unknown point now
+            self._next_arm.append((point, nth))
+        else:
+            life.arm(point, nth)
 
     @property
     def crashed(self) -> bool:

@@ -116,4 +116,7 @@ class GatedSink:
             await start()
 
     async def aclose(self) -> None:
-        return None  # the recording outlives every coordinator
+        """A clean close closes a wrapper (which may flush); the recording outlives it."""
+        close = getattr(self._sink, "aclose", None)
+        if close is not None and not self._life.dead:
+            await close()
