@@ -221,11 +221,26 @@ class TestEnv:
     # ------------------------------------------------------------------ time
 
     async def advance(self, duration: str | int) -> int:
-        """Move the clock by ``duration`` (ISO-8601 like ``PT30M``, or milliseconds), then run
-        every supervisor until idle: timeouts, retries and sweeps now due fire. The work done."""
-        ms = parse_duration_ms(duration, name="advance")
-        self.clock.advance(ms)
-        return await self.run_until_idle()
+        """Let ``duration`` pass (ISO-8601 like ``PT30M``, or milliseconds): the clock moves to
+        each timer due on the way (a retry's backoff, an await's deadline, a lease's expiry) in
+        order, and every supervisor runs until idle at each, so what one timer causes (the next
+        retry) fires in its turn too. The work done."""
+        target = self.clock.now_ms() + parse_duration_ms(duration, name="advance")
+        work = 0
+        while True:
+            moment = await self._call(lambda: self._next_timer(target))
+            self.clock.set(moment)
+            work += await self.run_until_idle()
+            if moment >= target:
+                return work
+
+    async def _next_timer(self, target: int) -> int:
+        """The earliest due time after now and before ``target`` (else ``target``)."""
+        c, now = self.coordinator, self.clock.now_ms()
+        limit = self.settings.sweeper.limit
+        due = [r.next_due_epoch_ms for r in await c.stores.executions.find_due(target, limit)]
+        due += [i.deadline_epoch_ms for i in await c.stores.awaits.find_overdue(target, limit)]
+        return min((t for t in due if now < t < target), default=target)
 
     async def run_until_idle(self) -> int:
         """Run actors and every supervisor's pass until nothing is left to do now."""

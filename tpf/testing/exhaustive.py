@@ -93,7 +93,7 @@ async def run(
                         recovery_start = Counter(env.crash_points_seen)
                     if pending:
                         env.crash_at(*pending.pop(0))  # armed on the coordinator to come
-                    await _recover(env, recovery, lease_ms)
+                    crashes.extend(await _recover(env, recovery, lease_ms))
         await env.run_until_idle()
         records: dict[str, ExecutionRecord] = {}
         interactions: dict[str, list[AwaitInteraction]] = {}
@@ -111,8 +111,10 @@ async def run(
     return Outcome(records, interactions, published, Counter(seen), crashes, after)
 
 
-async def _recover(env: TestEnv, recovery: Recovery, lease_ms: int) -> None:
-    """Bring a coordinator back and let the dead one's leases expire; again if it dies too."""
+async def _recover(env: TestEnv, recovery: Recovery, lease_ms: int) -> list[str]:
+    """Bring a coordinator back and let the dead one's leases expire; again if it dies too.
+    The points the recovering coordinators died at."""
+    died: list[str] = []
     while True:
         try:
             if recovery == "takeover":
@@ -120,9 +122,9 @@ async def _recover(env: TestEnv, recovery: Recovery, lease_ms: int) -> None:
             else:
                 await env.restart()
             await env.advance(lease_ms + 1)
-            return
+            return died
         except CoordinatorCrashed:
-            continue
+            died.append(env.crashed_at or "?")
 
 
 def check(outcome: Outcome, reference: Outcome, label: str = "crash run") -> None:
