@@ -25,7 +25,7 @@ _clean: dict[tuple[str, str], ex.Outcome] = {}  # shared by the tests of one wor
 
 
 def _env(pipeline: Pipeline, store: str) -> Callable[[], TestEnv]:
-    return lambda: TestEnv(pipeline, store=store, retries__max_retries=2)  # type: ignore[arg-type]
+    return lambda: TestEnv(pipeline, store=store, retries__max_retries=2)
 
 
 async def clean_run(name: str, store: str) -> ex.Outcome:
