@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
 from tpf.authoring.pipeline import Pipeline
+from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
 from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
@@ -43,7 +44,7 @@ from tpf.testing.settings import env_settings
 from tpf.testing.settle import burst
 
 T = TypeVar("T")
-Store = Literal["memory", "sqlite"]
+Store = Literal["memory", "sqlite", "dynamo"]
 TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
 SinkWrapper = Callable[[RecordingSink], Any]
 
@@ -51,6 +52,9 @@ SinkWrapper = Callable[[RecordingSink], Any]
 class TestEnv:
     """A coordinator running ``pipeline`` on ``store`` (``memory`` or ``sqlite`` under
     ``tmp_path``), with a :class:`~tpf.core.clock.FakeClock` and a recording DLQ.
+
+    ``store="dynamo"`` runs the execution state on DynamoDB: ``settings`` must point at it
+    (tables created); releases and worker records stay in memory.
 
     ``overrides`` change settings as :meth:`Settings.replace` does
     (``retries__max_retries=2``). ``owner`` is the coordinator's lease owner id (kept by
@@ -86,6 +90,7 @@ class TestEnv:
         self._sink = RecordingSink()
         self._wrap_sink = dlq_sink
         self._stores: StoreSet | None = None
+        self._aws: AwsClients | None = None
         self._life: Life | None = None
         self._coordinator: Coordinator | None = None
         self._lives = 0
@@ -104,7 +109,9 @@ class TestEnv:
         self.settings = env_settings(root, self.store, self._base, self._overrides)
         self._untrack = track_tasks(asyncio.get_running_loop())
         try:
-            self._stores = await open_stores(self.settings)
+            if self.store == "dynamo":
+                self._aws = AwsClients(self.settings)
+            self._stores = await open_stores(self.settings, self._aws)
             await self._start(self.owner, first=True)
         except BaseException:
             await self.__aexit__()
@@ -120,6 +127,9 @@ class TestEnv:
         if self._stores is not None:
             await self._stores.close()
             self._stores = None
+        if self._aws is not None:
+            await self._aws.close()
+            self._aws = None
         if self._untrack is not None:
             self._untrack()
             self._untrack = None

@@ -26,6 +26,13 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "workers__lifecycle_provider": "sqlite",
         "releases__registry_provider": "file",
     },
+    # Shared state the env's successive coordinators keep using (as memory's objects).
+    "dynamo": {
+        "state__provider": "dynamo",
+        "workers__lifecycle_provider": "memory",
+        "releases__registry_provider": "memory",
+        "releases__storage_provider": "local",
+    },
 }
 
 DEFAULTS: dict[str, Any] = {
