@@ -41,7 +41,7 @@ from tpf.testing.faults import Outages, outage_worker
 from tpf.testing.gate import GatedSink, RecordingSink, gated_stores
 from tpf.testing.life import CoordinatorCrashed, Life, track_tasks
 from tpf.testing.settings import env_settings
-from tpf.testing.settle import burst
+from tpf.testing.settle import burst, next_timer
 
 T = TypeVar("T")
 Store = Literal["memory", "sqlite", "dynamo"]
@@ -238,19 +238,11 @@ class TestEnv:
         target = self.clock.now_ms() + parse_duration_ms(duration, name="advance")
         work = 0
         while True:
-            moment = await self._call(lambda: self._next_timer(target))
+            moment = await self._call(lambda: next_timer(self.coordinator, target))
             self.clock.set(moment)
             work += await self.run_until_idle()
             if moment >= target:
                 return work
-
-    async def _next_timer(self, target: int) -> int:
-        """The earliest due time after now and before ``target`` (else ``target``)."""
-        c, now = self.coordinator, self.clock.now_ms()
-        limit = self.settings.sweeper.limit
-        due = [r.next_due_epoch_ms for r in await c.stores.executions.find_due(target, limit)]
-        due += [i.deadline_epoch_ms for i in await c.stores.awaits.find_overdue(target, limit)]
-        return min((t for t in due if now < t < target), default=target)
 
     async def run_until_idle(self) -> int:
         """Run actors and every supervisor's pass until nothing is left to do now."""
@@ -381,17 +373,11 @@ class TestEnv:
             return pending[0].interaction_id
         if pending:
             raise ValueError(f"execution {target} has {len(pending)} pending interactions")
-        interactions = await self.interactions(target) if await self._is_execution(target) else []
-        if interactions:
-            raise NotFound(f"execution {target} has no pending interaction")
-        return target  # an interaction id
-
-    async def _is_execution(self, execution_id: str) -> bool:
         try:
-            await self.status(execution_id)
+            interactions = await self.interactions((await self.status(target)).execution_id)
         except NotFound:
-            return False
-        return True
+            return target  # not an execution: an interaction id
+        raise NotFound(f"execution {target} has no pending interaction ({len(interactions)} done)")
 
 
 __all__ = ["CoordinatorCrashed", "TestEnv"]

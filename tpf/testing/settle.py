@@ -75,3 +75,12 @@ async def burst(c: Coordinator, *, max_rounds: int = 100) -> int:
         if not did and c.system.messages_handled == handled:
             break
     return total
+
+
+async def next_timer(c: Coordinator, target: int) -> int:
+    """The earliest due time after now and before ``target`` (else ``target``): a due
+    execution (retry backoff, lease expiry) or an await's deadline."""
+    now, limit = c.clock.now_ms(), c.settings.sweeper.limit
+    due = [r.next_due_epoch_ms for r in await c.stores.executions.find_due(target, limit)]
+    due += [i.deadline_epoch_ms for i in await c.stores.awaits.find_overdue(target, limit)]
+    return min((t for t in due if now < t < target), default=target)
