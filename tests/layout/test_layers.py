@@ -34,6 +34,8 @@ ORDER = (
     "coordinator",
     "http",
     "cli",
+    # The public test harness (tpf.testing): runs coordinators in process for users' tests.
+    "testing",
 )
 # Beside the stack: tools built on the core alone.
 ASIDE: dict[str, frozenset[str]] = {"client": frozenset({"core"}), "dev": frozenset({"core"})}

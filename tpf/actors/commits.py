@@ -25,6 +25,7 @@ import msgspec
 from tpf.actors import journal
 from tpf.actors.context import Engine
 from tpf.core import contexts, events, lifecycle
+from tpf.core import crash_points as cp
 from tpf.core import interactions as inter
 from tpf.core.events import log_event
 from tpf.core.records import (
@@ -150,6 +151,7 @@ class ExecutionCommits:
         done = await self.noted(claimed, done, "SUCCEEDED", claimed=claimed)
         committed = self.fence(await self.commit(done, claimed.version))
         if committed is not None:
+            cp.crash_point(cp.SUCCESS_COMMIT)
             engine.counters["succeeded"] += 1
             log_lifecycle(
                 logging.DEBUG, events.SUCCEEDED, committed, resultType=committed.result_type_id
@@ -184,6 +186,7 @@ class ExecutionCommits:
         committed = self.fence(await self.commit(decided, claimed.version))
         if committed is None:
             return
+        cp.crash_point(cp.FAILURE_COMMIT)  # before the retry's enqueue or the DLQ publish
         if committed.status is ExecutionStatus.WAIT_RETRY:
             engine.counters["retries_scheduled"] += 1
             delay = committed.next_due_epoch_ms - committed.updated_at_epoch_ms
@@ -232,6 +235,7 @@ class ExecutionCommits:
         # channel that publishes gets the interaction in the dispatch outbox (CREATED).
         interaction = engine.route_interaction(suspension.interactions[0])
         stored, _ = await engine.stores.awaits.create_or_get(interaction)
+        cp.crash_point(cp.INTERACTION_WRITE)  # stored, not yet dispatched nor parked on
         if stored.undispatched:
             engine.interaction_stored(stored)  # published now; the outbox sweep if we die first
         if not stored.pending:
@@ -248,6 +252,7 @@ class ExecutionCommits:
         parked = self.fence(await self.commit(waiting, claimed.version))
         if parked is None:
             return None
+        cp.crash_point(cp.PARK_COMMIT)
         engine.counters["parked"] += 1
         log_lifecycle(
             logging.DEBUG,
@@ -296,6 +301,7 @@ class ExecutionCommits:
             committed = await self.commit(running, record.version)
             if isinstance(committed, Refused):
                 return committed
+            cp.crash_point(cp.RESUME_COMMIT)  # resumed, the interaction not marked applied
             engine.counters["resumed"] += 1
             engine.await_metrics.resume_released[
                 (interaction.step_id, interaction.transport_type)
@@ -330,6 +336,7 @@ class ExecutionCommits:
         ended = await self.commit(failed, record.version)
         if isinstance(ended, Refused):
             return ended
+        cp.crash_point(cp.AWAIT_FAIL_COMMIT)  # before the DLQ publish and the applied mark
         engine.counters["failed"] += 1
         engine.counters["await_timeouts"] += 1
         engine.metrics.execution_failed(ended)
@@ -347,5 +354,6 @@ class ExecutionCommits:
                 inter.mark_applied(current, engine.clock.now_ms()), current.version
             )
             if done is not None:
+                cp.crash_point(cp.MARK_APPLIED)
                 return
             current = await awaits.get(interaction.tenant_id, interaction.interaction_id)

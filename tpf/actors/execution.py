@@ -37,6 +37,7 @@ from tpf.actors.messages import (
 from tpf.actors.runtime import Actor
 from tpf.actors.stream_outputs import ItemWriter
 from tpf.actors.transition import LeaseGuard, run_transition
+from tpf.core import crash_points as cp
 from tpf.core import events, lifecycle, redrives
 from tpf.core.errors import Conflict, NotFound
 from tpf.core.records import (
@@ -106,6 +107,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
             pipeline=stored.pipeline_id,
             release=stored.release_version,
         )
+        cp.crash_point(cp.EXECUTION_CREATE)
         engine.counters["submitted"] += 1
         engine.metrics.learn(stored.tenant_id, stored.pipeline_id)
         engine.committed(stored)
@@ -148,6 +150,7 @@ class ExecutionActor(Actor[ExecutionMessage]):
         committed = await engine.stores.executions.compare_and_set(queued, record.version)
         if committed is None:
             raise Conflict(f"Execution {execution_id} changed before re-drive could be admitted")
+        cp.crash_point(cp.REDRIVE_COMMIT)
         entry = committed.redrives[-1]
         log_lifecycle(
             logging.INFO,
@@ -193,6 +196,8 @@ class ExecutionActor(Actor[ExecutionMessage]):
                 engine.clock.now_ms(),
                 engine.settings.execution.lease_ms,
             )
+            if claimed is not None:
+                cp.crash_point(cp.LEASE_CLAIM)
             while claimed is not None:
                 claimed = await self._transition(claimed)
 

@@ -359,3 +359,13 @@ class ActorSystem:
 
     def is_active(self, kind: str, key: Hashable) -> bool:
         return (kind, key) in self._acts
+
+    def busy(self) -> list[tuple[str, Hashable]]:
+        """The actors with a message queued or being handled (``tpf.testing``'s idle check)."""
+        return [(a.kind, a.key) for a in self._acts.values() if a.handling or not a.queue.empty()]
+
+    async def drained(self, kind: str, key: Hashable) -> None:
+        """Return once the actor has handled every message it has (at once if it is gone)."""
+        act = self._acts.get((kind, key))
+        if act is not None:
+            await act.queue.join()

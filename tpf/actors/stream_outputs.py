@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tpf.actors.context import Engine
+from tpf.core import crash_points as cp
 from tpf.core.errors import TpfError
 from tpf.core.items import ItemStatus, StreamItem
 from tpf.core.records import ExecutionRecord
@@ -44,6 +45,7 @@ class ItemWriter:
                 for offset, value in enumerate(page)
             ]
         )
+        cp.crash_point(cp.ITEMS_WRITE)
         self.count += len(page)
 
 

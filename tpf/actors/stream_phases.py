@@ -26,6 +26,7 @@ from tpf.actors.stream_outputs import PAGE, ItemWriter, outputs_list
 from tpf.actors.streams import StreamRun
 from tpf.actors.transition import LeaseGuard, LeaseLost
 from tpf.core import contexts, lifecycle
+from tpf.core import crash_points as cp
 from tpf.core.errors import TpfError
 from tpf.core.items import ItemProgress
 from tpf.core.records import (
@@ -80,7 +81,7 @@ async def expanded(
         claimed, moved, "EXPANDED", claimed=claimed, item_counts={"total": total}
     )
     engine.counters["items_expanded"] += total
-    return commits.fence(await commits.commit(moved, claimed.version))
+    return _phase_committed(commits.fence(await commits.commit(moved, claimed.version)))
 
 
 async def run_items(
@@ -125,7 +126,7 @@ async def run_items(
         engine.settings.execution.lease_ms,
     )
     moved = await commits.noted(claimed, moved, "ITEMS_DONE", claimed=claimed, item_counts=counts)
-    return commits.fence(await commits.commit(moved, claimed.version))
+    return _phase_committed(commits.fence(await commits.commit(moved, claimed.version)))
 
 
 async def _materialized(
@@ -161,3 +162,9 @@ async def forget_items(engine: Engine, record: ExecutionRecord) -> None:
         LOG.warning("could not delete the items of %s", record.execution_id, exc_info=True)
         return
     engine.counters["items_deleted"] += deleted
+
+
+def _phase_committed(committed: ExecutionRecord | None) -> ExecutionRecord | None:
+    if committed is not None:
+        cp.crash_point(cp.PHASE_COMMIT)
+    return committed

@@ -29,6 +29,9 @@ class StreamSession:
     # ``None`` only wakes the run (an item finished: the window has room).
     inbox: asyncio.Queue[AwaitInteraction | None] = field(default_factory=asyncio.Queue)
     progress: ItemProgress = field(default_factory=ItemProgress)
+    # True while the run waits for answers with nothing of its own in progress (no item being
+    # finished): the run is idle until an answer or its rescan (``tpf.testing`` settles on it).
+    waiting: bool = False
 
 
 class StreamSessions:
@@ -50,6 +53,12 @@ class StreamSessions:
     def publish(self, session: StreamSession, progress: ItemProgress) -> None:
         session.progress = progress
         self._notify()
+
+    def wait_begins(self, session: StreamSession, idle: bool) -> None:
+        """The run waits for its inbox; ``idle`` when no item of it is being finished."""
+        session.waiting = idle
+        if idle:
+            self._notify()
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -85,6 +94,12 @@ class StreamSessions:
             return False
         session.inbox.put_nowait(interaction)
         return True
+
+    def idle(self, tenant_id: str, execution_id: str) -> bool:
+        """Whether the execution's run here only waits for answers (nothing in progress, an
+        empty inbox): ``tpf.testing`` counts such a run as settled."""
+        session = self._sessions.get((tenant_id, execution_id))
+        return session is not None and session.waiting and session.inbox.empty()
 
     def progress(self, tenant_id: str, execution_id: str) -> ItemProgress | None:
         session = self._sessions.get((tenant_id, execution_id))

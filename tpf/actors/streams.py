@@ -33,6 +33,7 @@ import msgspec
 from tpf.actors.context import Engine
 from tpf.actors.stream_items import ItemFailed, ItemSteps
 from tpf.actors.stream_outputs import PAGE, item_pages
+from tpf.core import crash_points as cp
 from tpf.core import interactions as inter
 from tpf.core.items import ItemProgress, ItemStatus, StreamItem
 from tpf.core.records import AwaitInteraction, ExecutionRecord, InteractionStatus
@@ -95,10 +96,13 @@ class StreamRun:
         busy the inbox (answers admitted elsewhere arrive only that way)."""
         loop = asyncio.get_running_loop()
         wait = max(0.0, self.next_rescan - loop.time())
+        self.engine.streams.wait_begins(self.session, bool(wait) and not self.finishing)
         try:
             got = await asyncio.wait_for(self.inbox.get(), wait) if wait else None
         except TimeoutError:
             got = None
+        finally:
+            self.session.waiting = False
         if got is not None:
             self._answered(got)
         if loop.time() >= self.next_rescan:
@@ -232,6 +236,7 @@ class StreamRun:
                 self.pending.appendleft(item)  # first in line once a slot frees
                 return
         stored, _ = await engine.stores.awaits.create_or_get(routed)
+        cp.crash_point(cp.ITEM_INTERACTION_WRITE)
         # In flight before the request leaves: an answer quicker than the item's own write
         # below finds its item here (its finish's compare-and-set then meets that write).
         index = item.item_index
@@ -312,6 +317,7 @@ class StreamRun:
         while current is not None and not current.applied and not current.pending:
             marked = inter.mark_applied(current, engine.clock.now_ms())
             if await engine.stores.awaits.compare_and_set(marked, current.version) is not None:
+                cp.crash_point(cp.ITEM_MARK_APPLIED)
                 break
             current = await engine.stores.awaits.get(
                 interaction.tenant_id, interaction.interaction_id
@@ -338,6 +344,7 @@ class StreamRun:
             )
             written = await items.compare_and_set(changed, current.version)
             if written is not None:
+                cp.crash_point(cp.ITEM_WRITE)
                 return written
             current = await items.get(item.tenant_id, item.execution_id, item.item_index)
         return None

@@ -16,6 +16,7 @@ import msgspec
 
 from tpf.actors.context import Engine
 from tpf.actors.stream_outputs import output_pages, outputs_list
+from tpf.core import crash_points as cp
 from tpf.core.errors import Conflict, StoreUnavailable, TpfError
 from tpf.core.ids import transition_key
 from tpf.core.records import (
@@ -121,6 +122,7 @@ async def run_transition(
             ran_by(
                 worker.ran_by(command.transition_key) if isinstance(worker, WorkerPool) else None
             )
+    cp.crash_point(cp.MID_TRANSITION)  # the worker answered; nothing of it is committed
     metrics.transition_finished(worker.protocol, result, engine.clock.now_ms() - started_ms)
     return result
 

@@ -269,14 +269,16 @@ class Runtime(RegistryCommands, Parts):
         *,
         release_version: str | None = None,
         observer: StepObserver | None = None,
+        worker_type: type[LocalTransitionWorker] = LocalTransitionWorker,
     ) -> LocalTransitionWorker:
         """Run ``pipeline``'s code in this process as a local transition worker.
 
         The coordinator registers and heartbeats the worker's lifecycle record itself, for every
         tenant with a release of its identity (:mod:`tpf.supervisors.hosted_workers`).
+        ``worker_type`` may be a subclass (``tpf.testing`` injects worker outages with one).
         """
         self.await_lane.check_hosted(pipeline)
-        worker = LocalTransitionWorker(
+        worker = worker_type(
             pipeline,
             self.clock,
             release_version=release_version,

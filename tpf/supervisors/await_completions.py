@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 
 from tpf.core import codec, resume_tokens
+from tpf.core import crash_points as cp
 from tpf.core.clock import Clock
 from tpf.core.errors import NotFound, ValidationError
 from tpf.core.records import AwaitInteraction, HeldCompletion
@@ -47,6 +48,7 @@ def completion_sink(
             interaction_id, correlation_id, hold = target.interaction_id, None, False
         # Like REST: plain JSON, or the original's payload envelope (payloadTypeId, payload).
         _, response = codec.decode_payload(envelope.response_payload, field="responsePayload")
+        cp.crash_point(cp.COMPLETION_CONSUMED)  # received from the transport, not admitted
         completion = await awaits.complete(
             envelope.tenant_id,
             interaction_id=interaction_id,

@@ -30,6 +30,7 @@ import logging
 from collections.abc import Callable
 
 from tpf.actors.context import Engine
+from tpf.core import crash_points as cp
 from tpf.core import resume_tokens
 from tpf.core.errors import TpfError
 from tpf.core.records import AwaitInteraction
@@ -144,6 +145,7 @@ class AwaitDispatcher:
                     exc,
                 )
                 return False
+            cp.crash_point(cp.AWAIT_PUBLISH)  # published, not marked dispatched
             engine.await_metrics.dispatched[(interaction.step_id, channel.name)] += 1
         else:
             LOG.info(
@@ -155,5 +157,6 @@ class AwaitDispatcher:
         await engine.stores.awaits.mark_dispatched(
             interaction.tenant_id, interaction.interaction_id, now
         )
+        cp.crash_point(cp.AWAIT_MARK_DISPATCHED)
         engine.counters["await_dispatched"] += 1
         return True

@@ -36,11 +36,14 @@ from typing import Any
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.messages import Resolve
 from tpf.actors.runtime import ActorSystem
+from tpf.core import crash_points as cp
 from tpf.core import events, responses
 from tpf.core import interactions as inter
 from tpf.core.errors import Conflict, NotFound, ValidationError
 from tpf.core.events import log_event, log_timed_out
+from tpf.core.items import ITEM_FINAL_STATUSES
 from tpf.core.records import AwaitInteraction, HeldCompletion, InteractionStatus
+from tpf.core.streams import budget_scope
 from tpf.stores import orphans
 from tpf.supervisors.leadership import AlwaysLeader, Leadership
 from tpf.transports.awaits.consume import Origin, poison_reason
@@ -137,6 +140,7 @@ class Awaits:
             )
             if await self._engine.stores.held.hold(hold):
                 self._held_count += 1
+            cp.crash_point(cp.COMPLETION_HOLD)
             self._engine.counters["completions_held"] += 1
             return Completion(None, held=True)
         return await self._admit(found, response, actor)
@@ -191,6 +195,7 @@ class Awaits:
                     inter.time_out(current, now), current.version
                 )
                 if timed_out is not None:
+                    cp.crash_point(cp.TIMEOUT_WRITE)
                     engine.counters["await_timed_out"] += 1
                     log_timed_out(LOG, timed_out, "late-completion")
                     engine.feed.interaction_changed(timed_out)
@@ -205,6 +210,7 @@ class Awaits:
                     inter.complete(current, now, value, actor), current.version
                 )
                 if done is not None:
+                    cp.crash_point(cp.COMPLETION_ACCEPT)  # accepted, not applied
                     engine.counters["completions"] += 1
                     labels = (done.step_id, done.transport_type)
                     engine.await_metrics.admitted[labels] += 1
@@ -285,5 +291,37 @@ class Awaits:
         engine = self._engine
         unapplied = await engine.stores.awaits.find_unapplied(engine.settings.sweeper.limit)
         for interaction in unapplied:
+            if interaction.item_index is not None and await self._item_settled(interaction):
+                continue
             await self._resume(interaction)
         return 0  # resends are not progress by themselves; don't spin the loop on them
+
+    async def _item_settled(self, interaction: AwaitInteraction) -> bool:
+        """Mark applied an item's interaction whose item is final already (its run died between
+        the item's write and this mark, and no later run looks at a finished item again), and
+        free its admission slot; whether it was. Left unapplied, it would be re-sent on every
+        sweep, and a pile of them would fill the sweep's limit before any real repair."""
+        engine = self._engine
+        assert interaction.item_index is not None
+        item = await engine.stores.items.get(
+            interaction.tenant_id, interaction.execution_id, interaction.item_index
+        )
+        if item is None or item.status not in ITEM_FINAL_STATUSES:
+            return False
+        if item.interaction_id not in (None, interaction.interaction_id):
+            return False  # the item moved on to another interaction: not this one's answer
+        awaits = engine.stores.awaits
+        current: AwaitInteraction | None = interaction
+        while current is not None and not current.applied and not current.pending:
+            marked = inter.mark_applied(current, engine.clock.now_ms())
+            if await awaits.compare_and_set(marked, current.version) is not None:
+                break
+            current = await awaits.get(interaction.tenant_id, interaction.interaction_id)
+        if engine.budget is not None:
+            record = await engine.stores.executions.get(
+                interaction.tenant_id, interaction.execution_id, engine.clock.now_ms()
+            )
+            if record is not None:
+                scope = budget_scope(record.pipeline_id, interaction)
+                await engine.budget.release(scope, interaction.interaction_id)
+        return True

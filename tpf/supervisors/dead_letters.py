@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 
 from tpf.actors.context import Engine
+from tpf.core import crash_points as cp
 from tpf.core import events
 from tpf.core.events import log_event
 from tpf.core.records import DeadLetterEnvelope
@@ -87,9 +88,11 @@ class DeadLetters:
             engine.counters["dlq_publish_failures"] += 1
             LOG.exception("DLQ publish failed for %s; will retry", envelope.execution_id)
             return False
+        cp.crash_point(cp.DLQ_PUBLISH)  # published, its outbox mark not cleared
         await engine.stores.executions.clear_dead_letter(
             envelope.tenant_id, envelope.execution_id, envelope.transition_key
         )
+        cp.crash_point(cp.DLQ_CLEAR)
         engine.counters["dlq_published"] += 1
         engine.metrics.dlq_published(envelope, engine.settings.dlq.provider)
         if LOG.isEnabledFor(logging.DEBUG):

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from tpf.actors.context import Engine
 from tpf.actors.transition import LeaseLost
+from tpf.core import crash_points as cp
 from tpf.core.records import ExecutionRecord
 
 LOG = logging.getLogger("tpf.leases")
@@ -128,6 +129,7 @@ class LeaseKeeper:
                 now,
                 engine.settings.execution.lease_ms,
             )
+            cp.crash_point(cp.LEASE_RENEW)  # renewed (or lost) in the store, not noted here
             done += 1
             if renewed is not None:
                 ticket.renew_at_ms = now + self._renew_after_ms

@@ -14,6 +14,7 @@ import logging
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.messages import WORK, Resolve
 from tpf.actors.runtime import ActorSystem
+from tpf.core import crash_points as cp
 from tpf.core import interactions as inter
 from tpf.core.events import log_timed_out
 from tpf.core.records import ExecutionStatus
@@ -47,6 +48,7 @@ class Sweeper:
             )
             if timed_out is None:
                 continue  # completed (or timed out elsewhere) meanwhile
+            cp.crash_point(cp.TIMEOUT_WRITE)  # timed out, its execution not yet told
             count += 1
             engine.counters["await_timed_out"] += 1
             engine.metrics.sweeper_await_timeouts.inc()
