@@ -63,21 +63,25 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         await asyncio.gather(*(one(i) for i in range(min(n, 10))))  # warm-up (admission caches)
         # The background rate (long polls, admission refreshes) is per second, not per execution:
         # measure it idle, so the per-execution figure does not depend on how slow moto is.
-        idle_before, idle_start = sum(coordinator.aws.requests.values()), time.perf_counter()
+        idle_ops, idle_start = Counter(coordinator.aws.operations), time.perf_counter()
         await asyncio.sleep(IDLE_WINDOW_S)
-        idle_rate = (sum(coordinator.aws.requests.values()) - idle_before) / (
-            time.perf_counter() - idle_start
-        )
-        before = Counter(coordinator.aws.requests)
+        idle_seconds = time.perf_counter() - idle_start
+        idle = Counter(coordinator.aws.operations)
+        idle.subtract(idle_ops)
+        idle_rate = sum(idle.values()) / idle_seconds
+        before = Counter(coordinator.aws.operations)
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
         seconds = time.perf_counter() - start
-        used = Counter(coordinator.aws.requests)
+        used = Counter(coordinator.aws.operations)
         used.subtract(before)
     finally:
         await coordinator.close()
     total = sum(used.values())
-    by_service = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(used.items()) if v)
+    services: Counter[str] = Counter()
+    for key, count in used.items():
+        services[key.split(".", 1)[0]] += count
+    by_service = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(services.items()) if v)
     work = total - idle_rate * seconds
     print(f"HA shape on moto (dynamo + sqs + s3), one coordinator, {concurrency} in flight, N={n}")
     print(f"  executions/s             {n / seconds:8.1f}  (moto-bound)")
@@ -86,6 +90,10 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         f"                           {work / n:8.2f}  without the idle background "
         f"({idle_rate:.1f} requests/s)"
     )
+    print("  per operation (per execution during the run; idle requests/s):")
+    for key in sorted(set(used) | set(idle)):
+        if used[key] or idle[key]:
+            print(f"    {key:<34} {used[key] / n:6.2f}   idle {idle[key] / idle_seconds:5.2f}/s")
 
 
 def main() -> None:
