@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.workload import one_execution, release_restaurant
 from tpf.aws.bootstrap import bootstrap_aws
@@ -31,6 +33,24 @@ from tpf.dev.moto import AtomicMotoServer
 TENANT = "bench"
 TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
 IDLE_WINDOW_S = 5.0
+# The client's own reads through the coordinator (the status long poll, the task read): what a
+# caller asks for, not what running the execution costs. Told apart by the calling code.
+CLIENT_CALLS = ("tpf/engine/long_polls.py", "tpf/engine/operator.py")
+
+
+class ClientReads:
+    """Counts the requests made from the client's calls (``CLIENT_CALLS``) by operation."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **kwargs: Any) -> None:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith(CLIENT_CALLS):
+                self.counts[f"dynamodb.{model.name}"] += 1
+                return
+            frame = frame.f_back  # type: ignore[assignment]
 
 
 def ha_settings(endpoint: str, root: Path) -> Settings:
@@ -50,6 +70,9 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
     await bootstrap.close()
     coordinator = await Coordinator.open(settings)
     assert coordinator.aws is not None
+    client_reads = ClientReads()
+    dynamo = await coordinator.aws.client("dynamodb")
+    dynamo.meta.events.register("before-call.dynamodb", client_reads)
     try:
         await coordinator.start()
         tune_garbage_collector()  # as tpf serve does
@@ -70,11 +93,14 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         idle.subtract(idle_ops)
         idle_rate = sum(idle.values()) / idle_seconds
         before = Counter(coordinator.aws.operations)
+        client_before = Counter(client_reads.counts)
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
         seconds = time.perf_counter() - start
         used = Counter(coordinator.aws.operations)
         used.subtract(before)
+        client = Counter(client_reads.counts)
+        client.subtract(client_before)
     finally:
         await coordinator.close()
     total = sum(used.values())
@@ -90,10 +116,18 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         f"                           {work / n:8.2f}  without the idle background "
         f"({idle_rate:.1f} requests/s)"
     )
-    print("  per operation (per execution during the run; idle requests/s):")
+    clients = sum(client.values())
+    print(
+        f"                           {(total - clients) / n:8.2f}  without the client's own "
+        f"reads ({clients / n:.2f}: its status long polls and task reads)"
+    )
+    print("  per operation, per execution during the run (of which client reads; idle rate):")
     for key in sorted(set(used) | set(idle)):
         if used[key] or idle[key]:
-            print(f"    {key:<34} {used[key] / n:6.2f}   idle {idle[key] / idle_seconds:5.2f}/s")
+            print(
+                f"    {key:<32} {used[key] / n:6.2f}  (client {client[key] / n:4.2f})"
+                f"  idle {idle[key] / idle_seconds:5.2f}/s"
+            )
 
 
 def main() -> None:
