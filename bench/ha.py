@@ -3,10 +3,11 @@
 One coordinator in this process, configured as the recipe's durable baseline (dynamo state,
 SQS work queue with ``local-loopback=false`` and DLQ, Dynamo release registry, S3 artifacts),
 runs N restaurant executions with C in flight: submit, park, complete, result. It prints
-executions/s and the number of AWS requests per completed execution by service, counted by a
-botocore event hook on the coordinator's own clients (background polls included). moto is far
-slower than DynamoDB, so executions/s measures moto more than us; the request count is the
-figure that transfers. ``BENCH_HA_N`` (default 300) and ``BENCH_HA_CONCURRENCY`` (32).
+executions/s and the number of AWS requests per completed execution by service and by
+operation, counted by a botocore event hook on the coordinator's own clients (background polls
+included), with the client's own reads (its status long polls and task reads) counted apart.
+moto is far slower than DynamoDB, so executions/s measures moto more than us; the request
+count is the figure that transfers. ``BENCH_HA_N`` (default 300) and ``BENCH_HA_CONCURRENCY`` (32).
 """
 
 from __future__ import annotations
