@@ -93,3 +93,39 @@ async def test_a_joint_write_whose_condition_fails_writes_nothing(
         assert current.version == interaction.version and not current.applied
     finally:
         await coordinator.close()
+
+
+async def test_a_completion_on_a_stale_parked_copy_reads_again_and_completes(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    coordinator = await open_coordinator(moto_endpoint, tmp_path)
+    try:
+        submitted = await coordinator.submit(TENANT, PIPELINE_ID, order(2))
+        parked = await coordinator.wait_for(
+            TENANT, submitted.execution_id, (ExecutionStatus.WAITING_EXTERNAL,), timeout_s=30
+        )
+        assert parked.await_interaction_id is not None
+        task = await coordinator.interaction(TENANT, parked.await_interaction_id)
+        # Another writer changes the interaction behind this coordinator's parked copy.
+        bumped = replace(task, version=task.version + 1, assignee="someone-else")
+        assert await coordinator.stores.awaits.compare_and_set(bumped, task.version) is not None
+        calls = CallLog().attach(await coordinator.aws.client("dynamodb"))  # type: ignore[union-attr]
+        await coordinator.complete(
+            TENANT,
+            interaction_id=task.interaction_id,
+            response={"accepted": {"orderId": task.request_payload["orderId"]}},
+        )
+        done = await coordinator.wait_for(
+            TENANT, parked.execution_id, (ExecutionStatus.SUCCEEDED,), timeout_s=30
+        )
+        assert done.status is ExecutionStatus.SUCCEEDED
+        # The copy's write failed on its version, the read found the current one, which won.
+        puts = [p for p in calls.sent("PutItem") if "interaction_id" in p["Item"]]
+        assert [p["Item"]["version"]["N"] for p in puts[:2]] == [
+            str(task.version + 1),
+            str(task.version + 2),
+        ]
+        current = await coordinator.interaction(TENANT, task.interaction_id)
+        assert current.assignee == "someone-else" and current.applied
+    finally:
+        await coordinator.close()
