@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark shape and print its figures.
 
-``python -m bench engine|rest|remote|ha|broker|operator|csv`` runs the named shapes only
+``python -m bench engine|rest|remote|ha|parked|broker|operator|csv`` runs the named shapes only
 (``csv``, the csv-payments demo at 10k/100k records, is long: it runs only when named).
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench import broker, csv_payments, engine, ha, operator, remote, rest
+from bench import broker, csv_payments, engine, ha, operator, parked, remote, rest
 
 
 def main() -> None:
-    shapes = sys.argv[1:] or ["engine", "rest", "remote", "ha", "broker", "operator"]
+    shapes = sys.argv[1:] or ["engine", "rest", "remote", "ha", "parked", "broker", "operator"]
     if "engine" in shapes:
         asyncio.run(engine.main())
     if "rest" in shapes:
@@ -22,6 +22,8 @@ def main() -> None:
         remote.main()
     if "ha" in shapes:
         ha.main()
+    if "parked" in shapes:
+        parked.main()
     if "broker" in shapes:
         broker.main()
     if "operator" in shapes:

@@ -3,20 +3,23 @@
 One coordinator in this process, configured as the recipe's durable baseline (dynamo state,
 SQS work queue with ``local-loopback=false`` and DLQ, Dynamo release registry, S3 artifacts),
 runs N restaurant executions with C in flight: submit, park, complete, result. It prints
-executions/s and the number of AWS requests per completed execution by service, counted by a
-botocore event hook on the coordinator's own clients (background polls included). moto is far
-slower than DynamoDB, so executions/s measures moto more than us; the request count is the
-figure that transfers. ``BENCH_HA_N`` (default 300) and ``BENCH_HA_CONCURRENCY`` (32).
+executions/s and the number of AWS requests per completed execution by service and by
+operation, counted by a botocore event hook on the coordinator's own clients (background polls
+included), with the client's own reads (its status long polls and task reads) counted apart.
+moto is far slower than DynamoDB, so executions/s measures moto more than us; the request
+count is the figure that transfers. ``BENCH_HA_N`` (default 300) and ``BENCH_HA_CONCURRENCY`` (32).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.workload import one_execution, release_restaurant
 from tpf.aws.bootstrap import bootstrap_aws
@@ -31,6 +34,24 @@ from tpf.dev.moto import AtomicMotoServer
 TENANT = "bench"
 TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.DLQ)
 IDLE_WINDOW_S = 5.0
+# The client's own reads through the coordinator (the status long poll, the task read): what a
+# caller asks for, not what running the execution costs. Told apart by the calling code.
+CLIENT_CALLS = ("tpf/engine/long_polls.py", "tpf/engine/operator.py")
+
+
+class ClientReads:
+    """Counts the requests made from the client's calls (``CLIENT_CALLS``) by operation."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **kwargs: Any) -> None:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith(CLIENT_CALLS):
+                self.counts[f"dynamodb.{model.name}"] += 1
+                return
+            frame = frame.f_back  # type: ignore[assignment]
 
 
 def ha_settings(endpoint: str, root: Path) -> Settings:
@@ -50,6 +71,9 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
     await bootstrap.close()
     coordinator = await Coordinator.open(settings)
     assert coordinator.aws is not None
+    client_reads = ClientReads()
+    dynamo = await coordinator.aws.client("dynamodb")
+    dynamo.meta.events.register("before-call.dynamodb", client_reads)
     try:
         await coordinator.start()
         tune_garbage_collector()  # as tpf serve does
@@ -63,21 +87,28 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         await asyncio.gather(*(one(i) for i in range(min(n, 10))))  # warm-up (admission caches)
         # The background rate (long polls, admission refreshes) is per second, not per execution:
         # measure it idle, so the per-execution figure does not depend on how slow moto is.
-        idle_before, idle_start = sum(coordinator.aws.requests.values()), time.perf_counter()
+        idle_ops, idle_start = Counter(coordinator.aws.operations), time.perf_counter()
         await asyncio.sleep(IDLE_WINDOW_S)
-        idle_rate = (sum(coordinator.aws.requests.values()) - idle_before) / (
-            time.perf_counter() - idle_start
-        )
-        before = Counter(coordinator.aws.requests)
+        idle_seconds = time.perf_counter() - idle_start
+        idle = Counter(coordinator.aws.operations)
+        idle.subtract(idle_ops)
+        idle_rate = sum(idle.values()) / idle_seconds
+        before = Counter(coordinator.aws.operations)
+        client_before = Counter(client_reads.counts)
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
         seconds = time.perf_counter() - start
-        used = Counter(coordinator.aws.requests)
+        used = Counter(coordinator.aws.operations)
         used.subtract(before)
+        client = Counter(client_reads.counts)
+        client.subtract(client_before)
     finally:
         await coordinator.close()
     total = sum(used.values())
-    by_service = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(used.items()) if v)
+    services: Counter[str] = Counter()
+    for key, count in used.items():
+        services[key.split(".", 1)[0]] += count
+    by_service = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(services.items()) if v)
     work = total - idle_rate * seconds
     print(f"HA shape on moto (dynamo + sqs + s3), one coordinator, {concurrency} in flight, N={n}")
     print(f"  executions/s             {n / seconds:8.1f}  (moto-bound)")
@@ -86,6 +117,18 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         f"                           {work / n:8.2f}  without the idle background "
         f"({idle_rate:.1f} requests/s)"
     )
+    clients = sum(client.values())
+    print(
+        f"                           {(total - clients) / n:8.2f}  without the client's own "
+        f"reads ({clients / n:.2f}: its status long polls and task reads)"
+    )
+    print("  per operation, per execution during the run (of which client reads; idle rate):")
+    for key in sorted(set(used) | set(idle)):
+        if used[key] or idle[key]:
+            print(
+                f"    {key:<32} {used[key] / n:6.2f}  (client {client[key] / n:4.2f})"
+                f"  idle {idle[key] / idle_seconds:5.2f}/s"
+            )
 
 
 def main() -> None:

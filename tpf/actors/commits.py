@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from tpf.actors import joint_commits as joint
 from tpf.actors import journal
 from tpf.actors.context import Engine
 from tpf.core import contexts, events, lifecycle
@@ -234,6 +235,8 @@ class ExecutionCommits:
         # The coordinator decides the channel (an operator may override the authored one); a
         # channel that publishes gets the interaction in the dispatch outbox (CREATED).
         interaction = engine.route_interaction(suspension.interactions[0])
+        if await joint.park(self, claimed, interaction):  # in one write where the store can
+            return None
         stored, _ = await engine.stores.awaits.create_or_get(interaction)
         cp.crash_point(cp.INTERACTION_WRITE)  # stored, not yet dispatched nor parked on
         if stored.undispatched:
@@ -253,7 +256,16 @@ class ExecutionCommits:
         if parked is None:
             return None
         cp.crash_point(cp.PARK_COMMIT)
-        engine.counters["parked"] += 1
+        self.parked(parked, stored)
+        # A completion admitted between the create and the park saw a RUNNING execution and
+        # left the resume to us: look again now that the park is committed.
+        current = await engine.stores.awaits.get(stored.tenant_id, stored.interaction_id)
+        if current is not None and not current.pending:
+            return self.fence(await self.apply(parked, current, parked=True))
+        return None
+
+    def parked(self, parked: ExecutionRecord, stored: AwaitInteraction) -> None:
+        self.engine.counters["parked"] += 1
         log_lifecycle(
             logging.DEBUG,
             events.PARKED,
@@ -262,12 +274,6 @@ class ExecutionCommits:
             interactionId=stored.interaction_id,
             deadlineEpochMs=stored.deadline_epoch_ms,
         )
-        # A completion admitted between the create and the park saw a RUNNING execution and
-        # left the resume to us: look again now that the park is committed.
-        current = await engine.stores.awaits.get(stored.tenant_id, stored.interaction_id)
-        if current is not None and not current.pending:
-            return self.fence(await self.apply(parked, current, parked=True))
-        return None
 
     async def apply(
         self, record: ExecutionRecord, interaction: AwaitInteraction, *, parked: bool
@@ -298,7 +304,7 @@ class ExecutionCommits:
                 completed_by=interaction.actor,
                 idempotency_key=interaction.idempotency_key,
             )
-            committed = await self.commit(running, record.version)
+            committed, applied = await joint.resume(self, running, record.version, interaction)
             if isinstance(committed, Refused):
                 return committed
             cp.crash_point(cp.RESUME_COMMIT)  # resumed, the interaction not marked applied
@@ -313,7 +319,8 @@ class ExecutionCommits:
                 interactionId=interaction.interaction_id,
                 actor=interaction.actor,
             )
-            await self.mark_applied(interaction)
+            if not applied:
+                await self.mark_applied(interaction)
             self.resolved = interaction
             return committed
         failed = lifecycle.fail_await_timeout(record, now, interaction)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpf.actors.feed import ChangeFeed
+from tpf.actors.joint_commits import RecentInteractions
 from tpf.actors.journal import StepIds
 from tpf.actors.metrics import EngineMetrics
 from tpf.actors.stream_sessions import StreamSessions
@@ -60,6 +61,8 @@ class Engine:
         interaction
     )
     interaction_stored: Callable[[AwaitInteraction], None] = lambda interaction: None
+    # Interactions a joint park just created, for their completion (tpf.actors.joint_commits).
+    recent_interactions: RecentInteractions = field(default_factory=RecentInteractions)
     await_metrics: AwaitMetrics = field(default_factory=AwaitMetrics)
     metrics: EngineMetrics = field(default_factory=EngineMetrics)  # /q/metrics, spec §10 names
     extra: dict[str, Any] = field(default_factory=dict)

@@ -37,6 +37,8 @@ class AwsClients:
         self._stack = contextlib.AsyncExitStack()
         self._clients: dict[str, Any] = {}
         self.requests: Counter[str] = Counter()
+        # The same requests by ``service.Operation`` (``dynamodb.GetItem``): what a cut targets.
+        self.operations: Counter[str] = Counter()
 
     def _target(self, service: str) -> tuple[str | None, str | None]:
         s = self._settings
@@ -106,6 +108,8 @@ class AwsClients:
 
     def _count(self, service: str, **kwargs: Any) -> None:
         self.requests[service] += 1
+        # botocore names the event ``before-send.<service>.<Operation>``.
+        self.operations[f"{service}.{str(kwargs.get('event_name', '')).rsplit('.', 1)[-1]}"] += 1
 
     async def close(self) -> None:
         self._clients.clear()

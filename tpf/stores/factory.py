@@ -70,6 +70,7 @@ async def open_stores(
         awaits=state.awaits,
         held=state.held,
         items=state.items,
+        await_commits=state.await_commits,
         releases=releases,
         workers=workers,
         artifacts=artifacts,

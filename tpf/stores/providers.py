@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tpf.config.providers import OpenContext, Provider, ProviderTable
 from tpf.stores.base import (
     ArtifactStore,
+    AwaitCommits,
     AwaitStore,
     ExecutionStore,
     HeldCompletionStore,
@@ -41,6 +42,7 @@ class StateStores:
     awaits: AwaitStore
     held: HeldCompletionStore
     items: ItemStore
+    await_commits: AwaitCommits | None = None  # where the backend has them
 
 
 async def sqlite_db(ctx: OpenContext) -> SqliteDatabase:
@@ -123,15 +125,18 @@ async def _sqlite_state(ctx: OpenContext) -> StateStores:
 
 async def _dynamo_state(ctx: OpenContext) -> StateStores:
     from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
+    from tpf.stores.dynamo.await_commits import DynamoAwaitCommits
     from tpf.stores.dynamo.held import DynamoHeldCompletionStore
     from tpf.stores.dynamo.items import DynamoItemStore
 
     client, s = await dynamo_client(ctx), ctx.settings
+    executions, awaits = DynamoExecutionStore(client, s), DynamoAwaitStore(client, s)
     return StateStores(
-        DynamoExecutionStore(client, s),
-        DynamoAwaitStore(client, s),
+        executions,
+        awaits,
         DynamoHeldCompletionStore(client, s),
         DynamoItemStore(client, s),
+        DynamoAwaitCommits(executions, awaits),
     )
 
 

@@ -132,8 +132,10 @@ class DynamoAwaitStore(InteractionQueries):
 
     # ------------------------------------------------------------------ create and read
 
-    async def create_or_get(self, interaction: AwaitInteraction) -> tuple[AwaitInteraction, bool]:
-        actions = [
+    def create_actions(self, interaction: AwaitInteraction) -> list[Item]:
+        """The two conditional puts that create ``interaction`` (item, then its correlation
+        row): :meth:`create_or_get`'s transaction, or part of a park's (:mod:`.park`)."""
+        return [
             {
                 "Put": {
                     "TableName": self._table,
@@ -150,8 +152,10 @@ class DynamoAwaitStore(InteractionQueries):
                 }
             },
         ]
+
+    async def create_or_get(self, interaction: AwaitInteraction) -> tuple[AwaitInteraction, bool]:
         try:
-            await self._db.transact_write(actions)
+            await self._db.transact_write(self.create_actions(interaction))
         except TransactionCanceled as canceled:
             if canceled.failed(0):  # the interaction exists: idempotent create
                 existing = canceled.items[0] or await self._db.get_item(
@@ -176,6 +180,21 @@ class DynamoAwaitStore(InteractionQueries):
         if row is None:
             return None
         return await self.get(tenant_id, get_s(row, "interaction_id"))
+
+    def replace_action(self, interaction: AwaitInteraction, expected_version: int) -> Item:
+        """:meth:`compare_and_set`'s common case (same correlation id) as a transaction's put."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": self._item(interaction),
+                "ConditionExpression": "#version = :expected AND correlation_id = :cid",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {
+                    ":expected": N(expected_version),
+                    ":cid": S(interaction.correlation_id),
+                },
+            }
+        }
 
     async def compare_and_set(
         self, interaction: AwaitInteraction, expected_version: int

@@ -42,6 +42,42 @@ class ExecutionLeases:
     async def _record(self, item: Item) -> ExecutionRecord:
         raise NotImplementedError
 
+    async def _item(self, record: ExecutionRecord) -> Item:
+        raise NotImplementedError
+
+    async def commit_live_with(
+        self, record: ExecutionRecord, expected_version: int, actions: list[Item]
+    ) -> int | None:
+        """Commit a live ``record`` at ``expected_version`` and ``actions`` in one transaction.
+
+        ``actions`` go first; the put is fenced like ``compare_and_set``'s (version, no TTL on
+        the stored item), with its status count. Returns ``None`` on success, else the index of
+        the first action whose condition failed (``len(actions)`` for the execution's own put;
+        nothing was written), or ``-1`` when the stored state is not known at that version.
+        """
+        seen = await self._state_at(record.tenant_id, record.execution_id, expected_version)
+        if seen is None:
+            return -1
+        count = self._count(record, seen)
+        put: Item = {
+            "TableName": self._table,
+            "Item": await self._item(record),
+            "ConditionExpression": "#version = :expected AND attribute_not_exists(ttl_epoch_s)",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":expected": N(expected_version)},
+        }
+        try:
+            await self._transact([*actions, {"Put": put}, *([] if count is None else [count])])
+        except TransactionCanceled as canceled:
+            failed = [i for i in range(len(actions) + 1) if canceled.failed(i)]
+            if not failed:
+                raise
+            return failed[0]
+        self._remember(
+            record.tenant_id, record.execution_id, (record.version, record.status.value, True)
+        )
+        return None
+
     async def _transact(self, actions: list[Item]) -> None:
         """``TransactWriteItems`` of ``actions``, retried on another counter shard when it
         only collided with another transaction on a counter item (.status_counts)."""

@@ -51,6 +51,7 @@ _Item = tuple[Op, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 _MAX_BATCH = 1024  # bounds one transaction's size (and the latency of the first op in it)
+CACHE_KIB = 65_536  # the connection's page cache, in KiB (see _connect)
 CHECKPOINT_IDLE_S = 1.0  # a pause in writes this long checkpoints the WAL
 CHECKPOINT_EVERY = 256  # write commits between checkpoints when writes never pause
 BUSY_TIMEOUT_MS = 5000  # how long a statement waits for another connection's lock
@@ -209,6 +210,11 @@ class GroupCommitDatabase:
         try:
             _enter_wal(conn, self.path)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            # SQLite's default page cache (2 MB) holds no more than the top of the indexes
+            # once a store holds ~100k parked executions (~750 MB): every commit then re-reads
+            # index pages with a system call each. 64 MB keeps them cached (bench parked: 0.79
+            # -> 0.99 of the 1k throughput at 100k parked); it fills only with pages touched.
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         except BaseException:
             conn.close()
             raise
