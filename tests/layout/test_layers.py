@@ -35,8 +35,14 @@ ORDER = (
     "http",
     "cli",
 )
-# Beside the stack: tools built on the core alone.
-ASIDE: dict[str, frozenset[str]] = {"client": frozenset({"core"}), "dev": frozenset({"core"})}
+# Beside the stack: tools built on the core alone, and the test environments.
+ASIDE: dict[str, frozenset[str]] = {
+    "client": frozenset({"core"}),
+    "dev": frozenset({"core"}),
+    # Test environments for users' pipelines (tpf.testing): built on the coordinator, below
+    # the HTTP and CLI edges; nothing in the stack imports them.
+    "testing": frozenset(ORDER[: ORDER.index("coordinator") + 1]),
+}
 # The public re-export modules at the old paths (tpf.pipeline, tpf.errors, ...): for users only.
 SHIMS = frozenset(
     {

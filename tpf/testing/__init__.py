@@ -1,0 +1,1 @@
+"""Test environments for pipelines built on tpf (several coordinators: tpf.testing.cluster)."""
