@@ -22,24 +22,33 @@ LEASE_MS = 30_000
 MARGIN_MS = int(LEASE_MS * (1 - 1.5 * 0.5))  # 7_500 at the defaults
 
 
-async def _hold_in_worst_phase(c: Cluster, gate: Gate, skew_ms: int) -> str:
-    """Node 0 claims one execution whose step blocks; node 1 runs ``skew_ms`` ahead; node 0's
-    keeper ticks 1 ms before each renewal falls due, so every renewal is one interval late."""
-    eid = await c.submit({"value": "v"}, via=0)
+async def _hold_in_worst_phase(
+    c: Cluster, gate: Gate, skew_ms: int, *, holder_behind: bool = False
+) -> str:
+    """Node 0 claims one execution whose step blocks; node 1 runs ``skew_ms`` ahead of it (or
+    node 0 runs ``skew_ms`` behind the others); node 0's keeper ticks 1 ms before each renewal
+    falls due, so every renewal is one keeper interval late."""
+    if holder_behind:
+        c.node(0).skew_ms = -skew_ms
+    else:
+        c.node(1).skew_ms = skew_ms
+    eid = await c.submit({"value": "v"}, via=0)  # the lease is written on the holder's clock
     await c.settle()
     assert (await c.status(eid)).lease_owner == "node-0"
-    c.node(1).skew_ms = skew_ms
     keeper = c.node(0)
     keeper.keeper_next_ms = c.clock.now_ms() + keeper.keeper_interval_ms - 1
     return eid
 
 
+@pytest.mark.parametrize("holder_behind", [False, True])
 @pytest.mark.parametrize("skew_ms", [0, 2_500, 5_000, MARGIN_MS])
-async def test_skew_up_to_the_margin_never_takes_a_live_lease(skew_ms: int) -> None:
+async def test_skew_up_to_the_margin_never_takes_a_live_lease(
+    skew_ms: int, holder_behind: bool
+) -> None:
     pipeline, gate = blocking_pipeline()
     async with Cluster(pipeline, nodes=3) as c:
         assert c.lease_ms == LEASE_MS
-        eid = await _hold_in_worst_phase(c, gate, skew_ms)
+        eid = await _hold_in_worst_phase(c, gate, skew_ms, holder_behind=holder_behind)
         await c.advance("PT2M")  # four lease lengths with the step still running
         held = await c.status(eid)
         assert (held.lease_owner, held.version, gate.calls) == ("node-0", 1, 1)
@@ -50,11 +59,14 @@ async def test_skew_up_to_the_margin_never_takes_a_live_lease(skew_ms: int) -> N
         assert gate.calls == 1
 
 
+@pytest.mark.parametrize("holder_behind", [False, True])
 @pytest.mark.parametrize("skew_ms", [8_000, 12_000])
-async def test_skew_beyond_the_margin_duplicates_work_but_not_the_commit(skew_ms: int) -> None:
+async def test_skew_beyond_the_margin_duplicates_work_but_not_the_commit(
+    skew_ms: int, holder_behind: bool
+) -> None:
     pipeline, gate = blocking_pipeline()
     async with Cluster(pipeline, nodes=3) as c:
-        eid = await _hold_in_worst_phase(c, gate, skew_ms)
+        eid = await _hold_in_worst_phase(c, gate, skew_ms, holder_behind=holder_behind)
         await c.advance("PT1M")
         taken = await c.status(eid)
         assert taken.lease_owner == "node-1" and taken.version == 2
