@@ -18,6 +18,7 @@ from tests.engine.pipelines import Gate, blocking_pipeline
 from tpf.core.records import ExecutionStatus
 from tpf.testing.cluster import Cluster
 
+APPROVED = {"approved": True, "note": "ok"}
 LEASE_MS = 30_000
 MARGIN_MS = int(LEASE_MS * (1 - 1.5 * 0.5))  # 7_500 at the defaults
 
@@ -119,3 +120,27 @@ async def test_a_healed_holder_that_commits_before_its_keeper_notices_is_fenced(
         assert done.status is ExecutionStatus.SUCCEEDED
         assert done.version == 3 and gate.calls == 2
         assert c.node(1).coordinator.engine.counters["transitions"] == 1
+
+
+async def test_an_await_answered_via_another_node_resumes_once_with_the_submitter_cut_off() -> None:
+    pipeline, gate = blocking_pipeline(with_await=True)
+    gate.release.set()  # the first step returns at once; the execution parks on the await
+    async with Cluster(pipeline, nodes=3) as c:
+        eids = [await c.submit({"value": f"v{i}"}, via=0, key=f"k{i}") for i in range(3)]
+        await c.advance("PT1S")
+        parked = [(await c.status(e)).status for e in eids]
+        assert parked == [ExecutionStatus.WAITING_EXTERNAL] * 3
+        c.partition(0)
+        c.node(1).skew_ms = MARGIN_MS
+        for interaction in await c.pending(via=2):
+            done = await c.complete(interaction.interaction_id, APPROVED, via=2)
+            assert done.duplicate is False
+        await c.advance(LEASE_MS)
+        c.heal(0)
+        records = await c.wait_terminal(eids, via=1)
+        assert [r.status for r in records] == [ExecutionStatus.SUCCEEDED] * 3
+        assert all(
+            r.result_payload == {"outcome": "APPROVED", "marker": "blocking"} for r in records
+        )
+        assert gate.calls == 3  # the first step ran once per execution
+        assert await c.pending(via=0) == []

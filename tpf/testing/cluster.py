@@ -35,10 +35,11 @@ from tpf.coordinator import Coordinator
 from tpf.core.clock import FakeClock
 from tpf.core.durations import parse_duration_ms
 from tpf.core.errors import StoreUnavailable
-from tpf.core.records import ExecutionRecord, ExecutionStatus
+from tpf.core.records import AwaitInteraction, ExecutionRecord, ExecutionStatus
 from tpf.engine.releases import build_release
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
+from tpf.supervisors.awaits import Completion
 from tpf.supervisors.loop import Tickable
 from tpf.testing.skew import Link, SkewedClock, partitionable
 
@@ -194,6 +195,16 @@ class Cluster:
 
     async def status(self, execution_id: str, *, via: int = 0) -> ExecutionRecord:
         return await self.nodes[via].status(execution_id)
+
+    async def pending(self, *, via: int = 0) -> list[AwaitInteraction]:
+        """The open await interactions, as node ``via`` reads them."""
+        return await self.nodes[via].coordinator.pending(TENANT, limit=1000)
+
+    async def complete(self, interaction_id: str, response: Any, *, via: int = 0) -> Completion:
+        """Answer an await interaction through node ``via`` (any node may: the completion is
+        stored, and the execution's holder applies it)."""
+        coordinator = self.nodes[via].coordinator
+        return await coordinator.complete(TENANT, interaction_id=interaction_id, response=response)
 
     async def settle(self, *, max_rounds: int = 100, keepers: Sequence[int] = ()) -> int:
         """Tick every node until a round does no work and no actor handled a message; the lease
