@@ -1,0 +1,1 @@
+"""Tests of the test environments in tpf.testing."""

@@ -4,15 +4,19 @@
 that also drives the timers (``await env.advance("PT30M")``), with helpers to submit, list and
 complete interactions, re-drive, and read the DLQ. ``env.crash_at(point)`` kills the coordinator
 at one of the named :data:`CRASH_POINTS` as a SIGKILL would; ``env.restart()`` and
-``env.takeover()`` bring up a fresh one on the same store. It needs no pytest plugin beyond
-pytest-asyncio (or any asyncio runner).
+``env.takeover()`` bring up a fresh one on the same store. :class:`Cluster` runs several
+coordinators on one store, each on its own skewed clock, and cuts one from the store
+(``partition``) to show fencing. It needs no pytest plugin beyond pytest-asyncio (or any
+asyncio runner).
 """
 
 from tpf.core import crash_points
+from tpf.testing.cluster import Cluster, ClusterNode
 from tpf.testing.env import TestEnv
 from tpf.testing.faults import WorkerUnavailable
 from tpf.testing.gate import RecordingSink
 from tpf.testing.life import CoordinatorCrashed, SimulatedCrash
+from tpf.testing.skew import SkewedClock
 
 #: What each crash point means: the coordinator dies right there.
 CRASH_POINTS: dict[str, str] = {
@@ -54,9 +58,12 @@ CRASH_POINTS: dict[str, str] = {
 
 __all__ = [
     "CRASH_POINTS",
+    "Cluster",
+    "ClusterNode",
     "CoordinatorCrashed",
     "RecordingSink",
     "SimulatedCrash",
+    "SkewedClock",
     "TestEnv",
     "WorkerUnavailable",
 ]
