@@ -11,7 +11,6 @@ execution is terminal or parked on an open interaction, so clients need not poll
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from urllib.parse import quote
 
 from aiohttp import web
@@ -29,6 +28,7 @@ from tpf.http import execution_views as views
 from tpf.http.wire import (
     ASK_TIMEOUT,
     EDGE,
+    SHUTDOWN_MESSAGE,
     Edge,
     Param,
     Route,
@@ -124,24 +124,27 @@ async def _read(request: web.Request) -> ExecutionRecord:
 async def _long_poll(
     edge: Edge, tenant_id: str, execution_id: str, wait_s: float, until: str
 ) -> ExecutionRecord:
+    """Wait in the handler's own task; the shutdown cancels it with SHUTDOWN_MESSAGE and it
+    answers with what it has. (Racing the wait against a second "shutdown" task cost two tasks
+    and an ``asyncio.wait`` per long poll, a measurable share of a busy event loop.)"""
     coordinator = edge.coordinator
-    waiter = asyncio.ensure_future(
-        coordinator.wait_for(tenant_id, execution_id, TERMINAL_STATUSES, timeout_s=wait_s)
-        if until == TERMINAL
-        else coordinator.wait_settled(tenant_id, execution_id, timeout_s=wait_s)
-    )
-    stopping = asyncio.ensure_future(edge.shutdown.wait())
+    task = asyncio.current_task()
+    if edge.shutdown.is_set() or task is None:
+        return await coordinator.status(tenant_id, execution_id)
+    edge.long_polls.add(task)
     try:
-        await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if until == TERMINAL:
+            return await coordinator.wait_for(
+                tenant_id, execution_id, TERMINAL_STATUSES, timeout_s=wait_s
+            )
+        return await coordinator.wait_settled(tenant_id, execution_id, timeout_s=wait_s)
+    except asyncio.CancelledError as exc:
+        if exc.args != (SHUTDOWN_MESSAGE,) or task.cancelling() > 1:
+            raise  # the client went away, or aiohttp cancels the handler: not ours to absorb
+        task.uncancel()
     finally:
-        stopping.cancel()
-        if not waiter.done():
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
-    if waiter.cancelled():  # the server is stopping: answer with what we have
-        return await edge.coordinator.status(tenant_id, execution_id)
-    return waiter.result()
+        edge.long_polls.discard(task)
+    return await coordinator.status(tenant_id, execution_id)  # the server is stopping
 
 
 async def pending(request: web.Request) -> web.Response:
