@@ -8,6 +8,7 @@ fresh server. ``BENCH_PLAIN_N`` overrides N (default 2000).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -128,13 +129,42 @@ def measure(
     )
 
 
+def uvloop_installed() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def variants() -> dict[str, tuple[dict[str, str], tuple[str, ...]]]:
+    """What the shape measures: the table above, plus ``tpf serve --loop uvloop`` if it can."""
+    chosen = dict(VARIANTS)
+    if uvloop_installed():
+        chosen["sqlite uvloop"] = ({}, ("--loop", "uvloop"))
+    return chosen
+
+
+def ratio_line(a: PlainFigures, b: PlainFigures) -> str:
+    """``b`` against ``a``: throughput and CPU per execution as ratios."""
+    return (
+        f"  {b.variant} / {a.variant}: exec/s x{b.per_s / a.per_s:.2f}, "
+        f"CPU/exec x{b.cpu_ms / a.cpu_ms:.2f}, p50 x{b.p50_ms / a.p50_ms:.2f}"
+    )
+
+
 def main() -> None:
     n = int(os.environ.get("BENCH_PLAIN_N", "2000"))
-    names = os.environ.get("BENCH_PLAIN_VARIANTS", ",".join(VARIANTS)).split(",")
+    table = variants()
+    names = os.environ.get("BENCH_PLAIN_VARIANTS", ",".join(table)).split(",")
     print(f"Plain shape: tpf serve, 3 steps no await, client process with 32 in flight, N={n}")
+    figures: dict[str, PlainFigures] = {}
     for name in names:
-        env, args = VARIANTS[name]
-        print(measure(name, n, env=env, args=args).line(), flush=True)
+        env, args = table[name]
+        figures[name] = measure(name, n, env=env, args=args)
+        print(figures[name].line(), flush=True)
+    if not uvloop_installed():
+        print("  uvloop: not installed in this environment, --loop uvloop not measured")
+    base = figures.get("sqlite")
+    for other in figures.values():
+        if base is not None and other is not base:
+            print(ratio_line(base, other))
 
 
 if __name__ == "__main__":
