@@ -83,19 +83,12 @@ class LongPolls(Parts):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return record
-                if not shared:
-                    # Only our own commits can wake it: one timer to the deadline, and the
-                    # watcher's future itself (no shield: nobody awaits it after a timeout).
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            record = await future
-                    except TimeoutError:
-                        return await self.status(tenant_id, execution_id)
-                    continue
                 ours = record.lease_owner == self.engine.owner
                 wait_s = min(remaining, _REREAD_MAX_S if ours else reread_s)
                 try:
-                    record = await asyncio.wait_for(asyncio.shield(future), wait_s)
+                    record = await asyncio.wait_for(
+                        asyncio.shield(future), wait_s if shared else remaining
+                    )
                 except TimeoutError:
                     # Another coordinator may have committed it: look in the store.
                     record = await self.status(tenant_id, execution_id)

@@ -29,7 +29,7 @@ from tpf.http import (
 )
 from tpf.http.auth import GUARD, TokenGuard, auth_middleware
 from tpf.http.errors import error_middleware
-from tpf.http.wire import EDGE, SHUTDOWN_MESSAGE, Edge, Route
+from tpf.http.wire import EDGE, Edge, Route
 
 ROUTES: tuple[Route, ...] = (
     *control_plane.ROUTES,
@@ -73,8 +73,6 @@ def create_app(
 
     async def on_shutdown(_: web.Application) -> None:
         edge.shutdown.set()  # long polls answer now rather than holding the shutdown
-        for task in edge.long_polls:
-            task.cancel(SHUTDOWN_MESSAGE)
 
     app.on_shutdown.append(on_shutdown)
     return app

@@ -11,6 +11,7 @@ execution is terminal or parked on an open interaction, so clients need not poll
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import quote
 
 from aiohttp import web
@@ -28,7 +29,6 @@ from tpf.http import execution_views as views
 from tpf.http.wire import (
     ASK_TIMEOUT,
     EDGE,
-    SHUTDOWN_MESSAGE,
     Edge,
     Param,
     Route,
@@ -124,27 +124,24 @@ async def _read(request: web.Request) -> ExecutionRecord:
 async def _long_poll(
     edge: Edge, tenant_id: str, execution_id: str, wait_s: float, until: str
 ) -> ExecutionRecord:
-    """Wait in the handler's own task; the shutdown cancels it with SHUTDOWN_MESSAGE and it
-    answers with what it has. (Racing the wait against a second "shutdown" task cost two tasks
-    and an ``asyncio.wait`` per long poll, a measurable share of a busy event loop.)"""
     coordinator = edge.coordinator
-    task = asyncio.current_task()
-    if edge.shutdown.is_set() or task is None:
-        return await coordinator.status(tenant_id, execution_id)
-    edge.long_polls.add(task)
+    waiter = asyncio.ensure_future(
+        coordinator.wait_for(tenant_id, execution_id, TERMINAL_STATUSES, timeout_s=wait_s)
+        if until == TERMINAL
+        else coordinator.wait_settled(tenant_id, execution_id, timeout_s=wait_s)
+    )
+    stopping = asyncio.ensure_future(edge.shutdown.wait())
     try:
-        if until == TERMINAL:
-            return await coordinator.wait_for(
-                tenant_id, execution_id, TERMINAL_STATUSES, timeout_s=wait_s
-            )
-        return await coordinator.wait_settled(tenant_id, execution_id, timeout_s=wait_s)
-    except asyncio.CancelledError as exc:
-        if exc.args != (SHUTDOWN_MESSAGE,) or task.cancelling() > 1:
-            raise  # the client went away, or aiohttp cancels the handler: not ours to absorb
-        task.uncancel()
+        await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        edge.long_polls.discard(task)
-    return await coordinator.status(tenant_id, execution_id)  # the server is stopping
+        stopping.cancel()
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+    if waiter.cancelled():  # the server is stopping: answer with what we have
+        return await edge.coordinator.status(tenant_id, execution_id)
+    return waiter.result()
 
 
 async def pending(request: web.Request) -> web.Response:

@@ -42,13 +42,10 @@ class Edge:
     resume_secret: str | None  # resolved once at startup
     # Set when the server begins to shut down: long polls answer at once instead of holding it.
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
-    # The handler tasks inside a long poll, which the shutdown cancels with SHUTDOWN_MESSAGE.
-    long_polls: set[asyncio.Task[Any]] = field(default_factory=set)
     openapi: bytes = b""  # the rendered OpenAPI document, built once with the app
 
 
 EDGE = web.AppKey("tpf.edge", Edge)
-SHUTDOWN_MESSAGE = "tpf: the server is stopping"  # how a long poll knows who cancelled it
 
 
 class Surface(enum.StrEnum):
