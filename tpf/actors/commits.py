@@ -16,6 +16,7 @@ The outcome commits (succeed, fail, park, apply a resolution) live here too, eac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ import msgspec
 
 from tpf.actors import joint_commits as joint
 from tpf.actors import journal
+from tpf.actors.applied_writes import beside, quietly
 from tpf.actors.context import Engine
 from tpf.core import contexts, events, lifecycle
 from tpf.core import crash_points as cp
@@ -85,6 +87,9 @@ class ExecutionCommits:
         self.resolved: AwaitInteraction | None = None
         # The registered worker the running transition was sent to, for the entry ending it.
         self.worker_id: str | None = None
+        # The resolved interaction's "applied" write, running beside the transition it resumed
+        # (see :meth:`apply`); awaited before this execution's next commit.
+        self._applying: asyncio.Task[None] | None = None
 
     def ran_by(self, worker_id: str | None) -> None:
         self.worker_id = worker_id
@@ -96,7 +101,14 @@ class ExecutionCommits:
         # Retention starts here when this commit makes the execution terminal (and never while
         # it is live: a parked execution is kept however long it waits).
         record = lifecycle.retain(record, engine.settings.execution.ttl_ms)
-        committed = await engine.stores.executions.compare_and_set(record, expected_version)
+        writing = engine.stores.executions.compare_and_set(record, expected_version)
+        applying, self._applying = self._applying, None
+        if applying is None:
+            committed = await writing
+        else:
+            # Together with the resumed interaction's "applied" write (on SQLite: queued after
+            # it, so in the same group commit or a later one); answered once both are done.
+            committed = await beside(writing, applying)
         if committed is None:
             self.last = None
             return Refused(record, expected_version)
@@ -320,7 +332,13 @@ class ExecutionCommits:
                 actor=interaction.actor,
             )
             if not applied:
-                await self.mark_applied(interaction)
+                # The resume is durable; marking the interaction applied is bookkeeping (a crash
+                # before it commits leaves it unapplied, and the awaits supervisor re-sends the
+                # resolution, which finds the execution moved on). So it runs beside the resumed
+                # transition instead of before it, one store round trip off the completion ->
+                # result path, and is awaited before the next commit, so "applied" still lands
+                # before anything the transition commits.
+                self._applying = asyncio.ensure_future(self.mark_applied(interaction))
             self.resolved = interaction
             return committed
         failed = lifecycle.fail_await_timeout(record, now, interaction)
@@ -351,6 +369,12 @@ class ExecutionCommits:
         engine.dead_letter_committed(ended.dead_letters[-1])
         await self.mark_applied(interaction)
         return None
+
+    async def settle(self) -> None:
+        """Wait for the resumed interaction's "applied" write (:meth:`apply`), if one runs."""
+        applying, self._applying = self._applying, None
+        if applying is not None:
+            await quietly(applying)
 
     async def mark_applied(self, interaction: AwaitInteraction) -> None:
         engine = self.engine

@@ -203,9 +203,12 @@ class ExecutionActor(Actor[ExecutionMessage]):
 
     async def _run(self, claimed: ExecutionRecord | None) -> None:
         self.engine.metrics.note_admission(self.engine.in_flight)
-        async with self.engine.in_flight:
-            while claimed is not None:
-                claimed = await self._transition(claimed)
+        try:
+            async with self.engine.in_flight:
+                while claimed is not None:
+                    claimed = await self._transition(claimed)
+        finally:
+            await self.commits.settle()  # a resume's "applied" write outlives no transition
 
     async def _transition(self, claimed: ExecutionRecord) -> ExecutionRecord | None:
         """Run one transition of a claimed execution and commit its outcome.

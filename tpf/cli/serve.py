@@ -18,10 +18,12 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from tpf.cli import event_loops
 from tpf.cli.gc_tuning import tune_garbage_collector
 from tpf.cli.release import hosted_pipelines
 from tpf.config import load_settings
 from tpf.config.check import describe, rest_surface_warnings
+from tpf.config.keys import EVENT_LOOPS
 from tpf.core.errors import ConfigError, StoreUnusable
 from tpf.engine import logs
 
@@ -39,6 +41,8 @@ async def _serve(args: argparse.Namespace) -> int:
         overrides["tpf.http.host"] = args.host
     if args.port is not None:
         overrides["tpf.http.port"] = str(args.port)
+    if args.loop is not None:
+        overrides["tpf.http.event-loop"] = args.loop
     try:
         settings = load_settings(config_file=args.config, overrides=overrides)
         pipelines = hosted_pipelines(args.pipeline or (), args.release_version)
@@ -123,19 +127,32 @@ def run_server(
     name: str,
     main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
     args: argparse.Namespace,
+    *,
+    loop: str = "asyncio",
 ) -> int:
-    """Run a serving command (``tpf serve``, ``tpf dev``) with its logging flags applied; a
-    failure to bind (the port is taken) is one line and exit 1, not a traceback."""
+    """Run a serving command (``tpf serve``, ``tpf dev``) on the ``loop`` event loop with its
+    logging flags applied; a failure to bind (the port is taken) is one line and exit 1, not a
+    traceback, and a loop that is not installed is exit 2."""
     logs.configure(args.log_level, args.log_format, access_log=args.access_log)
     try:
-        return asyncio.run(main(args))
+        return event_loops.run(lambda: main(args), loop)
+    except ConfigError as exc:
+        print(f"tpf {name}: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # e.g. the port is taken
         print(f"tpf {name}: {exc}", file=sys.stderr)
         return 1
 
 
 def _run(args: argparse.Namespace) -> int:
-    return run_server("serve", _serve, args)
+    # The loop is chosen before it exists, so the key is read here as well as in _serve (which
+    # reports an invalid configuration itself: here it only falls back to the default loop).
+    overrides = {"tpf.http.event-loop": args.loop} if args.loop else {}
+    try:
+        loop = load_settings(config_file=args.config, overrides=overrides).http.event_loop
+    except ConfigError:
+        loop = args.loop or "asyncio"
+    return run_server("serve", _serve, args, loop=loop)
 
 
 def register(commands: Any) -> None:
@@ -157,5 +174,10 @@ def register(commands: Any) -> None:
     )
     serve.add_argument("--host", help="listen address (default: tpf.http.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: tpf.http.port, 8081)")
+    serve.add_argument(
+        "--loop",
+        choices=EVENT_LOOPS,
+        help="event loop (default: tpf.http.event-loop, asyncio); uvloop must be installed",
+    )
     logs.add_arguments(serve)
     serve.set_defaults(handler=_run)

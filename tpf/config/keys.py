@@ -31,6 +31,9 @@ from tpf.config.parsers import (
 from tpf.config.settings import SQLITE_SYNCHRONOUS, field_paths
 from tpf.config.worker_keys import WORKER_PROTOCOL_KEYS
 
+# ``tpf serve --loop`` (tpf.cli.event_loops): uvloop is optional, asyncio always there.
+EVENT_LOOPS = ("asyncio", "uvloop")
+
 _P = "pipeline.orchestrator."
 _ENV_PREFIX = "PIPELINE_ORCHESTRATOR_"
 
@@ -165,6 +168,7 @@ _SUPPORTED: dict[str, tuple[str, Parser]] = {
     "tpf.http.max-upload-bytes": ("http.max_upload_bytes", _int(1024)),
     "tpf.http.max-json-depth": ("http.max_json_depth", _int(1)),
     "tpf.http.metrics-token": ("http.metrics_token", _text),
+    "tpf.http.event-loop": ("http.event_loop", _choice(EVENT_LOOPS, "event loop")),
     "tpf.ask-timeout": ("execution.ask_timeout_ms", _duration(1)),
     **BROKER_KEYS,  # await channels and Kafka (tpf.config.broker_keys)
     **WORKER_PROTOCOL_KEYS,  # remote workers: REST, gRPC, SQS (tpf.config.worker_keys)

@@ -24,6 +24,7 @@ Our own keys: ``tpf.state-dir``, ``tpf.sqlite.path``, ``tpf.sqlite.synchronous``
 ``tpf.retry-jitter``, ``tpf.await-transport``, ``tpf.lease-renew-fraction``,
 ``tpf.dead-letter-batch``, ``tpf.ask-timeout``, ``tpf.http.host``, ``tpf.http.port``,
 ``tpf.http.max-body-bytes``, ``tpf.http.max-wait``, ``tpf.http.max-upload-bytes``,
+``tpf.http.event-loop``,
 ``tpf.releases.import-roots``, ``tpf.http.metrics-token``, ``tpf.worker.step-threads``,
 ``tpf.aws.access-key-id``,
 ``tpf.aws.secret-access-key``.

@@ -47,9 +47,12 @@ def check_depth(text: bytes | str, limit: int, *, field: str | None = None) -> N
     name, e.g. ``inputPayload.payload``); ``field=None`` is a request body, whose members are
     the fields themselves.
     """
-    if depth(text) <= limit:
+    data = _as_bytes(text)
+    # Depth never exceeds the number of opening brackets (strings' included): most bodies are
+    # settled by two C counts, without the scan.
+    if data.count(b"[") + data.count(b"{") <= limit or depth(data) <= limit:
         return
-    member = _too_deep_member(_as_bytes(text), limit)
+    member = _too_deep_member(data, limit)
     parent = field or "request body"
     path = f"{field}.{member}" if field and member else member or parent
     raise ValidationError(

@@ -52,10 +52,29 @@ _INSERT_EXECUTION = """INSERT INTO executions (execution_key, version, status,
     next_due_epoch_ms, ttl_epoch_s, dead_letter_key, data, pipeline_id, release_version,
     current_step_id, error_code, updated_at_epoch_ms, tenant_id, execution_id)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-_UPDATE_EXECUTION = """UPDATE executions SET execution_key = ?, version = ?, status = ?,
-    next_due_epoch_ms = ?, ttl_epoch_s = ?, dead_letter_key = ?, data = ?, pipeline_id = ?,
+# An execution's key and pipeline never change, so an update leaves them (and the unique key
+# index) alone: SQLite rewrites every index holding a column the SET names, changed or not.
+_UPDATE_EXECUTION = """UPDATE executions SET version = ?, status = ?,
+    next_due_epoch_ms = ?, ttl_epoch_s = ?, dead_letter_key = ?, data = ?,
     release_version = ?, current_step_id = ?, error_code = ?, updated_at_epoch_ms = ?
     WHERE tenant_id = ? AND execution_id = ?"""
+
+
+def _update_row(r: ExecutionRecord) -> tuple[Any, ...]:
+    return (
+        r.version,
+        r.status.value,
+        r.next_due_epoch_ms,
+        r.ttl_epoch_s,
+        dead_letter_key(r),
+        _encode(r),
+        r.release_version,
+        r.current_step_id,
+        r.error_code,
+        r.updated_at_epoch_ms,
+        r.tenant_id,
+        r.execution_id,
+    )
 
 
 def _load_execution(
@@ -89,7 +108,7 @@ def _store_if_version(
     conn: sqlite3.Connection, record: ExecutionRecord, expected_version: int
 ) -> ExecutionRecord | None:
     cursor = conn.execute(
-        _UPDATE_EXECUTION + " AND version = ?", (*_execution_row(record), expected_version)
+        _UPDATE_EXECUTION + " AND version = ?", (*_update_row(record), expected_version)
     )
     return record if cursor.rowcount == 1 else None
 

@@ -1,0 +1,43 @@
+"""Which asyncio event loop a serving command runs on: ``--loop asyncio|uvloop``.
+
+uvloop (libuv underneath) is optional: it is used only when asked for (``--loop uvloop`` or
+``tpf.http.event-loop=uvloop``), and asking for it where it is not installed is a startup error
+naming the fix, never a silent fallback to asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, cast
+
+from tpf.config.keys import EVENT_LOOPS
+from tpf.core.errors import ConfigError
+
+T = TypeVar("T")
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def loop_factory(name: str) -> LoopFactory | None:
+    """The factory of the ``name`` event loop (``None``: asyncio's default)."""
+    if name not in EVENT_LOOPS:
+        raise ConfigError(f"unknown event loop {name!r}; valid values: {', '.join(EVENT_LOOPS)}")
+    if name == "asyncio":
+        return None
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        raise ConfigError(
+            "event loop uvloop (--loop uvloop / tpf.http.event-loop) is not installed in this "
+            "environment: install it (pip install uvloop) or use --loop asyncio"
+        ) from None
+    return cast(LoopFactory, uvloop.new_event_loop)
+
+
+def run(main: Callable[[], Coroutine[Any, Any, T]], name: str) -> T:
+    """Run ``main()`` to completion on a new ``name`` event loop (raises ConfigError first,
+    before the coroutine exists, when that loop cannot be had)."""
+    factory = loop_factory(name)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())
