@@ -8,7 +8,6 @@ naming the fix, never a silent fallback to asyncio.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
@@ -26,7 +25,7 @@ def loop_factory(name: str) -> LoopFactory | None:
     if name == "asyncio":
         return None
     try:
-        uvloop = importlib.import_module("uvloop")
+        import uvloop  # here, not at the top: only a coordinator that asks for it needs it
     except ImportError:
         raise ConfigError(
             "event loop uvloop (--loop uvloop / tpf.http.event-loop) is not installed in this "
