@@ -14,7 +14,11 @@ in the store; :func:`check` compares such an :class:`Outcome` with the clean run
   already answered (a held early answer admitted meanwhile) resumes without parking
   (:meth:`~tpf.actors.commits.ExecutionCommits.park`), so ``PARKED, RESUMED`` and a lone ``RESUMED``
   of the same interaction are the same history;
-- every completed interaction is applied and every interaction dispatched (at least once);
+- every completed interaction is applied and every interaction dispatched (at least once)
+  while it was pending: one answered or timed out before its request was published (a held
+  early answer admitted as it appeared) has left the dispatch outbox, which holds pending
+  interactions only (:meth:`~tpf.stores.base.AwaitStore.find_undispatched`), so after a crash
+  its request is not published any more; its answer is in, and it must be applied;
 - every DLQ envelope the history commits (a ``FAILED`` or ``AWAIT_TIMED_OUT`` entry) was
   published at least once, and no outbox mark is left behind.
 """
@@ -180,7 +184,7 @@ def _kinds(record: ExecutionRecord) -> list[str]:
 def _interaction_problems(key: str, interaction: AwaitInteraction) -> list[str]:
     found = []
     name = f"{key}: interaction {interaction.interaction_id}"
-    if interaction.dispatch_state is not DispatchState.DISPATCHED:
+    if interaction.pending and interaction.dispatch_state is not DispatchState.DISPATCHED:
         found.append(f"{name} was never dispatched")
     closed = interaction.status in (InteractionStatus.COMPLETED, InteractionStatus.TIMED_OUT)
     if closed and not interaction.applied:
