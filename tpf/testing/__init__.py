@@ -4,11 +4,13 @@
 that also drives the timers (``await env.advance("PT30M")``), with helpers to submit, list and
 complete interactions, re-drive, and read the DLQ. ``env.crash_at(point)`` kills the coordinator
 at one of the named :data:`CRASH_POINTS` as a SIGKILL would; ``env.restart()`` and
-``env.takeover()`` bring up a fresh one on the same store. It needs no pytest plugin beyond
-pytest-asyncio (or any asyncio runner).
+``env.takeover()`` bring up a fresh one on the same store. ``TestEnv(pipeline,
+broker=MemoryBroker())`` runs the await channel in process (:mod:`tpf.testing.channel`).
+It needs no pytest plugin beyond pytest-asyncio (or any asyncio runner).
 """
 
 from tpf.core import crash_points
+from tpf.testing.channel import MemoryBroker
 from tpf.testing.env import TestEnv
 from tpf.testing.faults import WorkerUnavailable
 from tpf.testing.gate import RecordingSink
@@ -55,6 +57,7 @@ CRASH_POINTS: dict[str, str] = {
 __all__ = [
     "CRASH_POINTS",
     "CoordinatorCrashed",
+    "MemoryBroker",
     "RecordingSink",
     "SimulatedCrash",
     "TestEnv",
