@@ -4,13 +4,15 @@
 that also drives the timers (``await env.advance("PT30M")``), with helpers to submit, list and
 complete interactions, re-drive, and read the DLQ. ``env.crash_at(point)`` kills the coordinator
 at one of the named :data:`CRASH_POINTS` as a SIGKILL would; ``env.restart()`` and
-``env.takeover()`` bring up a fresh one on the same store. :class:`Cluster` runs several
-coordinators on one store, each on its own skewed clock, and cuts one from the store
-(``partition``) to show fencing. It needs no pytest plugin beyond pytest-asyncio (or any
-asyncio runner).
+``env.takeover()`` bring up a fresh one on the same store. ``TestEnv(pipeline,
+broker=MemoryBroker())`` runs the await channel in process (:mod:`tpf.testing.channel`).
+:class:`Cluster` runs several coordinators on one store, each on its own skewed clock, and cuts
+one from the store (``partition``) to show fencing. It needs no pytest plugin beyond
+pytest-asyncio (or any asyncio runner).
 """
 
 from tpf.core import crash_points
+from tpf.testing.channel import MemoryBroker
 from tpf.testing.cluster import Cluster, ClusterNode
 from tpf.testing.env import TestEnv
 from tpf.testing.faults import WorkerUnavailable
@@ -61,6 +63,7 @@ __all__ = [
     "Cluster",
     "ClusterNode",
     "CoordinatorCrashed",
+    "MemoryBroker",
     "RecordingSink",
     "SimulatedCrash",
     "SkewedClock",

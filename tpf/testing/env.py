@@ -37,6 +37,7 @@ from tpf.engine.releases import build_release
 from tpf.stores.base import StoreSet
 from tpf.stores.factory import open_stores
 from tpf.supervisors.awaits import Completion
+from tpf.testing.channel import MemoryBroker, life_channel
 from tpf.testing.faults import Outages, outage_worker
 from tpf.testing.gate import GatedSink, RecordingSink, gated_stores
 from tpf.testing.life import CoordinatorCrashed, Life, track_tasks
@@ -59,7 +60,8 @@ class TestEnv:
     ``overrides`` change settings as :meth:`Settings.replace` does
     (``retries__max_retries=2``). ``owner`` is the coordinator's lease owner id (kept by
     :meth:`restart`). ``dlq_sink`` wraps the recording sink (a test double between the
-    coordinator and what it records).
+    coordinator and what it records). ``broker`` runs the await channel on it (parks go
+    through the dispatch outbox; answers are consumed from it: :mod:`tpf.testing.channel`).
     """
 
     __test__ = False  # not a test class, whatever pytest's name rules say
@@ -74,6 +76,7 @@ class TestEnv:
         owner: str = "coordinator-1",
         settings: Settings | None = None,
         dlq_sink: SinkWrapper | None = None,
+        broker: MemoryBroker | None = None,
         **overrides: Any,
     ) -> None:
         self.pipeline = pipeline
@@ -89,6 +92,7 @@ class TestEnv:
         self._overrides = overrides
         self._sink = RecordingSink()
         self._wrap_sink = dlq_sink
+        self.broker = broker
         self._stores: StoreSet | None = None
         self._aws: AwsClients | None = None
         self._life: Life | None = None
@@ -145,6 +149,7 @@ class TestEnv:
             life.arm(point, nth)
         self._next_arm.clear()
         sink = self._sink if self._wrap_sink is None else self._wrap_sink(self._sink)
+        channel = None if self.broker is None else life_channel(self.broker, life, self.settings)
         with life.entered():
             coordinator = Coordinator(
                 self.settings,
@@ -154,7 +159,11 @@ class TestEnv:
                 owner=owner,
                 rand=lambda: 0.5,
                 instance=owner,
+                channel=channel,
             )
+        if channel is not None:
+            c = coordinator
+            c.await_lane.bind(channel.relay, c.awaits, c.stores.awaits, c.clock)
         self._life, self._coordinator = life, coordinator
         await life.call(lambda: self._boot(coordinator, first))
 

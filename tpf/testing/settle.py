@@ -19,6 +19,7 @@ from typing import Any
 from tpf.actors.context import EXECUTION
 from tpf.coordinator import Coordinator
 from tpf.supervisors.loop import Tickable
+from tpf.testing.channel import MemoryAwaitChannel
 
 SETTLE_TIMEOUT_S = 10.0
 
@@ -32,6 +33,8 @@ def _supervisors(c: Coordinator) -> Sequence[Tickable]:
         c.dead_letters,
         c.await_dispatcher,
         c.awaits,
+        # An in-process channel consumes its answers when ticked (a broker's consumer loop).
+        *(ch for ch in c.await_lane.channels() if isinstance(ch, MemoryAwaitChannel)),
     )
 
 
