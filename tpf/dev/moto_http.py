@@ -54,7 +54,8 @@ class KeepAliveRequestHandler(MotoRequestHandler):
         return environ
 
     def send_header(self, keyword: str, value: str) -> None:
-        if self._drained and keyword.lower() == "connection" and value.lower() == "close":
+        closing = keyword.lower() == "connection" and value.lower() == "close"
+        if closing and self._drained and not self.close_connection:
             # The body was read whole: whether to close is the request's choice, which
             # http.server already recorded in close_connection (HTTP/1.1 keeps by default).
             return
