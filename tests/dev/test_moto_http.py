@@ -76,6 +76,9 @@ def test_a_request_asking_to_close_is_closed(moto_endpoint: str) -> None:
 
 def test_queue_attributes_are_moto_s_own() -> None:
     moto_sqs.serialize_sqs()
+    # The shortcuts are what the server runs (under the lock), not shadowed by it.
+    assert SQSBackend.get_queue_attributes.__wrapped__ is moto_sqs._queue_attributes  # type: ignore[attr-defined]
+    assert SQSBackend.is_message_valid_based_on_retention_period is moto_sqs._retained
     backend = SQSBackend("us-east-1", "123456789012")
     backend.create_queue("attrs", MessageRetentionPeriod="120", VisibilityTimeout="7")
     names = ["MessageRetentionPeriod", "VisibilityTimeout", "ApproximateNumberOfMessages"]
