@@ -101,6 +101,7 @@ def changes(lane: str, bootstrap_servers: str = "") -> dict[str, tuple[str, str]
             "tpf.await.sqs.response-queue-url": (SQS_BASE + QUEUES[1], "its answers"),
             "tpf.await.sqs.dead-letter-queue-url": (SQS_BASE + QUEUES[2], "poison answers"),
             "tpf.await.sqs.wait-time-seconds": ("1", "short polls: a quick stop"),
+            "tpf.await.sqs.max-messages": ("10", "answers received (and deleted) 10 at a time"),
         }
     return {
         **common,

@@ -36,6 +36,9 @@ COORDINATOR_ENV: dict[str, dict[str, str]] = {
         "PIPELINE_ORCHESTRATOR_SQS_ENDPOINT_OVERRIDE": "{endpoint_url}",
         "PIPELINE_ORCHESTRATOR_SQS_REGION": "{region}",
         "PIPELINE_ORCHESTRATOR_RESUME_TOKEN_SECRET": "{resume_token_secret}",
+        # Up to 10 completions per receive (the original's default is 1): a lane with many
+        # answers in flight otherwise pays a receive and a delete round trip for each one.
+        "TPF_AWAIT_SQS_MAX_MESSAGES": "10",
     },
     "kafka": {
         "TPF_AWAIT_TRANSPORT": "kafka",

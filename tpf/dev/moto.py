@@ -1,5 +1,5 @@
 """A local AWS for development and tests: moto's server with atomic DynamoDB writes (and
-thread-safe SQS, :mod:`tpf.dev.moto_sqs`).
+thread-safe SQS, :mod:`tpf.dev.moto_sqs`; keep-alive connections, :mod:`tpf.dev.moto_http`).
 
 moto (the optional ``dev`` extra) is imported by whoever imports this module, so the coordinator
 itself never needs it. Used by ``tpf dev aws`` and by the test suite.
@@ -17,14 +17,11 @@ from typing import Any
 import moto.dynamodb.models as dynamo_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from tpf.dev.moto_http import KeepAliveRequestHandler
 from tpf.dev.moto_sqs import serialize_sqs
 
 
@@ -66,7 +63,7 @@ class AtomicMotoServer(ThreadedMotoServer):
             self._port,
             self.application(),
             True,
-            request_handler=MotoRequestHandler,
+            request_handler=KeepAliveRequestHandler,
         )
         self._server_ready_event.set()
         self._server.serve_forever()
