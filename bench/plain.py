@@ -2,13 +2,13 @@
 
 A client process (:mod:`bench.plain_client`, 32 in flight) submits and waits for each result in
 a closed loop: executions/s end to end, p50/p99 submit -> result and coordinator CPU ms per
-execution, on SQLite (``synchronous`` NORMAL and FULL) and on the memory store. Each variant is a
-fresh server. ``BENCH_PLAIN_N`` overrides N (default 2000).
+execution, on SQLite (``synchronous`` NORMAL and FULL; the default uvloop event loop and
+``--loop asyncio``) and on the memory store. Each variant is a fresh server.
+``BENCH_PLAIN_N`` overrides N (default 2000).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -26,6 +26,7 @@ from demos.restaurant_approval.server import ROOT, TOKEN, DemoServer, free_port,
 VARIANTS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "sqlite": ({}, ()),
     "sqlite FULL": ({"TPF_SQLITE_SYNCHRONOUS": "FULL"}, ()),
+    "sqlite asyncio": ({}, ("--loop", "asyncio")),  # the loop uvloop (the default) replaced
     "memory": ({"TPF_STATE_PROVIDER": "memory"}, ()),
 }
 
@@ -129,16 +130,9 @@ def measure(
     )
 
 
-def uvloop_installed() -> bool:
-    return importlib.util.find_spec("uvloop") is not None
-
-
 def variants() -> dict[str, tuple[dict[str, str], tuple[str, ...]]]:
-    """What the shape measures: the table above, plus ``tpf serve --loop uvloop`` if it can."""
-    chosen = dict(VARIANTS)
-    if uvloop_installed():
-        chosen["sqlite uvloop"] = ({}, ("--loop", "uvloop"))
-    return chosen
+    """What the shape measures: the table above."""
+    return dict(VARIANTS)
 
 
 def ratio_line(a: PlainFigures, b: PlainFigures) -> str:
@@ -159,8 +153,6 @@ def main() -> None:
         env, args = table[name]
         figures[name] = measure(name, n, env=env, args=args)
         print(figures[name].line(), flush=True)
-    if not uvloop_installed():
-        print("  uvloop: not installed in this environment, --loop uvloop not measured")
     base = figures.get("sqlite")
     for other in figures.values():
         if base is not None and other is not base:

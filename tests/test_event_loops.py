@@ -15,8 +15,8 @@ from tpf.config import load_settings
 from tpf.core.errors import ConfigError
 
 
-def test_the_key_defaults_to_asyncio_and_takes_either_loop() -> None:
-    assert load_settings({}).http.event_loop == "asyncio"
+def test_the_key_defaults_to_uvloop_and_takes_either_loop() -> None:
+    assert load_settings({}).http.event_loop == "uvloop"
     assert load_settings({"TPF_HTTP_EVENT_LOOP": "uvloop"}).http.event_loop == "uvloop"
     chosen = load_settings({}, overrides={"tpf.http.event-loop": "UVLOOP"})
     assert chosen.http.event_loop == "uvloop"
@@ -36,6 +36,13 @@ def test_asyncio_runs_on_the_default_loop() -> None:
         return type(asyncio.get_running_loop()).__module__
 
     assert event_loops.run(loop_kind, "asyncio").startswith("asyncio")
+
+
+def test_the_installed_uvloop_runs_the_coroutine() -> None:
+    async def loop_kind() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert event_loops.run(loop_kind, "uvloop").startswith("uvloop")
 
 
 def test_uvloop_when_missing_is_refused_naming_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,16 +25,12 @@ def test_ratios_are_against_the_first_figures() -> None:
     assert "exec/s x1.50" in line and "CPU/exec x0.60" in line and "p50 x0.67" in line
 
 
-def test_uvloop_is_measured_only_where_it_is_installed() -> None:
+def test_the_variants_are_the_durable_mode_the_event_loop_and_the_store() -> None:
     chosen = variants()
-    assert {"sqlite", "sqlite FULL", "memory"} <= set(chosen)
+    assert set(chosen) == {"sqlite", "sqlite FULL", "sqlite asyncio", "memory"}
     assert chosen["sqlite FULL"][0] == {"TPF_SQLITE_SYNCHRONOUS": "FULL"}
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        assert "sqlite uvloop" not in chosen
-    else:
-        assert chosen["sqlite uvloop"][1] == ("--loop", "uvloop")
+    assert chosen["sqlite asyncio"][1] == ("--loop", "asyncio")
+    assert chosen["sqlite"] == ({}, ())  # the defaults: NORMAL, uvloop
 
 
 def test_the_shape_runs_end_to_end_with_a_tiny_n() -> None:

@@ -1,8 +1,9 @@
 """Which asyncio event loop a serving command runs on: ``--loop asyncio|uvloop``.
 
-uvloop (libuv underneath) is optional: it is used only when asked for (``--loop uvloop`` or
-``tpf.http.event-loop=uvloop``), and asking for it where it is not installed is a startup error
-naming the fix, never a silent fallback to asyncio.
+uvloop (libuv underneath) is the default: ``make bench``'s plain shape measured it faster than
+asyncio's loop (bench/NOTES.md). It is a dependency, but an install without it (a platform
+without wheels) gets a startup error naming the fix (``--loop asyncio``), never a silent
+fallback to another loop than the one configured.
 """
 
 from __future__ import annotations

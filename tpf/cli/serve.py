@@ -177,7 +177,7 @@ def register(commands: Any) -> None:
     serve.add_argument(
         "--loop",
         choices=EVENT_LOOPS,
-        help="event loop (default: tpf.http.event-loop, asyncio); uvloop must be installed",
+        help="event loop (default: tpf.http.event-loop, uvloop); asyncio is always there",
     )
     logs.add_arguments(serve)
     serve.set_defaults(handler=_run)

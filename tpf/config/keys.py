@@ -31,7 +31,7 @@ from tpf.config.parsers import (
 from tpf.config.settings import SQLITE_SYNCHRONOUS, field_paths
 from tpf.config.worker_keys import WORKER_PROTOCOL_KEYS
 
-# ``tpf serve --loop`` (tpf.cli.event_loops): uvloop is optional, asyncio always there.
+# ``tpf serve --loop`` (tpf.cli.event_loops): uvloop by default (a dependency), or asyncio.
 EVENT_LOOPS = ("asyncio", "uvloop")
 
 _P = "pipeline.orchestrator."
