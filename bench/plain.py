@@ -9,18 +9,16 @@ execution, on SQLite (``synchronous`` NORMAL and FULL; the default uvloop event 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.plain_pipeline import PIPELINE_ID, PIPELINE_REF
-from bench.rest import proc_stats
-from demos.restaurant_approval.server import ROOT, TOKEN, DemoServer, free_port, tpf_command
+from bench.rest import load, proc_stats
+from demos.restaurant_approval.server import ROOT, DemoServer, free_port, tpf_command
 
 # name -> (extra environment, extra ``tpf serve`` flags)
 VARIANTS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -75,25 +73,7 @@ def _release(server: DemoServer) -> None:
 
 
 def _load(server: DemoServer, n: int, concurrency: int) -> dict[str, Any]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.plain_client",
-            server.base_url,
-            TOKEN,
-            str(n),
-            str(concurrency),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.plain_client failed:\n{done.stdout}\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return load(server, n, concurrency, client="bench.plain_client")
 
 
 def measure(

@@ -16,26 +16,15 @@ import time
 import uuid
 from typing import Any
 
-import aiohttp
-
 from bench.plain_pipeline import PIPELINE_ID
+from bench.rest_client import api
 
 TENANT = "restaurant-demo"  # the demo server's tenant and token
 CP = f"/tpf/control-plane/tenants/{TENANT}"
 
 
 async def run(base_url: str, token: str, n: int, concurrency: int) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
-    connector = aiohttp.TCPConnector(limit=concurrency + 4)
-    async with aiohttp.ClientSession(base_url, headers=headers, connector=connector) as http:
-
-        async def call(method: str, path: str, body: Any = None) -> Any:
-            async with http.request(method, path, json=body) as response:
-                data = await response.json()
-                if response.status != 200:
-                    raise RuntimeError(f"{method} {path}: {response.status} {data}")
-                return data
-
+    async with api(base_url, token, concurrency) as call:
         remaining = iter(range(n))
         latencies: list[float] = []
 

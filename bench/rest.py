@@ -41,24 +41,20 @@ def proc_stats(pid: int) -> ProcStats:
     return ProcStats(cpu_s, peak_kb / 1024)
 
 
-def load(server: DemoServer, n: int, concurrency: int) -> dict[str, Any]:
+def load(
+    server: DemoServer, n: int, concurrency: int, *, client: str = "bench.rest_client"
+) -> dict[str, Any]:
+    """Run the load generator ``client`` (a module taking base URL, token, N, C) in its own
+    process against ``server``; its last output line, decoded (its JSON figures)."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.rest_client",
-            server.base_url,
-            TOKEN,
-            str(n),
-            str(concurrency),
-        ],
+        [sys.executable, "-m", client, server.base_url, TOKEN, str(n), str(concurrency)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:  # say why (the broker shape's load does the same)
-        raise RuntimeError(f"bench.rest_client failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{client} failed:\n{done.stdout}\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

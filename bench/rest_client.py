@@ -8,11 +8,13 @@ until it is parked. Phase 3: a closed loop of C workers, each completing one awa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -23,7 +25,13 @@ ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestauran
 CP = f"/tpf/control-plane/tenants/{TENANT}"
 
 
-async def run(base_url: str, token: str, n: int, concurrency: int) -> dict[str, Any]:
+Call = Callable[..., Awaitable[Any]]
+
+
+@contextlib.asynccontextmanager
+async def api(base_url: str, token: str, concurrency: int) -> AsyncIterator[Call]:
+    """``call(method, path, body=None)`` on one keep-alive session sized for ``concurrency``:
+    the decoded JSON answer, or RuntimeError naming the call unless it is 200."""
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=concurrency + 4)
     async with aiohttp.ClientSession(base_url, headers=headers, connector=connector) as http:
@@ -35,6 +43,11 @@ async def run(base_url: str, token: str, n: int, concurrency: int) -> dict[str, 
                     raise RuntimeError(f"{method} {path}: {response.status} {data}")
                 return data
 
+        yield call
+
+
+async def run(base_url: str, token: str, n: int, concurrency: int) -> dict[str, Any]:
+    async with api(base_url, token, concurrency) as call:
         ids: list[str] = []
         gate = asyncio.Semaphore(concurrency)
 
