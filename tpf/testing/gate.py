@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from tpf.core.records import DeadLetterEnvelope
@@ -18,54 +18,64 @@ from tpf.stores.base import StoreSet
 from tpf.testing.life import Life
 
 
-class _Gated:
-    """Forwards attribute access to ``target``; calls go through the life's check."""
+class Guarded:
+    """Forwards attribute access to ``target``; every call, and every answer it awaits, first
+    passes ``check``, which raises to refuse it (a dead life, a partitioned node)."""
 
-    def __init__(self, target: object, life: Life) -> None:
+    def __init__(self, target: object, check: Callable[[], None]) -> None:
         self._target = target
-        self._life = life
+        self._check = check
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
         if not callable(value):
             return value
-        life = self._life
+        check = self._check
 
         @functools.wraps(value)
         def call(*args: Any, **kwargs: Any) -> Any:
-            life.check()
+            check()
             result = value(*args, **kwargs)
             if inspect.isawaitable(result):
-                return _checked(result, life)
+                return _checked(result, check)
             if hasattr(result, "__anext__"):
-                return _checked_iter(result, life)
+                return _checked_iter(result, check)
             return result
 
         return call
 
 
-async def _checked(result: Any, life: Life) -> Any:
+async def _checked(result: Any, check: Callable[[], None]) -> Any:
     value = await result
-    life.check()  # died meanwhile: the answer goes nowhere
+    check()  # refused meanwhile (died, cut off): the answer goes nowhere
     return value
 
 
-async def _checked_iter(result: AsyncIterator[Any], life: Life) -> AsyncIterator[Any]:
+async def _checked_iter(
+    result: AsyncIterator[Any], check: Callable[[], None]
+) -> AsyncIterator[Any]:
     async for value in result:
-        life.check()
+        check()
         yield value
 
 
 def gated_stores(stores: StoreSet, life: Life) -> StoreSet:
     """The coordinator's view of ``stores`` for ``life``; closing it leaves the real ones open
     (the env closes them once, at its end)."""
+    return guarded_stores(stores, life.check, shared=False)
+
+
+def guarded_stores(stores: StoreSet, check: Callable[[], None], *, shared: bool) -> StoreSet:
+    """``stores`` with every call passing ``check`` first; nothing to close (the owner of the
+    real set closes it once). ``shared``: other coordinators use the same state, so there is
+    no expiring every other owner's leases at startup (another holder may be alive)."""
 
     def gate(store: object) -> Any:
-        return cast(Any, _Gated(store, life))
+        return cast(Any, Guarded(store, check))
 
     async def expire(keep_owner: str, now_ms: int) -> int:
         assert stores.expire_leases is not None
-        life.check()
+        check()
         return await stores.expire_leases(keep_owner, now_ms)
 
     return StoreSet(
@@ -77,7 +87,7 @@ def gated_stores(stores: StoreSet, life: Life) -> StoreSet:
         held=gate(stores.held),
         items=gate(stores.items),
         closers=[],
-        expire_leases=expire if stores.expire_leases is not None else None,
+        expire_leases=expire if stores.expire_leases is not None and not shared else None,
         health=stores.health,
         budget=gate(stores.budget) if stores.budget is not None else None,
     )

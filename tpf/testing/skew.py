@@ -13,17 +13,11 @@ node's actors on the event loop, which no real timeout-bounded client does.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, TypeVar, cast
-
 from tpf.core.clock import FakeClock
 from tpf.core.errors import StoreUnavailable
 from tpf.stores.base import StoreSet
+from tpf.testing.gate import guarded_stores
 
-T = TypeVar("T")
 CUT = "partitioned from the store (tpf.testing.cluster)"
 
 
@@ -45,54 +39,14 @@ class Link:
         self.cut = False
         self.refused = 0
 
-
-class _Partitioned:
-    """A store whose coroutine methods raise while ``link.cut``; everything else passes."""
-
-    def __init__(self, inner: Any, link: Link) -> None:
-        self._inner = inner
-        self._link = link
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-        link = self._link
-        is_async = inspect.iscoroutinefunction(attr)
-
-        @functools.wraps(attr)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if link.cut:
-                link.refused += 1
-                if is_async:
-                    return _refuse()
-                raise StoreUnavailable(CUT)
-            return attr(*args, **kwargs)
-
-        return call
-
-
-async def _refuse() -> Any:
-    raise StoreUnavailable(CUT)
-
-
-def _wrap(store: T, link: Link) -> T:
-    return cast(T, _Partitioned(store, link))
+    def check(self) -> None:
+        """Refuse a store call while cut off, as a timed-out client raises."""
+        if self.cut:
+            self.refused += 1
+            raise StoreUnavailable(CUT)
 
 
 def partitionable(stores: StoreSet, link: Link) -> StoreSet:
     """``stores`` as one node sees them: the durable stores behind ``link``; nothing to close
     (the cluster closes the shared set once)."""
-    wrap: Callable[[Any], Any] = functools.partial(_wrap, link=link)
-    return replace(
-        stores,
-        executions=wrap(stores.executions),
-        awaits=wrap(stores.awaits),
-        held=wrap(stores.held),
-        items=wrap(stores.items),
-        releases=wrap(stores.releases),
-        workers=wrap(stores.workers),
-        artifacts=wrap(stores.artifacts),
-        closers=[],
-        expire_leases=None,  # shared state: another lease holder may be alive
-    )
+    return guarded_stores(stores, link.check, shared=True)
