@@ -61,20 +61,9 @@ _UPDATE_EXECUTION = """UPDATE executions SET version = ?, status = ?,
 
 
 def _update_row(r: ExecutionRecord) -> tuple[Any, ...]:
-    return (
-        r.version,
-        r.status.value,
-        r.next_due_epoch_ms,
-        r.ttl_epoch_s,
-        dead_letter_key(r),
-        _encode(r),
-        r.release_version,
-        r.current_step_id,
-        r.error_code,
-        r.updated_at_epoch_ms,
-        r.tenant_id,
-        r.execution_id,
-    )
+    """:data:`_UPDATE_EXECUTION`'s parameters: the insert's row without the key and pipeline."""
+    row = _execution_row(r)
+    return row[1:7] + row[8:]
 
 
 def _load_execution(
