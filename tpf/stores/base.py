@@ -146,6 +146,14 @@ class AwaitStore(Protocol):
 
     async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None: ...
 
+    async def get_many(
+        self, tenant_id: str, interaction_ids: list[str]
+    ) -> dict[str, AwaitInteraction]:
+        """The stored interactions of ``interaction_ids`` by id (missing ones absent), current
+        as :meth:`get` reads them: one batched read where the store has one, so a stream's
+        rescan of its window costs one request, not one per item."""
+        ...
+
     async def get_by_correlation(
         self, tenant_id: str, correlation_id: str
     ) -> AwaitInteraction | None: ...

@@ -128,6 +128,12 @@ class MemoryAwaitStore:
     async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None:
         return self._items.get((tenant_id, interaction_id))
 
+    async def get_many(
+        self, tenant_id: str, interaction_ids: list[str]
+    ) -> dict[str, AwaitInteraction]:
+        found = ((i, self._items.get((tenant_id, i))) for i in interaction_ids)
+        return {i: item for i, item in found if item is not None}
+
     async def get_by_correlation(
         self, tenant_id: str, correlation_id: str
     ) -> AwaitInteraction | None:

@@ -38,6 +38,9 @@ def _interaction_row(i: AwaitInteraction) -> tuple[Any, ...]:
     )
 
 
+_IDS_PER_QUERY = 500  # ids per IN (...) read of get_many
+
+
 def _load_interactions(
     conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
 ) -> list[AwaitInteraction]:
@@ -97,6 +100,23 @@ class SqliteAwaitStore:
             atomic=True,
         )
         return found[0] if found else None
+
+    async def get_many(
+        self, tenant_id: str, interaction_ids: list[str]
+    ) -> dict[str, AwaitInteraction]:
+        def load(conn: sqlite3.Connection) -> list[AwaitInteraction]:
+            found: list[AwaitInteraction] = []
+            # Within SQLite's bound on parameters per statement, however large the window.
+            for at in range(0, len(interaction_ids), _IDS_PER_QUERY):
+                ids = interaction_ids[at : at + _IDS_PER_QUERY]
+                marks = ",".join("?" * len(ids))
+                where = f"WHERE tenant_id = ? AND interaction_id IN ({marks})"
+                found.extend(_load_interactions(conn, where, (tenant_id, *ids)))
+            return found
+
+        if not interaction_ids:
+            return {}
+        return {item.interaction_id: item for item in await self._db.run(load, atomic=True)}
 
     async def get_by_correlation(
         self, tenant_id: str, correlation_id: str
