@@ -215,12 +215,19 @@ class AwaitStore(Protocol):
         ...
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self,
+        tenant_id: str,
+        interaction_id: str,
+        now_ms: int,
+        known: AwaitInteraction | None = None,
     ) -> AwaitInteraction | None:
         """Record that the interaction's request was published (``DISPATCHED``, version + 1).
 
         Idempotent: an interaction already dispatched is returned as stored. ``None`` if the
         interaction does not exist. A concurrent writer (a completion) is retried against.
+        ``known``: the caller's copy (the one it published); a store whose write is a
+        compare-and-set may try it first instead of reading the interaction (its version
+        fences a stale copy, which falls back to the read).
         """
         ...
 

@@ -337,10 +337,17 @@ class DynamoAwaitStore(InteractionQueries):
         return found
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self,
+        tenant_id: str,
+        interaction_id: str,
+        now_ms: int,
+        known: AwaitInteraction | None = None,
     ) -> AwaitInteraction | None:
+        # The publisher's own copy first: its compare-and-set needs no read when nothing
+        # wrote the interaction since (one GetItem per await saved); a lost race reads.
+        hint = known if known is not None and inter.mark_dispatched(known, now_ms) else None
         for _ in range(_DISPATCH_ATTEMPTS):
-            stored = await self.get(tenant_id, interaction_id)
+            stored, hint = hint or await self.get(tenant_id, interaction_id), None
             if stored is None:
                 return None
             dispatched = inter.mark_dispatched(stored, now_ms)

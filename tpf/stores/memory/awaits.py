@@ -237,7 +237,11 @@ class MemoryAwaitStore:
         return [self._items[key] for key in keys]
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self,
+        tenant_id: str,
+        interaction_id: str,
+        now_ms: int,
+        known: AwaitInteraction | None = None,
     ) -> AwaitInteraction | None:
         stored = self._items.get((tenant_id, interaction_id))
         if stored is None:

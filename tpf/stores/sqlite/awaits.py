@@ -224,7 +224,11 @@ class SqliteAwaitStore:
         return await self._db.run(lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True)
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self,
+        tenant_id: str,
+        interaction_id: str,
+        now_ms: int,
+        known: AwaitInteraction | None = None,
     ) -> AwaitInteraction | None:
         def op(conn: sqlite3.Connection) -> AwaitInteraction | None:
             key = (tenant_id, interaction_id)
