@@ -41,7 +41,7 @@ async def test_a_window_is_read_in_one_batch_and_published_copies_are_not_reread
         assert len(found) == 25 and seen == Counter(BatchGetItem=1)
 
         seen.clear()
-        marked = await store.mark_dispatched("t1", "w0", T0 + 1, known=window[0])
+        marked = await store.mark_dispatched("t1", "w0", T0 + 1, sent=window[0])
         assert marked is not None and marked.dispatch_state is DispatchState.DISPATCHED
         assert seen == Counter(PutItem=1)
 
@@ -50,6 +50,6 @@ async def test_a_window_is_read_in_one_batch_and_published_copies_are_not_reread
         done = inter.complete(window[1], T0 + 1, {"ok": True}, "provider")
         assert await store.compare_and_set(done, 0) is not None
         seen.clear()
-        marked = await store.mark_dispatched("t1", "w1", T0 + 2, known=window[1])
+        marked = await store.mark_dispatched("t1", "w1", T0 + 2, sent=window[1])
         assert marked is not None and marked.status is InteractionStatus.COMPLETED
         assert seen == Counter(PutItem=2, GetItem=1)

@@ -146,12 +146,8 @@ class AwaitStore(Protocol):
 
     async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None: ...
 
-    async def get_many(
-        self, tenant_id: str, interaction_ids: list[str]
-    ) -> dict[str, AwaitInteraction]:
-        """The stored interactions of ``interaction_ids`` by id (missing ones absent), current
-        as :meth:`get` reads them: one batched read where the store has one, so a stream's
-        rescan of its window costs one request, not one per item."""
+    async def get_many(self, tenant_id: str, ids: list[str]) -> dict[str, AwaitInteraction]:
+        """:meth:`get` of each of ``ids`` (absent when missing), in one batched read."""
         ...
 
     async def get_by_correlation(
@@ -215,19 +211,13 @@ class AwaitStore(Protocol):
         ...
 
     async def mark_dispatched(
-        self,
-        tenant_id: str,
-        interaction_id: str,
-        now_ms: int,
-        known: AwaitInteraction | None = None,
+        self, tenant_id: str, interaction_id: str, now_ms: int, sent: AwaitInteraction | None = None
     ) -> AwaitInteraction | None:
         """Record that the interaction's request was published (``DISPATCHED``, version + 1).
 
         Idempotent: an interaction already dispatched is returned as stored. ``None`` if the
         interaction does not exist. A concurrent writer (a completion) is retried against.
-        ``known``: the caller's copy (the one it published); a store whose write is a
-        compare-and-set may try it first instead of reading the interaction (its version
-        fences a stale copy, which falls back to the read).
+        ``sent``: the caller's (published) copy, tried before a read; its version fences it.
         """
         ...
 
