@@ -76,3 +76,28 @@ async def test_mark_dispatched_keeps_a_concurrent_completion(await_store: AwaitS
     assert marked is not None
     assert marked.status is InteractionStatus.COMPLETED
     assert marked.response_payload == {"ok": True} and marked.version == 2
+
+
+async def test_mark_dispatched_with_the_publishers_copy(await_store: AwaitStore) -> None:
+    created = make("i1", dispatch_state=CREATED)
+    await await_store.create_or_get(created)
+    marked = await await_store.mark_dispatched("t1", "i1", T0 + 5, sent=created)
+    assert marked is not None and marked.dispatch_state is DispatchState.DISPATCHED
+    assert marked.version == 1 and await await_store.get("t1", "i1") == marked
+
+
+async def test_a_stale_publishers_copy_keeps_a_concurrent_completion(
+    await_store: AwaitStore,
+) -> None:
+    created = make("i1", dispatch_state=CREATED)
+    await await_store.create_or_get(created)
+    done = inter.complete(created, T0 + 1, {"ok": True}, "chef")
+    await await_store.compare_and_set(done, 0)
+    # The copy the dispatcher published is older than the completion: its version fences it.
+    marked = await await_store.mark_dispatched("t1", "i1", T0 + 2, sent=created)
+    assert marked is not None and marked.status is InteractionStatus.COMPLETED
+    assert marked.response_payload == {"ok": True} and marked.version == 2
+    assert await await_store.get("t1", "i1") == marked
+    # A copy that says dispatched already is no reason to skip the stored state either.
+    again = await await_store.mark_dispatched("t1", "i1", T0 + 3, sent=marked)
+    assert again == marked

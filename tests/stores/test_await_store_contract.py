@@ -143,3 +143,21 @@ async def test_find_unapplied(await_store: AwaitStore) -> None:
     assert len(await await_store.find_unapplied(1)) == 1
     await await_store.compare_and_set(replace(completed, version=2, applied=True), 1)
     assert ids(await await_store.find_unapplied(10)) == ["t"]
+
+
+async def test_get_many_reads_the_stored_interactions_of_one_tenant(
+    await_store: AwaitStore,
+) -> None:
+    for name in ("i1", "i2", "i3"):
+        await await_store.create_or_get(make(name))
+    await await_store.create_or_get(make("i4", tenant="t2"))
+    answered = replace(make("i2"), version=1, status=InteractionStatus.COMPLETED)
+    assert await await_store.compare_and_set(answered, 0) == answered
+    found = await await_store.get_many("t1", ["i2", "missing", "i1", "i4"])
+    # The current version (as get reads it); missing ids and other tenants' are absent.
+    assert found == {"i1": make("i1"), "i2": answered}
+    assert await await_store.get_many("t1", []) == {}
+    many = [f"m{n}" for n in range(130)]  # past one BatchGetItem (100 keys)
+    for name in many:
+        await await_store.create_or_get(make(name))
+    assert sorted(await await_store.get_many("t1", many)) == sorted(many)

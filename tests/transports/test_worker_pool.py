@@ -241,3 +241,37 @@ async def test_a_record_without_a_client_is_skipped() -> None:
     workers.clients["http://a:1"].failing = None
     assert (await pool.execute(command("e2"))).outcome is TransitionOutcome.COMPLETED
     assert workers.clients["http://a:1"].calls == ["e1", "e2"]  # the suspect one, for lack of any
+
+
+async def test_transitions_that_find_the_records_expired_share_one_read() -> None:
+    import asyncio
+
+    clock = FakeClock()
+    workers = Workers(clock)
+    await workers.register("a", "http://a:1")
+    pool = await pool_of(workers)
+    await pool.execute(command("warm"))
+    reads: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
+    listed = workers.store.list
+
+    async def slow_list(tenant_id: str, pipeline_id: str) -> list[WorkerRecord]:
+        reads.append(tenant_id)
+        started.set()
+        await release.wait()  # every transition below arrives while this read is out
+        return await listed(tenant_id, pipeline_id)
+
+    workers.store.list = slow_list  # type: ignore[method-assign]
+    clock.advance(3_600_000)  # the cached records are stale
+    running = [asyncio.ensure_future(pool.execute(command(f"e{n}"))) for n in range(25)]
+    # The first to run starts the read; the others, scheduled before this test wakes, have
+    # reached the records by then (a read each before the records were shared).
+    await asyncio.wait_for(started.wait(), 10)
+    assert reads == [TENANT]
+    # The caller whose call started the read is cancelled: the others still get the records.
+    running[0].cancel()
+    release.set()
+    results = await asyncio.wait_for(asyncio.gather(*running[1:]), 10)
+    assert all(r.outcome is TransitionOutcome.COMPLETED for r in results)
+    assert reads == [TENANT]
+    assert len(workers.clients["http://a:1"].calls) == 25  # warm + 24 run

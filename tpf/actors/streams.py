@@ -124,11 +124,25 @@ class StreamRun:
         starts) also take their admission slots again: the same owner reuses a slot it still
         holds, and one that expired while nobody ran the items is taken anew."""
         engine = self.engine
-        awaits = engine.stores.awaits
-        for index, item in list(self.in_flight.items()):
-            if index in self.finishing or item.interaction_id is None:
-                continue
-            found = await awaits.get(item.tenant_id, item.interaction_id)
+        waiting = [
+            (index, item)
+            for index, item in self.in_flight.items()
+            if index not in self.finishing and item.interaction_id is not None
+        ]
+        # One batched read of the whole window (a request per item every RESCAN_S was most
+        # of the HA shape's DynamoDB reads); each is as current as a single read would be.
+        stored = (
+            await engine.stores.awaits.get_many(
+                self.record.tenant_id,
+                [item.interaction_id for _, item in waiting if item.interaction_id],
+            )
+            if waiting
+            else {}
+        )
+        for index, item in waiting:
+            if index in self.finishing:
+                continue  # its answer arrived while the read was out
+            found = stored.get(item.interaction_id or "")
             if found is None:
                 continue
             if reclaim and found.pending and engine.budget is not None:

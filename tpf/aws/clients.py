@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +27,8 @@ from tpf.config.settings import Settings
 LOCAL_REGION = "us-east-1"
 # A reachable endpoint accepts a connection well within this (startup reachability probes).
 PROBE_CONNECT_TIMEOUT_S = 3.0
+
+LOG = logging.getLogger(__name__)
 
 
 class AwsClients:
@@ -39,6 +43,9 @@ class AwsClients:
         self.requests: Counter[str] = Counter()
         # The same requests by ``service.Operation`` (``dynamodb.GetItem``): what a cut targets.
         self.operations: Counter[str] = Counter()
+        # Seconds spent in each ``service.Operation`` (request sent -> answer parsed, retries
+        # included): where a cut pays off. Measurement only, so the monotonic wall clock.
+        self.operation_seconds: Counter[str] = Counter()
 
     def _target(self, service: str) -> tuple[str | None, str | None]:
         s = self._settings
@@ -75,6 +82,8 @@ class AwsClients:
         )
         # Each client counts its own requests (several may share one local endpoint).
         client.meta.events.register("before-send", functools.partial(self._count, service))
+        client.meta.events.register("before-call", self._started)
+        client.meta.events.register("after-call", functools.partial(self._finished, service))
         self._clients[service] = client
         return client
 
@@ -111,7 +120,28 @@ class AwsClients:
         # botocore names the event ``before-send.<service>.<Operation>``.
         self.operations[f"{service}.{str(kwargs.get('event_name', '')).rsplit('.', 1)[-1]}"] += 1
 
+    @staticmethod
+    def _started(context: dict[str, Any] | None = None, **_: Any) -> None:
+        if context is not None:
+            context["tpf_started"] = time.perf_counter()
+
+    def _finished(
+        self, service: str, context: dict[str, Any] | None = None, model: Any = None, **_: Any
+    ) -> None:
+        started = (context or {}).get("tpf_started")
+        if started is not None and model is not None:
+            self.operation_seconds[f"{service}.{model.name}"] += time.perf_counter() - started
+
+    def summary(self) -> str:
+        """Requests and seconds per operation, most requested first (the shutdown debug log)."""
+        return ", ".join(
+            f"{op}={n} ({self.operation_seconds.get(op, 0.0):.1f}s)"
+            for op, n in self.operations.most_common()
+        )
+
     async def close(self) -> None:
+        if self.operations:
+            LOG.info("AWS requests by operation: %s", self.summary())
         self._clients.clear()
         await self._stack.aclose()
 

@@ -146,6 +146,10 @@ class AwaitStore(Protocol):
 
     async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None: ...
 
+    async def get_many(self, tenant_id: str, ids: list[str]) -> dict[str, AwaitInteraction]:
+        """:meth:`get` of each of ``ids`` (absent when missing), in one batched read."""
+        ...
+
     async def get_by_correlation(
         self, tenant_id: str, correlation_id: str
     ) -> AwaitInteraction | None: ...
@@ -207,12 +211,13 @@ class AwaitStore(Protocol):
         ...
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self, tenant_id: str, interaction_id: str, now_ms: int, sent: AwaitInteraction | None = None
     ) -> AwaitInteraction | None:
         """Record that the interaction's request was published (``DISPATCHED``, version + 1).
 
         Idempotent: an interaction already dispatched is returned as stored. ``None`` if the
         interaction does not exist. A concurrent writer (a completion) is retried against.
+        ``sent``: the caller's (published) copy, tried before a read; its version fences it.
         """
         ...
 

@@ -155,7 +155,7 @@ class AwaitDispatcher:
                 interaction.transport_type,
             )
         await engine.stores.awaits.mark_dispatched(
-            interaction.tenant_id, interaction.interaction_id, now
+            interaction.tenant_id, interaction.interaction_id, now, sent=interaction
         )
         cp.crash_point(cp.AWAIT_MARK_DISPATCHED)
         engine.counters["await_dispatched"] += 1

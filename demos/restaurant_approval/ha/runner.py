@@ -44,6 +44,9 @@ def run_demo(
                 body(stack)
             finally:
                 stack.stop_all()
+                # Each process logs its AWS requests by operation as it stops: what a run cost.
+                for line in stack.aws_summaries():
+                    say(line)
     except (DemoFailure, AssertionError) as exc:
         say(f"\n{name} FAILED: {exc}")
         if stack is not None:

@@ -295,6 +295,16 @@ class HaStack:
     def stop_all(self) -> None:
         self.children.stop_all()
 
+    def aws_summaries(self) -> list[str]:
+        """The shutdown line each child logged with its AWS requests by operation."""
+        children = [self.coordinator, *self.workers]
+        return [
+            f"{child.name}: {line.split('AWS requests by operation: ', 1)[1]}"
+            for child in children
+            for line in child.log().splitlines()
+            if "AWS requests by operation: " in line
+        ]
+
     def logs(self) -> str:
         """Where each child's log is (printed when a demo fails)."""
         children = [self.coordinator, *self.workers]

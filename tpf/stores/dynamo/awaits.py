@@ -173,6 +173,11 @@ class DynamoAwaitStore(InteractionQueries):
         item = await self._db.get_item(self._table, _key(tenant_id, interaction_id))
         return None if item is None else _decode(item)
 
+    async def get_many(self, tenant_id: str, ids: list[str]) -> dict[str, AwaitInteraction]:
+        # One consistent BatchGetItem per 100 keys, as strong as the GetItem it replaces.
+        found = await self._fetch([(tenant_id, i) for i in dict.fromkeys(ids)])
+        return {item.interaction_id: item for item in found}
+
     async def get_by_correlation(
         self, tenant_id: str, correlation_id: str
     ) -> AwaitInteraction | None:
@@ -330,10 +335,13 @@ class DynamoAwaitStore(InteractionQueries):
         return found
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self, tenant_id: str, interaction_id: str, now_ms: int, sent: AwaitInteraction | None = None
     ) -> AwaitInteraction | None:
+        # The publisher's own copy first: its compare-and-set needs no read when nothing
+        # wrote the interaction since (one GetItem per await saved); a lost race reads.
+        hint = sent if sent is not None and inter.mark_dispatched(sent, now_ms) else None
         for _ in range(_DISPATCH_ATTEMPTS):
-            stored = await self.get(tenant_id, interaction_id)
+            stored, hint = hint or await self.get(tenant_id, interaction_id), None
             if stored is None:
                 return None
             dispatched = inter.mark_dispatched(stored, now_ms)

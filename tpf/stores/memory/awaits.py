@@ -128,6 +128,10 @@ class MemoryAwaitStore:
     async def get(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None:
         return self._items.get((tenant_id, interaction_id))
 
+    async def get_many(self, tenant_id: str, ids: list[str]) -> dict[str, AwaitInteraction]:
+        found = ((i, self._items.get((tenant_id, i))) for i in ids)
+        return {i: item for i, item in found if item is not None}
+
     async def get_by_correlation(
         self, tenant_id: str, correlation_id: str
     ) -> AwaitInteraction | None:
@@ -231,7 +235,7 @@ class MemoryAwaitStore:
         return [self._items[key] for key in keys]
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self, tenant_id: str, interaction_id: str, now_ms: int, sent: AwaitInteraction | None = None
     ) -> AwaitInteraction | None:
         stored = self._items.get((tenant_id, interaction_id))
         if stored is None:

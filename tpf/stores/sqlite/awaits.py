@@ -38,6 +38,9 @@ def _interaction_row(i: AwaitInteraction) -> tuple[Any, ...]:
     )
 
 
+_IDS_PER_QUERY = 500  # ids per IN (...) read of get_many
+
+
 def _load_interactions(
     conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
 ) -> list[AwaitInteraction]:
@@ -97,6 +100,21 @@ class SqliteAwaitStore:
             atomic=True,
         )
         return found[0] if found else None
+
+    async def get_many(self, tenant_id: str, ids: list[str]) -> dict[str, AwaitInteraction]:
+        def load(conn: sqlite3.Connection) -> list[AwaitInteraction]:
+            found: list[AwaitInteraction] = []
+            # Within SQLite's bound on parameters per statement, however large the window.
+            for at in range(0, len(ids), _IDS_PER_QUERY):
+                chunk = ids[at : at + _IDS_PER_QUERY]
+                marks = ",".join("?" * len(chunk))
+                where = f"WHERE tenant_id = ? AND interaction_id IN ({marks})"
+                found.extend(_load_interactions(conn, where, (tenant_id, *chunk)))
+            return found
+
+        if not ids:
+            return {}
+        return {item.interaction_id: item for item in await self._db.run(load, atomic=True)}
 
     async def get_by_correlation(
         self, tenant_id: str, correlation_id: str
@@ -204,7 +222,7 @@ class SqliteAwaitStore:
         return await self._db.run(lambda conn: _load_interactions(conn, sql, (limit,)), atomic=True)
 
     async def mark_dispatched(
-        self, tenant_id: str, interaction_id: str, now_ms: int
+        self, tenant_id: str, interaction_id: str, now_ms: int, sent: AwaitInteraction | None = None
     ) -> AwaitInteraction | None:
         def op(conn: sqlite3.Connection) -> AwaitInteraction | None:
             key = (tenant_id, interaction_id)

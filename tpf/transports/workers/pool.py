@@ -103,6 +103,9 @@ class WorkerPool:
         self._ran_by: dict[str, str] = {}
         self._unreachable: set[str] = set()  # endpoints whose record gives no client
         self._seen: dict[str, tuple[int, list[WorkerRecord]]] = {}  # tenant -> (until, records)
+        # The one read of a tenant's records in flight: the transitions that find the cache
+        # expired together (a stream's window dispatching) share it instead of each querying.
+        self._reading: dict[str, asyncio.Future[list[WorkerRecord]]] = {}
         self._lock = asyncio.Lock()
         self._turn = itertools.count()
 
@@ -201,10 +204,20 @@ class WorkerPool:
         return equal[turn:] + equal[:turn] + rest
 
     async def _tenant_records(self, tenant_id: str) -> list[WorkerRecord]:
+        seen = self._seen.get(tenant_id)
+        if seen is not None and seen[0] > self._clock.now_ms():
+            return seen[1]
+        reading = self._reading.get(tenant_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_records(tenant_id))
+            self._reading[tenant_id] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(tenant_id, None))
+        # Shielded: a caller cancelled while waiting does not cancel the others' read.
+        return await asyncio.shield(reading)
+
+    async def _read_records(self, tenant_id: str) -> list[WorkerRecord]:
         now = self._clock.now_ms()
         seen = self._seen.get(tenant_id)
-        if seen is not None and seen[0] > now:
-            return seen[1]
         pipeline_id, contract_version, release_version = self._identity
         try:
             listed = await self._records.list(tenant_id, pipeline_id)
