@@ -53,3 +53,19 @@ def shared_botocore_models() -> Iterator[None]:
         yield
     finally:
         aiobotocore.session.get_session = original
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print what the exhaustive crash tests covered (tests/testing record ``crash_points`` and
+    ``crash_runs``), so a plain ``make test`` shows the counts, not only ``-s``."""
+    lines = []
+    for report in terminalreporter.stats.get("passed", []):
+        props = dict(getattr(report, "user_properties", ()))
+        if report.when == "call" and "crash_points" in props:
+            name = report.nodeid.split("::", 1)[1]
+            runs = f", {props['crash_runs']} crash runs" if "crash_runs" in props else ""
+            lines.append(f"{name}: {props['crash_points']} crash points{runs}")
+    if lines:
+        terminalreporter.section("crash points covered (tpf.testing.exhaustive)")
+        for line in sorted(lines):
+            terminalreporter.line(line)

@@ -114,11 +114,14 @@ async def test_a_long_transition_survives_a_crash_at_every_pass_of_every_point(
     record_property("crash_runs", len(plans))
 
 
-async def test_the_flows_together_pass_every_placed_crash_point() -> None:
+async def test_the_flows_together_pass_every_placed_crash_point(
+    record_property: Callable[[str, object], None],
+) -> None:
     covered = set()
     for name in ("restaurant", "csv"):
         covered |= set((await clean_run(name, "memory")).seen)
     covered |= set((await _clean_channel("memory")).seen)
     covered |= set((await _clean_long("memory")).seen)
     print(f"\nthe exhaustive flows cover {len(covered)} of {len(cp.ALL)} crash points")
+    record_property("crash_points", f"{len(covered)} of {len(cp.ALL)}")
     assert sorted(set(cp.ALL) - covered) == []
