@@ -11,6 +11,7 @@ is no other channel to learn that it is listening.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -84,14 +85,15 @@ class Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "a")  # noqa: SIM115 - the child writes it until it exits
         try:
-            self.process = subprocess.Popen(
-                self.command,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
+            with SIGTERM.deferred():  # the child is recorded before a SIGTERM exits the demo
+                self.process = subprocess.Popen(
+                    self.command,
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
         finally:
             log.close()
 
@@ -154,23 +156,52 @@ class Children:
 def run_tool(name: str, command: list[str], env: Mapping[str, str], timeout_s: float = 120) -> str:
     """Run a short ``tpf`` command to completion; its stdout, or :class:`DemoFailure` with
     its output when it fails."""
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
+    with SIGTERM.deferred():  # a short tool ends before a SIGTERM exits the demo (no orphan)
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     if done.returncode != 0:
         raise DemoFailure(f"{name} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return done.stdout
 
 
-def exit_on_sigterm() -> None:
-    """A SIGTERM to the demo exits it through its ``finally`` blocks, stopping the children."""
+class _Sigterm:
+    """A SIGTERM turned into ``SystemExit``, held back inside :meth:`deferred` blocks.
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    Python runs the handler between any two bytecodes, including inside ``subprocess.Popen``
+    after the fork: the ``SystemExit`` would then leave a child nobody recorded, which outlives
+    the demo. Inside a deferred block the signal is noted and raised when the block ends."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.depth:
+            self.pending = signum
+            return
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, on_signal)
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise SystemExit(128 + signum)
+
+
+SIGTERM = _Sigterm()
+
+
+def exit_on_sigterm() -> None:
+    """A SIGTERM to the demo exits it through its ``finally`` blocks, stopping the children."""
+    signal.signal(signal.SIGTERM, SIGTERM.handle)
