@@ -10,7 +10,6 @@ execution, on SQLite (``synchronous`` NORMAL and FULL; the default uvloop event 
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 from bench.plain_pipeline import PIPELINE_ID, PIPELINE_REF
 from bench.rest import load, proc_stats
-from demos.restaurant_approval.server import ROOT, DemoServer, free_port, tpf_command
+from demos.restaurant_approval import flows
+from demos.restaurant_approval.server import DemoServer, free_port
 
 # name -> (extra environment, extra ``tpf serve`` flags)
 VARIANTS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -48,27 +48,12 @@ class PlainFigures:
 
 
 def _release(server: DemoServer) -> None:
-    client = server.client()
-    built = subprocess.run(
-        tpf_command(
-            "release", "build", "--pipeline", PIPELINE_REF, "--output", str(server.state_dir / "b")
-        ),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    release = client.register_release(PIPELINE_ID, built.stdout.strip())
-    active = client.activate_release(PIPELINE_ID, release["releaseVersion"])
-    client.register_worker(
-        PIPELINE_ID,
-        workerId="plain-local-worker",
-        contractVersion=active["contractVersion"],
-        releaseVersion=active["releaseVersion"],
-        protocol="local",
-        endpoint="in-process",
-        artifactId=active["primaryArtifactId"],
-        artifactDigest=active["primaryArtifactDigest"],
+    flows.prepare_release(
+        server.client(),
+        server.state_dir / "b",
+        pipeline_ref=PIPELINE_REF,
+        pipeline_id=PIPELINE_ID,
+        worker_id="plain-local-worker",
     )
 
 

@@ -38,12 +38,20 @@ def envelope(value: Any, type_id: str) -> dict[str, Any]:
     }
 
 
-def prepare_release(client: RestClient, build_dir: Path) -> dict[str, Any]:
-    """Build the release with ``tpf release build``, register, activate, register the worker."""
-    active = activate_release(client, build_dir)
+def prepare_release(
+    client: RestClient,
+    build_dir: Path,
+    *,
+    pipeline_ref: str = PIPELINE_REF,
+    pipeline_id: str = PIPELINE_ID,
+    worker_id: str = WORKER_ID,
+) -> dict[str, Any]:
+    """Build the release with ``tpf release build``, register, activate, register the worker
+    (the restaurant pipeline unless told another, e.g. the plain benchmark's)."""
+    active = activate_release(client, build_dir, pipeline_ref=pipeline_ref, pipeline_id=pipeline_id)
     worker = client.register_worker(
-        PIPELINE_ID,
-        workerId=WORKER_ID,
+        pipeline_id,
+        workerId=worker_id,
         contractVersion=active["contractVersion"],
         releaseVersion=active["releaseVersion"],
         protocol="local",
@@ -55,19 +63,25 @@ def prepare_release(client: RestClient, build_dir: Path) -> dict[str, Any]:
     return active
 
 
-def activate_release(client: RestClient, build_dir: Path) -> dict[str, Any]:
+def activate_release(
+    client: RestClient,
+    build_dir: Path,
+    *,
+    pipeline_ref: str = PIPELINE_REF,
+    pipeline_id: str = PIPELINE_ID,
+) -> dict[str, Any]:
     """Build the release with ``tpf release build``, register and activate it (a remote worker
     then registers itself for it)."""
     built = subprocess.run(
-        tpf_command("release", "build", "--pipeline", PIPELINE_REF, "--output", str(build_dir)),
+        tpf_command("release", "build", "--pipeline", pipeline_ref, "--output", str(build_dir)),
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
     descriptor = built.stdout.strip()
-    release = client.register_release(PIPELINE_ID, descriptor)
-    active = client.activate_release(PIPELINE_ID, release["releaseVersion"])
+    release = client.register_release(pipeline_id, descriptor)
+    active = client.activate_release(pipeline_id, release["releaseVersion"])
     say(f"release {active['releaseVersion']} {active['status']} for tenant {client.tenant}")
     return dict(active)
 
