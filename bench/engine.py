@@ -8,7 +8,6 @@ execution. ``BENCH_N`` and ``BENCH_CONCURRENCY`` override the defaults.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import statistics
@@ -17,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.workload import one_execution, release_restaurant
+from bench.workload import release_restaurant, run_executions
 from tpf.cli.gc_tuning import tune_garbage_collector
 from tpf.config.settings import ReleaseSettings, Settings, StateSettings, WorkerSettings
 from tpf.coordinator import Coordinator
@@ -57,17 +56,9 @@ async def run_shape(shape: str, n: int, concurrency: int, root: Path) -> Figures
     await coordinator.start()
     tune_garbage_collector()  # as tpf serve does
     await release_restaurant(coordinator, root / shape / "build")
-    latencies: list[float] = []
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            latencies.append(await one_execution(coordinator, i))
-
-    await asyncio.gather(*(one(i) for i in range(min(n, 200))))  # warm-up
-    latencies.clear()
+    await run_executions(coordinator, min(n, 200), concurrency)  # warm-up
     wall, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(i) for i in range(n)))
+    latencies = await run_executions(coordinator, n, concurrency)
     figures = Figures(shape, n, time.perf_counter() - wall, time.process_time() - cpu, latencies)
     await coordinator.close()
     return figures

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.workload import one_execution, release_restaurant
+from bench.workload import release_restaurant, run_executions
 from tpf.aws.bootstrap import bootstrap_aws
 from tpf.aws.clients import AwsClients
 from tpf.cli.aws import FAKE_CREDENTIALS, dev_settings
@@ -78,13 +78,7 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         await coordinator.start()
         tune_garbage_collector()  # as tpf serve does
         await release_restaurant(coordinator, root / "build")
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(i: int) -> None:
-            async with gate:
-                await one_execution(coordinator, i)
-
-        await asyncio.gather(*(one(i) for i in range(min(n, 10))))  # warm-up (admission caches)
+        await run_executions(coordinator, min(n, 10), concurrency)  # warm-up (admission caches)
         # The background rate (long polls, admission refreshes) is per second, not per execution:
         # measure it idle, so the per-execution figure does not depend on how slow moto is.
         idle_ops, idle_start = Counter(coordinator.aws.operations), time.perf_counter()
@@ -96,7 +90,7 @@ async def run(endpoint: str, root: Path, n: int, concurrency: int) -> None:
         before = Counter(coordinator.aws.operations)
         client_before = Counter(client_reads.counts)
         start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(n)))
+        await run_executions(coordinator, n, concurrency)
         seconds = time.perf_counter() - start
         used = Counter(coordinator.aws.operations)
         used.subtract(before)

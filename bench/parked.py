@@ -28,7 +28,7 @@ from pathlib import Path
 
 from msgspec.structs import replace
 
-from bench.workload import TENANT, one_execution, order, release_restaurant
+from bench.workload import TENANT, order, release_restaurant, run_executions
 from demos.restaurant_approval.pipeline import PIPELINE_ID
 from tpf.cli.gc_tuning import tune_garbage_collector
 from tpf.config.settings import ReleaseSettings, Settings, StateSettings, WorkerSettings
@@ -156,15 +156,9 @@ async def run_size(parked: int, n: int, concurrency: int, root: Path) -> Figures
     try:
         tune_garbage_collector()  # as tpf serve does
         await release_restaurant(coordinator, root / "build2")
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(i: int) -> None:
-            async with gate:
-                await one_execution(coordinator, i)
-
-        await asyncio.gather(*(one(i) for i in range(min(n, 200))))  # warm-up
+        await run_executions(coordinator, min(n, 200), concurrency)  # warm-up
         wall, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(one(i) for i in range(n)))
+        await run_executions(coordinator, n, concurrency)
         seconds, cpu_s = time.perf_counter() - wall, time.process_time() - cpu
         counts = await coordinator.stores.executions.count_by_status()
         assert counts.get(ExecutionStatus.WAITING_EXTERNAL.value, 0) == parked, counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -61,3 +62,14 @@ async def one_execution(coordinator: Coordinator, i: int) -> float:
     done = await coordinator.wait_for(TENANT, eid, TERMINAL, timeout_s=60)
     assert done.status is ExecutionStatus.SUCCEEDED, done
     return (time.perf_counter() - start) * 1000
+
+
+async def run_executions(coordinator: Coordinator, n: int, concurrency: int) -> list[float]:
+    """:func:`one_execution` ``n`` times, ``concurrency`` at once; their latencies (ms)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> float:
+        async with gate:
+            return await one_execution(coordinator, i)
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
