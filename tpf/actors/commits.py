@@ -23,13 +23,12 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from tpf.actors import applied_writes, journal
 from tpf.actors import joint_commits as joint
-from tpf.actors import journal
 from tpf.actors.applied_writes import beside, quietly
 from tpf.actors.context import Engine
 from tpf.core import contexts, events, lifecycle
 from tpf.core import crash_points as cp
-from tpf.core import interactions as inter
 from tpf.core.events import log_event
 from tpf.core.records import (
     AwaitInteraction,
@@ -377,14 +376,7 @@ class ExecutionCommits:
             await quietly(applying)
 
     async def mark_applied(self, interaction: AwaitInteraction) -> None:
-        engine = self.engine
-        awaits = engine.stores.awaits
-        current: AwaitInteraction | None = interaction  # usually current: try it before reading
-        while current is not None and not current.applied and not current.pending:
-            done = await awaits.compare_and_set(
-                inter.mark_applied(current, engine.clock.now_ms()), current.version
-            )
-            if done is not None:
-                cp.crash_point(cp.MARK_APPLIED)
-                return
-            current = await awaits.get(interaction.tenant_id, interaction.interaction_id)
+        if await applied_writes.mark_applied(
+            self.engine.stores.awaits, interaction, self.engine.clock
+        ):
+            cp.crash_point(cp.MARK_APPLIED)

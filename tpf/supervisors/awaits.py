@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tpf.actors.applied_writes import mark_applied
 from tpf.actors.context import EXECUTION, Engine
 from tpf.actors.messages import Resolve
 from tpf.actors.runtime import ActorSystem
@@ -312,13 +313,7 @@ class Awaits:
             return False
         if item.interaction_id not in (None, interaction.interaction_id):
             return False  # the item moved on to another interaction: not this one's answer
-        awaits = engine.stores.awaits
-        current: AwaitInteraction | None = interaction
-        while current is not None and not current.applied and not current.pending:
-            marked = inter.mark_applied(current, engine.clock.now_ms())
-            if await awaits.compare_and_set(marked, current.version) is not None:
-                break
-            current = await awaits.get(interaction.tenant_id, interaction.interaction_id)
+        await mark_applied(engine.stores.awaits, interaction, engine.clock)
         if engine.budget is not None:
             record = await engine.stores.executions.get(
                 interaction.tenant_id, interaction.execution_id, engine.clock.now_ms()
