@@ -69,8 +69,10 @@ async def test_restaurant_survives_a_crash_at_every_pass_of_every_point(
 ) -> None:
     points = await crash_every_pass("restaurant", store, "restart", record_property)
     # The flow's durable paths: submit, transitions, park, completion, timeout, retry, DLQ
-    # outbox, re-drive (lease renewal and channel dispatch are not on its path).
-    assert points >= 15
+    # outbox, re-drive (lease renewal and channel dispatch are not on its path). SQLite parks
+    # in one write with the interaction's (tpf.stores.base.AwaitCommits), so the point between
+    # the two (INTERACTION_WRITE) is not on its path.
+    assert points >= (15 if store == "memory" else 14)
 
 
 @pytest.mark.parametrize("store", STORES)

@@ -1,5 +1,5 @@
 """An execution's commit and its interaction's write as one, where the store can
-(``StoreSet.await_commits``; DynamoDB): a park, and the resume that applies a resolution.
+(``StoreSet.await_commits``; DynamoDB and SQLite): a park, and the resume that applies a resolution.
 
 Each returns what the general path in :mod:`tpf.actors.commits` would, or says it did nothing
 (the store wrote nothing) so that the general path runs instead and decides what happened.
@@ -24,7 +24,8 @@ _RECENT_MAX = 4096  # parked interactions remembered (about 1 KB each)
 class RecentInteractions:
     """The interactions this process just created with a joint park, by id, for the completion
     that answers them: it can try its compare-and-set on this copy instead of reading the
-    interaction first (one request instead of two on DynamoDB). The write is conditional on
+    interaction first (one request instead of two on DynamoDB, one hop to SQLite's thread
+    instead of two). The write is conditional on
     the version, so a copy that went stale (another coordinator or a supervisor changed it)
     only costs the failed write, then the usual read. Interactions whose request still has to
     be published are left out: the dispatch changes their version at once."""

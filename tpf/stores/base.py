@@ -340,12 +340,12 @@ class NonceGuard(Protocol):
 class AwaitCommits(Protocol):
     """A backend that commits an execution and its interaction in one atomic write.
 
-    Optional (DynamoDB has it: one ``TransactWriteItems`` each). The general path writes them
-    one after the other: a park stores the interaction, commits the execution, then reads the
-    interaction again in case a completion was admitted in between (three requests); a resume
-    commits the execution, then marks the interaction applied (two). Each method returns
-    ``None`` with nothing written when a condition fails; the caller then takes the general
-    path, which tells the cases apart.
+    Optional (DynamoDB: one ``TransactWriteItems`` each; SQLite: one database-thread op). The
+    general path writes them one after the other: a park stores the interaction, commits the
+    execution, then reads the interaction again in case a completion came in between (three
+    requests); a resume commits the execution, then marks the interaction applied (two). Each
+    returns ``None`` with nothing written when a condition fails; the caller then takes the
+    general path, which tells the cases apart.
     """
 
     async def park(

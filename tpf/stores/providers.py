@@ -113,6 +113,7 @@ async def _sqlite_state(ctx: OpenContext) -> StateStores:
         SqliteHeldCompletionStore,
         SqliteItemStore,
     )
+    from tpf.stores.sqlite.await_commits import SqliteAwaitCommits
 
     db = await sqlite_db(ctx)
     return StateStores(
@@ -120,6 +121,7 @@ async def _sqlite_state(ctx: OpenContext) -> StateStores:
         SqliteAwaitStore(db),
         SqliteHeldCompletionStore(db),
         SqliteItemStore(db),
+        SqliteAwaitCommits(db),
     )
 
 

@@ -118,7 +118,7 @@ class Awaits:
     ) -> Completion:
         if not interaction_id and not correlation_id:
             raise ValidationError("interactionId, correlationId, or resumeToken is required")
-        found = await self._lookup(tenant_id, interaction_id, correlation_id)
+        found, remembered = await self._lookup(tenant_id, interaction_id, correlation_id)
         if found is None:
             if not hold_if_missing:
                 handle = interaction_id or correlation_id
@@ -144,22 +144,32 @@ class Awaits:
             cp.crash_point(cp.COMPLETION_HOLD)
             self._engine.counters["completions_held"] += 1
             return Completion(None, held=True)
-        return await self._admit(found, response, actor)
+        return await self._admit(found, response, actor, remembered=remembered)
 
     async def _lookup(
         self, tenant_id: str, interaction_id: str | None, correlation_id: str | None
-    ) -> AwaitInteraction | None:
+    ) -> tuple[AwaitInteraction | None, bool]:
+        """The interaction, and whether it is this process's remembered copy."""
         awaits = self._engine.stores.awaits
         if interaction_id:
             # A copy this process just parked on is tried first (its compare-and-set fences).
             recent = self._engine.recent_interactions.take(tenant_id, interaction_id)
-            return recent or await awaits.get(tenant_id, interaction_id)
+            if recent is not None:
+                return recent, True
+            return await awaits.get(tenant_id, interaction_id), False
         assert correlation_id is not None
-        return await awaits.get_by_correlation(tenant_id, correlation_id)
+        return await awaits.get_by_correlation(tenant_id, correlation_id), False
 
     async def _admit(
-        self, interaction: AwaitInteraction, response: Any, actor: str | None
+        self,
+        interaction: AwaitInteraction,
+        response: Any,
+        actor: str | None,
+        *,
+        remembered: bool = False,
     ) -> Completion:
+        """Admit ``response`` on ``interaction`` (``remembered``: this process's parked copy,
+        not read from the store, so possibly stale)."""
         engine = self._engine
         awaits = engine.stores.awaits
         # An execution that is gone will never resume: refuse rather than answer COMPLETED.
@@ -168,7 +178,19 @@ class Awaits:
         )
         value = response
         if self._validator is not None and interaction.pending:
-            value = self._validator(interaction, response)
+            try:
+                value = self._validator(interaction, response)
+            except ValidationError:
+                if not remembered:
+                    raise
+                # Refused on a remembered copy, which may be stale (cancelled since, say):
+                # the stored interaction decides, and the refusal is the one it gives.
+                fresh = await awaits.get(interaction.tenant_id, interaction.interaction_id)
+                if fresh is None:
+                    raise NotFound(
+                        f"Await interaction not found: {interaction.interaction_id}"
+                    ) from None
+                return await self._admit(fresh, response, actor)
         current: AwaitInteraction | None = interaction
         while current is not None:
             if current.status is InteractionStatus.COMPLETED:
@@ -258,13 +280,13 @@ class Awaits:
         admitted = kept = 0
         for item in await store.list(engine.settings.sweeper.limit):
             by_id = item.handle_kind == INTERACTION
-            found = await self._lookup(
+            found, remembered = await self._lookup(
                 item.tenant_id, item.handle if by_id else None, None if by_id else item.handle
             )
             refusal: tuple[str, str] | None = None
             if found is not None:
                 try:
-                    await self._admit(found, item.response, item.actor)
+                    await self._admit(found, item.response, item.actor, remembered=remembered)
                     admitted += 1
                 except (ValidationError, NotFound, Conflict) as exc:
                     refusal = (poison_reason(exc) or "unknown", str(exc))

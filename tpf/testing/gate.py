@@ -90,6 +90,8 @@ def guarded_stores(stores: StoreSet, check: Callable[[], None], *, shared: bool)
         expire_leases=expire if stores.expire_leases is not None and not shared else None,
         health=stores.health,
         budget=gate(stores.budget) if stores.budget is not None else None,
+        # The joint park and resume too: the path the real stores take is the one crashed.
+        await_commits=gate(stores.await_commits) if stores.await_commits is not None else None,
     )
 
 

@@ -48,20 +48,40 @@ def _load_interactions(
     return [_decode_interaction(data) for (data,) in rows]
 
 
+def insert_interaction(conn: sqlite3.Connection, interaction: AwaitInteraction) -> None:
+    """Insert ``interaction``; ``sqlite3.IntegrityError`` if its id or correlation id exists."""
+    conn.execute(
+        """INSERT INTO interactions (correlation_id, version, status, pending,
+        deadline_epoch_ms, assignee, grp, step_id, applied, dispatch_state, data,
+        execution_id, created_at_epoch_ms, tenant_id, interaction_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        _interaction_row(interaction),
+    )
+
+
+def replace_if_version(
+    conn: sqlite3.Connection, interaction: AwaitInteraction, expected_version: int
+) -> bool:
+    """Write ``interaction`` over the stored one if that is at ``expected_version``; whether it
+    did. ``sqlite3.IntegrityError`` if its correlation id is another interaction's."""
+    cursor = conn.execute(
+        """UPDATE interactions SET correlation_id = ?, version = ?, status = ?,
+        pending = ?, deadline_epoch_ms = ?, assignee = ?, grp = ?, step_id = ?,
+        applied = ?, dispatch_state = ?, data = ?, execution_id = ?, created_at_epoch_ms = ?
+        WHERE tenant_id = ? AND interaction_id = ? AND version = ?""",
+        (*_interaction_row(interaction), expected_version),
+    )
+    return cursor.rowcount == 1
+
+
 def _store_if_version(
     conn: sqlite3.Connection, interaction: AwaitInteraction, expected_version: int
 ) -> AwaitInteraction | None:
     try:
-        cursor = conn.execute(
-            """UPDATE interactions SET correlation_id = ?, version = ?, status = ?,
-            pending = ?, deadline_epoch_ms = ?, assignee = ?, grp = ?, step_id = ?,
-            applied = ?, dispatch_state = ?, data = ?, execution_id = ?, created_at_epoch_ms = ?
-            WHERE tenant_id = ? AND interaction_id = ? AND version = ?""",
-            (*_interaction_row(interaction), expected_version),
-        )
+        replaced = replace_if_version(conn, interaction, expected_version)
     except sqlite3.IntegrityError as exc:
         raise Conflict(f"correlation id {interaction.correlation_id} is already in use") from exc
-    return interaction if cursor.rowcount == 1 else None
+    return interaction if replaced else None
 
 
 class SqliteAwaitStore:
@@ -77,13 +97,7 @@ class SqliteAwaitStore:
             if existing:
                 return existing[0], False
             try:
-                conn.execute(
-                    """INSERT INTO interactions (correlation_id, version, status, pending,
-                    deadline_epoch_ms, assignee, grp, step_id, applied, dispatch_state, data,
-                    execution_id, created_at_epoch_ms, tenant_id, interaction_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    _interaction_row(interaction),
-                )
+                insert_interaction(conn, interaction)
             except sqlite3.IntegrityError as exc:  # only the correlation index can collide
                 raise Conflict(
                     f"correlation id {interaction.correlation_id} is already in use"

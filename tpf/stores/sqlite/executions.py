@@ -93,7 +93,7 @@ def _delete_execution(conn: sqlite3.Connection, record: ExecutionRecord) -> None
     )
 
 
-def _store_if_version(
+def store_if_version(
     conn: sqlite3.Connection, record: ExecutionRecord, expected_version: int
 ) -> ExecutionRecord | None:
     cursor = conn.execute(
@@ -137,7 +137,7 @@ class SqliteExecutionStore:
         self, record: ExecutionRecord, expected_version: int
     ) -> ExecutionRecord | None:
         return await self._db.run(
-            lambda conn: _store_if_version(conn, record, expected_version), atomic=True
+            lambda conn: store_if_version(conn, record, expected_version), atomic=True
         )
 
     async def claim_lease(
@@ -151,7 +151,7 @@ class SqliteExecutionStore:
             record = claimed(stored, owner, now_ms, lease_ms)
             if stored is None or record is None:
                 return None
-            return _store_if_version(conn, record, stored.version)
+            return store_if_version(conn, record, stored.version)
 
         return await self._db.run(op, atomic=True)
 
@@ -170,7 +170,7 @@ class SqliteExecutionStore:
         def op(conn: sqlite3.Connection) -> ExecutionRecord | None:
             stored = _load_execution(conn, tenant_id, execution_id)
             record = renewed(stored, owner, version, now_ms, lease_ms)
-            return None if record is None else _store_if_version(conn, record, version)
+            return None if record is None else store_if_version(conn, record, version)
 
         return await self._db.run(op, atomic=True)
 
@@ -219,7 +219,7 @@ class SqliteExecutionStore:
             cleared = None if stored is None else without_dead_letter(stored, transition_key)
             if stored is None or cleared is None:
                 return False
-            return _store_if_version(conn, cleared, stored.version) is not None
+            return store_if_version(conn, cleared, stored.version) is not None
 
         return await self._db.run(op, atomic=True)
 
@@ -263,7 +263,7 @@ class SqliteExecutionStore:
                 if record.lease_owner == keep_owner:
                     continue
                 due = replace(record, lease_expires_epoch_ms=now_ms, next_due_epoch_ms=now_ms)
-                expired += _store_if_version(conn, due, record.version) is not None
+                expired += store_if_version(conn, due, record.version) is not None
             return expired
 
         return await self._db.run(op)
