@@ -70,7 +70,7 @@ class LongPolls(Parts):
         state is shared with other coordinators (DynamoDB), the execution may run on one of
         them, so the store is also re-read while waiting, after 0.1 s, then at doubling
         intervals up to once a second, or only once a second while this process holds its lease
-        (its own commit will wake us).
+        or has just handed its actor a resolution (its own commit will wake us).
         """
         loop = asyncio.get_running_loop()
         key = (tenant_id, execution_id)
@@ -83,8 +83,7 @@ class LongPolls(Parts):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return record
-                ours = record.lease_owner == self.engine.owner
-                wait_s = min(remaining, _REREAD_MAX_S if ours else reread_s)
+                wait_s = min(remaining, _REREAD_MAX_S if self.woken_here(record) else reread_s)
                 try:
                     record = await asyncio.wait_for(
                         asyncio.shield(future), wait_s if shared else remaining
@@ -96,6 +95,12 @@ class LongPolls(Parts):
             return record
         finally:
             self.engine.watchers.discard(key, future)
+
+    def woken_here(self, record: ExecutionRecord) -> bool:
+        """Whether this process's own next commit of the execution is due (it holds the lease,
+        or has just handed its actor a resolution), so a long poll need not re-read soon."""
+        key = (record.tenant_id, record.execution_id)
+        return record.lease_owner == self.engine.owner or key in self.engine.resuming_here
 
     async def _resuming(self, record: ExecutionRecord) -> bool:
         if record.await_interaction_id is None:

@@ -262,6 +262,7 @@ class Awaits:
     async def _resume(self, interaction: AwaitInteraction) -> None:
         if self._engine.item_answered(interaction):
             return
+        self._engine.resuming(interaction.tenant_id, interaction.execution_id)
         await self._system.tell(
             EXECUTION, (interaction.tenant_id, interaction.execution_id), Resolve(interaction)
         )
