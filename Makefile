@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv test demo incident recovery demo-inprocess demo-ha demo-ha-incident demo-ha-recovery \
 	demo-sqs demo-kafka demo-csv bench bench-csv soak lint screenshots \
-	typecheck clean dev-aws proto
+	typecheck clean dev-aws proto browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The console's browser tests (tests/console/) and `make screenshots` need Debian's Chromium
+# and its driver, never a downloaded browser: installed here when missing (as root, with the
+# Debian registry reachable), otherwise a one-line error saying what to install.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing chromium and chromium-driver (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends chromium chromium-driver >/dev/null; \
+		else \
+			echo "make: chromium and chromedriver are missing: run" \
+				"'apt-get install chromium chromium-driver' as root" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 # On every core: the suite waits on brokers, subprocesses and sockets as much as on the CPU.
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/python -m pytest -n $$(( $$(nproc) * 2 )) --dist worksteal
 
 demo: $(STAMP)
@@ -76,7 +92,7 @@ bench-csv: $(STAMP)
 
 # The README's console screenshots (docs/screenshots/inbox.png, timeline.png), taken in headless
 # Chromium against a coordinator served on a free 127.0.0.1 port.
-screenshots: $(STAMP)
+screenshots: $(STAMP) browser
 	$(BIN)/python -m tests.console.screenshots docs/screenshots
 
 # A local AWS (moto on 127.0.0.1:4566) bootstrapped for the durable HA shape; Ctrl-C stops it.
