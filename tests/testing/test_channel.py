@@ -65,3 +65,24 @@ async def test_an_answer_no_interaction_claims_is_dead_lettered(tmp_path: Path) 
         await env.advance("PT2M")  # past the hold's minute: parked on the dead-letter queue
         [parked] = broker.dead_letters
         assert b"nobody" in parked
+
+
+async def test_the_answer_to_a_request_this_process_dispatched_is_written_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.stores.test_sqlite_await_commits import database_ops, on_interactions
+
+    broker = MemoryBroker()
+    async with TestEnv(pipeline, store="sqlite", tmp_path=tmp_path, broker=broker) as env:
+        eid = await env.submit(order(1))
+        await env.wait_for(eid, WAITING)
+        [request] = broker.dispatched()
+        answer = {"accepted": {"orderId": request.request_payload["orderId"]}}
+        with database_ops(monkeypatch) as ops:
+            broker.respond(env.tenant, answer, interaction_id=request.interaction_id)
+            assert (await env.wait_for(eid)).status is ExecutionStatus.SUCCEEDED
+    # The dispatcher kept the copy it marked dispatched: the completion's conditional write
+    # needs no lookup first, and the resume marks it applied in its own operation.
+    lookup_or_write = {"SqliteAwaitStore.get", "SqliteAwaitStore.compare_and_set"}
+    path = [op for op in on_interactions(ops) if op in lookup_or_write or ".resume" in op]
+    assert path[:2] == ["SqliteAwaitStore.compare_and_set", "SqliteAwaitCommits.resume"], ops

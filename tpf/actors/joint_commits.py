@@ -22,13 +22,14 @@ _RECENT_MAX = 4096  # parked interactions remembered (about 1 KB each)
 
 
 class RecentInteractions:
-    """The interactions this process just created with a joint park, by id, for the completion
-    that answers them: it can try its compare-and-set on this copy instead of reading the
-    interaction first (one request instead of two on DynamoDB, one hop to SQLite's thread
-    instead of two). The write is conditional on
-    the version, so a copy that went stale (another coordinator or a supervisor changed it)
-    only costs the failed write, then the usual read. Interactions whose request still has to
-    be published are left out: the dispatch changes their version at once."""
+    """The interactions this process just created with a joint park or just marked dispatched,
+    by id, for the completion that answers them: it can try its compare-and-set on this copy
+    instead of reading the interaction first (one request instead of two on DynamoDB, one hop
+    to SQLite's thread instead of two). The write is conditional on the version, so a copy that
+    went stale (another coordinator or a supervisor changed it) only costs the failed write,
+    then the usual read. Interactions whose request still has to be published are left out:
+    the dispatch changes their version at once (the dispatcher remembers the dispatched copy).
+    """
 
     def __init__(self) -> None:
         self._items: OrderedDict[tuple[str, str], AwaitInteraction] = OrderedDict()

@@ -154,9 +154,12 @@ class AwaitDispatcher:
                 interaction.interaction_id,
                 interaction.transport_type,
             )
-        await engine.stores.awaits.mark_dispatched(
+        dispatched = await engine.stores.awaits.mark_dispatched(
             interaction.tenant_id, interaction.interaction_id, now, sent=interaction
         )
         cp.crash_point(cp.AWAIT_MARK_DISPATCHED)
+        if dispatched is not None and dispatched.pending and not dispatched.undispatched:
+            # Its answer comes next: the completion tries its write on this copy, unread.
+            engine.recent_interactions.remember(dispatched)
         engine.counters["await_dispatched"] += 1
         return True
