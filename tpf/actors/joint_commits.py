@@ -1,5 +1,6 @@
 """An execution's commit and its interaction's write as one, where the store can
-(``StoreSet.await_commits``; DynamoDB and SQLite): a park, and the resume that applies a resolution.
+(``StoreSet.await_commits``; DynamoDB and SQLite): a park, and the resume that applies a
+resolution.
 
 Each returns what the general path in :mod:`tpf.actors.commits` would, or says it did nothing
 (the store wrote nothing) so that the general path runs instead and decides what happened.
