@@ -105,6 +105,8 @@ class LongPolls(Parts):
     async def _resuming(self, record: ExecutionRecord) -> bool:
         if record.await_interaction_id is None:
             return False
+        if (record.tenant_id, record.execution_id) in self.engine.resuming_here:
+            return True  # its resolution was admitted here and its actor told: no read needed
         interaction = await self.stores.awaits.get(record.tenant_id, record.await_interaction_id)
         return interaction is not None and not interaction.pending
 
