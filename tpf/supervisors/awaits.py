@@ -151,8 +151,11 @@ class Awaits:
     ) -> AwaitInteraction | None:
         awaits = self._engine.stores.awaits
         if interaction_id:
-            # A copy this process just parked on is tried first (its compare-and-set fences).
-            recent = self._engine.recent_interactions.take(tenant_id, interaction_id)
+            # A copy this process just parked on or dispatched is tried first (its
+            # compare-and-set fences).
+            recent = await self._engine.recent_interactions.take_after_dispatch(
+                tenant_id, interaction_id
+            )
             return recent or await awaits.get(tenant_id, interaction_id)
         assert correlation_id is not None
         return await awaits.get_by_correlation(tenant_id, correlation_id)
