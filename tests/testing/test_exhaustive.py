@@ -80,7 +80,10 @@ async def test_csv_items_survive_a_crash_at_every_pass_of_every_point(
     store: str, record_property: Callable[[str, object], None]
 ) -> None:
     points = await crash_every_pass("csv", store, "takeover", record_property)
-    assert points >= 9  # expansion, item interactions, item writes, marks, phases, success
+    # Expansion, item interactions, item writes, marks, phases, success. SQLite dispatches an
+    # item in one write with its interaction's (AwaitCommits.dispatch_item), so the point
+    # between the two (ITEM_INTERACTION_WRITE) is not on its path.
+    assert points >= (9 if store == "memory" else 8)
 
 
 @pytest.mark.parametrize("store", STORES)

@@ -8,7 +8,10 @@ Each returns what the general path in :mod:`tpf.actors.commits` would, or says i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from tpf.core import crash_points as cp
@@ -20,20 +23,23 @@ if TYPE_CHECKING:
     from tpf.actors.commits import ExecutionCommits, Refused
 
 _RECENT_MAX = 4096  # parked interactions remembered (about 1 KB each)
+_DISPATCH_WAIT_S = 2.0  # an answer waits this long at most for its dispatch's mark
 
 
 class RecentInteractions:
-    """The interactions this process just created with a joint park or just marked dispatched,
-    by id, for the completion that answers them: it can try its compare-and-set on this copy
-    instead of reading the interaction first (one request instead of two on DynamoDB, one hop
-    to SQLite's thread instead of two). The write is conditional on the version, so a copy that
-    went stale (another coordinator or a supervisor changed it) only costs the failed write,
-    then the usual read. Interactions whose request still has to be published are left out:
-    the dispatch changes their version at once (the dispatcher remembers the dispatched copy).
-    """
+    """The interactions this process just created with a joint park or just dispatched (their
+    request published, the interaction marked so), by id, for the completion that answers
+    them: it can try its compare-and-set on this copy instead of reading the interaction first
+    (one request instead of two on DynamoDB, one hop to SQLite's thread instead of two). The
+    write is conditional on the version, so a copy that went stale (another coordinator or a
+    supervisor changed it) only costs the failed write, then the usual read. Interactions whose
+    request still has to be published are left out: the dispatch changes their version at once
+    (and remembers that copy)."""
 
     def __init__(self) -> None:
         self._items: OrderedDict[tuple[str, str], AwaitInteraction] = OrderedDict()
+        # Dispatches under way here: set once the interaction is marked dispatched (or not).
+        self._dispatching: dict[tuple[str, str], asyncio.Event] = {}
 
     def remember(self, interaction: AwaitInteraction) -> None:
         if interaction.undispatched:
@@ -45,6 +51,32 @@ class RecentInteractions:
     def take(self, tenant_id: str, interaction_id: str) -> AwaitInteraction | None:
         """The remembered copy, forgotten now (one completion tries it at most)."""
         return self._items.pop((tenant_id, interaction_id), None)
+
+    @contextlib.contextmanager
+    def dispatching(self, interaction: AwaitInteraction) -> Iterator[None]:
+        """This process publishes ``interaction``'s request and marks it dispatched within the
+        block: an answer that arrives meanwhile (a quick provider answers before the mark is
+        written) waits for the block's end (:meth:`take_after_dispatch`) and tries the marked
+        copy, instead of reading an interaction about to change."""
+        key = (interaction.tenant_id, interaction.interaction_id)
+        done = self._dispatching.setdefault(key, asyncio.Event())
+        try:
+            yield
+        finally:
+            if self._dispatching.get(key) is done:
+                del self._dispatching[key]
+            done.set()
+
+    async def take_after_dispatch(
+        self, tenant_id: str, interaction_id: str, wait_s: float = _DISPATCH_WAIT_S
+    ) -> AwaitInteraction | None:
+        """:meth:`take`, once a dispatch of the interaction under way here has ended (waiting
+        at most ``wait_s``: the caller reads the store after that)."""
+        dispatch = self._dispatching.get((tenant_id, interaction_id))
+        if dispatch is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dispatch.wait(), wait_s)
+        return self.take(tenant_id, interaction_id)
 
 
 async def park(

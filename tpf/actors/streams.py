@@ -6,8 +6,9 @@ durable state is the item store and the await store, never this object, so a run
 any point and the next one continues from what is stored:
 
 - an item is dispatched by taking an admission slot, creating its interaction (derived ids: a
-  re-run finds the same one) and then marking the item ``AWAITING``; a run that finds a
-  ``PENDING`` item whose interaction exists just marks it;
+  re-run finds the same one) and then marking the item ``AWAITING`` (one write, where the store
+  writes both together: :mod:`tpf.actors.stream_writes`); a run that finds a ``PENDING`` item
+  whose interaction exists just marks it;
 - an answer (a completion, or a timeout) is applied by running the per-item steps after the
   await, then writing the item ``DONE`` with its output (compare-and-set: the first writer wins,
   so each item's output counts exactly once), then marking the interaction applied and freeing
@@ -33,6 +34,7 @@ import msgspec
 from tpf.actors.context import Engine
 from tpf.actors.stream_items import ItemFailed, ItemSteps
 from tpf.actors.stream_outputs import PAGE, item_pages
+from tpf.actors.stream_writes import ItemWrites
 from tpf.core import crash_points as cp
 from tpf.core import interactions as inter
 from tpf.core.items import ItemProgress, ItemStatus, StreamItem
@@ -52,6 +54,7 @@ class StreamRun:
         self.plan = plan
         self.record = record
         self.steps = steps
+        self.writes = ItemWrites(engine, record)
         self.total = record.items.total if record.items is not None else 0
         self.window = max(1, engine.settings.execution.max_concurrency)
         self.in_flight: dict[int, StreamItem] = {}  # AWAITING items, by index
@@ -249,16 +252,23 @@ class StreamRun:
                 self.budget_full = True
                 self.pending.appendleft(item)  # first in line once a slot frees
                 return
+        index = item.item_index
+        joint = await self.writes.dispatch(item, routed)
+        if joint is not None:  # the interaction and the item waiting on it, written together
+            self.in_flight[index] = joint
+            if routed.undispatched:
+                engine.interaction_stored(routed)  # published now; the outbox sweep if we die
+            engine.recent_interactions.remember(routed)  # its answer's write tries this copy
+            return
         stored, _ = await engine.stores.awaits.create_or_get(routed)
         cp.crash_point(cp.ITEM_INTERACTION_WRITE)
         # In flight before the request leaves: an answer quicker than the item's own write
         # below finds its item here (its finish's compare-and-set then meets that write).
-        index = item.item_index
         provisional = replace(item, interaction_id=stored.interaction_id)
         self.in_flight[index] = provisional
         if stored.undispatched:
             engine.interaction_stored(stored)  # published now; the outbox sweep if we die first
-        awaiting = await self._write(
+        awaiting = await self.writes.write(
             item, status=ItemStatus.AWAITING, interaction_id=stored.interaction_id
         )
         if self.in_flight.get(index) is provisional and index not in self.finishing:
@@ -279,7 +289,7 @@ class StreamRun:
         except ItemFailed as exc:
             self.error = exc
             if exc.closed:  # its await ended unanswered: a re-drive asks again
-                await self._write(item, status=ItemStatus.FAILED, error_message=str(exc))
+                await self.writes.write(item, status=ItemStatus.FAILED, error_message=str(exc))
                 self.failed += 1
             # A step that failed after the answer leaves the item AWAITING on its answered
             # interaction: the next run (a retry, a re-drive with fixed code) applies the same
@@ -312,7 +322,12 @@ class StreamRun:
     ) -> None:
         """Run the steps after the await on ``response`` and store the item's output."""
         output, branch = await self.steps.finish(item.item_index, response)
-        done = await self._write(item, status=ItemStatus.DONE, output_payload=output, branch=branch)
+        final = {"status": ItemStatus.DONE, "output_payload": output, "branch": branch}
+        # Where the store can, the item's output and its interaction's "applied" in one write.
+        joint = (
+            None if interaction is None else await self.writes.finish(item, interaction, **final)
+        )
+        done = joint or await self.writes.write(item, **final)
         if done is not None and done.status is ItemStatus.DONE:
             self.done += 1
             if done.branch:
@@ -322,46 +337,8 @@ class StreamRun:
             if interaction is not None and interaction.completed_at_epoch_ms:
                 waited = self.engine.clock.now_ms() - interaction.completed_at_epoch_ms
                 metrics.item_apply_latency.observe(max(0, waited) / 1000.0)
-        if interaction is not None:
-            await self._release(interaction)
-
-    async def _release(self, interaction: AwaitInteraction) -> None:
-        engine = self.engine
-        current: AwaitInteraction | None = interaction
-        while current is not None and not current.applied and not current.pending:
-            marked = inter.mark_applied(current, engine.clock.now_ms())
-            if await engine.stores.awaits.compare_and_set(marked, current.version) is not None:
-                cp.crash_point(cp.ITEM_MARK_APPLIED)
-                break
-            current = await engine.stores.awaits.get(
-                interaction.tenant_id, interaction.interaction_id
-            )
-        if engine.budget is not None:
-            scope = budget_scope(self.record.pipeline_id, interaction)
-            await engine.budget.release(scope, interaction.interaction_id)
-
-    async def _write(self, item: StreamItem, **changes: Any) -> StreamItem | None:
-        """``item`` with ``changes``, compare-and-set; on a lost race the stored item when it
-        is final already (someone else finished it), else another try on the stored one."""
-        items = self.engine.stores.items
-        current: StreamItem | None = item
-        while current is not None:
-            if current.status is ItemStatus.DONE and changes.get("status") is not ItemStatus.DONE:
-                return current
-            if current.status is ItemStatus.DONE:
-                return None  # done by an earlier writer: counted once, by it
-            changed = replace(
-                current,
-                version=current.version + 1,
-                updated_at_epoch_ms=self.engine.clock.now_ms(),
-                **changes,
-            )
-            written = await items.compare_and_set(changed, current.version)
-            if written is not None:
-                cp.crash_point(cp.ITEM_WRITE)
-                return written
-            current = await items.get(item.tenant_id, item.execution_id, item.item_index)
-        return None
+        if interaction is not None and joint is None:
+            await self.writes.release(interaction)
 
     # ------------------------------------------------------------------ progress
 

@@ -1,5 +1,6 @@
 """A local AWS for development and tests: moto's server with atomic DynamoDB writes (and
-thread-safe SQS, :mod:`tpf.dev.moto_sqs`; keep-alive connections, :mod:`tpf.dev.moto_http`).
+thread-safe SQS, :mod:`tpf.dev.moto_sqs`; keep-alive connections, :mod:`tpf.dev.moto_http`;
+cheaper DynamoDB requests with the same answers, :mod:`tpf.dev.moto_dynamodb`).
 
 moto (the optional ``dev`` extra) is imported by whoever imports this module, so the coordinator
 itself never needs it. Used by ``tpf dev aws`` and by the test suite.
@@ -21,6 +22,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from tpf.dev.moto_dynamodb import speed_up_dynamodb
 from tpf.dev.moto_http import KeepAliveRequestHandler
 from tpf.dev.moto_sqs import serialize_sqs
 
@@ -57,6 +59,7 @@ class AtomicMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         journal_transactions()
+        speed_up_dynamodb()
         serialize_sqs()
         self._server = make_server(
             self._ip_address,

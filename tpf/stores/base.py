@@ -35,6 +35,7 @@ from tpf.core.search import ExecutionPage, ExecutionQuery, InteractionPage
 from tpf.stores.budget.base import AdmissionBudget
 from tpf.stores.health import StoreHealth
 from tpf.stores.item_store import ItemStore as ItemStore
+from tpf.stores.joint_writes import AwaitCommits as AwaitCommits
 
 
 class ExecutionStore(Protocol):
@@ -337,37 +338,6 @@ class NonceGuard(Protocol):
     async def aclose(self) -> None: ...
 
 
-class AwaitCommits(Protocol):
-    """A backend that commits an execution and its interaction in one atomic write.
-
-    Optional (DynamoDB: one ``TransactWriteItems`` each; SQLite: one database-thread op). The
-    general path writes them one after the other: a park stores the interaction, commits the
-    execution, then reads the interaction again in case a completion came in between (three
-    requests); a resume commits the execution, then marks the interaction applied (two). Each
-    returns ``None`` with nothing written when a condition fails; the caller then takes the
-    general path, which tells the cases apart.
-    """
-
-    async def park(
-        self, waiting: ExecutionRecord, expected_version: int, interaction: AwaitInteraction
-    ) -> ExecutionRecord | None:
-        """``waiting`` committed with ``interaction`` created; ``None`` if the interaction or
-        its correlation id exists or the execution is not at ``expected_version``. Written
-        together, no completion can come between them, so no read-back is needed."""
-        ...
-
-    async def resume(
-        self,
-        running: ExecutionRecord,
-        expected_version: int,
-        applied: AwaitInteraction,
-        interaction_version: int,
-    ) -> ExecutionRecord | None:
-        """``running`` committed with ``applied`` (the resolved interaction marked applied)
-        replacing the interaction at ``interaction_version``; ``None`` if either moved on."""
-        ...
-
-
 @dataclass
 class StoreSet:
     """The stores one coordinator runs on, and how to close them."""
@@ -392,7 +362,7 @@ class StoreSet:
     # The await admission budget (tpf.stores.budget, spec §4.9) stream items take slots of;
     # ``None`` where only each execution's window bounds them (a store set built by hand).
     budget: AdmissionBudget | None = None
-    # Execution + interaction commits in one write, where the backend can (AwaitCommits).
+    # Execution (or item) + interaction writes as one, where the backend can (AwaitCommits).
     await_commits: AwaitCommits | None = None
 
     async def close(self) -> None:

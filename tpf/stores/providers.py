@@ -128,17 +128,19 @@ async def _sqlite_state(ctx: OpenContext) -> StateStores:
 async def _dynamo_state(ctx: OpenContext) -> StateStores:
     from tpf.stores.dynamo import DynamoAwaitStore, DynamoExecutionStore
     from tpf.stores.dynamo.await_commits import DynamoAwaitCommits
+    from tpf.stores.dynamo.client import Dynamo
     from tpf.stores.dynamo.held import DynamoHeldCompletionStore
     from tpf.stores.dynamo.items import DynamoItemStore
 
     client, s = await dynamo_client(ctx), ctx.settings
     executions, awaits = DynamoExecutionStore(client, s), DynamoAwaitStore(client, s)
+    items = DynamoItemStore(client, s)
     return StateStores(
         executions,
         awaits,
         DynamoHeldCompletionStore(client, s),
-        DynamoItemStore(client, s),
-        DynamoAwaitCommits(executions, awaits),
+        items,
+        DynamoAwaitCommits(Dynamo(client), executions, awaits, items),
     )
 
 

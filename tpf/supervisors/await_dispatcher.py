@@ -117,6 +117,10 @@ class AwaitDispatcher:
     async def dispatch(self, interaction: AwaitInteraction) -> bool | None:
         """Publish ``interaction``'s request and mark it dispatched; ``False`` if the publish
         failed, ``None`` if its channel cannot be opened here (it stays in the outbox)."""
+        with self._engine.recent_interactions.dispatching(interaction):
+            return await self._dispatch(interaction)
+
+    async def _dispatch(self, interaction: AwaitInteraction) -> bool | None:
         engine = self._engine
         now = engine.clock.now_ms()
         try:
@@ -154,12 +158,12 @@ class AwaitDispatcher:
                 interaction.interaction_id,
                 interaction.transport_type,
             )
-        dispatched = await engine.stores.awaits.mark_dispatched(
+        marked = await engine.stores.awaits.mark_dispatched(
             interaction.tenant_id, interaction.interaction_id, now, sent=interaction
         )
         cp.crash_point(cp.AWAIT_MARK_DISPATCHED)
-        if dispatched is not None and dispatched.pending and not dispatched.undispatched:
-            # Its answer comes next: the completion tries its write on this copy, unread.
-            engine.recent_interactions.remember(dispatched)
+        if marked is not None and marked.pending and not marked.undispatched:
+            # The answer to the request just sent tries its write on this copy first.
+            engine.recent_interactions.remember(marked)
         engine.counters["await_dispatched"] += 1
         return True

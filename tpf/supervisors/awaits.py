@@ -152,8 +152,11 @@ class Awaits:
         """The interaction, and whether it is this process's remembered copy."""
         awaits = self._engine.stores.awaits
         if interaction_id:
-            # A copy this process just parked on is tried first (its compare-and-set fences).
-            recent = self._engine.recent_interactions.take(tenant_id, interaction_id)
+            # A copy this process just parked on or dispatched is tried first (its
+            # compare-and-set fences).
+            recent = await self._engine.recent_interactions.take_after_dispatch(
+                tenant_id, interaction_id
+            )
             if recent is not None:
                 return recent, True
             return await awaits.get(tenant_id, interaction_id), False

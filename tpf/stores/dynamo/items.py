@@ -14,10 +14,10 @@ conditioned on its item being absent (``BatchWriteItem`` cannot be conditional, 
 exist: a re-run expansion) applied nothing, so the items whose condition held are then put one
 by one with the same condition, 25 at a time concurrently. A transaction costs two write units
 per item and is kept under DynamoDB's 4 MB. ``get`` one ``GetItem``; ``compare_and_set`` one
-conditional ``PutItem``; ``page`` one consistent ``Query`` per page of reads (a status filter
-is a FilterExpression, applied to what each read returns); ``counts`` a ``Query`` projecting
-``status``, paged; ``delete_for_execution`` that Query for keys, then ``BatchWriteItem``
-deletes. Never a Scan.
+conditional ``PutItem`` (or a put of a joint transaction, ``replace_action``); ``page`` one
+consistent ``Query`` per page of reads (a status filter is a FilterExpression, applied to what
+each read returns); ``counts`` a ``Query`` projecting ``status``, paged;
+``delete_for_execution`` that Query for keys, then ``BatchWriteItem`` deletes. Never a Scan.
 """
 
 from __future__ import annotations
@@ -207,6 +207,17 @@ class DynamoItemStore:
         except CheckFailed:
             return None
         return item
+
+    def replace_action(self, item: StreamItem, expected_version: int) -> Item:
+        """:meth:`compare_and_set` as a transaction's put (:mod:`.await_commits`)."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": _item(item),
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": N(expected_version)},
+            }
+        }
 
     async def counts(self, tenant_id: str, execution_id: str) -> dict[ItemStatus, int]:
         rows = await self._partition(tenant_id, execution_id, "#s", _NAMES)

@@ -40,6 +40,25 @@ def _row(item: StreamItem) -> tuple[Any, ...]:
     )
 
 
+def update_params(item: StreamItem, expected_version: int) -> tuple[Any, ...]:
+    """The parameters of :func:`replace_if_version`'s update."""
+    return (
+        item.status.value,
+        item.version,
+        _encode(item),
+        item.tenant_id,
+        item.execution_id,
+        item.item_index,
+        expected_version,
+    )
+
+
+def replace_if_version(conn: sqlite3.Connection, params: tuple[Any, ...]) -> bool:
+    """Write the item of ``params`` (:func:`update_params`) over the stored one if that is at
+    the expected version; whether it did."""
+    return bool(conn.execute(_UPDATE, params).rowcount == 1)
+
+
 class SqliteItemStore:
     """Stream items in the ``stream_items`` table."""
 
@@ -99,15 +118,7 @@ class SqliteItemStore:
         return await self._db.run(op, atomic=True)
 
     async def compare_and_set(self, item: StreamItem, expected_version: int) -> StreamItem | None:
-        params = (
-            item.status.value,
-            item.version,
-            _encode(item),
-            item.tenant_id,
-            item.execution_id,
-            item.item_index,
-            expected_version,
-        )
+        params = update_params(item, expected_version)  # encoded here, off the database thread
 
         def op(conn: sqlite3.Connection) -> StreamItem | None:
             return item if conn.execute(_UPDATE, params).rowcount == 1 else None
