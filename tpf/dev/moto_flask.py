@@ -24,7 +24,7 @@ _REQUEST = "_tpf_debug_request"
 def cheaper_debug_files() -> None:
     """Install the shared subclass (idempotent; Flask imports the helper at each call)."""
     with _PATCHING:
-        debughelpers.attach_enctype_error_multidict = _attach  # type: ignore[assignment]
+        debughelpers.attach_enctype_error_multidict = _attach
 
 
 def shipped() -> None:
@@ -46,7 +46,7 @@ def _attach(request: Any) -> None:
 
 
 def _debug_class(oldcls: type) -> type:
-    class newcls(oldcls):  # type: ignore[valid-type,misc]
+    class newcls(oldcls):  # type: ignore[misc]
         def __getitem__(self, key: str) -> Any:
             try:
                 return super().__getitem__(key)
