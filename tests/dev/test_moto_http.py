@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 from urllib.parse import urlparse
 
+import pytest
 from moto.sqs.models import SQSBackend
+from werkzeug.serving import WSGIRequestHandler
 
 from tpf.dev import moto_sqs
 
@@ -98,3 +101,27 @@ def test_queue_attributes_are_moto_s_own() -> None:
     assert backend.is_message_valid_based_on_retention_period("attrs", message)
     message.sent_timestamp = 0  # sent at the epoch: long past its 120 s retention
     assert not backend.is_message_valid_based_on_retention_period("attrs", message)
+
+
+def test_the_access_line_is_formatted_only_when_werkzeug_logs_it(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    formatted: list[object] = []
+    original = WSGIRequestHandler.log_request
+
+    def counting(self: WSGIRequestHandler, code: int | str = "-", size: int | str = "-") -> None:
+        formatted.append(code)
+        original(self, code, size)
+
+    monkeypatch.setattr(WSGIRequestHandler, "log_request", counting)
+    url = urlparse(moto_endpoint)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        _call(conn, "ListQueues", {})  # the fixture's level: WARNING, the line would be dropped
+        assert formatted == []
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            _call(conn, "ListQueues", {})
+        assert formatted == [200]
+        assert any('"POST / HTTP/1.1" 200' in r.getMessage() for r in caplog.records)
+    finally:
+        conn.close()

@@ -1,6 +1,7 @@
 """A local AWS for development and tests: moto's server with atomic DynamoDB writes (and
 thread-safe SQS, :mod:`tpf.dev.moto_sqs`; keep-alive connections, :mod:`tpf.dev.moto_http`;
-cheaper DynamoDB requests with the same answers, :mod:`tpf.dev.moto_dynamodb`).
+cheaper DynamoDB requests with the same answers, :mod:`tpf.dev.moto_dynamodb`; Flask's debug
+check made once per class, :mod:`tpf.dev.moto_flask`).
 
 moto (the optional ``dev`` extra) is imported by whoever imports this module, so the coordinator
 itself never needs it. Used by ``tpf dev aws`` and by the test suite.
@@ -23,6 +24,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from tpf.dev.moto_dynamodb import speed_up_dynamodb
+from tpf.dev.moto_flask import cheaper_debug_files
 from tpf.dev.moto_http import KeepAliveRequestHandler
 from tpf.dev.moto_sqs import serialize_sqs
 
@@ -61,6 +63,7 @@ class AtomicMotoServer(ThreadedMotoServer):
         journal_transactions()
         speed_up_dynamodb()
         serialize_sqs()
+        cheaper_debug_files()
         self._server = make_server(
             self._ip_address,
             self._port,

@@ -19,6 +19,8 @@ generic machinery around it; each shortcut below gives the answer moto's own cod
 - **Dispatch** listed moto's package directory (a ``stat`` per entry) to find the service of
   each request, and listed the handler class's methods with ``inspect``: both are the same
   for the life of the process, so they are computed once.
+- **Condition expressions** were parsed into the same tree for every write with new values:
+  :mod:`tpf.dev.moto_conditions` keeps the tree per expression and names.
 
 Only moto's dev server uses this (``tpf dev aws``, the tests, the demos): moto stays optional.
 """
@@ -41,6 +43,8 @@ from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
+
+from tpf.dev.moto_conditions import parse_once
 
 _PATCHING = threading.Lock()
 _QUERY_SIGNATURE = inspect.signature(Table.query)
@@ -234,6 +238,7 @@ _SHORTCUTS: tuple[tuple[Any, str, Callable[[Any], Any]], ...] = (
     (Table, "query", _narrowed_query),
     (Item, "__init__", lambda original: functools.wraps(original)(_item_init)),
     (ConditionExpressionParser, "_lex_condition_expression", _lex_once),
+    (ConditionExpressionParser, "parse", parse_once),
     (BaseJSONSerializer, "_serialize_type_map", _fast_map),
     (moto_backends, "list_of_moto_modules", _listed_once),
     (core_responses, "method_names_from_class", _methods_once),
