@@ -16,6 +16,7 @@ from tests.engine.stream_pipelines import STREAM_ID, good
 from tests.stores.test_streams_dynamo import DONE, TENANT, Open, _release, coordinators
 from tpf.aws.clients import AwsClients
 from tpf.config.settings import Settings
+from tpf.coordinator import Coordinator
 from tpf.core import interactions as inter
 from tpf.core.clock import FakeClock
 from tpf.core.items import ItemStatus, StreamItem
@@ -30,13 +31,9 @@ def _tables(params: dict[str, Any]) -> list[str]:
     return [next(iter(a.values()))["TableName"] for a in params["TransactItems"]]
 
 
-async def test_an_item_costs_two_transactions_and_its_answer_s_put(
-    coordinators: Open, dynamo_settings: Settings, tmp_path: Path
-) -> None:
-    c = await coordinators(FakeClock())
-    await _release(c, tmp_path)
-    # Every state store of the coordinator shares the one DynamoDB client.
-    calls = CallLog().attach(c.stores.items._db.client)  # type: ignore[attr-defined]
+async def run_four_items(c: Coordinator) -> None:
+    """A stream of 4 items, each answered once all 4 are in flight, run to SUCCEEDED (shared
+    with the SQLite store's test)."""
     eid = (await c.submit(TENANT, STREAM_ID, {"count": 4})).execution_id
     await c.engine.streams.wait_for(TENANT, eid, lambda p: p.in_flight == 4, 10)
     for task in await c.pending(TENANT, limit=100):
@@ -45,6 +42,16 @@ async def test_an_item_costs_two_transactions_and_its_answer_s_put(
             await c.complete(TENANT, interaction_id=task.interaction_id, response=response)
     final = await c.wait_for(TENANT, eid, DONE, timeout_s=10)
     assert final.status is ExecutionStatus.SUCCEEDED, final.error_message
+
+
+async def test_an_item_costs_two_transactions_and_its_answer_s_put(
+    coordinators: Open, dynamo_settings: Settings, tmp_path: Path
+) -> None:
+    c = await coordinators(FakeClock())
+    await _release(c, tmp_path)
+    # Every state store of the coordinator shares the one DynamoDB client.
+    calls = CallLog().attach(c.stores.items._db.client)  # type: ignore[attr-defined]
+    await run_four_items(c)
     s = dynamo_settings.dynamo
     interactions, correlations, items = (
         s.await_interaction_table,

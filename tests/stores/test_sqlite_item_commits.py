@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.stream_pipelines import STREAM_ID, good
-from tests.stores.test_dynamo_item_commits import check_joint_item_writes
+from tests.stores.test_dynamo_item_commits import check_joint_item_writes, run_four_items
 from tests.stores.test_sqlite_await_commits import database_ops
-from tests.stores.test_streams_dynamo import DONE, TENANT, _release
+from tests.stores.test_streams_dynamo import _release
 from tpf.config.settings import ReleaseSettings, Settings, StateSettings, WorkerSettings
 from tpf.coordinator import Coordinator
-from tpf.core.records import ExecutionStatus
 from tpf.stores.factory import open_stores
 
 
@@ -45,16 +43,9 @@ async def test_a_stream_item_costs_two_joint_operations_and_its_answer_s_write(
     try:
         await _release(c, tmp_path)
         with database_ops(monkeypatch) as ops:
-            eid = (await c.submit(TENANT, STREAM_ID, {"count": 4})).execution_id
-            await c.engine.streams.wait_for(TENANT, eid, lambda p: p.in_flight == 4, 10)
-            for task in await c.pending(TENANT, limit=100):
-                if task.execution_id == eid:
-                    response = good(task.item_index or 0)
-                    await c.complete(TENANT, interaction_id=task.interaction_id, response=response)
-            final = await c.wait_for(TENANT, eid, DONE, timeout_s=10)
+            await run_four_items(c)
     finally:
         await c.close()
-    assert final.status is ExecutionStatus.SUCCEEDED, final.error_message
     assert ops.count("SqliteAwaitCommits.dispatch_item") == 4, ops
     assert ops.count("SqliteAwaitCommits.finish_item") == 4, ops
     # Each answer's conditional write is tried on the copy its dispatch left (no lookup first);

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import TypeVar
 
 from tpf.core.items import StreamItem
 from tpf.core.records import AwaitInteraction, ExecutionRecord
@@ -24,9 +25,27 @@ from tpf.stores.sqlite.awaits import insert_interaction, replace_if_version
 from tpf.stores.sqlite.executions import store_if_version
 from tpf.stores.sqlite.schema import SqliteDatabase
 
+T = TypeVar("T")
+
 
 class _Refused(Exception):
     """A condition failed: rolls the operation's savepoint back, so nothing of it is written."""
+
+
+def _create(conn: sqlite3.Connection, interaction: AwaitInteraction) -> None:
+    try:
+        insert_interaction(conn, interaction)
+    except sqlite3.IntegrityError:  # it exists (a re-run), or its correlation id does
+        raise _Refused from None
+
+
+def _mark_applied(conn: sqlite3.Connection, applied: AwaitInteraction, version: int) -> None:
+    try:
+        replaced = replace_if_version(conn, applied, version)
+    except sqlite3.IntegrityError:  # cannot happen: marking applied keeps the correlation id
+        raise _Refused from None
+    if not replaced:
+        raise _Refused  # someone else changed it: the other record's write goes too
 
 
 class SqliteAwaitCommits:
@@ -37,18 +56,12 @@ class SqliteAwaitCommits:
         self, waiting: ExecutionRecord, expected_version: int, interaction: AwaitInteraction
     ) -> ExecutionRecord | None:
         def op(conn: sqlite3.Connection) -> ExecutionRecord:
-            try:
-                insert_interaction(conn, interaction)
-            except sqlite3.IntegrityError:  # it exists (a re-run), or its correlation id does
-                raise _Refused from None
+            _create(conn, interaction)
             if store_if_version(conn, waiting, expected_version) is None:
                 raise _Refused  # the lease was lost: the interaction goes too
             return waiting
 
-        try:
-            return await self._db.run(op)
-        except _Refused:
-            return None
+        return await self._run(op)
 
     async def resume(
         self,
@@ -60,18 +73,10 @@ class SqliteAwaitCommits:
         def op(conn: sqlite3.Connection) -> ExecutionRecord:
             if store_if_version(conn, running, expected_version) is None:
                 raise _Refused
-            try:
-                replaced = replace_if_version(conn, applied, interaction_version)
-            except sqlite3.IntegrityError:  # cannot happen: marking applied keeps the id
-                raise _Refused from None
-            if not replaced:
-                raise _Refused  # someone else changed it: the execution's write goes too
+            _mark_applied(conn, applied, interaction_version)
             return running
 
-        try:
-            return await self._db.run(op)
-        except _Refused:
-            return None
+        return await self._run(op)
 
     async def dispatch_item(
         self, awaiting: StreamItem, item_version: int, interaction: AwaitInteraction
@@ -79,15 +84,12 @@ class SqliteAwaitCommits:
         params = items.update_params(awaiting, item_version)
 
         def op(conn: sqlite3.Connection) -> bool:
-            try:
-                insert_interaction(conn, interaction)
-            except sqlite3.IntegrityError:  # it exists (a re-run), or its correlation id does
-                raise _Refused from None
+            _create(conn, interaction)
             if not items.replace_if_version(conn, params):
                 raise _Refused  # the item moved on: the interaction goes too
             return True
 
-        return await self._all_or_nothing(op)
+        return await self._run(op) is not None
 
     async def finish_item(
         self,
@@ -101,18 +103,15 @@ class SqliteAwaitCommits:
         def op(conn: sqlite3.Connection) -> bool:
             if not items.replace_if_version(conn, params):
                 raise _Refused
-            try:
-                replaced = replace_if_version(conn, applied, interaction_version)
-            except sqlite3.IntegrityError:  # cannot happen: marking applied keeps the id
-                raise _Refused from None
-            if not replaced:
-                raise _Refused  # someone else changed it: the item's write goes too
+            _mark_applied(conn, applied, interaction_version)
             return True
 
-        return await self._all_or_nothing(op)
+        return await self._run(op) is not None
 
-    async def _all_or_nothing(self, op: Callable[[sqlite3.Connection], bool]) -> bool:
+    async def _run(self, op: Callable[[sqlite3.Connection], T]) -> T | None:
+        """``op``'s result, or ``None`` when it refused (its savepoint rolled back: nothing of
+        it is written)."""
         try:
             return await self._db.run(op)
         except _Refused:
-            return False
+            return None
