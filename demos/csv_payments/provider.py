@@ -4,19 +4,19 @@
 envelopes (spec §4.7) for ``Await Payment Provider`` (one per CSV record) and publishes one
 completion envelope per request with the pipeline's answer shapes:
 ``{"approved": {csvId, recipient, amount, currency, reference}}`` or ``{"unapproved": {csvId,
-recipient, amount, currency, reason}}`` (:func:`decide`: deterministic, so an answer sent
-twice is the same answer and the coordinator acknowledges the duplicate).
+recipient, amount, currency, reason}}`` (:mod:`demos.csv_payments.answers`: deterministic, so
+an answer sent twice is the same answer and the coordinator acknowledges the duplicate).
 
 The envelope parsing, the completion envelope and the broker clients are the restaurant
 responder's (:mod:`demos.restaurant_approval.responder`); what this process adds is volume and
-pacing. Answers leave ``delay`` seconds after their request arrived (3 s by default, as the
-original's provider; 0 for benchmarks), then through the admission profile of
-``TPF_CSV_ADMISSION_PROFILE`` (:class:`Pacer`): ``slow`` releases one completion every 25 ms,
-``burst`` holds completions and flushes at most 25 of them every 0.25 s. A request is
+pacing (:mod:`demos.csv_payments.pacing`). Answers leave ``delay`` seconds after their request
+arrived (3 s by default, as the original's provider; 0 for benchmarks), then through the
+admission profile of ``TPF_CSV_ADMISSION_PROFILE``: ``slow`` releases one completion every
+25 ms, ``burst`` holds completions and flushes at most 25 of them every 0.25 s. A request is
 acknowledged only after its answer was accepted by the broker: SQS deletes in batches after
 ``SendMessageBatch``; on Kafka one consumer fetches, the answers of a fetch are produced
 together, and a partition's offset is committed only up to the first request not yet answered
-(:class:`OffsetTracker`), so a provider that dies answers the rest again when it restarts.
+(``OffsetTracker``), so a provider that dies answers the rest again when it restarts.
 """
 
 from __future__ import annotations
@@ -24,24 +24,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import logging
-import math
 import os
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from demos.csv_payments.answers import (
+    ACTOR,
+    Counts,
+    answer,
+    parse_request,
+)
+from demos.csv_payments.pacing import (
+    DEFAULT_DELAY_S,
+    PROFILES,
+    Gate,
+    OffsetTracker,
+    Pacer,
+)
 from demos.restaurant_approval.responder import (
     ENV,
     Dispatch,
     DispatchError,
-    answer_envelope,
     encode,
     kafka_clients,
-    parse_envelope,
     run_loop,
     run_process,
     run_until,
@@ -49,160 +57,13 @@ from demos.restaurant_approval.responder import (
 )
 
 LOG = logging.getLogger("csv.provider")
-ACTOR = "payment-provider"
-DEFAULT_DELAY_S = 3.0
-PROFILES = ("none", "slow", "burst")
 PROFILE_ENV = "TPF_CSV_ADMISSION_PROFILE"
 DELAY_ENV = "TPF_CSV_PROVIDER_DELAY_S"
-SLOW_INTERVAL_S = 0.025  # slow: one completion per 25 ms
-BURST_SIZE = 25  # burst: hold up to 25 completions ...
-BURST_INTERVAL_S = 0.25  # ... and flush them every 0.25 s
 SQS_POLLERS = 4  # concurrent receives of 10: one poll's round trip does not bound the rate
 TOPICS = ("csv-payments.payment.requests", "csv-payments.payment.results")
 GROUP = "csv-payments-provider"
-DECLINE_REASON = "declined by the provider: insufficient funds"
 # Called with each answered request and the answer, once the broker accepted it.
 Published = Callable[[Dispatch, dict[str, Any]], None]
-
-
-# ---------------------------------------------------------------------------- decisions
-
-
-def declines(csv_id: str) -> bool:
-    """The provider's one rule: records whose numeric id ends in 7 are declined (one in ten);
-    an id that is not a number is declined when its hash says so (also about one in ten)."""
-    try:
-        return int(csv_id) % 10 == 7
-    except ValueError:
-        return hashlib.sha256(csv_id.encode()).digest()[0] % 10 == 7
-
-
-def reference_of(record: dict[str, Any]) -> str:
-    """A payment reference derived from the record, the same on every answer to it."""
-    text = "|".join(str(record.get(k, "")) for k in ("csvId", "recipient", "amount", "currency"))
-    return "PAY-" + hashlib.sha256(text.encode()).hexdigest()[:16].upper()
-
-
-def decide(record: dict[str, Any]) -> dict[str, Any]:
-    """The ``responsePayload`` answering one payment record (a ``PaymentRecord``'s JSON)."""
-    fields = {k: record.get(k) for k in ("csvId", "recipient", "amount", "currency")}
-    if declines(str(fields["csvId"])):
-        return {"unapproved": {**fields, "reason": DECLINE_REASON}}
-    return {"approved": {**fields, "reference": reference_of(record)}}
-
-
-def parse_request(body: bytes | str) -> Dispatch:
-    """A dispatch envelope asking about a payment record (it names a ``csvId``)."""
-    dispatch = parse_envelope(body)
-    if not isinstance(dispatch.request.get("csvId"), str):
-        raise DispatchError("dispatch envelope: requestPayload.csvId is required (a string)")
-    return dispatch
-
-
-def answer(dispatch: Dispatch, reference: str = "interactionId") -> dict[str, Any]:
-    """The completion envelope for ``dispatch``."""
-    return answer_envelope(dispatch, decide(dispatch.request), reference=reference, actor=ACTOR)
-
-
-# ---------------------------------------------------------------------------- pacing
-
-
-@dataclass
-class Pacer:
-    """When each answer may leave (monotonic seconds), by admission profile.
-
-    Pure bookkeeping: :meth:`schedule` takes the time and returns the release times, so tests
-    drive it with made-up times. ``none`` releases at once; ``slow`` one completion per
-    :data:`SLOW_INTERVAL_S` across the whole provider; ``burst`` at the next
-    :data:`BURST_INTERVAL_S` tick, at most :data:`BURST_SIZE` per tick (the rest wait for the
-    following ticks)."""
-
-    profile: str = "none"
-    next_free_s: float = 0.0  # slow: the first free slot
-    ticks: dict[int, int] = field(default_factory=dict)  # burst: completions held per tick
-
-    def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(f"admission profile must be one of {', '.join(PROFILES)}")
-
-    def schedule(self, count: int, ready_s: float) -> list[float]:
-        """Release times of ``count`` answers ready at ``ready_s``."""
-        if self.profile == "slow":
-            start = max(self.next_free_s, ready_s)
-            times = [start + i * SLOW_INTERVAL_S for i in range(count)]
-            self.next_free_s = start + count * SLOW_INTERVAL_S
-            return times
-        if self.profile == "burst":
-            tick = math.ceil(ready_s / BURST_INTERVAL_S)
-            for old in [t for t in self.ticks if t < tick]:
-                del self.ticks[old]
-            times = []
-            for _ in range(count):
-                while self.ticks.get(tick, 0) >= BURST_SIZE:
-                    tick += 1
-                self.ticks[tick] = self.ticks.get(tick, 0) + 1
-                times.append(tick * BURST_INTERVAL_S)
-            return times
-        return [ready_s] * count
-
-
-def release_groups(times: Iterable[float], items: Iterable[Any]) -> list[tuple[float, list[Any]]]:
-    """``items`` grouped by release time, earliest first (each group leaves together)."""
-    groups: dict[float, list[Any]] = {}
-    for when, item in zip(times, items, strict=True):
-        groups.setdefault(when, []).append(item)
-    return sorted(groups.items(), key=lambda pair: pair[0])
-
-
-@dataclass
-class Gate:
-    """Waits out the delay and the profile for a batch of requests received together."""
-
-    delay_s: float = DEFAULT_DELAY_S
-    pacer: Pacer = field(default_factory=Pacer)
-    now: Callable[[], float] = time.monotonic
-
-    async def groups(self, items: list[Any], received_s: float) -> Any:
-        """Yield the items in the groups they may leave in, sleeping until each may."""
-        times = self.pacer.schedule(len(items), received_s + self.delay_s)
-        for when, group in release_groups(times, items):
-            wait = when - self.now()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            yield group
-
-
-# ---------------------------------------------------------------------------- Kafka offsets
-
-
-@dataclass
-class OffsetTracker:
-    """Which offsets of each partition may be committed: up to the first request whose answer
-    the broker has not accepted yet (answers may finish out of order; commits may not)."""
-
-    open: dict[Any, set[int]] = field(default_factory=dict)
-    seen: dict[Any, int] = field(default_factory=dict)  # the next offset after the highest taken
-    committed: dict[Any, int] = field(default_factory=dict)
-
-    def taken(self, partition: Any, offset: int) -> None:
-        self.open.setdefault(partition, set()).add(offset)
-        self.seen[partition] = max(self.seen.get(partition, 0), offset + 1)
-
-    def answered(self, partition: Any, offset: int) -> None:
-        self.open.get(partition, set()).discard(offset)
-
-    def committable(self) -> dict[Any, int]:
-        """The offsets to commit now (only partitions that moved since the last commit)."""
-        out = {}
-        for partition, after in self.seen.items():
-            pending = self.open.get(partition)
-            offset = min(pending) if pending else after
-            if offset > self.committed.get(partition, -1):
-                out[partition] = offset
-        return out
-
-    def mark_committed(self, offsets: dict[Any, int]) -> None:
-        self.committed.update(offsets)
 
 
 # ---------------------------------------------------------------------------- the loops
@@ -219,21 +80,6 @@ def _log_answered(dispatch: Dispatch, envelope: dict[str, Any], hook: Published 
         )
     if hook is not None:
         hook(dispatch, envelope)
-
-
-@dataclass
-class Counts:
-    answered: int = 0
-    skipped: int = 0
-    approved: int = 0
-    unapproved: int = 0
-
-    def add(self, envelope: dict[str, Any]) -> None:
-        self.answered += 1
-        if "approved" in envelope["responsePayload"]:
-            self.approved += 1
-        else:
-            self.unapproved += 1
 
 
 @dataclass

@@ -19,19 +19,18 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 
-from demos.csv_payments import flow, provider
-from demos.csv_payments.pipeline import OUTPUT_HEADER, PIPELINE_ID
-from demos.csv_payments.provider import (
+from demos.csv_payments import answers, flow
+from demos.csv_payments.answers import decide, parse_request
+from demos.csv_payments.pacing import (
     BURST_INTERVAL_S,
     BURST_SIZE,
     SLOW_INTERVAL_S,
     Gate,
     OffsetTracker,
     Pacer,
-    SqsProvider,
-    decide,
-    parse_request,
 )
+from demos.csv_payments.pipeline import OUTPUT_HEADER, PIPELINE_ID
+from demos.csv_payments.provider import SqsProvider
 from demos.restaurant_approval.responder import DispatchError
 from tests.kafka_broker import unique
 
@@ -128,7 +127,7 @@ def test_the_provider_declines_ids_ending_in_7_and_approves_the_rest() -> None:
             "recipient": "Ada Lovelace",
             "amount": "12.34",
             "currency": "EUR",
-            "reference": provider.reference_of(record("1")),
+            "reference": answers.reference_of(record("1")),
         }
     }
     assert decide(record("1")) == approved  # deterministic: a re-sent answer is a duplicate
@@ -138,12 +137,12 @@ def test_the_provider_declines_ids_ending_in_7_and_approves_the_rest() -> None:
             "recipient": "Ada Lovelace",
             "amount": "12.34",
             "currency": "EUR",
-            "reason": provider.DECLINE_REASON,
+            "reason": answers.DECLINE_REASON,
         }
     }
-    declined = sum(provider.declines(str(i)) for i in range(1, 1001))
+    declined = sum(answers.declines(str(i)) for i in range(1, 1001))
     assert declined == 100
-    assert 50 <= sum(provider.declines(f"id-{i}") for i in range(1000)) <= 150
+    assert 50 <= sum(answers.declines(f"id-{i}") for i in range(1000)) <= 150
 
 
 def test_answers_decode_as_the_awaits_output_type() -> None:
@@ -158,7 +157,7 @@ def test_answers_decode_as_the_awaits_output_type() -> None:
 
 def test_the_completion_envelope_echoes_the_dispatch() -> None:
     dispatch = parse_request(json.dumps(dispatch_body("7")))
-    envelope = provider.answer(dispatch)
+    envelope = answers.answer(dispatch)
     assert list(envelope) == [
         "tenantId",
         "interactionId",
@@ -168,9 +167,9 @@ def test_the_completion_envelope_echoes_the_dispatch() -> None:
         "responsePayload",
         "actor",
     ]
-    assert envelope["interactionId"] == "int-7" and envelope["actor"] == provider.ACTOR
+    assert envelope["interactionId"] == "int-7" and envelope["actor"] == answers.ACTOR
     assert "unapproved" in envelope["responsePayload"]
-    by_correlation = provider.answer(dispatch, "correlationId")
+    by_correlation = answers.answer(dispatch, "correlationId")
     assert by_correlation["interactionId"] is None
     assert by_correlation["correlationId"] == "corr-7"
 
