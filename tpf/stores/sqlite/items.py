@@ -56,7 +56,7 @@ def update_params(item: StreamItem, expected_version: int) -> tuple[Any, ...]:
 def replace_if_version(conn: sqlite3.Connection, params: tuple[Any, ...]) -> bool:
     """Write the item of ``params`` (:func:`update_params`) over the stored one if that is at
     the expected version; whether it did."""
-    return bool(conn.execute(_UPDATE, params).rowcount == 1)
+    return conn.execute(_UPDATE, params).rowcount == 1
 
 
 class SqliteItemStore:
